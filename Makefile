@@ -1,0 +1,56 @@
+# statusgate — the Makefile is the contract (see DEVELOPING.md).
+GO        ?= go
+FUZZTIME  ?= 10s
+BENCHTIME ?= 1s
+BENCHCOUNT ?= 3
+BIN       := bin
+REF_BIN   := $(BIN)/whisper-ref
+
+.PHONY: all build run test interop bench fuzz lint ref clean
+
+all: lint test
+
+build:
+	$(GO) build -o $(BIN)/bridge ./cmd/bridge
+
+# Runs the gateway on the embedded config.example.yaml (state under ./data).
+run: build
+	./$(BIN)/bridge run
+
+# Every test, race detector on, including the interop suite against the go-ethereum
+# v1.9.20 reference (built on first use and cached by content hash).
+test:
+	$(GO) test -race -count=1 ./...
+
+# Only the conformance suite against the reference implementation.
+interop:
+	$(GO) test -count=1 -v ./test/interop/
+
+# The reference binary (a separate Go module pinned to go-ethereum v1.9.20).
+ref:
+	cd test/reference && GOWORK=off $(GO) build -o ../../$(REF_BIN) .
+
+# Our benchmarks and the reference's on identical workloads, in one run; prints the
+# ours/geth ratio and writes docs/benchmarks.md.
+bench: ref
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./core/whisper/ | tee $(BIN)/bench-ours.txt
+	./$(REF_BIN) bench -benchtime $(BENCHTIME) -count $(BENCHCOUNT) | tee $(BIN)/bench-ref.txt
+	$(GO) run ./test/benchreport -ours $(BIN)/bench-ours.txt -ref $(BIN)/bench-ref.txt -out docs/benchmarks.md
+
+# A short run of every fuzz target (go test -fuzz takes one target at a time).
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$t ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	cd test/reference && GOWORK=off $(GO) vet ./...
+	$(GO) test -count=1 ./test/archtest/
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,88 @@
+// Command bridge is the statusgate gateway: a Status (Whisper v6) node bridged to Matrix,
+// IRC and Slack. This file parses the command line, wires signals to a context and turns
+// errors into exit codes; run.go builds and runs the services.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/statusgate/statusgate"
+)
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFail   = 1
+	exitUsage  = 2
+	exitConfig = 3
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `usage: bridge <command> [flags]
+
+commands:
+  run       run the gateway (flags: -config FILE; default: the embedded config.example.yaml)
+  version   print the version
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "version":
+		fmt.Fprintln(stdout, versionString())
+		return exitOK
+	case "run":
+		fs := flag.NewFlagSet("run", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		cfgPath := fs.String("config", "", "configuration file (default: the embedded config.example.yaml)")
+		if err := fs.Parse(args[1:]); err != nil {
+			return exitUsage
+		}
+		cfg, err := loadConfig(*cfgPath)
+		if err != nil {
+			fmt.Fprintln(stderr, "bridge:", err)
+			return exitConfig
+		}
+		if err := runGateway(ctx, cfg, stderr); err != nil && !errors.Is(err, context.Canceled) {
+			fmt.Fprintln(stderr, "bridge:", err)
+			return exitFail
+		}
+		return exitOK
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "bridge: unknown command %q\n%s", args[0], usage)
+		return exitUsage
+	}
+}
+
+func versionString() string {
+	s := fmt.Sprintf("statusgate %s (%s %s/%s", statusgate.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, kv := range bi.Settings {
+			if kv.Key == "vcs.revision" && len(kv.Value) >= 12 {
+				s += " " + kv.Value[:12]
+			}
+		}
+	}
+	return s + ")"
+}

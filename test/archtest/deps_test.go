@@ -1,0 +1,127 @@
+// Package archtest enforces the dependency direction of ARCHITECTURE.md: lower layers never
+// import higher ones, connectors import only the bridges contract, and nothing outside
+// tests imports test/. It runs in `make test` and `make lint`.
+package archtest
+
+import (
+	"encoding/json"
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/statusgate/statusgate"
+
+// allowed reports whether package pkg (module-relative) may import dep (module-relative).
+// Packages that do not exist yet are covered by their prefix, so the rule is in force
+// from the first file.
+func allowed(pkg, dep string) bool {
+	under := func(p, prefix string) bool { return p == prefix || strings.HasPrefix(p, prefix+"/") }
+	switch {
+	case under(dep, "test"):
+		return false // test/... is for _test.go files only (checked without -test)
+	case under(pkg, "cmd"), under(pkg, "test"):
+		return true
+	case pkg == "bridges", pkg == "identity", pkg == "":
+		return dep == "" && pkg != ""
+	case under(pkg, "bridges"): // a connector: the contract and its own subtree only
+		conn := strings.Join(strings.SplitN(pkg, "/", 3)[:2], "/")
+		return dep == "bridges" || under(dep, conn)
+	case under(pkg, "puppet"):
+		return under(dep, "puppet") || dep == "identity" || dep == "bridges"
+	case under(pkg, "store"):
+		return under(dep, "store") || dep == "bridges" || dep == "identity" ||
+			(under(dep, "core") && !under(dep, "core/gateway") && !under(dep, "core/status"))
+	case under(pkg, "core/gateway"):
+		return under(dep, "core/gateway") || dep == "bridges" || under(dep, "core/status") ||
+			under(dep, "puppet") || under(dep, "store") || dep == "identity"
+	case under(pkg, "core/status"):
+		return under(dep, "core") && !under(dep, "core/gateway") || dep == "identity"
+	case under(pkg, "core"):
+		return under(dep, "core") && !under(dep, "core/gateway") && !under(dep, "core/status") || dep == "identity"
+	}
+	return false
+}
+
+type listed struct {
+	ImportPath string
+	Imports    []string
+}
+
+func TestDependencyDirection(t *testing.T) {
+	cmd := exec.Command("go", "list", "-json", module+"/...")
+	cmd.Dir = ".."
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(out)
+	n := 0
+	for {
+		var p listed
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		n++
+		pkg := rel(p.ImportPath)
+		for _, imp := range p.Imports {
+			if imp != module && !strings.HasPrefix(imp, module+"/") {
+				continue
+			}
+			if dep := rel(imp); !allowed(pkg, dep) {
+				t.Errorf("%s must not import %s (see ARCHITECTURE.md, dependency direction)", orRoot(pkg), orRoot(dep))
+			}
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	if n < 3 {
+		t.Fatalf("go list saw only %d packages", n)
+	}
+}
+
+func TestAllowed_rules(t *testing.T) {
+	cases := []struct {
+		pkg, dep string
+		ok       bool
+	}{
+		{"core/whisper", "core/gateway", false},
+		{"core/whisper", "bridges", false},
+		{"core/node", "core/whisper", true},
+		{"core/status", "core/chat", true},
+		{"core/status", "store", false},
+		{"bridges/irc", "bridges", true},
+		{"bridges/irc", "bridges/matrix", false},
+		{"bridges/irc", "core/status", false},
+		{"bridges/irc/internal/x", "bridges/irc", true},
+		{"core/gateway", "bridges/irc", false},
+		{"puppet", "store", false},
+		{"store", "core/gateway", false},
+		{"store", "core/mvds", true},
+		{"identity", "core/whisper", false},
+		{"cmd/bridge", "bridges/irc", true},
+		{"core/whisper", "test/interop", false},
+		{"cmd/bridge", "", true},
+	}
+	for _, tc := range cases {
+		if got := allowed(tc.pkg, tc.dep); got != tc.ok {
+			t.Errorf("allowed(%q, %q) = %v, want %v", tc.pkg, tc.dep, got, tc.ok)
+		}
+	}
+}
+
+func rel(p string) string { return strings.TrimPrefix(strings.TrimPrefix(p, module), "/") }
+
+func orRoot(p string) string {
+	if p == "" {
+		return "(module root)"
+	}
+	return p
+}
