@@ -1,0 +1,217 @@
+package whisper
+
+import (
+	"crypto/ecdsa"
+	"fmt"
+	"strconv"
+	"sync"
+)
+
+// Filter is one subscription: the topics it listens on, the key that opens them, and
+// conditions on what it accepts.
+type Filter struct {
+	// Topics must not be empty: an envelope is only tried against filters registered for
+	// its topic, never against every key.
+	Topics []Topic
+	// Exactly one of SymKey and AsymKey.
+	SymKey  *SymKey
+	AsymKey *ecdsa.PrivateKey
+	// Src, when set, accepts only messages signed by this key.
+	Src *ecdsa.PublicKey
+	// PoW is the minimum envelope PoW; checked before decrypting. 0 accepts any.
+	PoW float64
+	// AllowP2P accepts envelopes delivered directly by a trusted peer (mailserver code 127).
+	AllowP2P bool
+}
+
+// Match is one filter that opened an envelope, with the message it got.
+type Match struct {
+	FilterID string
+	Message  *ReceivedMessage
+}
+
+// Filters is a registry of filters indexed by topic. Safe for concurrent use: Match takes
+// a read lock only, and Install/Uninstall replace the per-topic slices instead of editing
+// them, so a Match in progress never sees a half-updated list.
+type Filters struct {
+	mu      sync.RWMutex
+	nextID  uint64
+	byID    map[string]*installed
+	byTopic map[Topic][]*installed // copy-on-write
+}
+
+type installed struct {
+	id string
+	f  Filter
+}
+
+// NewFilters returns an empty registry.
+func NewFilters() *Filters {
+	return &Filters{byID: make(map[string]*installed), byTopic: make(map[Topic][]*installed)}
+}
+
+// Install validates f and registers it, returning its ID. The filter is copied; changing
+// f afterwards has no effect.
+func (fs *Filters) Install(f Filter) (string, error) {
+	if len(f.Topics) == 0 {
+		return "", fmt.Errorf("install filter: %w", ErrNoTopics)
+	}
+	if (f.SymKey == nil) == (f.AsymKey == nil) {
+		return "", fmt.Errorf("install filter: %w", ErrNoKey)
+	}
+	if f.AsymKey != nil {
+		if err := validatePrivateKey(f.AsymKey); err != nil {
+			return "", fmt.Errorf("install filter: %w", err)
+		}
+	}
+	if f.Src != nil {
+		if err := validatePublicKey(f.Src); err != nil {
+			return "", fmt.Errorf("install filter: source %w", err)
+		}
+	}
+	f.Topics = dedupTopics(f.Topics)
+
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.nextID++
+	in := &installed{id: strconv.FormatUint(fs.nextID, 16), f: f}
+	fs.byID[in.id] = in
+	for _, t := range f.Topics {
+		old := fs.byTopic[t]
+		next := make([]*installed, len(old), len(old)+1)
+		copy(next, old)
+		fs.byTopic[t] = append(next, in)
+	}
+	return in.id, nil
+}
+
+// Uninstall removes a filter; ErrUnknownFilter if there is none with that ID.
+func (fs *Filters) Uninstall(id string) error {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	in, ok := fs.byID[id]
+	if !ok {
+		return fmt.Errorf("uninstall filter %q: %w", id, ErrUnknownFilter)
+	}
+	delete(fs.byID, id)
+	for _, t := range in.f.Topics {
+		old := fs.byTopic[t]
+		next := make([]*installed, 0, len(old))
+		for _, o := range old {
+			if o != in {
+				next = append(next, o)
+			}
+		}
+		if len(next) == 0 {
+			delete(fs.byTopic, t)
+		} else {
+			fs.byTopic[t] = next
+		}
+	}
+	return nil
+}
+
+// Len is the number of installed filters.
+func (fs *Filters) Len() int {
+	fs.mu.RLock()
+	defer fs.mu.RUnlock()
+	return len(fs.byID)
+}
+
+// Bloom is the OR of the blooms of every installed topic: what a node listening only for
+// its own filters advertises.
+func (fs *Filters) Bloom() Bloom {
+	fs.mu.RLock()
+	defer fs.mu.RUnlock()
+	var b Bloom
+	for t := range fs.byTopic {
+		b.Add(t)
+	}
+	return b
+}
+
+// Topics lists the topics with at least one filter.
+func (fs *Filters) Topics() []Topic {
+	fs.mu.RLock()
+	defer fs.mu.RUnlock()
+	out := make([]Topic, 0, len(fs.byTopic))
+	for t := range fs.byTopic {
+		out = append(out, t)
+	}
+	return out
+}
+
+// Match returns every filter that accepts env, with the opened message. Only filters
+// registered for env's topic are considered; the PoW floor and the p2p flag are checked
+// before any decryption; and each distinct key decrypts at most once, its message shared
+// by every filter holding that key. p2p says the envelope came by direct delivery (code 127).
+func (fs *Filters) Match(env *Envelope, p2p bool) []Match {
+	fs.mu.RLock()
+	candidates := fs.byTopic[env.topic]
+	fs.mu.RUnlock()
+	if len(candidates) == 0 {
+		return nil
+	}
+
+	var (
+		out    []Match
+		opened []openAttempt // per distinct key; a handful at most
+	)
+	for _, in := range candidates {
+		f := &in.f
+		if p2p && !f.AllowP2P {
+			continue
+		}
+		if f.PoW > 0 && env.PoW() < f.PoW {
+			continue
+		}
+		msg := openOnce(env, f, &opened)
+		if msg == nil {
+			continue
+		}
+		if f.Src != nil && !samePublicKey(f.Src, msg.Src) {
+			continue
+		}
+		out = append(out, Match{FilterID: in.id, Message: msg})
+	}
+	return out
+}
+
+type openAttempt struct {
+	sym  *SymKey
+	asym *ecdsa.PrivateKey
+	msg  *ReceivedMessage // nil when the key did not open the envelope
+}
+
+func openOnce(env *Envelope, f *Filter, opened *[]openAttempt) *ReceivedMessage {
+	for _, a := range *opened {
+		if (f.SymKey != nil && a.sym != nil && (a.sym == f.SymKey || a.sym.Equal(f.SymKey))) ||
+			(f.AsymKey != nil && a.asym != nil && (a.asym == f.AsymKey || a.asym.D.Cmp(f.AsymKey.D) == 0)) {
+			return a.msg
+		}
+	}
+	a := openAttempt{sym: f.SymKey, asym: f.AsymKey}
+	if f.SymKey != nil {
+		a.msg, _ = env.OpenSymmetric(f.SymKey)
+	} else {
+		a.msg, _ = env.OpenAsymmetric(f.AsymKey)
+	}
+	*opened = append(*opened, a)
+	return a.msg
+}
+
+func samePublicKey(a, b *ecdsa.PublicKey) bool {
+	return a != nil && b != nil && a.X.Cmp(b.X) == 0 && a.Y.Cmp(b.Y) == 0
+}
+
+func dedupTopics(ts []Topic) []Topic {
+	out := make([]Topic, 0, len(ts))
+	seen := make(map[Topic]bool, len(ts))
+	for _, t := range ts {
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	return out
+}
