@@ -1,0 +1,339 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/rlp"
+	"github.com/ethereum/go-ethereum/whisper/whisperv6"
+)
+
+// benchSink keeps benchmark results alive so the compiler cannot drop the
+// work that produced them.
+var benchSink bool
+
+// Workload constants. statusgate's own benchmarks run the identical work, and
+// a report divides the two results, so none of these may change on one side
+// only.
+const (
+	benchTTL      = 15
+	benchPoW      = 0.002
+	benchWorkTime = 5
+	// Seal256/Seal4K use a fixed envelope, independent of the clock.
+	sealExpiry = 1575000015
+	seal256Len = 540  // Data length of a signed, padded 256-byte payload
+	seal4KLen  = 4380 // Data length of a signed, padded 4096-byte payload
+	chatCount  = 100
+	chatHit    = 42 // the FilterDispatch100 filter that must receive the envelope
+	bloomHit   = 50 // the BloomMatch sample topic
+)
+
+// fixtures are the inputs shared by the workloads.
+type fixtures struct {
+	whisper *whisperv6.Whisper
+	symKey  []byte              // geth AddSymKeyFromPassword("status")
+	topic   whisperv6.TopicType // keccak256("status")[:4] = cd423760
+	alice   *ecdsa.PrivateKey   // crypto.ToECDSA(keccak256("alice"))
+	bob     *ecdsa.PrivateKey   // crypto.ToECDSA(keccak256("bob"))
+}
+
+// workload is one benchmark. run returns an error instead of failing the
+// benchmark itself, because testing.Benchmark discards failure messages.
+type workload struct {
+	name string
+	run  func(b *testing.B) error
+}
+
+// bench implements "whisper-ref bench".
+func bench(args []string, out, diag io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(diag)
+	benchtime := fs.String("benchtime", "1s", "run each benchmark for `D` (a duration, or Nx for N iterations)")
+	count := fs.Int("count", 1, "run each benchmark `N` times")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("bench: unexpected arguments %q", fs.Args())
+	}
+	if *count < 1 {
+		return fmt.Errorf("bench: -count must be at least 1, got %d", *count)
+	}
+	testing.Init()
+	if err := flag.Set("test.benchtime", *benchtime); err != nil {
+		return fmt.Errorf("bench: -benchtime: %w", err)
+	}
+
+	start := time.Now()
+	fx, err := newFixtures()
+	if err != nil {
+		return fmt.Errorf("bench: fixtures: %w", err)
+	}
+	workloads, err := fx.workloads(diag)
+	if err != nil {
+		return fmt.Errorf("bench: setup: %w", err)
+	}
+	fmt.Fprintf(diag, "whisper-ref: setup took %v\n", time.Since(start).Round(time.Millisecond))
+
+	procs := runtime.GOMAXPROCS(0)
+	names := make([]string, len(workloads))
+	width := 0
+	for i, w := range workloads {
+		names[i] = "Benchmark" + w.name
+		if procs != 1 { // the same rule as go test
+			names[i] += fmt.Sprintf("-%d", procs)
+		}
+		width = max(width, len(names[i]))
+	}
+
+	fmt.Fprintf(out, "goos: %s\n", runtime.GOOS)
+	fmt.Fprintf(out, "goarch: %s\n", runtime.GOARCH)
+	fmt.Fprintf(out, "pkg: reference/geth-v1.9.20-whisperv6\n")
+	for i, w := range workloads {
+		for range *count {
+			var failure error
+			r := testing.Benchmark(func(b *testing.B) {
+				b.ReportAllocs()
+				if err := w.run(b); err != nil {
+					failure = err
+					b.Fatal(err)
+				}
+			})
+			if failure != nil {
+				return fmt.Errorf("%s: %w", names[i], failure)
+			}
+			if r.N == 0 {
+				return fmt.Errorf("%s: benchmark did not run", names[i])
+			}
+			fmt.Fprintf(out, "%-*s\t%s\t%s\n", width, names[i], r.String(), r.MemString())
+		}
+	}
+	return nil
+}
+
+func newFixtures() (*fixtures, error) {
+	fx := &fixtures{whisper: whisperv6.StandaloneWhisperService(nil)}
+	var err error
+	if fx.symKey, err = fx.passwordKey("status"); err != nil {
+		return nil, err
+	}
+	fx.topic = topicOf("status")
+	if fx.alice, err = crypto.ToECDSA(crypto.Keccak256([]byte("alice"))); err != nil {
+		return nil, fmt.Errorf("alice key: %w", err)
+	}
+	if fx.bob, err = crypto.ToECDSA(crypto.Keccak256([]byte("bob"))); err != nil {
+		return nil, fmt.Errorf("bob key: %w", err)
+	}
+	return fx, nil
+}
+
+// passwordKey is geth's AddSymKeyFromPassword + GetSymKey, i.e.
+// PBKDF2-SHA256(password, no salt, 65356 iterations, 32 bytes).
+func (fx *fixtures) passwordKey(password string) ([]byte, error) {
+	id, err := fx.whisper.AddSymKeyFromPassword(password)
+	if err != nil {
+		return nil, fmt.Errorf("derive key %q: %w", password, err)
+	}
+	defer fx.whisper.DeleteSymKey(id)
+	key, err := fx.whisper.GetSymKey(id)
+	if err != nil {
+		return nil, fmt.Errorf("derive key %q: %w", password, err)
+	}
+	return key, nil
+}
+
+// topicOf is the first 4 bytes of keccak256(s).
+func topicOf(s string) whisperv6.TopicType {
+	return whisperv6.BytesToTopic(crypto.Keccak256([]byte(s)))
+}
+
+// payload returns n bytes with payload[i] = byte(i).
+func payload(n int) []byte {
+	p := make([]byte, n)
+	for i := range p {
+		p[i] = byte(i)
+	}
+	return p
+}
+
+// sealData returns n bytes with data[i] = byte(i*7).
+func sealData(n int) []byte {
+	d := make([]byte, n)
+	for i := range d {
+		d[i] = byte(i * 7)
+	}
+	return d
+}
+
+// wrap is NewSentMessage + Wrap, followed by an RLP round trip so that the
+// result is an envelope as a receiving node holds it.
+func wrap(p *whisperv6.MessageParams) (*whisperv6.Envelope, error) {
+	msg, err := whisperv6.NewSentMessage(p)
+	if err != nil {
+		return nil, fmt.Errorf("new sent message: %w", err)
+	}
+	env, err := msg.Wrap(p)
+	if err != nil {
+		return nil, fmt.Errorf("wrap: %w", err)
+	}
+	raw, err := rlp.EncodeToBytes(env)
+	if err != nil {
+		return nil, fmt.Errorf("encode envelope: %w", err)
+	}
+	decoded := new(whisperv6.Envelope)
+	if err := rlp.DecodeBytes(raw, decoded); err != nil {
+		return nil, fmt.Errorf("decode envelope: %w", err)
+	}
+	return decoded, nil
+}
+
+// workloads builds the eight benchmarks. Setup runs once, outside the timed
+// functions; diag gets the Seal nonces.
+func (fx *fixtures) workloads(diag io.Writer) ([]workload, error) {
+	var ws []workload
+
+	for _, c := range []struct {
+		name string
+		n    int
+	}{{"Wrap256", 256}, {"Wrap4K", 4096}} {
+		pl := payload(c.n)
+		ws = append(ws, workload{c.name, func(b *testing.B) error {
+			for range b.N {
+				p := &whisperv6.MessageParams{
+					TTL: benchTTL, PoW: benchPoW, WorkTime: benchWorkTime,
+					Src: fx.alice, KeySym: fx.symKey, Topic: fx.topic, Payload: pl,
+				}
+				msg, err := whisperv6.NewSentMessage(p)
+				if err != nil {
+					return fmt.Errorf("new sent message: %w", err)
+				}
+				if _, err := msg.Wrap(p); err != nil {
+					return fmt.Errorf("wrap: %w", err)
+				}
+			}
+			return nil
+		}})
+	}
+
+	for _, c := range []struct {
+		name string
+		n    int
+	}{{"Seal256", seal256Len}, {"Seal4K", seal4KLen}} {
+		env := &whisperv6.Envelope{Expiry: sealExpiry, TTL: benchTTL, Topic: fx.topic, Data: sealData(c.n)}
+		params := &whisperv6.MessageParams{PoW: benchPoW, WorkTime: benchWorkTime}
+		if err := env.Seal(params); err != nil {
+			return nil, fmt.Errorf("%s: seal: %w", c.name, err)
+		}
+		fmt.Fprintf(diag, "whisper-ref: %s nonce=%d pow=%g\n", c.name, env.Nonce, env.PoW())
+		ws = append(ws, workload{c.name, func(b *testing.B) error {
+			for range b.N {
+				env.Nonce = 0
+				if err := env.Seal(params); err != nil {
+					return fmt.Errorf("seal: %w", err)
+				}
+			}
+			return nil
+		}})
+	}
+
+	symEnv, err := wrap(&whisperv6.MessageParams{
+		TTL: benchTTL, PoW: benchPoW, WorkTime: benchWorkTime,
+		Src: fx.alice, KeySym: fx.symKey, Topic: fx.topic, Payload: payload(256),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("OpenSym: %w", err)
+	}
+	symFilter := &whisperv6.Filter{KeySym: fx.symKey, SymKeyHash: crypto.Keccak256Hash(fx.symKey)}
+	asymEnv, err := wrap(&whisperv6.MessageParams{
+		TTL: benchTTL, PoW: benchPoW, WorkTime: benchWorkTime,
+		Src: fx.alice, Dst: &fx.bob.PublicKey, Topic: fx.topic, Payload: payload(256),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("OpenAsym: %w", err)
+	}
+	asymFilter := &whisperv6.Filter{KeyAsym: fx.bob}
+	for _, c := range []struct {
+		name   string
+		env    *whisperv6.Envelope
+		filter *whisperv6.Filter
+	}{{"OpenSym", symEnv, symFilter}, {"OpenAsym", asymEnv, asymFilter}} {
+		if c.env.Open(c.filter) == nil {
+			return nil, fmt.Errorf("%s: setup envelope does not open", c.name)
+		}
+		ws = append(ws, workload{c.name, func(b *testing.B) error {
+			for range b.N {
+				if c.env.Open(c.filter) == nil {
+					return errors.New("open failed")
+				}
+			}
+			return nil
+		}})
+	}
+
+	bloomFilter := make([]byte, whisperv6.BloomFilterSize)
+	for i := range chatCount {
+		for j, x := range whisperv6.TopicToBloom(topicOf(fmt.Sprintf("chat-%d", i))) {
+			bloomFilter[j] |= x
+		}
+	}
+	bloomSample := whisperv6.TopicToBloom(topicOf(fmt.Sprintf("chat-%d", bloomHit)))
+	ws = append(ws, workload{"BloomMatch", func(b *testing.B) error {
+		for range b.N {
+			benchSink = whisperv6.BloomFilterMatch(bloomFilter, bloomSample)
+		}
+		if !benchSink {
+			return errors.New("bloom does not match")
+		}
+		return nil
+	}})
+
+	filters := whisperv6.NewFilters(fx.whisper)
+	var hit *whisperv6.Filter
+	for i := range chatCount {
+		name := fmt.Sprintf("chat-%d", i)
+		key, err := fx.passwordKey(name)
+		if err != nil {
+			return nil, fmt.Errorf("FilterDispatch100: %w", err)
+		}
+		t := topicOf(name)
+		f := &whisperv6.Filter{
+			KeySym:   key,
+			Topics:   [][]byte{t[:]},
+			AllowP2P: false,
+			Messages: make(map[common.Hash]*whisperv6.ReceivedMessage),
+		}
+		if _, err := filters.Install(f); err != nil {
+			return nil, fmt.Errorf("FilterDispatch100: install %s: %w", name, err)
+		}
+		if i == chatHit {
+			hit = f
+		}
+	}
+	dispatchEnv, err := wrap(&whisperv6.MessageParams{
+		TTL: benchTTL, PoW: benchPoW, WorkTime: benchWorkTime,
+		Src: fx.alice, KeySym: hit.KeySym, Topic: topicOf(fmt.Sprintf("chat-%d", chatHit)), Payload: payload(256),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("FilterDispatch100: %w", err)
+	}
+	ws = append(ws, workload{"FilterDispatch100", func(b *testing.B) error {
+		for range b.N {
+			filters.NotifyWatchers(dispatchEnv, false)
+		}
+		b.StopTimer()
+		if got := len(hit.Retrieve()); got != 1 {
+			return fmt.Errorf("chat-%d filter got %d messages, want 1", chatHit, got)
+		}
+		return nil
+	}})
+
+	return ws, nil
+}
