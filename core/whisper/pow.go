@@ -189,31 +189,22 @@ func (e *Envelope) Seal(o SealOptions) (*Envelope, error) {
 
 	h := crypto.NewKeccakState()
 	shortRLP(h, expiry, e.ttl, &e.topic, e.data)
-	restore := midstate(h)
+	restore, err := midstate(h)
+	if err != nil {
+		return nil, fmt.Errorf("seal envelope: %w", err)
+	}
 
 	var (
-		nb           [8]byte
-		d            [32]byte
-		best         int
-		bestNonce    uint64
-		nonce        uint64
-		deadline     = clock().Add(o.WorkTime)
-		prefixLength = 0
+		nb        [8]byte
+		d         [32]byte
+		best      int
+		bestNonce uint64
+		nonce     uint64
+		deadline  = clock().Add(o.WorkTime)
 	)
-	var prefix []byte
-	if restore == nil { // no resumable state: rehash the prefix every time
-		var buf prefixBuffer
-		prefixLength = shortRLP(&buf, expiry, e.ttl, &e.topic, e.data)
-		prefix = buf.b
-	}
 	for clock().Before(deadline) {
 		for i := 0; i < sealCheckEvery; i++ {
-			if restore != nil {
-				restore()
-			} else {
-				h.Reset()
-				h.Write(prefix[:prefixLength])
-			}
+			restore()
 			binary.BigEndian.PutUint64(nb[:], nonce)
 			h.Write(nb[:])
 			h.Read(d[:])
@@ -232,21 +223,18 @@ func (e *Envelope) Seal(o SealOptions) (*Envelope, error) {
 	return newEnvelope(expiry, e.ttl, e.topic, e.data, bestNonce), nil
 }
 
-// midstate snapshots a keccak state and returns a function that rewinds it there, or nil
-// if the implementation cannot be snapshotted.
-func midstate(h crypto.KeccakState) func() {
+// midstate snapshots a keccak state and returns a function that rewinds it there.
+// go-ethereum's keccak implements the binary (un)marshalers; the check guards an upgrade
+// that drops them.
+func midstate(h crypto.KeccakState) (func(), error) {
 	m, ok1 := h.(encoding.BinaryMarshaler)
 	u, ok2 := h.(encoding.BinaryUnmarshaler)
 	if !ok1 || !ok2 {
-		return nil
+		return nil, fmt.Errorf("keccak state %T cannot be snapshotted", h)
 	}
 	snap, err := m.MarshalBinary()
 	if err != nil {
-		return nil
+		return nil, fmt.Errorf("snapshot keccak state: %w", err)
 	}
-	return func() { _ = u.UnmarshalBinary(snap) }
+	return func() { _ = u.UnmarshalBinary(snap) }, nil
 }
-
-type prefixBuffer struct{ b []byte }
-
-func (p *prefixBuffer) Write(b []byte) (int, error) { p.b = append(p.b, b...); return len(b), nil }
