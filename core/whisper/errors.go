@@ -36,6 +36,12 @@ var (
 	// ErrBadSignature: the signature does not recover to a public key.
 	ErrBadSignature = errors.New("bad signature")
 
+	// ErrHandshake: the peer's status packet (code 0) is malformed or unacceptable; geth
+	// disconnects the peer.
+	ErrHandshake = errors.New("bad status handshake")
+	// ErrVersion: the peer speaks another shh version.
+	ErrVersion = errors.New("protocol version mismatch")
+
 	// ErrNoTopics: a filter must name at least one topic, so that envelopes are only ever
 	// tried against keys registered for their topic.
 	ErrNoTopics = errors.New("filter has no topics")

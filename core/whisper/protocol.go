@@ -51,3 +51,17 @@ const (
 	ExpirationCycle   = time.Second
 	TransmissionCycle = 300 * time.Millisecond
 )
+
+// Packet codes of shh/6 (PROTOCOL.md §2.2), named as in the geth and status-go sources.
+const (
+	statusCode             = 0   // handshake, exactly once and first
+	messagesCode           = 1   // list of envelopes
+	powRequirementCode     = 2   // float64 bits as uint64
+	bloomFilterExCode      = 3   // 64-byte bloom
+	batchAcknowledgedCode  = 11  // status-go: keccak256 of a received code-1 body
+	messageResponseCode    = 12  // status-go: per-envelope errors of a batch
+	rateLimitingCode       = 20  // status-go ≥ v0.39: [ip, peer, topic] packets/s
+	p2pRequestCompleteCode = 125 // mailserver: request complete
+	p2pRequestCode         = 126 // mailserver: history request (trusted peers)
+	p2pMessageCode         = 127 // mailserver: direct delivery (trusted peers)
+)
