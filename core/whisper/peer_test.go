@@ -1,0 +1,96 @@
+package whisper
+
+import (
+	"math"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/p2p"
+	"github.com/ethereum/go-ethereum/rlp"
+)
+
+// remote plays the other side of a pipe: it sends what the test says, then reads our
+// status so that our send completes.
+func remote(t *testing.T, rw p2p.MsgReadWriter, code uint64, body []byte) <-chan Status {
+	got := make(chan Status, 1)
+	go func() {
+		if err := p2p.Send(rw, code, rlp.RawValue(body)); err != nil {
+			t.Errorf("remote send: %v", err)
+		}
+		st, err := readStatus(rw)
+		if err != nil {
+			t.Errorf("remote read: %v", err)
+		}
+		got <- st
+	}()
+	return got
+}
+
+func TestHandshake_exchange(t *testing.T) {
+	a, b := p2p.MsgPipe()
+	defer a.Close()
+	bloom := BloomOf(TopicFromName("status"))
+	theirs, _ := EncodeStatus(Status{PoW: 0.002, Bloom: bloom, Confirmations: true})
+	seen := remote(t, b, statusCode, theirs)
+	st, err := handshake(a, Status{PoW: 0.001, Bloom: FullBloom()}, HandshakePolicy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.PoW != 0.002 || st.Bloom != bloom || !st.Confirmations {
+		t.Errorf("their status: %+v", st)
+	}
+	if ours := <-seen; ours.PoW != 0.001 || !ours.Bloom.IsFull() {
+		t.Errorf("they saw %+v", ours)
+	}
+}
+
+func TestHandshake_gethFourItems(t *testing.T) {
+	a, b := p2p.MsgPipe()
+	defer a.Close()
+	full := FullBloom()
+	geth, _ := rlp.EncodeToBytes([]any{uint64(6), math.Float64bits(0.2), full[:], false})
+	remote(t, b, statusCode, geth)
+	st, err := handshake(a, Status{Bloom: FullBloom()}, HandshakePolicy{})
+	if err != nil || st.PoW != 0.2 || st.Confirmations {
+		t.Fatalf("%+v %v", st, err)
+	}
+}
+
+func TestHandshake_rejects(t *testing.T) {
+	light, _ := EncodeStatus(Status{Bloom: FullBloom(), LightNode: true})
+	v5, _ := rlp.EncodeToBytes([]any{uint64(5)})
+	cases := []struct {
+		name   string
+		code   uint64
+		body   []byte
+		policy HandshakePolicy
+	}{
+		{"messages before status", messagesCode, []byte{0xc0}, HandshakePolicy{}},
+		{"oversize status", statusCode, make([]byte, maxStatusSize+1), HandshakePolicy{}},
+		{"wrong version", statusCode, v5, HandshakePolicy{}},
+		{"garbage", statusCode, []byte{0xff, 0x01}, HandshakePolicy{}},
+		{"two light nodes, restricted", statusCode, light, HandshakePolicy{LightNode: true, RestrictLightPeers: true}},
+	}
+	for _, tc := range cases {
+		a, b := p2p.MsgPipe()
+		remote(t, b, tc.code, tc.body)
+		if _, err := handshake(a, Status{Bloom: FullBloom()}, tc.policy); !errorsIs(err, ErrHandshake) {
+			t.Errorf("%s: err = %v", tc.name, err)
+		}
+		a.Close()
+	}
+	// Two light nodes are fine when the policy allows it (status-go's default).
+	a, b := p2p.MsgPipe()
+	defer a.Close()
+	remote(t, b, statusCode, light)
+	if _, err := handshake(a, Status{Bloom: FullBloom()}, HandshakePolicy{LightNode: true}); err != nil {
+		t.Errorf("unrestricted light peers: %v", err)
+	}
+}
+
+func TestHandshake_peerGone(t *testing.T) {
+	a, b := p2p.MsgPipe()
+	b.Close()
+	if _, err := handshake(a, Status{Bloom: FullBloom()}, HandshakePolicy{}); err == nil {
+		t.Error("handshake with a closed pipe succeeded")
+	}
+}
