@@ -21,12 +21,12 @@ type HandshakePolicy struct {
 	RestrictLightPeers bool
 }
 
-// handshake sends ours and reads the peer's status concurrently, as geth does, and
+// Handshake sends ours and reads the peer's status concurrently, as geth does, and
 // waits for its own send before returning (p2p bounds a write with its frame deadline).
 // The peer's first packet must be the status; anything else, an oversize or malformed
 // status, or a light peer we refuse is an error wrapping ErrHandshake, after which the
 // caller disconnects.
-func handshake(rw p2p.MsgReadWriter, ours Status, policy HandshakePolicy) (Status, error) {
+func Handshake(rw p2p.MsgReadWriter, ours Status, policy HandshakePolicy) (Status, error) {
 	ours.LightNode = policy.LightNode
 	body, err := EncodeStatus(ours)
 	if err != nil {

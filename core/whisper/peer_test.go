@@ -31,7 +31,7 @@ func TestHandshake_exchange(t *testing.T) {
 	bloom := BloomOf(TopicFromName("status"))
 	theirs, _ := EncodeStatus(Status{PoW: 0.002, Bloom: bloom, Confirmations: true})
 	seen := remote(t, b, statusCode, theirs)
-	st, err := handshake(a, Status{PoW: 0.001, Bloom: FullBloom()}, HandshakePolicy{})
+	st, err := Handshake(a, Status{PoW: 0.001, Bloom: FullBloom()}, HandshakePolicy{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func TestHandshake_gethFourItems(t *testing.T) {
 	full := FullBloom()
 	geth, _ := rlp.EncodeToBytes([]any{uint64(6), math.Float64bits(0.2), full[:], false})
 	remote(t, b, statusCode, geth)
-	st, err := handshake(a, Status{Bloom: FullBloom()}, HandshakePolicy{})
+	st, err := Handshake(a, Status{Bloom: FullBloom()}, HandshakePolicy{})
 	if err != nil || st.PoW != 0.2 || st.Confirmations {
 		t.Fatalf("%+v %v", st, err)
 	}
@@ -73,7 +73,7 @@ func TestHandshake_rejects(t *testing.T) {
 	for _, tc := range cases {
 		a, b := p2p.MsgPipe()
 		remote(t, b, tc.code, tc.body)
-		if _, err := handshake(a, Status{Bloom: FullBloom()}, tc.policy); !errorsIs(err, ErrHandshake) {
+		if _, err := Handshake(a, Status{Bloom: FullBloom()}, tc.policy); !errorsIs(err, ErrHandshake) {
 			t.Errorf("%s: err = %v", tc.name, err)
 		}
 		a.Close()
@@ -82,7 +82,7 @@ func TestHandshake_rejects(t *testing.T) {
 	a, b := p2p.MsgPipe()
 	defer a.Close()
 	remote(t, b, statusCode, light)
-	if _, err := handshake(a, Status{Bloom: FullBloom()}, HandshakePolicy{LightNode: true}); err != nil {
+	if _, err := Handshake(a, Status{Bloom: FullBloom()}, HandshakePolicy{LightNode: true}); err != nil {
 		t.Errorf("unrestricted light peers: %v", err)
 	}
 }
@@ -90,7 +90,7 @@ func TestHandshake_rejects(t *testing.T) {
 func TestHandshake_peerGone(t *testing.T) {
 	a, b := p2p.MsgPipe()
 	b.Close()
-	if _, err := handshake(a, Status{Bloom: FullBloom()}, HandshakePolicy{}); err == nil {
+	if _, err := Handshake(a, Status{Bloom: FullBloom()}, HandshakePolicy{}); err == nil {
 		t.Error("handshake with a closed pipe succeeded")
 	}
 }
