@@ -19,10 +19,13 @@
 //
 //	whisper-ref serve
 //	whisper-ref bench [-benchtime D] [-count N]
+//	whisper-ref node [-key HEX] [-port N] [-minpow F]
 //
 // "serve" reads one JSON request per line on stdin and writes exactly one
 // JSON reply per line on stdout until EOF; see README.md for the operations.
-// "bench" runs fixed whisperv6 workloads with testing.Benchmark and prints
+// "node" runs a whisper v6 node on a p2p server on 127.0.0.1 and drives it
+// with JSON lines, printing asynchronous message and peer events as lines
+// of their own. "bench" runs fixed whisperv6 workloads with testing.Benchmark and prints
 // them in the format of "go test -bench -benchmem".
 package main
 
@@ -40,6 +43,8 @@ func main() {
 	switch os.Args[1] {
 	case "serve":
 		err = serve(os.Stdin, os.Stdout)
+	case "node":
+		err = runNode(os.Args[2:], os.Stdin, os.Stdout)
 	case "bench":
 		err = bench(os.Args[2:], os.Stdout, os.Stderr)
 	case "-h", "-help", "--help", "help":
@@ -60,5 +65,7 @@ func usage() {
 	fmt.Fprint(os.Stderr, `usage:
   whisper-ref serve                          JSON lines on stdin/stdout (see README.md)
   whisper-ref bench [-benchtime D] [-count N] run the reference benchmarks
+  whisper-ref node [-key HEX] [-port N] [-minpow F]
+                                             a whisper v6 p2p node driven by JSON lines
 `)
 }
