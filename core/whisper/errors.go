@@ -2,6 +2,8 @@ package whisper
 
 import "errors"
 
+func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
 // Sentinel errors. Every error returned by this package wraps one of these, so callers
 // branch with errors.Is; the wrapping text says what failed and where.
 var (
@@ -41,6 +43,15 @@ var (
 	ErrHandshake = errors.New("bad status handshake")
 	// ErrVersion: the peer speaks another shh version.
 	ErrVersion = errors.New("protocol version mismatch")
+
+	// ErrFromFuture: the envelope was created more than the sync allowance ahead of our clock.
+	ErrFromFuture = errors.New("envelope from the future")
+	// ErrVeryOld: the envelope expired more than twice the sync allowance ago.
+	ErrVeryOld = errors.New("very old envelope")
+	// ErrPoWTooLow: the envelope's PoW is below the node's requirement.
+	ErrPoWTooLow = errors.New("proof of work too low")
+	// ErrBloomMismatch: the envelope's topic is outside the node's bloom filter.
+	ErrBloomMismatch = errors.New("envelope outside bloom filter")
 
 	// ErrNoTopics: a filter must name at least one topic, so that envelopes are only ever
 	// tried against keys registered for their topic.
