@@ -2,8 +2,6 @@ package whisper
 
 import "errors"
 
-func errorsIs(err, target error) bool { return errors.Is(err, target) }
-
 // Sentinel errors. Every error returned by this package wraps one of these, so callers
 // branch with errors.Is; the wrapping text says what failed and where.
 var (

@@ -2,11 +2,14 @@ package whisper
 
 import (
 	"crypto/ecdsa"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
 )
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }
 
 // fixedRand is a deterministic, never-all-zero byte stream for reproducible tests.
 type fixedRand byte

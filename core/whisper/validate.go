@@ -1,6 +1,7 @@
 package whisper
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -65,5 +66,5 @@ func (a *Acceptance) Check(e *Envelope, now time.Time) (ok bool, err error) {
 // IsTimeError reports whether err is one of the clock errors that status-go answers with a
 // time-sync error instead of disconnecting.
 func IsTimeError(err error) bool {
-	return errorsIs(err, ErrFromFuture) || errorsIs(err, ErrVeryOld)
+	return errors.Is(err, ErrFromFuture) || errors.Is(err, ErrVeryOld)
 }
