@@ -443,18 +443,7 @@ func (n *RefNode) Subscribe(topic [4]byte, symKey, priv []byte, pow float64) (st
 // Post seals a message as Reference.Seal does and sends it with whisper's
 // Send; it returns the envelope hash and RLP encoding.
 func (n *RefNode) Post(req SealRequest) (hash [32]byte, envelope []byte, err error) {
-	f := map[string]any{
-		"payload":   hex.EncodeToString(req.Payload),
-		"topic":     hex.EncodeToString(req.Topic[:]),
-		"ttl":       req.TTL,
-		"pow":       req.PoW,
-		"work_time": req.WorkTime,
-	}
-	for k, v := range map[string][]byte{"padding": req.Padding, "sym_key": req.SymKey, "dst_pub": req.DstPub, "src_priv": req.SrcPriv} {
-		if len(v) > 0 {
-			f[k] = hex.EncodeToString(v)
-		}
-	}
+	f := req.fields()
 	var out struct {
 		Hash     string `json:"hash"`
 		Envelope string `json:"envelope"`

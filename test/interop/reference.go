@@ -396,29 +396,8 @@ func refused(op, msg string) error {
 // Seal makes an envelope with geth's NewSentMessage + Wrap.
 func (r *Reference) Seal(req SealRequest) (SealResult, error) {
 	const op = "seal"
-	in := struct {
-		Op       string  `json:"op"`
-		Payload  string  `json:"payload"`
-		Padding  string  `json:"padding,omitempty"`
-		Topic    string  `json:"topic"`
-		TTL      uint32  `json:"ttl"`
-		PoW      float64 `json:"pow"`
-		WorkTime uint32  `json:"work_time"`
-		SymKey   string  `json:"sym_key,omitempty"`
-		DstPub   string  `json:"dst_pub,omitempty"`
-		SrcPriv  string  `json:"src_priv,omitempty"`
-	}{
-		Op:       op,
-		Payload:  hex.EncodeToString(req.Payload),
-		Padding:  hex.EncodeToString(req.Padding),
-		Topic:    hex.EncodeToString(req.Topic[:]),
-		TTL:      req.TTL,
-		PoW:      req.PoW,
-		WorkTime: req.WorkTime,
-		SymKey:   hex.EncodeToString(req.SymKey),
-		DstPub:   hex.EncodeToString(req.DstPub),
-		SrcPriv:  hex.EncodeToString(req.SrcPriv),
-	}
+	in := req.fields()
+	in["op"] = op
 	var out struct {
 		Error    string    `json:"error"`
 		Envelope string    `json:"envelope"`
@@ -442,6 +421,24 @@ func (r *Reference) Seal(req SealRequest) (SealResult, error) {
 		return SealResult{}, fmt.Errorf("whisper-ref %s: %w", op, d.err)
 	}
 	return res, nil
+}
+
+// fields is the wire form of a seal request, shared by serve's "seal" and node's
+// "post": the optional byte fields are left out when empty ("absent" on the wire).
+func (req SealRequest) fields() map[string]any {
+	f := map[string]any{
+		"payload":   hex.EncodeToString(req.Payload),
+		"topic":     hex.EncodeToString(req.Topic[:]),
+		"ttl":       req.TTL,
+		"pow":       req.PoW,
+		"work_time": req.WorkTime,
+	}
+	for k, v := range map[string][]byte{"padding": req.Padding, "sym_key": req.SymKey, "dst_pub": req.DstPub, "src_priv": req.SrcPriv} {
+		if len(v) > 0 {
+			f[k] = hex.EncodeToString(v)
+		}
+	}
+	return f
 }
 
 // Open decodes env (RLP) and opens it with geth's Envelope.Open, using
