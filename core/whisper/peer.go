@@ -1,11 +1,19 @@
 package whisper
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/p2p"
+	"github.com/ethereum/go-ethereum/p2p/enode"
 	"github.com/ethereum/go-ethereum/rlp"
+	"golang.org/x/time/rate"
 )
 
 // maxStatusSize bounds the handshake packet: six items fit in under 200 bytes, so a peer
@@ -65,4 +73,338 @@ func readStatus(rw p2p.MsgReadWriter) (Status, error) {
 		return Status{}, fmt.Errorf("read status: %w", err)
 	}
 	return DecodeStatus(body)
+}
+
+// PeerLimits bound what one peer can make us do. Packets over a limit are read and
+// discarded without processing (overflow policy: drop, counted in PeerInfo.Dropped);
+// trusted peers are exempt, because a mailserver answering a history request legitimately
+// sends in bursts.
+type PeerLimits struct {
+	// PacketsPerSecond is the sustained inbound packet rate. Default 50 (a peer gossiping
+	// every 300 ms sends about 4 per second).
+	PacketsPerSecond float64
+	// PacketBurst is how many packets may arrive at once. Default 200.
+	PacketBurst int
+	// BytesPerSecond is the sustained inbound byte rate. Default 4 MiB/s.
+	BytesPerSecond float64
+	// ByteBurst is how many bytes may arrive at once; at least the max message size.
+	// Default 16 MiB.
+	ByteBurst int
+	// MaxBatchBytes bounds each code-1 packet we send, so a large pool reaches a new peer
+	// in several packets instead of one that the peer's size limit rejects. Default: the
+	// max message size.
+	MaxBatchBytes int
+}
+
+func (l PeerLimits) withDefaults(maxMsg uint32) PeerLimits {
+	if l.PacketsPerSecond == 0 {
+		l.PacketsPerSecond = 50
+	}
+	if l.PacketBurst == 0 {
+		l.PacketBurst = 200
+	}
+	if l.BytesPerSecond == 0 {
+		l.BytesPerSecond = 4 << 20
+	}
+	if l.ByteBurst == 0 {
+		l.ByteBurst = 16 << 20
+	}
+	l.ByteBurst = max(l.ByteBurst, int(maxMsg))
+	if l.MaxBatchBytes == 0 {
+		l.MaxBatchBytes = int(maxMsg)
+	}
+	return l
+}
+
+// Validate reports a negative limit.
+func (l PeerLimits) Validate() error {
+	if l.PacketsPerSecond < 0 || l.PacketBurst < 0 || l.BytesPerSecond < 0 || l.ByteBurst < 0 || l.MaxBatchBytes < 0 {
+		return fmt.Errorf("limits: values must not be negative")
+	}
+	return nil
+}
+
+// Peer is one connected shh/6 peer. Its state is written by its own read loop (what the
+// peer tells us) and read by its broadcast loop (what we send it).
+type Peer struct {
+	s      *Service
+	p      *p2p.Peer
+	id     enode.ID
+	rw     p2p.MsgReadWriter
+	remote Status // the handshake as received
+
+	trusted atomic.Bool
+
+	mu         sync.Mutex // guards the fields below; never held while writing to rw
+	pow        float64
+	bloom      Bloom
+	fullNode   bool
+	rescan     bool // requirements changed: the next cycle looks at the whole pool again
+	known      map[common.Hash]uint32
+	rateLimits *RateLimits
+
+	notify        chan struct{} // cap 1: our settings changed (coalescing)
+	sentPoW       float64       // broadcast loop only: what the peer last heard from us
+	sentBloom     Bloom
+	cursor        uint64 // broadcast loop only: last pool seq examined
+	batch         []byte // broadcast loop only: reused packet buffer
+	packetLimiter *rate.Limiter
+	byteLimiter   *rate.Limiter
+
+	received, sent, dropped atomic.Uint64
+}
+
+func newPeer(s *Service, pp *p2p.Peer, rw p2p.MsgReadWriter, remote, ours Status) *Peer {
+	l := s.cfg.Limits
+	p := &Peer{
+		s: s, p: pp, id: pp.ID(), rw: rw, remote: remote,
+		known:         make(map[common.Hash]uint32),
+		notify:        make(chan struct{}, 1),
+		sentPoW:       ours.PoW,
+		sentBloom:     ours.Bloom,
+		packetLimiter: rate.NewLimiter(rate.Limit(l.PacketsPerSecond), l.PacketBurst),
+		byteLimiter:   rate.NewLimiter(rate.Limit(l.BytesPerSecond), l.ByteBurst),
+	}
+	p.setRequirements(remote.PoW, remote.Bloom)
+	p.rateLimits = remote.RateLimits
+	return p
+}
+
+// ID is the peer's node ID.
+func (p *Peer) ID() enode.ID { return p.id }
+
+// Trusted reports whether the peer may send direct messages (code 127).
+func (p *Peer) Trusted() bool { return p.trusted.Load() }
+
+// PeerInfo describes a connected peer.
+type PeerInfo struct {
+	ID            enode.ID
+	Name          string
+	RemoteAddr    string
+	Trusted       bool
+	PoW           float64 // the peer's requirement
+	FullNode      bool    // the peer's bloom is all ones
+	LightNode     bool
+	Confirmations bool
+	RateLimits    *RateLimits
+	Received      uint64 // envelopes the peer sent that we pooled (new or duplicate)
+	Sent          uint64 // envelopes we sent the peer
+	Dropped       uint64 // packets discarded for exceeding PeerLimits
+}
+
+// Info returns the peer's description.
+func (p *Peer) Info() PeerInfo {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return PeerInfo{ID: p.id, Name: p.p.Fullname(), RemoteAddr: p.p.RemoteAddr().String(), Trusted: p.trusted.Load(),
+		PoW: p.pow, FullNode: p.fullNode, LightNode: p.remote.LightNode, Confirmations: p.remote.Confirmations,
+		RateLimits: p.rateLimits, Received: p.received.Load(), Sent: p.sent.Load(), Dropped: p.dropped.Load()}
+}
+
+func (p *Peer) setRequirements(pow float64, bloom Bloom) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pow, p.bloom, p.fullNode, p.rescan = pow, bloom, bloom.IsFull(), true
+}
+
+func (p *Peer) setPoW(pow float64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pow, p.rescan = pow, true
+}
+
+func (p *Peer) setBloom(b Bloom) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.bloom, p.fullNode, p.rescan = b, b.IsFull(), true
+}
+
+func (p *Peer) mark(env *Envelope) {
+	p.mu.Lock()
+	p.known[env.hash] = env.expiry
+	p.mu.Unlock()
+}
+
+// settingsChanged wakes the broadcast loop to send our new PoW or bloom.
+func (p *Peer) settingsChanged() {
+	select {
+	case p.notify <- struct{}{}:
+	default: // a notification is pending; it will send the latest values
+	}
+}
+
+// allow applies the inbound limits to one packet.
+func (p *Peer) allow(size uint32) bool {
+	if p.trusted.Load() {
+		return true
+	}
+	now := time.Now()
+	return p.packetLimiter.AllowN(now, 1) && p.byteLimiter.AllowN(now, int(size))
+}
+
+// broadcastLoop sends the peer, every TransmissionCycle, the pooled envelopes it has not
+// seen and asks for, forgets expired marks every ExpirationCycle, and passes on changes
+// of our settings. It returns nil when quit closes, ErrNotRunning when stop closes, or
+// the error of a failed write.
+func (p *Peer) broadcastLoop(quit, stop <-chan struct{}) error {
+	transmit := time.NewTicker(TransmissionCycle)
+	defer transmit.Stop()
+	expire := time.NewTicker(ExpirationCycle)
+	defer expire.Stop()
+	for {
+		select {
+		case <-quit:
+			return nil
+		case <-stop:
+			return ErrNotRunning
+		case <-p.notify:
+			if err := p.sendSettings(); err != nil {
+				return err
+			}
+		case <-transmit.C:
+			if err := p.broadcast(); err != nil {
+				return err
+			}
+		case <-expire.C:
+			p.expireKnown(p.s.now().Unix())
+		}
+	}
+}
+
+func (p *Peer) sendSettings() error {
+	st := p.s.settings.Load()
+	if st.minPoW != p.sentPoW {
+		if err := p2p.Send(p.rw, powRequirementCode, math.Float64bits(st.minPoW)); err != nil {
+			return fmt.Errorf("send PoW requirement: %w", err)
+		}
+		p.sentPoW = st.minPoW
+	}
+	if st.bloom != p.sentBloom {
+		if err := p2p.Send(p.rw, bloomFilterExCode, st.bloom[:]); err != nil {
+			return fmt.Errorf("send bloom filter: %w", err)
+		}
+		p.sentBloom = st.bloom
+	}
+	return nil
+}
+
+// broadcast sends what arrived in the pool since the last cycle (or the whole pool after
+// the peer changed its requirements), in packets of at most MaxBatchBytes.
+func (p *Peer) broadcast() error {
+	p.mu.Lock()
+	if p.rescan {
+		p.rescan, p.cursor = false, 0
+	}
+	pow, bloom, full := p.pow, p.bloom, p.fullNode
+	p.mu.Unlock()
+
+	candidates := p.s.pool.since(p.cursor)
+	if len(candidates) == 0 {
+		return nil
+	}
+	p.cursor = candidates[len(candidates)-1].seq
+
+	var bundle []*Envelope
+	limit := p.s.cfg.Limits.MaxBatchBytes
+	p.mu.Lock()
+	for _, c := range candidates {
+		if _, seen := p.known[c.env.hash]; seen || c.pow < pow {
+			continue
+		}
+		if !full {
+			sample := c.env.Bloom()
+			if !bloom.Matches(&sample) {
+				continue
+			}
+		}
+		bundle = append(bundle, c.env)
+	}
+	p.mu.Unlock()
+
+	for len(bundle) > 0 {
+		n, size := 0, 0
+		for n < len(bundle) && (n == 0 || size+len(bundle[n].raw) <= limit-9) {
+			size += len(bundle[n].raw)
+			n++
+		}
+		if err := p.sendEnvelopes(messagesCode, bundle[:n], size); err != nil {
+			return err
+		}
+		bundle = bundle[n:]
+	}
+	return nil
+}
+
+// sendEnvelopes writes one packet holding the list of envs (contentSize bytes of RLP)
+// and marks them as known to the peer.
+func (p *Peer) sendEnvelopes(code uint64, envs []*Envelope, contentSize int) error {
+	p.batch = appendHeader(p.batch[:0], 0xc0, 0xf7, contentSize)
+	for _, e := range envs {
+		p.batch = append(p.batch, e.raw...)
+	}
+	if err := p.rw.WriteMsg(p2p.Msg{Code: code, Size: uint32(len(p.batch)), Payload: bytes.NewReader(p.batch)}); err != nil {
+		return fmt.Errorf("send %d envelopes: %w", len(envs), err)
+	}
+	p.mu.Lock()
+	for _, e := range envs {
+		p.known[e.hash] = e.expiry
+	}
+	p.mu.Unlock()
+	p.sent.Add(uint64(len(envs)))
+	return nil
+}
+
+func (p *Peer) expireKnown(now int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for h, exp := range p.known {
+		if int64(exp) < now {
+			delete(p.known, h)
+		}
+	}
+}
+
+// SendP2PMessage delivers one envelope directly (code 127), bypassing the pool, as a
+// mailserver answers geth clients.
+func (p *Peer) SendP2PMessage(env *Envelope) error {
+	if err := p.rw.WriteMsg(p2p.Msg{Code: p2pMessageCode, Size: uint32(len(env.raw)), Payload: bytes.NewReader(env.raw)}); err != nil {
+		return fmt.Errorf("send direct message to %s: %w", p.id.TerminalString(), err)
+	}
+	return nil
+}
+
+// SendP2PMessages delivers envelopes directly (code 127) as one list, as status-go
+// mailservers batch them.
+func (p *Peer) SendP2PMessages(envs []*Envelope) error {
+	size := 0
+	for _, e := range envs {
+		size += len(e.raw)
+	}
+	body := appendHeader(make([]byte, 0, size+9), 0xc0, 0xf7, size)
+	for _, e := range envs {
+		body = append(body, e.raw...)
+	}
+	if err := p.rw.WriteMsg(p2p.Msg{Code: p2pMessageCode, Size: uint32(len(body)), Payload: bytes.NewReader(body)}); err != nil {
+		return fmt.Errorf("send %d direct messages to %s: %w", len(envs), p.id.TerminalString(), err)
+	}
+	return nil
+}
+
+// SendRequest sends a history request (code 126) and trusts the peer from now on, as
+// geth's RequestHistoricMessages does. body is the packet's RLP.
+func (p *Peer) SendRequest(body []byte) error {
+	p.trusted.Store(true)
+	return p.sendRaw(p2pRequestCode, body)
+}
+
+// SendRequestComplete answers a history request (code 125); body is the packet's RLP.
+func (p *Peer) SendRequestComplete(body []byte) error {
+	return p.sendRaw(p2pRequestCompleteCode, body)
+}
+
+func (p *Peer) sendRaw(code uint64, body []byte) error {
+	if err := p.rw.WriteMsg(p2p.Msg{Code: code, Size: uint32(len(body)), Payload: bytes.NewReader(body)}); err != nil {
+		return fmt.Errorf("send packet %d to %s: %w", code, p.id.TerminalString(), err)
+	}
+	return nil
 }

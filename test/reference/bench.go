@@ -1,17 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"runtime"
 	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/p2p"
+	"github.com/ethereum/go-ethereum/p2p/enode"
 	"github.com/ethereum/go-ethereum/rlp"
 	"github.com/ethereum/go-ethereum/whisper/whisperv6"
 )
@@ -34,6 +38,15 @@ const (
 	chatCount  = 100
 	chatHit    = 42 // the FilterDispatch100 filter that must receive the envelope
 	bloomHit   = 50 // the BloomMatch sample topic
+
+	// Ingest: envelopes of TTL ingestTTL, sent to the node in code-1
+	// (messagesCode) packets of ingestPerPacket envelopes each.
+	ingestTTL       = 300
+	ingestPerPacket = 64
+	ingestPoll      = 200 * time.Microsecond // Retrieve polling interval
+	ingestTimeout   = 60 * time.Second       // for all b.N deliveries
+	shhStatusCode   = 0                      // whisperv6 statusCode (unexported)
+	shhMessagesCode = 1                      // whisperv6 messagesCode (unexported)
 )
 
 // fixtures are the inputs shared by the workloads.
@@ -43,6 +56,9 @@ type fixtures struct {
 	topic   whisperv6.TopicType // keccak256("status")[:4] = cd423760
 	alice   *ecdsa.PrivateKey   // crypto.ToECDSA(keccak256("alice"))
 	bob     *ecdsa.PrivateKey   // crypto.ToECDSA(keccak256("bob"))
+
+	chatKeys   [][]byte              // chatKeys[i] = PBKDF2 key of "chat-<i>", i < chatCount
+	chatTopics []whisperv6.TopicType // chatTopics[i] = topicOf("chat-<i>")
 }
 
 // workload is one benchmark. run returns an error instead of failing the
@@ -132,6 +148,15 @@ func newFixtures() (*fixtures, error) {
 	if fx.bob, err = crypto.ToECDSA(crypto.Keccak256([]byte("bob"))); err != nil {
 		return nil, fmt.Errorf("bob key: %w", err)
 	}
+	for i := range chatCount {
+		name := fmt.Sprintf("chat-%d", i)
+		key, err := fx.passwordKey(name)
+		if err != nil {
+			return nil, err
+		}
+		fx.chatKeys = append(fx.chatKeys, key)
+		fx.chatTopics = append(fx.chatTopics, topicOf(name))
+	}
 	return fx, nil
 }
 
@@ -195,7 +220,7 @@ func wrap(p *whisperv6.MessageParams) (*whisperv6.Envelope, error) {
 	return decoded, nil
 }
 
-// workloads builds the eight benchmarks. Setup runs once, outside the timed
+// workloads builds the nine benchmarks. Setup runs once, outside the timed
 // functions; diag gets the Seal nonces.
 func (fx *fixtures) workloads(diag io.Writer) ([]workload, error) {
 	var ws []workload
@@ -280,11 +305,11 @@ func (fx *fixtures) workloads(diag io.Writer) ([]workload, error) {
 
 	bloomFilter := make([]byte, whisperv6.BloomFilterSize)
 	for i := range chatCount {
-		for j, x := range whisperv6.TopicToBloom(topicOf(fmt.Sprintf("chat-%d", i))) {
+		for j, x := range whisperv6.TopicToBloom(fx.chatTopics[i]) {
 			bloomFilter[j] |= x
 		}
 	}
-	bloomSample := whisperv6.TopicToBloom(topicOf(fmt.Sprintf("chat-%d", bloomHit)))
+	bloomSample := whisperv6.TopicToBloom(fx.chatTopics[bloomHit])
 	ws = append(ws, workload{"BloomMatch", func(b *testing.B) error {
 		for range b.N {
 			benchSink = whisperv6.BloomFilterMatch(bloomFilter, bloomSample)
@@ -298,20 +323,15 @@ func (fx *fixtures) workloads(diag io.Writer) ([]workload, error) {
 	filters := whisperv6.NewFilters(fx.whisper)
 	var hit *whisperv6.Filter
 	for i := range chatCount {
-		name := fmt.Sprintf("chat-%d", i)
-		key, err := fx.passwordKey(name)
-		if err != nil {
-			return nil, fmt.Errorf("FilterDispatch100: %w", err)
-		}
-		t := topicOf(name)
+		t := fx.chatTopics[i]
 		f := &whisperv6.Filter{
-			KeySym:   key,
+			KeySym:   fx.chatKeys[i],
 			Topics:   [][]byte{t[:]},
 			AllowP2P: false,
 			Messages: make(map[common.Hash]*whisperv6.ReceivedMessage),
 		}
 		if _, err := filters.Install(f); err != nil {
-			return nil, fmt.Errorf("FilterDispatch100: install %s: %w", name, err)
+			return nil, fmt.Errorf("FilterDispatch100: install chat-%d: %w", i, err)
 		}
 		if i == chatHit {
 			hit = f
@@ -319,7 +339,7 @@ func (fx *fixtures) workloads(diag io.Writer) ([]workload, error) {
 	}
 	dispatchEnv, err := wrap(&whisperv6.MessageParams{
 		TTL: benchTTL, PoW: benchPoW, WorkTime: benchWorkTime,
-		Src: fx.alice, KeySym: hit.KeySym, Topic: topicOf(fmt.Sprintf("chat-%d", chatHit)), Payload: payload(256),
+		Src: fx.alice, KeySym: hit.KeySym, Topic: fx.chatTopics[chatHit], Payload: payload(256),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("FilterDispatch100: %w", err)
@@ -335,5 +355,174 @@ func (fx *fixtures) workloads(diag io.Writer) ([]workload, error) {
 		return nil
 	}})
 
+	ingest, err := fx.ingestWorkload()
+	if err != nil {
+		return nil, fmt.Errorf("Ingest: %w", err)
+	}
+	ws = append(ws, ingest)
+
 	return ws, nil
+}
+
+// ingestWorkload builds Ingest: envelope ingest through a whole whisperv6 node
+// (decode, validate, dedupe into the pool, bloom, dispatch to chatCount
+// filters, decrypt and verify), fed by a peer over p2p.MsgPipe. The
+// encrypted, signed Data of one message per chat filter is built here, once.
+func (fx *fixtures) ingestWorkload() (workload, error) {
+	data := make([][]byte, chatCount)
+	for i := range chatCount {
+		env, err := wrap(&whisperv6.MessageParams{
+			TTL: ingestTTL, PoW: 0, // PoW 0: Wrap does no sealing work
+			Src: fx.alice, KeySym: fx.chatKeys[i], Topic: fx.chatTopics[i], Payload: payload(256),
+		})
+		if err != nil {
+			return workload{}, err
+		}
+		f := &whisperv6.Filter{KeySym: fx.chatKeys[i], SymKeyHash: crypto.Keccak256Hash(fx.chatKeys[i])}
+		if env.Open(f) == nil {
+			return workload{}, fmt.Errorf("chat-%d: setup envelope does not open", i)
+		}
+		data[i] = env.Data
+	}
+	// nextNonce makes the envelope hashes unique across all rounds of the
+	// process: each round takes the nonces [nextNonce, nextNonce+b.N).
+	var nextNonce uint64
+	return workload{"Ingest", func(b *testing.B) error {
+		base := nextNonce
+		nextNonce += uint64(b.N)
+		return fx.ingestRound(b, data, base)
+	}}, nil
+}
+
+// ingestRound is one testing.Benchmark round of Ingest on a fresh node.
+func (fx *fixtures) ingestRound(b *testing.B, data [][]byte, nonceBase uint64) (err error) {
+	// whisperv6.New needs a *node.Node in v1.9.20; StandaloneWhisperService
+	// is the same constructor without the node registration.
+	w := whisperv6.StandaloneWhisperService(&whisperv6.Config{
+		MaxMessageSize:     whisperv6.DefaultMaxMessageSize,
+		MinimumAcceptedPOW: 0,
+	})
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	// The node's bloom filter is nil (match all) until a filter is
+	// installed, so Subscribe never calls SetBloomFilter, whose 10 s
+	// goroutine would make Stop wait.
+	filters := make([]*whisperv6.Filter, chatCount)
+	for i := range chatCount {
+		t := fx.chatTopics[i]
+		filters[i] = &whisperv6.Filter{KeySym: fx.chatKeys[i], Topics: [][]byte{t[:]}, AllowP2P: false}
+		if _, err := w.Subscribe(filters[i]); err != nil {
+			w.Stop()
+			return fmt.Errorf("subscribe chat-%d: %w", i, err)
+		}
+	}
+
+	now := uint32(time.Now().Unix())
+	packets := make([][]byte, 0, (b.N+ingestPerPacket-1)/ingestPerPacket)
+	batch := make([]*whisperv6.Envelope, 0, ingestPerPacket)
+	for j := range b.N {
+		batch = append(batch, &whisperv6.Envelope{
+			Expiry: now + ingestTTL,
+			TTL:    ingestTTL,
+			Topic:  fx.chatTopics[j%chatCount],
+			Data:   data[j%chatCount],
+			Nonce:  nonceBase + uint64(j),
+		})
+		if len(batch) == ingestPerPacket || j == b.N-1 {
+			p, err := rlp.EncodeToBytes(batch)
+			if err != nil {
+				w.Stop()
+				return fmt.Errorf("encode packet: %w", err)
+			}
+			packets = append(packets, p)
+			batch = batch[:0]
+		}
+	}
+
+	// The node side of the pipe is rw1. HandlePeer closes the pipe when it
+	// returns, so a write to a dead peer fails instead of blocking.
+	rw1, rw2 := p2p.MsgPipe()
+	peerDone := make(chan error, 1)
+	go func() {
+		err := w.HandlePeer(p2p.NewPeer(enode.ID{1}, "bench", nil), rw1)
+		rw1.Close()
+		peerDone <- err
+	}()
+	drained := make(chan struct{})
+	defer func() {
+		rw2.Close() // closes both ends
+		peerErr := <-peerDone
+		<-drained
+		w.Stop()
+		if err != nil && peerErr != nil && !errors.Is(peerErr, p2p.ErrPipeClosed) {
+			err = fmt.Errorf("%w (peer: %v)", err, peerErr)
+		}
+	}()
+
+	// Handshake as the remote peer: send our status, read the node's.
+	if err := p2p.SendItems(rw2, shhStatusCode, whisperv6.ProtocolVersion, math.Float64bits(0), whisperv6.MakeFullNodeBloom(), false); err != nil {
+		close(drained)
+		return fmt.Errorf("send status: %w", err)
+	}
+	status, err := rw2.ReadMsg()
+	if err != nil {
+		close(drained)
+		return fmt.Errorf("read status: %w", err)
+	}
+	if status.Code != shhStatusCode {
+		close(drained)
+		return fmt.Errorf("node sent code %d before status", status.Code)
+	}
+	status.Discard()
+	// Drain whatever the node sends (its broadcasts) so it never blocks.
+	go func() {
+		defer close(drained)
+		for {
+			msg, err := rw2.ReadMsg()
+			if err != nil {
+				return
+			}
+			msg.Discard()
+		}
+	}()
+
+	b.ResetTimer()
+	for _, p := range packets {
+		if err := rw2.WriteMsg(p2p.Msg{Code: shhMessagesCode, Size: uint32(len(p)), Payload: bytes.NewReader(p)}); err != nil {
+			return fmt.Errorf("write packet: %w", err)
+		}
+	}
+	got := 0
+	var sample *whisperv6.ReceivedMessage
+	deadline := time.Now().Add(ingestTimeout)
+	for {
+		for _, f := range filters {
+			msgs := f.Retrieve()
+			got += len(msgs)
+			if sample == nil && len(msgs) > 0 {
+				sample = msgs[0]
+			}
+		}
+		if got >= b.N {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timeout: %d of %d envelopes delivered after %v", got, b.N, ingestTimeout)
+		}
+		time.Sleep(ingestPoll)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "envelopes/s")
+
+	if got != b.N {
+		return fmt.Errorf("%d envelopes delivered, want %d", got, b.N)
+	}
+	if sample.Src == nil || !bytes.Equal(crypto.FromECDSAPub(sample.Src), crypto.FromECDSAPub(&fx.alice.PublicKey)) {
+		return errors.New("delivered message is not signed by alice")
+	}
+	if !bytes.Equal(sample.Payload, payload(256)) {
+		return errors.New("delivered message has the wrong payload")
+	}
+	return nil
 }

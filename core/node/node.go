@@ -1,0 +1,305 @@
+package node
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/p2p"
+	"github.com/ethereum/go-ethereum/p2p/enode"
+
+	"github.com/statusgate/statusgate/core/whisper"
+)
+
+// DefaultMinPoW is the PoW requirement Status nodes advertised in 2019 (PROTOCOL.md §3.1).
+const DefaultMinPoW = 0.001
+
+// Config configures a Node. Every field's zero value has the default documented on it.
+type Config struct {
+	// Name is the client name sent in the devp2p hello. Default "statusgate".
+	Name string
+	// ListenAddr is the TCP address for incoming peers. Default ":30303"; "127.0.0.1:0"
+	// picks a free loopback port (tests). Set NoListen to accept no incoming peers.
+	ListenAddr string
+	// NoListen disables incoming connections. Default false.
+	NoListen bool
+	// StaticPeers are enode URLs dialled and redialled for the node's lifetime.
+	StaticPeers []string
+	// TrustedPeers are enode URLs of mailservers: always admitted, and allowed to send
+	// direct messages (code 127). They are dialled like static peers.
+	TrustedPeers []string
+	// BootNodes are enode URLs for discovery (v4); used only when Discovery is set.
+	BootNodes []string
+	// Discovery turns on node discovery v4 over UDP on the listen port. Default false:
+	// Status gateways run a known set of peers.
+	Discovery bool
+	// MaxPeers bounds connected peers. Default 25.
+	MaxPeers int
+	// Whisper configures the shh/6 service. A zero Whisper.MinPoW means DefaultMinPoW
+	// (use ZeroPoW to advertise 0).
+	Whisper whisper.Config
+	// ZeroPoW advertises a PoW requirement of 0 instead of DefaultMinPoW.
+	ZeroPoW bool
+	// Logger receives lifecycle logs. Default: discard.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Name == "" {
+		c.Name = "statusgate"
+	}
+	if c.ListenAddr == "" {
+		c.ListenAddr = ":30303"
+	}
+	if c.MaxPeers == 0 {
+		c.MaxPeers = 25
+	}
+	if c.Whisper.MinPoW == 0 && !c.ZeroPoW {
+		c.Whisper.MinPoW = DefaultMinPoW
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Whisper.Logger == nil {
+		c.Whisper.Logger = c.Logger
+	}
+	return c
+}
+
+// parsed holds the validated enode lists.
+type parsed struct {
+	static, trusted, boot []*enode.Node
+}
+
+func (c Config) parse() (parsed, error) {
+	var p parsed
+	var err error
+	if p.static, err = parseNodes("static_peers", c.StaticPeers); err != nil {
+		return p, err
+	}
+	if p.trusted, err = parseNodes("trusted_peers", c.TrustedPeers); err != nil {
+		return p, err
+	}
+	if p.boot, err = parseNodes("bootnodes", c.BootNodes); err != nil {
+		return p, err
+	}
+	if c.MaxPeers < 0 {
+		return p, fmt.Errorf("max_peers: %d is negative", c.MaxPeers)
+	}
+	if !c.NoListen {
+		if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
+			return p, fmt.Errorf("listen_addr: %w", err)
+		}
+	}
+	if err := c.Whisper.Validate(); err != nil {
+		return p, fmt.Errorf("whisper.%w", err)
+	}
+	return p, nil
+}
+
+func parseNodes(key string, urls []string) ([]*enode.Node, error) {
+	out := make([]*enode.Node, 0, len(urls))
+	for i, u := range urls {
+		n, err := enode.ParseV4(u)
+		if err != nil {
+			return nil, fmt.Errorf("%s[%d]: %w", key, i, err)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// Node is a devp2p host running Whisper. Build it with New, run it with Run; the API
+// methods work while Run runs.
+type Node struct {
+	cfg   Config
+	key   *ecdsa.PrivateKey
+	nodes parsed
+	shh   *whisper.Service
+	log   *slog.Logger
+
+	ready chan struct{} // closed once the p2p server listens
+	mu    sync.Mutex
+	srv   *p2p.Server // set before ready closes, nil after Run returns
+}
+
+// New validates cfg and builds a node with the given key (see LoadOrCreateKey). It does
+// no I/O.
+func New(cfg Config, key *ecdsa.PrivateKey) (*Node, error) {
+	if key == nil {
+		return nil, errors.New("node: nil key")
+	}
+	cfg = cfg.withDefaults()
+	nodes, err := cfg.parse()
+	if err != nil {
+		return nil, fmt.Errorf("node config: %w", err)
+	}
+	shh, err := whisper.NewService(cfg.Whisper)
+	if err != nil {
+		return nil, err
+	}
+	return &Node{cfg: cfg, key: key, nodes: nodes, shh: shh, log: cfg.Logger, ready: make(chan struct{})}, nil
+}
+
+// Run starts the Whisper service and the p2p server, and blocks until ctx ends; then it
+// stops the server (which disconnects every peer and waits for their handlers) and the
+// service, and returns. A listen failure is returned at once.
+func (n *Node) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	shhErr := make(chan error, 1)
+	go func() { shhErr <- n.shh.Run(ctx) }()
+
+	for _, t := range n.nodes.trusted {
+		n.shh.MarkTrusted(t.ID())
+	}
+	srv := &p2p.Server{Config: p2p.Config{
+		PrivateKey:     n.key,
+		Name:           n.cfg.Name,
+		MaxPeers:       n.cfg.MaxPeers,
+		ListenAddr:     n.cfg.ListenAddr,
+		NoDiscovery:    !n.cfg.Discovery,
+		BootstrapNodes: n.nodes.boot,
+		StaticNodes:    append(append([]*enode.Node{}, n.nodes.static...), n.nodes.trusted...),
+		TrustedNodes:   n.nodes.trusted,
+		Protocols:      n.shh.Protocols(),
+	}}
+	if n.cfg.NoListen {
+		srv.ListenAddr = ""
+	}
+	if err := srv.Start(); err != nil {
+		cancel()
+		<-shhErr
+		return fmt.Errorf("start p2p server: %w", err)
+	}
+	n.mu.Lock()
+	n.srv = srv
+	n.mu.Unlock()
+	close(n.ready)
+	n.log.Info("node started", "enode", srv.Self().URLv4(), "listen", n.cfg.ListenAddr,
+		"static", len(n.nodes.static), "trusted", len(n.nodes.trusted))
+
+	<-ctx.Done()
+	srv.Stop()
+	n.mu.Lock()
+	n.srv = nil
+	n.mu.Unlock()
+	err := <-shhErr
+	n.log.Info("node stopped")
+	return err
+}
+
+// Ready is closed once Run has the server listening.
+func (n *Node) Ready() <-chan struct{} { return n.ready }
+
+func (n *Node) server() (*p2p.Server, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.srv == nil {
+		return nil, errors.New("node not running")
+	}
+	return n.srv, nil
+}
+
+// ID is the node's ID, derived from its key.
+func (n *Node) ID() enode.ID { return enode.PubkeyToIDV4(&n.key.PublicKey) }
+
+// Enode is the node's enode URL with its actual listen port, or "" before Ready.
+func (n *Node) Enode() string {
+	srv, err := n.server()
+	if err != nil {
+		return ""
+	}
+	addr, err := net.ResolveTCPAddr("tcp", srv.ListenAddr) // the actual address once started
+	if err != nil || n.cfg.NoListen {
+		return srv.Self().URLv4()
+	}
+	ip := addr.IP
+	if ip == nil || ip.IsUnspecified() {
+		ip = net.IPv4(127, 0, 0, 1)
+	}
+	return enode.NewV4(&n.key.PublicKey, ip, addr.Port, 0).URLv4()
+}
+
+// Whisper is the node's shh/6 service, for layers that need more than this API (the
+// mailserver).
+func (n *Node) Whisper() *whisper.Service { return n.shh }
+
+// AddPeer dials url and keeps redialling it while the node runs.
+func (n *Node) AddPeer(url string, trusted bool) error {
+	srv, err := n.server()
+	if err != nil {
+		return err
+	}
+	nd, err := enode.ParseV4(url)
+	if err != nil {
+		return fmt.Errorf("add peer: %w", err)
+	}
+	if trusted {
+		n.shh.MarkTrusted(nd.ID())
+		srv.AddTrustedPeer(nd)
+	}
+	srv.AddPeer(nd)
+	return nil
+}
+
+// RemovePeer disconnects url and stops redialling it.
+func (n *Node) RemovePeer(url string) error {
+	srv, err := n.server()
+	if err != nil {
+		return err
+	}
+	nd, err := enode.ParseV4(url)
+	if err != nil {
+		return fmt.Errorf("remove peer: %w", err)
+	}
+	srv.RemovePeer(nd)
+	return nil
+}
+
+// Peers describes the connected Whisper peers.
+func (n *Node) Peers() []whisper.PeerInfo { return n.shh.Peers() }
+
+// Subscribe delivers the messages that f opens; see whisper.Service.Subscribe.
+func (n *Node) Subscribe(f whisper.Filter) (*whisper.Subscription, error) { return n.shh.Subscribe(f) }
+
+// Post builds an envelope from p (encrypting, signing and sealing it; sealing may take up
+// to p.WorkTime), then pools it for gossip. It returns the envelope sent.
+func (n *Node) Post(ctx context.Context, p *whisper.MessageParams) (*whisper.Envelope, error) {
+	env, err := whisper.Wrap(p)
+	if err != nil {
+		return nil, fmt.Errorf("post: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := n.shh.Send(env); err != nil {
+		return nil, fmt.Errorf("post: %w", err)
+	}
+	return env, nil
+}
+
+// SetMinPoW changes the advertised PoW requirement and notifies peers.
+func (n *Node) SetMinPoW(pow float64) error { return n.shh.SetMinPoW(pow) }
+
+// SetBloom changes the advertised bloom filter and notifies peers.
+func (n *Node) SetBloom(b whisper.Bloom) { n.shh.SetBloom(b) }
+
+// WaitPeers blocks until at least k Whisper peers are connected or ctx ends.
+func (n *Node) WaitPeers(ctx context.Context, k int) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for len(n.shh.Peers()) < k {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for %d peers (have %d): %w", k, len(n.shh.Peers()), ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
+}

@@ -1,0 +1,474 @@
+package whisper
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ethereum/go-ethereum/p2p/enode"
+)
+
+// Config configures a Service. The zero value is a full node that accepts any PoW, relays
+// every topic, and applies geth's disconnect policy.
+type Config struct {
+	// MinPoW is the PoW we require of envelopes and advertise to peers. Default 0; Status
+	// nodes advertise 0.001 (core/node sets that).
+	MinPoW float64
+	// Bloom is the topic filter we advertise and enforce. nil means a full node (all ones).
+	// Ignored when TopicBloom is set.
+	Bloom *Bloom
+	// TopicBloom advertises only the topics of installed subscriptions, as status-go's
+	// light client does, and updates peers when subscriptions change. Default false.
+	TopicBloom bool
+	// MaxMessageSize bounds an envelope's Size and a packet's size. 0 means
+	// DefaultMaxMessageSize (1 MiB); values above MaxMessageSize are an error.
+	MaxMessageSize uint32
+	// LightNode is the light flag we send in our handshake. Default false.
+	LightNode bool
+	// RestrictLightPeers refuses a light peer while we are light ourselves (geth's
+	// behaviour). Default false, as in status-go.
+	RestrictLightPeers bool
+	// Confirmations sends status-go's codes 12 and 11 after every code-1 packet and
+	// advertises it in the handshake. Default false.
+	Confirmations bool
+	// SoftTimeErrors keeps peers that send envelopes from the future or very old ones
+	// (status-go's behaviour; the envelope is still rejected). Default false: geth
+	// disconnects such peers.
+	SoftTimeErrors bool
+	// MaxPoolBytes bounds the total Size of pooled envelopes. Default 256 MiB. When full,
+	// new envelopes are dropped and counted (overflow policy: drop newest); our own Send
+	// fails with ErrPoolFull.
+	MaxPoolBytes int
+	// Limits are the per-peer inbound limits; see PeerLimits for defaults.
+	Limits PeerLimits
+	// QueueSize bounds the queue between peers and the decrypting workers, and each
+	// subscription's buffer. Default 1024 (geth's messageQueueLimit). Overflow policy:
+	// block (backpressure onto the peer that sent the envelope).
+	QueueSize int
+	// Workers decrypt and dispatch envelopes to subscriptions. Default GOMAXPROCS.
+	Workers int
+
+	// Archiver, when set, receives every envelope newly accepted into the pool (the
+	// mailserver's archive).
+	Archiver Archiver
+	// Requests, when set, handles history requests (code 126) from any peer.
+	Requests RequestHandler
+	// Completions, when set, receives request-complete packets (code 125) from trusted peers.
+	Completions CompletionHandler
+
+	// Logger receives lifecycle logs at Info and per-peer detail at Debug. Default: discard.
+	Logger *slog.Logger
+	// Clock is the time used for validation, expiry and setting tolerances. Default time.Now.
+	Clock func() time.Time
+}
+
+// Archiver stores envelopes for later delivery; the mailserver implements it. Archive is
+// called on the goroutine of the peer that delivered the envelope and must not block for long.
+type Archiver interface {
+	Archive(env *Envelope)
+}
+
+// RequestHandler serves a history request (code 126). payload is the packet body: one
+// envelope (geth and status-go clients) or status-go's MessagesRequest struct. It runs on
+// the requesting peer's read goroutine; an error disconnects the peer.
+type RequestHandler interface {
+	HandleRequest(p *Peer, payload []byte) error
+}
+
+// CompletionHandler receives a mailserver's request-complete packet (code 125) from a
+// trusted peer, on that peer's read goroutine.
+type CompletionHandler interface {
+	HandleRequestComplete(p *Peer, payload []byte)
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxMessageSize == 0 {
+		c.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if c.MaxPoolBytes == 0 {
+		c.MaxPoolBytes = 256 << 20
+	}
+	if c.QueueSize == 0 {
+		c.QueueSize = 1024
+	}
+	if c.Workers == 0 {
+		c.Workers = runtime.GOMAXPROCS(0)
+	}
+	c.Limits = c.Limits.withDefaults(c.MaxMessageSize)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	return c
+}
+
+// Validate reports the first invalid setting, naming it.
+func (c Config) Validate() error {
+	if math.IsNaN(c.MinPoW) || math.IsInf(c.MinPoW, 0) || c.MinPoW < 0 {
+		return fmt.Errorf("min_pow: %v is not a finite non-negative number", c.MinPoW)
+	}
+	if c.MaxMessageSize > MaxMessageSize {
+		return fmt.Errorf("max_message_size: %d exceeds the hard limit %d", c.MaxMessageSize, MaxMessageSize)
+	}
+	if c.MaxPoolBytes < 0 || c.QueueSize < 0 || c.Workers < 0 {
+		return errors.New("max_pool_bytes, queue_size and workers must not be negative")
+	}
+	return c.Limits.Validate()
+}
+
+// settings is the node's advertised requirement, replaced as a whole on every change. The
+// previous values stay in force for DefaultSyncAllowance seconds after a change (§2.10).
+type settings struct {
+	minPoW, prevPoW float64
+	powChanged      time.Time
+	bloom, prevBlm  Bloom
+	bloomChanged    time.Time
+}
+
+// acceptance returns the rules in force at now.
+func (st *settings) acceptance(maxSize uint32, now time.Time) Acceptance {
+	a := Acceptance{MaxSize: maxSize, MinPoW: st.minPoW, PrevMinPoW: st.minPoW, Bloom: st.bloom, PrevBloom: st.bloom}
+	if now.Sub(st.powChanged) < DefaultSyncAllowance*time.Second {
+		a.PrevMinPoW = st.prevPoW
+	}
+	if now.Sub(st.bloomChanged) < DefaultSyncAllowance*time.Second {
+		a.PrevBloom = st.prevBlm
+	}
+	return a
+}
+
+// ErrPoolFull: the envelope pool holds MaxPoolBytes already.
+var ErrPoolFull = errors.New("envelope pool full")
+
+// ErrNotRunning: the service's Run has not started or has returned.
+var ErrNotRunning = errors.New("whisper service not running")
+
+// Service is a Whisper v6 node: the envelope pool, the subscriptions, and the shh/6
+// protocol handler that gossips with peers. Build it with NewService, run it with Run,
+// and hand Protocols() to a p2p.Server. All methods are safe for concurrent use.
+type Service struct {
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	filters *Filters
+	pool    *pool
+
+	settings atomic.Pointer[settings]
+	setMu    sync.Mutex // serialises setting changes so notifications go out in order
+
+	peerMu  sync.RWMutex
+	peers   map[enode.ID]*Peer
+	trusted map[enode.ID]bool
+
+	subMu sync.RWMutex
+	subs  map[string]*Subscription
+
+	queue   chan delivery // overflow policy: block (backpressure onto the sending peer)
+	running atomic.Bool
+	done    chan struct{} // closed when Run's context ends
+	wg      sync.WaitGroup
+
+	stats serviceStats
+}
+
+type serviceStats struct {
+	received, duplicates, rejected, poolFull, expired atomic.Uint64
+}
+
+// delivery is one envelope on its way to the decrypting workers.
+type delivery struct {
+	env *Envelope
+	p2p bool
+}
+
+// NewService validates cfg and builds a service. It starts nothing.
+func NewService(cfg Config) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("whisper config: %w", err)
+	}
+	cfg = cfg.withDefaults()
+	s := &Service{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		now:     cfg.Clock,
+		filters: NewFilters(),
+		pool:    newPool(cfg.MaxPoolBytes),
+		peers:   make(map[enode.ID]*Peer),
+		trusted: make(map[enode.ID]bool),
+		subs:    make(map[string]*Subscription),
+		queue:   make(chan delivery, cfg.QueueSize),
+		done:    make(chan struct{}),
+	}
+	st := &settings{minPoW: cfg.MinPoW, prevPoW: cfg.MinPoW, bloom: FullBloom()}
+	if cfg.TopicBloom {
+		st.bloom = Bloom{}
+	} else if cfg.Bloom != nil {
+		st.bloom = *cfg.Bloom
+	}
+	st.prevBlm = st.bloom
+	s.settings.Store(st)
+	return s, nil
+}
+
+// Run starts the expiry cycle and the decrypting workers and blocks until ctx ends. Peers
+// are served only while Run runs; when it returns, every handler has been told to stop,
+// and the worker goroutines have exited. Run may be called once.
+func (s *Service) Run(ctx context.Context) error {
+	if !s.running.CompareAndSwap(false, true) {
+		return errors.New("whisper service: Run called twice")
+	}
+	s.log.Info("whisper started", "version", ProtocolVersionStr, "min_pow", s.MinPoW(), "workers", s.cfg.Workers)
+	for range s.cfg.Workers {
+		s.wg.Add(1)
+		go s.dispatchLoop()
+	}
+	s.wg.Add(1)
+	go s.expireLoop()
+
+	<-ctx.Done()
+	close(s.done)
+	s.wg.Wait()
+	s.closeSubscriptions()
+	s.log.Info("whisper stopped")
+	return nil
+}
+
+// stopped reports whether Run has returned or is returning. Before Run starts, peers and
+// Send are already served: envelopes wait in the queue for the workers.
+func (s *Service) stopped() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *Service) expireLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(ExpirationCycle)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			if n := s.pool.expire(s.now().Unix()); n > 0 {
+				s.stats.expired.Add(uint64(n))
+			}
+		case <-s.done:
+			return
+		}
+	}
+}
+
+// dispatchLoop decrypts queued envelopes and hands the messages to subscriptions.
+func (s *Service) dispatchLoop() {
+	defer s.wg.Done()
+	for {
+		select {
+		case d := <-s.queue:
+			s.dispatch(d)
+		case <-s.done:
+			return
+		}
+	}
+}
+
+func (s *Service) dispatch(d delivery) {
+	for _, m := range s.filters.Match(d.env, d.p2p) {
+		s.subMu.RLock()
+		sub := s.subs[m.FilterID]
+		s.subMu.RUnlock()
+		if sub != nil {
+			sub.deliver(m.Message, s.done)
+		}
+	}
+}
+
+// enqueue hands an envelope to the workers, blocking while the queue is full.
+func (s *Service) enqueue(env *Envelope, p2p bool) error {
+	select {
+	case s.queue <- delivery{env, p2p}:
+		return nil
+	case <-s.done:
+		return ErrNotRunning
+	}
+}
+
+// ingest applies the acceptance rules to env and pools it. It reports whether the
+// envelope is now pooled (new or duplicate), and the rule it broke.
+func (s *Service) ingest(env *Envelope) (cached bool, err error) {
+	now := s.now()
+	st := s.settings.Load()
+	acc := st.acceptance(s.cfg.MaxMessageSize, now)
+	ok, err := acc.Check(env, now)
+	if err != nil {
+		s.stats.rejected.Add(1)
+		return false, err
+	}
+	if !ok {
+		return false, nil // expired recently: dropped silently
+	}
+	pow := env.PoWAt(now)
+	switch s.pool.add(env, pow) {
+	case poolDuplicate:
+		s.stats.duplicates.Add(1)
+		return true, nil
+	case poolFull:
+		s.stats.poolFull.Add(1)
+		return false, fmt.Errorf("%s: %w", env, ErrPoolFull)
+	}
+	s.stats.received.Add(1)
+	if s.cfg.Archiver != nil {
+		s.cfg.Archiver.Archive(env)
+	}
+	if err := s.enqueue(env, false); err != nil {
+		return true, err
+	}
+	return true, nil
+}
+
+// Send validates env against our own rules, pools it for gossip and delivers it to our
+// own matching subscriptions, as geth's Send does.
+func (s *Service) Send(env *Envelope) error {
+	if s.stopped() {
+		return ErrNotRunning
+	}
+	cached, err := s.ingest(env)
+	if err != nil {
+		return fmt.Errorf("send envelope: %w", err)
+	}
+	if !cached {
+		return fmt.Errorf("send envelope %s: expired", env)
+	}
+	return nil
+}
+
+// MinPoW is the PoW requirement currently advertised.
+func (s *Service) MinPoW() float64 { return s.settings.Load().minPoW }
+
+// Bloom is the bloom filter currently advertised.
+func (s *Service) Bloom() Bloom { return s.settings.Load().bloom }
+
+// SetMinPoW changes our PoW requirement and tells every peer (code 2). Envelopes meeting
+// the previous requirement are still accepted for DefaultSyncAllowance seconds.
+func (s *Service) SetMinPoW(pow float64) error {
+	if math.IsNaN(pow) || math.IsInf(pow, 0) || pow < 0 {
+		return fmt.Errorf("set min PoW: %v is not a finite non-negative number", pow)
+	}
+	s.setMu.Lock()
+	old := s.settings.Load()
+	next := *old
+	next.prevPoW, next.minPoW, next.powChanged = old.minPoW, pow, s.now()
+	s.settings.Store(&next)
+	s.setMu.Unlock()
+	s.notifyPeers()
+	return nil
+}
+
+// SetBloom changes the bloom filter we advertise and enforce and tells every peer
+// (code 3). Envelopes matching the previous filter are still accepted for
+// DefaultSyncAllowance seconds.
+func (s *Service) SetBloom(b Bloom) {
+	s.setMu.Lock()
+	old := s.settings.Load()
+	if old.bloom == b {
+		s.setMu.Unlock()
+		return
+	}
+	next := *old
+	next.prevBlm, next.bloom, next.bloomChanged = old.bloom, b, s.now()
+	s.settings.Store(&next)
+	s.setMu.Unlock()
+	s.notifyPeers()
+}
+
+func (s *Service) notifyPeers() {
+	s.peerMu.RLock()
+	defer s.peerMu.RUnlock()
+	for _, p := range s.peers {
+		p.settingsChanged()
+	}
+}
+
+// MarkTrusted lets a peer deliver direct messages (code 127) and request-complete
+// packets (code 125): our mailservers. It may be called before the peer connects.
+func (s *Service) MarkTrusted(id enode.ID) {
+	s.peerMu.Lock()
+	defer s.peerMu.Unlock()
+	s.trusted[id] = true
+	if p := s.peers[id]; p != nil {
+		p.trusted.Store(true)
+	}
+}
+
+// Peer returns the connected peer with that ID, or nil.
+func (s *Service) Peer(id enode.ID) *Peer {
+	s.peerMu.RLock()
+	defer s.peerMu.RUnlock()
+	return s.peers[id]
+}
+
+// Peers describes the connected peers, ordered by ID.
+func (s *Service) Peers() []PeerInfo {
+	s.peerMu.RLock()
+	out := make([]PeerInfo, 0, len(s.peers))
+	for _, p := range s.peers {
+		out = append(out, p.Info())
+	}
+	s.peerMu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return bytes.Compare(out[i].ID[:], out[j].ID[:]) < 0 })
+	return out
+}
+
+func (s *Service) addPeer(p *Peer) error {
+	s.peerMu.Lock()
+	defer s.peerMu.Unlock()
+	if s.peers[p.id] != nil {
+		return fmt.Errorf("peer %s: already connected", p.id.TerminalString())
+	}
+	if s.trusted[p.id] {
+		p.trusted.Store(true)
+	}
+	s.peers[p.id] = p
+	return nil
+}
+
+func (s *Service) removePeer(p *Peer) {
+	s.peerMu.Lock()
+	defer s.peerMu.Unlock()
+	if s.peers[p.id] == p {
+		delete(s.peers, p.id)
+	}
+}
+
+// Stats are counters since the service was built.
+type Stats struct {
+	Envelopes   int    // in the pool now
+	PoolBytes   int    // their total Size
+	Received    uint64 // new envelopes accepted (ours included)
+	Duplicates  uint64 // envelopes already pooled
+	Rejected    uint64 // envelopes breaking an acceptance rule
+	PoolFull    uint64 // envelopes dropped because the pool was full
+	Expired     uint64 // envelopes dropped from the pool by the expiry cycle
+	Subscribers int
+}
+
+// Stats returns the service's counters.
+func (s *Service) Stats() Stats {
+	n, b := s.pool.stats()
+	s.subMu.RLock()
+	subs := len(s.subs)
+	s.subMu.RUnlock()
+	return Stats{Envelopes: n, PoolBytes: b, Received: s.stats.received.Load(), Duplicates: s.stats.duplicates.Load(),
+		Rejected: s.stats.rejected.Load(), PoolFull: s.stats.poolFull.Load(), Expired: s.stats.expired.Load(), Subscribers: subs}
+}
