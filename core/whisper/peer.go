@@ -262,6 +262,16 @@ func (p *Peer) broadcastLoop(quit, stop <-chan struct{}) error {
 				return err
 			}
 		case <-transmit.C:
+			// A settings change goes out before the envelopes that follow it, so a peer
+			// that has processed an envelope we sent after SetMinPoW or SetBloom knows the
+			// new setting.
+			select {
+			case <-p.notify:
+				if err := p.sendSettings(); err != nil {
+					return err
+				}
+			default:
+			}
 			if err := p.broadcast(); err != nil {
 				return err
 			}
