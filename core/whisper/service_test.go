@@ -351,3 +351,67 @@ func TestService_directMessagesOnlyFromTrustedPeers(t *testing.T) {
 		t.Fatalf("direct messages must be neither pooled nor fatal: %+v", s.Stats())
 	}
 }
+
+// hookRecorder implements the mailserver hooks and records what it gets.
+type hookRecorder struct {
+	archived    chan *Envelope
+	requests    chan []byte
+	completions chan []byte
+}
+
+func newHookRecorder() *hookRecorder {
+	return &hookRecorder{archived: make(chan *Envelope, 16), requests: make(chan []byte, 16), completions: make(chan []byte, 16)}
+}
+
+func (h *hookRecorder) Archive(env *Envelope) { h.archived <- env }
+func (h *hookRecorder) HandleRequest(p *Peer, payload []byte) error {
+	h.requests <- payload
+	return nil
+}
+func (h *hookRecorder) HandleRequestComplete(p *Peer, payload []byte) { h.completions <- payload }
+
+func recv[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatal("hook not called within 10 s")
+		var zero T
+		return zero
+	}
+}
+
+func TestService_mailserverHooks(t *testing.T) {
+	h := newHookRecorder()
+	s := startService(t, Config{Archiver: h, Requests: h, Completions: h})
+	env := testEnvelope(t, "status", "archive me", 0.002, 15, time.Now())
+
+	r := dialRaw(t, s, nil)
+	r.next(statusCode)
+	r.sendEnvelopes(env, env) // the duplicate is not archived twice
+	if got := recv(t, h.archived); got.Hash() != env.Hash() {
+		t.Fatalf("archived %x", got.Hash())
+	}
+	r.send(p2pRequestCode, env.Bytes())
+	if got := recv(t, h.requests); string(got) != string(env.Bytes()) {
+		t.Fatalf("request payload %x", got)
+	}
+	// Request-complete packets count only from trusted peers.
+	r.send(p2pRequestCompleteCode, []byte{0x83, 1, 2, 3})
+	s.MarkTrusted(r.id)
+	r.send(p2pRequestCompleteCode, []byte{0x83, 4, 5, 6})
+	if got := recv(t, h.completions); string(got) != string([]byte{0x83, 4, 5, 6}) {
+		t.Fatalf("completion %x, want the one sent after trusting", got)
+	}
+	select {
+	case e := <-h.archived:
+		t.Fatalf("archived twice: %x", e.Hash())
+	case c := <-h.completions:
+		t.Fatalf("extra completion %x", c)
+	default:
+	}
+	if !r.alive() {
+		t.Fatal("peer dropped")
+	}
+}
