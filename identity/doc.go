@@ -1,0 +1,15 @@
+// Package identity turns secp256k1 public keys into the forms Status shows and exchanges
+// (PROTOCOL.md §8): the 2019 chat key "0x04…" (130 hex characters), the compressed 33-byte
+// form, the multibase display key "zQ3…", the short key "0x04261c…88bc6", the three-word
+// alias ("Experienced Splendid Gibbon") and the 5×5 identicon, all with status-go's Go
+// (1.x) algorithms so that a bridged user looks the same in the bridge as in a Status app.
+//
+// The alias word lists are Status's data: they are not part of this package (or of the
+// repository) and are loaded at run time with LoadAliasWords from the directory named by
+// the config key identity.alias_words. Without them, Namer falls back to ShortKey.
+//
+// It must not import any other statusgate package (ARCHITECTURE.md; test/archtest checks
+// this), keep package-level mutable state, do I/O outside LoadAliasWords, or hold or
+// derive private keys for display purposes. Every function is safe for concurrent use;
+// *AliasWords and *Namer are immutable after construction.
+package identity
