@@ -1,9 +1,20 @@
 package whisper
 
 import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
 	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/p2p"
+	"github.com/ethereum/go-ethereum/p2p/enode"
+	"github.com/ethereum/go-ethereum/rlp"
 )
 
 // The workloads below are mirrored, input for input, by `whisper-ref bench` in
@@ -153,4 +164,213 @@ func BenchmarkDecodeEnvelope(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// Ingest: ingestChats public chats, envelopes of TTL ingestTTL sent in code-1 packets of
+// ingestPerPacket, as in test/reference/bench.go.
+const (
+	ingestChats     = 100
+	ingestTTL       = 300
+	ingestPerPacket = 64
+	ingestTimeout   = 60 * time.Second // for all b.N deliveries
+)
+
+// ingestFixture is Ingest's input, built once per process (deriving 100 PBKDF2 keys takes
+// about a second): the chat-<i> topics and keys, and the encrypted, signed Data of one
+// message per chat, which every round's envelopes reuse.
+type ingestFixture struct {
+	alice  *ecdsa.PrivateKey
+	topics [ingestChats]Topic
+	keys   [ingestChats]*SymKey
+	data   [ingestChats][]byte
+}
+
+var (
+	ingestOnce sync.Once
+	ingestFx   *ingestFixture
+	ingestErr  error
+	// ingestNonce is the first nonce of the next round: each round takes
+	// [ingestNonce, ingestNonce+b.N), so no two envelopes of the process share a hash.
+	// Benchmark rounds run one at a time.
+	ingestNonce uint64
+)
+
+func ingestFixtures(b *testing.B) *ingestFixture {
+	b.Helper()
+	ingestOnce.Do(func() {
+		fx := &ingestFixture{}
+		if fx.alice, ingestErr = crypto.ToECDSA(crypto.Keccak256([]byte("alice"))); ingestErr != nil {
+			return
+		}
+		for i := range ingestChats {
+			name := fmt.Sprintf("chat-%d", i)
+			fx.topics[i] = TopicFromName(name)
+			if fx.keys[i], ingestErr = SymKeyFromPassword(name); ingestErr != nil {
+				return
+			}
+			env, err := Wrap(&MessageParams{TTL: ingestTTL, PoW: 0, Src: fx.alice, KeySym: fx.keys[i],
+				Topic: fx.topics[i], Payload: benchPayload(256)})
+			if err != nil {
+				ingestErr = err
+				return
+			}
+			if _, err := env.OpenSymmetric(fx.keys[i]); err != nil {
+				ingestErr = fmt.Errorf("chat-%d: setup envelope does not open: %w", i, err)
+				return
+			}
+			fx.data[i] = env.Data()
+		}
+		ingestFx = fx
+	})
+	if ingestErr != nil {
+		b.Fatal(ingestErr)
+	}
+	return ingestFx
+}
+
+// BenchmarkIngest is one envelope through a whole running Service, fed by a peer over
+// p2p.MsgPipe: decode, validate, pool, bloom, dispatch to 100 chat subscriptions,
+// decrypt, verify the signature. Each round runs a fresh service, outside the timer.
+//
+// geth's filters store opened messages in a map without ever blocking its workers, and
+// the reference retrieves them after writing everything. Our subscriptions instead block
+// a worker while their buffer (Config.QueueSize, 1024 = geth's messageQueueLimit) is
+// full, so writing b.N envelopes before reading any would deadlock. Rather than enlarge
+// QueueSize (it also sizes the peers-to-workers queue, which must stay geth's 1024 for the
+// same backpressure on the peer), one goroutine per subscription drains and counts, the
+// equivalent of geth's map store; the timed part ends when all b.N have arrived.
+//
+// geth v1.9.20 has no inbound rate limits; ours are set to unlimited (but still applied),
+// or the default burst of 200 packets would drop most packets of a large b.N.
+func BenchmarkIngest(b *testing.B) {
+	fx := ingestFixtures(b)
+	nonceBase := ingestNonce
+	ingestNonce += uint64(b.N)
+
+	s, err := NewService(Config{MinPoW: 0, Limits: PeerLimits{
+		PacketsPerSecond: math.Inf(1), PacketBurst: math.MaxInt32,
+		BytesPerSecond: math.Inf(1), ByteBurst: math.MaxInt32,
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// One goroutine per subscription counts deliveries; all is closed at the b.N-th.
+	var (
+		got     atomic.Int64
+		sample  atomic.Pointer[ReceivedMessage]
+		all     = make(chan struct{})
+		drainWG sync.WaitGroup
+	)
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan error, 1)
+	go func() { runDone <- s.Run(ctx) }()
+	defer func() { // after the peer's teardown below: deferred calls run last-in first-out
+		cancel()
+		<-runDone
+		drainWG.Wait() // Run closed the subscriptions
+	}()
+
+	want := int64(b.N)
+	for i := range ingestChats {
+		sub, err := s.Subscribe(Filter{Topics: []Topic{fx.topics[i]}, SymKey: fx.keys[i]})
+		if err != nil {
+			b.Fatal(err)
+		}
+		drainWG.Add(1)
+		go func() {
+			defer drainWG.Done()
+			for m := range sub.C() { // closed when Run returns
+				sample.CompareAndSwap(nil, m)
+				if got.Add(1) == want {
+					close(all)
+				}
+			}
+		}()
+	}
+
+	now := uint32(time.Now().Unix())
+	packets := make([][]byte, 0, (b.N+ingestPerPacket-1)/ingestPerPacket)
+	batch := make([]*Envelope, 0, ingestPerPacket)
+	for j := range b.N {
+		env, err := NewEnvelope(now+ingestTTL, ingestTTL, fx.topics[j%ingestChats], fx.data[j%ingestChats], nonceBase+uint64(j))
+		if err != nil {
+			b.Fatal(err)
+		}
+		batch = append(batch, env)
+		if len(batch) == ingestPerPacket || j == b.N-1 {
+			p, err := rlp.EncodeToBytes(batch)
+			if err != nil {
+				b.Fatal(err)
+			}
+			packets = append(packets, p)
+			batch = batch[:0]
+		}
+	}
+
+	// The node side of the pipe is rwNode; closing either end closes both.
+	rwNode, rwPeer := p2p.MsgPipe()
+	peerDone := make(chan error, 1)
+	go func() { peerDone <- s.RunPeer(p2p.NewPeer(enode.ID{1}, "bench", nil), rwNode) }()
+	drained := make(chan struct{})
+	defer func() {
+		rwPeer.Close()
+		<-peerDone
+		<-drained
+	}()
+
+	// Handshake as the remote peer, with geth's four-item status; then read ours.
+	status, err := rlp.EncodeToBytes([]any{ProtocolVersion, math.Float64bits(0), fullBloomBytes(), false})
+	if err != nil {
+		close(drained)
+		b.Fatal(err)
+	}
+	if err := rwPeer.WriteMsg(p2p.Msg{Code: statusCode, Size: uint32(len(status)), Payload: bytes.NewReader(status)}); err != nil {
+		close(drained)
+		b.Fatalf("send status: %v", err)
+	}
+	msg, err := rwPeer.ReadMsg()
+	if err != nil || msg.Code != statusCode {
+		close(drained)
+		b.Fatalf("read status: code %d, %v", msg.Code, err)
+	}
+	msg.Discard()
+	// Drain whatever the node sends (its broadcasts) so it never blocks.
+	go func() {
+		defer close(drained)
+		for {
+			msg, err := rwPeer.ReadMsg()
+			if err != nil {
+				return
+			}
+			msg.Discard()
+		}
+	}()
+
+	b.ReportAllocs()
+	b.ResetTimer()
+	for _, p := range packets {
+		if err := rwPeer.WriteMsg(p2p.Msg{Code: messagesCode, Size: uint32(len(p)), Payload: bytes.NewReader(p)}); err != nil {
+			b.Fatalf("write packet: %v", err)
+		}
+	}
+	select {
+	case <-all:
+	case <-time.After(ingestTimeout):
+		b.Fatalf("timeout: %d of %d envelopes delivered after %v", got.Load(), b.N, ingestTimeout)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "envelopes/s")
+
+	m := sample.Load()
+	if !m.Signed() || !m.Src.Equal(&fx.alice.PublicKey) {
+		b.Fatal("delivered message is not signed by alice")
+	}
+	if !bytes.Equal(m.Payload, benchPayload(256)) {
+		b.Fatal("delivered message has the wrong payload")
+	}
+}
+
+func fullBloomBytes() []byte {
+	full := FullBloom()
+	return full[:]
 }

@@ -380,7 +380,9 @@ func handleP2PMessage(s *Service, p *Peer, msg p2p.Msg) error {
 	if err != nil {
 		return fmt.Errorf("direct message: %w: %w", ErrMalformedPacket, err)
 	}
-	if k, _, _, err := rlp.Split(content); err == nil && k == rlp.List || len(content) == 0 {
+	// The kind probe's error must not shadow err: the decode errors below are checked after
+	// the if, and a shadowed one let a nil envelope through to the workers (a panic).
+	if kind, _, _, kerr := rlp.Split(content); kerr == nil && kind == rlp.List || len(content) == 0 {
 		envs, err = decodeEnvelopeList(body)
 	} else {
 		var env *Envelope

@@ -154,6 +154,11 @@ const notes = `
 - **FilterDispatch100** is one envelope against 100 public-chat filters: both sides index
   filters by topic, so the cost is one open plus lookup overhead.
 - **BloomMatch** compares eight 64-bit words instead of 64 bytes.
+- **Ingest** is one envelope through a whole running node: a peer on an in-memory pipe
+  sends code-1 packets of 64 signed envelopes, and each is decoded, validated, pooled and
+  dispatched to 100 public-chat subscriptions, which decrypt it and recover the signer.
+  Ratio = ours / geth ns per envelope (the envelopes/s column is its inverse); signer
+  recovery on the decrypting workers dominates both sides.
 `
 
 func ns(v float64) string {
