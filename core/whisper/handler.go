@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime/debug"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
@@ -69,7 +70,14 @@ func (s *Service) Protocols() []p2p.Protocol {
 // RunPeer serves one peer until the connection fails, the peer breaks a rule, or the
 // service stops: handshake, then a broadcast goroutine and the read loop. It is the
 // p2p.Protocol Run function, exported so tests can drive it over p2p.MsgPipe.
-func (s *Service) RunPeer(pp *p2p.Peer, rw p2p.MsgReadWriter) error {
+func (s *Service) RunPeer(pp *p2p.Peer, rw p2p.MsgReadWriter) (err error) {
+	// A bug triggered by one peer's input disconnects that peer, not the node.
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("whisper peer handler panicked", "peer", pp.ID().TerminalString(), "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("whisper handler panic: %v", r)
+		}
+	}()
 	if s.stopped() {
 		return ErrNotRunning
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -284,6 +285,12 @@ func (s *Service) dispatchLoop() {
 }
 
 func (s *Service) dispatch(d delivery) {
+	// A bug in decoding one envelope must cost that envelope, not the node.
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("whisper dispatch panicked", "envelope", d.env, "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
 	for _, m := range s.filters.Match(d.env, d.p2p) {
 		s.subMu.RLock()
 		sub := s.subs[m.FilterID]
