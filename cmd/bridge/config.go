@@ -6,20 +6,59 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/statusgate/statusgate"
+	"github.com/statusgate/statusgate/core/node"
+	"github.com/statusgate/statusgate/core/whisper"
 )
 
 // Config is the root configuration: one section per package that needs settings. Each
 // field documents its zero-value default; withDefaults fills them, Validate checks them.
 type Config struct {
 	// DataDir holds the gateway's state. Default "./data".
-	DataDir string    `yaml:"data_dir"`
-	Log     LogConfig `yaml:"log"`
+	DataDir string     `yaml:"data_dir"`
+	Log     LogConfig  `yaml:"log"`
+	Node    NodeConfig `yaml:"node"`
+}
+
+// NodeConfig is the Status node (core/node): its devp2p host and Whisper service.
+type NodeConfig struct {
+	// ListenAddr is the TCP address for incoming peers (and UDP for discovery).
+	// Default ":30303".
+	ListenAddr string `yaml:"listen_addr"`
+	// StaticPeers are enode URLs dialled and redialled for the node's lifetime. Default none.
+	StaticPeers []string `yaml:"static_peers"`
+	// TrustedPeers are enode URLs of mailservers: always admitted, allowed to send direct
+	// messages, and dialled like static peers. Default none.
+	TrustedPeers []string `yaml:"trusted_peers"`
+	// BootNodes are enode URLs for discovery v4, used only with Discovery. Default none.
+	BootNodes []string `yaml:"bootnodes"`
+	// Discovery turns on node discovery v4. Default false.
+	Discovery bool `yaml:"discovery"`
+	// MaxPeers bounds connected peers. Default (and 0) 25.
+	MaxPeers int `yaml:"max_peers"`
+	// MinPoW is the PoW we require and advertise. Default (nil) node.DefaultMinPoW,
+	// 0.001; an explicit 0 accepts any PoW.
+	MinPoW *float64 `yaml:"min_pow"`
+	// KeyFile holds the node key (64 hex characters, mode 0600), created if missing.
+	// Default "<data_dir>/nodekey".
+	KeyFile string `yaml:"key_file"`
+	// Light sends the light-node flag in the Whisper handshake. Default false.
+	Light bool `yaml:"light"`
+	// Confirmations sends status-go's message confirmations. Default false.
+	Confirmations bool `yaml:"confirmations"`
+	// SoftTimeErrors keeps peers that send envelopes with bad timestamps (status-go's
+	// behaviour) instead of disconnecting them (geth's). Default false.
+	SoftTimeErrors bool `yaml:"soft_time_errors"`
+	// MaxMessageSize bounds an envelope and a packet, in bytes. Default (and 0)
+	// whisper.DefaultMaxMessageSize, 1 MiB.
+	MaxMessageSize uint32 `yaml:"max_message_size"`
 }
 
 // LogConfig selects the log level and format.
@@ -71,6 +110,22 @@ func (c *Config) withDefaults() {
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
 	}
+	if c.Node.ListenAddr == "" {
+		c.Node.ListenAddr = ":30303"
+	}
+	if c.Node.MaxPeers == 0 {
+		c.Node.MaxPeers = 25
+	}
+	if c.Node.MinPoW == nil {
+		pow := node.DefaultMinPoW
+		c.Node.MinPoW = &pow
+	}
+	if c.Node.KeyFile == "" {
+		c.Node.KeyFile = filepath.Join(c.DataDir, "nodekey")
+	}
+	if c.Node.MaxMessageSize == 0 {
+		c.Node.MaxMessageSize = whisper.DefaultMaxMessageSize
+	}
 }
 
 // Validate checks every field and names the dotted key of the first bad one.
@@ -86,7 +141,45 @@ func (c *Config) Validate() error {
 	if strings.TrimSpace(c.DataDir) == "" {
 		return errors.New("data_dir: empty")
 	}
+	return c.Node.Validate()
+}
+
+// Validate checks the node section, naming the dotted key of the first bad setting.
+func (n *NodeConfig) Validate() error {
+	if pow := *n.MinPoW; math.IsNaN(pow) || math.IsInf(pow, 0) || pow < 0 {
+		return fmt.Errorf("node.min_pow: %v is not a finite non-negative number", pow)
+	}
+	if n.MaxMessageSize > whisper.MaxMessageSize {
+		return fmt.Errorf("node.max_message_size: %d exceeds the hard limit %d", n.MaxMessageSize, whisper.MaxMessageSize)
+	}
+	if strings.TrimSpace(n.KeyFile) == "" {
+		return errors.New("node.key_file: empty")
+	}
+	if err := n.nodeConfig(nil).Validate(); err != nil {
+		return fmt.Errorf("node.%w", err)
+	}
 	return nil
+}
+
+// nodeConfig maps the section onto core/node's Config.
+func (n *NodeConfig) nodeConfig(log *slog.Logger) node.Config {
+	return node.Config{
+		ListenAddr:   n.ListenAddr,
+		StaticPeers:  n.StaticPeers,
+		TrustedPeers: n.TrustedPeers,
+		BootNodes:    n.BootNodes,
+		Discovery:    n.Discovery,
+		MaxPeers:     n.MaxPeers,
+		ZeroPoW:      *n.MinPoW == 0,
+		Whisper: whisper.Config{
+			MinPoW:         *n.MinPoW,
+			MaxMessageSize: n.MaxMessageSize,
+			LightNode:      n.Light,
+			Confirmations:  n.Confirmations,
+			SoftTimeErrors: n.SoftTimeErrors,
+		},
+		Logger: log,
+	}
 }
 
 func (l LogConfig) level() (slog.Level, error) {

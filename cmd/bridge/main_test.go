@@ -3,10 +3,20 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/p2p/enode"
+
+	"github.com/statusgate/statusgate/core/node"
+	"github.com/statusgate/statusgate/core/whisper"
 )
 
 func TestLoadConfig_embeddedExample(t *testing.T) {
@@ -17,25 +27,91 @@ func TestLoadConfig_embeddedExample(t *testing.T) {
 	if c.DataDir != "./data" || c.Log.Level != "info" || c.Log.Format != "text" {
 		t.Errorf("embedded defaults: %+v", c)
 	}
+	checkNodeDefaults(t, c, filepath.Join("data", "nodekey"))
+}
+
+// TestLoadConfig_nodeDefaults checks that an empty file gets the same node settings as
+// the example documents, and that the key file follows data_dir.
+func TestLoadConfig_nodeDefaults(t *testing.T) {
+	dir := t.TempDir()
+	c, err := loadConfig(writeConfig(t, "data_dir: "+dir+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkNodeDefaults(t, c, filepath.Join(dir, "nodekey"))
+	nc := c.Node.nodeConfig(nil)
+	if nc.ZeroPoW || nc.Whisper.MinPoW != node.DefaultMinPoW || nc.Discovery || nc.Whisper.LightNode {
+		t.Errorf("node config: %+v", nc)
+	}
+}
+
+func checkNodeDefaults(t *testing.T, c *Config, keyFile string) {
+	t.Helper()
+	n := c.Node
+	if n.ListenAddr != ":30303" || n.MaxPeers != 25 || n.MinPoW == nil || *n.MinPoW != 0.001 ||
+		n.KeyFile != keyFile || n.MaxMessageSize != whisper.DefaultMaxMessageSize ||
+		n.Discovery || n.Light || n.Confirmations || n.SoftTimeErrors ||
+		len(n.StaticPeers)+len(n.TrustedPeers)+len(n.BootNodes) != 0 {
+		t.Errorf("node defaults: %+v (min_pow %v), want key file %s", n, n.MinPoW, keyFile)
+	}
+}
+
+func TestLoadConfig_nodeSettings(t *testing.T) {
+	c, err := loadConfig(writeConfig(t, `
+node:
+  listen_addr: 127.0.0.1:0
+  min_pow: 0
+  max_peers: 3
+  key_file: /tmp/elsewhere/key
+  light: true
+  confirmations: true
+  soft_time_errors: true
+  max_message_size: 2048
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := c.Node.nodeConfig(nil)
+	if !nc.ZeroPoW || nc.Whisper.MinPoW != 0 {
+		t.Errorf("min_pow 0: ZeroPoW %v, MinPoW %v", nc.ZeroPoW, nc.Whisper.MinPoW)
+	}
+	if nc.ListenAddr != "127.0.0.1:0" || nc.MaxPeers != 3 || c.Node.KeyFile != "/tmp/elsewhere/key" ||
+		!nc.Whisper.LightNode || !nc.Whisper.Confirmations || !nc.Whisper.SoftTimeErrors || nc.Whisper.MaxMessageSize != 2048 {
+		t.Errorf("node config: %+v", nc)
+	}
 }
 
 func TestLoadConfig_rejects(t *testing.T) {
-	cases := map[string]string{
-		"unknown key": "data_dirr: x\n",
-		"bad level":   "log: {level: loud}\n",
-		"bad format":  "log: {format: xml}\n",
-		"not yaml":    "data_dir: [\n",
+	k, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
 	}
-	for name, body := range cases {
-		p := filepath.Join(t.TempDir(), "c.yaml")
-		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := loadConfig(p); err == nil {
-			t.Errorf("%s: accepted", name)
-		} else if name == "bad level" && !strings.Contains(err.Error(), "log.level") {
-			t.Errorf("%s: error does not name the key: %v", name, err)
-		}
+	good := enode.NewV4(&k.PublicKey, net.IPv4(127, 0, 0, 1), 30303, 30303).URLv4()
+	cases := []struct{ name, body, key string }{
+		{"unknown key", "data_dirr: x\n", "data_dirr"},
+		{"bad level", "log: {level: loud}\n", "log.level"},
+		{"bad format", "log: {format: xml}\n", "log.format"},
+		{"not yaml", "data_dir: [\n", ""},
+		{"unknown node key", "node: {listen: x}\n", "listen"},
+		{"bad static peer", "node: {static_peers: [nope]}\n", "node.static_peers[0]"},
+		{"bad trusted peer", "node: {trusted_peers: [" + good + ", 'enode://x@1.2.3.4:1']}\n", "node.trusted_peers[1]"},
+		{"bad bootnode", "node: {bootnodes: [http://x]}\n", "node.bootnodes[0]"},
+		{"bad listen addr", "node: {listen_addr: localhost}\n", "node.listen_addr"},
+		{"negative max peers", "node: {max_peers: -1}\n", "node.max_peers"},
+		{"negative min pow", "node: {min_pow: -0.5}\n", "node.min_pow"},
+		{"nan min pow", "node: {min_pow: .nan}\n", "node.min_pow"},
+		{"huge messages", "node: {max_message_size: 20000000}\n", "node.max_message_size"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := loadConfig(writeConfig(t, tc.body))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), tc.key) {
+				t.Errorf("error does not name %q: %v", tc.key, err)
+			}
+		})
 	}
 }
 
@@ -50,17 +126,123 @@ func TestRun_commands(t *testing.T) {
 	if code := run(context.Background(), []string{"nope"}, &out, &errb); code != exitUsage {
 		t.Errorf("unknown command: %d", code)
 	}
+	if code := run(context.Background(), []string{"run", "-config", "/nonexistent.yaml"}, &out, &errb); code != exitConfig {
+		t.Errorf("missing config: %d", code)
+	}
+}
+
+// TestRun_nodeStartsAndStops runs the gateway on a fresh data dir until its node
+// listens, checks what it created, then cancels and waits for a clean exit.
+func TestRun_nodeStartsAndStops(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
-	p := filepath.Join(t.TempDir(), "c.yaml")
-	os.WriteFile(p, []byte("data_dir: "+dir+"\n"), 0o600)
-	errb.Reset()
-	if code := run(context.Background(), []string{"run", "-config", p}, &out, &errb); code != exitOK {
-		t.Fatalf("run: %d %s", code, errb.String())
+	p := writeConfig(t, "data_dir: "+dir+"\nnode:\n  listen_addr: 127.0.0.1:0\n  min_pow: 0\n")
+	logs := newLogWatch("node started")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	code := make(chan int, 1)
+	go func() { code <- run(ctx, []string{"run", "-config", p}, &bytes.Buffer{}, logs) }()
+
+	select {
+	case <-logs.seen:
+	case c := <-code:
+		t.Fatalf("run exited with %d before the node started:\n%s", c, logs)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("node not started within 10 s:\n%s", logs)
 	}
 	if st, err := os.Stat(dir); err != nil || st.Mode().Perm() != 0o700 {
 		t.Errorf("data dir: %v %v", st, err)
 	}
-	if code := run(context.Background(), []string{"run", "-config", "/nonexistent.yaml"}, &out, &errb); code != exitConfig {
-		t.Errorf("missing config: %d", code)
+	keyFile := filepath.Join(dir, "nodekey")
+	st, err := os.Stat(keyFile)
+	if err != nil {
+		t.Fatal(err)
 	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("node key mode %v, want 0600", st.Mode().Perm())
+	}
+	key, err := node.LoadOrCreateKey(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	if !strings.Contains(out, `enode="enode://`) {
+		t.Errorf("enode URL not logged:\n%s", out)
+	}
+	if priv := hex.EncodeToString(crypto.FromECDSA(key)); strings.Contains(out, priv) {
+		t.Error("the private key appears in the log")
+	}
+
+	cancel()
+	select {
+	case c := <-code:
+		if c != exitOK {
+			t.Errorf("run: exit %d:\n%s", c, logs)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return within 10 s of cancel")
+	}
+	if !strings.Contains(logs.String(), "node stopped") {
+		t.Errorf("no clean stop logged:\n%s", logs)
+	}
+}
+
+func TestRun_refusesExposedNodeKey(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "nodekey")
+	if err := os.WriteFile(key, []byte(strings.Repeat("11", 32)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(key, 0o644); err != nil { // umask may have narrowed it
+		t.Fatal(err)
+	}
+	p := writeConfig(t, "data_dir: "+dir+"\nnode: {listen_addr: '127.0.0.1:0'}\n")
+	var errb bytes.Buffer
+	if code := run(context.Background(), []string{"run", "-config", p}, &bytes.Buffer{}, &errb); code != exitFail {
+		t.Errorf("exit %d, want %d", code, exitFail)
+	}
+	if !strings.Contains(errb.String(), "chmod 600") {
+		t.Errorf("error does not say how to fix the key file: %s", errb.String())
+	}
+}
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// logWatch collects log output from the gateway's goroutines and closes seen when the
+// output first contains want.
+type logWatch struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	want string
+	seen chan struct{}
+}
+
+func newLogWatch(want string) *logWatch {
+	return &logWatch{want: want, seen: make(chan struct{})}
+}
+
+func (w *logWatch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	select {
+	case <-w.seen:
+	default:
+		if strings.Contains(w.buf.String(), w.want) {
+			close(w.seen)
+		}
+	}
+	return len(p), nil
+}
+
+func (w *logWatch) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/p2p"
@@ -71,6 +72,13 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// Validate reports the first invalid setting, naming its key ("static_peers[1]: …"),
+// after applying defaults. It does no I/O.
+func (c Config) Validate() error {
+	_, err := c.withDefaults().parse()
+	return err
+}
+
 // parsed holds the validated enode lists.
 type parsed struct {
 	static, trusted, boot []*enode.Node
@@ -123,9 +131,10 @@ type Node struct {
 	shh   *whisper.Service
 	log   *slog.Logger
 
-	ready chan struct{} // closed once the p2p server listens
-	mu    sync.Mutex
-	srv   *p2p.Server // set before ready closes, nil after Run returns
+	started atomic.Bool   // Run may be called once
+	ready   chan struct{} // closed once the p2p server listens
+	mu      sync.Mutex
+	srv     *p2p.Server // set before ready closes, nil after Run returns
 }
 
 // New validates cfg and builds a node with the given key (see LoadOrCreateKey). It does
@@ -148,8 +157,11 @@ func New(cfg Config, key *ecdsa.PrivateKey) (*Node, error) {
 
 // Run starts the Whisper service and the p2p server, and blocks until ctx ends; then it
 // stops the server (which disconnects every peer and waits for their handlers) and the
-// service, and returns. A listen failure is returned at once.
+// service, and returns. A listen failure is returned at once. Run may be called once.
 func (n *Node) Run(ctx context.Context) error {
+	if !n.started.CompareAndSwap(false, true) {
+		return errors.New("node: Run called twice")
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	shhErr := make(chan error, 1)
@@ -164,6 +176,7 @@ func (n *Node) Run(ctx context.Context) error {
 		MaxPeers:       n.cfg.MaxPeers,
 		ListenAddr:     n.cfg.ListenAddr,
 		NoDiscovery:    !n.cfg.Discovery,
+		DiscoveryV4:    n.cfg.Discovery, // since geth 1.14, NoDiscovery=false alone starts no discovery
 		BootstrapNodes: n.nodes.boot,
 		StaticNodes:    append(append([]*enode.Node{}, n.nodes.static...), n.nodes.trusted...),
 		TrustedNodes:   n.nodes.trusted,
@@ -173,6 +186,7 @@ func (n *Node) Run(ctx context.Context) error {
 		srv.ListenAddr = ""
 	}
 	if err := srv.Start(); err != nil {
+		stopFailedServer(srv)
 		cancel()
 		<-shhErr
 		return fmt.Errorf("start p2p server: %w", err)
@@ -181,7 +195,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.srv = srv
 	n.mu.Unlock()
 	close(n.ready)
-	n.log.Info("node started", "enode", srv.Self().URLv4(), "listen", n.cfg.ListenAddr,
+	n.log.Info("node started", "enode", n.Enode(), "listen", srv.ListenAddr, // the actual address
 		"static", len(n.nodes.static), "trusted", len(n.nodes.trusted))
 
 	<-ctx.Done()
@@ -192,6 +206,17 @@ func (n *Node) Run(ctx context.Context) error {
 	err := <-shhErr
 	n.log.Info("node stopped")
 	return err
+}
+
+// stopFailedServer releases what a failed p2p.Server.Start left running: Start returns
+// without undoing its earlier steps, so its port-mapping goroutine (and a TCP listener,
+// when discovery setup failed) stay up until Stop, and its node database, which only the
+// server's run loop closes, keeps five goroutines of its own.
+func stopFailedServer(srv *p2p.Server) {
+	srv.Stop()
+	if ln := srv.LocalNode(); ln != nil {
+		ln.Database().Close()
+	}
 }
 
 // Ready is closed once Run has the server listening.
@@ -223,7 +248,11 @@ func (n *Node) Enode() string {
 	if ip == nil || ip.IsUnspecified() {
 		ip = net.IPv4(127, 0, 0, 1)
 	}
-	return enode.NewV4(&n.key.PublicKey, ip, addr.Port, 0).URLv4()
+	udp := 0
+	if n.cfg.Discovery {
+		udp = addr.Port // discovery listens on UDP at the TCP port
+	}
+	return enode.NewV4(&n.key.PublicKey, ip, addr.Port, udp).URLv4()
 }
 
 // Whisper is the node's shh/6 service, for layers that need more than this API (the
