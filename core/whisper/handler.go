@@ -214,10 +214,15 @@ func handleMessages(s *Service, p *Peer, msg p2p.Msg) error {
 		report []envelopeError
 	)
 	for _, env := range envs {
-		cached, err := s.ingest(env)
+		cached, isNew, err := s.ingest(env)
 		if cached {
 			p.mark(env)
 			p.received.Add(1)
+		}
+		if isNew {
+			if err := s.publish(env); err != nil {
+				return err
+			}
 		}
 		switch {
 		case err == nil:

@@ -352,7 +352,10 @@ func (p *Peer) sendEnvelopes(code uint64, envs []*Envelope, contentSize int) err
 	for _, e := range envs {
 		p.batch = append(p.batch, e.raw...)
 	}
+	// Counted before the write so that the count never lags what the peer has seen.
+	p.sent.Add(uint64(len(envs)))
 	if err := p.rw.WriteMsg(p2p.Msg{Code: code, Size: uint32(len(p.batch)), Payload: bytes.NewReader(p.batch)}); err != nil {
+		p.sent.Add(^uint64(len(envs) - 1))
 		return fmt.Errorf("send %d envelopes: %w", len(envs), err)
 	}
 	p.mu.Lock()
@@ -360,7 +363,6 @@ func (p *Peer) sendEnvelopes(code uint64, envs []*Envelope, contentSize int) err
 		p.known[e.hash] = e.expiry
 	}
 	p.mu.Unlock()
-	p.sent.Add(uint64(len(envs)))
 	return nil
 }
 

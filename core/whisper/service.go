@@ -312,36 +312,40 @@ func (s *Service) enqueue(env *Envelope, p2p bool) error {
 }
 
 // ingest applies the acceptance rules to env and pools it. It reports whether the
-// envelope is now pooled (new or duplicate), and the rule it broke.
-func (s *Service) ingest(env *Envelope) (cached bool, err error) {
+// envelope is now pooled (new or duplicate), and the rule it broke. A new envelope is
+// archived and queued for the subscriptions by publish, which the caller runs after
+// its own bookkeeping, so that a subscriber never sees a message before the peer that
+// delivered it is credited with it.
+func (s *Service) ingest(env *Envelope) (cached, isNew bool, err error) {
 	now := s.now()
 	st := s.settings.Load()
 	acc := st.acceptance(s.cfg.MaxMessageSize, now)
 	ok, err := acc.Check(env, now)
 	if err != nil {
 		s.stats.rejected.Add(1)
-		return false, err
+		return false, false, err
 	}
 	if !ok {
-		return false, nil // expired recently: dropped silently
+		return false, false, nil // expired recently: dropped silently
 	}
-	pow := env.PoWAt(now)
-	switch s.pool.add(env, pow) {
+	switch s.pool.add(env, env.PoWAt(now)) {
 	case poolDuplicate:
 		s.stats.duplicates.Add(1)
-		return true, nil
+		return true, false, nil
 	case poolFull:
 		s.stats.poolFull.Add(1)
-		return false, fmt.Errorf("%s: %w", env, ErrPoolFull)
+		return false, false, fmt.Errorf("%s: %w", env, ErrPoolFull)
 	}
 	s.stats.received.Add(1)
+	return true, true, nil
+}
+
+// publish archives a newly pooled envelope and queues it for the subscriptions.
+func (s *Service) publish(env *Envelope) error {
 	if s.cfg.Archiver != nil {
 		s.cfg.Archiver.Archive(env)
 	}
-	if err := s.enqueue(env, false); err != nil {
-		return true, err
-	}
-	return true, nil
+	return s.enqueue(env, false)
 }
 
 // Send validates env against our own rules, pools it for gossip and delivers it to our
@@ -350,12 +354,15 @@ func (s *Service) Send(env *Envelope) error {
 	if s.stopped() {
 		return ErrNotRunning
 	}
-	cached, err := s.ingest(env)
+	cached, isNew, err := s.ingest(env)
 	if err != nil {
 		return fmt.Errorf("send envelope: %w", err)
 	}
 	if !cached {
 		return fmt.Errorf("send envelope %s: expired", env)
+	}
+	if isNew {
+		return s.publish(env)
 	}
 	return nil
 }
