@@ -1,0 +1,253 @@
+package status
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/statusgate/statusgate/core/chat"
+	"github.com/statusgate/statusgate/core/whisper"
+	"github.com/statusgate/statusgate/identity"
+)
+
+// ErrLeft: the chat was left (or its context ended) before the call.
+var ErrLeft = errors.New("chat left")
+
+// JoinOptions adjust one chat.
+type JoinOptions struct {
+	// SendFormat overrides Config.SendFormat for this chat.
+	SendFormat chat.SendFormat
+}
+
+// Chat is one joined public chat. Messages arrive on Messages until Leave or the Join
+// context ends, after which the channel is closed.
+type Chat struct {
+	c      *Client
+	name   string
+	topic  whisper.Topic
+	key    *whisper.SymKey
+	format chat.SendFormat
+	sub    *whisper.Subscription
+	out    chan *Message
+	quit   chan struct{}
+	done   chan struct{}
+	once   sync.Once
+
+	mu    sync.Mutex // guards clock and seen
+	clock chat.Clock
+	seen  *dedupe
+}
+
+// Join subscribes to the public chat name (bare, without '#'). The chat runs until ctx
+// ends or Leave is called.
+func (c *Client) Join(ctx context.Context, name string, opts ...JoinOptions) (*Chat, error) {
+	if err := chat.ValidateChatName(name); err != nil {
+		return nil, fmt.Errorf("join %q: %w", name, err)
+	}
+	key, err := chat.PublicChatKey(name)
+	if err != nil {
+		return nil, fmt.Errorf("join %q: %w", name, err)
+	}
+	format := c.cfg.SendFormat
+	for _, o := range opts {
+		if o.SendFormat != 0 {
+			format = o.SendFormat
+		}
+	}
+	topic := chat.PublicChatTopic(name)
+	sub, err := c.tr.Subscribe(whisper.Filter{Topics: []whisper.Topic{topic}, SymKey: key, AllowP2P: true})
+	if err != nil {
+		return nil, fmt.Errorf("join %q: %w", name, err)
+	}
+	ch := &Chat{c: c, name: name, topic: topic, key: key, format: format, sub: sub,
+		out: make(chan *Message, c.cfg.Buffer), quit: make(chan struct{}), done: make(chan struct{}),
+		seen: newDedupe(c.cfg.DedupeWindow)}
+	go ch.receiveLoop(ctx)
+	return ch, nil
+}
+
+// Name is the chat's name.
+func (ch *Chat) Name() string { return ch.name }
+
+// Messages delivers the chat's messages, each once, in arrival order (sort by SortKey
+// for display order). It is closed after Leave.
+func (ch *Chat) Messages() <-chan *Message { return ch.out }
+
+// Leave unsubscribes and waits until the receive loop has stopped and Messages is closed.
+func (ch *Chat) Leave() {
+	ch.once.Do(func() { close(ch.quit) })
+	<-ch.done
+}
+
+func (ch *Chat) receiveLoop(ctx context.Context) {
+	defer close(ch.done)
+	defer close(ch.out)
+	defer ch.sub.Unsubscribe()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ch.quit:
+			return
+		case rm, ok := <-ch.sub.C():
+			if !ok {
+				return
+			}
+			m := ch.accept(rm)
+			if m == nil {
+				continue
+			}
+			select {
+			case ch.out <- m:
+				ch.c.count(func(s *Stats) { s.Delivered++ })
+			case <-ctx.Done():
+				return
+			case <-ch.quit:
+				return
+			}
+		}
+	}
+}
+
+// accept applies the public chat rules to one opened Whisper message and returns what to
+// deliver, or nil (counted and logged) for anything dropped.
+func (ch *Chat) accept(rm *whisper.ReceivedMessage) *Message {
+	c := ch.c
+	if rm.Src == nil {
+		c.drop(ch.name, DropUnsigned, nil, rm.EnvelopeHash[:])
+		return nil
+	}
+	dec, err := chat.Decode(rm.Payload)
+	if err != nil {
+		reason := DropUndecodable
+		if errors.Is(err, chat.ErrUnsupportedRecord) || errors.Is(err, chat.ErrUnsupportedType) {
+			reason = DropUnsupported
+		}
+		c.drop(ch.name, reason, err, rm.EnvelopeHash[:])
+		return nil
+	}
+	msg := dec.Message
+	if msg.ChatID != ch.name || msg.MessageType != chat.MessageTypePublicGroup {
+		c.drop(ch.name, DropWrongChat, fmt.Errorf("chat id %q, type %v", msg.ChatID, msg.MessageType), rm.EnvelopeHash[:])
+		return nil
+	}
+	author := rm.Src
+	if dec.Author != nil {
+		author = dec.Author // §7.5: the wrapper's or metadata's signer is the author
+	}
+	id, err := chat.MessageID(author, rm.Payload)
+	if err != nil {
+		c.drop(ch.name, DropBadAuthor, err, rm.EnvelopeHash[:])
+		return nil
+	}
+	now := c.cfg.Clock()
+	ch.mu.Lock()
+	// A message sent in both formats is two payloads with two ids; the twin key
+	// (author, clock, text) lets readers of both generations show it once.
+	dup := !ch.seen.add(id) || !ch.seen.add(twinKey(author, msg))
+	var capped bool
+	if !dup {
+		capped = ch.clock.Receive(msg.Clock, now)
+	}
+	ch.mu.Unlock()
+	if dup {
+		c.drop(ch.name, DropDuplicate, nil, rm.EnvelopeHash[:])
+		return nil
+	}
+	if capped {
+		c.count(func(s *Stats) { s.Capped++ })
+		c.log.Debug("status clock capped", "chat", ch.name, "clock", msg.Clock, "msg_id", id)
+	}
+	return &Message{
+		ID: id, Chat: ch.name, Author: author, AuthorKey: identity.ChatKey(author), Alias: c.cfg.Namer.Name(author),
+		Clock: msg.Clock, Timestamp: time.UnixMilli(int64(min(msg.Timestamp, 1<<62))), Sent: time.Unix(int64(rm.Sent), 0),
+		Text: msg.Text, ResponseTo: msg.ResponseTo, ENSName: msg.ENSName, ContentType: msg.ContentType,
+		Sticker: msg.Sticker, Format: msg.Format, ClockCapped: capped,
+	}
+}
+
+// twinKey identifies a message independently of its payload generation.
+func twinKey(author *ecdsa.PublicKey, m *chat.Message) chat.ID {
+	h := sha256.New()
+	h.Write(crypto.FromECDSAPub(author))
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], m.Clock)
+	h.Write(b[:])
+	h.Write([]byte(m.Text))
+	var id chat.ID // SHA-256, not keccak: a different domain from real message ids
+	copy(id[:], h.Sum(nil))
+	return id
+}
+
+// Send posts text to the chat as the identity as: signed with it, encrypted with the
+// chat key, in the chat's send format(s). It returns the message id of each payload
+// sent (two for the both format). Sealing takes up to Config.WorkTime per envelope.
+func (ch *Chat) Send(ctx context.Context, text string, as *ecdsa.PrivateKey) ([]chat.ID, error) {
+	select {
+	case <-ch.done:
+		return nil, fmt.Errorf("send to %q: %w", ch.name, ErrLeft)
+	default:
+	}
+	if as == nil {
+		return nil, fmt.Errorf("send to %q: %w", ch.name, chat.ErrNoAuthorKey)
+	}
+	c := ch.c
+	now := c.cfg.Clock()
+	ch.mu.Lock()
+	clock := ch.clock.Send(now)
+	ch.mu.Unlock()
+	m := &chat.Message{Clock: clock, Timestamp: uint64(now.UnixMilli()), Text: text, ChatID: ch.name,
+		MessageType: chat.MessageTypePublicGroup, ContentType: chat.ContentTextPlain}
+	payloads, err := chat.EncodeFor(m, ch.format, as)
+	if err != nil {
+		return nil, fmt.Errorf("send to %q: %w", ch.name, err)
+	}
+	ids := make([]chat.ID, 0, len(payloads))
+	for _, p := range payloads {
+		id, err := chat.MessageID(&as.PublicKey, p)
+		if err != nil {
+			return ids, fmt.Errorf("send to %q: %w", ch.name, err)
+		}
+		if _, err := c.tr.Post(ctx, &whisper.MessageParams{Topic: ch.topic, KeySym: ch.key, Src: as, Payload: p,
+			TTL: c.cfg.TTL, PoW: c.cfg.PoW, WorkTime: c.cfg.WorkTime}); err != nil {
+			return ids, fmt.Errorf("send to %q: %w", ch.name, err)
+		}
+		ids = append(ids, id)
+		c.count(func(s *Stats) { s.Sent++ })
+	}
+	return ids, nil
+}
+
+// dedupe remembers the last n ids (FIFO eviction).
+type dedupe struct {
+	ring []chat.ID
+	next int
+	set  map[chat.ID]struct{}
+}
+
+func newDedupe(n int) *dedupe {
+	return &dedupe{ring: make([]chat.ID, 0, n), set: make(map[chat.ID]struct{}, n)}
+}
+
+// add records id and reports whether it was new.
+func (d *dedupe) add(id chat.ID) bool {
+	if _, ok := d.set[id]; ok {
+		return false
+	}
+	if len(d.ring) < cap(d.ring) {
+		d.ring = append(d.ring, id)
+	} else {
+		delete(d.set, d.ring[d.next])
+		d.ring[d.next] = id
+		d.next = (d.next + 1) % len(d.ring)
+	}
+	d.set[id] = struct{}{}
+	return true
+}

@@ -1,0 +1,186 @@
+package status
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/statusgate/statusgate/core/chat"
+	"github.com/statusgate/statusgate/core/whisper"
+	"github.com/statusgate/statusgate/identity"
+)
+
+// Transport is what the SDK needs from a Whisper node; *node.Node implements it.
+type Transport interface {
+	Subscribe(f whisper.Filter) (*whisper.Subscription, error)
+	Post(ctx context.Context, p *whisper.MessageParams) (*whisper.Envelope, error)
+}
+
+// Limits of the Status specification for public chat envelopes (PROTOCOL.md §3.1).
+const (
+	DefaultTTL = 15    // seconds
+	MinTTL     = 10    // "not lower than 10"
+	DefaultPoW = 0.002 // also the maximum: "not larger than 0.002"
+	MaxPoW     = 0.002
+)
+
+// Config configures a Client. Every zero value means the documented default.
+type Config struct {
+	// TTL of sent envelopes in seconds. Default 15; at least 10.
+	TTL uint32
+	// PoW target of sent envelopes. Default 0.002; at most 0.002 (Status nodes require
+	// no more, and more only costs the sender time).
+	PoW float64
+	// WorkTime bounds the PoW search of one envelope. Default 5 s.
+	WorkTime time.Duration
+	// SendFormat is the payload generation sent when Join is given none. Default both
+	// (one Transit and one protobuf envelope, so that 2019 and 2020 clients each see the
+	// message once).
+	SendFormat chat.SendFormat
+	// Namer names authors. Default: short chat keys (no alias word lists).
+	Namer *identity.Namer
+	// Buffer is each chat's message buffer. Default 256. Overflow policy: block (the
+	// Whisper subscription, and behind it the node, wait for the reader).
+	Buffer int
+	// DedupeWindow is how many recent message ids each chat remembers. Default 10000.
+	DedupeWindow int
+	// Logger receives dropped messages at Debug. Default: discard.
+	Logger *slog.Logger
+	// Clock is the time used for clocks and timestamps. Default time.Now.
+	Clock func() time.Time
+}
+
+func (c Config) withDefaults() Config {
+	if c.TTL == 0 {
+		c.TTL = DefaultTTL
+	}
+	if c.PoW == 0 {
+		c.PoW = DefaultPoW
+	}
+	if c.WorkTime == 0 {
+		c.WorkTime = 5 * time.Second
+	}
+	if c.SendFormat == 0 {
+		c.SendFormat = chat.SendBoth
+	}
+	if c.Buffer == 0 {
+		c.Buffer = 256
+	}
+	if c.DedupeWindow == 0 {
+		c.DedupeWindow = 10000
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	return c
+}
+
+// Validate reports the first setting outside the specification's limits.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	if c.TTL < MinTTL {
+		return fmt.Errorf("ttl: %d s is below the spec's minimum of %d s", c.TTL, MinTTL)
+	}
+	if c.PoW < 0 || c.PoW > MaxPoW {
+		return fmt.Errorf("pow: %v is outside [0, %v]", c.PoW, MaxPoW)
+	}
+	if c.Buffer < 0 || c.DedupeWindow < 0 {
+		return errors.New("buffer and dedupe_window must not be negative")
+	}
+	return nil
+}
+
+// Client joins chats on one transport. Its methods are safe for concurrent use.
+type Client struct {
+	cfg Config
+	tr  Transport
+	log *slog.Logger
+
+	mu    sync.Mutex
+	stats Stats
+}
+
+// New validates cfg and returns a client on tr. It starts nothing.
+func New(tr Transport, cfg Config) (*Client, error) {
+	if tr == nil {
+		return nil, errors.New("status: nil transport")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("status config: %w", err)
+	}
+	cfg = cfg.withDefaults()
+	return &Client{cfg: cfg, tr: tr, log: cfg.Logger, stats: Stats{Dropped: map[string]uint64{}}}, nil
+}
+
+// Stats counts what the client delivered and dropped, by reason.
+type Stats struct {
+	Delivered uint64
+	Sent      uint64
+	Capped    uint64            // clocks above the cap (delivered, chat clock protected)
+	Dropped   map[string]uint64 // reason → count; see the Drop* constants
+}
+
+// Reasons a received message is dropped.
+const (
+	DropUnsigned    = "unsigned"     // envelope without signature (§11)
+	DropUndecodable = "undecodable"  // payload in no known format, or malformed
+	DropWrongChat   = "wrong_chat"   // chat id or message type not this public chat
+	DropDuplicate   = "duplicate"    // message id (or its other-format twin) already seen
+	DropUnsupported = "unsupported"  // a record we do not show (contact updates, groups…)
+	DropBadAuthor   = "author_error" // message id could not be computed
+)
+
+// Stats returns a copy of the counters.
+func (c *Client) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.stats
+	s.Dropped = make(map[string]uint64, len(c.stats.Dropped))
+	for k, v := range c.stats.Dropped {
+		s.Dropped[k] = v
+	}
+	return s
+}
+
+func (c *Client) count(f func(*Stats)) {
+	c.mu.Lock()
+	f(&c.stats)
+	c.mu.Unlock()
+}
+
+func (c *Client) drop(chatName, reason string, err error, env []byte) {
+	c.count(func(s *Stats) { s.Dropped[reason]++ })
+	c.log.Debug("status message dropped", "chat", chatName, "reason", reason, "err", err, "envelope", fmt.Sprintf("%x", env))
+}
+
+// Message is one chat message as a person sees it.
+type Message struct {
+	ID        chat.ID
+	Chat      string           // the public chat name
+	Author    *ecdsa.PublicKey // who signed it
+	AuthorKey string           // 0x04… chat key
+	Alias     string           // three-word alias, or short key without word lists
+	Clock     uint64
+	Timestamp time.Time // the sender's claim (display only)
+	Sent      time.Time // the envelope's creation time (Whisper), trusted for ordering ties
+	Text      string
+	// ResponseTo, ENSName, ContentType, Sticker and Format carry the rest of the payload.
+	ResponseTo  string
+	ENSName     string
+	ContentType chat.ContentType
+	Sticker     *chat.Sticker
+	Format      chat.Format
+	// ClockCapped reports a clock above (now + 31 days) × 100: delivered, but it did not
+	// move the chat's clock.
+	ClockCapped bool
+}
+
+// SortKey orders messages within a chat (clock, then id).
+func (m *Message) SortKey() chat.SortKey { return chat.SortKey{Clock: m.Clock, ID: m.ID} }
