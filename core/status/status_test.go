@@ -3,6 +3,7 @@ package status_test
 import (
 	"context"
 	"crypto/ecdsa"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,8 +139,19 @@ func TestChat_dropsBadInput(t *testing.T) {
 	post([]byte(`{"not":"transit"}`), mallory)                // undecodable
 	post(encode(&wrongChat), mallory)                         // wrong chat
 	post([]byte(`["~#c6",["n","i","a",null,null]]`), mallory) // unsupported record
-	post(encode(good), mallory)                               // delivered
-	post(encode(&future), mallory)                            // delivered, clock capped
+	long := strings.Repeat("x", chat.MaxTextLength+1)
+	post([]byte(`["~#c4",["`+long+`","text/plain","~:public-group-user-message",1,1,["^ ","~:chat-id","status","~:text","`+long+`"]]]`), mallory) // oversize text: undecodable
+	wrongKey, err := whisper.SymKeyFromPassword("not-status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wrong chat key: the filter cannot open it, so it never reaches the stream.
+	if _, err := a.Post(ctx, &whisper.MessageParams{Topic: topic, KeySym: wrongKey, Src: mallory, Payload: encode(good),
+		TTL: 15, PoW: 0.002, WorkTime: 5 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	post(encode(good), mallory)    // delivered
+	post(encode(&future), mallory) // delivered, clock capped
 
 	got := map[string]*status.Message{}
 	for len(got) < 2 {
@@ -156,7 +168,7 @@ func TestChat_dropsBadInput(t *testing.T) {
 		t.Fatalf("got %q", m.Text)
 	}
 	st := clientB.Stats()
-	want := map[string]uint64{status.DropUnsigned: 1, status.DropUndecodable: 2, status.DropWrongChat: 1, status.DropUnsupported: 1}
+	want := map[string]uint64{status.DropUnsigned: 1, status.DropUndecodable: 3, status.DropWrongChat: 1, status.DropUnsupported: 1, status.DropDuplicate: 0}
 	for reason, n := range want {
 		if st.Dropped[reason] != n {
 			t.Errorf("dropped[%s] = %d, want %d (all: %v)", reason, st.Dropped[reason], n, st.Dropped)
