@@ -100,15 +100,5 @@ func TestHandshake_gethDropsWrongVersion(t *testing.T) {
 		return drain(rw)
 	})
 	srv.AddPeer(enode.MustParse(ref.Enode()))
-	timeout := time.After(10 * time.Second)
-	for {
-		select {
-		case ev := <-ref.PeerEvents():
-			if ev.Event == "drop" {
-				return
-			}
-		case <-timeout:
-			t.Fatal("geth did not drop a peer speaking version 5")
-		}
-	}
+	waitDrop(t, ref)
 }

@@ -44,23 +44,30 @@ func statusWords(t *testing.T) *identity.AliasWords {
 	return w
 }
 
+// joinStatus joins #status through the SDK on n until the test ends.
+func joinStatus(t *testing.T, n *node.Node, cfg status.Config) *status.Chat {
+	t.Helper()
+	client, err := status.New(n, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	room, err := client.Join(ctx, "status")
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); room.Leave() })
+	return room
+}
+
 // TestStatus_gethToSDK: a Status message posted by geth v1.9.20, with a payload built as
 // a 2019 client (Transit) and as a 2020 client (protobuf) would, reaches our SDK stream
 // with the right author, alias and text.
 func TestStatus_gethToSDK(t *testing.T) {
 	ref, ours := linkedPair(t, node.Config{})
 	words := statusWords(t)
-	client, err := status.New(ours, status.Config{Namer: identity.NewNamer(words)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	room, err := client.Join(ctx, "status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer room.Leave()
+	room := joinStatus(t, ours, status.Config{Namer: identity.NewNamer(words)})
 	bob := mustKey(t, "bob")
 	sym, err := chat.PublicChatKey("status")
 	if err != nil {
@@ -110,19 +117,9 @@ func TestStatus_SDKToGeth(t *testing.T) {
 		t.Fatal(err)
 	}
 	fixed := time.UnixMilli(1575000000000)
-	client, err := status.New(ours, status.Config{Clock: func() time.Time { return fixed }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	room, err := client.Join(ctx, "status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer room.Leave()
+	room := joinStatus(t, ours, status.Config{Clock: func() time.Time { return fixed }})
 	alice := mustKey(t, "alice")
-	if _, err := room.Send(ctx, "hello", alice); err != nil {
+	if _, err := room.Send(context.Background(), "hello", alice); err != nil {
 		t.Fatal(err)
 	}
 
