@@ -16,15 +16,26 @@ import (
 	"github.com/statusgate/statusgate"
 	"github.com/statusgate/statusgate/core/node"
 	"github.com/statusgate/statusgate/core/whisper"
+	"github.com/statusgate/statusgate/identity"
 )
 
 // Config is the root configuration: one section per package that needs settings. Each
 // field documents its zero-value default; withDefaults fills them, Validate checks them.
 type Config struct {
 	// DataDir holds the gateway's state. Default "./data".
-	DataDir string     `yaml:"data_dir"`
-	Log     LogConfig  `yaml:"log"`
-	Node    NodeConfig `yaml:"node"`
+	DataDir  string         `yaml:"data_dir"`
+	Log      LogConfig      `yaml:"log"`
+	Node     NodeConfig     `yaml:"node"`
+	Identity IdentityConfig `yaml:"identity"`
+}
+
+// IdentityConfig is how Status users are named for display (package identity).
+type IdentityConfig struct {
+	// AliasWords is a directory holding Status's word lists, adjectives.txt and
+	// animals.txt, for three-word aliases ("Experienced Splendid Gibbon"). Default empty: no
+	// aliases, users are shown by short chat key (0x04261c…88bc6). Validate does no I/O;
+	// the directory is read at start-up by namer.
+	AliasWords string `yaml:"alias_words"`
 }
 
 // NodeConfig is the Status node (core/node): its devp2p host and Whisper service.
@@ -141,7 +152,37 @@ func (c *Config) Validate() error {
 	if strings.TrimSpace(c.DataDir) == "" {
 		return errors.New("data_dir: empty")
 	}
-	return c.Node.Validate()
+	if err := c.Node.Validate(); err != nil {
+		return err
+	}
+	return c.Identity.Validate()
+}
+
+// Validate checks the identity section without touching the file system.
+func (i *IdentityConfig) Validate() error {
+	if i.AliasWords != "" && strings.TrimSpace(i.AliasWords) == "" {
+		return errors.New("identity.alias_words: blank (leave it out for no aliases)")
+	}
+	return nil
+}
+
+// namer loads the alias word lists, when configured, and returns the namer for display.
+// Errors name the key the directory came from.
+func (i *IdentityConfig) namer() (*identity.Namer, error) {
+	return loadNamer("identity.alias_words", i.AliasWords)
+}
+
+// loadNamer reads the word lists in dir (none when dir is empty); key names the setting
+// that gave dir, for the error.
+func loadNamer(key, dir string) (*identity.Namer, error) {
+	if dir == "" {
+		return identity.NewNamer(nil), nil
+	}
+	words, err := identity.LoadAliasWords(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w (the lists are status-go's protocol/identity/alias/data.go, one word a line)", key, err)
+	}
+	return identity.NewNamer(words), nil
 }
 
 // Validate checks the node section, naming the dotted key of the first bad setting.

@@ -1,6 +1,7 @@
 // Command bridge is the statusgate gateway: a Status (Whisper v6) node bridged to Matrix,
 // IRC and Slack. This file parses the command line, wires signals to a context and turns
-// errors into exit codes; run.go builds and runs the services.
+// errors into exit codes; run.go builds and runs the services, and chat.go is the
+// terminal client of one public chat (bridge chat).
 package main
 
 import (
@@ -28,7 +29,7 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
@@ -37,10 +38,14 @@ const usage = `usage: bridge <command> [flags]
 
 commands:
   run       run the gateway (flags: -config FILE; default: the embedded config.example.yaml)
+  chat      join a Status public chat from the terminal:
+            bridge chat --peer ENODE [--peer ENODE…] --chat NAME [--key FILE]
+              [--format both|transit|protobuf] [--alias-words DIR] [--listen ADDR] [-config FILE]
+            (bridge chat -h for details)
   version   print the version
 `
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
@@ -66,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitFail
 		}
 		return exitOK
+	case "chat":
+		return runChat(ctx, args[1:], stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

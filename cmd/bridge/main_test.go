@@ -117,16 +117,16 @@ func TestLoadConfig_rejects(t *testing.T) {
 
 func TestRun_commands(t *testing.T) {
 	var out, errb bytes.Buffer
-	if code := run(context.Background(), []string{"version"}, &out, &errb); code != exitOK || !strings.HasPrefix(out.String(), "statusgate ") {
+	if code := run(context.Background(), []string{"version"}, nil, &out, &errb); code != exitOK || !strings.HasPrefix(out.String(), "statusgate ") {
 		t.Errorf("version: %d %q", code, out.String())
 	}
-	if code := run(context.Background(), nil, &out, &errb); code != exitUsage {
+	if code := run(context.Background(), nil, nil, &out, &errb); code != exitUsage {
 		t.Errorf("no args: %d", code)
 	}
-	if code := run(context.Background(), []string{"nope"}, &out, &errb); code != exitUsage {
+	if code := run(context.Background(), []string{"nope"}, nil, &out, &errb); code != exitUsage {
 		t.Errorf("unknown command: %d", code)
 	}
-	if code := run(context.Background(), []string{"run", "-config", "/nonexistent.yaml"}, &out, &errb); code != exitConfig {
+	if code := run(context.Background(), []string{"run", "-config", "/nonexistent.yaml"}, nil, &out, &errb); code != exitConfig {
 		t.Errorf("missing config: %d", code)
 	}
 }
@@ -140,7 +140,7 @@ func TestRun_nodeStartsAndStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	code := make(chan int, 1)
-	go func() { code <- run(ctx, []string{"run", "-config", p}, &bytes.Buffer{}, logs) }()
+	go func() { code <- run(ctx, []string{"run", "-config", p}, nil, &bytes.Buffer{}, logs) }()
 
 	select {
 	case <-logs.seen:
@@ -197,7 +197,7 @@ func TestRun_refusesExposedNodeKey(t *testing.T) {
 	}
 	p := writeConfig(t, "data_dir: "+dir+"\nnode: {listen_addr: '127.0.0.1:0'}\n")
 	var errb bytes.Buffer
-	if code := run(context.Background(), []string{"run", "-config", p}, &bytes.Buffer{}, &errb); code != exitFail {
+	if code := run(context.Background(), []string{"run", "-config", p}, nil, &bytes.Buffer{}, &errb); code != exitFail {
 		t.Errorf("exit %d, want %d", code, exitFail)
 	}
 	if !strings.Contains(errb.String(), "chmod 600") {

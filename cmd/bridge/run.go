@@ -19,6 +19,10 @@ func runGateway(ctx context.Context, cfg *Config, logOut io.Writer) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
+	namer, err := cfg.Identity.namer()
+	if err != nil {
+		return err
+	}
 	key, err := node.LoadOrCreateKey(cfg.Node.KeyFile)
 	if err != nil {
 		return err
@@ -28,7 +32,7 @@ func runGateway(ctx context.Context, cfg *Config, logOut io.Writer) error {
 		return err
 	}
 	log.Info("statusgate starting", "version", statusgate.Version, "data_dir", cfg.DataDir,
-		"node_id", nd.ID().String(), "listen", cfg.Node.ListenAddr)
+		"node_id", nd.ID().String(), "listen", cfg.Node.ListenAddr, "aliases", namer.HasAliases())
 	if err := nd.Run(ctx); err != nil {
 		return fmt.Errorf("run node: %w", err)
 	}

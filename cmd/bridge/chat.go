@@ -1,0 +1,432 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/p2p/enode"
+
+	"github.com/statusgate/statusgate/core/chat"
+	"github.com/statusgate/statusgate/core/node"
+	"github.com/statusgate/statusgate/core/status"
+	"github.com/statusgate/statusgate/core/whisper"
+	"github.com/statusgate/statusgate/identity"
+)
+
+const chatUsage = `usage: bridge chat --peer ENODE [--peer ENODE…] --chat NAME [flags]
+
+Joins the Status public chat NAME through the given Whisper peers, prints each message on
+stdout as "HH:MM:SS  Alias  text" (sender's time; control characters and terminal escapes
+removed, line breaks shown as ⏎) and sends each line typed on stdin, signed with the
+identity key. Notices and logs go to stderr. Ctrl-C quits at once. The end of input
+(Ctrl-D) quits too, once a peer has had about a second to take what was sent; with no
+peer connected within 15 s (the messages' TTL) it exits 1.
+
+flags:
+`
+
+// chatOptions are the parsed flags of bridge chat.
+type chatOptions struct {
+	config     string
+	peers      []string
+	chat       string
+	keyFile    string // empty: <data_dir>/chatkey
+	format     chat.SendFormat
+	aliasWords string // empty: identity.alias_words
+	listen     string // empty: no incoming connections
+}
+
+// peerList is the repeatable --peer flag.
+type peerList []string
+
+func (p *peerList) String() string { return strings.Join(*p, ",") }
+
+func (p *peerList) Set(v string) error {
+	if _, err := enode.ParseV4(v); err != nil {
+		return fmt.Errorf("not an enode URL (enode://<128 hex>@<ip>:<port>): %w", err)
+	}
+	*p = append(*p, v)
+	return nil
+}
+
+// parseChatFlags parses and checks args without I/O. When ok is false the session must
+// not start: code is exitOK after -h (usage printed) or exitUsage after an error
+// (reported on stderr).
+func parseChatFlags(args []string, stderr io.Writer) (o chatOptions, code int, ok bool) {
+	fs := flag.NewFlagSet("chat", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, chatUsage)
+		fs.PrintDefaults()
+	}
+	var peers peerList
+	fs.Var(&peers, "peer", "`ENODE` URL of a Whisper peer to dial and keep dialling (repeatable; at least one)")
+	fs.StringVar(&o.chat, "chat", "", "`NAME` of the public chat, without the '#' (for example status)")
+	fs.StringVar(&o.keyFile, "key", "", "identity key `FILE`, created with mode 0600 if missing (default <data_dir>/chatkey)")
+	format := fs.String("format", "both", "payload `FORMAT` of sent messages: both, transit (2019 clients) or protobuf (2020 clients)")
+	fs.StringVar(&o.aliasWords, "alias-words", "", "`DIR` holding Status's adjectives.txt and animals.txt, for three-word aliases (default: identity.alias_words)")
+	fs.StringVar(&o.listen, "listen", "", "`ADDR` to accept incoming peers on, host:port (default: none)")
+	fs.StringVar(&o.config, "config", "", "configuration `FILE` (default: the embedded config.example.yaml)")
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return o, exitOK, false
+	} else if err != nil {
+		return o, exitUsage, false
+	}
+	fail := func(format string, a ...any) (chatOptions, int, bool) {
+		fmt.Fprintf(stderr, "bridge chat: "+format+"\n", a...)
+		fmt.Fprintln(stderr, "run 'bridge chat -h' for the flags")
+		return o, exitUsage, false
+	}
+	if fs.NArg() > 0 {
+		return fail("unexpected argument %q", fs.Arg(0))
+	}
+	if len(peers) == 0 {
+		return fail("--peer: at least one enode URL is required")
+	}
+	o.peers = peers
+	if o.chat == "" {
+		return fail("--chat: a public chat name is required")
+	}
+	if err := chat.ValidateChatName(o.chat); err != nil {
+		return fail("--chat: %v", err)
+	}
+	var err error
+	if o.format, err = chat.ParseSendFormat(*format); err != nil {
+		return fail("--format: %v", err)
+	}
+	if o.listen != "" {
+		if _, _, err := net.SplitHostPort(o.listen); err != nil {
+			return fail("--listen: %v", err)
+		}
+	}
+	return o, exitOK, true
+}
+
+// runChat is the bridge chat command: a terminal client of one Status public chat. It
+// returns the exit code: exitOK after -h, exitUsage for bad flags, exitConfig for a bad configuration
+// file or alias-word directory, exitFail when the node or the identity key fails or no
+// peer took the messages sent before the end of input, and exitOK on Ctrl-C (ctx ends)
+// or at the end of input.
+//
+// Messages go to stdout, one line each; the session's own notices and the logs go to
+// stderr.
+func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	o, code, ok := parseChatFlags(args, stderr)
+	if !ok {
+		return code
+	}
+	cfg, err := loadConfig(o.config)
+	if err != nil {
+		fmt.Fprintln(stderr, "bridge chat:", err)
+		return exitConfig
+	}
+	namer, err := cfg.Identity.namer()
+	if o.aliasWords != "" {
+		namer, err = loadNamer("--alias-words", o.aliasWords)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "bridge chat:", err)
+		return exitConfig
+	}
+	if o.keyFile == "" {
+		o.keyFile = filepath.Join(cfg.DataDir, "chatkey")
+	}
+	s, err := newChatSession(cfg, o, namer, stdout, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "bridge chat:", err)
+		return exitFail
+	}
+	if err := s.run(ctx, stdin); err != nil {
+		fmt.Fprintln(stderr, "bridge chat:", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// chatSession is one run of bridge chat: a node, a status client on it, and the user's
+// identity.
+type chatSession struct {
+	o      chatOptions
+	nd     *node.Node
+	client *status.Client
+	namer  *identity.Namer
+	me     *ecdsa.PrivateKey
+	stdout io.Writer
+	stderr io.Writer
+}
+
+func newChatSession(cfg *Config, o chatOptions, namer *identity.Namer, stdout, stderr io.Writer) (*chatSession, error) {
+	me, err := node.LoadOrCreateKey(o.keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("identity key: %w", err)
+	}
+	// The devp2p key is throwaway: the chat identity is me, and reusing the gateway's
+	// node key would make two processes one node to their peers.
+	nodeKey, err := crypto.GenerateKey()
+	if err != nil {
+		return nil, fmt.Errorf("generate node key: %w", err)
+	}
+	log := cfg.Log.logger(stderr)
+	// The node keeps the config's Whisper settings (min_pow, light, …) but dials only
+	// --peer, and listens only with --listen.
+	nc := cfg.Node.nodeConfig(log.With("net", "status"))
+	nc.StaticPeers, nc.TrustedPeers, nc.BootNodes, nc.Discovery = o.peers, nil, nil, false
+	nc.ListenAddr, nc.NoListen = o.listen, o.listen == ""
+	nd, err := node.New(nc, nodeKey)
+	if err != nil {
+		return nil, err
+	}
+	client, err := status.New(nd, status.Config{Namer: namer, SendFormat: o.format, Logger: log.With("net", "status")})
+	if err != nil {
+		return nil, err
+	}
+	return &chatSession{o: o, nd: nd, client: client, namer: namer, me: me, stdout: stdout, stderr: stderr}, nil
+}
+
+// Timing of the session.
+const (
+	// chatLinger is how long, at the end of input, the session keeps running once a
+	// peer is connected: enough broadcast cycles for the last envelopes to leave.
+	chatLinger = 3 * whisper.TransmissionCycle
+	// chatLingerMax bounds the wait for a peer at the end of input: the envelope TTL,
+	// after which what was sent has expired anyway.
+	chatLingerMax = status.DefaultTTL * time.Second
+	// chatPeerPoll is how often the session looks at the peer count to report changes.
+	chatPeerPoll = 250 * time.Millisecond
+)
+
+// run runs the node, joins the chat and relays between it and the terminal until ctx
+// ends (nil), stdin ends (nil, after lingering) or the node fails.
+//
+// Goroutines: the node's Run and the printer are waited for before run returns. The
+// stdin reader is the one exception: a read from a terminal cannot be cancelled, so it
+// may stay blocked after run returns, until the next line or the end of input; it then
+// sees that run is done and exits without touching the session.
+func (s *chatSession) run(ctx context.Context, stdin io.Reader) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait() // runs after cancel (deferred later, so earlier)
+	defer cancel()
+
+	nodeErr := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		nodeErr <- s.nd.Run(ctx)
+	}()
+	select {
+	case <-s.nd.Ready():
+	case err := <-nodeErr:
+		return fmt.Errorf("run node: %w", err)
+	case <-ctx.Done():
+		return nil
+	}
+	ch, err := s.client.Join(ctx, s.o.chat)
+	if err != nil {
+		return err
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.printLoop(ch)
+	}()
+
+	fmt.Fprintf(s.stderr, "bridge chat: #%s as %s (%s); dialling %d peer(s). Type a line and Enter to send; Ctrl-D or Ctrl-C quits.\n",
+		s.o.chat, s.namer.Name(&s.me.PublicKey), identity.ChatKey(&s.me.PublicKey), len(s.o.peers))
+
+	lines := make(chan string) // unbuffered: the reader waits for each send to finish
+	readErr := make(chan error, 1)
+	go readLinesLoop(stdin, lines, readErr, ctx.Done()) // not waited for: see above
+
+	peers := time.NewTicker(chatPeerPoll)
+	defer peers.Stop()
+	lastPeers, sent := 0, false
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-nodeErr:
+			return fmt.Errorf("run node: %w", err)
+		case <-peers.C:
+			lastPeers = s.reportPeers(lastPeers)
+		case line, ok := <-lines:
+			if !ok {
+				if err := <-readErr; err != nil {
+					fmt.Fprintf(s.stderr, "bridge chat: read input: %v\n", err)
+				}
+				if !sent {
+					return nil
+				}
+				return s.linger(ctx, nodeErr)
+			}
+			if _, err := ch.Send(ctx, line, s.me); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				fmt.Fprintf(s.stderr, "bridge chat: %v\n", err)
+				continue
+			}
+			sent = true
+		}
+	}
+}
+
+// linger keeps the node running after the end of input until a peer has had
+// chatLinger to take the last messages, or chatLingerMax has passed without a peer.
+func (s *chatSession) linger(ctx context.Context, nodeErr <-chan error) error {
+	deadline := time.NewTimer(chatLingerMax)
+	defer deadline.Stop()
+	poll := time.NewTicker(chatPeerPoll / 5)
+	defer poll.Stop()
+	var done <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-nodeErr:
+			return fmt.Errorf("run node: %w", err)
+		case <-deadline.C:
+			return fmt.Errorf("no peer connected within %v: the messages sent were not delivered", chatLingerMax)
+		case <-done:
+			return nil
+		case <-poll.C:
+			if done == nil && len(s.nd.Peers()) > 0 {
+				done = time.After(chatLinger)
+			}
+		}
+	}
+}
+
+// reportPeers tells the user when the number of connected peers changes.
+func (s *chatSession) reportPeers(last int) int {
+	n := len(s.nd.Peers())
+	if n != last {
+		fmt.Fprintf(s.stderr, "bridge chat: %d peer(s) connected\n", n)
+	}
+	return n
+}
+
+// printLoop writes each message of ch to stdout until ch's messages end.
+func (s *chatSession) printLoop(ch *status.Chat) {
+	for m := range ch.Messages() {
+		fmt.Fprintln(s.stdout, formatChatLine(m))
+	}
+}
+
+// formatChatLine renders m as "HH:MM:SS  Alias  text" in local time (the sender's
+// timestamp), with the text made safe for a terminal.
+func formatChatLine(m *status.Message) string {
+	return m.Timestamp.Local().Format("15:04:05") + "  " + sanitizeTerminal(m.Alias) + "  " + sanitizeTerminal(m.Text)
+}
+
+// readLinesLoop sends each trimmed, non-empty line of r on lines until the end of input
+// or until quit closes; then it closes lines, after putting the read error (nil at EOF)
+// on errc.
+func readLinesLoop(r io.Reader, lines chan<- string, errc chan<- error, quit <-chan struct{}) {
+	sc := bufio.NewScanner(r)
+	// Room for the longest text a Status message may hold, in 4-byte runes.
+	sc.Buffer(make([]byte, 0, 4096), 4*chat.MaxTextLength+2)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		select {
+		case lines <- line:
+		case <-quit:
+			return
+		}
+	}
+	errc <- sc.Err()
+	close(lines)
+}
+
+// lineBreak replaces line breaks in displayed text, so one message is one line.
+const lineBreak = " ⏎ "
+
+// sanitizeTerminal makes remote text safe to print: it drops ANSI escape sequences (CSI,
+// OSC and other ESC sequences, whole), C0 and C1 control characters, DEL and Unicode
+// bidirectional controls; shows line breaks (LF, CR, CRLF, U+2028, U+2029) as " ⏎ " and
+// tabs as a space; and replaces invalid UTF-8 with U+FFFD. A remote user can thus neither
+// move the cursor, set the window title, make hyperlinks, reorder the line nor fake
+// further lines.
+func sanitizeTerminal(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			b.WriteRune(utf8.RuneError)
+		case r == 0x1b:
+			i = skipEscape(s, i)
+		case r == '\r':
+			if i < len(s) && s[i] == '\n' {
+				i++
+			}
+			b.WriteString(lineBreak)
+		case r == '\n' || r == '\u2028' || r == '\u2029':
+			b.WriteString(lineBreak)
+		case r == '\t':
+			b.WriteByte(' ')
+		case unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r):
+			// dropped: C0, DEL, C1 (including the 8-bit CSI U+009B) and bidi overrides
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// skipEscape returns the index just past the escape sequence whose ESC ended before i
+// (ECMA-48): CSI "[" parameters, intermediates and a final byte; OSC, DCS, SOS, PM and
+// APC strings up to BEL or ST (ESC "\"); otherwise intermediates and one final byte.
+// An unterminated sequence runs to the end of s.
+func skipEscape(s string, i int) int {
+	if i >= len(s) {
+		return i
+	}
+	switch c := s[i]; {
+	case c == '[':
+		i++
+		for i < len(s) && s[i] >= 0x20 && s[i] <= 0x3f { // parameters and intermediates
+			i++
+		}
+		if i < len(s) && s[i] >= 0x40 && s[i] <= 0x7e { // final byte
+			i++
+		}
+		return i
+	case c == ']' || c == 'P' || c == 'X' || c == '^' || c == '_':
+		for i++; i < len(s); i++ {
+			if s[i] == 0x07 {
+				return i + 1
+			}
+			if s[i] == 0x1b && i+1 < len(s) && s[i+1] == '\\' {
+				return i + 2
+			}
+		}
+		return i
+	default:
+		for i < len(s) && s[i] >= 0x20 && s[i] <= 0x2f { // intermediates
+			i++
+		}
+		if i < len(s) && s[i] >= 0x30 && s[i] <= 0x7e { // final byte
+			i++
+		}
+		return i
+	}
+}
