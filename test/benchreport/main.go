@@ -159,6 +159,12 @@ const notes = `
   dispatched to 100 public-chat subscriptions, which decrypt it and recover the signer.
   Ratio = ours / geth ns per envelope (envelopes per second = 10⁹ / ns/op); signer
   recovery on the decrypting workers dominates both sides.
+- **DecodeTransit / DecodeProtobuf** (no twin) are one received Status chat payload:
+  decode, message id (keccak256 of author ‖ payload) and a dedupe lookup. The protobuf
+  generation carries its own signature, so it also recovers the author (libsecp256k1);
+  Transit relies on the Whisper signature, already recovered by the envelope layer.
+- **Alias / Identicon** (no twin) name an author; the identicon's cost is the PNG encoder,
+  so callers cache identicons.
 - **Propagation10** (no twin) is one signed message from the first to the last node of a
   line of ten of our nodes over real RLPx on loopback, post to subscription. Each hop waits
   for the sender's next 300 ms transmission cycle, the protocol's pace; because the line is
