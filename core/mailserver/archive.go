@@ -1,0 +1,55 @@
+package mailserver
+
+import (
+	"context"
+	"time"
+
+	"github.com/statusgate/statusgate/core/whisper"
+)
+
+// CursorLength is the size of a cursor: BE uint32 created time ‖ envelope hash (§4.5).
+const CursorLength = 36
+
+// Record is one archived envelope.
+type Record struct {
+	Created  uint32        // Expiry − TTL, Unix seconds
+	Hash     [32]byte      // envelope hash
+	Topic    whisper.Topic // envelope topic
+	Envelope []byte        // the envelope's RLP, as received
+}
+
+// Query selects archived envelopes for a history request.
+type Query struct {
+	Lower, Upper uint32        // created time bounds, both inclusive
+	Bloom        whisper.Bloom // only envelopes whose topic's bloom it matches
+	Limit        int           // at most this many envelopes (> 0)
+	// Cursor, when set (CursorLength bytes), resumes after the envelope it names.
+	Cursor []byte
+}
+
+// Archive stores envelopes for history requests. Implementations must be safe for
+// concurrent use; the store package provides SQLite and PostgreSQL ones.
+type Archive interface {
+	// Put stores the records; a record whose hash is already stored is skipped, so
+	// redelivery never duplicates.
+	Put(ctx context.Context, recs []Record) error
+	// Query returns the matching envelopes in ascending (Created, Hash) order, at most
+	// q.Limit of them, and the cursor to resume from: empty when there is nothing more,
+	// else the CursorLength-byte key of the last envelope returned.
+	Query(ctx context.Context, q Query) (envelopes [][]byte, next []byte, err error)
+	// Prune deletes the envelopes created before t and reports how many.
+	Prune(ctx context.Context, before time.Time) (int64, error)
+}
+
+// RecordOf builds the archive record of an envelope.
+func RecordOf(env *whisper.Envelope) Record {
+	return Record{Created: env.Sent(), Hash: env.Hash(), Topic: env.Topic(), Envelope: env.Bytes()}
+}
+
+// CursorOf is the cursor naming a record (BE created ‖ hash).
+func CursorOf(created uint32, hash [32]byte) []byte {
+	c := make([]byte, CursorLength)
+	c[0], c[1], c[2], c[3] = byte(created>>24), byte(created>>16), byte(created>>8), byte(created)
+	copy(c[4:], hash[:])
+	return c
+}
