@@ -405,6 +405,7 @@ func handleP2PMessage(s *Service, p *Peer, msg p2p.Msg) error {
 	if err != nil {
 		return fmt.Errorf("direct message: %w", err)
 	}
+	p.direct.Add(uint64(len(envs)))
 	for _, env := range envs {
 		if err := s.enqueue(env, true); err != nil {
 			return err

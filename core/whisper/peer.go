@@ -151,7 +151,7 @@ type Peer struct {
 	packetLimiter *rate.Limiter
 	byteLimiter   *rate.Limiter
 
-	received, sent, dropped atomic.Uint64
+	received, sent, dropped, direct atomic.Uint64
 }
 
 func newPeer(s *Service, pp *p2p.Peer, rw p2p.MsgReadWriter, remote, ours Status) *Peer {
@@ -190,6 +190,7 @@ type PeerInfo struct {
 	Received      uint64 // envelopes the peer sent that we pooled (new or duplicate)
 	Sent          uint64 // envelopes we sent the peer
 	Dropped       uint64 // packets discarded for exceeding PeerLimits
+	Direct        uint64 // envelopes delivered directly (code 127) by this trusted peer
 }
 
 // Info returns the peer's description.
@@ -198,7 +199,8 @@ func (p *Peer) Info() PeerInfo {
 	defer p.mu.Unlock()
 	return PeerInfo{ID: p.id, Name: p.p.Fullname(), RemoteAddr: p.p.RemoteAddr().String(), Trusted: p.trusted.Load(),
 		PoW: p.pow, FullNode: p.fullNode, LightNode: p.remote.LightNode, Confirmations: p.remote.Confirmations,
-		RateLimits: p.rateLimits, Received: p.received.Load(), Sent: p.sent.Load(), Dropped: p.dropped.Load()}
+		RateLimits: p.rateLimits, Received: p.received.Load(), Sent: p.sent.Load(), Dropped: p.dropped.Load(),
+		Direct: p.direct.Load()}
 }
 
 func (p *Peer) setRequirements(pow float64, bloom Bloom) {
@@ -400,6 +402,29 @@ func (p *Peer) SendP2PMessages(envs []*Envelope) error {
 		return fmt.Errorf("send %d direct messages to %s: %w", len(envs), p.id.TerminalString(), err)
 	}
 	return nil
+}
+
+// SendP2PRaw delivers archived envelopes directly (code 127) from their RLP bytes: as
+// one RLP list when asList is set (status-go's batches), else each as its own packet
+// (geth's form). The bytes are sent as stored; nothing re-encodes them.
+func (p *Peer) SendP2PRaw(raw [][]byte, asList bool) error {
+	if !asList {
+		for _, r := range raw {
+			if err := p.sendRaw(p2pMessageCode, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	size := 0
+	for _, r := range raw {
+		size += len(r)
+	}
+	body := appendHeader(make([]byte, 0, size+9), 0xc0, 0xf7, size)
+	for _, r := range raw {
+		body = append(body, r...)
+	}
+	return p.sendRaw(p2pMessageCode, body)
 }
 
 // SendRequest sends a history request (code 126) and trusts the peer from now on, as

@@ -1,0 +1,364 @@
+package mailserver_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/statusgate/statusgate/core/mailserver"
+	"github.com/statusgate/statusgate/core/node"
+	"github.com/statusgate/statusgate/core/whisper"
+	"github.com/statusgate/statusgate/test/statusnet"
+)
+
+// memArchive is an in-memory Archive for the protocol tests of this package; the store
+// package runs the archive semantics against SQLite and PostgreSQL.
+type memArchive struct {
+	mu   sync.Mutex
+	recs map[[32]byte]mailserver.Record
+}
+
+func newMemArchive() *memArchive { return &memArchive{recs: map[[32]byte]mailserver.Record{}} }
+
+func (a *memArchive) Put(_ context.Context, recs []mailserver.Record) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, r := range recs {
+		if _, ok := a.recs[r.Hash]; !ok {
+			a.recs[r.Hash] = r
+		}
+	}
+	return nil
+}
+
+func (a *memArchive) Query(_ context.Context, q mailserver.Query) ([][]byte, []byte, error) {
+	if len(q.Cursor) != 0 && len(q.Cursor) != mailserver.CursorLength {
+		return nil, nil, mailserver.ErrCursor
+	}
+	a.mu.Lock()
+	var all []mailserver.Record
+	for _, r := range a.recs {
+		all = append(all, r)
+	}
+	a.mu.Unlock()
+	sort.Slice(all, func(i, j int) bool {
+		return bytes.Compare(mailserver.CursorOf(all[i].Created, all[i].Hash), mailserver.CursorOf(all[j].Created, all[j].Hash)) < 0
+	})
+	var out [][]byte
+	var last mailserver.Record
+	for _, r := range all {
+		if r.Created < q.Lower || r.Created > q.Upper {
+			continue
+		}
+		if len(q.Cursor) > 0 && bytes.Compare(mailserver.CursorOf(r.Created, r.Hash), q.Cursor) <= 0 {
+			continue
+		}
+		b := whisper.TopicToBloom(r.Topic)
+		if !q.Bloom.Matches(&b) {
+			continue
+		}
+		if len(out) == q.Limit {
+			return out, mailserver.CursorOf(last.Created, last.Hash), nil
+		}
+		out, last = append(out, r.Envelope), r
+	}
+	return out, nil, nil
+}
+
+func (a *memArchive) Prune(_ context.Context, before time.Time) (int64, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var n int64
+	for h, r := range a.recs {
+		if int64(r.Created) < before.Unix() {
+			delete(a.recs, h)
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (a *memArchive) len() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.recs)
+}
+
+// completions records what a client node's mailservers answer.
+type completions struct {
+	client *mailserver.Client
+	raw    chan []byte
+}
+
+func (c *completions) HandleRequestComplete(p *whisper.Peer, payload []byte) {
+	select {
+	case c.raw <- payload:
+	default:
+	}
+	c.client.HandleRequestComplete(p, payload)
+}
+
+type fixture struct {
+	archive    *memArchive
+	server     *mailserver.Server
+	serverNode *node.Node
+	clientNode *node.Node
+	client     *mailserver.Client
+	comps      *completions
+	peer       *whisper.Peer // the server, as the client node sees it
+	topic      whisper.Topic
+	sym        *whisper.SymKey
+}
+
+func newFixture(t *testing.T, scfg mailserver.ServerConfig) *fixture {
+	t.Helper()
+	f := &fixture{archive: newMemArchive(), topic: whisper.TopicFromName("inbox")}
+	var err error
+	if f.sym, err = whisper.SymKeyFromPassword("inbox"); err != nil {
+		t.Fatal(err)
+	}
+	if f.server, err = mailserver.NewServer(f.archive, scfg); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.server.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	f.serverNode = statusnet.NewNode(t, node.Config{Whisper: whisper.Config{Archiver: f.server, Requests: f.server}})
+
+	clientKey, _ := crypto.GenerateKey()
+	if f.client, err = mailserver.NewClient(mailserver.ClientConfig{NodeKey: clientKey, Limit: 300, Backoff: 50 * time.Millisecond, Timeout: 5 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	f.comps = &completions{client: f.client, raw: make(chan []byte, 64)}
+	f.clientNode = statusnet.NewNode(t, node.Config{Whisper: whisper.Config{Completions: f.comps}})
+	if err := f.clientNode.AddPeer(f.serverNode.Enode(), true); err != nil {
+		t.Fatal(err)
+	}
+	statusnet.WaitPeer(t, f.clientNode, f.serverNode.ID())
+	f.peer = f.clientNode.Whisper().Peer(f.serverNode.ID())
+	return f
+}
+
+// archiveExpired puts n envelopes created an hour ago (long expired, so only the
+// mailserver can deliver them) into the server's archive through its Archiver hook.
+func (f *fixture) archiveExpired(t *testing.T, n int) {
+	t.Helper()
+	base := time.Now().Add(-time.Hour)
+	alice, _ := crypto.GenerateKey()
+	for i := range n {
+		env, err := whisper.Wrap(&whisper.MessageParams{Topic: f.topic, KeySym: f.sym, Src: alice,
+			Payload: []byte(fmt.Sprintf("message %04d", i)), TTL: 10,
+			Clock: func() time.Time { return base.Add(time.Duration(i) * time.Second) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.server.Archive(env)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for f.archive.len() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("archived %d of %d", f.archive.len(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (f *fixture) subscribe(t *testing.T) *whisper.Subscription {
+	t.Helper()
+	sub, err := f.clientNode.Subscribe(whisper.Filter{Topics: []whisper.Topic{f.topic}, SymKey: f.sym, AllowP2P: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sub.Unsubscribe)
+	return sub
+}
+
+// collect reads messages until n distinct ones arrived; a duplicate fails the test.
+func collect(t *testing.T, sub *whisper.Subscription, seen map[string]bool, n int) {
+	t.Helper()
+	for len(seen) < n {
+		select {
+		case m := <-sub.C():
+			if seen[string(m.Payload)] {
+				t.Fatalf("duplicate %q", m.Payload)
+			}
+			seen[string(m.Payload)] = true
+		case <-time.After(15 * time.Second):
+			t.Fatalf("got %d of %d messages", len(seen), n)
+		}
+	}
+}
+
+// TestMailserver_offlineSubscriberGetsEveryMessage: a node that was offline while 1,000
+// messages were sent gets every one of them back from the mailserver, across several
+// cursor pages, exactly once.
+func TestMailserver_offlineSubscriberGetsEveryMessage(t *testing.T) {
+	f := newFixture(t, mailserver.ServerConfig{})
+	f.archiveExpired(t, 1000)
+	sub := f.subscribe(t)
+	var pages []mailserver.Progress
+	pr, err := f.client.Request(context.Background(), f.peer, mailserver.History{Topics: []whisper.Topic{f.topic},
+		From: time.Now().Add(-2 * time.Hour), To: time.Now()}, func(p mailserver.Progress) { pages = append(pages, p) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	collect(t, sub, seen, 1000)
+	if pr.Envelopes != 1000 || pr.Pages != 4 || !pr.Done {
+		t.Fatalf("progress %+v, want 1000 envelopes in 4 pages of 300", pr)
+	}
+	select {
+	case m := <-sub.C():
+		t.Fatalf("extra message %q", m.Payload)
+	default:
+	}
+	if st := f.server.Stats(); st.Served != 1000 || st.Failed != 0 {
+		t.Fatalf("server stats %+v", st)
+	}
+}
+
+// TestMailserver_resumesFromCursor: a request interrupted after its first page resumes
+// from the cursor it reported, and the two runs together deliver everything once.
+func TestMailserver_resumesFromCursor(t *testing.T) {
+	f := newFixture(t, mailserver.ServerConfig{})
+	f.archiveExpired(t, 700)
+	sub := f.subscribe(t)
+	h := mailserver.History{Topics: []whisper.Topic{f.topic}, From: time.Now().Add(-2 * time.Hour), To: time.Now()}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, err := f.client.Request(ctx, f.peer, h, func(mailserver.Progress) { cancel() })
+	if err == nil || len(pr.Cursor) != mailserver.CursorLength {
+		t.Fatalf("interrupted request: err %v, cursor %x", err, pr.Cursor)
+	}
+	seen := map[string]bool{}
+	collect(t, sub, seen, 300)
+	h.Cursor = pr.Cursor
+	if _, err := f.client.Request(context.Background(), f.peer, h, nil); err != nil {
+		t.Fatal(err)
+	}
+	collect(t, sub, seen, 700)
+}
+
+// TestMailserver_badRequests: each bad request gets an ERROR= completion (or nothing, when
+// it has no ID), the peer stays connected, and a good request still works afterwards.
+func TestMailserver_badRequests(t *testing.T) {
+	f := newFixture(t, mailserver.ServerConfig{RequestBurst: 100, RequestsPerSecond: 100})
+	f.archiveExpired(t, 3)
+	nodeKey, _ := crypto.GenerateKey()
+	mailKey, _ := whisper.SymKeyFromPassword(mailserver.DefaultPassword)
+	otherKey, _ := whisper.SymKeyFromPassword("not the mailserver password")
+	now := uint32(time.Now().Unix())
+	good, _ := mailserver.EncodePayload(now-7200, now, whisper.BloomOf(f.topic), 100, nil, true)
+	envelope := func(key *whisper.SymKey, src bool, payload []byte, pow float64) []byte {
+		p := &whisper.MessageParams{KeySym: key, Payload: payload, TTL: 50, PoW: pow, WorkTime: 5 * time.Second}
+		if src {
+			p.Src = nodeKey
+		}
+		env, err := whisper.Wrap(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pow == 0 { // make sure it is below the server's 0.001
+			for n := uint64(0); env.PoW() >= 0.001; n++ {
+				env, _ = whisper.NewEnvelope(env.Expiry(), env.TTL(), env.Topic(), env.Data(), n)
+			}
+		}
+		return env.Bytes()
+	}
+	swapped, _ := mailserver.EncodePayload(now, now-7200, whisper.BloomOf(f.topic), 100, nil, true)
+	badCursor, _ := mailserver.EncodePayload(now-7200, now, whisper.BloomOf(f.topic), 100, []byte{1, 2, 3, 4, 5}, true)
+	cases := []struct {
+		name, body string
+		raw        []byte
+		want       string // substring of the ERROR= text
+	}{
+		{"undecryptable", "", envelope(otherKey, true, good, 0.002), "not decryptable"},
+		{"unsigned", "", envelope(mailKey, false, good, 0.002), "unsigned"},
+		{"PoW too low", "", envelope(mailKey, true, good, 0), "PoW"},
+		{"lower above upper", "", envelope(mailKey, true, swapped, 0.002), "lower"},
+		{"malformed cursor", "", envelope(mailKey, true, badCursor, 0.002), "cursor"},
+		{"garbage payload", "", envelope(mailKey, true, []byte("garbage"), 0.002), "binary payload"},
+	}
+	for _, tc := range cases {
+		if err := f.peer.SendRequest(tc.raw); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case raw := <-f.comps.raw:
+			c, err := mailserver.DecodeCompletion(raw)
+			if err != nil || c.Error == "" || !bytes.Contains([]byte(c.Error), []byte(tc.want)) {
+				t.Errorf("%s: completion %+v, %v; want an error mentioning %q", tc.name, c, err, tc.want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: no completion", tc.name)
+		}
+	}
+	// Garbage that is no envelope and no struct has no ID to answer: silently dropped.
+	if err := f.peer.SendRequest([]byte{0xc2, 0x01, 0x02}); err != nil {
+		t.Fatal(err)
+	}
+	// Still served afterwards.
+	sub := f.subscribe(t)
+	if _, err := f.client.Request(context.Background(), f.peer, mailserver.History{Topics: []whisper.Topic{f.topic},
+		From: time.Now().Add(-2 * time.Hour), To: time.Now()}, nil); err != nil {
+		t.Fatal(err)
+	}
+	collect(t, sub, map[string]bool{}, 3)
+	if len(f.clientNode.Peers()) != 1 {
+		t.Fatal("the client lost its mailserver")
+	}
+}
+
+// TestMailserver_rateLimit: a flood of requests from one peer gets ERROR= completions
+// beyond the burst, and the server keeps serving others.
+func TestMailserver_rateLimit(t *testing.T) {
+	f := newFixture(t, mailserver.ServerConfig{RequestBurst: 2, RequestsPerSecond: 0.001})
+	nodeKey, _ := crypto.GenerateKey()
+	mailKey, _ := whisper.SymKeyFromPassword(mailserver.DefaultPassword)
+	now := uint32(time.Now().Unix())
+	var limited int
+	for range 5 {
+		payload, _ := mailserver.EncodePayload(now-60, now, whisper.BloomOf(f.topic), 10, nil, true)
+		env, err := whisper.Wrap(&whisper.MessageParams{KeySym: mailKey, Src: nodeKey, Payload: payload, TTL: 50, PoW: 0.002, WorkTime: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.peer.SendRequest(env.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		raw := <-f.comps.raw
+		c, err := mailserver.DecodeCompletion(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Error != "" {
+			limited++
+		}
+	}
+	if limited != 3 {
+		t.Fatalf("%d of 5 requests limited, want 3 (burst 2)", limited)
+	}
+}
+
+// TestCompletion_roundTrip checks the §4.4 wire forms.
+func TestCompletion_roundTrip(t *testing.T) {
+	var id, last [32]byte
+	id[0], last[0] = 1, 2
+	cursor := mailserver.CursorOf(1575000000, last)
+	for _, c := range []mailserver.Completion{{RequestID: id}, {RequestID: id, LastEnvelope: last}, {RequestID: id, LastEnvelope: last, Cursor: cursor}, {RequestID: id, Error: "boom"}} {
+		got, err := mailserver.DecodeCompletion(c.Encode())
+		if err != nil || got.RequestID != c.RequestID || got.Error != c.Error || !bytes.Equal(got.Cursor, c.Cursor) {
+			t.Errorf("%+v → %+v, %v", c, got, err)
+		}
+	}
+	if binary.BigEndian.Uint32(cursor) != 1575000000 {
+		t.Fatal("cursor does not start with the created time")
+	}
+}

@@ -1,0 +1,336 @@
+package mailserver
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/p2p/enode"
+	"golang.org/x/time/rate"
+
+	"github.com/statusgate/statusgate/core/whisper"
+)
+
+// DefaultPassword is the mailserver password Status clients use (REACT constant).
+const DefaultPassword = "status-offline-inbox"
+
+// ServerConfig configures a Server. Zero values mean the documented defaults.
+type ServerConfig struct {
+	// Password derives the symmetric key requests are encrypted with. Default
+	// "status-offline-inbox".
+	Password string
+	// NodeKey, when set, also opens requests encrypted to the node's public key.
+	NodeKey *ecdsa.PrivateKey
+	// MinPoW is the PoW a request envelope must carry. Default 0.001 (what Status clients
+	// seal requests for: the node's advertised requirement); negative disables the check.
+	MinPoW float64
+	// DefaultLimit applies when a request gives none. Default 2000.
+	DefaultLimit uint32
+	// MaxLimit caps every request's limit, and bounds the binary form, which has none.
+	// Default 10000.
+	MaxLimit uint32
+	// MaxBatchBytes bounds one code-127 packet. Default 1 MiB (a peer's default max
+	// message size).
+	MaxBatchBytes int
+	// Retention drops archived envelopes older than this. Default 30 days (Status fleet).
+	Retention time.Duration
+	// RequestsPerSecond and RequestBurst limit each peer's history requests; excess
+	// requests are answered with an ERROR= completion. Defaults 1/s and 5.
+	RequestsPerSecond float64
+	RequestBurst      int
+	// ArchiveQueue bounds envelopes waiting to be written. Default 4096. Overflow policy:
+	// block (the peer that delivered the envelope waits), so nothing accepted is lost.
+	ArchiveQueue int
+	// Logger receives request outcomes at Debug, errors at Warn. Default: discard.
+	Logger *slog.Logger
+	// Clock is the time for "upper = 0" and retention. Default time.Now.
+	Clock func() time.Time
+}
+
+func (c ServerConfig) withDefaults() ServerConfig {
+	if c.Password == "" {
+		c.Password = DefaultPassword
+	}
+	if c.MinPoW == 0 {
+		c.MinPoW = 0.001
+	}
+	if c.DefaultLimit == 0 {
+		c.DefaultLimit = 2000
+	}
+	if c.MaxLimit == 0 {
+		c.MaxLimit = 10000
+	}
+	if c.MaxBatchBytes == 0 {
+		c.MaxBatchBytes = int(whisper.DefaultMaxMessageSize)
+	}
+	if c.Retention == 0 {
+		c.Retention = 30 * 24 * time.Hour
+	}
+	if c.RequestsPerSecond == 0 {
+		c.RequestsPerSecond = 1
+	}
+	if c.RequestBurst == 0 {
+		c.RequestBurst = 5
+	}
+	if c.ArchiveQueue == 0 {
+		c.ArchiveQueue = 4096
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	return c
+}
+
+// Server archives envelopes and answers history requests. It implements
+// whisper.Archiver and whisper.RequestHandler: put it in whisper.Config, and run it with
+// Run while the node runs.
+type Server struct {
+	cfg     ServerConfig
+	archive Archive
+	keys    Keys
+	log     *slog.Logger
+	queue   chan Record
+	done    chan struct{}
+
+	mu       sync.Mutex
+	limiters map[enode.ID]*rate.Limiter
+
+	stats serverStats
+}
+
+type serverStats struct {
+	mu                                       sync.Mutex
+	archived, requests, served, failed, lost uint64
+}
+
+// NewServer validates cfg and builds a server on archive. It derives the symmetric key
+// (PBKDF2, a few milliseconds) but does no I/O.
+func NewServer(archive Archive, cfg ServerConfig) (*Server, error) {
+	if archive == nil {
+		return nil, errors.New("mailserver: nil archive")
+	}
+	cfg = cfg.withDefaults()
+	sym, err := whisper.SymKeyFromPassword(cfg.Password)
+	if err != nil {
+		return nil, fmt.Errorf("mailserver key: %w", err)
+	}
+	return &Server{cfg: cfg, archive: archive, keys: Keys{Sym: sym, Asym: cfg.NodeKey}, log: cfg.Logger,
+		queue: make(chan Record, cfg.ArchiveQueue), done: make(chan struct{}), limiters: map[enode.ID]*rate.Limiter{}}, nil
+}
+
+// Archive queues an accepted envelope for the archive (whisper.Archiver). It blocks
+// while the queue is full.
+func (s *Server) Archive(env *whisper.Envelope) {
+	select {
+	case s.queue <- RecordOf(env):
+	case <-s.done:
+		s.stats.mu.Lock()
+		s.stats.lost++
+		s.stats.mu.Unlock()
+		s.log.Warn("mailserver stopped: envelope not archived", "envelope", env)
+	}
+}
+
+// Run writes queued envelopes in batches and prunes the archive hourly, until ctx ends;
+// then it writes what is still queued and returns.
+func (s *Server) Run(ctx context.Context) error {
+	prune := time.NewTicker(time.Hour)
+	defer prune.Stop()
+	s.prune(ctx)
+	batch := make([]Record, 0, 256)
+	flush := func(ctx context.Context) {
+		if len(batch) == 0 {
+			return
+		}
+		if err := s.archive.Put(ctx, batch); err != nil {
+			// Lost to the archive only, never to the node's subscribers; logged loudly.
+			s.log.Error("mailserver archive write failed", "envelopes", len(batch), "err", err)
+		} else {
+			s.stats.mu.Lock()
+			s.stats.archived += uint64(len(batch))
+			s.stats.mu.Unlock()
+		}
+		batch = batch[:0]
+	}
+	for {
+		select {
+		case r := <-s.queue:
+			batch = append(batch, r)
+			// Take what else is waiting, up to a batch, before writing.
+			for len(batch) < cap(batch) {
+				select {
+				case r := <-s.queue:
+					batch = append(batch, r)
+					continue
+				default:
+				}
+				break
+			}
+			flush(ctx)
+		case <-prune.C:
+			s.prune(ctx)
+		case <-ctx.Done():
+			close(s.done)
+			drainCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			for {
+				select {
+				case r := <-s.queue:
+					batch = append(batch, r)
+					if len(batch) == cap(batch) {
+						flush(drainCtx)
+					}
+					continue
+				default:
+				}
+				break
+			}
+			flush(drainCtx)
+			return nil
+		}
+	}
+}
+
+func (s *Server) prune(ctx context.Context) {
+	n, err := s.archive.Prune(ctx, s.cfg.Clock().Add(-s.cfg.Retention))
+	if err != nil {
+		s.log.Warn("mailserver prune failed", "err", err)
+		return
+	}
+	if n > 0 {
+		s.log.Info("mailserver pruned archive", "envelopes", n, "retention", s.cfg.Retention)
+	}
+}
+
+func (s *Server) allow(id enode.ID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.limiters[id]
+	if l == nil {
+		l = rate.NewLimiter(rate.Limit(s.cfg.RequestsPerSecond), s.cfg.RequestBurst)
+		s.limiters[id] = l
+	}
+	return l.Allow()
+}
+
+// HandleRequest serves one history request (whisper.RequestHandler), on the requesting
+// peer's goroutine. Bad requests are answered with an ERROR= completion when they carry
+// an ID, and never disconnect the peer; only a failed write to the peer is returned.
+func (s *Server) HandleRequest(p *whisper.Peer, body []byte) error {
+	s.stats.mu.Lock()
+	s.stats.requests++
+	s.stats.mu.Unlock()
+	req, err := DecodeRequest(body, s.keys, max(s.cfg.MinPoW, 0))
+	if err == nil && !s.allow(p.ID()) {
+		err = ErrRateLimited
+	}
+	if err != nil {
+		return s.fail(p, req, err)
+	}
+	if err := s.serve(p, req); err != nil {
+		if errors.Is(err, errPeerWrite) {
+			return err
+		}
+		return s.fail(p, req, err)
+	}
+	return nil
+}
+
+var errPeerWrite = errors.New("write to peer")
+
+func (s *Server) fail(p *whisper.Peer, req *Request, cause error) error {
+	s.stats.mu.Lock()
+	s.stats.failed++
+	s.stats.mu.Unlock()
+	s.log.Debug("mailserver request refused", "peer", p.ID().TerminalString(), "err", cause)
+	if req == nil {
+		return nil // nothing to answer to
+	}
+	c := Completion{RequestID: req.ID, Error: cause.Error()}
+	if err := p.SendRequestComplete(c.Encode()); err != nil {
+		return fmt.Errorf("%w: %w", errPeerWrite, err)
+	}
+	return nil
+}
+
+func (s *Server) serve(p *whisper.Peer, req *Request) error {
+	upper := req.Upper
+	if upper == 0 {
+		upper = uint32(s.cfg.Clock().Unix() + 60)
+	}
+	if req.Lower > upper {
+		return fmt.Errorf("%w: lower %d > upper %d", ErrBadRequest, req.Lower, upper)
+	}
+	limit := req.Limit
+	switch {
+	case limit == 0 && req.Form == FormBinary:
+		limit = s.cfg.MaxLimit // geth's form has no limit and no paging
+	case limit == 0:
+		limit = s.cfg.DefaultLimit
+	case limit > s.cfg.MaxLimit:
+		limit = s.cfg.MaxLimit
+	}
+	envs, next, err := s.archive.Query(context.Background(), Query{Lower: req.Lower, Upper: upper, Bloom: req.Bloom,
+		Limit: int(limit), Cursor: req.Cursor})
+	if err != nil {
+		return fmt.Errorf("query archive: %w", err)
+	}
+	if err := s.send(p, envs, req.Batch); err != nil {
+		return fmt.Errorf("%w: %w", errPeerWrite, err)
+	}
+	c := Completion{RequestID: req.ID, Cursor: next}
+	if len(envs) > 0 {
+		last, err := whisper.DecodeEnvelope(envs[len(envs)-1])
+		if err == nil {
+			c.LastEnvelope = last.Hash()
+		}
+	}
+	if err := p.SendRequestComplete(c.Encode()); err != nil {
+		return fmt.Errorf("%w: %w", errPeerWrite, err)
+	}
+	s.stats.mu.Lock()
+	s.stats.served += uint64(len(envs))
+	s.stats.mu.Unlock()
+	s.log.Debug("mailserver request served", "peer", p.ID().TerminalString(), "form", req.Form,
+		"envelopes", len(envs), "more", len(next) > 0)
+	return nil
+}
+
+// send delivers envs in code-127 packets of at most MaxBatchBytes (lists when batch),
+// a batch of one as a single envelope, as status-go does (§4.4).
+func (s *Server) send(p *whisper.Peer, envs [][]byte, batch bool) error {
+	if !batch {
+		return p.SendP2PRaw(envs, false)
+	}
+	for len(envs) > 0 {
+		n, size := 0, 0
+		for n < len(envs) && (n == 0 || size+len(envs[n]) < s.cfg.MaxBatchBytes-9) {
+			size += len(envs[n])
+			n++
+		}
+		if err := p.SendP2PRaw(envs[:n], n > 1); err != nil {
+			return err
+		}
+		envs = envs[n:]
+	}
+	return nil
+}
+
+// ServerStats are a server's counters.
+type ServerStats struct {
+	Archived, Requests, Served, Failed, Lost uint64
+}
+
+// Stats returns the counters.
+func (s *Server) Stats() ServerStats {
+	s.stats.mu.Lock()
+	defer s.stats.mu.Unlock()
+	return ServerStats{s.stats.archived, s.stats.requests, s.stats.served, s.stats.failed, s.stats.lost}
+}
