@@ -52,6 +52,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Clock is the time used for clocks and timestamps. Default time.Now.
 	Clock func() time.Time
+	// History enables Chat.SyncHistory (catch-up from a mailserver).
+	History HistoryConfig
 }
 
 func (c Config) withDefaults() Config {
@@ -79,6 +81,9 @@ func (c Config) withDefaults() Config {
 	if c.Clock == nil {
 		c.Clock = time.Now
 	}
+	if c.History.Window == 0 {
+		c.History.Window = 24 * time.Hour
+	}
 	return c
 }
 
@@ -103,8 +108,9 @@ type Client struct {
 	tr  Transport
 	log *slog.Logger
 
-	mu    sync.Mutex
-	stats Stats
+	mu      sync.Mutex
+	stats   Stats
+	memSync *MemorySyncStore
 }
 
 // New validates cfg and returns a client on tr. It starts nothing.
@@ -116,7 +122,7 @@ func New(tr Transport, cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("status config: %w", err)
 	}
 	cfg = cfg.withDefaults()
-	return &Client{cfg: cfg, tr: tr, log: cfg.Logger, stats: Stats{Dropped: map[string]uint64{}}}, nil
+	return &Client{cfg: cfg, tr: tr, log: cfg.Logger, stats: Stats{Dropped: map[string]uint64{}}, memSync: &MemorySyncStore{}}, nil
 }
 
 // Stats counts what the client delivered and dropped, by reason.
