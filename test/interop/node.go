@@ -28,6 +28,14 @@ type RefNodeOptions struct {
 	// MinPoW is whisper's MinimumAcceptedPOW; 0 means the node's default,
 	// 0.001.
 	MinPoW float64
+	// MailserverPassword, when not empty, makes the node a geth v6
+	// mailserver: mailserver.WMailServer.Init(shh, <temp LevelDB>,
+	// MailserverPassword, MailserverPoW), registered with
+	// shh.RegisterServer before the node starts. It archives every envelope
+	// its pool accepts and answers code-126 requests (see RequestHistory).
+	MailserverPassword string
+	// MailserverPoW is the minimum PoW of a history request; 0 means no check.
+	MailserverPoW float64
 }
 
 // NodeMessage is a message delivered to one of a node's filters.
@@ -90,6 +98,10 @@ func StartRefNode(tb testing.TB, opts RefNodeOptions) *RefNode {
 	}
 	if opts.MinPoW != 0 {
 		args = append(args, "-minpow", fmt.Sprint(opts.MinPoW))
+	}
+	if opts.MailserverPassword != "" {
+		args = append(args, "-mailserver-password", opts.MailserverPassword,
+			"-mailserver-pow", fmt.Sprint(opts.MailserverPoW))
 	}
 	pr, pw, err := os.Pipe()
 	if err != nil {
@@ -474,4 +486,88 @@ func (n *RefNode) SetBloom(bloom [64]byte) error {
 // (for example low PoW) is an error wrapping ErrRefused.
 func (n *RefNode) SendRaw(env []byte) error {
 	return n.call("send_raw", map[string]any{"envelope": hex.EncodeToString(env)}, nil)
+}
+
+// MailserverStats returns how many envelopes the node's mailserver has
+// archived (WMailServer.Archive calls: every envelope newly accepted into the
+// pool, including the node's own posts) and how many history requests
+// (code-126 packets) it has received, valid or not. It fails unless the node
+// was started with RefNodeOptions.MailserverPassword.
+func (n *RefNode) MailserverStats() (archived, requests int64, err error) {
+	var out struct {
+		Archived int64 `json:"archived"`
+		Requests int64 `json:"requests"`
+	}
+	if err := n.call("mailserver_stats", nil, &out); err != nil {
+		return 0, 0, err
+	}
+	return out.Archived, out.Requests, nil
+}
+
+// HistoryRequest is a geth v6 mailserver request (RefNode.RequestHistory).
+type HistoryRequest struct {
+	// Peer is the mailserver: its enode ID in hex (RefNode.ID) or its
+	// enode URL.
+	Peer string
+	// Password gives the symmetric key by PBKDF2 (geth
+	// AddSymKeyFromPassword); alternatively SymKey gives it directly.
+	// Exactly one must be set.
+	Password string
+	SymKey   []byte
+	// Lower and Upper bound the envelopes' created time (Expiry - TTL),
+	// both inclusive. geth's server computes Upper+1 in uint32, so Upper
+	// 0xFFFFFFFF matches nothing.
+	Lower, Upper uint32
+	// Bloom is the 64-byte topic bloom filter; nil sends the 8-byte
+	// payload, for which the server uses the full-node bloom (match all).
+	Bloom []byte
+	// PoW is the request envelope's PoW target (the server drops requests
+	// below its MailserverPoW); 0 skips sealing.
+	PoW float64
+	// SrcPriv signs the request; nil means the node's own key.
+	SrcPriv []byte
+	// TTL of the request envelope; 0 means geth's default, 50.
+	TTL uint32
+	// WorkTime bounds sealing, in seconds; 0 means cmd/wnode's 5.
+	WorkTime uint32
+}
+
+// RequestHistory sends a history request the way go-ethereum's cmd/wnode
+// does (payload BE(lower) ‖ BE(upper) [‖ bloom], zero topic, signed,
+// AES-GCM, sealed) with shh.RequestHistoricMessages, which also marks the
+// peer trusted so that its code-127 replies are accepted. The node retries
+// for up to 10 s while whisper does not know the peer yet. The replies, one
+// code-127 packet per matching envelope, oldest first, arrive as messages
+// of the node's subscriptions; geth sends no completion signal. It returns
+// the request envelope's hash.
+func (n *RefNode) RequestHistory(req HistoryRequest) ([32]byte, error) {
+	var hash [32]byte
+	f := map[string]any{
+		"peer":      req.Peer,
+		"lower":     req.Lower,
+		"upper":     req.Upper,
+		"pow":       req.PoW,
+		"ttl":       req.TTL,
+		"work_time": req.WorkTime,
+	}
+	if req.Password != "" {
+		f["password"] = req.Password
+	}
+	for k, v := range map[string][]byte{"sym_key": req.SymKey, "bloom": req.Bloom, "src_priv": req.SrcPriv} {
+		if len(v) > 0 {
+			f[k] = hex.EncodeToString(v)
+		}
+	}
+	var out struct {
+		Hash string `json:"hash"`
+	}
+	if err := n.call("request_history", f, &out); err != nil {
+		return hash, err
+	}
+	var d hexDecoder
+	d.fixed("hash", out.Hash, hash[:])
+	if d.err != nil {
+		return [32]byte{}, fmt.Errorf("whisper-ref node request_history: %w", d.err)
+	}
+	return hash, nil
 }

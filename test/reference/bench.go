@@ -47,15 +47,25 @@ const (
 	ingestTimeout   = 60 * time.Second       // for all b.N deliveries
 	shhStatusCode   = 0                      // whisperv6 statusCode (unexported)
 	shhMessagesCode = 1                      // whisperv6 messagesCode (unexported)
+
+	// ArchiveIngest / HistoryQuery10K: geth's LevelDB mailserver.
+	mailPassword  = "status-offline-inbox" // WMailServer.Init password (only used for requests)
+	mailDataLen   = 600                    // Data length of an archived envelope
+	mailTTL       = 15                     // archived envelopes' TTL
+	mailT0        = 1575000000             // created time of the first archived envelope
+	mailSpan      = 3600                   // created times are spread over [mailT0, mailT0+mailSpan)
+	historyCount  = 10000                  // envelopes archived for HistoryQuery10K
+	historyBudget = 60 * time.Second       // sanity bound on one HistoryQuery10K setup
 )
 
 // fixtures are the inputs shared by the workloads.
 type fixtures struct {
-	whisper *whisperv6.Whisper
-	symKey  []byte              // geth AddSymKeyFromPassword("status")
-	topic   whisperv6.TopicType // keccak256("status")[:4] = cd423760
-	alice   *ecdsa.PrivateKey   // crypto.ToECDSA(keccak256("alice"))
-	bob     *ecdsa.PrivateKey   // crypto.ToECDSA(keccak256("bob"))
+	whisper  *whisperv6.Whisper
+	cleanups []func()            // run when bench returns
+	symKey   []byte              // geth AddSymKeyFromPassword("status")
+	topic    whisperv6.TopicType // keccak256("status")[:4] = cd423760
+	alice    *ecdsa.PrivateKey   // crypto.ToECDSA(keccak256("alice"))
+	bob      *ecdsa.PrivateKey   // crypto.ToECDSA(keccak256("bob"))
 
 	chatKeys   [][]byte              // chatKeys[i] = PBKDF2 key of "chat-<i>", i < chatCount
 	chatTopics []whisperv6.TopicType // chatTopics[i] = topicOf("chat-<i>")
@@ -93,6 +103,11 @@ func bench(args []string, out, diag io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("bench: fixtures: %w", err)
 	}
+	defer func() {
+		for _, f := range fx.cleanups {
+			f()
+		}
+	}()
 	workloads, err := fx.workloads(diag)
 	if err != nil {
 		return fmt.Errorf("bench: setup: %w", err)
@@ -220,7 +235,7 @@ func wrap(p *whisperv6.MessageParams) (*whisperv6.Envelope, error) {
 	return decoded, nil
 }
 
-// workloads builds the nine benchmarks. Setup runs once, outside the timed
+// workloads builds the eleven benchmarks. Setup runs once, outside the timed
 // functions; diag gets the Seal nonces.
 func (fx *fixtures) workloads(diag io.Writer) ([]workload, error) {
 	var ws []workload
@@ -360,6 +375,13 @@ func (fx *fixtures) workloads(diag io.Writer) ([]workload, error) {
 		return nil, fmt.Errorf("Ingest: %w", err)
 	}
 	ws = append(ws, ingest)
+
+	ws = append(ws, fx.archiveIngestWorkload())
+	history, err := fx.historyQueryWorkload()
+	if err != nil {
+		return nil, fmt.Errorf("HistoryQuery10K: %w", err)
+	}
+	ws = append(ws, history)
 
 	return ws, nil
 }
@@ -525,4 +547,99 @@ func (fx *fixtures) ingestRound(b *testing.B, data [][]byte, nonceBase uint64) (
 		return errors.New("delivered message has the wrong payload")
 	}
 	return nil
+}
+
+// mailEnvelopes builds n envelopes as a mailserver archives them:
+// envelope j = {Expiry: created_j + mailTTL, TTL: mailTTL, Topic: topic,
+// Data: sealData(mailDataLen), Nonce: j} with created_j = mailT0 +
+// floor(j*mailSpan/n), so the created times rise over [mailT0,
+// mailT0+mailSpan) and all hashes differ. Each envelope's hash is computed
+// here: geth's add() hashes an envelope before it calls Archive, so in a
+// node Archive's env.Hash() is a cached field read.
+func (fx *fixtures) mailEnvelopes(n int) []*whisperv6.Envelope {
+	data := sealData(mailDataLen)
+	envs := make([]*whisperv6.Envelope, n)
+	for j := range envs {
+		created := uint32(mailT0 + uint64(j)*mailSpan/uint64(n))
+		envs[j] = &whisperv6.Envelope{
+			Expiry: created + mailTTL,
+			TTL:    mailTTL,
+			Topic:  fx.topic,
+			Data:   data,
+			Nonce:  uint64(j),
+		}
+		envs[j].Hash()
+	}
+	return envs
+}
+
+// archiveIngestWorkload builds ArchiveIngest: b.N calls of geth's
+// WMailServer.Archive (key BE(created) ‖ hash, value the envelope's RLP, one
+// unsynced LevelDB Put each) into a fresh database per round.
+func (fx *fixtures) archiveIngestWorkload() workload {
+	return workload{"ArchiveIngest", func(b *testing.B) error {
+		b.StopTimer()
+		envs := fx.mailEnvelopes(b.N)
+		ms, err := newMailServer(fx.whisper, mailPassword, 0)
+		if err != nil {
+			return err
+		}
+		defer ms.close()
+		b.StartTimer()
+		for _, env := range envs {
+			ms.Archive(env)
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "envelopes/s")
+		// Everything must be in the database (Archive only logs errors).
+		got := processRequest(ms.ms, nil, mailT0, mailT0+mailSpan, whisperv6.MakeFullNodeBloom())
+		if len(got) != b.N {
+			return fmt.Errorf("%d envelopes archived, want %d", len(got), b.N)
+		}
+		return nil
+	}}
+}
+
+// historyQueryWorkload builds HistoryQuery10K: one processRequest over the
+// whole created range of historyCount archived envelopes, all of topic
+// "status", with the bloom TopicToBloom(topic). The database is built once,
+// here, with Archive.
+func (fx *fixtures) historyQueryWorkload() (workload, error) {
+	start := time.Now()
+	ms, err := newMailServer(fx.whisper, mailPassword, 0)
+	if err != nil {
+		return workload{}, err
+	}
+	fx.cleanups = append(fx.cleanups, ms.close)
+	for _, env := range fx.mailEnvelopes(historyCount) {
+		ms.Archive(env)
+	}
+	bloom := whisperv6.TopicToBloom(fx.topic)
+	if got := len(processRequest(ms.ms, nil, mailT0, mailT0+mailSpan, bloom)); got != historyCount {
+		return workload{}, fmt.Errorf("setup: query returned %d envelopes, want %d", got, historyCount)
+	}
+	if d := time.Since(start); d > historyBudget {
+		return workload{}, fmt.Errorf("setup took %v", d)
+	}
+	return workload{"HistoryQuery10K", func(b *testing.B) error {
+		var got []*whisperv6.Envelope
+		for range b.N {
+			got = processRequest(ms.ms, nil, mailT0, mailT0+mailSpan, bloom)
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(b.N)*historyCount/b.Elapsed().Seconds(), "envelopes/s")
+		if len(got) != historyCount {
+			return fmt.Errorf("query returned %d envelopes, want %d", len(got), historyCount)
+		}
+		// LevelDB order: created time, then hash.
+		for i := 1; i < len(got); i++ {
+			if got[i].Expiry < got[i-1].Expiry {
+				return fmt.Errorf("query result %d is older than result %d", i, i-1)
+			}
+		}
+		if first, last := got[0].Expiry-got[0].TTL, got[len(got)-1].Expiry-got[len(got)-1].TTL; first != mailT0 || last != mailT0+mailSpan-1 {
+			return fmt.Errorf("query results created %d..%d, want %d..%d", first, last, mailT0, mailT0+mailSpan-1)
+		}
+		return nil
+	}}, nil
 }

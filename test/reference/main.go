@@ -19,13 +19,14 @@
 //
 //	whisper-ref serve
 //	whisper-ref bench [-benchtime D] [-count N]
-//	whisper-ref node [-key HEX] [-port N] [-minpow F]
+//	whisper-ref node [-key HEX] [-port N] [-minpow F] [-mailserver-password PW [-mailserver-pow F]]
 //
 // "serve" reads one JSON request per line on stdin and writes exactly one
 // JSON reply per line on stdout until EOF; see README.md for the operations.
 // "node" runs a whisper v6 node on a p2p server on 127.0.0.1 and drives it
 // with JSON lines, printing asynchronous message and peer events as lines
-// of their own. "bench" runs fixed whisperv6 workloads with testing.Benchmark and prints
+// of their own; with -mailserver-password it also runs geth's LevelDB
+// mailserver (whisper/mailserver.WMailServer). "bench" runs fixed whisperv6 workloads with testing.Benchmark and prints
 // them in the format of "go test -bench -benchmem".
 package main
 
@@ -65,7 +66,8 @@ func usage() {
 	fmt.Fprint(os.Stderr, `usage:
   whisper-ref serve                          JSON lines on stdin/stdout (see README.md)
   whisper-ref bench [-benchtime D] [-count N] run the reference benchmarks
-  whisper-ref node [-key HEX] [-port N] [-minpow F]
-                                             a whisper v6 p2p node driven by JSON lines
+  whisper-ref node [-key HEX] [-port N] [-minpow F] [-mailserver-password PW [-mailserver-pow F]]
+                                             a whisper v6 p2p node driven by JSON lines,
+                                             optionally geth's v6 mailserver
 `)
 }

@@ -38,6 +38,12 @@ type nodeRequest struct {
 	Enode   string          `json:"enode"`
 	Trusted bool            `json:"trusted"`
 	Bloom   string          `json:"bloom"`
+
+	// request_history
+	Peer     string `json:"peer"`
+	Password string `json:"password"`
+	Lower    uint32 `json:"lower"`
+	Upper    uint32 `json:"upper"`
 }
 
 // lineWriter writes whole JSON lines to stdout, one writer at a time.
@@ -67,9 +73,10 @@ func (lw *lineWriter) emit(v map[string]any) {
 
 // node is a running p2p server with whisper v6 on it.
 type node struct {
-	srv *p2p.Server
-	w   *whisperv6.Whisper
-	out *lineWriter
+	srv  *p2p.Server
+	w    *whisperv6.Whisper
+	out  *lineWriter
+	mail *countingMailServer // nil unless -mailserver-password is given
 
 	mu      sync.Mutex
 	filters map[string]*whisperv6.Filter
@@ -83,6 +90,8 @@ func runNode(args []string, in io.Reader, out io.Writer) error {
 	keyHex := fs.String("key", "", "node private key (64 hex); random if empty")
 	port := fs.Int("port", 0, "TCP listen port on 127.0.0.1 (0 = random)")
 	minPoW := fs.Float64("minpow", 0.001, "whisper MinimumAcceptedPOW")
+	mailPassword := fs.String("mailserver-password", "", "run geth's WMailServer with this password (empty = no mailserver)")
+	mailPoW := fs.Float64("mailserver-pow", 0, "the mailserver's minimum PoW for requests (0 = no check)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -112,6 +121,15 @@ func runNode(args []string, in io.Reader, out io.Writer) error {
 		out:     &lineWriter{w: bufio.NewWriter(out)},
 		filters: make(map[string]*whisperv6.Filter),
 		trusted: make(map[enode.ID]time.Time),
+	}
+	if *mailPassword != "" {
+		// Registered before Start, as geth's node does: RegisterServer is
+		// an unsynchronised field write read by every peer loop.
+		if n.mail, err = newMailServer(w, *mailPassword, *mailPoW); err != nil {
+			return err
+		}
+		defer n.mail.close()
+		w.RegisterServer(n.mail)
 	}
 	events := make(chan *p2p.PeerEvent, 256)
 	sub := srv.SubscribeEvents(events)
@@ -218,6 +236,10 @@ func (n *node) handle(line []byte) (reply map[string]any) {
 		if env, err = decodeEnvelope(req.Envelope); err == nil {
 			err = n.w.Send(env)
 		}
+	case "mailserver_stats":
+		reply, err = n.mailserverStats()
+	case "request_history":
+		reply, err = n.requestHistory(&req)
 	case "":
 		err = errors.New("missing op")
 	default:
