@@ -39,6 +39,7 @@ ref:
 bench: ref
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./core/whisper/ | tee $(BIN)/bench-ours.txt
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./core/chat/ ./identity/ | tee -a $(BIN)/bench-ours.txt
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./store/ | tee -a $(BIN)/bench-ours.txt
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 10x -count $(BENCHCOUNT) ./test/statusnet/ | tee -a $(BIN)/bench-ours.txt
 	./$(REF_BIN) bench -benchtime $(BENCHTIME) -count $(BENCHCOUNT) | tee $(BIN)/bench-ref.txt
 	$(GO) run ./test/benchreport -ours $(BIN)/bench-ours.txt -ref $(BIN)/bench-ref.txt -out docs/benchmarks.md

@@ -3,6 +3,7 @@ package mailserver
 import (
 	"context"
 	"crypto/ecdsa"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -251,5 +252,48 @@ func (c *Client) once(ctx context.Context, p *whisper.Peer, lower, upper uint32,
 		return nil, fmt.Errorf("no completion within %v", c.cfg.Timeout)
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	}
+}
+
+// RequestGeth asks a go-ethereum v6 mailserver (whisper/mailserver) for a time range in
+// its binary form (lower ‖ upper ‖ bloom). Such a server sends every match as its own
+// code-127 packet with no limit, no cursor and no completion, so the request is taken as
+// finished once quiet passes without a new envelope from p (or timeout overall). It
+// returns how many envelopes p delivered meanwhile.
+func (c *Client) RequestGeth(ctx context.Context, p *whisper.Peer, topics []whisper.Topic, from, to time.Time, quiet time.Duration) (uint64, error) {
+	if to.Before(from) {
+		return 0, fmt.Errorf("%w: from %v is after to %v", ErrBadRequest, from, to)
+	}
+	payload := make([]byte, 8, 8+whisper.BloomFilterSize)
+	binary.BigEndian.PutUint32(payload[0:4], uint32(max(from.Add(-c.cfg.Drift).Unix(), 0)))
+	binary.BigEndian.PutUint32(payload[4:8], uint32(to.Unix()))
+	bloom := whisper.BloomOf(topics...)
+	payload = append(payload, bloom[:]...)
+	env, err := whisper.Wrap(&whisper.MessageParams{KeySym: c.sym, Src: c.cfg.NodeKey, Payload: payload,
+		TTL: c.cfg.TTL, PoW: c.cfg.PoW, WorkTime: c.cfg.WorkTime})
+	if err != nil {
+		return 0, fmt.Errorf("build request: %w", err)
+	}
+	before := p.Info().Direct
+	if err := p.SendRequest(env.Bytes()); err != nil {
+		return 0, err
+	}
+	deadline := time.After(c.cfg.Timeout)
+	tick := time.NewTicker(quiet / 4)
+	defer tick.Stop()
+	last, lastChange := before, time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return last - before, ctx.Err()
+		case <-deadline:
+			return last - before, nil
+		case <-tick.C:
+			if n := p.Info().Direct; n != last {
+				last, lastChange = n, time.Now()
+			} else if time.Since(lastChange) >= quiet {
+				return last - before, nil
+			}
+		}
 	}
 }

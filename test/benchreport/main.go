@@ -126,7 +126,7 @@ func report(ours, ref map[string]result) string {
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, n := range names {
 		o := ours[n]
-		r, ok := ref[n]
+		r, ok := twin(ref, n)
 		if !ok {
 			fmt.Fprintf(&b, "| %s | %s | %.0f | %.0f | — | — | — | — |\n", n, ns(o.ns), o.bytes, o.allocs)
 			continue
@@ -136,6 +136,20 @@ func report(ours, ref map[string]result) string {
 	}
 	b.WriteString(notes)
 	return b.String()
+}
+
+// twin finds the reference result for our benchmark name: the same name, or for a
+// variant "X/variant" (e.g. ArchiveIngest/sqlite) the reference's "X", so each variant
+// gets its own row against the one reference figure.
+func twin(ref map[string]result, name string) (result, bool) {
+	if r, ok := ref[name]; ok {
+		return r, true
+	}
+	if base, _, ok := strings.Cut(name, "/"); ok {
+		r, ok := ref[base]
+		return r, ok
+	}
+	return result{}, false
 }
 
 // notes explain the numbers; they are part of every generated report.
@@ -170,6 +184,48 @@ const notes = `
   for the sender's next 300 ms transmission cycle, the protocol's pace; because the line is
   connected one link after another, the links' cycles are staggered and a message often
   catches the next cycle soon after arriving, so the figure sits well below 9 × 150 ms.
+- **ArchiveIngest/{sqlite,postgres}** is one envelope (≈ 620 bytes of RLP, 600 of Data)
+  into the mailserver archive (package store), in Puts of 64 (one code-1 packet), each
+  one transaction with INSERT … ON CONFLICT DO NOTHING. SQLite runs as the product
+  opens it (WAL, synchronous FULL: one fsync per Put); PostgreSQL is test/pgtest's
+  throwaway cluster on loopback (fsync off). geth writes one unsynced LevelDB Put per
+  envelope, so the ratio compares durable SQL transactions with a memtable write.
+- **HistoryQuery10K/{sqlite,postgres}** is one history request over 10,000 stored
+  envelopes of one topic, filtered by that topic's bloom: five Query calls at Limit 2000
+  following the cursor (the Status client's first limit), in (created, hash) order.
+  geth's reference is one unbounded LevelDB range scan with no paging.
+
+## SQLite driver
+
+Package store uses **mattn/go-sqlite3 v1.14.53** (cgo, SQLite 3.x amalgamation) rather
+than **modernc.org/sqlite v1.62.0** (pure Go, transpiled C). Both were run through the
+store's own schema and queries (store.OpenDB, same settings: WAL, busy timeout 5 s,
+foreign keys, BEGIN IMMEDIATE, and an explicit synchronous level, since the drivers'
+defaults differ: mattn sets NORMAL, modernc keeps SQLite's FULL) on the archive
+workload: Put 10,000 envelopes of 600-byte Data in batches of 64 into a fresh file, and
+Query all 10,000 (by their topic's bloom) in pages of 1000. Medians of 5 runs (the
+2-CPU VM above, go1.26, 2026-11-23):
+
+| workload | mattn/go-sqlite3 | modernc.org/sqlite | mattn faster by |
+|---|---:|---:|---:|
+| Put 10K, synchronous FULL (the product's) | 331 ms, 30,200 envelopes/s | 467 ms, 21,400/s | 1.41× |
+| Put 10K, synchronous NORMAL | 211 ms, 47,400/s | 324 ms, 30,900/s | 1.54× |
+| Put 10K B/op, allocs/op | 3.37 MB, 43,771 | 4.62 MB, 43,926 | |
+| Query 10K | 27.3 ms, 366,000/s | 28.3 ms, 354,000/s | 1.04× |
+
+The write path is where they differ (modernc's transpiled C runs slower than the
+compiled amalgamation); reads are dominated by database/sql scanning and envelope copies
+on both. The product opens SQLite with synchronous FULL (a commit survives power loss,
+which the delivery ledger needs; it costs about a third of the ingest rate with either
+driver). mattn needs cgo, which the project already builds with (go-ethereum's
+libsecp256k1, and the race detector in ` + "`make test`" + `; .ci/run installs gcc), so
+the pure-Go driver's advantage, CGO_ENABLED=0 builds, buys us little. Build cost is a
+wash: from an empty build cache, building database/sql alone took 16 s, the mattn driver
+53 s (compiling the amalgamation) and the modernc driver 49 s (its transpiled libc and
+SQLite are large Go packages). The comparison is kept runnable in the benchmark-only
+module store/sqlitebench
+(` + "`cd store/sqlitebench && go test -run '^$' -bench . -count 5`" + `), so the rejected
+driver never enters the main module.
 `
 
 func ns(v float64) string {

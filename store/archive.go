@@ -1,0 +1,235 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/statusgate/statusgate/core/mailserver"
+	"github.com/statusgate/statusgate/core/whisper"
+)
+
+var _ mailserver.Archive = (*Archive)(nil)
+
+const (
+	// putChunk is how many records one multi-row INSERT carries (4 parameters each, far
+	// below SQLite's and PostgreSQL's parameter limits).
+	putChunk = 64
+	// Query reads rows in pages. With a full bloom every row matches, so a page is the
+	// rows still wanted plus one (which tells whether more exist); with a narrower bloom
+	// pages are at least minPage rows, since many rows may be filtered out. maxPage bounds
+	// the memory of one page.
+	minPage = 256
+	maxPage = 5000
+)
+
+// Archive is the mailserver archive: the envelopes table. It implements
+// mailserver.Archive on either backend and is safe for concurrent use.
+type Archive struct {
+	db        *sql.DB
+	d         dialect
+	insertAll string // INSERT of putChunk rows
+	selectPg  string
+	prune     string
+}
+
+func newArchive(db *sql.DB, d dialect) *Archive {
+	return &Archive{
+		db:        db,
+		d:         d,
+		insertAll: d.rebind(insertSQL(putChunk)),
+		// The row-value comparison resumes strictly after (created, hash) and is an index
+		// range on envelopes_created_hash in both SQLite and PostgreSQL.
+		selectPg: d.rebind(`SELECT created, hash, topic, envelope FROM envelopes
+WHERE (created, hash) > (?, ?) AND created <= ?
+ORDER BY created, hash LIMIT ?`),
+		prune: d.rebind("DELETE FROM envelopes WHERE created < ?"),
+	}
+}
+
+func insertSQL(n int) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO envelopes (created, hash, topic, envelope) VALUES ")
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?,?,?)")
+	}
+	b.WriteString(" ON CONFLICT (hash) DO NOTHING")
+	return b.String()
+}
+
+// Put stores the records in one transaction; a record whose hash is already stored (or
+// repeated in recs) is skipped. Called by the mailserver's archive writer; it blocks on
+// the database (and, on SQLite, on a concurrent writer for up to the busy timeout). On
+// error nothing of recs is stored.
+func (a *Archive) Put(ctx context.Context, recs []mailserver.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	tx, err := a.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("put %d envelopes: begin: %w", len(recs), err)
+	}
+	defer tx.Rollback() // no-op after Commit
+	args := make([]any, 0, 4*min(len(recs), putChunk))
+	for len(recs) > 0 {
+		chunk := recs[:min(len(recs), putChunk)]
+		recs = recs[len(chunk):]
+		q := a.insertAll
+		if len(chunk) < putChunk {
+			q = a.d.rebind(insertSQL(len(chunk)))
+		}
+		args = args[:0]
+		for i := range chunk {
+			r := &chunk[i]
+			env := r.Envelope
+			if env == nil {
+				env = []byte{} // NOT NULL
+			}
+			args = append(args, int64(r.Created), r.Hash[:], r.Topic[:], env)
+		}
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("put %d envelopes: insert: %w", len(chunk), err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("put envelopes: commit: %w", err)
+	}
+	return nil
+}
+
+// Query returns the envelopes created in [q.Lower, q.Upper] whose topic's bloom q.Bloom
+// matches, in ascending (created, hash) order, resuming strictly after q.Cursor when it
+// is set, at most q.Limit of them. next is the cursor of the last one returned when
+// q.Limit were returned and more may follow (a further matching row was seen, or the
+// range was not read to its end); it is empty when the range is exhausted. Called by the
+// mailserver's request handler; it blocks on the database. Errors: ErrInvalidQuery for a
+// limit ≤ 0, ErrMalformedCursor for a cursor that is not CursorLength bytes.
+func (a *Archive) Query(ctx context.Context, q mailserver.Query) (envelopes [][]byte, next []byte, err error) {
+	if q.Limit <= 0 {
+		return nil, nil, fmt.Errorf("query archive: limit %d: %w", q.Limit, ErrInvalidQuery)
+	}
+	// The scan position: rows strictly after (from, fromHash). An empty hash sorts
+	// before every hash, so (Lower, "") includes all of Lower.
+	from, fromHash := int64(q.Lower), []byte{}
+	switch len(q.Cursor) {
+	case 0:
+	case mailserver.CursorLength:
+		if c := int64(binary.BigEndian.Uint32(q.Cursor)); c >= from {
+			from, fromHash = c, append([]byte(nil), q.Cursor[4:]...)
+		}
+	default:
+		return nil, nil, fmt.Errorf("query archive: cursor of %d bytes, want 0 or %d: %w",
+			len(q.Cursor), mailserver.CursorLength, ErrMalformedCursor)
+	}
+	if from > int64(q.Upper) {
+		return nil, nil, nil
+	}
+	full := q.Bloom.IsFull()
+	for {
+		want := q.Limit - len(envelopes)
+		page := want + 1
+		if !full {
+			page = max(page, minPage)
+		}
+		page = min(page, maxPage)
+		pg, err := a.queryPage(ctx, &q, full, from, fromHash, page, envelopes)
+		if err != nil {
+			return nil, nil, fmt.Errorf("query archive [%d, %d]: %w", q.Lower, q.Upper, err)
+		}
+		envelopes = pg.envelopes
+		if len(envelopes) == q.Limit {
+			// More may exist if a row matched after the last one returned, or if the
+			// page ended at its size rather than at the end of the range.
+			if pg.more || pg.rows == page {
+				return envelopes, mailserver.CursorOf(pg.lastCreated, pg.lastHash), nil
+			}
+			return envelopes, nil, nil
+		}
+		if pg.rows < page {
+			return envelopes, nil, nil // range exhausted
+		}
+		from, fromHash = pg.readCreated, pg.readHash
+	}
+}
+
+// pageResult is what one page of Query read.
+type pageResult struct {
+	envelopes   [][]byte // the caller's envelopes plus this page's matches
+	rows        int      // rows read
+	more        bool     // a matching row followed the Limit-th envelope
+	lastCreated uint32   // key of the last envelope appended
+	lastHash    [32]byte
+	readCreated int64 // key of the last row read, where the next page resumes
+	readHash    []byte
+}
+
+// queryPage reads up to page rows after (from, fromHash) and appends the matching
+// envelopes until q.Limit; past the limit it only looks for one more match.
+func (a *Archive) queryPage(ctx context.Context, q *mailserver.Query, full bool, from int64, fromHash []byte, page int, envelopes [][]byte) (pageResult, error) {
+	pg := pageResult{envelopes: envelopes}
+	rows, err := a.db.QueryContext(ctx, a.selectPg, from, fromHash, int64(q.Upper), page)
+	if err != nil {
+		return pg, fmt.Errorf("select: %w", err)
+	}
+	defer rows.Close()
+	var (
+		created     int64
+		hash, topic sql.RawBytes
+		env         []byte
+	)
+	for rows.Next() {
+		pg.rows++
+		if err := rows.Scan(&created, &hash, &topic, &env); err != nil {
+			return pg, fmt.Errorf("scan: %w", err)
+		}
+		if len(hash) != 32 || len(topic) != whisper.TopicLength {
+			return pg, fmt.Errorf("row at created %d: hash of %d bytes, topic of %d bytes", created, len(hash), len(topic))
+		}
+		pg.readCreated = created
+		pg.readHash = append(pg.readHash[:0], hash...)
+		if !full {
+			tb := whisper.TopicToBloom(whisper.Topic(topic))
+			if !q.Bloom.Matches(&tb) {
+				continue
+			}
+		}
+		if len(pg.envelopes) == q.Limit {
+			pg.more = true
+			break
+		}
+		pg.envelopes = append(pg.envelopes, env)
+		env = nil // Scan into a nil []byte allocates a fresh copy
+		pg.lastCreated, pg.lastHash = uint32(created), [32]byte(hash)
+	}
+	if err := rows.Err(); err != nil {
+		return pg, fmt.Errorf("read rows: %w", err)
+	}
+	return pg, nil
+}
+
+// Prune deletes the envelopes created before the given time and reports how many.
+// Called by the mailserver's retention loop; it blocks on the database, one statement.
+func (a *Archive) Prune(ctx context.Context, before time.Time) (int64, error) {
+	t := before.Unix() // created < before ⇔ created < ⌈before⌉ (created is whole seconds)
+	if before.Nanosecond() > 0 {
+		t++
+	}
+	if t <= 0 {
+		return 0, nil // created is never negative
+	}
+	res, err := a.db.ExecContext(ctx, a.prune, t)
+	if err != nil {
+		return 0, fmt.Errorf("prune archive before %d: %w", t, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("prune archive before %d: rows affected: %w", t, err)
+	}
+	return n, nil
+}

@@ -1,0 +1,102 @@
+package store
+
+import (
+	"context"
+	"testing"
+
+	"github.com/statusgate/statusgate/core/mailserver"
+	"github.com/statusgate/statusgate/core/whisper"
+)
+
+// The archive workloads mirror test/reference's twins (geth v1.9.20's LevelDB
+// mailserver, "ArchiveIngest" and "HistoryQuery10K"): envelopes of topic "status" with
+// 600 bytes of data and TTL 15, created times spread over [benchT0, benchT0+benchSpan).
+const (
+	benchDataLen = 600
+	benchTTL     = 15
+	benchT0      = 1575000000
+	benchSpan    = 3600
+	ingestBatch  = 64 // records per Put: one received code-1 packet
+	historyCount = 10000
+	historyLimit = 2000 // the Status client's first request limit (PROTOCOL.md §4.6)
+)
+
+func benchRecords(tb testing.TB, n int) []mailserver.Record {
+	topic := whisper.TopicFromName("status")
+	data := make([]byte, benchDataLen)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	recs := make([]mailserver.Record, n)
+	for j := range recs {
+		created := uint32(benchT0 + uint64(j)*benchSpan/uint64(n))
+		env, err := whisper.NewEnvelope(created+benchTTL, benchTTL, topic, data, uint64(j))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		recs[j] = mailserver.RecordOf(env)
+	}
+	return recs
+}
+
+// BenchmarkArchiveIngest archives b.N envelopes (one op = one envelope) into a fresh
+// store, in Puts of ingestBatch records, each its own transaction.
+func BenchmarkArchiveIngest(b *testing.B) {
+	for _, be := range backends {
+		b.Run(be.name, func(b *testing.B) {
+			b.ReportAllocs()
+			ctx := context.Background()
+			recs := benchRecords(b, b.N)
+			a := openStore(b, be.config(b)).Archive()
+			b.ResetTimer()
+			for i := 0; i < len(recs); i += ingestBatch {
+				if err := a.Put(ctx, recs[i:min(i+ingestBatch, len(recs))]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "envelopes/s")
+		})
+	}
+}
+
+// BenchmarkHistoryQuery10K is one history request over historyCount stored envelopes
+// (one op): Query with the topic's bloom at Limit historyLimit, following the cursor
+// until it is empty.
+func BenchmarkHistoryQuery10K(b *testing.B) {
+	for _, be := range backends {
+		b.Run(be.name, func(b *testing.B) {
+			b.ReportAllocs()
+			ctx := context.Background()
+			recs := benchRecords(b, historyCount)
+			a := openStore(b, be.config(b)).Archive()
+			for i := 0; i < len(recs); i += 1000 {
+				if err := a.Put(ctx, recs[i:i+1000]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			q := mailserver.Query{Lower: benchT0, Upper: benchT0 + benchSpan, Bloom: recs[0].Topic.Bloom(), Limit: historyLimit}
+			b.ResetTimer()
+			for range b.N {
+				q.Cursor = nil
+				got := 0
+				for {
+					envs, next, err := a.Query(ctx, q)
+					if err != nil {
+						b.Fatal(err)
+					}
+					got += len(envs)
+					if len(next) == 0 {
+						break
+					}
+					q.Cursor = next
+				}
+				if got != historyCount {
+					b.Fatalf("query returned %d envelopes, want %d", got, historyCount)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)*historyCount/b.Elapsed().Seconds(), "envelopes/s")
+		})
+	}
+}

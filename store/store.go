@@ -1,0 +1,77 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers database/sql driver "pgx"
+)
+
+// Store is an open database with its schema migrated. It is safe for concurrent use;
+// the tables' accessors (Archive, …) share its connection pool.
+type Store struct {
+	db      *sql.DB
+	d       dialect
+	archive *Archive
+	applied int // migrations applied by this Open, for tests
+}
+
+// Open connects to the database the config names, applies the embedded migrations it
+// lacks (in one transaction) and returns the store. It blocks for the connection and the
+// migrations, bounded by ctx; the caller owns the Store and must Close it.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	var (
+		db  *sql.DB
+		err error
+	)
+	switch cfg.Driver {
+	case DriverSQLite:
+		db, err = sql.Open(sqliteDriver, sqliteDSN(cfg.Path))
+	case DriverPostgres:
+		db, err = sql.Open("pgx", cfg.DSN)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s store: %w", cfg.Driver, err)
+	}
+	s, err := OpenDB(ctx, db, cfg.Driver)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// OpenDB is Open for a *sql.DB the caller opened with a driver of its choice, for
+// dialect "sqlite" or "postgres". A SQLite handle must set what Open's DSN sets (WAL,
+// busy timeout, foreign keys, immediate write transactions). Closing the Store closes db.
+// It exists for benchmarks that compare drivers; the product uses Open.
+func OpenDB(ctx context.Context, db *sql.DB, driver string) (*Store, error) {
+	d, ok := dialects[driver]
+	if !ok {
+		return nil, fmt.Errorf("store.driver: %q is neither %q nor %q: %w", driver, DriverSQLite, DriverPostgres, ErrConfig)
+	}
+	s := &Store{db: db, d: d}
+	n, err := s.migrate(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migrate %s store: %w", driver, err)
+	}
+	s.applied = n
+	s.archive = newArchive(db, d)
+	return s, nil
+}
+
+// Archive returns the mailserver archive (the envelopes table).
+func (s *Store) Archive() *Archive { return s.archive }
+
+// Close closes the connection pool; in-flight calls finish first (database/sql).
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close %s store: %w", s.d.name, err)
+	}
+	return nil
+}
