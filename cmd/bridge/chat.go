@@ -230,7 +230,7 @@ func (s *chatSession) run(ctx context.Context, stdin io.Reader) error {
 	select {
 	case <-s.nd.Ready():
 	case err := <-nodeErr:
-		return fmt.Errorf("run node: %w", err)
+		return nodeStopped(ctx, err)
 	case <-ctx.Done():
 		return nil
 	}
@@ -259,7 +259,7 @@ func (s *chatSession) run(ctx context.Context, stdin io.Reader) error {
 		case <-ctx.Done():
 			return nil
 		case err := <-nodeErr:
-			return fmt.Errorf("run node: %w", err)
+			return nodeStopped(ctx, err)
 		case <-peers.C:
 			lastPeers = s.reportPeers(lastPeers)
 		case line, ok := <-lines:
@@ -297,7 +297,7 @@ func (s *chatSession) linger(ctx context.Context, nodeErr <-chan error) error {
 		case <-ctx.Done():
 			return nil
 		case err := <-nodeErr:
-			return fmt.Errorf("run node: %w", err)
+			return nodeStopped(ctx, err)
 		case <-deadline.C:
 			return fmt.Errorf("no peer connected within %v: the messages sent were not delivered", chatLingerMax)
 		case <-done:
@@ -429,4 +429,16 @@ func skipEscape(s string, i int) int {
 		}
 		return i
 	}
+}
+
+// nodeStopped turns the node's Run result into run's: nil when the session was
+// interrupted (the node stopped because we cancelled it), else an error.
+func nodeStopped(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	if err == nil {
+		err = errors.New("stopped unexpectedly")
+	}
+	return fmt.Errorf("run node: %w", err)
 }
