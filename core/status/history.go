@@ -3,54 +3,15 @@ package status
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/statusgate/statusgate/core/mailserver"
 	"github.com/statusgate/statusgate/core/whisper"
 )
 
-// SyncState is how far a chat's history has been fetched from mailservers.
-type SyncState struct {
-	// Covered: everything created before this time has been fetched.
-	Covered time.Time
-	// Cursor resumes a fetch that was interrupted inside a range; nil otherwise.
-	Cursor []byte
-	// To is the upper bound of the interrupted range (with Cursor).
-	To time.Time
-}
-
-// SyncStore keeps each chat's SyncState across restarts; package store implements it
-// on SQLite and PostgreSQL. MemorySyncStore keeps it in memory.
-type SyncStore interface {
-	LoadSync(ctx context.Context, chat string) (SyncState, bool, error)
-	SaveSync(ctx context.Context, chat string, st SyncState) error
-}
-
-// MemorySyncStore is a SyncStore that forgets on restart; the default.
-type MemorySyncStore struct {
-	mu sync.Mutex
-	m  map[string]SyncState
-}
-
-// LoadSync implements SyncStore.
-func (s *MemorySyncStore) LoadSync(_ context.Context, chat string) (SyncState, bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, ok := s.m[chat]
-	return st, ok, nil
-}
-
-// SaveSync implements SyncStore.
-func (s *MemorySyncStore) SaveSync(_ context.Context, chat string, st SyncState) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m == nil {
-		s.m = map[string]SyncState{}
-	}
-	s.m[chat] = st
-	return nil
-}
+// SyncStore keeps each chat's progress; see mailserver.SyncStore (package store
+// implements it on SQLite and PostgreSQL).
+type SyncStore = mailserver.SyncStore
 
 // HistoryProgress is reported while a chat catches up.
 type HistoryProgress struct {
@@ -97,7 +58,7 @@ func (ch *Chat) SyncHistory(ctx context.Context, p *whisper.Peer, progress func(
 		}
 	}
 	report := func(pr mailserver.Progress) {
-		next := SyncState{Covered: pr.Covered, Cursor: pr.Cursor}
+		next := mailserver.SyncState{Covered: pr.Covered, Cursor: pr.Cursor}
 		if len(pr.Cursor) > 0 {
 			next.To = req.To
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/statusgate/statusgate/core/chat"
+	"github.com/statusgate/statusgate/core/mailserver"
 	"github.com/statusgate/statusgate/core/whisper"
 	"github.com/statusgate/statusgate/identity"
 )
@@ -110,7 +111,7 @@ type Client struct {
 
 	mu      sync.Mutex
 	stats   Stats
-	memSync *MemorySyncStore
+	memSync *mailserver.MemorySyncStore
 }
 
 // New validates cfg and returns a client on tr. It starts nothing.
@@ -122,7 +123,7 @@ func New(tr Transport, cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("status config: %w", err)
 	}
 	cfg = cfg.withDefaults()
-	return &Client{cfg: cfg, tr: tr, log: cfg.Logger, stats: Stats{Dropped: map[string]uint64{}}, memSync: &MemorySyncStore{}}, nil
+	return &Client{cfg: cfg, tr: tr, log: cfg.Logger, stats: Stats{Dropped: map[string]uint64{}}, memSync: &mailserver.MemorySyncStore{}}, nil
 }
 
 // Stats counts what the client delivered and dropped, by reason.
