@@ -20,20 +20,23 @@ import (
 	"github.com/ethereum/go-ethereum/p2p/enode"
 
 	"github.com/statusgate/statusgate/core/chat"
+	"github.com/statusgate/statusgate/core/mailserver"
 	"github.com/statusgate/statusgate/core/node"
 	"github.com/statusgate/statusgate/core/status"
 	"github.com/statusgate/statusgate/core/whisper"
 	"github.com/statusgate/statusgate/identity"
 )
 
-const chatUsage = `usage: bridge chat --peer ENODE [--peer ENODE…] --chat NAME [flags]
+const chatUsage = `usage: bridge chat --peer ENODE [--peer ENODE…] --chat NAME [--mailserver ENODE] [flags]
 
 Joins the Status public chat NAME through the given Whisper peers, prints each message on
 stdout as "HH:MM:SS  Alias  text" (sender's time; control characters and terminal escapes
 removed, line breaks shown as ⏎) and sends each line typed on stdin, signed with the
 identity key. Notices and logs go to stderr. Ctrl-C quits at once. The end of input
 (Ctrl-D) quits too, once a peer has had about a second to take what was sent; with no
-peer connected within 15 s (the messages' TTL) it exits 1.
+peer connected within 15 s (the messages' TTL) it exits 1. With --mailserver, the
+session also dials that mailserver as a trusted peer and, once it is connected, fetches
+the chat's last 24 hours from it, reporting progress on stderr.
 
 flags:
 `
@@ -47,6 +50,7 @@ type chatOptions struct {
 	format     chat.SendFormat
 	aliasWords string // empty: identity.alias_words
 	listen     string // empty: no incoming connections
+	mailserver string // empty: no history
 }
 
 // peerList is the repeatable --peer flag.
@@ -79,6 +83,7 @@ func parseChatFlags(args []string, stderr io.Writer) (o chatOptions, code int, o
 	format := fs.String("format", "both", "payload `FORMAT` of sent messages: both, transit (2019 clients) or protobuf (2020 clients)")
 	fs.StringVar(&o.aliasWords, "alias-words", "", "`DIR` holding Status's adjectives.txt and animals.txt, for three-word aliases (default: identity.alias_words)")
 	fs.StringVar(&o.listen, "listen", "", "`ADDR` to accept incoming peers on, host:port (default: none)")
+	fs.StringVar(&o.mailserver, "mailserver", "", "`ENODE` URL of a mailserver to dial as a trusted peer and fetch the chat's history from (default: none)")
 	fs.StringVar(&o.config, "config", "", "configuration `FILE` (default: the embedded config.example.yaml)")
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		return o, exitOK, false
@@ -95,6 +100,11 @@ func parseChatFlags(args []string, stderr io.Writer) (o chatOptions, code int, o
 	}
 	if len(peers) == 0 {
 		return fail("--peer: at least one enode URL is required")
+	}
+	if o.mailserver != "" {
+		if _, err := enode.ParseV4(o.mailserver); err != nil {
+			return fail("--mailserver: not an enode URL (enode://<128 hex>@<ip>:<port>): %v", err)
+		}
 	}
 	o.peers = peers
 	if o.chat == "" {
@@ -159,13 +169,14 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 // chatSession is one run of bridge chat: a node, a status client on it, and the user's
 // identity.
 type chatSession struct {
-	o      chatOptions
-	nd     *node.Node
-	client *status.Client
-	namer  *identity.Namer
-	me     *ecdsa.PrivateKey
-	stdout io.Writer
-	stderr io.Writer
+	o          chatOptions
+	nd         *node.Node
+	client     *status.Client
+	namer      *identity.Namer
+	me         *ecdsa.PrivateKey
+	mailserver *enode.Node // nil without --mailserver
+	stdout     io.Writer
+	stderr     io.Writer
 }
 
 func newChatSession(cfg *Config, o chatOptions, namer *identity.Namer, stdout, stderr io.Writer) (*chatSession, error) {
@@ -185,15 +196,38 @@ func newChatSession(cfg *Config, o chatOptions, namer *identity.Namer, stdout, s
 	nc := cfg.Node.nodeConfig(log.With("net", "status"))
 	nc.StaticPeers, nc.TrustedPeers, nc.BootNodes, nc.Discovery = o.peers, nil, nil, false
 	nc.ListenAddr, nc.NoListen = o.listen, o.listen == ""
+	sc := status.Config{Namer: namer, SendFormat: o.format, Logger: log.With("net", "status")}
+	var ms *enode.Node
+	if o.mailserver != "" {
+		if ms, err = enode.ParseV4(o.mailserver); err != nil {
+			return nil, fmt.Errorf("--mailserver: %w", err)
+		}
+		// Dialled as a trusted peer (as node.AddPeer(url, true) would, but from the
+		// start): only a trusted peer's direct envelopes and completions are accepted.
+		nc.TrustedPeers = []string{o.mailserver}
+		nc.StaticPeers = nil // the mailserver may be a --peer too: dial it once
+		for _, u := range o.peers {
+			if n, err := enode.ParseV4(u); err == nil && n.ID() != ms.ID() {
+				nc.StaticPeers = append(nc.StaticPeers, u)
+			}
+		}
+		// Requests are signed with the node key, as status-go signs them.
+		hc, err := mailserver.NewClient(mailserver.ClientConfig{NodeKey: nodeKey, Logger: log.With("net", "mailserver")})
+		if err != nil {
+			return nil, err
+		}
+		nc.Whisper.Completions = hc
+		sc.History = status.HistoryConfig{Client: hc}
+	}
 	nd, err := node.New(nc, nodeKey)
 	if err != nil {
 		return nil, err
 	}
-	client, err := status.New(nd, status.Config{Namer: namer, SendFormat: o.format, Logger: log.With("net", "status")})
+	client, err := status.New(nd, sc)
 	if err != nil {
 		return nil, err
 	}
-	return &chatSession{o: o, nd: nd, client: client, namer: namer, me: me, stdout: stdout, stderr: stderr}, nil
+	return &chatSession{o: o, nd: nd, client: client, namer: namer, me: me, mailserver: ms, stdout: stdout, stderr: stderr}, nil
 }
 
 // Timing of the session.
@@ -243,6 +277,13 @@ func (s *chatSession) run(ctx context.Context, stdin io.Reader) error {
 		defer wg.Done()
 		s.printLoop(ch)
 	}()
+	if s.mailserver != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.syncHistory(ctx, ch)
+		}()
+	}
 
 	fmt.Fprintf(s.stderr, "bridge chat: #%s as %s (%s); dialling %d peer(s). Type a line and Enter to send; Ctrl-D or Ctrl-C quits.\n",
 		s.o.chat, s.namer.Name(&s.me.PublicKey), identity.ChatKey(&s.me.PublicKey), len(s.o.peers))
@@ -307,6 +348,41 @@ func (s *chatSession) linger(ctx context.Context, nodeErr <-chan error) error {
 				done = time.After(chatLinger)
 			}
 		}
+	}
+}
+
+// syncHistory waits for the mailserver to connect, then fetches the chat's history from
+// it once, printing progress on stderr: a line per page and one when done. The messages
+// arrive on ch's Messages like live ones. Errors are printed; the session goes on.
+func (s *chatSession) syncHistory(ctx context.Context, ch *status.Chat) {
+	poll := time.NewTicker(chatPeerPoll / 5)
+	defer poll.Stop()
+	var p *whisper.Peer
+	for p == nil {
+		select {
+		case <-ctx.Done():
+			return
+		case <-poll.C:
+			p = s.nd.Whisper().Peer(s.mailserver.ID())
+		}
+	}
+	fmt.Fprintf(s.stderr, "bridge chat: history: fetching #%s from the mailserver\n", s.o.chat)
+	// A sync that resumes an interrupted range makes a second request, whose count starts
+	// again at 0: done counts what finished requests delivered.
+	var done uint64
+	err := ch.SyncHistory(ctx, p, func(pr status.HistoryProgress) {
+		if pr.Done {
+			done += pr.Envelopes
+			return
+		}
+		fmt.Fprintf(s.stderr, "bridge chat: history: %d messages, up to %s\n", done+pr.Envelopes, pr.Covered.Local().Format("15:04"))
+	})
+	switch {
+	case ctx.Err() != nil:
+	case err != nil:
+		fmt.Fprintf(s.stderr, "bridge chat: history: %v\n", err)
+	default:
+		fmt.Fprintf(s.stderr, "bridge chat: history: done (%d messages)\n", done)
 	}
 }
 

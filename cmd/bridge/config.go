@@ -2,21 +2,26 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/statusgate/statusgate"
+	"github.com/statusgate/statusgate/core/mailserver"
 	"github.com/statusgate/statusgate/core/node"
 	"github.com/statusgate/statusgate/core/whisper"
 	"github.com/statusgate/statusgate/identity"
+	"github.com/statusgate/statusgate/store"
 )
 
 // Config is the root configuration: one section per package that needs settings. Each
@@ -27,6 +32,47 @@ type Config struct {
 	Log      LogConfig      `yaml:"log"`
 	Node     NodeConfig     `yaml:"node"`
 	Identity IdentityConfig `yaml:"identity"`
+	// Store is the database (package store). Default SQLite at "<data_dir>/statusgate.db".
+	Store StoreConfig `yaml:"store"`
+	// Mailserver archives envelopes and serves history (core/mailserver). Default on.
+	Mailserver MailserverConfig `yaml:"mailserver"`
+}
+
+// StoreConfig selects the database (package store).
+type StoreConfig struct {
+	// Driver is "sqlite" or "postgres". Default "sqlite".
+	Driver string `yaml:"driver"`
+	// Path is the SQLite database file, created if missing (sqlite only). Default
+	// "<data_dir>/statusgate.db".
+	Path string `yaml:"path"`
+	// DSN is the PostgreSQL connection string, URL or key=value form (postgres only).
+	// Required for postgres; no default. It may hold a password and is never logged.
+	DSN string `yaml:"dsn"`
+}
+
+// MailserverConfig is the node's mailserver (core/mailserver): it archives every
+// envelope the node accepts and answers Status clients' history requests.
+type MailserverConfig struct {
+	// Enabled turns the mailserver on. Default (nil) true; false runs a plain node.
+	Enabled *bool `yaml:"enabled"`
+	// Password derives the symmetric key requests are encrypted with. Default
+	// "status-offline-inbox", what Status clients use. Requests encrypted to the node
+	// key are accepted too.
+	Password string `yaml:"password"`
+	// MinPoW is the PoW a request envelope must carry. Default (nil) 0.001; an explicit
+	// 0 accepts any.
+	MinPoW *float64 `yaml:"min_pow"`
+	// RetentionDays drops archived envelopes older than this many days. Default (and 0)
+	// 30.
+	RetentionDays int `yaml:"retention_days"`
+	// DefaultLimit is the page size when a request gives none. Default (and 0) 2000.
+	DefaultLimit uint32 `yaml:"default_limit"`
+	// MaxLimit caps the envelopes of one page. Default (and 0) 10000.
+	MaxLimit uint32 `yaml:"max_limit"`
+	// RequestsPerSecond and RequestBurst rate-limit each peer's history requests.
+	// Defaults (and 0) 1 and 5.
+	RequestsPerSecond float64 `yaml:"requests_per_second"`
+	RequestBurst      int     `yaml:"request_burst"`
 }
 
 // IdentityConfig is how Status users are named for display (package identity).
@@ -137,6 +183,46 @@ func (c *Config) withDefaults() {
 	if c.Node.MaxMessageSize == 0 {
 		c.Node.MaxMessageSize = whisper.DefaultMaxMessageSize
 	}
+	c.Store.withDefaults(c.DataDir)
+	c.Mailserver.withDefaults()
+}
+
+func (s *StoreConfig) withDefaults(dataDir string) {
+	if s.Driver == "" {
+		s.Driver = store.DriverSQLite
+	}
+	if s.Driver == store.DriverSQLite && s.Path == "" {
+		s.Path = filepath.Join(dataDir, "statusgate.db")
+	}
+}
+
+func (m *MailserverConfig) withDefaults() {
+	if m.Enabled == nil {
+		on := true
+		m.Enabled = &on
+	}
+	if m.Password == "" {
+		m.Password = mailserver.DefaultPassword
+	}
+	if m.MinPoW == nil {
+		pow := 0.001
+		m.MinPoW = &pow
+	}
+	if m.RetentionDays == 0 {
+		m.RetentionDays = 30
+	}
+	if m.DefaultLimit == 0 {
+		m.DefaultLimit = 2000
+	}
+	if m.MaxLimit == 0 {
+		m.MaxLimit = 10000
+	}
+	if m.RequestsPerSecond == 0 {
+		m.RequestsPerSecond = 1
+	}
+	if m.RequestBurst == 0 {
+		m.RequestBurst = 5
+	}
 }
 
 // Validate checks every field and names the dotted key of the first bad one.
@@ -155,7 +241,97 @@ func (c *Config) Validate() error {
 	if err := c.Node.Validate(); err != nil {
 		return err
 	}
+	if err := c.Store.Validate(); err != nil {
+		return err
+	}
+	if err := c.Mailserver.Validate(); err != nil {
+		return err
+	}
 	return c.Identity.Validate()
+}
+
+// Validate checks the store section without touching the database.
+func (s *StoreConfig) Validate() error {
+	switch s.Driver {
+	case store.DriverSQLite:
+		if strings.TrimSpace(s.Path) == "" {
+			return errors.New("store.path: empty for driver sqlite")
+		}
+		if s.DSN != "" {
+			return errors.New("store.dsn: set for driver sqlite (it is for postgres; use store.path)")
+		}
+	case store.DriverPostgres:
+		if strings.TrimSpace(s.DSN) == "" {
+			return errors.New("store.dsn: required for driver postgres")
+		}
+		if s.Path != "" {
+			return errors.New("store.path: set for driver postgres (it is for sqlite; use store.dsn)")
+		}
+	default:
+		return fmt.Errorf("store.driver: %q is not %s or %s", s.Driver, store.DriverSQLite, store.DriverPostgres)
+	}
+	return nil
+}
+
+// storeConfig maps the section onto package store's Config.
+func (s *StoreConfig) storeConfig() store.Config {
+	return store.Config{Driver: s.Driver, Path: s.Path, DSN: s.DSN}
+}
+
+// logAttrs describe the database for the log: the SQLite path, or the PostgreSQL host
+// and database, never the DSN itself (it may hold a password).
+func (s *StoreConfig) logAttrs() []any {
+	attrs := []any{"driver", s.Driver}
+	if s.Driver == store.DriverSQLite {
+		return append(attrs, "path", s.Path)
+	}
+	if u, err := url.Parse(s.DSN); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		attrs = append(attrs, "host", u.Host, "database", strings.TrimPrefix(u.Path, "/"))
+	}
+	return attrs
+}
+
+// Validate checks the mailserver section, naming the dotted key of the first bad setting.
+func (m *MailserverConfig) Validate() error {
+	if strings.TrimSpace(m.Password) == "" {
+		return errors.New("mailserver.password: blank")
+	}
+	if pow := *m.MinPoW; math.IsNaN(pow) || math.IsInf(pow, 0) || pow < 0 {
+		return fmt.Errorf("mailserver.min_pow: %v is not a finite non-negative number", pow)
+	}
+	if m.RetentionDays < 0 || m.RetentionDays > 36500 {
+		return fmt.Errorf("mailserver.retention_days: %d is not between 1 and 36500", m.RetentionDays)
+	}
+	if m.DefaultLimit > m.MaxLimit {
+		return fmt.Errorf("mailserver.default_limit: %d exceeds mailserver.max_limit %d", m.DefaultLimit, m.MaxLimit)
+	}
+	if r := m.RequestsPerSecond; math.IsNaN(r) || math.IsInf(r, 0) || r <= 0 {
+		return fmt.Errorf("mailserver.requests_per_second: %v is not a finite positive number", r)
+	}
+	if m.RequestBurst < 1 {
+		return fmt.Errorf("mailserver.request_burst: %d is less than 1", m.RequestBurst)
+	}
+	return nil
+}
+
+// serverConfig maps the section onto core/mailserver's ServerConfig; nodeKey also opens
+// requests encrypted to the node's public key.
+func (m *MailserverConfig) serverConfig(nodeKey *ecdsa.PrivateKey, log *slog.Logger) mailserver.ServerConfig {
+	pow := *m.MinPoW
+	if pow == 0 {
+		pow = -1 // ServerConfig: 0 is its default (0.001), negative disables the check
+	}
+	return mailserver.ServerConfig{
+		Password:          m.Password,
+		NodeKey:           nodeKey,
+		MinPoW:            pow,
+		DefaultLimit:      m.DefaultLimit,
+		MaxLimit:          m.MaxLimit,
+		Retention:         time.Duration(m.RetentionDays) * 24 * time.Hour,
+		RequestsPerSecond: m.RequestsPerSecond,
+		RequestBurst:      m.RequestBurst,
+		Logger:            log,
+	}
 }
 
 // Validate checks the identity section without touching the file system.

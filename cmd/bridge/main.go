@@ -40,7 +40,8 @@ commands:
   run       run the gateway (flags: -config FILE; default: the embedded config.example.yaml)
   chat      join a Status public chat from the terminal:
             bridge chat --peer ENODE [--peer ENODE…] --chat NAME [--key FILE]
-              [--format both|transit|protobuf] [--alias-words DIR] [--listen ADDR] [-config FILE]
+              [--mailserver ENODE] [--format both|transit|protobuf] [--alias-words DIR]
+              [--listen ADDR] [-config FILE]
             (bridge chat -h for details)
   version   print the version
 `

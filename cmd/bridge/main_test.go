@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -28,6 +29,67 @@ func TestLoadConfig_embeddedExample(t *testing.T) {
 		t.Errorf("embedded defaults: %+v", c)
 	}
 	checkNodeDefaults(t, c, filepath.Join("data", "nodekey"))
+	checkStoreAndMailserverDefaults(t, c, filepath.Join("data", "statusgate.db"))
+}
+
+// checkStoreAndMailserverDefaults checks the store and mailserver settings an empty
+// file gets, which config.example.yaml documents.
+func checkStoreAndMailserverDefaults(t *testing.T, c *Config, dbPath string) {
+	t.Helper()
+	if s := c.Store; s.Driver != "sqlite" || s.Path != dbPath || s.DSN != "" {
+		t.Errorf("store defaults: %+v, want sqlite at %s", s, dbPath)
+	}
+	m := c.Mailserver
+	if m.Enabled == nil || !*m.Enabled || m.Password != "status-offline-inbox" || m.MinPoW == nil || *m.MinPoW != 0.001 ||
+		m.RetentionDays != 30 || m.DefaultLimit != 2000 || m.MaxLimit != 10000 || m.RequestsPerSecond != 1 || m.RequestBurst != 5 {
+		t.Errorf("mailserver defaults: %+v", m)
+	}
+	sc := m.serverConfig(nil, nil)
+	if sc.Retention != 30*24*time.Hour || sc.MinPoW != 0.001 || sc.MaxLimit != 10000 {
+		t.Errorf("mailserver server config: %+v", sc)
+	}
+}
+
+func TestLoadConfig_storeAndMailserver(t *testing.T) {
+	dir := t.TempDir()
+	c, err := loadConfig(writeConfig(t, "data_dir: "+dir+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkStoreAndMailserverDefaults(t, c, filepath.Join(dir, "statusgate.db"))
+
+	c, err = loadConfig(writeConfig(t, `
+store:
+  driver: postgres
+  dsn: postgres://gate:s3cret@db.example:5432/statusgate
+mailserver:
+  enabled: false
+  password: other
+  min_pow: 0
+  retention_days: 7
+  default_limit: 10
+  max_limit: 100
+  requests_per_second: 0.5
+  request_burst: 2
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Store.Path != "" || c.Store.storeConfig().DSN == "" {
+		t.Errorf("postgres store: %+v", c.Store)
+	}
+	if attrs := fmt.Sprint(c.Store.logAttrs()...); strings.Contains(attrs, "s3cret") || !strings.Contains(attrs, "db.example") {
+		t.Errorf("store log attributes %q: want the host and no password", attrs)
+	}
+	m := c.Mailserver
+	if *m.Enabled {
+		t.Error("mailserver.enabled: false ignored")
+	}
+	sc := m.serverConfig(nil, nil)
+	if sc.Password != "other" || sc.MinPoW >= 0 || sc.Retention != 7*24*time.Hour || sc.DefaultLimit != 10 ||
+		sc.MaxLimit != 100 || sc.RequestsPerSecond != 0.5 || sc.RequestBurst != 2 {
+		t.Errorf("mailserver server config: %+v (min_pow 0 must disable the check)", sc)
+	}
 }
 
 // TestLoadConfig_nodeDefaults checks that an empty file gets the same node settings as
@@ -101,6 +163,19 @@ func TestLoadConfig_rejects(t *testing.T) {
 		{"negative min pow", "node: {min_pow: -0.5}\n", "node.min_pow"},
 		{"nan min pow", "node: {min_pow: .nan}\n", "node.min_pow"},
 		{"huge messages", "node: {max_message_size: 20000000}\n", "node.max_message_size"},
+		{"bad store driver", "store: {driver: mysql}\n", "store.driver"},
+		{"postgres without dsn", "store: {driver: postgres}\n", "store.dsn"},
+		{"postgres with path", "store: {driver: postgres, dsn: 'host=x', path: /x.db}\n", "store.path"},
+		{"sqlite with dsn", "store: {dsn: 'host=x'}\n", "store.dsn"},
+		{"blank store path", "store: {path: ' '}\n", "store.path"},
+		{"unknown store key", "store: {file: x}\n", "file"},
+		{"blank password", "mailserver: {password: ' '}\n", "mailserver.password"},
+		{"negative mailserver pow", "mailserver: {min_pow: -1}\n", "mailserver.min_pow"},
+		{"negative retention", "mailserver: {retention_days: -1}\n", "mailserver.retention_days"},
+		{"default above max", "mailserver: {default_limit: 20, max_limit: 10}\n", "mailserver.default_limit"},
+		{"negative rate", "mailserver: {requests_per_second: -1}\n", "mailserver.requests_per_second"},
+		{"negative burst", "mailserver: {request_burst: -1}\n", "mailserver.request_burst"},
+		{"unknown mailserver key", "mailserver: {enable: true}\n", "enable"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -164,7 +239,13 @@ func TestRun_nodeStartsAndStops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if st, err := os.Stat(filepath.Join(dir, "statusgate.db")); err != nil || !st.Mode().IsRegular() {
+		t.Errorf("SQLite store not created under the data dir: %v %v", st, err)
+	}
 	out := logs.String()
+	if !strings.Contains(out, "mailserver on") || !strings.Contains(out, "driver=sqlite") {
+		t.Errorf("store and mailserver not logged as on:\n%s", out)
+	}
 	if !strings.Contains(out, `enode="enode://`) {
 		t.Errorf("enode URL not logged:\n%s", out)
 	}
