@@ -300,11 +300,24 @@ func TestMailserver_badRequests(t *testing.T) {
 			t.Fatalf("%s: no completion", tc.name)
 		}
 	}
+	// A huge limit is clamped to MaxLimit, not refused: all three come back, completed.
+	huge, _ := mailserver.EncodePayload(now-7200, now, whisper.BloomOf(f.topic), 1<<31, nil, true)
+	if err := f.peer.SendRequest(envelope(mailKey, true, huge, 0.002)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case raw := <-f.comps.raw:
+		if c, err := mailserver.DecodeCompletion(raw); err != nil || c.Error != "" || len(c.Cursor) != 0 {
+			t.Errorf("huge limit: completion %+v, %v", c, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("huge limit: no completion")
+	}
 	// Garbage that is no envelope and no struct has no ID to answer: silently dropped.
 	if err := f.peer.SendRequest([]byte{0xc2, 0x01, 0x02}); err != nil {
 		t.Fatal(err)
 	}
-	// Still served afterwards.
+	// Still served afterwards (the huge-limit answer above reached no subscription yet).
 	sub := f.subscribe(t)
 	if _, err := f.client.Request(context.Background(), f.peer, mailserver.History{Topics: []whisper.Topic{f.topic},
 		From: time.Now().Add(-2 * time.Hour), To: time.Now()}, nil); err != nil {
