@@ -378,32 +378,6 @@ func (p *Peer) expireKnown(now int64) {
 	}
 }
 
-// SendP2PMessage delivers one envelope directly (code 127), bypassing the pool, as a
-// mailserver answers geth clients.
-func (p *Peer) SendP2PMessage(env *Envelope) error {
-	if err := p.rw.WriteMsg(p2p.Msg{Code: p2pMessageCode, Size: uint32(len(env.raw)), Payload: bytes.NewReader(env.raw)}); err != nil {
-		return fmt.Errorf("send direct message to %s: %w", p.id.TerminalString(), err)
-	}
-	return nil
-}
-
-// SendP2PMessages delivers envelopes directly (code 127) as one list, as status-go
-// mailservers batch them.
-func (p *Peer) SendP2PMessages(envs []*Envelope) error {
-	size := 0
-	for _, e := range envs {
-		size += len(e.raw)
-	}
-	body := appendHeader(make([]byte, 0, size+9), 0xc0, 0xf7, size)
-	for _, e := range envs {
-		body = append(body, e.raw...)
-	}
-	if err := p.rw.WriteMsg(p2p.Msg{Code: p2pMessageCode, Size: uint32(len(body)), Payload: bytes.NewReader(body)}); err != nil {
-		return fmt.Errorf("send %d direct messages to %s: %w", len(envs), p.id.TerminalString(), err)
-	}
-	return nil
-}
-
 // SendP2PRaw delivers archived envelopes directly (code 127) from their RLP bytes: as
 // one RLP list when asList is set (status-go's batches), else each as its own packet
 // (geth's form). The bytes are sent as stored; nothing re-encodes them.
