@@ -162,17 +162,7 @@ func (s *Server) Run(ctx context.Context) error {
 	for {
 		select {
 		case r := <-s.queue:
-			batch = append(batch, r)
-			// Take what else is waiting, up to a batch, before writing.
-			for len(batch) < cap(batch) {
-				select {
-				case r := <-s.queue:
-					batch = append(batch, r)
-					continue
-				default:
-				}
-				break
-			}
+			batch = s.take(append(batch, r))
 			flush(ctx)
 		case <-prune.C:
 			s.prune(ctx)
@@ -180,22 +170,25 @@ func (s *Server) Run(ctx context.Context) error {
 			close(s.done)
 			drainCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			for {
-				select {
-				case r := <-s.queue:
-					batch = append(batch, r)
-					if len(batch) == cap(batch) {
-						flush(drainCtx)
-					}
-					continue
-				default:
-				}
-				break
+			for batch = s.take(batch); len(batch) > 0; batch = s.take(batch) {
+				flush(drainCtx)
 			}
-			flush(drainCtx)
 			return nil
 		}
 	}
+}
+
+// take appends what is queued to batch, without waiting, up to the batch's capacity.
+func (s *Server) take(batch []Record) []Record {
+	for len(batch) < cap(batch) {
+		select {
+		case r := <-s.queue:
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 func (s *Server) prune(ctx context.Context) {
