@@ -149,9 +149,21 @@ func (s *Server) Run(ctx context.Context) error {
 		if len(batch) == 0 {
 			return
 		}
-		if err := s.archive.Put(ctx, batch); err != nil {
-			// Lost to the archive only, never to the node's subscribers; logged loudly.
+		err := s.archive.Put(ctx, batch)
+		for wait := 100 * time.Millisecond; err != nil && wait <= 2*time.Second && ctx.Err() == nil; wait *= 4 {
+			s.log.Warn("mailserver archive write failed; retrying", "envelopes", len(batch), "in", wait, "err", err)
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+			}
+			err = s.archive.Put(ctx, batch)
+		}
+		if err != nil {
+			// Lost to the archive only, never to the node's subscribers; counted and logged.
 			s.log.Error("mailserver archive write failed", "envelopes", len(batch), "err", err)
+			s.stats.mu.Lock()
+			s.stats.lost += uint64(len(batch))
+			s.stats.mu.Unlock()
 		} else {
 			s.stats.mu.Lock()
 			s.stats.archived += uint64(len(batch))
