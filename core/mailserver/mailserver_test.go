@@ -375,3 +375,57 @@ func TestCompletion_roundTrip(t *testing.T) {
 		t.Fatal("cursor does not start with the created time")
 	}
 }
+
+// flakyArchive fails its first Put calls, like a database that briefly went away.
+type flakyArchive struct {
+	*memArchive
+	mu    sync.Mutex
+	fails int
+}
+
+func (a *flakyArchive) Put(ctx context.Context, recs []mailserver.Record) error {
+	a.mu.Lock()
+	fail := a.fails > 0
+	a.fails--
+	a.mu.Unlock()
+	if fail {
+		return fmt.Errorf("database unavailable")
+	}
+	return a.memArchive.Put(ctx, recs)
+}
+
+// TestServer_retriesArchiveWrites: a failed write is retried, so a brief database outage
+// loses nothing.
+func TestServer_retriesArchiveWrites(t *testing.T) {
+	archive := &flakyArchive{memArchive: newMemArchive(), fails: 2}
+	srv, err := mailserver.NewServer(archive, mailserver.ServerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	env, err := whisper.Wrap(&whisper.MessageParams{Topic: whisper.TopicFromName("x"), KeySym: mustSym(t), Payload: []byte("keep me"), TTL: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Archive(env)
+	deadline := time.Now().Add(10 * time.Second)
+	for archive.len() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if archive.len() != 1 || srv.Stats().Lost != 0 || srv.Stats().Archived != 1 {
+		t.Fatalf("archived %d, stats %+v", archive.len(), srv.Stats())
+	}
+}
+
+func mustSym(t *testing.T) *whisper.SymKey {
+	t.Helper()
+	k, err := whisper.SymKeyFromPassword("x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
