@@ -8,6 +8,12 @@
 // repository) and are loaded at run time with LoadAliasWords from the directory named by
 // the config key identity.alias_words. Without them, Namer falls back to ShortKey.
 //
+// It also derives puppet keys: the secp256k1 signing key of each remote user, from the
+// gateway Secret with HMAC-SHA256 over a versioned, length-prefixed (network, account,
+// user) encoding (Secret.PuppetKey; ARCHITECTURE.md key decision 3). Deterministic across
+// restarts, unlinkable and unforgeable without the secret; only package puppet hands such
+// keys on, and a Secret never prints or logs itself.
+//
 // It must not import any other statusgate package (ARCHITECTURE.md; test/archtest checks
 // this), keep package-level mutable state, do I/O outside LoadAliasWords, or hold or
 // derive private keys for display purposes. Every function is safe for concurrent use;

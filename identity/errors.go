@@ -28,3 +28,12 @@ var (
 	// alias algorithm reduces modulo (AdjectiveCount, AnimalCount).
 	ErrWordCount = fmt.Errorf("%w: wrong word count", ErrAliasWords)
 )
+
+// Sentinel errors of the puppet-key derivation (puppet.go).
+var (
+	// ErrInvalidSecret: a gateway secret is missing, too short, or not hex.
+	ErrInvalidSecret = errors.New("invalid gateway secret")
+	// ErrInvalidPuppetID: a PuppetID field is empty, not valid UTF-8 or longer than
+	// MaxPuppetIDField bytes.
+	ErrInvalidPuppetID = errors.New("invalid puppet id")
+)
