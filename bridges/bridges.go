@@ -1,0 +1,233 @@
+// Package bridges is the connector contract: the one interface a network connector
+// (bridges/matrix, bridges/irc, bridges/slack, bridges/api) implements and the one
+// interface the gateway offers it, with the network-neutral Event model, typed opaque
+// IDs (ids.go), canonical text (text.go) and the retry classification of errors
+// (errors.go). It plays the part database/sql/driver plays for database/sql.
+//
+// Data flow (ARCHITECTURE.md):
+//
+//	inbound:  remote → connector → Host.Deliver(Event) → gateway (persist, dedupe, map,
+//	          post to Status as the sender's puppet)
+//	outbound: Status → gateway (route, persist in outbox) → Connector.Send(Outbound) →
+//	          Receipt → gateway marks delivered
+//
+// The required interface, Connector, is small: Name, Capabilities, Run and Send. Edits,
+// deletes, reactions, membership and history are optional capability interfaces
+// (Editor, Redactor, Reactor, Moderator, Historian) that the gateway finds by type
+// assertion; when one is missing, the gateway degrades (an edit becomes a new message
+// quoting the old one, a reaction becomes a short notice, and so on) and never fails.
+// Each connector lists its surface in compile-time guards at the top of its
+// connector.go:
+//
+//	var (
+//		_ bridges.Connector = (*Connector)(nil)
+//		_ bridges.Editor    = (*Connector)(nil)
+//	)
+//
+// This package must import only the standard library (test/archtest checks), and
+// connectors must import no statusgate package but this one. It holds no state, starts
+// no goroutines and does no I/O; every function is safe for concurrent use.
+package bridges
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"time"
+)
+
+// Connector is one remote network (or one account on it), as the gateway sees it.
+// cmd/bridge/run.go builds each connector with its package's New, which does no I/O
+// and starts no goroutines, then hands it to the gateway, which calls Run once and
+// the other methods as needed.
+//
+// Concurrency: Name and Capabilities may be called from any goroutine at any time,
+// before, during or after Run. Send and the capability methods are called from the
+// gateway's per-destination outbox goroutines while Run is running: calls for
+// different channels may overlap, calls for one destination channel never do (the
+// outbox is ordered), so a connector needs no ordering logic of its own but must be
+// safe for concurrent use across channels.
+type Connector interface {
+	// Name returns the network name: a ValidNetwork string such as "matrix" or
+	// "libera", unique among the gateway's connectors, fixed for the connector's life
+	// and across restarts. It is the namespace of every ID the connector builds and
+	// the "net" key of its logs and metrics. Called from any goroutine; never blocks.
+	Name() string
+
+	// Capabilities returns what the connector's network can show, for the gateway to
+	// plan degradations (see Capabilities). Called from any goroutine, possibly
+	// before Run; it does no I/O, never blocks and returns the same value every time.
+	Capabilities() Capabilities
+
+	// Run connects to the network and serves it until ctx is cancelled. It is called
+	// once, on a goroutine of the root errgroup (cmd/bridge/run.go), and blocks. Run
+	// owns every goroutine the connector starts and returns only after all of them
+	// have exited.
+	//
+	// While running, the connector delivers inbound events with h.Deliver and reports
+	// its connection state with h.ReportState (StateConnecting first). It handles
+	// connection loss itself: it reports StateTransientDisconnect, reconnects with
+	// backoff and keeps running. Rejected credentials are reported as
+	// StateBadCredentials and are not a reason to return either: Run keeps retrying
+	// slowly, so /readyz shows the problem and the rest of the gateway keeps working.
+	//
+	// Run returns nil when ctx is cancelled. A non-nil error means the connector cannot
+	// run at all (a configuration fault found only at run time) and cancels the whole
+	// errgroup, stopping the process; it is logged by cmd/bridge.
+	Run(ctx context.Context, h Host) error
+
+	// Send posts out.Event (KindMessage, KindAction or KindNotice; other kinds only if
+	// the gateway has degraded them into one of these) to out.Channel and returns the
+	// ID the network gave the new message.
+	//
+	// Called by the gateway's outbox goroutine for out.Channel, only while Run is
+	// running. It may block on the network, and must return once ctx is done (the
+	// gateway sets a deadline per attempt). The connector converts out.Event.Text
+	// from canonical text and shows out.Event.Sender as its network allows (a ghost or
+	// puppet where Capabilities.Puppets, else a "<name>" prefix).
+	//
+	// A nil error means the message is posted: the gateway stores the Receipt and marks
+	// the outbox entry delivered. A permanent error (IsPermanent) marks the entry failed;
+	// any other error is retried later with the same out (and out.Key). Send called
+	// while disconnected returns an error wrapping ErrTransient.
+	Send(ctx context.Context, out Outbound) (Receipt, error)
+}
+
+// Editor is implemented by connectors whose network can change a posted message.
+// Without it (or when Edit returns ErrUnsupported) the gateway sends an edit through
+// Send as a new message.
+type Editor interface {
+	// Edit replaces the text of out.Target with out.Event.Text (a KindEdit event). It is
+	// called like Send: on the outbox goroutine for out.Channel, may block until ctx is
+	// done, and its error is classified the same way. Receipt.ID is the ID of the edit
+	// itself where the network gives edits their own ID, else out.Target.
+	Edit(ctx context.Context, out Outbound) (Receipt, error)
+}
+
+// Redactor is implemented by connectors whose network can delete a posted message.
+// Without it the gateway records the delete and posts nothing.
+type Redactor interface {
+	// Redact removes out.Target (a KindDelete event). Called like Send: on the outbox
+	// goroutine for out.Channel, may block until ctx is done; a nil error marks the
+	// entry delivered, a permanent error marks it failed (a message already gone is
+	// success, not an error), any other error is retried.
+	Redact(ctx context.Context, out Outbound) error
+}
+
+// Reactor is implemented by connectors whose network has reactions. Without it the
+// gateway may post a short notice through Send, per route configuration.
+type Reactor interface {
+	// React adds out.Event.Reaction to out.Target (a KindReaction event) as
+	// out.Event.Sender. Called like Send: on the outbox goroutine for out.Channel, may
+	// block until ctx is done, same error classification. Receipt.ID is the reaction's
+	// own ID where the network has one (so that a later KindDelete can remove it), else
+	// empty. A reaction key the network does not know returns ErrUnsupported.
+	React(ctx context.Context, out Outbound) (Receipt, error)
+}
+
+// Moderator is implemented by connectors that can show membership: make the remote
+// presence of a Status user (a Matrix ghost, an IRC puppet connection) join or leave a
+// channel. Without it the gateway posts nothing for joins and parts, and relayed
+// senders appear only in message text.
+type Moderator interface {
+	// Membership carries out a KindJoin or KindPart of out.Event.Sender in out.Channel.
+	// Called like Send: on the outbox goroutine for out.Channel, may block until ctx is
+	// done. Joining a channel already joined, or leaving one already left, is success.
+	// Errors are classified as for Send.
+	Membership(ctx context.Context, out Outbound) error
+}
+
+// Historian is implemented by connectors that can fetch past messages, for the gateway
+// to backfill a new route or fill a gap after downtime.
+type Historian interface {
+	// History returns up to limit events of channel ch that happened before the message
+	// before (or the most recent ones, when before is empty), oldest first, in the same
+	// form Run would have delivered them. Called by the gateway's backfill goroutine
+	// for the route, only while Run is running; it may block until ctx is done. Events
+	// it returns are deduplicated against those already delivered, so overlap is
+	// harmless. An error aborts this backfill, which the gateway logs and retries per
+	// the classification of errors.go; ErrUnsupported ends backfill for ch.
+	History(ctx context.Context, ch ChannelID, before RemoteMsgID, limit int) ([]Event, error)
+}
+
+// Host is what the gateway offers a running connector. The gateway implements it and
+// passes it to Connector.Run; the connector keeps it only for the duration of Run.
+// All methods are safe to call from any of the connector's goroutines.
+type Host interface {
+	// Deliver hands an inbound event to the gateway. It returns only once the event is
+	// persisted (ARCHITECTURE.md decision 4), so it blocks on storage and, when the
+	// route's queue is full, on backpressure; it returns early with ctx.Err() when
+	// ctx is done, and then the event may or may not have been persisted.
+	//
+	// A nil error means the gateway owns the event: the connector may acknowledge it to
+	// its network (advance a sync token or cursor). Delivering the same Origin again is
+	// harmless and returns nil, so a connector that is unsure re-delivers. Events from
+	// one goroutine keep their order per channel.
+	//
+	// An error wrapping ErrInvalidEvent (permanent) means the event breaks
+	// Event.Validate and will never be accepted: the connector logs it and moves on.
+	// Any other error means the event was not persisted: the connector retries it or
+	// re-reads it from the network after reconnecting, and must not acknowledge it.
+	// Events whose Sender.IsBridge is set, or for channels with no route, are accepted
+	// (nil) and discarded by the gateway.
+	Deliver(ctx context.Context, ev Event) error
+
+	// ReportState records the connector's connection state for /readyz and metrics.
+	// err is the cause (nil for StateConnected; a short, secret-free error otherwise).
+	// It never blocks and has no result; the latest report wins. Report every change,
+	// including StateConnecting before the first connection attempt.
+	ReportState(s State, err error)
+
+	// Logger returns the connector's logger, with the "net" key already set. The
+	// connector logs through it (STYLE.md rule 20) and never through slog.Default.
+	Logger() *slog.Logger
+}
+
+// Capabilities describes what a connector's network (as configured) can show. The
+// gateway reads it to plan degradations before it sends; optional operations are
+// offered by the capability interfaces, not by flags here. The zero value means: no
+// limit on length, no replies, no puppets, edits without a time limit.
+type Capabilities struct {
+	// MaxTextLen is the longest text, in bytes of the network's own format, that one
+	// message may hold; 0 means no limit below MaxTextLen. The connector still splits
+	// or truncates what it converts; the gateway uses this to warn and to split long
+	// Status messages at paragraph boundaries first.
+	MaxTextLen int
+	// Replies is true if the network shows a message as an answer to another; when
+	// false the gateway renders Event.ReplyTo as a quote in the text.
+	Replies bool
+	// Puppets is true if each bridged Status user appears as their own account or
+	// connection (Matrix ghosts, IRC puppet connections, Slack per-message username
+	// and icon); when false the connector relays as one bot with a name prefix.
+	Puppets bool
+	// EditWindow is how long after posting an Editor may still edit a message; 0 means
+	// no limit. Older edits are sent as new messages.
+	EditWindow time.Duration
+}
+
+// State is a connector's connection state, as reported through Host.ReportState and
+// shown by /readyz ("ready" means StateConnected) and the connector_state metric.
+type State uint8
+
+// The states. StateUnknown is what the gateway shows before the first report.
+const (
+	StateUnknown             State = iota
+	StateConnecting                // first connection attempt in progress
+	StateConnected                 // connected and authenticated; Send can work
+	StateTransientDisconnect       // connection lost; reconnecting with backoff
+	StateBadCredentials            // the network rejected the credentials; needs an operator
+)
+
+var stateNames = [...]string{
+	StateUnknown: "unknown", StateConnecting: "connecting", StateConnected: "connected",
+	StateTransientDisconnect: "transient_disconnect", StateBadCredentials: "bad_credentials",
+}
+
+// String returns the snake_case name used in logs, metrics and /readyz
+// ("transient_disconnect"), or "State(n)".
+func (s State) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return "State(" + strconv.Itoa(int(s)) + ")"
+}
