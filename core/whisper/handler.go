@@ -111,9 +111,12 @@ func (s *Service) RunPeer(pp *p2p.Peer, rw p2p.MsgReadWriter) (err error) {
 			pp.Disconnect(p2p.DiscNetworkError)
 		}
 	}()
+	// Deferred, so that the broadcast loop also stops when the read loop panics.
+	defer func() {
+		close(quit)
+		<-bdone
+	}()
 	err = s.readLoop(p)
-	close(quit)
-	<-bdone
 	s.log.Debug("whisper peer down", "peer", p.id.TerminalString(), "err", err)
 	return err
 }
