@@ -3,8 +3,9 @@
 // Open applies the embedded, numbered migrations (migrations/<dialect>/NNNN_name.sql) in
 // one transaction and records them in schema_migrations, so reopening is idempotent.
 //
-// The store implements the small storage interfaces its consumers define (for now
-// mailserver.Archive, see archive.go); it holds no business logic, and it must not import
+// The store implements the small storage interfaces its consumers define
+// (mailserver.Archive in archive.go, mailserver.SyncStore in sync.go, puppet.Store in
+// puppets.go); it holds no business logic, and it must not import
 // core/gateway, core/status or any connector. Both backends run the same test suite
 // (store_test.go; PostgreSQL through test/pgtest).
 package store

@@ -1,0 +1,234 @@
+package puppet
+
+import (
+	"container/list"
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/statusgate/statusgate/bridges"
+	"github.com/statusgate/statusgate/identity"
+)
+
+// DefaultCacheSize is the number of derived keys a Registry keeps unless WithCacheSize
+// says otherwise.
+const DefaultCacheSize = 10_000
+
+// ErrInvalidQuery: a Whois query is neither a chat key nor "network:user".
+var ErrInvalidQuery = errors.New("invalid whois query")
+
+// Record is what the registry persists about one puppet. No private key is ever part of
+// it: keys are re-derived from the gateway secret.
+//
+// Record is an alias of an unnamed struct type, not a defined type, on purpose: store/
+// may not import puppet (ARCHITECTURE.md), so it declares the identical struct type
+// (store.PuppetRecord) and its methods satisfy Store structurally. Both declarations must
+// list the same fields in the same order; a compile-time check in store's tests keeps
+// them in step.
+type Record = struct {
+	// Network, Account and User are the identity.PuppetID fields the puppet stands for.
+	Network string
+	Account string
+	User    string
+	// ChatKey is the puppet's public key as identity.ChatKey formats it ("0x04…").
+	ChatKey string
+	// DisplayName is the remote user's last known display name ("" if never known).
+	DisplayName string
+	// FirstSeen and LastSeen bound the puppet's sightings (Registry.Key calls).
+	FirstSeen time.Time
+	LastSeen  time.Time
+}
+
+// Store persists Records. store.Store implements it on SQLite and PostgreSQL.
+type Store interface {
+	// UpsertPuppet inserts r, or updates the existing record of (Network, Account,
+	// User): FirstSeen is kept, LastSeen and ChatKey are replaced, and DisplayName is
+	// replaced unless r.DisplayName is empty. It fails if another remote user already
+	// holds r.ChatKey.
+	UpsertPuppet(ctx context.Context, r Record) error
+	// PuppetByRemote returns the record of (network, account, user); ok is false when
+	// there is none.
+	PuppetByRemote(ctx context.Context, network, account, user string) (r Record, ok bool, err error)
+	// PuppetByChatKey returns the record whose ChatKey is chatKey (the identity.ChatKey
+	// form); ok is false when there is none.
+	PuppetByChatKey(ctx context.Context, chatKey string) (r Record, ok bool, err error)
+	// PuppetsByUser returns the records of user on network under every gateway account,
+	// ordered by account. It serves Whois "network:user", which names no account.
+	PuppetsByUser(ctx context.Context, network, user string) ([]Record, error)
+	// CountPuppets returns the number of records.
+	CountPuppets(ctx context.Context) (int64, error)
+}
+
+// Option configures a Registry.
+type Option func(*Registry)
+
+// WithCacheSize sets how many derived keys the registry keeps in memory (at least 1;
+// smaller values mean 1).
+func WithCacheSize(n int) Option {
+	return func(r *Registry) { r.size = max(n, 1) }
+}
+
+// Registry hands out puppet keys and records them. It is safe for concurrent use.
+//
+// Derived keys are cached in a bounded LRU: when the cache holds its size and a new
+// puppet is derived, the least recently used entry is evicted (its key is re-derived
+// the next time it is needed). The cache holds keys only in memory.
+type Registry struct {
+	secret *identity.Secret
+	store  Store
+	clock  func() time.Time
+	size   int
+	derive func(identity.PuppetID) (*ecdsa.PrivateKey, error)
+
+	mu    sync.Mutex
+	lru   *list.List // of *entry, most recently used first
+	cache map[identity.PuppetID]*list.Element
+}
+
+// entry is one cached puppet.
+type entry struct {
+	id      identity.PuppetID
+	key     *ecdsa.PrivateKey
+	chatKey string
+}
+
+// New returns a registry deriving keys from secret and recording them in store. clock
+// gives the sighting times (nil means time.Now). It does no I/O.
+func New(secret *identity.Secret, store Store, clock func() time.Time, opts ...Option) *Registry {
+	if clock == nil {
+		clock = time.Now
+	}
+	r := &Registry{
+		secret: secret,
+		store:  store,
+		clock:  clock,
+		size:   DefaultCacheSize,
+		lru:    list.New(),
+		cache:  map[identity.PuppetID]*list.Element{},
+	}
+	r.derive = secret.PuppetKey
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
+
+// Key returns the private key of the puppet for id and its record after this sighting:
+// the record is upserted with LastSeen now and DisplayName displayName (kept as stored
+// when displayName is empty), FirstSeen as first recorded. It fails, wrapping
+// identity.ErrInvalidPuppetID, for an invalid id, before any lookup.
+//
+// The key may be shared with other callers and with the cache: callers must not modify
+// it.
+func (r *Registry) Key(ctx context.Context, id identity.PuppetID, displayName string) (*ecdsa.PrivateKey, Record, error) {
+	if err := id.Validate(); err != nil {
+		return nil, Record{}, fmt.Errorf("puppet key: %w", err)
+	}
+	e, err := r.cached(id)
+	if err != nil {
+		return nil, Record{}, err
+	}
+	now := r.clock()
+	rec := Record{
+		Network: id.Network, Account: id.Account, User: id.User,
+		ChatKey: e.chatKey, DisplayName: displayName,
+		FirstSeen: now, LastSeen: now,
+	}
+	if err := r.store.UpsertPuppet(ctx, rec); err != nil {
+		return nil, Record{}, fmt.Errorf("record puppet of %s/%s: %w", id.Network, id.Account, err)
+	}
+	stored, ok, err := r.store.PuppetByRemote(ctx, id.Network, id.Account, id.User)
+	if err != nil {
+		return nil, Record{}, fmt.Errorf("read puppet of %s/%s: %w", id.Network, id.Account, err)
+	}
+	if !ok || stored.ChatKey != e.chatKey {
+		// Never hand out a key whose record says otherwise.
+		return nil, Record{}, fmt.Errorf("read puppet of %s/%s: record missing or chat key mismatch", id.Network, id.Account)
+	}
+	return e.key, stored, nil
+}
+
+// cached returns the cache entry of id, deriving and inserting it on a miss.
+func (r *Registry) cached(id identity.PuppetID) (*entry, error) {
+	r.mu.Lock()
+	if el, ok := r.cache[id]; ok {
+		r.lru.MoveToFront(el)
+		e := el.Value.(*entry)
+		r.mu.Unlock()
+		return e, nil
+	}
+	r.mu.Unlock()
+
+	// Derive outside the lock; two concurrent misses derive the same key twice, harmless.
+	key, err := r.derive(id)
+	if err != nil {
+		return nil, fmt.Errorf("puppet key: %w", err)
+	}
+	e := &entry{id: id, key: key, chatKey: identity.ChatKey(&key.PublicKey)}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if el, ok := r.cache[id]; ok { // another caller won the race
+		r.lru.MoveToFront(el)
+		return el.Value.(*entry), nil
+	}
+	r.cache[id] = r.lru.PushFront(e)
+	for r.lru.Len() > r.size {
+		old := r.lru.Back()
+		r.lru.Remove(old)
+		delete(r.cache, old.Value.(*entry).id)
+	}
+	return e, nil
+}
+
+// Whois looks puppets up by query, which is either
+//
+//   - a chat key in any form identity.ParseChatKey accepts (0x04… uncompressed, 02…/03…
+//     compressed with or without 0x, or the zQ3… display key): at most one record; or
+//   - "network:user", a bridges.RemoteUserID as connectors build it (split at the first
+//     ':', so user may itself contain ':', as Matrix IDs do): the records of that user
+//     under every gateway account of the network, ordered by account.
+//
+// A query holding ':' is taken as network:user, any other as a chat key. No match is an
+// empty result and a nil error. A malformed query fails wrapping ErrInvalidQuery.
+func (r *Registry) Whois(ctx context.Context, query string) ([]Record, error) {
+	if strings.Contains(query, ":") {
+		uid := bridges.RemoteUserID(query)
+		if err := uid.Validate(); err != nil {
+			return nil, fmt.Errorf("whois: %w: %w", ErrInvalidQuery, err)
+		}
+		recs, err := r.store.PuppetsByUser(ctx, uid.Network(), uid.Local())
+		if err != nil {
+			return nil, fmt.Errorf("whois %s: %w", query, err)
+		}
+		slices.SortFunc(recs, func(a, b Record) int { return strings.Compare(a.Account, b.Account) })
+		return recs, nil
+	}
+	pub, err := identity.ParseChatKey(query)
+	if err != nil {
+		return nil, fmt.Errorf("whois: %w: neither a chat key nor network:user: %w", ErrInvalidQuery, err)
+	}
+	chatKey := identity.ChatKey(pub)
+	rec, ok, err := r.store.PuppetByChatKey(ctx, chatKey)
+	if err != nil {
+		return nil, fmt.Errorf("whois %s: %w", chatKey, err)
+	}
+	if !ok {
+		return nil, nil
+	}
+	return []Record{rec}, nil
+}
+
+// Count returns the number of recorded puppets.
+func (r *Registry) Count(ctx context.Context) (int64, error) {
+	n, err := r.store.CountPuppets(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("count puppets: %w", err)
+	}
+	return n, nil
+}
