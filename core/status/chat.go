@@ -104,9 +104,11 @@ func (ch *Chat) receiveLoop(ctx context.Context) {
 			if m == nil {
 				continue
 			}
+			// Counted before the hand-over, so that a reader who has the message also
+			// sees it counted (a Leave racing the hand-over may count one too many).
+			ch.c.count(func(s *Stats) { s.Delivered++ })
 			select {
 			case ch.out <- m:
-				ch.c.count(func(s *Stats) { s.Delivered++ })
 			case <-ctx.Done():
 				return
 			case <-ch.quit:
