@@ -36,6 +36,17 @@ type Config struct {
 	Store StoreConfig `yaml:"store"`
 	// Mailserver archives envelopes and serves history (core/mailserver). Default on.
 	Mailserver MailserverConfig `yaml:"mailserver"`
+	// Gateway is the bridge side: the secret its puppets' Status keys derive from.
+	Gateway GatewayConfig `yaml:"gateway"`
+}
+
+// GatewayConfig is the gateway's own state. Only the secret file so far; the gateway
+// that uses it is not built yet, so `bridge run` does not read it.
+type GatewayConfig struct {
+	// SecretFile holds the gateway secret (64 hex characters, mode 0600) from which every
+	// puppet's Status key is derived; `bridge init` creates it, nothing else does.
+	// Default "<data_dir>/gateway.secret".
+	SecretFile string `yaml:"secret_file"`
 }
 
 // StoreConfig selects the database (package store).
@@ -183,6 +194,9 @@ func (c *Config) withDefaults() {
 	if c.Node.MaxMessageSize == 0 {
 		c.Node.MaxMessageSize = whisper.DefaultMaxMessageSize
 	}
+	if c.Gateway.SecretFile == "" {
+		c.Gateway.SecretFile = filepath.Join(c.DataDir, "gateway.secret")
+	}
 	c.Store.withDefaults(c.DataDir)
 	c.Mailserver.withDefaults()
 }
@@ -247,7 +261,13 @@ func (c *Config) Validate() error {
 	if err := c.Mailserver.Validate(); err != nil {
 		return err
 	}
-	return c.Identity.Validate()
+	if err := c.Identity.Validate(); err != nil {
+		return err
+	}
+	if strings.TrimSpace(c.Gateway.SecretFile) == "" {
+		return errors.New("gateway.secret_file: blank")
+	}
+	return nil
 }
 
 // Validate checks the store section without touching the database.

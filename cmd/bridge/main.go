@@ -1,7 +1,8 @@
 // Command bridge is the statusgate gateway: a Status (Whisper v6) node bridged to Matrix,
 // IRC and Slack. This file parses the command line, wires signals to a context and turns
-// errors into exit codes; run.go builds and runs the services, and chat.go is the
-// terminal client of one public chat (bridge chat).
+// errors into exit codes; init.go prepares a fresh gateway (bridge init), run.go builds
+// and runs the services, and chat.go is the terminal client of one public chat (bridge
+// chat).
 package main
 
 import (
@@ -37,6 +38,9 @@ func main() {
 const usage = `usage: bridge <command> [flags]
 
 commands:
+  init      create a configuration, the data dir, the node key and the gateway secret:
+            bridge init [-out FILE | -config FILE] [-force]  (default -out statusgate.yaml;
+            -force overwrites the configuration, never the secret)
   run       run the gateway (flags: -config FILE; default: the embedded config.example.yaml)
   chat      join a Status public chat from the terminal:
             bridge chat --peer ENODE [--peer ENODE…] --chat NAME [--key FILE]
@@ -72,6 +76,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return exitFail
 		}
 		return exitOK
+	case "init":
+		return runInit(args[1:], stdout, stderr)
 	case "chat":
 		return runChat(ctx, args[1:], stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":
