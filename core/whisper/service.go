@@ -320,7 +320,7 @@ func (s *Service) ingest(env *Envelope) (cached, isNew bool, err error) {
 	now := s.now()
 	st := s.settings.Load()
 	acc := st.acceptance(s.cfg.MaxMessageSize, now)
-	ok, err := acc.Check(env, now)
+	pow, ok, err := acc.accept(env, now)
 	if err != nil {
 		s.stats.rejected.Add(1)
 		return false, false, err
@@ -328,7 +328,7 @@ func (s *Service) ingest(env *Envelope) (cached, isNew bool, err error) {
 	if !ok {
 		return false, false, nil // expired recently: dropped silently
 	}
-	switch s.pool.add(env, env.PoWAt(now)) {
+	switch s.pool.add(env, pow) {
 	case poolDuplicate:
 		s.stats.duplicates.Add(1)
 		return true, false, nil

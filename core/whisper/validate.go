@@ -31,36 +31,45 @@ type Acceptance struct {
 // geth disconnects the sender on any error; status-go reports the two time errors
 // (IsTimeError) without disconnecting.
 func (a *Acceptance) Check(e *Envelope, now time.Time) (ok bool, err error) {
+	_, ok, err = a.accept(e, now)
+	return ok, err
+}
+
+// accept is Check that also returns the envelope's PoW as of now (PoWAt: time-adjusted
+// for an envelope from the near future), so that the pool forwards by it without hashing
+// the envelope a second time.
+func (a *Acceptance) accept(e *Envelope, now time.Time) (pow float64, ok bool, err error) {
 	n := now.Unix()
 	sent := int64(e.Sent())
 	if sent > n+DefaultSyncAllowance {
-		return false, fmt.Errorf("%s: %w by %d s", e, ErrFromFuture, sent-n)
+		return 0, false, fmt.Errorf("%s: %w by %d s", e, ErrFromFuture, sent-n)
 	}
 	if int64(e.Expiry()) < n {
 		if int64(e.Expiry())+2*DefaultSyncAllowance < n {
-			return false, fmt.Errorf("%s: %w: expired %d s ago", e, ErrVeryOld, n-int64(e.Expiry()))
+			return 0, false, fmt.Errorf("%s: %w: expired %d s ago", e, ErrVeryOld, n-int64(e.Expiry()))
 		}
-		return false, nil
+		return 0, false, nil
 	}
 	maxSize := a.MaxSize
 	if maxSize == 0 {
 		maxSize = DefaultMaxMessageSize
 	}
 	if err := e.CheckSize(maxSize); err != nil {
-		return false, err
+		return 0, false, err
 	}
-	pow := e.PoWAt(now)
+	pow = e.PoWAt(now)
+	judged := pow
 	if e.TTL() == 0 {
-		pow = 0
+		judged = 0
 	}
-	if pow < a.MinPoW && pow < a.PrevMinPoW {
-		return false, fmt.Errorf("%s: %w: %g < %g", e, ErrPoWTooLow, pow, a.MinPoW)
+	if judged < a.MinPoW && judged < a.PrevMinPoW {
+		return 0, false, fmt.Errorf("%s: %w: %g < %g", e, ErrPoWTooLow, judged, a.MinPoW)
 	}
 	sample := e.Bloom()
 	if !a.Bloom.Matches(&sample) && !a.PrevBloom.Matches(&sample) {
-		return false, fmt.Errorf("%s: %w", e, ErrBloomMismatch)
+		return 0, false, fmt.Errorf("%s: %w", e, ErrBloomMismatch)
 	}
-	return true, nil
+	return pow, true, nil
 }
 
 // IsTimeError reports whether err is one of the clock errors that status-go answers with a
