@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 	"golang.org/x/time/rate"
 
@@ -292,10 +293,8 @@ func (s *Server) serve(p *whisper.Peer, req *Request) error {
 	}
 	c := Completion{RequestID: req.ID, Cursor: next}
 	if len(envs) > 0 {
-		last, err := whisper.DecodeEnvelope(envs[len(envs)-1])
-		if err == nil {
-			c.LastEnvelope = last.Hash()
-		}
+		// An envelope's hash is keccak256 of its RLP: no need to decode the stored bytes.
+		c.LastEnvelope = crypto.Keccak256Hash(envs[len(envs)-1])
 	}
 	if err := p.SendRequestComplete(c.Encode()); err != nil {
 		return fmt.Errorf("%w: %w", errPeerWrite, err)
