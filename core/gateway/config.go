@@ -1,0 +1,181 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/statusgate/statusgate/bridges"
+)
+
+// StatusNetwork is the network name of the Status side in events and IDs: a Status
+// message has origin channel "status:<chat>" and ID "status:0x<message id>", its author
+// "status:0x04<chat key>".
+const StatusNetwork = "status"
+
+// Direction says which way messages flow between a route's Status chat and one of its
+// channels.
+type Direction uint8
+
+// The directions. The zero value is DirBoth.
+const (
+	DirBoth Direction = iota // both ways
+	DirIn                    // from the channel into the route only (the channel is a source)
+	DirOut                   // from the route out to the channel only (a mirror)
+)
+
+// ParseDirection reads "both", "in" or "out".
+func ParseDirection(s string) (Direction, error) {
+	switch s {
+	case "both", "":
+		return DirBoth, nil
+	case "in":
+		return DirIn, nil
+	case "out":
+		return DirOut, nil
+	}
+	return 0, fmt.Errorf("direction %q is not both, in or out", s)
+}
+
+// String returns "both", "in" or "out".
+func (d Direction) String() string {
+	switch d {
+	case DirIn:
+		return "in"
+	case DirOut:
+		return "out"
+	}
+	return "both"
+}
+
+// Route is one bridged conversation: a Status public chat and the channels on other
+// networks that mirror it.
+type Route struct {
+	// Chat is the Status public chat name, bare (no '#').
+	Chat string
+	// Channels are the remote channels, each in one route at most.
+	Channels []RouteChannel
+}
+
+// RouteChannel is one channel of a route.
+type RouteChannel struct {
+	Channel   bridges.ChannelID
+	Direction Direction
+}
+
+// Defaults of Config.
+const (
+	DefaultNickFormat     = "[{network}] <{nick}> "
+	DefaultQueueLimit     = 10_000
+	DefaultMaxAttempts    = 12
+	DefaultRetryMin       = time.Second
+	DefaultRetryMax       = 5 * time.Minute
+	DefaultAttemptTimeout = 30 * time.Second
+)
+
+// Config configures a Gateway. Every zero value means the documented default.
+type Config struct {
+	// Routes are the bridged conversations. At least one.
+	Routes []Route
+	// NickFormat prefixes the text a puppet posts into Status, because Whisper-era
+	// clients show only the alias of the key: {nick} is the sender's display name (or
+	// user ID), {network} the origin network, {channel} the origin channel ID. Default
+	// DefaultNickFormat. NoNick turns the prefix off.
+	NickFormat string
+	// NoNick posts remote users' text into Status without a prefix.
+	NoNick bool
+	// Accounts names the gateway's account on each network, the Account of the
+	// puppet IDs of that network's users (identity.PuppetID). Default: the network name.
+	// Changing it changes every puppet key of the network.
+	Accounts map[string]string
+	// QueueLimit bounds each destination's pending outbox entries. Overflow policy:
+	// block (Host.Deliver and the Status reader wait until the destination drains).
+	// Default DefaultQueueLimit.
+	QueueLimit int
+	// MaxAttempts is how often a delivery is tried before it ends failed (a permanent
+	// error ends it at once). Default DefaultMaxAttempts.
+	MaxAttempts int
+	// RetryMin and RetryMax bound the exponential back-off between attempts.
+	RetryMin, RetryMax time.Duration
+	// AttemptTimeout bounds one delivery attempt. Default DefaultAttemptTimeout.
+	AttemptTimeout time.Duration
+	// Logger receives the gateway's logs. Default: discard.
+	Logger *slog.Logger
+	// Clock is the time source. Default time.Now.
+	Clock func() time.Time
+}
+
+func (c *Config) withDefaults() {
+	if c.NickFormat == "" {
+		c.NickFormat = DefaultNickFormat
+	}
+	if c.QueueLimit <= 0 {
+		c.QueueLimit = DefaultQueueLimit
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.RetryMin <= 0 {
+		c.RetryMin = DefaultRetryMin
+	}
+	if c.RetryMax <= 0 {
+		c.RetryMax = DefaultRetryMax
+	}
+	if c.RetryMax < c.RetryMin {
+		c.RetryMax = c.RetryMin
+	}
+	if c.AttemptTimeout <= 0 {
+		c.AttemptTimeout = DefaultAttemptTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+}
+
+// Validate reports every problem of the routes, one error per problem (errors.Join),
+// each naming routes[i] or routes[i].channels[j]. Chat names are checked by the Status
+// SDK when the gateway joins them.
+func (c *Config) Validate() error {
+	var errs []error
+	if len(c.Routes) == 0 {
+		errs = append(errs, errors.New("routes: none configured"))
+	}
+	chats := map[string]int{}
+	channels := map[bridges.ChannelID]string{}
+	for i, r := range c.Routes {
+		name := strings.TrimPrefix(r.Chat, "#")
+		if name == "" {
+			errs = append(errs, fmt.Errorf("routes[%d].chat: empty", i))
+		} else if j, dup := chats[name]; dup {
+			errs = append(errs, fmt.Errorf("routes[%d].chat: %q is also routes[%d]", i, name, j))
+		} else {
+			chats[name] = i
+		}
+		for j, ch := range r.Channels {
+			key := fmt.Sprintf("routes[%d].channels[%d]", i, j)
+			if err := ch.Channel.Validate(); err != nil {
+				errs = append(errs, fmt.Errorf("%s.channel: %w", key, err))
+				continue
+			}
+			if ch.Channel.Network() == StatusNetwork {
+				errs = append(errs, fmt.Errorf("%s.channel: %q: the Status side is the route's chat", key, ch.Channel))
+			}
+			if prev, dup := channels[ch.Channel]; dup {
+				errs = append(errs, fmt.Errorf("%s.channel: %q is also in %s", key, ch.Channel, prev))
+			}
+			channels[ch.Channel] = key
+			if ch.Direction > DirOut {
+				errs = append(errs, fmt.Errorf("%s.direction: invalid", key))
+			}
+		}
+	}
+	if strings.ContainsAny(c.NickFormat, "\r\n") {
+		errs = append(errs, errors.New("nick_format: holds a line break"))
+	}
+	return errors.Join(errs...)
+}
