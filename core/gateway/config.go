@@ -91,8 +91,11 @@ type Config struct {
 	// Changing it changes every puppet key of the network.
 	Accounts map[string]string
 	// QueueLimit bounds each destination's pending outbox entries. Overflow policy:
-	// block (Host.Deliver and the Status reader wait until the destination drains).
-	// Default DefaultQueueLimit.
+	// fail the oldest, visibly: while a destination holds more, its oldest entries are
+	// marked failed ("queue overflow") without an attempt, logged and counted, and
+	// stay in the ledger. Ingestion never waits for a destination, so a network that
+	// is down for long never stalls the others, and when it returns it gets the
+	// freshest messages. Default DefaultQueueLimit.
 	QueueLimit int
 	// MaxAttempts is how often a delivery is tried before it ends failed (a permanent
 	// error ends it at once). Default DefaultMaxAttempts.

@@ -192,6 +192,37 @@ func twinKey(author *ecdsa.PublicKey, m *chat.Message) chat.ID {
 // chat key, in the chat's send format(s). It returns the message id of each payload
 // sent (two for the both format). Sealing takes up to Config.WorkTime per envelope.
 func (ch *Chat) Send(ctx context.Context, text string, as *ecdsa.PrivateKey) ([]chat.ID, error) {
+	return ch.SendMessage(ctx, Outgoing{Text: text}, as)
+}
+
+// Outgoing is a text message to send with SendMessage. Fixing Clock and Timestamp
+// makes the payloads, and so the message ids, the same on every send: a message sent
+// again after a crash is then one message to every Status client (they deduplicate by
+// id), which is how the gateway retries without duplicates.
+type Outgoing struct {
+	Text string
+	// Clock is the Lamport clock; 0 takes the chat's next one (see NextClock).
+	Clock uint64
+	// Timestamp is the sender's time; zero means now. Sent in milliseconds.
+	Timestamp time.Time
+	// ResponseTo is the id ("0x" + 64 hex) of the message answered, or "".
+	ResponseTo string
+}
+
+// NextClock reserves and returns the chat's next Lamport clock for a message sent at
+// now: max(now in ms, last + 1). A caller that fixes Outgoing.Clock takes it from here,
+// so that messages keep their order.
+func (ch *Chat) NextClock(now time.Time) uint64 {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return ch.clock.Send(now)
+}
+
+// SendMessage posts m to the chat as the identity as: signed with it, encrypted with
+// the chat key, in the chat's send format(s). It returns the message id of each payload
+// sent (two for the both format); with m.Clock and m.Timestamp fixed, the ids are the
+// same on every call. Sealing takes up to Config.WorkTime per envelope.
+func (ch *Chat) SendMessage(ctx context.Context, m Outgoing, as *ecdsa.PrivateKey) ([]chat.ID, error) {
 	select {
 	case <-ch.done:
 		return nil, fmt.Errorf("send to %q: %w", ch.name, ErrLeft)
@@ -201,13 +232,23 @@ func (ch *Chat) Send(ctx context.Context, text string, as *ecdsa.PrivateKey) ([]
 		return nil, fmt.Errorf("send to %q: %w", ch.name, chat.ErrNoAuthorKey)
 	}
 	c := ch.c
-	now := c.cfg.Clock()
-	ch.mu.Lock()
-	clock := ch.clock.Send(now)
-	ch.mu.Unlock()
-	m := &chat.Message{Clock: clock, Timestamp: uint64(now.UnixMilli()), Text: text, ChatID: ch.name,
-		MessageType: chat.MessageTypePublicGroup, ContentType: chat.ContentTextPlain}
-	payloads, err := chat.EncodeFor(m, ch.format, as)
+	now := m.Timestamp
+	if now.IsZero() {
+		now = c.cfg.Clock()
+	}
+	clock := m.Clock
+	if clock == 0 {
+		clock = ch.NextClock(now)
+	} else {
+		ch.mu.Lock()
+		if clock > ch.clock.Last() {
+			ch.clock.SetLast(clock)
+		}
+		ch.mu.Unlock()
+	}
+	msg := &chat.Message{Clock: clock, Timestamp: uint64(now.UnixMilli()), Text: m.Text, ChatID: ch.name,
+		ResponseTo: m.ResponseTo, MessageType: chat.MessageTypePublicGroup, ContentType: chat.ContentTextPlain}
+	payloads, err := chat.EncodeFor(msg, ch.format, as)
 	if err != nil {
 		return nil, fmt.Errorf("send to %q: %w", ch.name, err)
 	}

@@ -193,3 +193,39 @@ func (noTransport) Subscribe(whisper.Filter) (*whisper.Subscription, error) { re
 func (noTransport) Post(context.Context, *whisper.MessageParams) (*whisper.Envelope, error) {
 	return nil, nil
 }
+
+// TestChat_sendMessageFixedClockIsIdempotent: sending the same Outgoing twice (a retry
+// after a crash) gives the same message ids, so a receiving client shows it once; the
+// reply link travels.
+func TestChat_sendMessageFixedClockIsIdempotent(t *testing.T) {
+	_, _, chatA, chatB, _ := pair(t)
+	alice := key(t, "alice")
+	at := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	m := status.Outgoing{Text: "once", Clock: chatA.NextClock(at), Timestamp: at,
+		ResponseTo: "0x" + strings.Repeat("ab", 32)}
+	first, err := chatA.SendMessage(context.Background(), m, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := chatA.SendMessage(context.Background(), m, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first) != 2 || first[0] != again[0] || first[1] != again[1] {
+		t.Fatalf("ids differ across sends: %v vs %v", first, again)
+	}
+	other, err := chatA.SendMessage(context.Background(), status.Outgoing{Text: "once"}, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other[0] == first[0] {
+		t.Fatal("a fresh send reused the fixed clock's id")
+	}
+	got := next(t, chatB)
+	if got.Text != "once" || got.Clock != m.Clock || got.ResponseTo != m.ResponseTo || !got.Timestamp.Equal(at) {
+		t.Fatalf("got %+v", got)
+	}
+	if second := next(t, chatB); second.ID == got.ID || second.Clock == m.Clock {
+		t.Fatalf("the retried send was delivered again: %+v", second)
+	}
+}

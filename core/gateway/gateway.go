@@ -1,0 +1,430 @@
+package gateway
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/statusgate/statusgate/bridges"
+	"github.com/statusgate/statusgate/core/status"
+	"github.com/statusgate/statusgate/identity"
+	"github.com/statusgate/statusgate/puppet"
+)
+
+// Puppets is what the gateway needs of the puppet registry (*puppet.Registry).
+type Puppets interface {
+	// Key returns the private key of the puppet for id, recording the sighting.
+	Key(ctx context.Context, id identity.PuppetID, displayName string) (*ecdsa.PrivateKey, puppet.Record, error)
+	// Whois looks puppets up by chat key or network:user.
+	Whois(ctx context.Context, query string) ([]puppet.Record, error)
+}
+
+// Deps are the services a Gateway runs on. All are required except Registerer and
+// OwnKeys.
+type Deps struct {
+	Ledger  Ledger
+	Status  *status.Client
+	Puppets Puppets
+	// Connectors are the enabled connectors, each with a distinct Name.
+	Connectors []bridges.Connector
+	// OwnKeys are chat keys ("0x04…") of the gateway's own identities (the node key):
+	// messages they sign are never relayed.
+	OwnKeys []string
+	// Registerer receives the gateway's metrics; nil registers none.
+	Registerer prometheus.Registerer
+	// Joined, if set, is called once for each route's chat after it is joined, on the
+	// chat's goroutine (cmd/bridge uses it to start a mailserver catch-up).
+	Joined func(ctx context.Context, ch *status.Chat)
+}
+
+// Gateway routes events between the Status chats and the connectors. Build it with
+// New and run it with Run.
+type Gateway struct {
+	cfg     Config
+	log     *slog.Logger
+	ledger  Ledger
+	status  *status.Client
+	puppets Puppets
+	joined  func(context.Context, *status.Chat)
+	m       *metrics
+
+	conns   map[string]bridges.Connector
+	routes  []*route
+	byChan  map[bridges.ChannelID]*route // remote channel → route
+	outbox  map[bridges.ChannelID]*outbox
+	ownKeys map[string]bool
+
+	mu     sync.Mutex
+	states map[string]ConnectorState
+	ours   map[string]bool // chat keys of puppets used by this process
+	notOur map[string]bool // chat keys looked up and found to be no puppet (bounded)
+	ready  chan struct{}
+}
+
+// route is one configured route at run time.
+type route struct {
+	Route
+	status bridges.ChannelID // "status:<chat>"
+	dir    map[bridges.ChannelID]Direction
+
+	chatMu sync.Mutex
+	chat   *status.Chat // set once joined
+	joined chan struct{}
+}
+
+// ConnectorState is what /readyz shows of one connector.
+type ConnectorState struct {
+	State bridges.State
+	Err   string
+	Since time.Time
+}
+
+// New checks cfg and deps and builds a gateway. It does no I/O.
+func New(cfg Config, deps Deps) (*Gateway, error) {
+	cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("gateway config: %w", err)
+	}
+	if deps.Ledger == nil || deps.Status == nil || deps.Puppets == nil {
+		return nil, errors.New("gateway: Ledger, Status and Puppets are required")
+	}
+	g := &Gateway{cfg: cfg, log: cfg.Logger, ledger: deps.Ledger, status: deps.Status, puppets: deps.Puppets,
+		joined: deps.Joined, m: newMetrics(deps.Registerer),
+		conns: map[string]bridges.Connector{}, byChan: map[bridges.ChannelID]*route{},
+		outbox: map[bridges.ChannelID]*outbox{}, ownKeys: map[string]bool{},
+		states: map[string]ConnectorState{}, ours: map[string]bool{}, notOur: map[string]bool{},
+		ready: make(chan struct{})}
+	for _, k := range deps.OwnKeys {
+		g.ownKeys[k] = true
+	}
+	for _, c := range deps.Connectors {
+		name := c.Name()
+		if err := bridges.ValidNetwork(name); err != nil {
+			return nil, fmt.Errorf("gateway: connector name: %w", err)
+		}
+		if name == StatusNetwork {
+			return nil, fmt.Errorf("gateway: connector name %q is reserved for the Status side", name)
+		}
+		if _, dup := g.conns[name]; dup {
+			return nil, fmt.Errorf("gateway: two connectors named %q", name)
+		}
+		g.conns[name] = c
+		g.states[name] = ConnectorState{State: bridges.StateUnknown}
+	}
+	for _, r := range cfg.Routes {
+		r.Chat = trimHash(r.Chat)
+		sid, err := bridges.NewChannelID(StatusNetwork, r.Chat)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: route %q: %w", r.Chat, err)
+		}
+		rt := &route{Route: r, status: sid, dir: map[bridges.ChannelID]Direction{}, joined: make(chan struct{})}
+		g.routes = append(g.routes, rt)
+		g.outbox[sid] = g.newOutbox(sid, rt)
+		for _, ch := range r.Channels {
+			if _, ok := g.conns[ch.Channel.Network()]; !ok {
+				return nil, fmt.Errorf("gateway: route %q: channel %s: no connector named %q", r.Chat, ch.Channel, ch.Channel.Network())
+			}
+			rt.dir[ch.Channel] = ch.Direction
+			g.byChan[ch.Channel] = rt
+			g.outbox[ch.Channel] = g.newOutbox(ch.Channel, rt)
+		}
+	}
+	return g, nil
+}
+
+func trimHash(s string) string {
+	if len(s) > 0 && s[0] == '#' {
+		return s[1:]
+	}
+	return s
+}
+
+// Run joins every route's chat, runs the connectors and the outboxes, and relays until
+// ctx ends. A connector whose Run fails is logged and restarted with back-off; it
+// never stops the others. Run returns nil when ctx ends, or an error when a chat
+// cannot be joined or the ledger cannot be read at start.
+func (g *Gateway) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for dest, ob := range g.outbox {
+		n, err := g.ledger.CountPending(ctx, string(dest))
+		if err != nil {
+			return fmt.Errorf("gateway: read outbox %s: %w", dest, err)
+		}
+		ob.depth.Store(n)
+		g.m.depth.WithLabelValues(string(dest)).Set(float64(n))
+	}
+	chats := make([]*status.Chat, len(g.routes))
+	for i, rt := range g.routes {
+		ch, err := g.status.Join(ctx, rt.Chat)
+		if err != nil {
+			for _, c := range chats[:i] {
+				c.Leave()
+			}
+			return fmt.Errorf("gateway: join %q: %w", rt.Chat, err)
+		}
+		chats[i] = ch
+		rt.chatMu.Lock()
+		rt.chat = ch
+		rt.chatMu.Unlock()
+		close(rt.joined)
+	}
+	var wg sync.WaitGroup
+	for i, rt := range g.routes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g.readStatus(ctx, rt, chats[i])
+		}()
+	}
+	for _, ob := range g.outbox {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ob.run(ctx)
+		}()
+	}
+	for _, c := range g.conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g.runConnector(ctx, c)
+		}()
+	}
+	close(g.ready)
+	g.log.Info("gateway running", "routes", len(g.routes), "connectors", len(g.conns), "outboxes", len(g.outbox))
+	<-ctx.Done()
+	for _, ch := range chats {
+		ch.Leave()
+	}
+	wg.Wait()
+	return nil
+}
+
+// Ready is closed once Run has joined every chat and started every service.
+func (g *Gateway) Ready() <-chan struct{} { return g.ready }
+
+// States returns each connector's last reported state.
+func (g *Gateway) States() map[string]ConnectorState {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make(map[string]ConnectorState, len(g.states))
+	for k, v := range g.states {
+		out[k] = v
+	}
+	return out
+}
+
+// QueueDepths returns each destination's pending outbox entries.
+func (g *Gateway) QueueDepths() map[string]int64 {
+	out := make(map[string]int64, len(g.outbox))
+	for dest, ob := range g.outbox {
+		out[string(dest)] = ob.depth.Load()
+	}
+	return out
+}
+
+// runConnector runs c until ctx ends. A Run that returns early (an error, or nil
+// before ctx ended) is logged and restarted with back-off: a connector that cannot
+// start does not take the gateway down, and /readyz shows it.
+func (g *Gateway) runConnector(ctx context.Context, c bridges.Connector) {
+	name := c.Name()
+	log := g.log.With("net", name)
+	h := &host{g: g, net: name, log: log}
+	back := backoff{min: g.cfg.RetryMin, max: g.cfg.RetryMax}
+	for {
+		err := runGuarded(ctx, c, h)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			err = errors.New("Run returned before the gateway stopped")
+		}
+		h.ReportState(bridges.StateTransientDisconnect, err)
+		wait := back.next()
+		log.Error("connector stopped; restarting", "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// runGuarded runs c, turning a panic into an error: one connector's bug must not
+// take the process down.
+func runGuarded(ctx context.Context, c bridges.Connector, h bridges.Host) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("connector panicked: %v", p)
+		}
+	}()
+	return c.Run(ctx, h)
+}
+
+// host is the bridges.Host of one connector.
+type host struct {
+	g   *Gateway
+	net string
+	log *slog.Logger
+}
+
+func (h *host) Logger() *slog.Logger { return h.log }
+
+func (h *host) ReportState(s bridges.State, err error) {
+	st := ConnectorState{State: s, Since: h.g.cfg.Clock()}
+	if err != nil {
+		st.Err = err.Error()
+	}
+	h.g.mu.Lock()
+	prev := h.g.states[h.net]
+	h.g.states[h.net] = st
+	h.g.mu.Unlock()
+	h.g.m.setState(h.net, s)
+	if prev.State != s {
+		lvl := slog.LevelInfo
+		if s == bridges.StateBadCredentials || s == bridges.StateTransientDisconnect {
+			lvl = slog.LevelWarn
+		}
+		h.log.Log(context.Background(), lvl, "connector state", "state", s.String(), "err", st.Err)
+	}
+}
+
+// Deliver is bridges.Host.Deliver: validate, filter, persist, wake the outboxes.
+func (h *host) Deliver(ctx context.Context, ev bridges.Event) error {
+	if err := ev.Validate(); err != nil {
+		return bridges.Permanent(err)
+	}
+	if ev.Origin.Network != h.net {
+		return bridges.Permanent(fmt.Errorf("%w: origin network %q delivered by connector %q",
+			bridges.ErrInvalidEvent, ev.Origin.Network, h.net))
+	}
+	g := h.g
+	if ev.Sender.IsBridge {
+		g.m.dropped.WithLabelValues(dropLoop).Inc()
+		return nil
+	}
+	rt := g.byChan[ev.Origin.Channel]
+	if rt == nil {
+		g.m.dropped.WithLabelValues(dropNoRoute).Inc()
+		h.log.Debug("event for a channel in no route", "channel", ev.Origin.Channel)
+		return nil
+	}
+	if rt.dir[ev.Origin.Channel] == DirOut {
+		g.m.dropped.WithLabelValues(dropDirection).Inc()
+		return nil
+	}
+	if ev.Time.IsZero() {
+		ev.Time = g.cfg.Clock()
+	}
+	return g.ingest(ctx, rt, ev)
+}
+
+// destinations lists where an event from origin channel src goes in route rt: the
+// Status chat (unless it came from there) and every other channel whose direction
+// lets messages out.
+func (g *Gateway) destinations(rt *route, ev *bridges.Event) []bridges.ChannelID {
+	var out []bridges.ChannelID
+	if ev.Origin.Network != StatusNetwork && toStatus(ev.Kind) {
+		out = append(out, rt.status)
+	}
+	for _, ch := range rt.Channels {
+		if ch.Channel != ev.Origin.Channel && ch.Direction != DirIn {
+			out = append(out, ch.Channel)
+		}
+	}
+	return out
+}
+
+// toStatus reports whether Status can show an event of kind k: Whisper-era public
+// chats have text messages only, so edits become new messages and the rest is
+// recorded, not sent.
+func toStatus(k bridges.Kind) bool {
+	switch k {
+	case bridges.KindMessage, bridges.KindAction, bridges.KindNotice, bridges.KindEdit:
+		return true
+	}
+	return false
+}
+
+// ingest persists ev with one outbox entry per destination of route rt and wakes
+// those outboxes. A store error is retried with back-off until ctx ends: the event
+// is not acknowledged until it is persisted.
+func (g *Gateway) ingest(ctx context.Context, rt *route, ev bridges.Event) error {
+	dests := g.destinations(rt, &ev)
+	body, err := json.Marshal(&ev)
+	if err != nil {
+		return bridges.Permanent(fmt.Errorf("encode event %s: %w", ev.Origin.ID, err))
+	}
+	now := g.cfg.Clock()
+	ld := make([]LedgerDest, 0, len(dests))
+	for _, d := range dests {
+		e := LedgerDest{Dest: string(d), Key: bridges.IdempotencyKey(ev.Origin, d)}
+		if d.Network() == StatusNetwork {
+			// The clock is fixed now, so every retry sends the same message ids.
+			ch := rt.statusChat()
+			if ch != nil {
+				e.Clock = ch.NextClock(ev.Time)
+			}
+		}
+		ld = append(ld, e)
+	}
+	rec := LedgerEvent{Network: ev.Origin.Network, Channel: string(ev.Origin.Channel), MsgID: string(ev.Origin.ID),
+		Kind: ev.Kind.String(), Body: body, Received: now}
+	back := backoff{min: 50 * time.Millisecond, max: 5 * time.Second}
+	for {
+		_, inserted, err := g.ledger.IngestEvent(ctx, rec, ld)
+		if err == nil {
+			if !inserted {
+				g.m.dropped.WithLabelValues(dropDuplicate).Inc()
+				return nil
+			}
+			break
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("persist event %s: %w", ev.Origin.ID, ctx.Err())
+		}
+		wait := back.next()
+		g.log.Error("persist event failed; retrying", "id", ev.Origin.ID, "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("persist event %s: %w", ev.Origin.ID, ctx.Err())
+		case <-time.After(wait):
+		}
+	}
+	g.m.in.WithLabelValues(rt.Chat, ev.Origin.Network).Inc()
+	for _, d := range dests {
+		g.outbox[d].added()
+	}
+	return nil
+}
+
+func (rt *route) statusChat() *status.Chat {
+	rt.chatMu.Lock()
+	defer rt.chatMu.Unlock()
+	return rt.chat
+}
+
+// backoff doubles from min to max.
+type backoff struct {
+	min, max, cur time.Duration
+}
+
+func (b *backoff) next() time.Duration {
+	if b.cur == 0 {
+		b.cur = b.min
+	} else {
+		b.cur *= 2
+		if b.cur > b.max {
+			b.cur = b.max
+		}
+	}
+	return b.cur
+}

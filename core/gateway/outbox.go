@@ -1,0 +1,327 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/statusgate/statusgate/bridges"
+	"github.com/statusgate/statusgate/core/status"
+	"github.com/statusgate/statusgate/identity"
+)
+
+// outboxBatch is how many pending entries one ledger read fetches.
+const outboxBatch = 128
+
+// outbox delivers one destination's entries, in order, one at a time. Its goroutine
+// is owned by Gateway.Run.
+type outbox struct {
+	g     *Gateway
+	dest  bridges.ChannelID
+	net   string
+	rt    *route
+	log   *slog.Logger
+	kick  chan struct{} // capacity 1: "there may be new entries"
+	depth atomic.Int64
+}
+
+func (g *Gateway) newOutbox(dest bridges.ChannelID, rt *route) *outbox {
+	return &outbox{g: g, dest: dest, net: dest.Network(), rt: rt, kick: make(chan struct{}, 1),
+		log: g.log.With("dest", string(dest))}
+}
+
+// added is called after entries for this destination were persisted.
+func (o *outbox) added() {
+	d := o.depth.Add(1)
+	o.g.m.depth.WithLabelValues(string(o.dest)).Set(float64(d))
+	select {
+	case o.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (o *outbox) done() {
+	d := o.depth.Add(-1)
+	if d < 0 {
+		o.depth.Store(0)
+		d = 0
+	}
+	o.g.m.depth.WithLabelValues(string(o.dest)).Set(float64(d))
+}
+
+// run delivers entries until ctx ends. Ledger errors are retried with back-off.
+func (o *outbox) run(ctx context.Context) {
+	var after int64
+	storeBack := backoff{min: 100 * time.Millisecond, max: 10 * time.Second}
+	for ctx.Err() == nil {
+		entries, err := o.g.ledger.PendingEntries(ctx, string(o.dest), after, outboxBatch)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			wait := storeBack.next()
+			o.log.Error("read outbox failed; retrying", "err", err, "in", wait)
+			sleep(ctx, wait)
+			continue
+		}
+		storeBack = backoff{min: storeBack.min, max: storeBack.max}
+		if len(entries) == 0 {
+			after = 0 // rescan from the start next time: nothing is pending before
+			select {
+			case <-ctx.Done():
+				return
+			case <-o.kick:
+			case <-time.After(5 * time.Second): // entries added by another process sharing the store
+			}
+			continue
+		}
+		for _, e := range entries {
+			if !o.process(ctx, e) {
+				break // retry later; keep the order: nothing after it goes first
+			}
+			after = e.ID
+		}
+	}
+}
+
+// process takes entry e to an end state (delivered or failed) and returns true, or
+// records a failed attempt, waits out the back-off and returns false.
+func (o *outbox) process(ctx context.Context, e OutboxEntry) bool {
+	g := o.g
+	if over := o.depth.Load() - int64(g.cfg.QueueLimit); over > 0 {
+		return o.fail(ctx, e, e.Attempts, "queue overflow: more than "+fmt.Sprint(g.cfg.QueueLimit)+" pending")
+	}
+	if wait := time.Until(e.NextAttempt); !e.NextAttempt.IsZero() && wait > 0 {
+		sleep(ctx, wait)
+		return false
+	}
+	if !o.waitConnected(ctx) {
+		return false
+	}
+	var ev bridges.Event
+	if err := json.Unmarshal(e.Body, &ev); err != nil {
+		return o.fail(ctx, e, e.Attempts, "undecodable ledger entry: "+err.Error())
+	}
+	actx, cancel := context.WithTimeout(ctx, g.cfg.AttemptTimeout)
+	ids, err := o.deliver(actx, e, &ev)
+	cancel()
+	if ctx.Err() != nil {
+		return false
+	}
+	if err == nil {
+		return o.delivered(ctx, e, &ev, ids)
+	}
+	attempts := e.Attempts + 1
+	if bridges.IsPermanent(err) || attempts >= g.cfg.MaxAttempts {
+		return o.fail(ctx, e, attempts, err.Error())
+	}
+	b := backoff{min: g.cfg.RetryMin, max: g.cfg.RetryMax}
+	var wait time.Duration
+	for range attempts {
+		wait = b.next()
+	}
+	g.m.retries.WithLabelValues(o.net).Inc()
+	o.log.Warn("delivery failed; will retry", "id", ev.Origin.ID, "attempt", attempts, "in", wait, "err", err)
+	next := g.cfg.Clock().Add(wait)
+	for ctx.Err() == nil {
+		if err := g.ledger.MarkRetry(ctx, e.ID, attempts, next, err.Error()); err == nil {
+			break
+		}
+		sleep(ctx, time.Second)
+	}
+	sleep(ctx, wait)
+	return false
+}
+
+// waitConnected waits until the destination can take deliveries: the Status chat is
+// always ready; a connector must report StateConnected. Attempts are not spent on a
+// network that is down.
+func (o *outbox) waitConnected(ctx context.Context) bool {
+	if o.net == StatusNetwork {
+		return true
+	}
+	for {
+		o.g.mu.Lock()
+		st := o.g.states[o.net].State
+		o.g.mu.Unlock()
+		if st == bridges.StateConnected {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func (o *outbox) delivered(ctx context.Context, e OutboxEntry, ev *bridges.Event, ids []string) bool {
+	g := o.g
+	for {
+		err := g.ledger.MarkDelivered(ctx, e.ID, ids, g.cfg.Clock())
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return false // delivered again after restart: the idempotency key makes it harmless
+		}
+		o.log.Error("record delivery failed; retrying", "id", ev.Origin.ID, "err", err)
+		sleep(ctx, time.Second)
+	}
+	o.done()
+	g.m.out.WithLabelValues(o.rt.Chat, o.net).Inc()
+	g.m.latency.WithLabelValues(o.net).Observe(g.cfg.Clock().Sub(e.Received).Seconds())
+	return true
+}
+
+func (o *outbox) fail(ctx context.Context, e OutboxEntry, attempts int, reason string) bool {
+	g := o.g
+	for {
+		err := g.ledger.MarkFailed(ctx, e.ID, attempts, reason, g.cfg.Clock())
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		o.log.Error("record failure failed; retrying", "entry", e.ID, "err", err)
+		sleep(ctx, time.Second)
+	}
+	o.done()
+	g.m.failures.WithLabelValues(o.net).Inc()
+	o.log.Error("delivery failed for good", "entry", e.ID, "attempts", attempts, "reason", reason)
+	return true
+}
+
+// deliver makes one attempt and returns the destination-side IDs of what was posted.
+func (o *outbox) deliver(ctx context.Context, e OutboxEntry, ev *bridges.Event) ([]string, error) {
+	if o.net == StatusNetwork {
+		return o.toStatus(ctx, e, ev)
+	}
+	c := o.g.conns[o.net]
+	out := bridges.Outbound{Event: *ev, Channel: o.dest, Key: e.Key}
+	var err error
+	if ev.ReplyTo != "" {
+		if out.ReplyTo, err = o.mapped(ctx, ev, ev.ReplyTo); err != nil {
+			return nil, err
+		}
+	}
+	if ev.Target != "" {
+		if out.Target, err = o.mapped(ctx, ev, ev.Target); err != nil {
+			return nil, err
+		}
+	}
+	var r bridges.Receipt
+	switch ev.Kind {
+	case bridges.KindMessage, bridges.KindAction, bridges.KindNotice:
+		r, err = c.Send(ctx, out)
+	case bridges.KindEdit:
+		if ed, ok := c.(bridges.Editor); ok && out.Target != "" {
+			r, err = ed.Edit(ctx, out)
+			if !errors.Is(err, bridges.ErrUnsupported) {
+				break
+			}
+		}
+		out.Target = ""
+		out.Event.Kind, out.Event.Target = bridges.KindMessage, ""
+		r, err = c.Send(ctx, out)
+	case bridges.KindDelete:
+		if rd, ok := c.(bridges.Redactor); ok && out.Target != "" {
+			err = rd.Redact(ctx, out)
+		} else {
+			o.g.m.dropped.WithLabelValues(dropKind).Inc()
+		}
+	case bridges.KindReaction:
+		if re, ok := c.(bridges.Reactor); ok && out.Target != "" {
+			r, err = re.React(ctx, out)
+		} else {
+			o.g.m.dropped.WithLabelValues(dropKind).Inc()
+		}
+	case bridges.KindJoin, bridges.KindPart:
+		if mo, ok := c.(bridges.Moderator); ok {
+			err = mo.Membership(ctx, out)
+		} else {
+			o.g.m.dropped.WithLabelValues(dropKind).Inc()
+		}
+	}
+	if errors.Is(err, bridges.ErrUnsupported) {
+		o.g.m.dropped.WithLabelValues(dropKind).Inc()
+		return nil, nil // recorded as done: the network cannot show it
+	}
+	if err != nil {
+		return nil, err
+	}
+	if r.ID != "" {
+		return []string{string(r.ID)}, nil
+	}
+	return nil, nil
+}
+
+// mapped returns the ID in this destination of the message id (of ev's origin network).
+func (o *outbox) mapped(ctx context.Context, ev *bridges.Event, id bridges.RemoteMsgID) (bridges.RemoteMsgID, error) {
+	ids, err := o.g.ledger.MappedIDs(ctx, string(ev.Origin.Channel), string(id), string(o.dest))
+	if err != nil {
+		return "", fmt.Errorf("map %s: %w", id, err)
+	}
+	if len(ids) == 0 {
+		return "", nil
+	}
+	return bridges.RemoteMsgID(ids[0]), nil
+}
+
+// toStatus posts ev into the route's chat as the sender's puppet, with the clock fixed
+// at ingest so that a retry sends the same message ids.
+func (o *outbox) toStatus(ctx context.Context, e OutboxEntry, ev *bridges.Event) ([]string, error) {
+	g := o.g
+	ch := o.rt.statusChat()
+	if ch == nil {
+		return nil, fmt.Errorf("%w: chat %q not joined", bridges.ErrTransient, o.rt.Chat)
+	}
+	account := g.cfg.Accounts[ev.Origin.Network]
+	if account == "" {
+		account = ev.Origin.Network
+	}
+	pid := identity.PuppetID{Network: ev.Origin.Network, Account: account, User: ev.Sender.ID.Local()}
+	key, rec, err := g.puppets.Key(ctx, pid, ev.Sender.Name)
+	if err != nil {
+		if errors.Is(err, identity.ErrInvalidPuppetID) {
+			return nil, bridges.Permanent(err)
+		}
+		return nil, err
+	}
+	g.markOurs(rec.ChatKey)
+	msg := status.Outgoing{Text: g.statusText(ev), Clock: e.Clock, Timestamp: ev.Time}
+	if ev.ReplyTo != "" {
+		id, err := o.mapped(ctx, ev, ev.ReplyTo)
+		if err != nil {
+			return nil, err
+		}
+		if id != "" {
+			msg.ResponseTo = id.Local()
+		}
+	}
+	start := time.Now()
+	sent, err := ch.SendMessage(ctx, msg, key)
+	g.m.sendTime.Observe(time.Since(start).Seconds())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", bridges.ErrTransient, err)
+	}
+	ids := make([]string, len(sent))
+	for i, id := range sent {
+		ids[i] = StatusNetwork + ":" + id.String()
+	}
+	return ids, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,176 @@
+package gateway
+
+import (
+	"context"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/statusgate/statusgate/bridges"
+	"github.com/statusgate/statusgate/core/status"
+)
+
+// notOursLimit bounds the negative cache of chat keys found to be no puppet.
+const notOursLimit = 10_000
+
+// readStatus relays the messages of one route's chat until the chat closes.
+func (g *Gateway) readStatus(ctx context.Context, rt *route, ch *status.Chat) {
+	if g.joined != nil {
+		go g.joined(ctx, ch) // owned by the chat: it returns when ctx ends
+	}
+	for m := range ch.Messages() {
+		if g.isOurs(ctx, m.AuthorKey) {
+			g.m.dropped.WithLabelValues(dropLoop).Inc()
+			continue
+		}
+		ev, err := g.statusEvent(rt, m)
+		if err != nil {
+			g.log.Warn("status message not relayable", "chat", rt.Chat, "id", m.ID.String(), "err", err)
+			continue
+		}
+		if len(g.destinations(rt, &ev)) == 0 {
+			continue
+		}
+		if err := g.ingest(ctx, rt, ev); err != nil {
+			// Only when ctx ended: the message is recovered by the mailserver catch-up
+			// after restart (and deduplicated if it did get in).
+			g.log.Warn("status message not persisted", "chat", rt.Chat, "id", m.ID.String(), "err", err)
+		}
+	}
+}
+
+// statusEvent turns a Status message into an event of the "status" network.
+func (g *Gateway) statusEvent(rt *route, m *status.Message) (bridges.Event, error) {
+	id, err := bridges.NewRemoteMsgID(StatusNetwork, m.ID.String())
+	if err != nil {
+		return bridges.Event{}, err
+	}
+	sender, err := bridges.NewRemoteUserID(StatusNetwork, m.AuthorKey)
+	if err != nil {
+		return bridges.Event{}, err
+	}
+	name := m.Alias
+	if m.ENSName != "" {
+		name = m.ENSName
+	}
+	ev := bridges.Event{Kind: bridges.KindMessage, Origin: bridges.Origin{Network: StatusNetwork, Channel: rt.status, ID: id},
+		Sender: bridges.Sender{ID: sender, Name: name}, Text: canonicalFromStatus(m.Text), Time: m.Timestamp}
+	if m.Sticker != nil && ev.Text == "" {
+		ev.Text = "[sticker]"
+	}
+	if ev.Text == "" {
+		ev.Text = "[empty message]"
+	}
+	if m.ResponseTo != "" {
+		if r, err := bridges.NewRemoteMsgID(StatusNetwork, m.ResponseTo); err == nil {
+			ev.ReplyTo = r
+		}
+	}
+	if ev.Time.IsZero() || ev.Time.After(m.Sent.Add(24*60*60*1e9)) {
+		ev.Time = m.Sent // the sender's claim is display only; keep it sane
+	}
+	return ev, ev.Validate()
+}
+
+// canonicalFromStatus makes Status text canonical: Status markdown is the canonical
+// subset's superset for what Whisper-era clients render, so only line endings,
+// control characters and length need fixing.
+func canonicalFromStatus(s string) string {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	s = strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\t' {
+			return r
+		}
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return -1
+		}
+		return r
+	}, s)
+	if len(s) > bridges.MaxTextLen {
+		cut := bridges.MaxTextLen
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut]
+	}
+	return s
+}
+
+// statusText is the text a puppet posts for ev: the nick prefix, then the text.
+func (g *Gateway) statusText(ev *bridges.Event) string {
+	text := ev.Text
+	switch ev.Kind {
+	case bridges.KindAction:
+		return "* " + g.nick(ev, false) + " " + text
+	case bridges.KindEdit:
+		text = "(edited) " + text
+	}
+	if g.cfg.NoNick {
+		return text
+	}
+	return g.nick(ev, true) + text
+}
+
+// nick expands the nick format for ev's sender (withFormat) or returns the bare nick.
+func (g *Gateway) nick(ev *bridges.Event, withFormat bool) string {
+	nick := ev.Sender.Name
+	if nick == "" {
+		nick = ev.Sender.ID.Local()
+	}
+	nick = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, nick)
+	if !withFormat {
+		return nick
+	}
+	return strings.NewReplacer("{nick}", nick, "{network}", ev.Origin.Network,
+		"{channel}", string(ev.Origin.Channel)).Replace(g.cfg.NickFormat)
+}
+
+// markOurs records the chat key of a puppet this process speaks as.
+func (g *Gateway) markOurs(chatKey string) {
+	g.mu.Lock()
+	g.ours[chatKey] = true
+	delete(g.notOur, chatKey)
+	g.mu.Unlock()
+}
+
+// isOurs reports whether chatKey is the gateway's own key or any puppet's (loop
+// prevention by identity). Puppets of earlier runs are found in the registry; keys
+// found to be no puppet are remembered, up to notOursLimit.
+func (g *Gateway) isOurs(ctx context.Context, chatKey string) bool {
+	if g.ownKeys[chatKey] {
+		return true
+	}
+	g.mu.Lock()
+	ours, known := g.ours[chatKey], g.notOur[chatKey]
+	g.mu.Unlock()
+	if ours {
+		return true
+	}
+	if known {
+		return false
+	}
+	recs, err := g.puppets.Whois(ctx, chatKey)
+	if err != nil {
+		// Unknown is treated as not ours: the processed-ID check still stops an echo.
+		g.log.Warn("puppet lookup failed", "key", chatKey, "err", err)
+		return false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(recs) > 0 {
+		g.ours[chatKey] = true
+		return true
+	}
+	if len(g.notOur) >= notOursLimit {
+		clear(g.notOur)
+	}
+	g.notOur[chatKey] = true
+	return false
+}
