@@ -1,0 +1,434 @@
+package gateway_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/statusgate/statusgate/bridges"
+	"github.com/statusgate/statusgate/core/gateway"
+	"github.com/statusgate/statusgate/core/node"
+	"github.com/statusgate/statusgate/core/status"
+	"github.com/statusgate/statusgate/identity"
+	"github.com/statusgate/statusgate/puppet"
+	"github.com/statusgate/statusgate/store"
+	"github.com/statusgate/statusgate/test/statusnet"
+)
+
+var _ gateway.Ledger = (*store.Store)(nil)
+
+// testConn is a connector for the network "test", written against the bridges
+// contract inside the test: it stands for a remote network (there is none to run
+// here; the real connectors have their own tests against real servers). It records
+// what the gateway sends and lets the test deliver events as if they came from remote
+// users. fail, when set, decides the error of each Send.
+type testConn struct {
+	name string
+	host chan bridges.Host
+
+	mu    sync.Mutex
+	sent  []bridges.Outbound
+	keys  map[string]bridges.RemoteMsgID
+	fail  func(out bridges.Outbound) error
+	calls int
+	got   chan bridges.Outbound
+}
+
+func newTestConn(name string) *testConn {
+	return &testConn{name: name, host: make(chan bridges.Host, 1), keys: map[string]bridges.RemoteMsgID{},
+		got: make(chan bridges.Outbound, 4096)}
+}
+
+func (c *testConn) Name() string                       { return c.name }
+func (c *testConn) Capabilities() bridges.Capabilities { return bridges.Capabilities{Replies: true} }
+
+func (c *testConn) Run(ctx context.Context, h bridges.Host) error {
+	h.ReportState(bridges.StateConnecting, nil)
+	h.ReportState(bridges.StateConnected, nil)
+	select {
+	case c.host <- h:
+	default:
+	}
+	<-ctx.Done()
+	return nil
+}
+
+func (c *testConn) Send(ctx context.Context, out bridges.Outbound) (bridges.Receipt, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls++
+	if c.fail != nil {
+		if err := c.fail(out); err != nil {
+			return bridges.Receipt{}, err
+		}
+	}
+	if id, ok := c.keys[out.Key]; ok { // idempotent, as a network with txn IDs is
+		return bridges.Receipt{ID: id}, nil
+	}
+	id, _ := bridges.NewRemoteMsgID(c.name, fmt.Sprintf("m%d", len(c.sent)+1))
+	c.keys[out.Key] = id
+	c.sent = append(c.sent, out)
+	c.got <- out
+	return bridges.Receipt{ID: id}, nil
+}
+
+func (c *testConn) next(t *testing.T) bridges.Outbound {
+	t.Helper()
+	select {
+	case out := <-c.got:
+		return out
+	case <-time.After(20 * time.Second):
+		t.Fatal("connector got nothing within 20 s")
+		return bridges.Outbound{}
+	}
+}
+
+func (c *testConn) quiet(t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case out := <-c.got:
+		t.Fatalf("connector got an unexpected %s %q", out.Event.Kind, out.Event.Text)
+	case <-time.After(d):
+	}
+}
+
+// env is a gateway on node A with one route "status" ⇄ test:room, and a Status user
+// on node B joined to the same chat.
+type env struct {
+	gw      *gateway.Gateway
+	st      *store.Store
+	conn    *testConn
+	host    bridges.Host
+	userKey *ecdsa.PrivateKey
+	user    *status.Chat
+	secret  *identity.Secret
+	stop    func()
+	nodeA   *node.Node
+	dbPath  string
+}
+
+type envOpts struct {
+	dbPath string
+	secret *identity.Secret
+	nodes  []*node.Node
+	conn   *testConn
+	cfg    func(*gateway.Config)
+}
+
+func newEnv(t *testing.T, o envOpts) *env {
+	t.Helper()
+	if o.dbPath == "" {
+		o.dbPath = filepath.Join(t.TempDir(), "gw.db")
+	}
+	if o.secret == nil {
+		var err error
+		if o.secret, err = identity.GenerateSecret(rand.Reader); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if o.nodes == nil {
+		o.nodes = statusnet.NewNodes(t, 2, node.Config{})
+		statusnet.Connect(t, o.nodes[0], o.nodes[1])
+	}
+	if o.conn == nil {
+		o.conn = newTestConn("test")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := store.Open(ctx, store.Config{Driver: store.DriverSQLite, Path: o.dbPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := status.New(o.nodes[0], status.Config{SendFormat: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	room, _ := bridges.NewChannelID("test", "room")
+	cfg := gateway.Config{Routes: []gateway.Route{{Chat: "status",
+		Channels: []gateway.RouteChannel{{Channel: room}}}},
+		RetryMin: 20 * time.Millisecond, RetryMax: 100 * time.Millisecond, MaxAttempts: 4}
+	if o.cfg != nil {
+		o.cfg(&cfg)
+	}
+	gw, err := gateway.New(cfg, gateway.Deps{Ledger: st, Status: sc,
+		Puppets: puppet.New(o.secret, st, nil), Connectors: []bridges.Connector{o.conn}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- gw.Run(ctx) }()
+	e := &env{gw: gw, st: st, conn: o.conn, secret: o.secret, nodeA: o.nodes[0], dbPath: o.dbPath}
+	var once sync.Once
+	e.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("gateway Run: %v", err)
+			}
+			st.Close()
+		})
+	}
+	t.Cleanup(e.stop)
+	select {
+	case e.host = <-o.conn.host:
+	case <-time.After(20 * time.Second):
+		t.Fatal("connector not started")
+	}
+	uc, err := status.New(o.nodes[1], status.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.user, err = uc.Join(ctx, "status"); err != nil {
+		t.Fatal(err)
+	}
+	e.userKey, _ = crypto.GenerateKey()
+	return e
+}
+
+func remoteEvent(t *testing.T, id, user, name, text string) bridges.Event {
+	t.Helper()
+	ch, _ := bridges.NewChannelID("test", "room")
+	mid, err := bridges.NewRemoteMsgID("test", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := bridges.NewRemoteUserID("test", user)
+	return bridges.Event{Kind: bridges.KindMessage, Origin: bridges.Origin{Network: "test", Channel: ch, ID: mid},
+		Sender: bridges.Sender{ID: uid, Name: name}, Text: text, Time: time.Now()}
+}
+
+func nextStatus(t *testing.T, ch *status.Chat) *status.Message {
+	t.Helper()
+	select {
+	case m := <-ch.Messages():
+		return m
+	case <-time.After(20 * time.Second):
+		t.Fatal("no Status message within 20 s")
+		return nil
+	}
+}
+
+func quietStatus(t *testing.T, ch *status.Chat, d time.Duration) {
+	t.Helper()
+	select {
+	case m := <-ch.Messages():
+		t.Fatalf("unexpected Status message %q from %s", m.Text, m.AuthorKey)
+	case <-time.After(d):
+	}
+}
+
+// TestGateway_statusToConnector: a Status user's message reaches the connector once,
+// with the author's alias, the route's channel and an idempotency key.
+func TestGateway_statusToConnector(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	if _, err := e.user.Send(context.Background(), "hello bridge", e.userKey); err != nil {
+		t.Fatal(err)
+	}
+	out := e.conn.next(t)
+	if out.Event.Text != "hello bridge" || out.Channel != "test:room" || out.Event.Origin.Network != "status" ||
+		out.Event.Origin.Channel != "status:status" || out.Event.Sender.ID != bridges.RemoteUserID("status:"+identity.ChatKey(&e.userKey.PublicKey)) ||
+		out.Event.Sender.Name == "" || len(out.Key) != 32 {
+		t.Fatalf("outbound %+v", out)
+	}
+	if out.Key != bridges.IdempotencyKey(out.Event.Origin, out.Channel) {
+		t.Fatal("key is not the event's idempotency key")
+	}
+	e.conn.quiet(t, time.Second) // the other format's twin is not relayed again
+}
+
+// TestGateway_connectorToStatusAsPuppet: a remote user's message arrives in Status
+// signed by that user's puppet key, with the nick prefix; the echo of the puppet's
+// own envelope is not relayed back; delivering the same event again is a no-op.
+func TestGateway_connectorToStatusAsPuppet(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ev := remoteEvent(t, "r1", "alice-id", "Alice", "hi from the other side")
+	if err := e.host.Deliver(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	m := nextStatus(t, e.user)
+	want, err := e.secret.PuppetKey(identity.PuppetID{Network: "test", Account: "test", User: "alice-id"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.Author.Equal(&want.PublicKey) {
+		t.Fatalf("signed by %s, want alice's puppet %s", m.AuthorKey, identity.ChatKey(&want.PublicKey))
+	}
+	if m.Text != "[test] <Alice> hi from the other side" {
+		t.Fatalf("text %q", m.Text)
+	}
+	if err := e.host.Deliver(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	quietStatus(t, e.user, 1500*time.Millisecond)
+	e.conn.quiet(t, 0) // the puppet's echo did not loop back
+	// bob is somebody else.
+	if err := e.host.Deliver(context.Background(), remoteEvent(t, "r2", "bob-id", "Bob", "and me")); err != nil {
+		t.Fatal(err)
+	}
+	if m2 := nextStatus(t, e.user); m2.Author.Equal(m.Author) || m2.Text != "[test] <Bob> and me" {
+		t.Fatalf("bob's message %q by %s", m2.Text, m2.AuthorKey)
+	}
+	recs, err := puppet.New(e.secret, e.st, nil).Whois(context.Background(), "test:alice-id")
+	if err != nil || len(recs) != 1 || recs[0].ChatKey != m.AuthorKey || recs[0].DisplayName != "Alice" {
+		t.Fatalf("whois: %+v, %v", recs, err)
+	}
+}
+
+// TestGateway_retriesInOrderAndFailsVisibly: transient errors are retried with the
+// same key and the queue keeps its order; a permanent error ends that entry only.
+func TestGateway_retriesInOrderAndFailsVisibly(t *testing.T) {
+	conn := newTestConn("test")
+	var failures int
+	conn.fail = func(out bridges.Outbound) error {
+		switch {
+		case strings.HasPrefix(out.Event.Text, "poison"):
+			return bridges.Permanent(errors.New("channel refuses this"))
+		case failures < 3:
+			failures++
+			return fmt.Errorf("%w: flaky network", bridges.ErrTransient)
+		}
+		return nil
+	}
+	e := newEnv(t, envOpts{conn: conn})
+	for _, text := range []string{"one", "poison pill", "two", "three"} {
+		if _, err := e.user.Send(context.Background(), text, e.userKey); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond) // distinct clocks keep Status's own order
+	}
+	var got []string
+	for range 3 {
+		got = append(got, conn.next(t).Event.Text)
+	}
+	if strings.Join(got, ",") != "one,two,three" {
+		t.Fatalf("delivered %v, want one,two,three in order", got)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for e.gw.QueueDepths()["test:room"] != 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if d := e.gw.QueueDepths()["test:room"]; d != 0 {
+		t.Fatalf("queue depth %d after all ended", d)
+	}
+	if n, _ := e.st.CountPending(context.Background(), "test:room"); n != 0 {
+		t.Fatalf("%d entries still pending", n)
+	}
+}
+
+// TestGateway_restartDeliversPendingOnce: entries left pending when the gateway stops
+// (the connector was failing) are delivered after a restart on the same store, once;
+// the Status side is not re-sent what it already got.
+func TestGateway_restartDeliversPendingOnce(t *testing.T) {
+	nodes := statusnet.NewNodes(t, 2, node.Config{})
+	statusnet.Connect(t, nodes[0], nodes[1])
+	secret, _ := identity.GenerateSecret(rand.Reader)
+	db := filepath.Join(t.TempDir(), "gw.db")
+	down := newTestConn("test")
+	down.fail = func(bridges.Outbound) error { return fmt.Errorf("%w: down", bridges.ErrTransient) }
+	e := newEnv(t, envOpts{dbPath: db, secret: secret, nodes: nodes, conn: down,
+		cfg: func(c *gateway.Config) { c.MaxAttempts = 1000 }})
+	for i := range 5 {
+		if _, err := e.user.Send(context.Background(), fmt.Sprintf("while down %d", i), e.userKey); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.host.Deliver(context.Background(), remoteEvent(t, "x1", "carol", "Carol", "to status")); err != nil {
+		t.Fatal(err)
+	}
+	nextStatus(t, e.user)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		n, _ := e.st.CountPending(context.Background(), "test:room")
+		if n == 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d pending, want 5", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.stop()
+	up := newTestConn("test")
+	e2 := newEnv(t, envOpts{dbPath: db, secret: secret, nodes: nodes, conn: up})
+	seen := map[string]bool{}
+	for range 5 {
+		out := up.next(t)
+		if seen[out.Event.Text] {
+			t.Fatalf("%q delivered twice", out.Event.Text)
+		}
+		seen[out.Event.Text] = true
+	}
+	up.quiet(t, time.Second)
+	// The old event again (a connector re-delivering after its own restart): no-op.
+	if err := e2.host.Deliver(context.Background(), remoteEvent(t, "x1", "carol", "Carol", "to status")); err != nil {
+		t.Fatal(err)
+	}
+	quietStatus(t, e2.user, 1500*time.Millisecond)
+}
+
+// TestGateway_badEvents: invalid events are refused permanently; events for unknown
+// channels or from the bridge itself are accepted and dropped.
+func TestGateway_badEvents(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	bad := remoteEvent(t, "b1", "u", "U", "x")
+	bad.Text = "bad\x00text"
+	if err := e.host.Deliver(context.Background(), bad); !bridges.IsPermanent(err) || !errors.Is(err, bridges.ErrInvalidEvent) {
+		t.Fatalf("invalid text: %v", err)
+	}
+	other := remoteEvent(t, "b2", "u", "U", "x")
+	other.Origin.Channel = "test:elsewhere"
+	if err := e.host.Deliver(context.Background(), other); err != nil {
+		t.Fatalf("unrouted channel: %v", err)
+	}
+	self := remoteEvent(t, "b3", "u", "U", "x")
+	self.Sender.IsBridge = true
+	if err := e.host.Deliver(context.Background(), self); err != nil {
+		t.Fatalf("bridge's own: %v", err)
+	}
+	wrongNet := remoteEvent(t, "b4", "u", "U", "x")
+	wrongNet.Origin.Network = "irc"
+	wrongNet.Origin.ID = "irc:b4"
+	wrongNet.Sender.ID = "irc:u"
+	wrongNet.Origin.Channel = "irc:#x"
+	if err := e.host.Deliver(context.Background(), wrongNet); !bridges.IsPermanent(err) {
+		t.Fatalf("another network's event: %v", err)
+	}
+	quietStatus(t, e.user, time.Second)
+}
+
+// TestGateway_replyIsMapped: a Status reply to a bridged message reaches the connector
+// as a reply to the connector's own message ID.
+func TestGateway_replyIsMapped(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	if err := e.host.Deliver(context.Background(), remoteEvent(t, "orig", "dave", "Dave", "question?")); err != nil {
+		t.Fatal(err)
+	}
+	m := nextStatus(t, e.user)
+	// Wait until the gateway recorded the Status ids of the puppet's message.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ids, _ := e.st.MappedIDs(context.Background(), "test:room", "test:orig", "status:status")
+		if len(ids) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("puppet message never mapped")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := e.user.SendMessage(context.Background(), status.Outgoing{Text: "answer", ResponseTo: m.ID.String()}, e.userKey); err != nil {
+		t.Fatal(err)
+	}
+	out := e.conn.next(t)
+	if out.Event.Text != "answer" || out.ReplyTo != "test:orig" {
+		t.Fatalf("reply arrived as %+v (ReplyTo %q)", out.Event, out.ReplyTo)
+	}
+}
