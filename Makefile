@@ -16,8 +16,11 @@ all: lint test
 build:
 	$(GO) build -o $(BIN)/bridge ./cmd/bridge
 
-# Runs the gateway on the embedded config.example.yaml (state under ./data).
+# Runs the gateway on the embedded config.example.yaml (state under ./data), creating the
+# missing key files first (node key, gateway secret, API token), so it works on a fresh
+# clone.
 run: build
+	./$(BIN)/bridge init -keys
 	./$(BIN)/bridge run
 
 # Every test, race detector on, including the interop suite against the go-ethereum

@@ -1,22 +1,25 @@
 package main
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"github.com/ethereum/go-ethereum/p2p/enode"
 
 	"github.com/statusgate/statusgate"
+	"github.com/statusgate/statusgate/bridges"
+	"github.com/statusgate/statusgate/core/gateway"
 	"github.com/statusgate/statusgate/core/mailserver"
 	"github.com/statusgate/statusgate/core/node"
 	"github.com/statusgate/statusgate/core/whisper"
@@ -36,17 +39,101 @@ type Config struct {
 	Store StoreConfig `yaml:"store"`
 	// Mailserver archives envelopes and serves history (core/mailserver). Default on.
 	Mailserver MailserverConfig `yaml:"mailserver"`
-	// Gateway is the bridge side: the secret its puppets' Status keys derive from.
+	// Gateway is the bridge side (core/gateway): the secret its puppets' Status keys
+	// derive from, the routes, and delivery settings.
 	Gateway GatewayConfig `yaml:"gateway"`
+	// HTTP serves /healthz, /readyz and /metrics. Default off.
+	HTTP HTTPConfig `yaml:"http"`
+	// Connectors configures the connectors of the bridged networks, one section each.
+	Connectors ConnectorsConfig `yaml:"connectors"`
 }
 
-// GatewayConfig is the gateway's own state. Only the secret file so far; the gateway
-// that uses it is not built yet, so `bridge run` does not read it.
+// GatewayConfig is the gateway's section; gatewayConfig maps it onto core/gateway's
+// Config.
 type GatewayConfig struct {
 	// SecretFile holds the gateway secret (64 hex characters, mode 0600) from which every
 	// puppet's Status key is derived; `bridge init` creates it, nothing else does.
 	// Default "<data_dir>/gateway.secret".
 	SecretFile string `yaml:"secret_file"`
+	// NickFormat prefixes what a puppet posts into Status: {nick} is the sender's display
+	// name, {network} the origin network, {channel} the origin channel ID. Default (and
+	// "") gateway.DefaultNickFormat, "[{network}] <{nick}> ".
+	NickFormat string `yaml:"nick_format"`
+	// NoNick posts remote users' text without the prefix. Default false.
+	NoNick bool `yaml:"no_nick"`
+	// Accounts maps a network to the gateway's account name on it, part of every puppet
+	// ID of that network (changing it changes the network's puppet keys). Default none:
+	// the account is the network name.
+	Accounts map[string]string `yaml:"accounts"`
+	// QueueLimit bounds each destination's pending deliveries; a full queue blocks the
+	// producer. Default (and 0) gateway.DefaultQueueLimit, 10000.
+	QueueLimit int `yaml:"queue_limit"`
+	// MaxAttempts is how often a delivery is tried before it ends failed. Default (and 0)
+	// gateway.DefaultMaxAttempts, 12.
+	MaxAttempts int `yaml:"max_attempts"`
+	// RetryMin and RetryMax bound the exponential back-off between attempts, as Go
+	// durations ("1s", "5m"). Defaults (and 0) 1s and 5m.
+	RetryMin time.Duration `yaml:"retry_min"`
+	RetryMax time.Duration `yaml:"retry_max"`
+	// AttemptTimeout bounds one delivery attempt. Default (and 0) 30s.
+	AttemptTimeout time.Duration `yaml:"attempt_timeout"`
+	// Routes are the bridged conversations. Default none: the gateway bridges nothing.
+	Routes []RouteConfig `yaml:"routes"`
+}
+
+// RouteConfig is one bridged conversation: a Status public chat and its channels.
+type RouteConfig struct {
+	// Chat is the Status public chat, bare name ("status", no '#'). Required.
+	Chat string `yaml:"chat"`
+	// Channels are the remote channels mirroring the chat. Default none.
+	Channels []RouteChannelConfig `yaml:"channels"`
+}
+
+// RouteChannelConfig is one channel of a route.
+type RouteChannelConfig struct {
+	// Channel is the channel ID, "network:local" as the network's connector builds it
+	// ("api:status"). Required; its network needs an enabled connector.
+	Channel string `yaml:"channel"`
+	// Direction is both, in (channel to chat only) or out (chat to channel only).
+	// Default (and "") both.
+	Direction string `yaml:"direction"`
+}
+
+// HTTPConfig is the health and metrics server.
+type HTTPConfig struct {
+	// Listen is the host:port serving /healthz, /readyz and /metrics. Default "": no
+	// HTTP server.
+	Listen string `yaml:"listen"`
+}
+
+// ConnectorsConfig holds one section per connector.
+type ConnectorsConfig struct {
+	// API is the HTTP API connector (network "api").
+	API APIConnectorConfig `yaml:"api"`
+}
+
+// APIConnectorConfig is the API connector: remote programs post to and read from route
+// channels "api:<name>" over HTTP, authenticated by a bearer token.
+type APIConnectorConfig struct {
+	// Enabled runs the connector. Default (nil) false.
+	Enabled *bool `yaml:"enabled"`
+	// Listen is the connector's host:port. Default "127.0.0.1:8480".
+	Listen string `yaml:"listen"`
+	// TokenFile holds the bearer token (64 hex characters, mode 0600); `bridge init`
+	// creates it. Default "<data_dir>/api.token".
+	TokenFile string `yaml:"token_file"`
+}
+
+// apiNetwork is the API connector's network name, the network part of its channel IDs.
+const apiNetwork = "api"
+
+// enabled reports whether network has an enabled connector.
+func (c *ConnectorsConfig) enabled(network string) bool {
+	switch network {
+	case apiNetwork:
+		return c.API.Enabled != nil && *c.API.Enabled
+	}
+	return false
 }
 
 // StoreConfig selects the database (package store).
@@ -138,7 +225,9 @@ type LogConfig struct {
 }
 
 // loadConfig reads path, or the embedded example when path is empty. Unknown keys are
-// errors, so a typo never silently falls back to a default.
+// errors, so a typo never silently falls back to a default. The error lists every
+// problem, one a line (errors.Join), each naming its key; `bridge check-config` prints
+// them with file and line.
 func loadConfig(path string) (*Config, error) {
 	raw := statusgate.ExampleConfig()
 	if path != "" {
@@ -148,17 +237,18 @@ func loadConfig(path string) (*Config, error) {
 		}
 		raw = b
 	}
-	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("parse config %s: %w", displayPath(path), err)
+	c, _, problems, _ := parseConfig(raw)
+	if len(problems) > 0 {
+		errs := make([]error, len(problems))
+		for i, p := range problems {
+			errs[i] = errors.New(p.String())
+		}
+		return nil, fmt.Errorf("parse config %s: %w", displayPath(path), errors.Join(errs...))
 	}
-	c.withDefaults()
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("config %s: %w", displayPath(path), err)
 	}
-	return &c, nil
+	return c, nil
 }
 
 func displayPath(path string) string {
@@ -199,6 +289,42 @@ func (c *Config) withDefaults() {
 	}
 	c.Store.withDefaults(c.DataDir)
 	c.Mailserver.withDefaults()
+	c.Gateway.withDefaults()
+	c.Connectors.API.withDefaults(c.DataDir)
+}
+
+func (g *GatewayConfig) withDefaults() {
+	if g.NickFormat == "" {
+		g.NickFormat = gateway.DefaultNickFormat
+	}
+	if g.QueueLimit == 0 {
+		g.QueueLimit = gateway.DefaultQueueLimit
+	}
+	if g.MaxAttempts == 0 {
+		g.MaxAttempts = gateway.DefaultMaxAttempts
+	}
+	if g.RetryMin == 0 {
+		g.RetryMin = gateway.DefaultRetryMin
+	}
+	if g.RetryMax == 0 {
+		g.RetryMax = gateway.DefaultRetryMax
+	}
+	if g.AttemptTimeout == 0 {
+		g.AttemptTimeout = gateway.DefaultAttemptTimeout
+	}
+}
+
+func (a *APIConnectorConfig) withDefaults(dataDir string) {
+	if a.Enabled == nil {
+		off := false
+		a.Enabled = &off
+	}
+	if a.Listen == "" {
+		a.Listen = "127.0.0.1:8480"
+	}
+	if a.TokenFile == "" {
+		a.TokenFile = filepath.Join(dataDir, "api.token")
+	}
 }
 
 func (s *StoreConfig) withDefaults(dataDir string) {
@@ -239,58 +365,186 @@ func (m *MailserverConfig) withDefaults() {
 	}
 }
 
-// Validate checks every field and names the dotted key of the first bad one.
+// Validate checks every field after withDefaults, without I/O. It reports every problem:
+// the result is errors.Join of one error per problem, each starting with the dotted key
+// it is about ("node.static_peers[1]: …").
 func (c *Config) Validate() error {
+	var errs []error
 	if _, err := c.Log.level(); err != nil {
-		return err
+		errs = append(errs, err)
 	}
 	switch c.Log.Format {
 	case "text", "json":
 	default:
-		return fmt.Errorf("log.format: %q is not text or json", c.Log.Format)
+		errs = append(errs, fmt.Errorf("log.format: %q is not text or json", c.Log.Format))
 	}
 	if strings.TrimSpace(c.DataDir) == "" {
-		return errors.New("data_dir: empty")
+		errs = append(errs, errors.New("data_dir: empty"))
 	}
-	if err := c.Node.Validate(); err != nil {
-		return err
+	errs = append(errs,
+		c.Node.Validate(),
+		c.Store.Validate(),
+		c.Mailserver.Validate(),
+		c.Identity.Validate(),
+		c.Gateway.Validate(),
+		c.HTTP.Validate(),
+		c.Connectors.API.Validate(),
+	)
+	// Every route channel needs a connector to carry it.
+	for i, r := range c.Gateway.Routes {
+		for j, ch := range r.Channels {
+			id := bridges.ChannelID(ch.Channel)
+			net := id.Network()
+			if id.Validate() != nil || net == gateway.StatusNetwork || c.Connectors.enabled(net) {
+				continue // malformed or Status: reported by Gateway.Validate
+			}
+			errs = append(errs, fmt.Errorf("gateway.routes[%d].channels[%d].channel: no enabled connector for network %q", i, j, net))
+		}
 	}
-	if err := c.Store.Validate(); err != nil {
-		return err
+	return errors.Join(errs...)
+}
+
+// Validate checks the gateway section (routes via core/gateway's Config.Validate),
+// reporting every problem as Config.Validate does. It cannot know which connectors are
+// enabled: Config.Validate checks the route channels' networks.
+func (g *GatewayConfig) Validate() error {
+	var errs []error
+	if strings.TrimSpace(g.SecretFile) == "" {
+		errs = append(errs, errors.New("gateway.secret_file: blank"))
 	}
-	if err := c.Mailserver.Validate(); err != nil {
-		return err
+	for network, account := range g.Accounts {
+		key := "gateway.accounts." + network
+		if err := bridges.ValidNetwork(network); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+		}
+		if err := (identity.PuppetID{Network: network, Account: account, User: "-"}).Validate(); err != nil && network != "" {
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+		}
 	}
-	if err := c.Identity.Validate(); err != nil {
-		return err
+	if g.QueueLimit < 0 {
+		errs = append(errs, fmt.Errorf("gateway.queue_limit: %d is negative", g.QueueLimit))
 	}
-	if strings.TrimSpace(c.Gateway.SecretFile) == "" {
-		return errors.New("gateway.secret_file: blank")
+	if g.MaxAttempts < 0 {
+		errs = append(errs, fmt.Errorf("gateway.max_attempts: %d is negative", g.MaxAttempts))
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"retry_min", g.RetryMin}, {"retry_max", g.RetryMax}, {"attempt_timeout", g.AttemptTimeout}} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("gateway.%s: %v is negative", d.key, d.v))
+		}
+	}
+	if g.RetryMin > 0 && g.RetryMax > 0 && g.RetryMax < g.RetryMin {
+		errs = append(errs, fmt.Errorf("gateway.retry_max: %v is less than gateway.retry_min %v", g.RetryMax, g.RetryMin))
+	}
+	for i, r := range g.Routes {
+		for j, ch := range r.Channels {
+			if _, err := gateway.ParseDirection(ch.Direction); err != nil {
+				errs = append(errs, fmt.Errorf("gateway.routes[%d].channels[%d].direction: %w", i, j, err))
+			}
+		}
+	}
+	if len(g.Routes) == 0 {
+		// No routes is a gateway that bridges nothing, not an error here;
+		// gateway.Config.Validate, which requires one, is for a gateway that runs.
+		if strings.ContainsAny(g.NickFormat, "\r\n") {
+			errs = append(errs, errors.New("gateway.nick_format: holds a line break"))
+		}
+	} else {
+		cfg := g.gatewayConfig()
+		for _, err := range flattenErrors(cfg.Validate()) {
+			errs = append(errs, fmt.Errorf("gateway.%w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// gatewayConfig maps the section onto core/gateway's Config. Logger and Clock are left
+// nil for the caller. Call it on a validated config: a bad direction maps to both.
+func (g *GatewayConfig) gatewayConfig() gateway.Config {
+	routes := make([]gateway.Route, len(g.Routes))
+	for i, r := range g.Routes {
+		chs := make([]gateway.RouteChannel, len(r.Channels))
+		for j, ch := range r.Channels {
+			dir, _ := gateway.ParseDirection(ch.Direction) // validated
+			chs[j] = gateway.RouteChannel{Channel: bridges.ChannelID(ch.Channel), Direction: dir}
+		}
+		routes[i] = gateway.Route{Chat: strings.TrimPrefix(r.Chat, "#"), Channels: chs}
+	}
+	return gateway.Config{
+		Routes:         routes,
+		NickFormat:     g.NickFormat,
+		NoNick:         g.NoNick,
+		Accounts:       maps.Clone(g.Accounts),
+		QueueLimit:     g.QueueLimit,
+		MaxAttempts:    g.MaxAttempts,
+		RetryMin:       g.RetryMin,
+		RetryMax:       g.RetryMax,
+		AttemptTimeout: g.AttemptTimeout,
+	}
+}
+
+// Validate checks the http section.
+func (h *HTTPConfig) Validate() error {
+	if h.Listen == "" {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(h.Listen); err != nil {
+		return fmt.Errorf("http.listen: %w", err)
 	}
 	return nil
 }
 
+// Validate checks the api connector's section.
+func (a *APIConnectorConfig) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(a.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("connectors.api.listen: %w", err))
+	}
+	if strings.TrimSpace(a.TokenFile) == "" {
+		errs = append(errs, errors.New("connectors.api.token_file: blank"))
+	}
+	return errors.Join(errs...)
+}
+
+// flattenErrors lists the leaves of err's errors.Join tree (nil: none).
+func flattenErrors(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flattenErrors(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
 // Validate checks the store section without touching the database.
 func (s *StoreConfig) Validate() error {
+	var errs []error
 	switch s.Driver {
 	case store.DriverSQLite:
 		if strings.TrimSpace(s.Path) == "" {
-			return errors.New("store.path: empty for driver sqlite")
+			errs = append(errs, errors.New("store.path: empty for driver sqlite"))
 		}
 		if s.DSN != "" {
-			return errors.New("store.dsn: set for driver sqlite (it is for postgres; use store.path)")
+			errs = append(errs, errors.New("store.dsn: set for driver sqlite (it is for postgres; use store.path)"))
 		}
 	case store.DriverPostgres:
 		if strings.TrimSpace(s.DSN) == "" {
-			return errors.New("store.dsn: required for driver postgres")
+			errs = append(errs, errors.New("store.dsn: required for driver postgres"))
 		}
 		if s.Path != "" {
-			return errors.New("store.path: set for driver postgres (it is for sqlite; use store.dsn)")
+			errs = append(errs, errors.New("store.path: set for driver postgres (it is for sqlite; use store.dsn)"))
 		}
 	default:
-		return fmt.Errorf("store.driver: %q is not %s or %s", s.Driver, store.DriverSQLite, store.DriverPostgres)
+		errs = append(errs, fmt.Errorf("store.driver: %q is not %s or %s", s.Driver, store.DriverSQLite, store.DriverPostgres))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // storeConfig maps the section onto package store's Config.
@@ -311,27 +565,28 @@ func (s *StoreConfig) logAttrs() []any {
 	return attrs
 }
 
-// Validate checks the mailserver section, naming the dotted key of the first bad setting.
+// Validate checks the mailserver section, reporting every bad setting.
 func (m *MailserverConfig) Validate() error {
+	var errs []error
 	if strings.TrimSpace(m.Password) == "" {
-		return errors.New("mailserver.password: blank")
+		errs = append(errs, errors.New("mailserver.password: blank"))
 	}
 	if pow := *m.MinPoW; math.IsNaN(pow) || math.IsInf(pow, 0) || pow < 0 {
-		return fmt.Errorf("mailserver.min_pow: %v is not a finite non-negative number", pow)
+		errs = append(errs, fmt.Errorf("mailserver.min_pow: %v is not a finite non-negative number", pow))
 	}
 	if m.RetentionDays < 0 || m.RetentionDays > 36500 {
-		return fmt.Errorf("mailserver.retention_days: %d is not between 1 and 36500", m.RetentionDays)
+		errs = append(errs, fmt.Errorf("mailserver.retention_days: %d is not between 1 and 36500", m.RetentionDays))
 	}
 	if m.DefaultLimit > m.MaxLimit {
-		return fmt.Errorf("mailserver.default_limit: %d exceeds mailserver.max_limit %d", m.DefaultLimit, m.MaxLimit)
+		errs = append(errs, fmt.Errorf("mailserver.default_limit: %d exceeds mailserver.max_limit %d", m.DefaultLimit, m.MaxLimit))
 	}
 	if r := m.RequestsPerSecond; math.IsNaN(r) || math.IsInf(r, 0) || r <= 0 {
-		return fmt.Errorf("mailserver.requests_per_second: %v is not a finite positive number", r)
+		errs = append(errs, fmt.Errorf("mailserver.requests_per_second: %v is not a finite positive number", r))
 	}
 	if m.RequestBurst < 1 {
-		return fmt.Errorf("mailserver.request_burst: %d is less than 1", m.RequestBurst)
+		errs = append(errs, fmt.Errorf("mailserver.request_burst: %d is less than 1", m.RequestBurst))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // serverConfig maps the section onto core/mailserver's ServerConfig; nodeKey also opens
@@ -381,21 +636,42 @@ func loadNamer(key, dir string) (*identity.Namer, error) {
 	return identity.NewNamer(words), nil
 }
 
-// Validate checks the node section, naming the dotted key of the first bad setting.
+// Validate checks the node section, reporting every bad setting (every bad enode URL
+// of each list, with its index).
 func (n *NodeConfig) Validate() error {
+	var errs []error
 	if pow := *n.MinPoW; math.IsNaN(pow) || math.IsInf(pow, 0) || pow < 0 {
-		return fmt.Errorf("node.min_pow: %v is not a finite non-negative number", pow)
+		errs = append(errs, fmt.Errorf("node.min_pow: %v is not a finite non-negative number", pow))
 	}
 	if n.MaxMessageSize > whisper.MaxMessageSize {
-		return fmt.Errorf("node.max_message_size: %d exceeds the hard limit %d", n.MaxMessageSize, whisper.MaxMessageSize)
+		errs = append(errs, fmt.Errorf("node.max_message_size: %d exceeds the hard limit %d", n.MaxMessageSize, whisper.MaxMessageSize))
 	}
 	if strings.TrimSpace(n.KeyFile) == "" {
-		return errors.New("node.key_file: empty")
+		errs = append(errs, errors.New("node.key_file: empty"))
 	}
-	if err := n.nodeConfig(nil).Validate(); err != nil {
-		return fmt.Errorf("node.%w", err)
+	if n.MaxPeers < 0 {
+		errs = append(errs, fmt.Errorf("node.max_peers: %d is negative", n.MaxPeers))
 	}
-	return nil
+	if _, _, err := net.SplitHostPort(n.ListenAddr); err != nil {
+		errs = append(errs, fmt.Errorf("node.listen_addr: %w", err))
+	}
+	for _, list := range []struct {
+		key  string
+		urls []string
+	}{{"static_peers", n.StaticPeers}, {"trusted_peers", n.TrustedPeers}, {"bootnodes", n.BootNodes}} {
+		for i, u := range list.urls {
+			if _, err := enode.ParseV4(u); err != nil {
+				errs = append(errs, fmt.Errorf("node.%s[%d]: %w", list.key, i, err))
+			}
+		}
+	}
+	if len(errs) == 0 {
+		// Whatever else core/node checks (it stops at its first problem).
+		if err := n.nodeConfig(nil).Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("node.%w", err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // nodeConfig maps the section onto core/node's Config.

@@ -62,8 +62,18 @@ func TestInit_freshAndAgain(t *testing.T) {
 	}
 	keyFile := filepath.Join(dir, "data", "nodekey")
 	secretFile := filepath.Join(dir, "data", "gateway.secret")
+	tokenFile := filepath.Join(dir, "data", "api.token")
 	checkMode0600(t, keyFile)
 	checkMode0600(t, secretFile)
+	checkMode0600(t, tokenFile)
+	token, err := loadToken(tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out+errs, token) {
+		t.Error("init printed the api token")
+	}
+	tokenRaw, _ := os.ReadFile(tokenFile)
 
 	raw, err := os.ReadFile(secretFile)
 	if err != nil {
@@ -90,7 +100,7 @@ func TestInit_freshAndAgain(t *testing.T) {
 	if id := enode.PubkeyToIDV4(&key.PublicKey).String(); !strings.Contains(out, id) {
 		t.Errorf("output lacks the node ID %s:\n%s", id, out)
 	}
-	for _, want := range []string{"statusgate.yaml", keyFileRel, secretRel} {
+	for _, want := range []string{"statusgate.yaml", keyFileRel, secretRel, filepath.Join("data", "api.token")} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output does not mention %s:\n%s", want, out)
 		}
@@ -125,6 +135,9 @@ func TestInit_freshAndAgain(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(keyFile); !bytes.Equal(b, keyRaw) {
 		t.Error("init -force changed the node key")
+	}
+	if b, _ := os.ReadFile(tokenFile); !bytes.Equal(b, tokenRaw) {
+		t.Error("init -force changed the api token")
 	}
 	if !strings.Contains(out, "kept") || strings.Contains(out+errs, hexSecret) {
 		t.Errorf("init -force output:\n%s", out)
@@ -232,5 +245,75 @@ func TestLoadConfig_gatewaySecretFile(t *testing.T) {
 		if _, err := loadConfig(writeConfig(t, body)); err == nil || !strings.Contains(err.Error(), key) {
 			t.Errorf("%q: %v", body, err)
 		}
+	}
+}
+
+func TestInit_keys(t *testing.T) {
+	dir := t.TempDir()
+	token := filepath.Join(dir, "t", "api.token")
+	p := writeConfig(t, "data_dir: "+dir+"\nconnectors: {api: {token_file: "+token+"}}\n")
+	files := []string{filepath.Join(dir, "nodekey"), filepath.Join(dir, "gateway.secret"), token}
+
+	code, out, errs := runInitCmd(t, "-keys", "-config", p)
+	if code != exitOK {
+		t.Fatalf("init -keys: exit %d: %s", code, errs)
+	}
+	before := map[string][]byte{}
+	for _, f := range files {
+		checkMode0600(t, f)
+		if !strings.Contains(out, f) {
+			t.Errorf("output does not mention %s:\n%s", f, out)
+		}
+		before[f], _ = os.ReadFile(f)
+	}
+	if _, err := loadSecret(files[1]); err != nil {
+		t.Error(err)
+	}
+	if tok, err := loadToken(token); err != nil || strings.Contains(out, tok) {
+		t.Errorf("token: %v (printed: %v)", err, strings.Contains(out, tok))
+	}
+	if _, err := os.Stat(filepath.Join(dir, "statusgate.yaml")); err == nil {
+		t.Error("init -keys wrote a configuration")
+	}
+
+	// All present: nothing to do, nothing said, nothing changed.
+	code, out, errs = runInitCmd(t, "-keys", "-config", p)
+	if code != exitOK || out != "" {
+		t.Errorf("second init -keys: exit %d, output %q: %s", code, out, errs)
+	}
+	// One missing: only it is created.
+	if err := os.Remove(token); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = runInitCmd(t, "-keys", "-config", p)
+	if code != exitOK || !strings.Contains(out, token) || strings.Contains(out, files[0]) || strings.Contains(out, files[1]) {
+		t.Errorf("init -keys, token missing: exit %d:\n%s%s", code, out, errs)
+	}
+	for _, f := range files[:2] {
+		if b, _ := os.ReadFile(f); !bytes.Equal(b, before[f]) {
+			t.Errorf("init -keys changed %s", f)
+		}
+	}
+
+	for _, args := range [][]string{{"-keys", "-out", filepath.Join(dir, "x.yaml")}, {"-keys", "-force"}} {
+		if code, _, _ := runInitCmd(t, args...); code != exitUsage {
+			t.Errorf("%v: exit %d, want %d", args, code, exitUsage)
+		}
+	}
+}
+
+// TestInit_keysEmbedded runs init -keys on the embedded configuration in a fresh
+// directory, as make run does, and checks that check-config is then clean.
+func TestInit_keysEmbedded(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if code, _, errs := runInitCmd(t, "-keys"); code != exitOK {
+		t.Fatalf("init -keys: exit %d: %s", code, errs)
+	}
+	for _, f := range []string{keyFileRel, secretRel, filepath.Join("data", "api.token")} {
+		checkMode0600(t, f)
+	}
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"check-config"}, nil, &out, &errb); code != exitOK {
+		t.Errorf("check-config after init -keys: exit %d:\n%s%s", code, out.String(), errb.String())
 	}
 }

@@ -1,8 +1,9 @@
 // Command bridge is the statusgate gateway: a Status (Whisper v6) node bridged to Matrix,
 // IRC and Slack. This file parses the command line, wires signals to a context and turns
 // errors into exit codes; init.go prepares a fresh gateway (bridge init), run.go builds
-// and runs the services, and chat.go is the terminal client of one public chat (bridge
-// chat).
+// and runs the services, checkconfig.go checks a configuration (bridge check-config),
+// whois.go looks puppets up (bridge whois), and chat.go is the terminal client of one
+// public chat (bridge chat).
 package main
 
 import (
@@ -38,10 +39,18 @@ func main() {
 const usage = `usage: bridge <command> [flags]
 
 commands:
-  init      create a configuration, the data dir, the node key and the gateway secret:
+  init      create a configuration, the data dir, the node key, the gateway secret and
+            the API token:
             bridge init [-out FILE | -config FILE] [-force]  (default -out statusgate.yaml;
-            -force overwrites the configuration, never the secret)
+            -force overwrites the configuration, never a key file)
+            bridge init -keys [-config FILE]  (only the missing key files, no configuration)
   run       run the gateway (flags: -config FILE; default: the embedded config.example.yaml)
+  check-config
+            report every problem of a configuration, and of the key files run would load,
+            as FILE:LINE: key: message (bridge check-config [-config FILE]); exit 0 if
+            none, 3 if any
+  whois     look a puppet up by its Status chat key or by the remote user it stands for:
+            bridge whois [-config FILE] <chat key | network:user>  (exit 1 if none)
   chat      join a Status public chat from the terminal:
             bridge chat --peer ENODE [--peer ENODE…] --chat NAME [--key FILE]
               [--mailserver ENODE] [--format both|transit|protobuf] [--alias-words DIR]
@@ -78,6 +87,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitOK
 	case "init":
 		return runInit(args[1:], stdout, stderr)
+	case "check-config":
+		return runCheckConfig(args[1:], stdout, stderr)
+	case "whois":
+		return runWhois(ctx, args[1:], stdout, stderr)
 	case "chat":
 		return runChat(ctx, args[1:], stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":
