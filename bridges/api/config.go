@@ -1,0 +1,174 @@
+package api
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/statusgate/statusgate/bridges"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultName             = "api"
+	DefaultListen           = "127.0.0.1:8480"
+	DefaultMaxBodyBytes     = 128 << 10
+	DefaultReplay           = 1000
+	DefaultSubscriberBuffer = 256
+	DefaultHeartbeat        = 15 * time.Second
+
+	// maxChannelLen bounds a channel name so that "channel/" plus a 200-byte client
+	// id still fits bridges.MaxLocalIDLen.
+	maxChannelLen = 256
+)
+
+// Config configures one api connector. It is a value: New copies it, and the
+// connector never changes it. Every field documents its zero-value default.
+//
+// The connector's logger is not configured here: the Host gives it (Host.Logger).
+type Config struct {
+	// Name is the network name (bridges.ValidNetwork) and so the namespace of every ID
+	// this connector builds. Default "api". Two api connectors need two names.
+	Name string
+	// Listen is the TCP address of the HTTP server, host:port. Default
+	// "127.0.0.1:8480"; tests use "127.0.0.1:0".
+	Listen string
+	// Token is the bearer token every request must carry. Required. It is a secret:
+	// it is never logged (Config redacts it in String and LogValue) and it is compared
+	// in constant time.
+	Token string
+	// Channels are the local channel names this connector serves, such as "status";
+	// the gateway's routes refer to them as bridges.NewChannelID(Name, channel).
+	// Required; each must be a valid local ID part without '/', at most 256 bytes,
+	// and unique.
+	Channels []string
+	// MaxBodyBytes is the largest POST body accepted (413 above). Default 128 KiB.
+	MaxBodyBytes int64
+	// Replay is the number of events kept per channel for SSE resume (Last-Event-ID)
+	// and for Send's idempotency check. Default 1000.
+	Replay int
+	// SubscriberBuffer is the number of events queued for one SSE stream before it
+	// counts as too slow and is disconnected. Default 256.
+	SubscriberBuffer int
+	// Heartbeat is the interval of the ": ping" comment on idle SSE streams. Default 15s.
+	Heartbeat time.Duration
+}
+
+// withDefaults returns c with zero fields replaced by their defaults.
+func (c Config) withDefaults() Config {
+	if c.Name == "" {
+		c.Name = DefaultName
+	}
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.Replay == 0 {
+		c.Replay = DefaultReplay
+	}
+	if c.SubscriberBuffer == 0 {
+		c.SubscriberBuffer = DefaultSubscriberBuffer
+	}
+	if c.Heartbeat == 0 {
+		c.Heartbeat = DefaultHeartbeat
+	}
+	c.Channels = append([]string(nil), c.Channels...)
+	return c
+}
+
+// Validate returns nil if c is usable (zero values stand for their defaults), else an
+// error wrapping ErrInvalidConfig that names the first bad key, such as
+// "api.token: empty". The token itself never appears in the error.
+func (c Config) Validate() error {
+	bad := func(key, format string, args ...any) error {
+		return fmt.Errorf("%w: api.%s: %s", ErrInvalidConfig, key, fmt.Sprintf(format, args...))
+	}
+	name := c.Name
+	if name == "" {
+		name = DefaultName
+	}
+	if err := bridges.ValidNetwork(name); err != nil {
+		return bad("name", "%v", err)
+	}
+	if c.Listen != "" {
+		_, port, err := net.SplitHostPort(c.Listen)
+		if err != nil {
+			return bad("listen", "%v", err)
+		}
+		if n, err := strconv.ParseUint(port, 10, 16); err != nil || strconv.FormatUint(n, 10) != port {
+			return bad("listen", "port %q is not a number 0..65535", port)
+		}
+	}
+	switch {
+	case c.Token == "":
+		return bad("token", "empty")
+	case strings.IndexFunc(c.Token, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || r > unicode.MaxASCII }) >= 0:
+		return bad("token", "holds whitespace, control or non-ASCII characters")
+	}
+	if len(c.Channels) == 0 {
+		return bad("channels", "empty")
+	}
+	seen := make(map[string]bool, len(c.Channels))
+	for i, ch := range c.Channels {
+		key := fmt.Sprintf("channels[%d]", i)
+		if _, err := bridges.NewChannelID(name, ch); err != nil {
+			return bad(key, "%v", err)
+		}
+		if strings.Contains(ch, "/") {
+			return bad(key, "%q holds '/'", ch)
+		}
+		if len(ch) > maxChannelLen {
+			return bad(key, "longer than %d bytes", maxChannelLen)
+		}
+		if seen[ch] {
+			return bad(key, "%q listed twice", ch)
+		}
+		seen[ch] = true
+	}
+	if c.MaxBodyBytes < 0 {
+		return bad("max_body_bytes", "negative")
+	}
+	if c.Replay < 0 {
+		return bad("replay", "negative")
+	}
+	if c.SubscriberBuffer < 0 {
+		return bad("subscriber_buffer", "negative")
+	}
+	if c.Heartbeat < 0 {
+		return bad("heartbeat", "negative")
+	}
+	return nil
+}
+
+// String describes c with the token redacted, so that %v and %+v of a Config never
+// print the secret.
+func (c Config) String() string {
+	return fmt.Sprintf("api.Config{Name:%q Listen:%q Token:%s Channels:%q MaxBodyBytes:%d Replay:%d SubscriberBuffer:%d Heartbeat:%s}",
+		c.Name, c.Listen, redacted(c.Token), c.Channels, c.MaxBodyBytes, c.Replay, c.SubscriberBuffer, c.Heartbeat)
+}
+
+// GoString is String, so that %#v redacts the token too.
+func (c Config) GoString() string { return c.String() }
+
+// LogValue logs c with the token redacted (slog.LogValuer).
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("name", c.Name), slog.String("listen", c.Listen),
+		slog.String("token", redacted(c.Token)), slog.Any("channels", c.Channels),
+		slog.Int64("max_body_bytes", c.MaxBodyBytes), slog.Int("replay", c.Replay),
+		slog.Int("subscriber_buffer", c.SubscriberBuffer), slog.Duration("heartbeat", c.Heartbeat),
+	)
+}
+
+func redacted(secret string) string {
+	if secret == "" {
+		return `""`
+	}
+	return "[redacted]"
+}

@@ -1,0 +1,244 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/statusgate/statusgate/bridges"
+)
+
+var (
+	_ bridges.Connector = (*Connector)(nil)
+	_ bridges.Editor    = (*Connector)(nil)
+	_ bridges.Redactor  = (*Connector)(nil)
+	_ bridges.Reactor   = (*Connector)(nil)
+)
+
+// Timeouts of the HTTP server. They are not configuration: they bound resources, and
+// no client needs them changed.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second  // request headers and body
+	deliverTimeout    = 30 * time.Second  // one Host.Deliver of a POST
+	writeTimeout      = 45 * time.Second  // a response; per event on an SSE stream
+	idleTimeout       = 120 * time.Second // keep-alive between requests
+	shutdownGrace     = 10 * time.Second  // then remaining connections are closed
+	maxHeaderBytes    = 16 << 10
+)
+
+// Connector is the api connector: an HTTP server through which bots and tools post
+// into the channels of Config.Channels (POST → Host.Deliver) and read what the gateway
+// sends there (Send → Server-Sent Events). Build it with New; the gateway calls Run
+// once. All methods are safe for concurrent use.
+type Connector struct {
+	cfg      Config
+	tokenSum [sha256.Size]byte // SHA-256 of Token: compared in constant time, never logged
+	channels []*channel        // in Config.Channels order
+	byName   map[string]*channel
+	byID     map[bridges.ChannelID]*channel
+
+	// Injected time, randomness and retry backoff (STYLE.md rule 14); tests replace them.
+	now      func() time.Time
+	rand     io.Reader
+	retryMin time.Duration // first listen retry delay, doubling up to retryMax
+	retryMax time.Duration
+
+	running   atomic.Bool
+	log       atomic.Pointer[slog.Logger] // the Host's, while Run runs
+	addr      atomic.Pointer[boundAddr]
+	ready     chan struct{} // closed when first listening
+	readyOnce sync.Once
+}
+
+type boundAddr struct{ net.Addr }
+
+// New validates cfg and returns a connector for it. It does no I/O and starts no
+// goroutines; Run does.
+func New(cfg Config) (*Connector, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	c := &Connector{
+		cfg:      cfg,
+		tokenSum: sha256.Sum256([]byte(cfg.Token)),
+		byName:   make(map[string]*channel, len(cfg.Channels)),
+		byID:     make(map[bridges.ChannelID]*channel, len(cfg.Channels)),
+		now:      time.Now,
+		rand:     rand.Reader,
+		retryMin: time.Second,
+		retryMax: 30 * time.Second,
+		ready:    make(chan struct{}),
+	}
+	for _, name := range cfg.Channels {
+		id, err := channelID(cfg.Name, name)
+		if err != nil { // Validate checked it
+			return nil, fmt.Errorf("%w: api.channels: %v", ErrInvalidConfig, err)
+		}
+		ch := newChannel(name, id, cfg.Replay, cfg.SubscriberBuffer)
+		c.channels = append(c.channels, ch)
+		c.byName[name] = ch
+		c.byID[id] = ch
+	}
+	return c, nil
+}
+
+// Name returns Config.Name.
+func (c *Connector) Name() string { return c.cfg.Name }
+
+// Capabilities: clients see reply_to and the real sender of every event, and there is
+// no length limit below bridges.MaxTextLen.
+func (c *Connector) Capabilities() bridges.Capabilities {
+	return bridges.Capabilities{Replies: true, Puppets: true}
+}
+
+// Addr returns the address the HTTP server listens on, or nil when it is not
+// listening (before Run, while the port is taken, after Run returned).
+func (c *Connector) Addr() net.Addr {
+	if a := c.addr.Load(); a != nil {
+		return a.Addr
+	}
+	return nil
+}
+
+// Ready returns a channel that is closed when Run first listens; tests wait on it
+// before reading Addr.
+func (c *Connector) Ready() <-chan struct{} { return c.ready }
+
+// Run serves the HTTP API until ctx is cancelled, then shuts the server down (SSE
+// streams end, in-flight requests see their context cancelled) and returns nil once
+// every goroutine it started has exited.
+//
+// It reports StateConnecting, then StateConnected once listening. When it cannot
+// listen (the port is taken), it reports StateTransientDisconnect and retries with
+// backoff (1 s doubling to 30 s) for as long as ctx lasts: a connector that cannot
+// listen must not stop the rest of the gateway. It returns an error only when it
+// cannot run at all (not built with New, nil host, already running).
+func (c *Connector) Run(ctx context.Context, h bridges.Host) error {
+	if c == nil || c.byName == nil {
+		return fmt.Errorf("%w: connector not built with New", ErrInvalidConfig)
+	}
+	if h == nil {
+		return errors.New("run api connector: nil host")
+	}
+	if !c.running.CompareAndSwap(false, true) {
+		return errors.New("run api connector: already running")
+	}
+	defer c.running.Store(false)
+	log := h.Logger()
+	if log == nil {
+		log = discard
+	}
+	c.log.Store(log)
+	if len(c.cfg.Token) < 16 {
+		log.Warn("api token is shorter than 16 characters; use a long random token")
+	}
+
+	h.ReportState(bridges.StateConnecting, nil)
+	backoff := c.retryMin
+	for {
+		var lc net.ListenConfig
+		ln, err := lc.Listen(ctx, "tcp", c.cfg.Listen)
+		if err == nil {
+			backoff = c.retryMin
+			err = c.serve(ctx, h, log, ln)
+			if err == nil {
+				return nil
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		h.ReportState(bridges.StateTransientDisconnect, err)
+		log.Warn("api server not listening; retrying", "addr", c.cfg.Listen, "err", err, "retry_in", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		backoff = min(2*backoff, c.retryMax)
+	}
+}
+
+// serve runs the HTTP server on ln until ctx ends (nil) or the server fails (the
+// error). Either way it returns only after the server's goroutines and every handler
+// exited.
+func (c *Connector) serve(ctx context.Context, h bridges.Host, log *slog.Logger, ln net.Listener) error {
+	// Handlers' contexts derive from hctx: cancelling it ends SSE streams and
+	// aborts pending Deliver calls (the client gets 503 and retries with its id).
+	hctx, hcancel := context.WithCancel(ctx)
+	defer hcancel()
+	s := &server{c: c, host: h, log: log}
+	hs := &http.Server{
+		Handler:           s.routes(),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		BaseContext:       func(net.Listener) context.Context { return hctx },
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }() // waited for below on every path
+
+	c.addr.Store(&boundAddr{ln.Addr()})
+	c.readyOnce.Do(func() { close(c.ready) })
+	h.ReportState(bridges.StateConnected, nil)
+	log.Info("api server listening", "addr", ln.Addr().String(), "channels", c.cfg.Channels)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	c.addr.Store(nil)
+	hcancel()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		log.Warn("api server shutdown timed out; closing connections", "err", err)
+		hs.Close()
+	}
+	if serveErr == nil {
+		<-errc // http.ErrServerClosed
+	}
+	s.closeAndWait()
+	if serveErr != nil && ctx.Err() == nil {
+		return fmt.Errorf("serve api on %s: %w", ln.Addr(), serveErr)
+	}
+	log.Info("api server stopped")
+	return nil
+}
+
+// logger returns the Host's logger while Run runs, else one that discards.
+func (c *Connector) logger() *slog.Logger {
+	if l := c.log.Load(); l != nil {
+		return l
+	}
+	return discard
+}
+
+var discard = slog.New(slog.DiscardHandler)
+
+// randomHex returns 128 random bits as 32 lowercase hex characters.
+func (c *Connector) randomHex() (string, error) {
+	var b [16]byte
+	if _, err := io.ReadFull(c.rand, b[:]); err != nil {
+		return "", fmt.Errorf("read random id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}

@@ -1,0 +1,210 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/statusgate/statusgate/bridges"
+)
+
+func TestConfig_validate(t *testing.T) {
+	good := testConfig()
+	if err := good.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		key  string
+		edit func(*Config)
+	}{
+		{"api.name", func(c *Config) { c.Name = "API" }},
+		{"api.listen", func(c *Config) { c.Listen = "localhost" }},
+		{"api.listen", func(c *Config) { c.Listen = "127.0.0.1:http" }},
+		{"api.listen", func(c *Config) { c.Listen = "127.0.0.1:70000" }},
+		{"api.token", func(c *Config) { c.Token = "" }},
+		{"api.token", func(c *Config) { c.Token = "two words" }},
+		{"api.channels", func(c *Config) { c.Channels = nil }},
+		{"api.channels[1]", func(c *Config) { c.Channels = []string{"ok", "a/b"} }},
+		{"api.channels[0]", func(c *Config) { c.Channels = []string{""} }},
+		{"api.channels[0]", func(c *Config) { c.Channels = []string{"a\x00"} }},
+		{"api.channels[0]", func(c *Config) { c.Channels = []string{strings.Repeat("c", 300)} }},
+		{"api.channels[1]", func(c *Config) { c.Channels = []string{"x", "x"} }},
+		{"api.max_body_bytes", func(c *Config) { c.MaxBodyBytes = -1 }},
+		{"api.replay", func(c *Config) { c.Replay = -1 }},
+		{"api.subscriber_buffer", func(c *Config) { c.SubscriberBuffer = -1 }},
+		{"api.heartbeat", func(c *Config) { c.Heartbeat = -time.Second }},
+	}
+	for _, tc := range cases {
+		cfg := testConfig()
+		cfg.Token = "secret-token-value"
+		tc.edit(&cfg)
+		err := cfg.Validate()
+		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tc.key+":") {
+			t.Errorf("%s: error %v, want one naming %s", tc.key, err, tc.key)
+		}
+		if err != nil && strings.Contains(err.Error(), "secret-token-value") {
+			t.Errorf("error %v holds the token", err)
+		}
+		if _, err := New(cfg); err == nil {
+			t.Errorf("%s: New accepted the config", tc.key)
+		}
+	}
+	c, err := New(Config{Token: "t", Channels: []string{"status"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{Name: "api", Listen: "127.0.0.1:8480", Token: "t", Channels: []string{"status"},
+		MaxBodyBytes: 128 << 10, Replay: 1000, SubscriberBuffer: 256, Heartbeat: 15 * time.Second}
+	if c.cfg.String() != want.String() || c.Name() != "api" {
+		t.Errorf("defaults %v, want %v", c.cfg, want)
+	}
+	if caps := c.Capabilities(); caps != (bridges.Capabilities{Replies: true, Puppets: true}) {
+		t.Errorf("capabilities %+v", caps)
+	}
+	if c.Addr() != nil {
+		t.Errorf("Addr before Run: %v", c.Addr())
+	}
+	for _, s := range []string{fmt.Sprint(good), fmt.Sprintf("%+v", good), fmt.Sprintf("%#v", good)} {
+		if strings.Contains(s, testToken) {
+			t.Errorf("formatted config holds the token: %s", s)
+		}
+	}
+}
+
+func TestRun_cancelStopsEverything(t *testing.T) {
+	before := runtime.NumGoroutine()
+	func() {
+		r := start(t, testConfig(), nil)
+		if st := r.host.waitState(t, bridges.StateConnecting); st.err != nil {
+			t.Errorf("connecting with error %v", st.err)
+		}
+		r.host.waitState(t, bridges.StateConnected)
+		s := r.openStream(t, "status", "", nil)
+		if resp := r.post(t, "status", `{"user":"a","text":"b"}`); resp.status != 202 {
+			t.Fatalf("post: %d %s", resp.status, resp.body)
+		}
+		if _, err := r.c.Send(context.Background(), outbound("status", "k", "x")); err != nil {
+			t.Fatal(err)
+		}
+		s.next(t)
+		if err := r.stop(); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		s.ended(t) // the SSE stream was closed by the shutdown
+		if r.c.Addr() != nil {
+			t.Errorf("Addr after Run: %v", r.c.Addr())
+		}
+		if _, err := http.Get(r.url + "/v1/channels"); err == nil {
+			t.Errorf("still serving after Run returned")
+		}
+		if !strings.Contains(r.host.logs.String(), "api server stopped") {
+			t.Errorf("no stop log:\n%s", r.host.logs)
+		}
+	}()
+	http.DefaultClient.CloseIdleConnections()
+	// Goroutines of closed connections exit asynchronously; allow them a moment.
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		runtime.Gosched()
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestRun_portTakenThenFreed(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cfg := testConfig()
+	cfg.Listen = taken.Addr().String()
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.retryMin, c.retryMax = 5*time.Millisecond, 20*time.Millisecond
+	host := newTestHost()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx, host) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+
+	host.waitState(t, bridges.StateConnecting)
+	st := host.waitState(t, bridges.StateTransientDisconnect)
+	if st.err == nil || !strings.Contains(st.err.Error(), "address already in use") {
+		t.Errorf("transient disconnect with error %v", st.err)
+	}
+	select {
+	case <-c.Ready():
+		t.Fatal("ready while the port is taken")
+	default:
+	}
+	if c.Addr() != nil {
+		t.Errorf("Addr while the port is taken: %v", c.Addr())
+	}
+	taken.Close()
+	host.waitState(t, bridges.StateConnected)
+	<-c.Ready()
+	if got := c.Addr().String(); got != cfg.Listen {
+		t.Errorf("listening on %s, want %s", got, cfg.Listen)
+	}
+	r := &running{c: c, host: host, url: "http://" + cfg.Listen}
+	if resp := r.do(t, "GET", "/v1/channels", testToken, nil); resp.status != 200 {
+		t.Errorf("after connecting: %d", resp.status)
+	}
+}
+
+func TestRun_cancelWhileRetrying(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cfg := testConfig()
+	cfg.Listen = taken.Addr().String()
+	c, _ := New(cfg) // default backoff: cancel must not wait for it
+	host := newTestHost()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx, host) }()
+	host.waitState(t, bridges.StateTransientDisconnect)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("Run did not return")
+	}
+}
+
+func TestRun_misuse(t *testing.T) {
+	c, _ := New(testConfig())
+	if err := c.Run(context.Background(), nil); err == nil {
+		t.Error("Run with a nil host succeeded")
+	}
+	var zero Connector
+	if err := zero.Run(context.Background(), newTestHost()); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("Run of a zero Connector: %v", err)
+	}
+	r := start(t, testConfig(), nil)
+	if err := r.c.Run(context.Background(), newTestHost()); err == nil {
+		t.Error("second Run succeeded")
+	}
+}
