@@ -14,4 +14,7 @@ var (
 	// ErrMigration: the embedded migrations are inconsistent, or the database holds a
 	// schema version this binary does not know (a newer binary migrated it).
 	ErrMigration = errors.New("schema migration")
+	// ErrUnknownEntry: a ledger Mark… call names an outbox entry ID the ledger does not
+	// hold.
+	ErrUnknownEntry = errors.New("unknown outbox entry")
 )

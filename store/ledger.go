@@ -3,9 +3,9 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -14,10 +14,16 @@ import (
 // ordered outbox per destination (gateway_outbox) and the cross-network message map
 // (gateway_msgmap), in migrations 0004_gateway.sql. store may not import core/gateway
 // (ARCHITECTURE.md), so, as for PuppetRecord, the record types below are the same
-// unnamed struct types as gateway.LedgerEvent, gateway.LedgerDest and
+// unnamed struct types as gateway.LedgerEvent, gateway.LedgerDest,
+// gateway.LedgerIngest, gateway.LedgerIngested, gateway.LedgerDelivery and
 // gateway.OutboxEntry, and *Store implements gateway.Ledger structurally;
 // ledger_test.go checks that at compile time. Keep the fields and their order identical
 // to core/gateway/ledger.go.
+//
+// The single-record writes (IngestEvent, MarkDelivered) are the batch writes
+// (IngestEvents, MarkDeliveredBatch) of one element: one code path. A batch is one
+// transaction, so one commit (one WAL sync on SQLite with synchronous FULL) for all its
+// elements: that is what the gateway's writer uses to group concurrent requests.
 
 // LedgerEvent is one accepted event (gateway.LedgerEvent).
 type LedgerEvent = struct {
@@ -27,6 +33,25 @@ type LedgerEvent = struct {
 	Kind     string
 	Body     []byte
 	Received time.Time
+}
+
+// LedgerIngest is one element of IngestEvents (gateway.LedgerIngest).
+type LedgerIngest = struct {
+	Event LedgerEvent
+	Dests []LedgerDest
+}
+
+// LedgerIngested is the outcome of one LedgerIngest (gateway.LedgerIngested).
+type LedgerIngested = struct {
+	EventID  int64
+	Inserted bool
+}
+
+// LedgerDelivery is one element of MarkDeliveredBatch (gateway.LedgerDelivery).
+type LedgerDelivery = struct {
+	EntryID int64
+	IDs     []string
+	At      time.Time
 }
 
 // LedgerDest is one outbox entry to create with an event (gateway.LedgerDest).
@@ -49,27 +74,29 @@ type OutboxEntry = struct {
 	Received    time.Time
 }
 
-// ErrUnknownEntry: a Mark… call names an outbox entry ID the ledger does not hold.
-var ErrUnknownEntry = errors.New("unknown outbox entry")
-
-// outboxChunk is how many entries one multi-row outbox INSERT carries (4 parameters
-// each); an event has one entry per route destination, so one INSERT in practice.
-const outboxChunk = 16
+// rowsChunk is how many rows one multi-row INSERT carries on SQLite (outbox rows: 4
+// parameters each, message map rows: 3): a batch of 64 two-destination events is two
+// outbox INSERTs and one map INSERT.
+const rowsChunk = 64
 
 // ledgerSQL holds the ledger's statements, rebound for one dialect. They are built once
 // per dialect at package initialization (pure string work, no I/O); the drivers cache
-// the prepared forms per connection (pgx's statement cache; SQLite prepares in µs, far
-// below the commit's fsync).
+// the prepared forms per connection (pgx's statement cache; on SQLite a batch prepares
+// its per-element statement once per transaction).
 type ledgerSQL struct {
-	// ingestPG is IngestEvent on PostgreSQL in one statement (empty on SQLite): lock,
-	// event row, origin mapping, and the outbox rows if the origin was new.
-	ingestPG     string
-	insertEvent  string                  // SQLite
-	insertMap    string                  // (event_id, channel, msg_id); a mapped (channel, msg_id) is left as it is
-	insertOutbox [outboxChunk + 1]string // [n]: n rows
+	// PostgreSQL: a whole IngestEvents or MarkDeliveredBatch in one statement (empty on
+	// SQLite).
+	ingestPG    string
+	deliveredPG string
+	// SQLite: the event row unless its origin is already mapped; multi-row message map
+	// and outbox INSERTs ([n]: n rows); one entry marked delivered.
+	insertEvent  string
+	insertMap    [rowsChunk + 1]string // a mapped (channel, msg_id) is left as it is
+	insertOutbox [rowsChunk + 1]string
+	delivered    string
+
 	pending      string
 	countPending string
-	delivered    string
 	retry        string
 	failed       string
 	mapped       string
@@ -82,10 +109,6 @@ var ledgerQueries = map[string]*ledgerSQL{
 
 func newLedgerSQL(d dialect) *ledgerSQL {
 	q := &ledgerSQL{
-		insertEvent: d.rebind(`INSERT INTO gateway_events (network, channel, msg_id, kind, body, received)
-VALUES (?, ?, ?, ?, ?, ?)`),
-		insertMap: d.rebind(`INSERT INTO gateway_msgmap (event_id, channel, msg_id) VALUES (?, ?, ?)
-ON CONFLICT (channel, msg_id) DO NOTHING`),
 		// state = 'pending' is a literal, not a parameter, so that both planners use the
 		// partial index gateway_outbox_pending.
 		pending: d.rebind(`SELECT o.id, o.event_id, o.idem_key, o.clock, o.attempts, o.next_attempt, e.body, e.received
@@ -93,12 +116,7 @@ FROM gateway_outbox o JOIN gateway_events e ON e.id = o.event_id
 WHERE o.dest = ? AND o.state = 'pending' AND o.id > ?
 ORDER BY o.id LIMIT ?`),
 		countPending: d.rebind(`SELECT COUNT(*) FROM gateway_outbox WHERE dest = ? AND state = 'pending'`),
-		// A second MarkDelivered keeps the first done_at; delivered is final.
-		delivered: d.rebind(`UPDATE gateway_outbox SET
-	done_at = CASE WHEN state = 'delivered' THEN done_at ELSE ? END,
-	state = 'delivered'
-WHERE id = ? RETURNING event_id, dest`),
-		retry: d.rebind(`UPDATE gateway_outbox SET attempts = ?, next_attempt = ?, last_error = ? WHERE id = ?`),
+		retry:        d.rebind(`UPDATE gateway_outbox SET attempts = ?, next_attempt = ?, last_error = ? WHERE id = ?`),
 		// A delivered entry stays delivered (a late failure report changes nothing).
 		failed: d.rebind(`UPDATE gateway_outbox SET
 	attempts = CASE WHEN state = 'delivered' THEN attempts ELSE ? END,
@@ -112,43 +130,94 @@ WHERE m1.channel = ? AND m1.msg_id = ? AND m2.channel = ?
 ORDER BY m2.id`),
 	}
 	if d.name == DriverPostgres {
-		q.ingestPG = ingestPGSQL
+		q.ingestPG, q.deliveredPG = ingestPGSQL, deliveredPGSQL
+		return q
 	}
-	for n := 1; n <= outboxChunk; n++ {
-		var b strings.Builder
-		b.WriteString("INSERT INTO gateway_outbox (event_id, dest, idem_key, clock) VALUES ")
-		for i := range n {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString("(?,?,?,?)")
-		}
-		q.insertOutbox[n] = d.rebind(b.String())
+	// ?3 = '': an event without MsgID is never deduplicated (and '' is never mapped).
+	q.insertEvent = `INSERT INTO gateway_events (network, channel, msg_id, kind, body, received)
+SELECT ?1, ?2, ?3, ?4, ?5, ?6
+WHERE ?3 = '' OR NOT EXISTS (SELECT 1 FROM gateway_msgmap WHERE channel = ?2 AND msg_id = ?3)`
+	// A second MarkDelivered keeps the first done_at; delivered is final.
+	q.delivered = `UPDATE gateway_outbox SET
+	done_at = CASE WHEN state = 'delivered' THEN done_at ELSE ? END,
+	state = 'delivered'
+WHERE id = ? RETURNING event_id, dest`
+	for n := 1; n <= rowsChunk; n++ {
+		q.insertMap[n] = "INSERT INTO gateway_msgmap (event_id, channel, msg_id) VALUES " +
+			valuesRows(n, "(?,?,?)") + " ON CONFLICT (channel, msg_id) DO NOTHING"
+		q.insertOutbox[n] = "INSERT INTO gateway_outbox (event_id, dest, idem_key, clock) VALUES " +
+			valuesRows(n, "(?,?,?,?)")
 	}
 	return q
 }
 
-// ingestPGSQL is IngestEvent on PostgreSQL: one round trip inside the transaction
-// instead of four. The advisory lock (held to the commit) serializes ingests: an
-// identity column hands out IDs in call order, not commit order, and a dispatcher
-// paging PendingEntries by "ID > after" would skip an entry that commits after a higher
-// one; under the lock IDs follow commit order, as gateway.Ledger promises (SQLite's
-// BEGIN IMMEDIATE does the same). The MATERIALIZED CTE takes the lock before any row
-// gets an ID. The outbox rows are inserted only when the origin was mapped (or MsgID is
-// empty); otherwise the caller rolls back the event row. Parameters: $1…$6 the event,
-// $7…$9 the destinations, keys and clocks as arrays in dests order; the result is the
-// event ID and whether the origin was new.
-const ingestPGSQL = `WITH l AS MATERIALIZED (SELECT pg_advisory_xact_lock(7355608002)),
-e AS (INSERT INTO gateway_events (network, channel, msg_id, kind, body, received)
-	SELECT $1, $2, $3, $4, $5, $6 FROM l RETURNING id),
+// valuesRows is n copies of row, comma-separated.
+func valuesRows(n int, row string) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(row)
+	}
+	return b.String()
+}
+
+// ingestPGSQL is IngestEvents on PostgreSQL in one statement, so one round trip and no
+// explicit transaction (a statement is atomic). The advisory lock (held to the commit)
+// serializes ingests: an identity column hands out IDs in call order, not commit order,
+// and a dispatcher paging PendingEntries by "ID > after" would skip an entry that
+// commits after a higher one; under the lock IDs follow commit order, as gateway.Ledger
+// promises (SQLite's BEGIN IMMEDIATE does the same). The MATERIALIZED CTE l takes the
+// lock before any row gets an ID.
+//
+// b draws each event's ID from the identity sequence up front, in batch order, so the
+// origin mappings can be inserted first: (channel, msg_id) is unique, and ON CONFLICT DO
+// NOTHING skips an origin already mapped (by an earlier ingest, a delivered copy, or an
+// earlier element of this batch, the INSERT taking the rows in batch order). Only the
+// events whose origin was mapped (or whose MsgID is empty) are then inserted, with their
+// outbox rows; a duplicate leaves nothing but an unused sequence value. The foreign keys
+// are checked at the end of the statement, when the events exist.
+//
+// Parameters: $1…$6 the events' columns as arrays in batch order; $7…$10 the
+// destinations of all events concatenated in order, each with its event's 1-based
+// position in the batch ($7), dest, key and clock. The result is one row per event in
+// batch order: its drawn ID and whether it is new.
+const ingestPGSQL = `WITH l AS MATERIALIZED (
+	SELECT pg_advisory_xact_lock(7355608002), pg_get_serial_sequence('gateway_events', 'id') AS seq),
+b AS MATERIALIZED (
+	SELECT b.n, b.network, b.channel, b.msg_id, b.kind, b.body, b.received, nextval(l.seq) AS id
+	FROM l, unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::bigint[])
+		WITH ORDINALITY AS b(network, channel, msg_id, kind, body, received, n)
+	ORDER BY b.n),
 m AS (INSERT INTO gateway_msgmap (event_id, channel, msg_id)
-	SELECT id, $2, $3 FROM e WHERE $3 <> '' ON CONFLICT (channel, msg_id) DO NOTHING RETURNING event_id),
-ok AS (SELECT $3 = '' OR EXISTS (SELECT 1 FROM m) AS new),
+	SELECT id, channel, msg_id FROM b WHERE msg_id <> '' ORDER BY n
+	ON CONFLICT (channel, msg_id) DO NOTHING RETURNING event_id),
+k AS MATERIALIZED (SELECT b.*, b.msg_id = '' OR b.id IN (SELECT event_id FROM m) AS new FROM b),
+e AS (INSERT INTO gateway_events (id, network, channel, msg_id, kind, body, received) OVERRIDING SYSTEM VALUE
+	SELECT id, network, channel, msg_id, kind, body, received FROM k WHERE new ORDER BY n),
 o AS (INSERT INTO gateway_outbox (event_id, dest, idem_key, clock)
-	SELECT e.id, d.dest, d.key, d.clock
-	FROM e, ok, unnest($7::text[], $8::text[], $9::bigint[]) WITH ORDINALITY AS d(dest, key, clock, n)
-	WHERE ok.new ORDER BY d.n)
-SELECT e.id, ok.new FROM e, ok`
+	SELECT k.id, d.dest, d.key, d.clock
+	FROM unnest($7::bigint[], $8::text[], $9::text[], $10::bigint[]) WITH ORDINALITY AS d(ev, dest, key, clock, i)
+	JOIN k ON k.n = d.ev
+	WHERE k.new ORDER BY d.i)
+SELECT id, new FROM k ORDER BY n`
+
+// deliveredPGSQL is MarkDeliveredBatch on PostgreSQL in one statement. $1, $2: the
+// entries (distinct) and their done times; $3, $4: the IDs to map, each with its entry,
+// in order. A second MarkDelivered keeps the first done_at; delivered is final. The
+// result is the IDs of the entries found.
+const deliveredPGSQL = `WITH d AS (SELECT * FROM unnest($1::bigint[], $2::bigint[]) AS d(id, at)),
+u AS (UPDATE gateway_outbox o SET
+		done_at = CASE WHEN o.state = 'delivered' THEN o.done_at ELSE d.at END,
+		state = 'delivered'
+	FROM d WHERE o.id = d.id RETURNING o.id, o.event_id, o.dest),
+m AS (INSERT INTO gateway_msgmap (event_id, channel, msg_id)
+	SELECT u.event_id, u.dest, x.msg_id
+	FROM unnest($3::bigint[], $4::text[]) WITH ORDINALITY AS x(entry, msg_id, i) JOIN u ON u.id = x.entry
+	ORDER BY x.i
+	ON CONFLICT (channel, msg_id) DO NOTHING)
+SELECT id FROM u`
 
 func (s *Store) ledger() *ledgerSQL { return ledgerQueries[s.d.name] }
 
@@ -156,108 +225,202 @@ func (s *Store) ledger() *ledgerSQL { return ledgerQueries[s.d.name] }
 // and creates one pending outbox entry per element of dests, in that order, all in one
 // transaction (gateway.Ledger). When (ev.Channel, ev.MsgID) is already mapped, as an
 // origin or as a delivered copy, it writes nothing and returns 0, false. A Clock above
-// math.MaxInt64 is an error (the column is a signed 64-bit integer). Called by the
-// gateway for each accepted event; it blocks on the database, for the commit's sync
-// on SQLite and, on PostgreSQL, for concurrent IngestEvent calls (which it serializes
-// so that entry IDs follow commit order).
+// math.MaxInt64 is an error (the column is a signed 64-bit integer). It is
+// IngestEvents of one element; the gateway's writer batches instead.
 func (s *Store) IngestEvent(ctx context.Context, ev LedgerEvent, dests []LedgerDest) (eventID int64, inserted bool, err error) {
-	for _, d := range dests {
-		if d.Clock > math.MaxInt64 {
-			return 0, false, fmt.Errorf("ingest event %s: clock %d for %s exceeds the int64 column", ev.MsgID, d.Clock, d.Dest)
-		}
+	if err := checkClocks(dests); err != nil {
+		return 0, false, fmt.Errorf("ingest event %s of %s: %w", ev.MsgID, ev.Channel, err)
 	}
-	id, ok, err := s.ingest(ctx, ev, dests)
+	res, err := s.ingestEvents(ctx, []LedgerIngest{{Event: ev, Dests: dests}})
 	if err != nil {
 		return 0, false, fmt.Errorf("ingest event %s of %s: %w", ev.MsgID, ev.Channel, err)
 	}
-	return id, ok, nil
+	return res[0].EventID, res[0].Inserted, nil
 }
 
-func (s *Store) ingest(ctx context.Context, ev LedgerEvent, dests []LedgerDest) (int64, bool, error) {
+// IngestEvents is IngestEvent for each element of batch, in order and in one
+// transaction (gateway.Ledger): results[i] is batch[i]'s outcome, and an element whose
+// origin an earlier element has (or that is already mapped) is a duplicate (0, false).
+// Event and entry IDs increase in batch order. On error nothing is written; a Clock above
+// math.MaxInt64 anywhere fails the whole batch before it starts. Called by the gateway's
+// writer with the events it collected; it blocks on the database, for the commit's sync
+// on SQLite and, on PostgreSQL, for concurrent ingests (which it serializes so that entry
+// IDs follow commit order). An empty batch does nothing.
+func (s *Store) IngestEvents(ctx context.Context, batch []LedgerIngest) (results []LedgerIngested, err error) {
+	for i, in := range batch {
+		if err := checkClocks(in.Dests); err != nil {
+			return nil, fmt.Errorf("ingest %d events: element %d (%s of %s): %w", len(batch), i, in.Event.MsgID, in.Event.Channel, err)
+		}
+	}
+	if len(batch) == 0 {
+		return []LedgerIngested{}, nil
+	}
+	res, err := s.ingestEvents(ctx, batch)
+	if err != nil {
+		return nil, fmt.Errorf("ingest %d events: %w", len(batch), err)
+	}
+	return res, nil
+}
+
+// checkClocks rejects a Clock the signed 64-bit column cannot hold.
+func checkClocks(dests []LedgerDest) error {
+	for _, d := range dests {
+		if d.Clock > math.MaxInt64 {
+			return fmt.Errorf("clock %d for %s exceeds the int64 column", d.Clock, d.Dest)
+		}
+	}
+	return nil
+}
+
+// ingestEvents is IngestEvents after the clock check, for a non-empty batch.
+func (s *Store) ingestEvents(ctx context.Context, batch []LedgerIngest) ([]LedgerIngested, error) {
+	if q := s.ledger(); q.ingestPG != "" {
+		return s.ingestPostgres(ctx, q, batch)
+	}
+	return s.ingestSQLite(ctx, batch)
+}
+
+// bodyOf is ev.Body, never nil (the column is NOT NULL).
+func bodyOf(ev LedgerEvent) []byte {
+	if ev.Body == nil {
+		return []byte{}
+	}
+	return ev.Body
+}
+
+// ingestSQLite is IngestEvents on SQLite. The transaction holds the write lock (BEGIN
+// IMMEDIATE), so IDs follow commit order and "origin not mapped" stays true until the
+// commit: each event row is inserted only if its origin is not mapped (one prepared
+// statement per element; LastInsertId is cheaper than RETURNING through the driver), an
+// origin repeated in the batch is caught in memory, and the origin mappings and outbox
+// rows of all new events follow in multi-row INSERTs of up to rowsChunk rows.
+func (s *Store) ingestSQLite(ctx context.Context, batch []LedgerIngest) ([]LedgerIngested, error) {
 	q := s.ledger()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, false, fmt.Errorf("begin: %w", err)
+		return nil, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback() // no-op after Commit
-	body := ev.Body
-	if body == nil {
-		body = []byte{} // NOT NULL
+	stmt, err := tx.PrepareContext(ctx, q.insertEvent)
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
 	}
+	defer stmt.Close()
 	var (
-		id    int64
-		isNew bool
+		results  = make([]LedgerIngested, len(batch))
+		seen     map[[2]string]bool // origins of this batch, when it has several
+		mapArgs  []any              // event_id, channel, msg_id
+		outbArgs []any              // event_id, dest, idem_key, clock
 	)
-	if q.ingestPG != "" {
-		id, isNew, err = ingestPostgres(ctx, tx, q, ev, body, dests)
-	} else {
-		id, isNew, err = ingestSQLite(ctx, tx, q, ev, body, dests)
+	if len(batch) > 1 {
+		seen = make(map[[2]string]bool, len(batch))
 	}
-	if err != nil || !isNew {
-		return 0, false, err // already mapped: the deferred Rollback undoes the event row
+	for i, in := range batch {
+		ev := in.Event
+		if ev.MsgID != "" && seen != nil {
+			origin := [2]string{ev.Channel, ev.MsgID}
+			if seen[origin] {
+				continue // a duplicate of an earlier element
+			}
+			seen[origin] = true
+		}
+		res, err := stmt.ExecContext(ctx, ev.Network, ev.Channel, ev.MsgID, ev.Kind, bodyOf(ev), unixNanos(ev.Received))
+		if err != nil {
+			return nil, fmt.Errorf("insert event %d (%s of %s): %w", i, ev.MsgID, ev.Channel, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return nil, fmt.Errorf("insert event %d: rows affected: %w", i, err)
+		} else if n == 0 {
+			continue // already mapped
+		}
+		id, err := res.LastInsertId()
+		if err != nil {
+			return nil, fmt.Errorf("insert event %d: last insert ID: %w", i, err)
+		}
+		results[i] = LedgerIngested{EventID: id, Inserted: true}
+		if ev.MsgID != "" {
+			mapArgs = append(mapArgs, id, ev.Channel, ev.MsgID)
+		}
+		for _, d := range in.Dests {
+			outbArgs = append(outbArgs, id, d.Dest, d.Key, int64(d.Clock)) // Clock ≤ MaxInt64, checked by the caller
+		}
+	}
+	if err := execRows(ctx, tx, q.insertMap[:], mapArgs, 3); err != nil {
+		return nil, fmt.Errorf("map origins: %w", err)
+	}
+	if err := execRows(ctx, tx, q.insertOutbox[:], outbArgs, 4); err != nil {
+		return nil, fmt.Errorf("insert outbox entries: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return 0, false, fmt.Errorf("commit: %w", err)
+		return nil, fmt.Errorf("commit: %w", err)
 	}
-	return id, true, nil
+	return results, nil
 }
 
-// ingestSQLite is ingest's statements on SQLite (the transaction holds the write lock,
-// so IDs follow commit order): Exec and LastInsertId, cheaper than RETURNING through
-// the driver; then the origin mapping; then the outbox rows, one multi-row INSERT per
-// outboxChunk destinations.
-func ingestSQLite(ctx context.Context, tx *sql.Tx, q *ledgerSQL, ev LedgerEvent, body []byte, dests []LedgerDest) (int64, bool, error) {
-	res, err := tx.ExecContext(ctx, q.insertEvent, ev.Network, ev.Channel, ev.MsgID, ev.Kind, body, unixNanos(ev.Received))
-	if err != nil {
-		return 0, false, fmt.Errorf("insert event: %w", err)
+// execRows inserts the rows of args (width parameters each, in order) with the
+// multi-row statements stmts ([n]: n rows), up to rowsChunk rows per statement.
+func execRows(ctx context.Context, tx *sql.Tx, stmts []string, args []any, width int) error {
+	for len(args) > 0 {
+		n := min(len(args)/width, rowsChunk)
+		if _, err := tx.ExecContext(ctx, stmts[n], args[:n*width]...); err != nil {
+			return fmt.Errorf("%d rows: %w", n, err)
+		}
+		args = args[n*width:]
 	}
-	id, err := res.LastInsertId()
-	if err != nil {
-		return 0, false, fmt.Errorf("insert event: last insert ID: %w", err)
-	}
-	if ev.MsgID != "" {
-		res, err := tx.ExecContext(ctx, q.insertMap, id, ev.Channel, ev.MsgID)
-		if err != nil {
-			return 0, false, fmt.Errorf("map origin: %w", err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return 0, false, fmt.Errorf("map origin: rows affected: %w", err)
-		}
-		if n == 0 {
-			return 0, false, nil
-		}
-	}
-	args := make([]any, 0, 4*min(len(dests), outboxChunk))
-	for len(dests) > 0 {
-		chunk := dests[:min(len(dests), outboxChunk)]
-		dests = dests[len(chunk):]
-		args = args[:0]
-		for _, d := range chunk {
-			args = append(args, id, d.Dest, d.Key, int64(d.Clock)) // Clock ≤ MaxInt64, checked by IngestEvent
-		}
-		if _, err := tx.ExecContext(ctx, q.insertOutbox[len(chunk)], args...); err != nil {
-			return 0, false, fmt.Errorf("insert %d outbox entries: %w", len(chunk), err)
-		}
-	}
-	return id, true, nil
+	return nil
 }
 
-// ingestPostgres is ingest on PostgreSQL: the one statement ingestPGSQL.
-func ingestPostgres(ctx context.Context, tx *sql.Tx, q *ledgerSQL, ev LedgerEvent, body []byte, dests []LedgerDest) (int64, bool, error) {
-	ds, keys, clocks := make([]string, len(dests)), make([]string, len(dests)), make([]int64, len(dests))
-	for i, d := range dests {
-		ds[i], keys[i], clocks[i] = d.Dest, d.Key, int64(d.Clock) // Clock ≤ MaxInt64, checked by IngestEvent
-	}
+// ingestPostgres is IngestEvents on PostgreSQL: the one statement ingestPGSQL, outside
+// an explicit transaction (the statement is one).
+func (s *Store) ingestPostgres(ctx context.Context, q *ledgerSQL, batch []LedgerIngest) ([]LedgerIngested, error) {
 	var (
-		id    int64
-		isNew bool
+		networks, channels, msgIDs, kinds = make([]string, len(batch)), make([]string, len(batch)), make([]string, len(batch)), make([]string, len(batch))
+		bodies                            = make([][]byte, len(batch))
+		received                          = make([]int64, len(batch))
+		evs                               []int64
+		ds, keys                          []string
+		clocks                            []int64
 	)
-	if err := tx.QueryRowContext(ctx, q.ingestPG, ev.Network, ev.Channel, ev.MsgID, ev.Kind, body,
-		unixNanos(ev.Received), ds, keys, clocks).Scan(&id, &isNew); err != nil {
-		return 0, false, fmt.Errorf("insert: %w", err)
+	for i, in := range batch {
+		ev := in.Event
+		networks[i], channels[i], msgIDs[i], kinds[i] = ev.Network, ev.Channel, ev.MsgID, ev.Kind
+		bodies[i], received[i] = bodyOf(ev), unixNanos(ev.Received)
+		for _, d := range in.Dests {
+			evs = append(evs, int64(i+1))
+			ds, keys = append(ds, d.Dest), append(keys, d.Key)
+			clocks = append(clocks, int64(d.Clock)) // Clock ≤ MaxInt64, checked by the caller
+		}
 	}
-	return id, isNew, nil
+	// Empty arrays, not NULL, for a batch without destinations.
+	if evs == nil {
+		evs, ds, keys, clocks = []int64{}, []string{}, []string{}, []int64{}
+	}
+	rows, err := s.db.QueryContext(ctx, q.ingestPG, networks, channels, msgIDs, kinds, bodies, received, evs, ds, keys, clocks)
+	if err != nil {
+		return nil, fmt.Errorf("insert: %w", err)
+	}
+	defer rows.Close()
+	results := make([]LedgerIngested, 0, len(batch))
+	for rows.Next() {
+		var (
+			id    int64
+			isNew bool
+		)
+		if err := rows.Scan(&id, &isNew); err != nil {
+			return nil, fmt.Errorf("insert: %w", err)
+		}
+		if !isNew {
+			id = 0
+		}
+		results = append(results, LedgerIngested{EventID: id, Inserted: isNew})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("insert: %w", err)
+	}
+	if len(results) != len(batch) {
+		return nil, fmt.Errorf("insert: %d results for %d events", len(results), len(batch))
+	}
+	return results, nil
 }
 
 // PendingEntries returns up to limit entries of dest that are neither delivered nor
@@ -310,44 +473,171 @@ func (s *Store) CountPending(ctx context.Context, dest string) (int64, error) {
 // in the entry's destination channel to its event, in one transaction (gateway.Ledger).
 // Marking an entry again keeps the first done time and adds only IDs not yet mapped;
 // an ID already mapped (to this or another event) is left as it is. An unknown entry is
-// ErrUnknownEntry. Called by the dispatcher after the destination accepted the message.
+// ErrUnknownEntry. It is MarkDeliveredBatch of one element.
 func (s *Store) MarkDelivered(ctx context.Context, entryID int64, ids []string, at time.Time) error {
-	if err := s.markDelivered(ctx, entryID, ids, at); err != nil {
+	if err := s.markDelivered(ctx, []LedgerDelivery{{EntryID: entryID, IDs: ids, At: at}}); err != nil {
 		return fmt.Errorf("mark outbox entry %d delivered: %w", entryID, err)
 	}
 	return nil
 }
 
-func (s *Store) markDelivered(ctx context.Context, entryID int64, ids []string, at time.Time) error {
+// MarkDeliveredBatch is MarkDelivered for each element of batch, in order and in one
+// transaction (gateway.Ledger): an entry marked twice keeps the first element's At, and
+// IDs are mapped in batch order. If any entry is unknown the call is ErrUnknownEntry
+// (naming the first such entry) and nothing is written. Called by the gateway's writer
+// with the deliveries it collected; an empty batch does nothing.
+func (s *Store) MarkDeliveredBatch(ctx context.Context, batch []LedgerDelivery) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	if err := s.markDelivered(ctx, batch); err != nil {
+		return fmt.Errorf("mark %d outbox entries delivered: %w", len(batch), err)
+	}
+	return nil
+}
+
+// errUnknownEntry is ErrUnknownEntry naming the entry.
+func errUnknownEntry(id int64) error { return fmt.Errorf("entry %d: %w", id, ErrUnknownEntry) }
+
+func (s *Store) markDelivered(ctx context.Context, batch []LedgerDelivery) error {
+	if q := s.ledger(); q.deliveredPG != "" {
+		return s.markDeliveredPostgres(ctx, q, batch)
+	}
+	return s.markDeliveredSQLite(ctx, batch)
+}
+
+// markDeliveredSQLite is MarkDeliveredBatch on SQLite: one prepared UPDATE … RETURNING
+// per element, then the IDs of all elements in multi-row INSERTs.
+func (s *Store) markDeliveredSQLite(ctx context.Context, batch []LedgerDelivery) error {
 	q := s.ledger()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback() // no-op after Commit
-	var (
-		eventID int64
-		dest    string
-	)
-	err = tx.QueryRowContext(ctx, q.delivered, unixNanos(at), entryID).Scan(&eventID, &dest)
-	if errors.Is(err, sql.ErrNoRows) {
-		return ErrUnknownEntry
-	}
+	stmt, err := tx.PrepareContext(ctx, q.delivered)
 	if err != nil {
-		return fmt.Errorf("update: %w", err)
+		return fmt.Errorf("prepare: %w", err)
 	}
-	for _, id := range ids {
-		if id == "" {
-			continue // "" is no message ID (IngestEvent never maps it either)
+	defer stmt.Close()
+	var mapArgs []any // event_id, channel, msg_id
+	for _, d := range batch {
+		var (
+			eventID int64
+			dest    string
+		)
+		found, err := scanDelivered(ctx, stmt, d, &eventID, &dest)
+		if err != nil {
+			return fmt.Errorf("update entry %d: %w", d.EntryID, err)
 		}
-		if _, err := tx.ExecContext(ctx, q.insertMap, eventID, dest, id); err != nil {
-			return fmt.Errorf("map %s: %w", id, err)
+		if !found {
+			return errUnknownEntry(d.EntryID)
 		}
+		for _, id := range d.IDs {
+			if id != "" { // "" is no message ID (IngestEvent never maps it either)
+				mapArgs = append(mapArgs, eventID, dest, id)
+			}
+		}
+	}
+	if err := execRows(ctx, tx, q.insertMap[:], mapArgs, 3); err != nil {
+		return fmt.Errorf("map IDs: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// scanDelivered runs the prepared q.delivered for d to completion, which ends the
+// statement cheaply (resetting it on its RETURNING row costs far more through
+// go-sqlite3), and scans the entry's event and destination; found is false when no row
+// was updated.
+func scanDelivered(ctx context.Context, stmt *sql.Stmt, d LedgerDelivery, eventID *int64, dest *string) (found bool, err error) {
+	rows, err := stmt.QueryContext(ctx, unixNanos(d.At), d.EntryID)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := rows.Scan(eventID, dest); err != nil {
+			return false, err
+		}
+		found = true
+	}
+	return found, rows.Err()
+}
+
+// markDeliveredPostgres is MarkDeliveredBatch on PostgreSQL: the one statement
+// deliveredPGSQL, in a transaction that is rolled back if an entry is missing (for a
+// single entry the statement alone, which then writes nothing).
+func (s *Store) markDeliveredPostgres(ctx context.Context, q *ledgerSQL, batch []LedgerDelivery) error {
+	var (
+		entries = make([]int64, 0, len(batch)) // distinct, first occurrence's At
+		ats     = make([]int64, 0, len(batch))
+		first   = make(map[int64]bool, len(batch))
+		mapEnts = []int64{}
+		mapIDs  = []string{}
+	)
+	for _, d := range batch {
+		if !first[d.EntryID] {
+			first[d.EntryID] = true
+			entries, ats = append(entries, d.EntryID), append(ats, unixNanos(d.At))
+		}
+		for _, id := range d.IDs {
+			if id != "" { // "" is no message ID (IngestEvent never maps it either)
+				mapEnts, mapIDs = append(mapEnts, d.EntryID), append(mapIDs, id)
+			}
+		}
+	}
+	var (
+		query func(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+		tx    *sql.Tx
+	)
+	if len(entries) == 1 {
+		query = s.db.QueryContext
+	} else {
+		var err error
+		if tx, err = s.db.BeginTx(ctx, nil); err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		defer tx.Rollback() // no-op after Commit
+		query = tx.QueryContext
+	}
+	found, err := queryIDs(ctx, query, q.deliveredPG, entries, ats, mapEnts, mapIDs)
+	if err != nil {
+		return fmt.Errorf("update: %w", err)
+	}
+	if len(found) != len(entries) {
+		for _, id := range entries {
+			if !slices.Contains(found, id) {
+				return errUnknownEntry(id)
+			}
+		}
+	}
+	if tx != nil {
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+	}
+	return nil
+}
+
+// queryIDs runs a query whose result is one int64 column.
+func queryIDs(ctx context.Context, query func(context.Context, string, ...any) (*sql.Rows, error), q string, args ...any) ([]int64, error) {
+	rows, err := query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
 }
 
 // MarkRetry records a failed attempt of a pending entry: the attempt count, when to try

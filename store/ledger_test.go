@@ -74,6 +74,9 @@ var ledgerCases = []struct {
 	{"mark_retry_failed", testMarkRetryFailed},
 	{"clock_round_trip", testClockRoundTrip},
 	{"concurrent_ingest", testConcurrentIngest},
+	{"ingest_batch", testIngestBatch},
+	{"ingest_batch_atomic", testIngestBatchAtomic},
+	{"mark_delivered_batch", testMarkDeliveredBatch},
 }
 
 var t0 = time.Unix(1600000000, 123456789)
@@ -388,8 +391,8 @@ func testClockRoundTrip(t *testing.T, s *store.Store) {
 	ingest(t, s, ev, []store.LedgerDest{{Dest: "status:big", Clock: 5}})
 }
 
-// testConcurrentIngest: 8 writers ingest at once while a dispatcher pages one
-// destination by "ID > after". Every entry must reach the dispatcher exactly once,
+// testConcurrentIngest: 8 writers ingest at once, half of them in batches of 5, while a
+// dispatcher pages one destination by "ID > after". Every entry must reach the dispatcher exactly once,
 // which holds only if entry IDs are allocated in commit order; and each writer's
 // events keep its order in every outbox.
 func testConcurrentIngest(t *testing.T, s *store.Store) {
@@ -434,6 +437,26 @@ func testConcurrentIngest(t *testing.T, s *store.Store) {
 		go func() {
 			defer wg.Done()
 			ch := fmt.Sprintf("status:w%d", w)
+			if w%2 == 1 { // odd writers group their events, 5 per IngestEvents
+				for n := 0; n < perWriter; n += 5 {
+					var batch []store.LedgerIngest
+					for k := n; k < min(n+5, perWriter); k++ {
+						batch = append(batch, store.LedgerIngest{Event: event(ch, k), Dests: dests("matrix:x", ch+"-copy")})
+					}
+					res, err := s.IngestEvents(ctx, batch)
+					if err != nil {
+						errs <- fmt.Errorf("writer %d events %d…: %v", w, n, err)
+						return
+					}
+					for k, r := range res {
+						if !r.Inserted || r.EventID <= 0 {
+							errs <- fmt.Errorf("writer %d event %d: %+v", w, n+k, r)
+							return
+						}
+					}
+				}
+				return
+			}
 			for n := range perWriter {
 				ev := event(ch, n)
 				if _, ok, err := s.IngestEvent(ctx, ev, dests("matrix:x", ch+"-copy")); err != nil || !ok {
@@ -480,6 +503,197 @@ func testConcurrentIngest(t *testing.T, s *store.Store) {
 	}
 }
 
+// testIngestBatch: one IngestEvents with new events, an origin already ingested, an
+// echo of a delivered copy, an origin repeated within the batch, and events without
+// MsgID; results, IDs and outboxes as if ingested one by one.
+func testIngestBatch(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	if res, err := s.IngestEvents(ctx, nil); err != nil || len(res) != 0 {
+		t.Fatalf("empty batch: %+v, %v", res, err)
+	}
+	first := ingest(t, s, event("status:a", 1), dests("matrix:x"))
+	x := pending(t, s, "matrix:x", 0, 10)
+	if err := s.MarkDelivered(ctx, x[0].ID, []string{"$c1"}, t0); err != nil {
+		t.Fatal(err)
+	}
+	join := store.LedgerEvent{Network: "irc", Channel: "irc:y", Kind: "join", Received: t0}
+	again := event("status:a", 2)
+	again.Body = []byte("repeated in the batch")
+	batch := []store.LedgerIngest{
+		{Event: event("status:a", 2), Dests: dests("matrix:x", "irc:y")},                                                         // 0 new
+		{Event: event("status:a", 1), Dests: dests("irc:y")},                                                                     // 1 already ingested
+		{Event: event("status:a", 3), Dests: dests("irc:y")},                                                                     // 2 new
+		{Event: again, Dests: dests("slack:z")},                                                                                  // 3 repeats 0
+		{Event: join, Dests: dests("matrix:x")},                                                                                  // 4 new (no MsgID)
+		{Event: store.LedgerEvent{Network: "matrix", Channel: "matrix:x", MsgID: "$c1", Kind: "message"}, Dests: dests("irc:y")}, // 5 echo
+		{Event: join, Dests: dests("matrix:x")},                                                                                  // 6 new (no MsgID)
+		{Event: event("status:b", 2), Dests: nil},                                                                                // 7 new, nothing queued
+		{Event: event("status:a", 3), Dests: dests("slack:z")},                                                                   // 8 repeats 2
+	}
+	res, err := s.IngestEvents(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantNew := []bool{true, false, true, false, true, false, true, true, false}
+	if len(res) != len(batch) {
+		t.Fatalf("%d results for %d events", len(res), len(batch))
+	}
+	last := first
+	for i, r := range res {
+		if r.Inserted != wantNew[i] {
+			t.Fatalf("result %d: %+v, want inserted %v", i, r, wantNew[i])
+		}
+		if !r.Inserted {
+			if r.EventID != 0 {
+				t.Fatalf("duplicate %d: event ID %d, want 0", i, r.EventID)
+			}
+			continue
+		}
+		if r.EventID <= last {
+			t.Fatalf("result %d: event ID %d not after %d", i, r.EventID, last)
+		}
+		last = r.EventID
+	}
+	if n := countPending(t, s, "slack:z"); n != 0 {
+		t.Fatalf("count pending slack:z = %d, want 0 (only duplicates go there)", n)
+	}
+	x = pending(t, s, "matrix:x", x[0].ID, 10)
+	y := pending(t, s, "irc:y", 0, 10)
+	if len(x) != 3 || len(y) != 2 {
+		t.Fatalf("pending: %d for x, %d for y; want 3, 2", len(x), len(y))
+	}
+	for i, c := range []struct {
+		e     store.OutboxEntry
+		event int64
+		body  string
+	}{{x[0], res[0].EventID, "body 2"}, {x[1], res[4].EventID, ""}, {x[2], res[6].EventID, ""},
+		{y[0], res[0].EventID, "body 2"}, {y[1], res[2].EventID, "body 3"}} {
+		if c.e.EventID != c.event || string(c.e.Body) != c.body || c.e.Key != "key-"+c.e.Dest {
+			t.Errorf("entry %d: %+v; want event %d, body %q", i, c.e, c.event, c.body)
+		}
+	}
+	// Entry IDs follow batch order, and dests order within an event.
+	if !(x[0].ID < y[0].ID && y[0].ID < y[1].ID && y[1].ID < x[1].ID && x[1].ID < x[2].ID) {
+		t.Fatalf("entry IDs out of batch order: x %d %d %d, y %d %d", x[0].ID, x[1].ID, x[2].ID, y[0].ID, y[1].ID)
+	}
+	// The origins are mapped: the same batch again is all duplicates but the joins.
+	res, err = s.IngestEvents(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if want := batch[i].Event.MsgID == ""; r.Inserted != want {
+			t.Fatalf("second time, result %d: %+v, want inserted %v", i, r, want)
+		}
+	}
+}
+
+// testIngestBatchAtomic: an error in the third element writes nothing of the first two.
+func testIngestBatchAtomic(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	batch := []store.LedgerIngest{
+		{Event: event("status:a", 1), Dests: dests("matrix:x")},
+		{Event: event("status:a", 2), Dests: dests("matrix:x")},
+		{Event: event("status:a", 3), Dests: []store.LedgerDest{{Dest: "status:big", Clock: 1 << 63}}},
+	}
+	if res, err := s.IngestEvents(ctx, batch); err == nil {
+		t.Fatalf("clock 1<<63 in element 3 accepted: %+v", res)
+	}
+	if n := countPending(t, s, "matrix:x"); n != 0 {
+		t.Fatalf("count pending after a failed batch = %d, want 0", n)
+	}
+	// A failure inside the database: PostgreSQL rejects NUL in text (SQLite stores it,
+	// so there the batch succeeds and is not checked).
+	nul := batch[2]
+	nul.Event.Kind, nul.Dests = "mess\x00age", dests("matrix:x")
+	if _, err := s.IngestEvents(ctx, []store.LedgerIngest{batch[0], batch[1], nul}); err != nil {
+		if n := countPending(t, s, "matrix:x"); n != 0 {
+			t.Fatalf("count pending after a batch the database failed = %d, want 0", n)
+		}
+		if ids := mapped(t, s, "status:a", batch[0].Event.MsgID, "status:a"); len(ids) != 0 {
+			t.Fatalf("origin of a failed batch mapped: %q", ids)
+		}
+		batch[2].Dests[0].Clock = 5
+		res, err := s.IngestEvents(ctx, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range res {
+			if !r.Inserted {
+				t.Fatalf("after failed batches, result %d: %+v; want inserted", i, r)
+			}
+		}
+		if n := countPending(t, s, "matrix:x"); n != 2 {
+			t.Fatalf("count pending = %d, want 2", n)
+		}
+	}
+}
+
+// testMarkDeliveredBatch: one MarkDeliveredBatch marks every entry and maps every ID,
+// as MarkDelivered one by one would; again is harmless; an unknown entry fails it all.
+func testMarkDeliveredBatch(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	if err := s.MarkDeliveredBatch(ctx, nil); err != nil {
+		t.Fatalf("empty batch: %v", err)
+	}
+	for n := 1; n <= 3; n++ {
+		ingest(t, s, event("status:a", n), dests("matrix:x", "irc:y"))
+	}
+	x, y := pending(t, s, "matrix:x", 0, 10), pending(t, s, "irc:y", 0, 10)
+	batch := []store.LedgerDelivery{
+		{EntryID: x[0].ID, IDs: []string{"$a", "$b"}, At: t0},
+		{EntryID: y[0].ID, IDs: []string{"y:1"}, At: t0},
+		{EntryID: x[1].ID, At: t0},
+		{EntryID: x[0].ID, IDs: []string{"$c", "$a"}, At: t0.Add(time.Hour)}, // again: adds $c
+		{EntryID: y[1].ID, IDs: []string{"", "y:2", "y:3"}, At: t0},
+	}
+	check := func(when string) {
+		t.Helper()
+		if got := pending(t, s, "matrix:x", 0, 10); len(got) != 1 || got[0].ID != x[2].ID {
+			t.Fatalf("%s: pending x %+v; want only entry %d", when, got, x[2].ID)
+		}
+		if got := pending(t, s, "irc:y", 0, 10); len(got) != 1 || got[0].ID != y[2].ID {
+			t.Fatalf("%s: pending y %+v; want only entry %d", when, got, y[2].ID)
+		}
+		for _, c := range []struct {
+			src, msgID, dest string
+			want             []string
+		}{
+			{"status:a", "status:a/m1", "matrix:x", []string{"$a", "$b", "$c"}},
+			{"status:a", "status:a/m1", "irc:y", []string{"y:1"}},
+			{"status:a", "status:a/m2", "matrix:x", nil},
+			{"status:a", "status:a/m2", "irc:y", []string{"y:2", "y:3"}},
+			{"matrix:x", "$c", "status:a", []string{"status:a/m1"}},
+			{"irc:y", "y:3", "matrix:x", nil},
+		} {
+			if got := mapped(t, s, c.src, c.msgID, c.dest); !slices.Equal(got, c.want) {
+				t.Fatalf("%s: mapped IDs of %s/%s in %s: %q, want %q", when, c.src, c.msgID, c.dest, got, c.want)
+			}
+		}
+	}
+	if err := s.MarkDeliveredBatch(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	check("after the batch")
+	if err := s.MarkDeliveredBatch(ctx, batch); err != nil {
+		t.Fatalf("again: %v", err)
+	}
+	check("after the batch again")
+	// An unknown entry in element 3: elements 1 and 2 are not marked, nothing is mapped.
+	err := s.MarkDeliveredBatch(ctx, []store.LedgerDelivery{
+		{EntryID: x[2].ID, IDs: []string{"$z"}, At: t0},
+		{EntryID: y[2].ID, IDs: []string{"y:z"}, At: t0},
+		{EntryID: 1 << 40, IDs: []string{"y:zz"}, At: t0},
+	})
+	if !errors.Is(err, store.ErrUnknownEntry) {
+		t.Fatalf("unknown entry: err %v, want ErrUnknownEntry", err)
+	}
+	check("after a failed batch")
+	if got := mapped(t, s, "matrix:x", "$z", "status:a"); len(got) != 0 {
+		t.Fatalf("ID of a failed batch mapped: %q", got)
+	}
+}
+
 // BenchmarkLedgerIngest is the gateway's hot path: one IngestEvent (one op) of a
 // message with a 300-byte body to two destinations, each its own transaction (on SQLite
 // with synchronous FULL, so a sync per commit), into a fresh store.
@@ -505,6 +719,87 @@ func BenchmarkLedgerIngest(b *testing.B) {
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+// benchIngestBatch is the events of BenchmarkLedgerIngest, n of them, as IngestEvents
+// elements.
+func benchIngestBatch(n int) []store.LedgerIngest {
+	body := bytes.Repeat([]byte{'x'}, 300)
+	ds := []store.LedgerDest{{Dest: "matrix:!room:example.org", Key: "k1"}, {Dest: "irc:#chan", Key: "k2"}}
+	batch := make([]store.LedgerIngest, n)
+	for i := range batch {
+		batch[i] = store.LedgerIngest{Event: store.LedgerEvent{Network: "status", Channel: "status:statusgate-dev",
+			MsgID: fmt.Sprintf("status:0x%064x", i), Kind: "message", Body: body, Received: t0}, Dests: ds}
+	}
+	return batch
+}
+
+// benchBatch is how many requests the gateway's writer groups in these benchmarks.
+const benchBatch = 64
+
+// BenchmarkLedgerIngestBatch64 is BenchmarkLedgerIngest through the gateway's group
+// commit: b.N events (one op each) in IngestEvents calls of 64, so one transaction and
+// one sync per 64 events.
+func BenchmarkLedgerIngestBatch64(b *testing.B) {
+	for _, be := range ledgerBackends {
+		b.Run(be.name, func(b *testing.B) {
+			b.ReportAllocs()
+			ctx := context.Background()
+			s := openLedger(b, be.config(b))
+			all := benchIngestBatch(b.N)
+			b.ResetTimer()
+			for batch := range slices.Chunk(all, benchBatch) {
+				res, err := s.IngestEvents(ctx, batch)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for i, r := range res {
+					if !r.Inserted {
+						b.Fatalf("event %s not inserted", batch[i].Event.MsgID)
+					}
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+// BenchmarkLedgerMarkDeliveredBatch64: b.N deliveries (one op each, one posted ID
+// each) in MarkDeliveredBatch calls of 64, of entries ingested beforehand (untimed).
+func BenchmarkLedgerMarkDeliveredBatch64(b *testing.B) {
+	for _, be := range ledgerBackends {
+		b.Run(be.name, func(b *testing.B) {
+			b.ReportAllocs()
+			ctx := context.Background()
+			s := openLedger(b, be.config(b))
+			events := (b.N + 1) / 2 // two destinations each
+			for batch := range slices.Chunk(benchIngestBatch(events), 256) {
+				if _, err := s.IngestEvents(ctx, batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var ds []store.LedgerDelivery
+			for _, dest := range []string{"matrix:!room:example.org", "irc:#chan"} {
+				es, err := s.PendingEntries(ctx, dest, 0, events)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, e := range es {
+					ds = append(ds, store.LedgerDelivery{EntryID: e.ID, IDs: []string{fmt.Sprintf("%s/%d", dest, e.ID)}, At: t0})
+				}
+			}
+			ds = ds[:b.N]
+			b.ResetTimer()
+			for batch := range slices.Chunk(ds, benchBatch) {
+				if err := s.MarkDeliveredBatch(ctx, batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "deliveries/s")
 		})
 	}
 }

@@ -17,9 +17,15 @@ type Ledger interface {
 	// (ev.Channel, ev.MsgID) to the new event, in one transaction. When ev.MsgID is
 	// not empty and (ev.Channel, ev.MsgID) is already in the message map (as an
 	// origin or as a delivered copy), it writes nothing and returns inserted false:
-	// that is how a re-delivered event becomes a no-op. Entries get increasing IDs in
-	// the order of dests, and later than every entry already recorded.
+	// that is how a re-delivered event becomes a no-op (event ID 0). Entries get
+	// increasing IDs in the order of dests, greater than every entry already committed,
+	// so a reader paging by ID never skips one.
 	IngestEvent(ctx context.Context, ev LedgerEvent, dests []LedgerDest) (eventID int64, inserted bool, err error)
+	// IngestEvents is IngestEvent for several events in one transaction (group commit:
+	// one disk sync for all), in order: results[i] is batch[i]'s outcome, and an event
+	// that repeats the origin of an earlier one in the batch is a duplicate. On error
+	// nothing is written.
+	IngestEvents(ctx context.Context, batch []LedgerIngest) (results []LedgerIngested, err error)
 	// PendingEntries returns up to limit entries of dest that are neither delivered
 	// nor failed and whose ID is greater than after, in ID order, each with its
 	// event's Body.
@@ -30,6 +36,8 @@ type Ledger interface {
 	// destination's IDs of the posted message, possibly none) in the entry's Dest
 	// channel to the entry's event. Marking an entry twice is harmless.
 	MarkDelivered(ctx context.Context, entryID int64, ids []string, at time.Time) error
+	// MarkDeliveredBatch is MarkDelivered for several entries in one transaction.
+	MarkDeliveredBatch(ctx context.Context, batch []LedgerDelivery) error
 	// MarkRetry records a failed attempt: the attempt count, when to try next and the
 	// error text.
 	MarkRetry(ctx context.Context, entryID int64, attempts int, next time.Time, lastErr string) error
@@ -55,6 +63,25 @@ type LedgerEvent = struct {
 	Body []byte
 	// Received is when the gateway accepted the event.
 	Received time.Time
+}
+
+// LedgerIngest is one element of IngestEvents.
+type LedgerIngest = struct {
+	Event LedgerEvent
+	Dests []LedgerDest
+}
+
+// LedgerIngested is the outcome of one LedgerIngest (see IngestEvent).
+type LedgerIngested = struct {
+	EventID  int64
+	Inserted bool
+}
+
+// LedgerDelivery is one element of MarkDeliveredBatch.
+type LedgerDelivery = struct {
+	EntryID int64
+	IDs     []string
+	At      time.Time
 }
 
 // LedgerDest is one outbox entry to create with an event.
