@@ -65,8 +65,9 @@ type GatewayConfig struct {
 	// ID of that network (changing it changes the network's puppet keys). Default none:
 	// the account is the network name.
 	Accounts map[string]string `yaml:"accounts"`
-	// QueueLimit bounds each destination's pending deliveries; a full queue blocks the
-	// producer. Default (and 0) gateway.DefaultQueueLimit, 10000.
+	// QueueLimit bounds each destination's pending deliveries; beyond it the oldest are
+	// marked failed, visibly (gateway.Config.QueueLimit). Default (and 0)
+	// gateway.DefaultQueueLimit, 10000.
 	QueueLimit int `yaml:"queue_limit"`
 	// MaxAttempts is how often a delivery is tried before it ends failed. Default (and 0)
 	// gateway.DefaultMaxAttempts, 12.

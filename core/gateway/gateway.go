@@ -61,6 +61,9 @@ type Gateway struct {
 	outbox  map[bridges.ChannelID]*outbox
 	ownKeys map[string]bool
 
+	ingestC chan *ingestReq // to ingestLoop
+	markC   chan *markReq   // to markLoop
+
 	mu     sync.Mutex
 	states map[string]ConnectorState
 	ours   map[string]bool // chat keys of puppets used by this process
@@ -100,7 +103,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		conns: map[string]bridges.Connector{}, byChan: map[bridges.ChannelID]*route{},
 		outbox: map[bridges.ChannelID]*outbox{}, ownKeys: map[string]bool{},
 		states: map[string]ConnectorState{}, ours: map[string]bool{}, notOur: map[string]bool{},
-		ready: make(chan struct{})}
+		ready: make(chan struct{}), ingestC: make(chan *ingestReq, commitQueue), markC: make(chan *markReq, commitQueue)}
 	for _, k := range deps.OwnKeys {
 		g.ownKeys[k] = true
 	}
@@ -176,6 +179,13 @@ func (g *Gateway) Run(ctx context.Context) error {
 		rt.chatMu.Unlock()
 		close(rt.joined)
 	}
+	// The writers stop last: readers and outboxes hand them work until they exit.
+	writers, stopWriters := context.WithCancel(context.WithoutCancel(ctx))
+	var ww sync.WaitGroup
+	ww.Add(2)
+	go func() { defer ww.Done(); g.ingestLoop(writers) }()
+	go func() { defer ww.Done(); g.markLoop(writers) }()
+	defer func() { stopWriters(); ww.Wait() }()
 	var wg sync.WaitGroup
 	for i, rt := range g.routes {
 		wg.Add(1)
@@ -324,7 +334,7 @@ func (h *host) Deliver(ctx context.Context, ev bridges.Event) error {
 	if ev.Time.IsZero() {
 		ev.Time = g.cfg.Clock()
 	}
-	return g.ingest(ctx, rt, ev)
+	return g.ingest(ctx, rt, ev, true)
 }
 
 // destinations lists where an event from origin channel src goes in route rt: the
@@ -354,56 +364,52 @@ func toStatus(k bridges.Kind) bool {
 	return false
 }
 
-// ingest persists ev with one outbox entry per destination of route rt and wakes
-// those outboxes. A store error is retried with back-off until ctx ends: the event
-// is not acknowledged until it is persisted.
-func (g *Gateway) ingest(ctx context.Context, rt *route, ev bridges.Event) error {
+// ingest queues ev, with one outbox entry per destination of route rt, for the
+// writer (ingestLoop), which persists it and wakes those outboxes. With wait it
+// returns once the event is persisted (nil) or ctx ended; without, once it is queued
+// (the Status reader pipelines: queue order is commit order).
+func (g *Gateway) ingest(ctx context.Context, rt *route, ev bridges.Event, wait bool) error {
 	dests := g.destinations(rt, &ev)
 	body, err := json.Marshal(&ev)
 	if err != nil {
 		return bridges.Permanent(fmt.Errorf("encode event %s: %w", ev.Origin.ID, err))
 	}
-	now := g.cfg.Clock()
 	ld := make([]LedgerDest, 0, len(dests))
 	for _, d := range dests {
 		e := LedgerDest{Dest: string(d), Key: bridges.IdempotencyKey(ev.Origin, d)}
 		if d.Network() == StatusNetwork {
 			// The clock is fixed now, so every retry sends the same message ids.
-			ch := rt.statusChat()
-			if ch != nil {
+			if ch := rt.statusChat(); ch != nil {
 				e.Clock = ch.NextClock(ev.Time)
 			}
 		}
 		ld = append(ld, e)
 	}
-	rec := LedgerEvent{Network: ev.Origin.Network, Channel: string(ev.Origin.Channel), MsgID: string(ev.Origin.ID),
-		Kind: ev.Kind.String(), Body: body, Received: now}
-	back := backoff{min: 50 * time.Millisecond, max: 5 * time.Second}
-	for {
-		_, inserted, err := g.ledger.IngestEvent(ctx, rec, ld)
-		if err == nil {
-			if !inserted {
-				g.m.dropped.WithLabelValues(dropDuplicate).Inc()
-				return nil
-			}
-			break
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("persist event %s: %w", ev.Origin.ID, ctx.Err())
-		}
-		wait := back.next()
-		g.log.Error("persist event failed; retrying", "id", ev.Origin.ID, "err", err, "in", wait)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("persist event %s: %w", ev.Origin.ID, ctx.Err())
-		case <-time.After(wait):
-		}
+	r := &ingestReq{rt: rt, dests: dests, in: LedgerIngest{Dests: ld, Event: LedgerEvent{Network: ev.Origin.Network,
+		Channel: string(ev.Origin.Channel), MsgID: string(ev.Origin.ID), Kind: ev.Kind.String(), Body: body,
+		Received: g.cfg.Clock()}}}
+	if wait {
+		r.done = make(chan error, 1)
 	}
-	g.m.in.WithLabelValues(rt.Chat, ev.Origin.Network).Inc()
-	for _, d := range dests {
-		g.outbox[d].added()
+	select {
+	case g.ingestC <- r:
+	case <-ctx.Done():
+		return fmt.Errorf("persist event %s: %w", ev.Origin.ID, ctx.Err())
 	}
-	return nil
+	if !wait {
+		return nil
+	}
+	select {
+	case err := <-r.done:
+		if err != nil {
+			return fmt.Errorf("persist event %s: %w", ev.Origin.ID, err)
+		}
+		return nil
+	case <-ctx.Done():
+		// Queued: it may still be persisted; the connector re-delivers if unsure, and
+		// the duplicate is a no-op.
+		return fmt.Errorf("persist event %s: %w", ev.Origin.ID, ctx.Err())
+	}
 }
 
 func (rt *route) statusChat() *status.Chat {

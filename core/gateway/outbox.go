@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,6 +28,7 @@ type outbox struct {
 	log   *slog.Logger
 	kick  chan struct{} // capacity 1: "there may be new entries"
 	depth atomic.Int64
+	marks sync.WaitGroup // deliveries handed to markLoop, not yet written
 }
 
 func (g *Gateway) newOutbox(dest bridges.ChannelID, rt *route) *outbox {
@@ -70,7 +72,10 @@ func (o *outbox) run(ctx context.Context) {
 		}
 		storeBack = backoff{min: storeBack.min, max: storeBack.max}
 		if len(entries) == 0 {
-			after = 0 // rescan from the start next time: nothing is pending before
+			// Rescan from the start next time (nothing is pending before), once every
+			// delivery is recorded, so that none is read back as pending.
+			o.marks.Wait()
+			after = 0
 			select {
 			case <-ctx.Done():
 				return
@@ -113,7 +118,7 @@ func (o *outbox) process(ctx context.Context, e OutboxEntry) bool {
 		return false
 	}
 	if err == nil {
-		return o.delivered(ctx, e, &ev, ids)
+		return o.delivered(ctx, e, ids)
 	}
 	attempts := e.Attempts + 1
 	if bridges.IsPermanent(err) || attempts >= g.cfg.MaxAttempts {
@@ -159,23 +164,18 @@ func (o *outbox) waitConnected(ctx context.Context) bool {
 	}
 }
 
-func (o *outbox) delivered(ctx context.Context, e OutboxEntry, ev *bridges.Event, ids []string) bool {
-	g := o.g
-	for {
-		err := g.ledger.MarkDelivered(ctx, e.ID, ids, g.cfg.Clock())
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return false // delivered again after restart: the idempotency key makes it harmless
-		}
-		o.log.Error("record delivery failed; retrying", "id", ev.Origin.ID, "err", err)
-		sleep(ctx, time.Second)
+// delivered hands the completed entry to the mark writer and moves on: the queue does
+// not wait for the disk. A mark lost in a crash means one more delivery with the same
+// idempotency key after restart.
+func (o *outbox) delivered(ctx context.Context, e OutboxEntry, ids []string) bool {
+	o.marks.Add(1)
+	select {
+	case o.g.markC <- &markReq{d: LedgerDelivery{EntryID: e.ID, IDs: ids, At: o.g.cfg.Clock()}, ob: o, wg: &o.marks, sent: e.Received}:
+		return true
+	case <-ctx.Done():
+		o.marks.Done()
+		return false
 	}
-	o.done()
-	g.m.out.WithLabelValues(o.rt.Chat, o.net).Inc()
-	g.m.latency.WithLabelValues(o.net).Observe(g.cfg.Clock().Sub(e.Received).Seconds())
-	return true
 }
 
 func (o *outbox) fail(ctx context.Context, e OutboxEntry, attempts int, reason string) bool {

@@ -30,7 +30,7 @@ func (g *Gateway) readStatus(ctx context.Context, rt *route, ch *status.Chat) {
 		if len(g.destinations(rt, &ev)) == 0 {
 			continue
 		}
-		if err := g.ingest(ctx, rt, ev); err != nil {
+		if err := g.ingest(ctx, rt, ev, false); err != nil {
 			// Only when ctx ended: the message is recovered by the mailserver catch-up
 			// after restart (and deduplicated if it did get in).
 			g.log.Warn("status message not persisted", "chat", rt.Chat, "id", m.ID.String(), "err", err)

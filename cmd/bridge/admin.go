@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/statusgate/statusgate/bridges"
+	"github.com/statusgate/statusgate/core/gateway"
+)
+
+// adminServer serves /healthz, /readyz and /metrics for operators and orchestrators.
+// It is a plain HTTP listener on http.listen (loopback by default): it shows no
+// secrets, but queue names and states are not for the public either.
+type adminServer struct {
+	addr  string
+	gw    *gateway.Gateway
+	peers func() int
+	reg   *prometheus.Registry
+	log   *slog.Logger
+	bound chan net.Addr // receives the listening address once (tests)
+}
+
+// readiness is the body of /readyz.
+type readiness struct {
+	Ready      bool                      `json:"ready"`
+	Gateway    bool                      `json:"gateway"`
+	Peers      int                       `json:"peers"`
+	Connectors map[string]connectorReady `json:"connectors"`
+	Queues     map[string]int64          `json:"queues"`
+}
+
+type connectorReady struct {
+	State string    `json:"state"`
+	Error string    `json:"error,omitempty"`
+	Since time.Time `json:"since,omitzero"`
+}
+
+func (a *adminServer) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		r := a.readiness()
+		w.Header().Set("Content-Type", "application/json")
+		if !r.Ready {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(r)
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}))
+	return mux
+}
+
+// readiness is ready when the gateway joined its chats and every connector is
+// connected. No peer is not unready: a gateway may be the first node of its network.
+func (a *adminServer) readiness() readiness {
+	r := readiness{Connectors: map[string]connectorReady{}, Queues: a.gw.QueueDepths()}
+	select {
+	case <-a.gw.Ready():
+		r.Gateway = true
+	default:
+	}
+	if a.peers != nil {
+		r.Peers = a.peers()
+	}
+	r.Ready = r.Gateway
+	states := a.gw.States()
+	names := make([]string, 0, len(states))
+	for n := range states {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		s := states[n]
+		r.Connectors[n] = connectorReady{State: s.State.String(), Error: s.Err, Since: s.Since}
+		if s.State != bridges.StateConnected {
+			r.Ready = false
+		}
+	}
+	return r
+}
+
+// Run serves until ctx ends. A listen failure is returned: the operator asked for
+// this address.
+func (a *adminServer) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", a.addr)
+	if err != nil {
+		return fmt.Errorf("admin http: listen %s: %w", a.addr, err)
+	}
+	if a.bound != nil {
+		a.bound <- ln.Addr()
+	}
+	a.log.Info("admin http listening", "addr", ln.Addr().String(), "paths", "/healthz /readyz /metrics")
+	srv := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("admin http: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("admin http: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,275 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/statusgate/statusgate/bridges"
+	"github.com/statusgate/statusgate/store"
+)
+
+// Group commit. One commit costs a disk sync (SQLite with synchronous=FULL, or a
+// PostgreSQL round trip and WAL flush); committing each event and each delivery mark
+// alone caps the gateway near 1,000 events a second. So two goroutines owned by Run
+// take requests off bounded queues and write whatever is waiting in one transaction:
+// ingestLoop for new events, markLoop for completed deliveries. Overflow policy of
+// both queues: block (the caller waits; Host.Deliver is allowed to).
+
+const (
+	commitQueue = 1024 // requests waiting for the writer
+	commitBatch = 256  // requests written in one transaction at most
+)
+
+// ingestReq is one event to persist.
+type ingestReq struct {
+	in    LedgerIngest
+	rt    *route
+	dests []bridges.ChannelID
+	// done receives the outcome once the event is persisted (or ctx ended); nil for
+	// callers that do not wait (the Status reader pipelines its messages).
+	done chan error
+}
+
+// markReq is one completed delivery to record.
+type markReq struct {
+	d    LedgerDelivery
+	ob   *outbox
+	wg   *sync.WaitGroup // the outbox's in-flight marks
+	sent time.Time       // when the event was received, for the latency metric
+}
+
+func (g *Gateway) ingestLoop(ctx context.Context) {
+	batch := make([]*ingestReq, 0, commitBatch)
+	ins := make([]LedgerIngest, 0, commitBatch)
+	for {
+		batch, ins = batch[:0], ins[:0]
+		select {
+		case <-ctx.Done():
+			// Stopping: nothing adds any more (Run stops the writers last); write what is
+			// queued, with a bounded grace period, so no accepted event is lost.
+			g.flushIngest()
+			return
+		case r := <-g.ingestC:
+			batch = append(batch, r)
+		}
+	more:
+		for len(batch) < commitBatch {
+			select {
+			case r := <-g.ingestC:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		if !g.writeIngest(ctx, batch, ins) {
+			g.flushIngest()
+			return
+		}
+	}
+}
+
+// flushIngest writes every queued request within a grace period; what cannot be
+// written is answered with an error (its connector re-delivers it after restart).
+func (g *Gateway) flushIngest() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var batch []*ingestReq
+	var ins []LedgerIngest
+	for {
+		batch, ins = batch[:0], ins[:0]
+	more:
+		for len(batch) < commitBatch {
+			select {
+			case r := <-g.ingestC:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		if len(batch) == 0 {
+			return
+		}
+		if !g.writeIngest(ctx, batch, ins) {
+			g.drainIngest(ctx.Err())
+			return
+		}
+	}
+}
+
+// writeIngest persists batch, retrying store errors with back-off while ctx lasts,
+// and answers every request. It returns false when ctx ended first.
+func (g *Gateway) writeIngest(ctx context.Context, batch []*ingestReq, ins []LedgerIngest) bool {
+	for _, r := range batch {
+		ins = append(ins, r.in)
+	}
+	var res []LedgerIngested
+	back := backoff{min: 50 * time.Millisecond, max: 5 * time.Second}
+	for {
+		var err error
+		res, err = g.ledger.IngestEvents(ctx, ins)
+		if err == nil && len(res) == len(ins) {
+			break
+		}
+		if ctx.Err() != nil {
+			for _, r := range batch {
+				reply(r.done, ctx.Err())
+			}
+			g.log.Error("events not persisted at shutdown", "events", len(batch), "err", err)
+			return false
+		}
+		if err == nil {
+			err = fmt.Errorf("ledger returned %d results for %d events", len(res), len(ins))
+		}
+		wait := back.next()
+		g.log.Error("persist events failed; retrying", "events", len(ins), "err", err, "in", wait)
+		sleep(ctx, wait)
+	}
+	for i, r := range batch {
+		if !res[i].Inserted {
+			g.m.dropped.WithLabelValues(dropDuplicate).Inc()
+		} else {
+			g.m.in.WithLabelValues(r.rt.Chat, r.in.Event.Network).Inc()
+			for _, d := range r.dests {
+				g.outbox[d].added()
+			}
+		}
+		reply(r.done, nil)
+	}
+	return true
+}
+
+// drainIngest answers every queued request with err (the gateway is stopping).
+func (g *Gateway) drainIngest(err error) {
+	for {
+		select {
+		case r := <-g.ingestC:
+			reply(r.done, err)
+		default:
+			return
+		}
+	}
+}
+
+func reply(done chan error, err error) {
+	if done != nil {
+		done <- err // buffered 1; each request is answered once
+	}
+}
+
+func (g *Gateway) markLoop(ctx context.Context) {
+	batch := make([]*markReq, 0, commitBatch)
+	ds := make([]LedgerDelivery, 0, commitBatch)
+	for {
+		batch, ds = batch[:0], ds[:0]
+		select {
+		case <-ctx.Done():
+			g.flushMarks()
+			return
+		case r := <-g.markC:
+			batch = append(batch, r)
+		}
+	more:
+		for len(batch) < commitBatch {
+			select {
+			case r := <-g.markC:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		if !g.writeMarks(ctx, batch, ds) {
+			g.flushMarks()
+			return
+		}
+	}
+}
+
+// flushMarks writes the queued marks within a grace period. Marks not written are
+// delivered again after a restart, with the same idempotency key: harmless by
+// construction.
+func (g *Gateway) flushMarks() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var batch []*markReq
+	var ds []LedgerDelivery
+	for {
+		batch, ds = batch[:0], ds[:0]
+	more:
+		for len(batch) < commitBatch {
+			select {
+			case r := <-g.markC:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		if len(batch) == 0 {
+			return
+		}
+		if !g.writeMarks(ctx, batch, ds) {
+			g.drainMarks()
+			return
+		}
+	}
+}
+
+// writeMarks records batch, retrying store errors while ctx lasts; it returns false
+// when ctx ended first. Every request's WaitGroup is released either way.
+func (g *Gateway) writeMarks(ctx context.Context, batch []*markReq, ds []LedgerDelivery) bool {
+	for _, r := range batch {
+		ds = append(ds, r.d)
+	}
+	back := backoff{min: 50 * time.Millisecond, max: 5 * time.Second}
+	for {
+		err := g.ledger.MarkDeliveredBatch(ctx, ds)
+		if err == nil {
+			break
+		}
+		if errors.Is(err, store.ErrUnknownEntry) {
+			// Cannot happen for entries read from the ledger; if it does, the batch is
+			// written one by one and the unknown mark alone is given up (logged).
+			if len(batch) == 1 {
+				g.log.Error("delivery of an unknown outbox entry not recorded", "entry", batch[0].d.EntryID, "err", err)
+				batch[0].wg.Done()
+				return true
+			}
+			for _, r := range batch {
+				if !g.writeMarks(ctx, []*markReq{r}, nil) {
+					return false
+				}
+			}
+			return true
+		}
+		if ctx.Err() != nil {
+			for _, r := range batch {
+				r.wg.Done()
+			}
+			return false
+		}
+		wait := back.next()
+		g.log.Error("record deliveries failed; retrying", "entries", len(ds), "err", err, "in", wait)
+		sleep(ctx, wait)
+	}
+	now := g.cfg.Clock()
+	for _, r := range batch {
+		r.ob.done()
+		g.m.out.WithLabelValues(r.ob.rt.Chat, r.ob.net).Inc()
+		g.m.latency.WithLabelValues(r.ob.net).Observe(now.Sub(r.sent).Seconds())
+		r.wg.Done()
+	}
+	return true
+}
+
+func (g *Gateway) drainMarks() {
+	for {
+		select {
+		case r := <-g.markC:
+			r.wg.Done()
+		default:
+			return
+		}
+	}
+}
