@@ -165,8 +165,8 @@ func (c *Config) Validate() error {
 				errs = append(errs, fmt.Errorf("%s.channel: %w", key, err))
 				continue
 			}
-			if ch.Channel.Network() == StatusNetwork {
-				errs = append(errs, fmt.Errorf("%s.channel: %q: the Status side is the route's chat", key, ch.Channel))
+			if n := ch.Channel.Network(); n == StatusNetwork || n == GatewayNetwork {
+				errs = append(errs, fmt.Errorf("%s.channel: %q: network %q is reserved (the Status side is the route's chat)", key, ch.Channel, ch.Channel.Network()))
 			}
 			if prev, dup := channels[ch.Channel]; dup {
 				errs = append(errs, fmt.Errorf("%s.channel: %q is also in %s", key, ch.Channel, prev))

@@ -112,8 +112,8 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		if err := bridges.ValidNetwork(name); err != nil {
 			return nil, fmt.Errorf("gateway: connector name: %w", err)
 		}
-		if name == StatusNetwork {
-			return nil, fmt.Errorf("gateway: connector name %q is reserved for the Status side", name)
+		if name == StatusNetwork || name == GatewayNetwork {
+			return nil, fmt.Errorf("gateway: connector name %q is reserved", name)
 		}
 		if _, dup := g.conns[name]; dup {
 			return nil, fmt.Errorf("gateway: two connectors named %q", name)
@@ -433,4 +433,43 @@ func (b *backoff) next() time.Duration {
 		}
 	}
 	return b.cur
+}
+
+// GatewayNetwork is the network name of the gateway's own notices.
+const GatewayNetwork = "gateway"
+
+// notifyFailure tells the origin channel of ev, when it is a connector's and the
+// connector can post, that ev could not be delivered to dest. It is one best-effort
+// attempt, not an outbox entry: the failure itself is already recorded, logged and
+// counted, and a notice about a notice must not queue up behind a broken network.
+func (g *Gateway) notifyFailure(ctx context.Context, entry int64, ev *bridges.Event, dest bridges.ChannelID) {
+	c, ok := g.conns[ev.Origin.Network]
+	if !ok || ev.Kind == bridges.KindJoin || ev.Kind == bridges.KindPart {
+		return
+	}
+	g.mu.Lock()
+	up := g.states[ev.Origin.Network].State == bridges.StateConnected
+	g.mu.Unlock()
+	if !up {
+		return
+	}
+	id, err1 := bridges.NewRemoteMsgID(GatewayNetwork, fmt.Sprintf("failure-%d", entry))
+	ch, err2 := bridges.NewChannelID(GatewayNetwork, "notices")
+	sender, err3 := bridges.NewRemoteUserID(GatewayNetwork, "statusgate")
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return
+	}
+	who := ev.Sender.Name
+	if who == "" {
+		who = ev.Sender.ID.Local()
+	}
+	n := bridges.Event{Kind: bridges.KindNotice, Origin: bridges.Origin{Network: GatewayNetwork, Channel: ch, ID: id},
+		Sender: bridges.Sender{ID: sender, Name: "statusgate", IsBridge: true}, Time: g.cfg.Clock(),
+		Text: bridges.Escape(fmt.Sprintf("A message from %s could not be delivered to %s.", who, dest))}
+	nctx, cancel := context.WithTimeout(ctx, g.cfg.AttemptTimeout)
+	defer cancel()
+	if _, err := c.Send(nctx, bridges.Outbound{Event: n, Channel: ev.Origin.Channel,
+		Key: bridges.IdempotencyKey(n.Origin, ev.Origin.Channel)}); err != nil {
+		g.log.Warn("failure notice not posted", "net", ev.Origin.Network, "channel", ev.Origin.Channel, "err", err)
+	}
 }

@@ -121,6 +121,7 @@ type envOpts struct {
 	secret *identity.Secret
 	nodes  []*node.Node
 	conn   *testConn
+	extra  []bridges.Connector
 	cfg    func(*gateway.Config)
 }
 
@@ -159,7 +160,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 		o.cfg(&cfg)
 	}
 	gw, err := gateway.New(cfg, gateway.Deps{Ledger: st, Status: sc,
-		Puppets: puppet.New(o.secret, st, nil), Connectors: []bridges.Connector{o.conn}})
+		Puppets: puppet.New(o.secret, st, nil), Connectors: append([]bridges.Connector{o.conn}, o.extra...)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -430,5 +431,33 @@ func TestGateway_replyIsMapped(t *testing.T) {
 	out := e.conn.next(t)
 	if out.Event.Text != "answer" || out.ReplyTo != "test:orig" {
 		t.Fatalf("reply arrived as %+v (ReplyTo %q)", out.Event, out.ReplyTo)
+	}
+}
+
+// TestGateway_failureNoticeToOrigin: when a remote user's message cannot be delivered
+// to another network for good, the user's channel gets a notice saying so, and the
+// Status side still gets the message.
+func TestGateway_failureNoticeToOrigin(t *testing.T) {
+	broken := newTestConn("other")
+	broken.fail = func(bridges.Outbound) error { return bridges.Permanent(errors.New("banned from channel")) }
+	e := newEnv(t, envOpts{extra: []bridges.Connector{broken}, cfg: func(c *gateway.Config) {
+		c.Routes[0].Channels = append(c.Routes[0].Channels, gateway.RouteChannel{Channel: "other:room"})
+	}})
+	if err := e.host.Deliver(context.Background(), remoteEvent(t, "f1", "erin", "Erin", "can you hear me")); err != nil {
+		t.Fatal(err)
+	}
+	if m := nextStatus(t, e.user); m.Text != "[test] <Erin> can you hear me" {
+		t.Fatalf("status got %q", m.Text)
+	}
+	n := e.conn.next(t)
+	if n.Event.Kind != bridges.KindNotice || n.Channel != "test:room" || !n.Event.Sender.IsBridge ||
+		!strings.Contains(n.Event.Text, "Erin") || !strings.Contains(n.Event.Text, "other:room") {
+		t.Fatalf("notice %+v to %s", n.Event, n.Channel)
+	}
+	broken.mu.Lock()
+	calls := broken.calls
+	broken.mu.Unlock()
+	if calls != 1 {
+		t.Fatalf("a permanent failure was tried %d times", calls)
 	}
 }

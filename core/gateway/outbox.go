@@ -98,7 +98,7 @@ func (o *outbox) run(ctx context.Context) {
 func (o *outbox) process(ctx context.Context, e OutboxEntry) bool {
 	g := o.g
 	if over := o.depth.Load() - int64(g.cfg.QueueLimit); over > 0 {
-		return o.fail(ctx, e, e.Attempts, "queue overflow: more than "+fmt.Sprint(g.cfg.QueueLimit)+" pending")
+		return o.fail(ctx, e, nil, e.Attempts, "queue overflow: more than "+fmt.Sprint(g.cfg.QueueLimit)+" pending")
 	}
 	if wait := time.Until(e.NextAttempt); !e.NextAttempt.IsZero() && wait > 0 {
 		sleep(ctx, wait)
@@ -109,7 +109,7 @@ func (o *outbox) process(ctx context.Context, e OutboxEntry) bool {
 	}
 	var ev bridges.Event
 	if err := json.Unmarshal(e.Body, &ev); err != nil {
-		return o.fail(ctx, e, e.Attempts, "undecodable ledger entry: "+err.Error())
+		return o.fail(ctx, e, nil, e.Attempts, "undecodable ledger entry: "+err.Error())
 	}
 	actx, cancel := context.WithTimeout(ctx, g.cfg.AttemptTimeout)
 	ids, err := o.deliver(actx, e, &ev)
@@ -122,7 +122,7 @@ func (o *outbox) process(ctx context.Context, e OutboxEntry) bool {
 	}
 	attempts := e.Attempts + 1
 	if bridges.IsPermanent(err) || attempts >= g.cfg.MaxAttempts {
-		return o.fail(ctx, e, attempts, err.Error())
+		return o.fail(ctx, e, &ev, attempts, err.Error())
 	}
 	b := backoff{min: g.cfg.RetryMin, max: g.cfg.RetryMax}
 	var wait time.Duration
@@ -178,7 +178,9 @@ func (o *outbox) delivered(ctx context.Context, e OutboxEntry, ids []string) boo
 	}
 }
 
-func (o *outbox) fail(ctx context.Context, e OutboxEntry, attempts int, reason string) bool {
+// fail ends entry e as failed: recorded in the ledger, logged, counted, and, when the
+// event ev (nil if unknown) came from a connector, reported in its origin channel.
+func (o *outbox) fail(ctx context.Context, e OutboxEntry, ev *bridges.Event, attempts int, reason string) bool {
 	g := o.g
 	for {
 		err := g.ledger.MarkFailed(ctx, e.ID, attempts, reason, g.cfg.Clock())
@@ -194,6 +196,9 @@ func (o *outbox) fail(ctx context.Context, e OutboxEntry, attempts int, reason s
 	o.done()
 	g.m.failures.WithLabelValues(o.net).Inc()
 	o.log.Error("delivery failed for good", "entry", e.ID, "attempts", attempts, "reason", reason)
+	if ev != nil {
+		o.g.notifyFailure(ctx, e.ID, ev, o.dest)
+	}
 	return true
 }
 
