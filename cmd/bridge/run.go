@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"fmt"
 	"io"
 	"log/slog"
@@ -80,6 +79,15 @@ func runGateway(ctx context.Context, cfg *Config, logOut io.Writer) error {
 		}
 		nc.Whisper.Archiver, nc.Whisper.Requests = ms, ms
 	}
+	// With mailservers among the trusted peers, the gateway catches up on each chat's
+	// history from them at start; the client takes their completions (code 125).
+	var history *mailserver.Client
+	if len(cfg.Gateway.Routes) > 0 && len(cfg.Node.TrustedPeers) > 0 {
+		if history, err = mailserver.NewClient(mailserver.ClientConfig{NodeKey: key, Logger: log.With("net", "mailserver")}); err != nil {
+			return err
+		}
+		nc.Whisper.Completions = history
+	}
 	nd, err := node.New(nc, key)
 	if err != nil {
 		return err
@@ -108,7 +116,7 @@ func runGateway(ctx context.Context, cfg *Config, logOut io.Writer) error {
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "statusgate", Name: "peers",
 				Help: "Connected Whisper peers."}, func() float64 { return float64(len(nd.Peers())) }))
-		gw, err := buildGateway(cfg, log, nd, key, st, secret, apiToken, namer, reg)
+		gw, err := buildGateway(cfg, log, nd, identity.ChatKey(&key.PublicKey), history, st, secret, apiToken, namer, reg)
 		if err != nil {
 			return err
 		}
@@ -133,17 +141,15 @@ func runGateway(ctx context.Context, cfg *Config, logOut io.Writer) error {
 }
 
 // buildGateway builds the gateway of cfg's routes: the Status SDK on nd (with mailserver
-// catch-up from the trusted peers), the puppet registry and the enabled connectors.
-func buildGateway(cfg *Config, log *slog.Logger, nd *node.Node, key *ecdsa.PrivateKey, st *store.Store,
+// catch-up through history, when not nil, from the trusted peers; the sync cursors are
+// kept per chat in st), the puppet registry and the enabled connectors. Messages signed
+// by nodeChatKey, the node's own key, are never relayed.
+func buildGateway(cfg *Config, log *slog.Logger, nd *node.Node, nodeChatKey string, history *mailserver.Client, st *store.Store,
 	secret *identity.Secret, apiToken string, namer *identity.Namer, reg prometheus.Registerer) (*gateway.Gateway, error) {
 	sc := status.Config{Namer: namer, Logger: log.With("net", "status")}
 	var joined func(context.Context, *status.Chat)
-	if len(cfg.Node.TrustedPeers) > 0 {
-		hc, err := mailserver.NewClient(mailserver.ClientConfig{NodeKey: key, Logger: log.With("net", "mailserver")})
-		if err != nil {
-			return nil, err
-		}
-		sc.History = status.HistoryConfig{Client: hc, Store: st}
+	if history != nil {
+		sc.History = status.HistoryConfig{Client: history, Store: st}
 		joined = func(ctx context.Context, ch *status.Chat) { catchUp(ctx, log, nd, cfg.Node.TrustedPeers, ch) }
 	}
 	client, err := status.New(nd, sc)
@@ -169,7 +175,7 @@ func buildGateway(cfg *Config, log *slog.Logger, nd *node.Node, key *ecdsa.Priva
 	gc := cfg.Gateway.gatewayConfig()
 	gc.Logger = log.With("svc", "gateway")
 	return gateway.New(gc, gateway.Deps{Ledger: st, Status: client, Puppets: puppet.New(secret, st, nil),
-		Connectors: conns, OwnKeys: []string{identity.ChatKey(&key.PublicKey)}, Registerer: reg, Joined: joined})
+		Connectors: conns, OwnKeys: []string{nodeChatKey}, Registerer: reg, Joined: joined})
 }
 
 // catchUp fetches ch's history from the first trusted peer (mailserver) that connects,
