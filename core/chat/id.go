@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"encoding/hex"
 	"fmt"
+	"strings"
 
 	"github.com/ethereum/go-ethereum/crypto"
 )
@@ -29,3 +30,17 @@ func MessageID(author *ecdsa.PublicKey, payload []byte) (ID, error) {
 
 // String returns "0x" + lowercase hex, the form status-react used (and ResponseTo holds).
 func (id ID) String() string { return "0x" + hex.EncodeToString(id[:]) }
+
+// ParseID reads an id in the form String writes ("0x" + 64 hex digits, either case; the
+// "0x" is optional), as ResponseTo carries it.
+func ParseID(s string) (ID, error) {
+	h := strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X")
+	var id ID
+	if len(h) != 2*len(id) {
+		return ID{}, fmt.Errorf("message id %q: want 64 hex digits", s)
+	}
+	if _, err := hex.Decode(id[:], []byte(h)); err != nil {
+		return ID{}, fmt.Errorf("message id %q: %w", s, err)
+	}
+	return id, nil
+}

@@ -16,8 +16,10 @@ import (
 
 	"github.com/statusgate/statusgate/bridges"
 	"github.com/statusgate/statusgate/core/gateway"
+	"github.com/statusgate/statusgate/core/mailserver"
 	"github.com/statusgate/statusgate/core/node"
 	"github.com/statusgate/statusgate/core/status"
+	"github.com/statusgate/statusgate/core/whisper"
 	"github.com/statusgate/statusgate/identity"
 	"github.com/statusgate/statusgate/puppet"
 	"github.com/statusgate/statusgate/store"
@@ -123,6 +125,9 @@ type envOpts struct {
 	conn   *testConn
 	extra  []bridges.Connector
 	cfg    func(*gateway.Config)
+	// statusCfg configures the gateway's Status client; joined is Deps.Joined.
+	statusCfg status.Config
+	joined    func(context.Context, *status.Chat)
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -148,7 +153,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc, err := status.New(o.nodes[0], status.Config{SendFormat: 0})
+	sc, err := status.New(o.nodes[0], o.statusCfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +165,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 		o.cfg(&cfg)
 	}
 	gw, err := gateway.New(cfg, gateway.Deps{Ledger: st, Status: sc,
-		Puppets: puppet.New(o.secret, st, nil), Connectors: append([]bridges.Connector{o.conn}, o.extra...)})
+		Puppets: puppet.New(o.secret, st, nil), Connectors: append([]bridges.Connector{o.conn}, o.extra...), Joined: o.joined})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -432,6 +437,27 @@ func TestGateway_replyIsMapped(t *testing.T) {
 	if out.Event.Text != "answer" || out.ReplyTo != "test:orig" {
 		t.Fatalf("reply arrived as %+v (ReplyTo %q)", out.Event, out.ReplyTo)
 	}
+	// A reply to a Status user's message may name either payload's id (a 2019 client
+	// answers the Transit one, a 2020 client the protobuf one): both map to the
+	// connector's copy.
+	ids, err := e.user.Send(context.Background(), "status question", e.userKey)
+	if err != nil || len(ids) != 2 {
+		t.Fatalf("send: %v %v", ids, err)
+	}
+	q := e.conn.next(t)
+	e.conn.mu.Lock()
+	qID := e.conn.keys[q.Key]
+	e.conn.mu.Unlock()
+	for i, id := range ids {
+		time.Sleep(20 * time.Millisecond) // distinct clocks
+		text := fmt.Sprintf("answer to twin %d", i)
+		if _, err := e.user.SendMessage(context.Background(), status.Outgoing{Text: text, ResponseTo: id.String()}, e.userKey); err != nil {
+			t.Fatal(err)
+		}
+		if out := e.conn.next(t); out.Event.Text != text || out.ReplyTo != qID {
+			t.Fatalf("%s arrived as %q replying to %q, want %q", text, out.Event.Text, out.ReplyTo, qID)
+		}
+	}
 }
 
 // TestGateway_failureNoticeToOrigin: when a remote user's message cannot be delivered
@@ -460,4 +486,105 @@ func TestGateway_failureNoticeToOrigin(t *testing.T) {
 	if calls != 1 {
 		t.Fatalf("a permanent failure was tried %d times", calls)
 	}
+}
+
+// TestGateway_mailserverCatchUpIsDeduplicated: after a restart the gateway catches up
+// on the chat from a mailserver; what it relayed before is a no-op, and what was sent
+// while it was down is relayed once.
+func TestGateway_mailserverCatchUpIsDeduplicated(t *testing.T) {
+	archive, err := store.Open(context.Background(), store.Config{Driver: store.DriverSQLite, Path: filepath.Join(t.TempDir(), "archive.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { archive.Close() })
+	srv, err := mailserver.NewServer(archive.Archive(), mailserver.ServerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	ms := statusnet.NewNode(t, node.Config{Whisper: whisper.Config{Archiver: srv, Requests: srv}})
+
+	nodeKey, _ := crypto.GenerateKey()
+	mc, err := mailserver.NewClient(mailserver.ClientConfig{NodeKey: nodeKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := statusnet.NewNode(t, node.Config{Whisper: whisper.Config{Completions: mc}})
+	b := statusnet.NewNode(t, node.Config{})
+	if err := a.AddPeer(ms.Enode(), true); err != nil {
+		t.Fatal(err)
+	}
+	statusnet.WaitPeer(t, a, ms.ID())
+	statusnet.Connect(t, a, b)
+	statusnet.Connect(t, b, ms)
+
+	synced := make(chan error, 4)
+	opts := envOpts{nodes: []*node.Node{a, b}, dbPath: filepath.Join(t.TempDir(), "gw.db"),
+		statusCfg: status.Config{History: status.HistoryConfig{Client: mc, Window: time.Hour}},
+		joined: func(ctx context.Context, ch *status.Chat) {
+			synced <- ch.SyncHistory(ctx, a.Whisper().Peer(ms.ID()), nil)
+		}}
+	secret, _ := identity.GenerateSecret(rand.Reader)
+	opts.secret = secret
+	e := newEnv(t, opts)
+	waitSync := func() {
+		t.Helper()
+		select {
+		case err := <-synced:
+			if err != nil {
+				t.Fatalf("catch-up: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("no catch-up within 30 s")
+		}
+	}
+	waitSync()
+	// The Status user outlives both gateway runs.
+	uc, err := status.New(b, status.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, err := uc.Join(ctx, "status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(user.Leave)
+	for i := range 3 {
+		if _, err := user.Send(context.Background(), fmt.Sprintf("before %d", i), e.userKey); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 {
+		e.conn.next(t)
+	}
+	e.stop()
+	// Sent while the gateway is down: node A has no subscriber, the mailserver archives it.
+	if _, err := user.Send(context.Background(), "while down", e.userKey); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		envs, _, err := archive.Archive().Query(context.Background(), mailserver.Query{Lower: uint32(time.Now().Add(-time.Hour).Unix()),
+			Upper: uint32(time.Now().Add(time.Minute).Unix()), Bloom: whisper.BloomOf(whisper.TopicFromName("status")), Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(envs) >= 8 { // 4 messages × 2 formats
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mailserver archived %d envelopes, want 8", len(envs))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	opts.conn = newTestConn("test")
+	e2 := newEnv(t, opts)
+	waitSync()
+	if out := e2.conn.next(t); out.Event.Text != "while down" {
+		t.Fatalf("after catch-up the connector got %q, want only the message sent while down", out.Event.Text)
+	}
+	e2.conn.quiet(t, 1500*time.Millisecond)
 }

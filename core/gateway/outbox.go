@@ -269,6 +269,12 @@ func (o *outbox) deliver(ctx context.Context, e OutboxEntry, ev *bridges.Event) 
 // mapped returns the ID in this destination of the message id (of ev's origin network).
 func (o *outbox) mapped(ctx context.Context, ev *bridges.Event, id bridges.RemoteMsgID) (bridges.RemoteMsgID, error) {
 	ids, err := o.g.ledger.MappedIDs(ctx, string(ev.Origin.Channel), string(id), string(o.dest))
+	if err == nil && len(ids) == 0 {
+		// The answered message may be one this outbox just delivered, its mark still on
+		// the way to the ledger: wait for this outbox's marks and look again.
+		o.marks.Wait()
+		ids, err = o.g.ledger.MappedIDs(ctx, string(ev.Origin.Channel), string(id), string(o.dest))
+	}
 	if err != nil {
 		return "", fmt.Errorf("map %s: %w", id, err)
 	}
@@ -315,9 +321,16 @@ func (o *outbox) toStatus(ctx context.Context, e OutboxEntry, ev *bridges.Event)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", bridges.ErrTransient, err)
 	}
-	ids := make([]string, len(sent))
-	for i, id := range sent {
-		ids[i] = StatusNetwork + ":" + id.String()
+	ids := make([]string, 0, len(sent)+1)
+	for _, id := range sent {
+		ids = append(ids, StatusNetwork+":"+id.String())
+	}
+	if msg.Clock != 0 {
+		// Mapped too: the echo of this message is then a known origin (a duplicate),
+		// and a reply naming it resolves through the chat's twin index.
+		if twin, err := twinOrigin(msg.TwinID(&key.PublicKey).String()); err == nil {
+			ids = append(ids, string(twin))
+		}
 	}
 	return ids, nil
 }

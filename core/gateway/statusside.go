@@ -22,7 +22,7 @@ func (g *Gateway) readStatus(ctx context.Context, rt *route, ch *status.Chat) {
 			g.m.dropped.WithLabelValues(dropLoop).Inc()
 			continue
 		}
-		ev, err := g.statusEvent(rt, m)
+		ev, err := g.statusEvent(rt, ch, m)
 		if err != nil {
 			g.log.Warn("status message not relayable", "chat", rt.Chat, "id", m.ID.String(), "err", err)
 			continue
@@ -39,8 +39,11 @@ func (g *Gateway) readStatus(ctx context.Context, rt *route, ch *status.Chat) {
 }
 
 // statusEvent turns a Status message into an event of the "status" network.
-func (g *Gateway) statusEvent(rt *route, m *status.Message) (bridges.Event, error) {
-	id, err := bridges.NewRemoteMsgID(StatusNetwork, m.ID.String())
+func (g *Gateway) statusEvent(rt *route, ch *status.Chat, m *status.Message) (bridges.Event, error) {
+	// The origin ID is the twin ID, the same whichever payload generation arrives
+	// first, so that the other twin, or a mailserver's copy after a restart, is a
+	// duplicate in the ledger.
+	id, err := twinOrigin(m.TwinID.String())
 	if err != nil {
 		return bridges.Event{}, err
 	}
@@ -61,7 +64,13 @@ func (g *Gateway) statusEvent(rt *route, m *status.Message) (bridges.Event, erro
 		ev.Text = "[empty message]"
 	}
 	if m.ResponseTo != "" {
-		if r, err := bridges.NewRemoteMsgID(StatusNetwork, m.ResponseTo); err == nil {
+		// A reply names one payload's real id. The ledger knows a Status message by its
+		// twin ID, and a puppet's message by the real ids it was sent with.
+		r, err := bridges.NewRemoteMsgID(StatusNetwork, m.ResponseTo)
+		if twin, ok := ch.TwinOf(m.ResponseTo); ok {
+			r, err = twinOrigin(twin.String())
+		}
+		if err == nil {
 			ev.ReplyTo = r
 		}
 	}
@@ -173,4 +182,9 @@ func (g *Gateway) isOurs(ctx context.Context, chatKey string) bool {
 	}
 	g.notOur[chatKey] = true
 	return false
+}
+
+// twinOrigin is the origin ID of the Status message whose twin ID is twin.
+func twinOrigin(twin string) (bridges.RemoteMsgID, error) {
+	return bridges.NewRemoteMsgID(StatusNetwork, "twin-"+twin)
 }

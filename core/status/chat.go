@@ -40,9 +40,10 @@ type Chat struct {
 	done   chan struct{}
 	once   sync.Once
 
-	mu    sync.Mutex // guards clock and seen
+	mu    sync.Mutex // guards clock, seen and twins
 	clock chat.Clock
 	seen  *dedupe
+	twins *twinIndex
 }
 
 // Join subscribes to the public chat name (bare, without '#'). The chat runs until ctx
@@ -68,7 +69,7 @@ func (c *Client) Join(ctx context.Context, name string, opts ...JoinOptions) (*C
 	}
 	ch := &Chat{c: c, name: name, topic: topic, key: key, format: format, sub: sub,
 		out: make(chan *Message, c.cfg.Buffer), quit: make(chan struct{}), done: make(chan struct{}),
-		seen: newDedupe(c.cfg.DedupeWindow)}
+		seen: newDedupe(c.cfg.DedupeWindow), twins: newTwinIndex(c.cfg.DedupeWindow)}
 	go ch.receiveLoop(ctx)
 	return ch, nil
 }
@@ -153,7 +154,9 @@ func (ch *Chat) accept(rm *whisper.ReceivedMessage) *Message {
 	ch.mu.Lock()
 	// A message sent in both formats is two payloads with two ids; the twin key
 	// (author, clock, text) lets readers of both generations show it once.
-	dup := !ch.seen.add(id) || !ch.seen.add(twinKey(author, msg))
+	twin := twinKey(author, msg)
+	ch.twins.put(id, twin) // duplicates too: a reply may name either payload's id
+	dup := !ch.seen.add(id) || !ch.seen.add(twin)
 	var capped bool
 	if !dup {
 		capped = ch.clock.Receive(msg.Clock, now)
@@ -168,7 +171,7 @@ func (ch *Chat) accept(rm *whisper.ReceivedMessage) *Message {
 		c.log.Debug("status clock capped", "chat", ch.name, "clock", msg.Clock, "msg_id", id)
 	}
 	return &Message{
-		ID: id, Chat: ch.name, Author: author, AuthorKey: identity.ChatKey(author), Alias: c.cfg.Namer.Name(author),
+		ID: id, TwinID: twin, Chat: ch.name, Author: author, AuthorKey: identity.ChatKey(author), Alias: c.cfg.Namer.Name(author),
 		Clock: msg.Clock, Timestamp: time.UnixMilli(int64(min(msg.Timestamp, 1<<62))), Sent: time.Unix(int64(rm.Sent), 0),
 		Text: msg.Text, ResponseTo: msg.ResponseTo, ENSName: msg.ENSName, ContentType: msg.ContentType,
 		Sticker: msg.Sticker, Format: msg.Format, ClockCapped: capped,
@@ -207,6 +210,12 @@ type Outgoing struct {
 	Timestamp time.Time
 	// ResponseTo is the id ("0x" + 64 hex) of the message answered, or "".
 	ResponseTo string
+}
+
+// TwinID returns the Message.TwinID that m, sent by author, has at its receivers. It
+// needs m.Clock fixed (not 0).
+func (m Outgoing) TwinID(author *ecdsa.PublicKey) chat.ID {
+	return twinKey(author, &chat.Message{Clock: m.Clock, Text: m.Text})
 }
 
 // NextClock reserves and returns the chat's next Lamport clock for a message sent at
@@ -266,6 +275,46 @@ func (ch *Chat) SendMessage(ctx context.Context, m Outgoing, as *ecdsa.PrivateKe
 		c.count(func(s *Stats) { s.Sent++ })
 	}
 	return ids, nil
+}
+
+// TwinOf returns the TwinID of the message whose id ("0x" + 64 hex) is messageID, when
+// the chat received it (in either payload generation, delivered or dropped as the
+// other's twin) among its last Config.DedupeWindow messages. A reply names the id of
+// the payload its client sent; TwinOf finds the message whichever one that was.
+func (ch *Chat) TwinOf(messageID string) (chat.ID, bool) {
+	id, err := chat.ParseID(messageID)
+	if err != nil {
+		return chat.ID{}, false
+	}
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	t, ok := ch.twins.m[id]
+	return t, ok
+}
+
+// twinIndex maps the last n message ids to their twin keys (FIFO eviction).
+type twinIndex struct {
+	ring []chat.ID
+	next int
+	m    map[chat.ID]chat.ID
+}
+
+func newTwinIndex(n int) *twinIndex {
+	return &twinIndex{ring: make([]chat.ID, 0, n), m: make(map[chat.ID]chat.ID, n)}
+}
+
+func (t *twinIndex) put(id, twin chat.ID) {
+	if _, ok := t.m[id]; ok {
+		return
+	}
+	if len(t.ring) < cap(t.ring) {
+		t.ring = append(t.ring, id)
+	} else {
+		delete(t.m, t.ring[t.next])
+		t.ring[t.next] = id
+		t.next = (t.next + 1) % len(t.ring)
+	}
+	t.m[id] = twin
 }
 
 // dedupe remembers the last n ids (FIFO eviction).

@@ -187,6 +187,11 @@ type Message struct {
 	// ClockCapped reports a clock above (now + 31 days) × 100: delivered, but it did not
 	// move the chat's clock.
 	ClockCapped bool
+	// TwinID is the same for the Transit and the protobuf payload of one message
+	// (SHA-256 of author, clock and text; not a Status message id): a reader that must
+	// recognise a message whichever generation it arrives in (after a restart, from a
+	// mailserver) keys on it rather than on ID.
+	TwinID chat.ID
 }
 
 // SortKey orders messages within a chat (clock, then id).

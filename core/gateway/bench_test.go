@@ -1,0 +1,495 @@
+package gateway_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/statusgate/statusgate/bridges"
+	"github.com/statusgate/statusgate/bridges/api"
+	"github.com/statusgate/statusgate/core/gateway"
+	"github.com/statusgate/statusgate/core/node"
+	"github.com/statusgate/statusgate/core/status"
+	"github.com/statusgate/statusgate/identity"
+	"github.com/statusgate/statusgate/puppet"
+	"github.com/statusgate/statusgate/store"
+	"github.com/statusgate/statusgate/test/statusnet"
+)
+
+// Gateway benchmarks: the whole product path in one process, over real transports.
+//
+//   - two test/statusnet nodes connected over RLPx on loopback, both with ZeroPoW (they
+//     require no PoW, so the senders' PoW settings alone decide the sealing cost);
+//   - on node A the gateway, with a SQLite ledger in b.TempDir() as store.Open sets it
+//     (WAL, synchronous FULL), the real puppet registry on that store and the real
+//     bridges/api connector on 127.0.0.1:0, one route: chat "status" ⇄ api:status;
+//   - on node B a Status user (core/status, default SendFormat both: every message is
+//     one Transit and one protobuf envelope, as 2019–2020 clients send).
+//
+// Messages are offered at benchRate, paced by time (message i is due at start + i/rate;
+// a sender that falls behind sends at once). Each latency includes one Whisper hop,
+// which waits for the sending node's next 300 ms transmission cycle (uniform 0–300 ms,
+// 150 ms on average): that hop is the protocol's, not the gateway's. Timings are
+// reported as metrics only; a benchmark fails only when messages are lost.
+
+// benchRate is the offered load, messages per second.
+const benchRate = 2000
+
+// benchUserPoW is the PoW of the Status user's envelopes: tiny, so that the sender on
+// node B is not the bottleneck (its PoW is the user's cost, not the gateway's).
+const benchUserPoW = 1e-9
+
+// benchWait bounds the wait for the last message after the last one was offered.
+const benchWait = 60 * time.Second
+
+// benchEnv is the gateway on node A with the api connector, and a Status user on node B.
+type benchEnv struct {
+	gw      *gateway.Gateway
+	st      *store.Store
+	base    string // http://host:port of the api connector
+	client  *http.Client
+	user    *status.Chat
+	userKey *ecdsa.PrivateKey
+	ctx     context.Context
+}
+
+const benchToken = "bench-token-0123456789"
+
+// newBenchEnv starts the setup above; gwPoW is the gateway's status.Config.PoW (the PoW
+// of its puppets' envelopes). Everything stops in b.Cleanup, the nodes last.
+func newBenchEnv(b *testing.B, gwPoW float64) *benchEnv {
+	b.Helper()
+	nodes := statusnet.NewNodes(b, 2, node.Config{ZeroPoW: true})
+	statusnet.Connect(b, nodes[0], nodes[1])
+	secret, err := identity.GenerateSecret(rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := store.Open(ctx, store.Config{Driver: store.DriverSQLite, Path: filepath.Join(b.TempDir(), "gw.db")})
+	if err != nil {
+		cancel()
+		b.Fatal(err)
+	}
+	sc, err := status.New(nodes[0], status.Config{PoW: gwPoW})
+	if err != nil {
+		b.Fatal(err)
+	}
+	conn, err := api.New(api.Config{Listen: "127.0.0.1:0", Token: benchToken, Channels: []string{"status"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ch, _ := bridges.NewChannelID("api", "status")
+	gw, err := gateway.New(gateway.Config{Routes: []gateway.Route{{Chat: "status",
+		Channels: []gateway.RouteChannel{{Channel: ch}}}}},
+		gateway.Deps{Ledger: st, Status: sc, Puppets: puppet.New(secret, st, nil), Connectors: []bridges.Connector{conn}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- gw.Run(ctx) }()
+	e := &benchEnv{gw: gw, st: st, ctx: ctx,
+		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
+	b.Cleanup(func() {
+		e.client.CloseIdleConnections()
+		cancel()
+		if err := <-done; err != nil {
+			b.Errorf("gateway Run: %v", err)
+		}
+		st.Close()
+	})
+	select {
+	case <-conn.Ready():
+	case err := <-done:
+		b.Fatalf("gateway Run: %v", err)
+	case <-time.After(statusnet.WaitTimeout):
+		b.Fatal("api connector not listening")
+	}
+	e.base = "http://" + conn.Addr().String()
+	// The outboxes poll the connector state; start once it is connected.
+	deadline := time.Now().Add(statusnet.WaitTimeout)
+	for gw.States()["api"].State != bridges.StateConnected {
+		if time.Now().After(deadline) {
+			b.Fatal("api connector not connected")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	<-gw.Ready()
+	uc, err := status.New(nodes[1], status.Config{PoW: benchUserPoW})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if e.user, err = uc.Join(ctx, "status"); err != nil {
+		b.Fatal(err)
+	}
+	if e.userKey, err = crypto.GenerateKey(); err != nil {
+		b.Fatal(err)
+	}
+	return e
+}
+
+// benchSeq reads the sequence number from the end of a text "… m <n>"; -1 if none.
+func benchSeq(text string) int {
+	i := strings.LastIndex(text, "m ")
+	if i < 0 {
+		return -1
+	}
+	n, err := strconv.Atoi(text[i+2:])
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// benchLog records when each of n messages was sent and first received.
+type benchLog struct {
+	sent, recv []time.Time
+	mu         sync.Mutex
+	got        int
+	all        chan struct{} // closed when every message was received
+}
+
+func newBenchLog(n int) *benchLog {
+	return &benchLog{sent: make([]time.Time, n), recv: make([]time.Time, n), all: make(chan struct{})}
+}
+
+// received records message i at t; duplicates and strangers are ignored.
+func (l *benchLog) received(i int, t time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if i < 0 || i >= len(l.recv) || !l.recv[i].IsZero() {
+		return
+	}
+	l.recv[i] = t
+	if l.got++; l.got == len(l.recv) {
+		close(l.all)
+	}
+}
+
+// wait waits until every message was received or benchWait passed; it returns how
+// many were not received.
+func (l *benchLog) wait() int {
+	select {
+	case <-l.all:
+	case <-time.After(benchWait):
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.recv) - l.got
+}
+
+// report sets p50-ms and p99-ms (send → receipt) and msg/s (messages over first send
+// to last receipt). Call it after wait, with the timer stopped.
+func (l *benchLog) report(b *testing.B) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lat := make([]float64, 0, len(l.recv))
+	var first, last time.Time
+	for i, r := range l.recv {
+		if r.IsZero() || l.sent[i].IsZero() {
+			continue
+		}
+		lat = append(lat, float64(r.Sub(l.sent[i]))/1e6)
+		if first.IsZero() || l.sent[i].Before(first) {
+			first = l.sent[i]
+		}
+		if r.After(last) {
+			last = r
+		}
+	}
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	q := func(p float64) float64 { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+	b.ReportMetric(q(0.50), "p50-ms")
+	b.ReportMetric(q(0.99), "p99-ms")
+	if d := last.Sub(first).Seconds(); d > 0 {
+		b.ReportMetric(float64(len(lat))/d, "msg/s")
+	}
+}
+
+// pace sleeps until message i of a run started at start is due.
+func pace(start time.Time, i int) {
+	if d := time.Until(start.Add(time.Duration(i) * time.Second / benchRate)); d > 0 {
+		time.Sleep(d)
+	}
+}
+
+// sseReader follows the channel's SSE stream, recording each message event "m <n>" in
+// l, until ctx ends; a stream that ends early (a slow subscriber is disconnected) is
+// resumed with Last-Event-ID. ready is closed once the first stream is open.
+func (e *benchEnv) sseReader(ctx context.Context, l *benchLog, ready chan<- struct{}, reconnects *atomic.Int64) error {
+	last := ""
+	for first := true; ctx.Err() == nil; first = false {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.base+"/v1/channels/status/events", nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+benchToken)
+		if last != "" {
+			req.Header.Set("Last-Event-ID", last)
+		}
+		resp, err := e.client.Do(req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("open SSE stream: %w", err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			resp.Body.Close()
+			return fmt.Errorf("open SSE stream: %s", resp.Status)
+		}
+		if first {
+			close(ready)
+		} else {
+			reconnects.Add(1)
+		}
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Bytes()
+			switch {
+			case bytes.HasPrefix(line, []byte("id: ")):
+				last = string(line[4:])
+			case bytes.HasPrefix(line, []byte("data: ")):
+				now := time.Now()
+				var ev struct {
+					Kind string `json:"kind"`
+					Text string `json:"text"`
+				}
+				if json.Unmarshal(line[6:], &ev) == nil && ev.Kind == "message" {
+					l.received(benchSeq(ev.Text), now)
+				}
+			}
+		}
+		resp.Body.Close()
+	}
+	return nil
+}
+
+// BenchmarkGateway_StatusToAPI: a Status user on node B sends b.N messages at
+// benchRate; one SSE client of the api connector reads them. Latency is from the
+// user's Send returning (envelopes pooled on node B) to the SSE event's arrival, so it
+// holds the B→A Whisper hop, the gateway's Status reader, the group-committed ingest,
+// the api outbox, the api connector and the SSE write. ns/op and allocs/op are the
+// whole process's (both nodes, the user, the gateway, the HTTP client) per message;
+// with pacing, ns/op is about 1/rate as long as the gateway keeps up.
+func BenchmarkGateway_StatusToAPI(b *testing.B) {
+	e := newBenchEnv(b, 0)
+	l := newBenchLog(b.N)
+	ctx, cancel := context.WithCancel(e.ctx)
+	ready := make(chan struct{})
+	var reconnects atomic.Int64
+	errc := make(chan error, 1)
+	go func() { errc <- e.sseReader(ctx, l, ready, &reconnects) }()
+	defer func() {
+		cancel()
+		if err := <-errc; err != nil {
+			b.Error(err)
+		}
+	}()
+	select {
+	case <-ready:
+	case err := <-errc:
+		errc <- err
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		pace(start, i)
+		if _, err := e.user.Send(context.Background(), "m "+strconv.Itoa(i), e.userKey); err != nil {
+			b.Fatal(err)
+		}
+		l.sent[i] = time.Now()
+	}
+	lost := l.wait()
+	b.StopTimer()
+	l.report(b)
+	b.ReportMetric(float64(reconnects.Load()), "reconnects")
+	if lost > 0 {
+		b.Errorf("%d of %d messages did not reach the SSE client within %v", lost, b.N, benchWait)
+	}
+}
+
+// BenchmarkGateway_APIToStatus: clients POST b.N messages at benchRate into the api
+// connector (64 concurrent keep-alive connections, users cycled over 50 distinct
+// ones, so 50 puppets), and the Status user on node B receives them. Latency is from
+// the POST being issued to the message's arrival at the user (which shows each
+// message once, though the gateway sends both formats: two signed, sealed envelopes
+// per message). pow=0 gives the gateway a tiny PoW (1e-9); pow=0.002 is the default
+// and the Status specification's value. msg/s is what was achieved: below benchRate
+// when the gateway does not keep up.
+func BenchmarkGateway_APIToStatus(b *testing.B) {
+	for _, v := range []struct {
+		name string
+		pow  float64
+	}{{"pow=0", 1e-9}, {"pow=0.002", status.DefaultPoW}} {
+		b.Run(v.name, func(b *testing.B) { benchAPIToStatus(b, v.pow, 50) })
+	}
+}
+
+func benchAPIToStatus(b *testing.B, pow float64, users int) {
+	e := newBenchEnv(b, pow)
+	l := newBenchLog(b.N)
+	rdone := make(chan struct{})
+	go func() { // ends when the chat closes (Cleanup cancels the env's context)
+		defer close(rdone)
+		for m := range e.user.Messages() {
+			l.received(benchSeq(m.Text), time.Now())
+		}
+	}()
+	b.Cleanup(func() { <-rdone })
+	b.ReportAllocs()
+	b.ResetTimer()
+	lost := e.post(b, l, b.N, users, true, "b")
+	b.StopTimer()
+	l.report(b)
+	if lost > 0 {
+		b.Errorf("%d of %d messages did not reach the Status user within %v", lost, b.N, benchWait)
+	}
+}
+
+// post POSTs n messages "m <i>" with client ids idPrefix+i from users cycled over users
+// distinct ones, paced at benchRate when paced (else as fast as the clients go), and
+// waits for l to see them all; it returns how many it did not.
+func (e *benchEnv) post(b *testing.B, l *benchLog, n, users int, paced bool, idPrefix string) int {
+	const workers = 64
+	jobs := make(chan int, n)
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	var firstErr atomic.Value
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				body := fmt.Sprintf(`{"user":"u%d","text":"m %d","id":"%s%d"}`, i%users, i, idPrefix, i)
+				req, err := http.NewRequest(http.MethodPost, e.base+"/v1/channels/status/messages", strings.NewReader(body))
+				if err != nil {
+					panic(err) // a constant URL
+				}
+				req.Header.Set("Authorization", "Bearer "+benchToken)
+				req.Header.Set("Content-Type", "application/json")
+				l.sent[i] = time.Now()
+				resp, err := e.client.Do(req)
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusAccepted {
+						err = fmt.Errorf("POST: %s", resp.Status)
+					}
+				}
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err)
+				}
+			}
+		}()
+	}
+	start := time.Now()
+	for i := range n {
+		if paced {
+			pace(start, i)
+		}
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	if f := failed.Load(); f > 0 {
+		b.Fatalf("%d POSTs failed, the first: %v", f, firstErr.Load())
+	}
+	return l.wait()
+}
+
+// BenchmarkGateway_Puppets10K: the memory of a gateway that has spoken for 10,000
+// remote users. Each iteration POSTs one message from each of 10,000 distinct api users
+// (as fast as 64 clients can) and waits until all reached the Status user, so the
+// gateway derived and recorded 10,000 puppets, holding their keys in the registry's
+// LRU (puppet.DefaultCacheSize = 10,000) and their chat keys in its own loop-prevention
+// set. Then, after runtime.GC, it reports RSS-MB (VmRSS of the whole test process: both
+// nodes with their envelope pools, the user, the gateway, SQLite's page cache, the Go
+// heap and runtime) and heap-MB (runtime.MemStats.HeapInuse). base-RSS-MB and
+// base-heap-MB are the same figures after setup, before the first message: the
+// difference is what 10,000 puppets, and the 20,000 pooled envelopes of their
+// messages (15 s TTL), cost.
+func BenchmarkGateway_Puppets10K(b *testing.B) {
+	const users = 10_000
+	e := newBenchEnv(b, 1e-9)
+	runtime.GC()
+	baseRSS, baseHeap := benchMem(b)
+	rdone := make(chan struct{})
+	var cur atomic.Pointer[benchLog]
+	cur.Store(newBenchLog(0))
+	go func() {
+		defer close(rdone)
+		for m := range e.user.Messages() {
+			cur.Load().received(benchSeq(m.Text), time.Now())
+		}
+	}()
+	b.Cleanup(func() { <-rdone })
+	b.ReportAllocs()
+	b.ResetTimer()
+	for it := range b.N {
+		l := newBenchLog(users)
+		cur.Store(l)
+		// The same 10,000 users every iteration, with fresh message ids.
+		if lost := e.post(b, l, users, users, false, fmt.Sprintf("p%d-", it)); lost > 0 {
+			b.Fatalf("%d of %d messages did not reach the Status user within %v", lost, users, benchWait)
+		}
+	}
+	b.StopTimer()
+	runtime.GC()
+	rss, heap := benchMem(b)
+	b.ReportMetric(rss, "RSS-MB")
+	b.ReportMetric(heap, "heap-MB")
+	b.ReportMetric(baseRSS, "base-RSS-MB")
+	b.ReportMetric(baseHeap, "base-heap-MB")
+	if n, err := e.st.CountPuppets(context.Background()); err != nil || n != users {
+		b.Errorf("%d puppets recorded (%v), want %d", n, err, users)
+	}
+}
+
+// benchMem returns the process's VmRSS and the Go heap in use, in MiB.
+func benchMem(b *testing.B) (rss, heap float64) {
+	b.Helper()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	heap = float64(ms.HeapInuse) / (1 << 20)
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Fatalf("read VmRSS: %v", err)
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			if err != nil {
+				b.Fatalf("parse VmRSS %q: %v", line, err)
+			}
+			return kb / 1024, heap
+		}
+	}
+	b.Fatal("no VmRSS in /proc/self/status")
+	return 0, 0
+}
