@@ -3,6 +3,7 @@ package chat
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -60,5 +61,27 @@ func FuzzDecodeProtobuf(f *testing.F) {
 			return
 		}
 		checkRoundTrip(t, data)
+	})
+}
+
+// FuzzParseID: ResponseTo comes from the network. ParseID never panics, and what it
+// accepts prints back to the same id.
+func FuzzParseID(f *testing.F) {
+	f.Add("0x" + strings.Repeat("ab", 32))
+	f.Add(strings.Repeat("AB", 32))
+	f.Add("0x12")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, s string) {
+		id, err := ParseID(s)
+		if err != nil {
+			return
+		}
+		back, err := ParseID(id.String())
+		if err != nil || back != id {
+			t.Fatalf("%q → %s → %v %v", s, id, back, err)
+		}
+		if !strings.EqualFold(strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X"), id.String()[2:]) {
+			t.Fatalf("%q parsed as %s", s, id)
+		}
 	})
 }
