@@ -97,6 +97,7 @@ type ledgerSQL struct {
 
 	pending      string
 	countPending string
+	maxClock     string
 	retry        string
 	failed       string
 	mapped       string
@@ -116,6 +117,7 @@ FROM gateway_outbox o JOIN gateway_events e ON e.id = o.event_id
 WHERE o.dest = ? AND o.state = 'pending' AND o.id > ?
 ORDER BY o.id LIMIT ?`),
 		countPending: d.rebind(`SELECT COUNT(*) FROM gateway_outbox WHERE dest = ? AND state = 'pending'`),
+		maxClock:     d.rebind(`SELECT COALESCE(MAX(clock), 0) FROM gateway_outbox WHERE dest = ?`),
 		retry:        d.rebind(`UPDATE gateway_outbox SET attempts = ?, next_attempt = ?, last_error = ? WHERE id = ?`),
 		// A delivered entry stays delivered (a late failure report changes nothing).
 		failed: d.rebind(`UPDATE gateway_outbox SET
@@ -457,6 +459,17 @@ func (s *Store) PendingEntries(ctx context.Context, dest string, after int64, li
 		return nil, fmt.Errorf("read pending entries of %s: %w", dest, err)
 	}
 	return out, nil
+}
+
+// MaxClock returns the largest Status clock fixed for any entry of dest, 0 if none
+// (gateway.Ledger): the gateway resumes its chat's Lamport clock from it after a
+// restart, so that new messages sort after those sent before.
+func (s *Store) MaxClock(ctx context.Context, dest string) (uint64, error) {
+	var c int64
+	if err := s.db.QueryRowContext(ctx, s.ledger().maxClock, dest).Scan(&c); err != nil {
+		return 0, fmt.Errorf("read max clock of %s: %w", dest, err)
+	}
+	return uint64(max(c, 0)), nil
 }
 
 // CountPending returns how many entries of dest are neither delivered nor failed

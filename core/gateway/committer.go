@@ -39,6 +39,8 @@ type markReq struct {
 	ob   *outbox
 	wg   *sync.WaitGroup // the outbox's in-flight marks
 	sent time.Time       // when the event was received, for the latency metric
+	// notBefore holds the mark back until then (statusSettle, Status deliveries).
+	notBefore time.Time
 }
 
 func (g *Gateway) ingestLoop(ctx context.Context) {
@@ -162,54 +164,94 @@ func reply(done chan error, err error) {
 func (g *Gateway) markLoop(ctx context.Context) {
 	batch := make([]*markReq, 0, commitBatch)
 	ds := make([]LedgerDelivery, 0, commitBatch)
-	for {
-		batch, ds = batch[:0], ds[:0]
-		select {
-		case <-ctx.Done():
-			g.flushMarks()
-			return
-		case r := <-g.markC:
+	// held are marks whose notBefore has not come, in arrival order (notBefore is
+	// arrival plus a constant, so the head is always the first due). Holding them here,
+	// not sleeping, keeps every other mark flowing.
+	var held []*markReq
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	take := func(r *markReq, now time.Time) {
+		if r.notBefore.After(now) {
+			held = append(held, r)
+		} else {
 			batch = append(batch, r)
 		}
-	more:
-		for len(batch) < commitBatch {
-			select {
-			case r := <-g.markC:
-				batch = append(batch, r)
-			default:
-				break more
-			}
-		}
-		if !g.writeMarks(ctx, batch, ds) {
-			g.flushMarks()
-			return
-		}
 	}
-}
-
-// flushMarks writes the queued marks within a grace period. Marks not written are
-// delivered again after a restart, with the same idempotency key: harmless by
-// construction.
-func (g *Gateway) flushMarks() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var batch []*markReq
-	var ds []LedgerDelivery
 	for {
 		batch, ds = batch[:0], ds[:0]
+		var due <-chan time.Time
+		if len(held) > 0 {
+			timer.Reset(time.Until(held[0].notBefore))
+			due = timer.C
+		}
+		select {
+		case <-ctx.Done():
+			g.flushMarks(held)
+			return
+		case r := <-g.markC:
+			take(r, time.Now())
+		case <-due:
+		}
+		now := time.Now()
+		for len(held) > 0 && !held[0].notBefore.After(now) && len(batch) < commitBatch {
+			batch = append(batch, held[0])
+			held = held[1:]
+		}
 	more:
 		for len(batch) < commitBatch {
 			select {
 			case r := <-g.markC:
-				batch = append(batch, r)
+				take(r, now)
 			default:
 				break more
 			}
 		}
 		if len(batch) == 0 {
-			return
+			continue
 		}
 		if !g.writeMarks(ctx, batch, ds) {
+			g.flushMarks(held)
+			return
+		}
+	}
+}
+
+// flushMarks writes the held and the queued marks within a grace period, held ones
+// once due: Run stops the node only after the gateway, so their envelopes still get
+// their transmission cycles. Marks not written are delivered again after a restart,
+// with the same idempotency key: harmless by construction.
+func (g *Gateway) flushMarks(held []*markReq) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var batch []*markReq
+	var ds []LedgerDelivery
+	var last time.Time
+	for _, r := range held {
+		last = r.notBefore
+	}
+	for {
+		select {
+		case r := <-g.markC:
+			held = append(held, r)
+			if r.notBefore.After(last) {
+				last = r.notBefore
+			}
+			continue
+		default:
+		}
+		break
+	}
+	if wait := time.Until(last); wait > 0 {
+		sleep(ctx, wait)
+	}
+	for len(held) > 0 {
+		n := min(len(held), commitBatch)
+		batch, ds = append(batch[:0], held[:n]...), ds[:0]
+		held = held[n:]
+		if !g.writeMarks(ctx, batch, ds) {
+			for _, r := range held {
+				r.wg.Done()
+			}
 			g.drainMarks()
 			return
 		}

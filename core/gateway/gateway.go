@@ -174,6 +174,16 @@ func (g *Gateway) Run(ctx context.Context) error {
 			return fmt.Errorf("gateway: join %q: %w", rt.Chat, err)
 		}
 		chats[i] = ch
+		// Clocks fixed before a restart may run ahead of the wall clock (a burst faster
+		// than one message a millisecond): resume from them, so the order holds.
+		last, err := g.ledger.MaxClock(ctx, string(rt.status))
+		if err != nil {
+			for _, c := range chats[:i+1] {
+				c.Leave()
+			}
+			return fmt.Errorf("gateway: read clock of %q: %w", rt.Chat, err)
+		}
+		ch.RestoreClock(last)
 		rt.chatMu.Lock()
 		rt.chat = ch
 		rt.chatMu.Unlock()

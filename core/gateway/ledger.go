@@ -32,6 +32,8 @@ type Ledger interface {
 	PendingEntries(ctx context.Context, dest string, after int64, limit int) ([]OutboxEntry, error)
 	// CountPending returns how many entries of dest are neither delivered nor failed.
 	CountPending(ctx context.Context, dest string) (int64, error)
+	// MaxClock returns the largest Clock of any entry of dest, 0 if none.
+	MaxClock(ctx context.Context, dest string) (uint64, error)
 	// MarkDelivered marks the entry delivered at at and maps each of ids (the
 	// destination's IDs of the posted message, possibly none) in the entry's Dest
 	// channel to the entry's event. Marking an entry twice is harmless.

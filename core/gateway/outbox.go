@@ -15,6 +15,13 @@ import (
 	"github.com/statusgate/statusgate/identity"
 )
 
+// statusSettle is how long a Status delivery stays unmarked: two Whisper transmission
+// cycles (300 ms each), after which its envelopes have left the node's in-memory pool
+// for every connected peer. Posting only puts them in that pool; a crash before they
+// leave would lose them, so they are sent again after a restart instead (same message
+// ids: clients show them once).
+const statusSettle = 600 * time.Millisecond
+
 // outboxBatch is how many pending entries one ledger read fetches.
 const outboxBatch = 128
 
@@ -169,8 +176,12 @@ func (o *outbox) waitConnected(ctx context.Context) bool {
 // idempotency key after restart.
 func (o *outbox) delivered(ctx context.Context, e OutboxEntry, ids []string) bool {
 	o.marks.Add(1)
+	r := &markReq{d: LedgerDelivery{EntryID: e.ID, IDs: ids, At: o.g.cfg.Clock()}, ob: o, wg: &o.marks, sent: e.Received}
+	if o.net == StatusNetwork {
+		r.notBefore = time.Now().Add(statusSettle)
+	}
 	select {
-	case o.g.markC <- &markReq{d: LedgerDelivery{EntryID: e.ID, IDs: ids, At: o.g.cfg.Clock()}, ob: o, wg: &o.marks, sent: e.Received}:
+	case o.g.markC <- r:
 		return true
 	case <-ctx.Done():
 		o.marks.Done()

@@ -227,6 +227,17 @@ func (ch *Chat) NextClock(now time.Time) uint64 {
 	return ch.clock.Send(now)
 }
 
+// RestoreClock raises the chat's Lamport clock to at least last, a clock its owner
+// persisted (the gateway's ledger), so that messages sent after a restart sort after
+// those sent before it, even when those were sent faster than one a millisecond.
+func (ch *Chat) RestoreClock(last uint64) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if last > ch.clock.Last() {
+		ch.clock.SetLast(last)
+	}
+}
+
 // SendMessage posts m to the chat as the identity as: signed with it, encrypted with
 // the chat key, in the chat's send format(s). It returns the message id of each payload
 // sent (two for the both format); with m.Clock and m.Timestamp fixed, the ids are the
