@@ -73,6 +73,17 @@ func WithCacheSize(n int) Option {
 	return func(r *Registry) { r.size = max(n, 1) }
 }
 
+// DefaultSightingResolution is how far apart two sightings of one puppet must be for the
+// second to be written, unless WithSightingResolution says otherwise.
+const DefaultSightingResolution = time.Minute
+
+// WithSightingResolution sets the resolution of LastSeen: a sighting less than d after
+// the one last written, with no new display name, is not written (Key then does no
+// I/O for a cached puppet). 0 writes every sighting.
+func WithSightingResolution(d time.Duration) Option {
+	return func(r *Registry) { r.resolution = max(d, 0) }
+}
+
 // Registry hands out puppet keys and records them. It is safe for concurrent use.
 //
 // Derived keys are cached in a bounded LRU: when the cache holds its size and a new
@@ -84,6 +95,8 @@ type Registry struct {
 	clock  func() time.Time
 	size   int
 	derive func(identity.PuppetID) (*ecdsa.PrivateKey, error)
+	// resolution: see WithSightingResolution.
+	resolution time.Duration
 
 	mu    sync.Mutex
 	lru   *list.List // of *entry, most recently used first
@@ -95,6 +108,10 @@ type entry struct {
 	id      identity.PuppetID
 	key     *ecdsa.PrivateKey
 	chatKey string
+	// rec is the record as last written by this registry, valid when written is true;
+	// guarded by Registry.mu.
+	rec     Record
+	written bool
 }
 
 // New returns a registry deriving keys from secret and recording them in store. clock
@@ -104,12 +121,13 @@ func New(secret *identity.Secret, store Store, clock func() time.Time, opts ...O
 		clock = time.Now
 	}
 	r := &Registry{
-		secret: secret,
-		store:  store,
-		clock:  clock,
-		size:   DefaultCacheSize,
-		lru:    list.New(),
-		cache:  map[identity.PuppetID]*list.Element{},
+		secret:     secret,
+		store:      store,
+		clock:      clock,
+		size:       DefaultCacheSize,
+		resolution: DefaultSightingResolution,
+		lru:        list.New(),
+		cache:      map[identity.PuppetID]*list.Element{},
 	}
 	r.derive = secret.PuppetKey
 	for _, o := range opts {
@@ -120,7 +138,9 @@ func New(secret *identity.Secret, store Store, clock func() time.Time, opts ...O
 
 // Key returns the private key of the puppet for id and its record after this sighting:
 // the record is upserted with LastSeen now and DisplayName displayName (kept as stored
-// when displayName is empty), FirstSeen as first recorded. It fails, wrapping
+// when displayName is empty), FirstSeen as first recorded. A sighting within the
+// sighting resolution of the last one this registry wrote, bringing no new display
+// name, is not written: the record returned is the one written then. It fails, wrapping
 // identity.ErrInvalidPuppetID, for an invalid id, before any lookup.
 //
 // The key may be shared with other callers and with the cache: callers must not modify
@@ -134,6 +154,15 @@ func (r *Registry) Key(ctx context.Context, id identity.PuppetID, displayName st
 		return nil, Record{}, err
 	}
 	now := r.clock()
+	r.mu.Lock()
+	if e.written && (displayName == "" || displayName == e.rec.DisplayName) && now.Sub(e.rec.LastSeen) < r.resolution {
+		// Seen a moment ago and recorded then: nothing new to write. This is the hot
+		// path of a busy bridge (a write per message would cost a disk sync each).
+		rec := e.rec
+		r.mu.Unlock()
+		return e.key, rec, nil
+	}
+	r.mu.Unlock()
 	rec := Record{
 		Network: id.Network, Account: id.Account, User: id.User,
 		ChatKey: e.chatKey, DisplayName: displayName,
@@ -150,6 +179,9 @@ func (r *Registry) Key(ctx context.Context, id identity.PuppetID, displayName st
 		// Never hand out a key whose record says otherwise.
 		return nil, Record{}, fmt.Errorf("read puppet of %s/%s: record missing or chat key mismatch", id.Network, id.Account)
 	}
+	r.mu.Lock()
+	e.rec, e.written = stored, true
+	r.mu.Unlock()
 	return e.key, stored, nil
 }
 

@@ -173,7 +173,7 @@ func TestKeyDistinctUsers(t *testing.T) {
 
 func TestKeyRecordsSightings(t *testing.T) {
 	ctx := context.Background()
-	r := New(testSecret(t, 1), newMemStore(), fakeClock())
+	r := New(testSecret(t, 1), newMemStore(), fakeClock(), WithSightingResolution(0))
 	_, r1, err := r.Key(ctx, alice, "Alice")
 	if err != nil {
 		t.Fatal(err)
@@ -379,4 +379,48 @@ func BenchmarkRegistryKey(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// TestKeySightingResolution: repeated sightings within the resolution write nothing
+// (the hot path does no I/O), a new name or a sighting after the resolution does.
+func TestKeySightingResolution(t *testing.T) {
+	ctx := context.Background()
+	st := &countingStore{Store: newMemStore()}
+	r := New(testSecret(t, 1), st, fakeClock(), WithSightingResolution(time.Minute)) // the clock ticks 1 s a call
+	k1, r1, err := r.Key(ctx, alice, "Alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		k, rec, err := r.Key(ctx, alice, "Alice")
+		if err != nil || k != k1 || rec != r1 {
+			t.Fatalf("repeat: %v %+v %v", k == k1, rec, err)
+		}
+		if _, _, err := r.Key(ctx, alice, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st.upserts != 1 {
+		t.Fatalf("%d upserts for sightings within a minute, want 1", st.upserts)
+	}
+	if _, rec, err := r.Key(ctx, alice, "Alice B."); err != nil || rec.DisplayName != "Alice B." || st.upserts != 2 {
+		t.Fatalf("rename: %+v %v (%d upserts)", rec, err, st.upserts)
+	}
+	for range 60 { // a minute of clock
+		r.clock()
+	}
+	if _, rec, err := r.Key(ctx, alice, ""); err != nil || !rec.LastSeen.After(r1.LastSeen.Add(time.Minute)) || st.upserts != 3 {
+		t.Fatalf("after the resolution: %+v %v (%d upserts)", rec, err, st.upserts)
+	}
+}
+
+// countingStore counts the upserts reaching a Store.
+type countingStore struct {
+	Store
+	upserts int
+}
+
+func (c *countingStore) UpsertPuppet(ctx context.Context, r Record) error {
+	c.upserts++
+	return c.Store.UpsertPuppet(ctx, r)
 }

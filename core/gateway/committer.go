@@ -33,6 +33,13 @@ type ingestReq struct {
 	done chan error
 }
 
+// release ends the request: its entry is written (or given up) and leaves the
+// outbox's unmarked set.
+func (r *markReq) release() {
+	r.ob.unmarked.Delete(r.d.EntryID)
+	r.wg.Done()
+}
+
 // markReq is one completed delivery to record.
 type markReq struct {
 	d    LedgerDelivery
@@ -250,7 +257,7 @@ func (g *Gateway) flushMarks(held []*markReq) {
 		held = held[n:]
 		if !g.writeMarks(ctx, batch, ds) {
 			for _, r := range held {
-				r.wg.Done()
+				r.release()
 			}
 			g.drainMarks()
 			return
@@ -275,7 +282,7 @@ func (g *Gateway) writeMarks(ctx context.Context, batch []*markReq, ds []LedgerD
 			// written one by one and the unknown mark alone is given up (logged).
 			if len(batch) == 1 {
 				g.log.Error("delivery of an unknown outbox entry not recorded", "entry", batch[0].d.EntryID, "err", err)
-				batch[0].wg.Done()
+				batch[0].release()
 				return true
 			}
 			for _, r := range batch {
@@ -287,7 +294,7 @@ func (g *Gateway) writeMarks(ctx context.Context, batch []*markReq, ds []LedgerD
 		}
 		if ctx.Err() != nil {
 			for _, r := range batch {
-				r.wg.Done()
+				r.release()
 			}
 			return false
 		}
@@ -300,7 +307,7 @@ func (g *Gateway) writeMarks(ctx context.Context, batch []*markReq, ds []LedgerD
 		r.ob.done()
 		g.m.out.WithLabelValues(r.ob.rt.Chat, r.ob.net).Inc()
 		g.m.latency.WithLabelValues(r.ob.net).Observe(now.Sub(r.sent).Seconds())
-		r.wg.Done()
+		r.release()
 	}
 	return true
 }
@@ -309,7 +316,7 @@ func (g *Gateway) drainMarks() {
 	for {
 		select {
 		case r := <-g.markC:
-			r.wg.Done()
+			r.release()
 		default:
 			return
 		}

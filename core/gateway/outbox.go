@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +38,9 @@ type outbox struct {
 	kick  chan struct{} // capacity 1: "there may be new entries"
 	depth atomic.Int64
 	marks sync.WaitGroup // deliveries handed to markLoop, not yet written
+	// unmarked holds the entry IDs of those deliveries (int64 → struct{}), so that a
+	// re-read of the outbox does not deliver them again.
+	unmarked sync.Map
 }
 
 func (g *Gateway) newOutbox(dest bridges.ChannelID, rt *route) *outbox {
@@ -78,6 +83,12 @@ func (o *outbox) run(ctx context.Context) {
 			continue
 		}
 		storeBack = backoff{min: storeBack.min, max: storeBack.max}
+		// Entries delivered whose marks are not written yet are still pending in the
+		// ledger: skip them.
+		entries = slices.DeleteFunc(entries, func(e OutboxEntry) bool {
+			_, unmarked := o.unmarked.Load(e.ID)
+			return unmarked
+		})
 		if len(entries) == 0 {
 			// Rescan from the start next time (nothing is pending before), once every
 			// delivery is recorded, so that none is read back as pending.
@@ -91,13 +102,108 @@ func (o *outbox) run(ctx context.Context) {
 			}
 			continue
 		}
-		for _, e := range entries {
-			if !o.process(ctx, e) {
+		for i := 0; i < len(entries); {
+			n := o.parallelizable(entries[i:])
+			if n > 1 {
+				done := o.processParallel(ctx, entries[i:i+n])
+				if done > 0 {
+					after = entries[i+done-1].ID
+				}
+				if done < n {
+					break // retry later, from the first not done
+				}
+				i += n
+				continue
+			}
+			if !o.process(ctx, entries[i]) {
 				break // retry later; keep the order: nothing after it goes first
 			}
-			after = e.ID
+			after = entries[i].ID
+			i++
 		}
 	}
+}
+
+// statusParallel is how many Status deliveries are sealed at once. Status needs no
+// delivery order (clients order by the clock fixed at ingest), and sealing (signing,
+// encryption, proof of work) is CPU work that one goroutine would serialise.
+var statusParallel = max(4, 2*runtime.GOMAXPROCS(0))
+
+// parallelizable returns how many of the first entries may be attempted together: for
+// the Status destination, first attempts of a full queue's worth, else 1.
+func (o *outbox) parallelizable(entries []OutboxEntry) int {
+	if o.net != StatusNetwork || o.depth.Load() > int64(o.g.cfg.QueueLimit) {
+		return 1
+	}
+	n := 0
+	for n < len(entries) && n < statusParallel && entries[n].Attempts == 0 && entries[n].NextAttempt.IsZero() {
+		n++
+	}
+	return n
+}
+
+// processParallel attempts entries (first attempts, Status) at once and then settles
+// them in order, as process does one by one. It returns how many, from the first, are
+// settled; a failed attempt and everything after it that also failed are left for the
+// next round (those after it that succeeded are settled, out of order, which Status
+// does not mind).
+func (o *outbox) processParallel(ctx context.Context, entries []OutboxEntry) int {
+	type result struct {
+		ev  bridges.Event
+		ids []string
+		err error
+		bad error // undecodable
+	}
+	res := make([]result, len(entries))
+	var wg sync.WaitGroup
+	for j := range entries {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := &res[j]
+			if r.bad = json.Unmarshal(entries[j].Body, &r.ev); r.bad != nil {
+				return
+			}
+			actx, cancel := context.WithTimeout(ctx, o.g.cfg.AttemptTimeout)
+			r.ids, r.err = o.deliver(actx, entries[j], &r.ev)
+			cancel()
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return 0
+	}
+	settled := 0
+	failedAt := -1
+	for j, e := range entries {
+		r := res[j]
+		switch {
+		case r.bad != nil:
+			o.fail(ctx, e, nil, e.Attempts, "undecodable ledger entry: "+r.bad.Error())
+		case r.err == nil:
+			o.delivered(ctx, e, r.ids)
+		case bridges.IsPermanent(r.err) || o.g.cfg.MaxAttempts <= 1:
+			o.fail(ctx, e, &r.ev, 1, r.err.Error())
+		default:
+			o.g.m.retries.WithLabelValues(o.net).Inc()
+			o.log.Warn("delivery failed; will retry", "id", r.ev.Origin.ID, "attempt", 1, "err", r.err)
+			next := o.g.cfg.Clock().Add(o.g.cfg.RetryMin)
+			if err := o.g.ledger.MarkRetry(ctx, e.ID, 1, next, r.err.Error()); err != nil {
+				o.log.Error("record retry failed", "entry", e.ID, "err", err)
+			}
+			if failedAt < 0 {
+				failedAt = j
+			}
+			continue
+		}
+		if failedAt < 0 {
+			settled = j + 1
+		}
+	}
+	if failedAt >= 0 {
+		sleep(ctx, o.g.cfg.RetryMin)
+	}
+	return settled
 }
 
 // process takes entry e to an end state (delivered or failed) and returns true, or
@@ -176,6 +282,7 @@ func (o *outbox) waitConnected(ctx context.Context) bool {
 // idempotency key after restart.
 func (o *outbox) delivered(ctx context.Context, e OutboxEntry, ids []string) bool {
 	o.marks.Add(1)
+	o.unmarked.Store(e.ID, struct{}{})
 	r := &markReq{d: LedgerDelivery{EntryID: e.ID, IDs: ids, At: o.g.cfg.Clock()}, ob: o, wg: &o.marks, sent: e.Received}
 	if o.net == StatusNetwork {
 		r.notBefore = time.Now().Add(statusSettle)
@@ -184,6 +291,7 @@ func (o *outbox) delivered(ctx context.Context, e OutboxEntry, ids []string) boo
 	case o.g.markC <- r:
 		return true
 	case <-ctx.Done():
+		o.unmarked.Delete(e.ID)
 		o.marks.Done()
 		return false
 	}
