@@ -17,8 +17,8 @@ const (
 	DefaultName             = "api"
 	DefaultListen           = "127.0.0.1:8480"
 	DefaultMaxBodyBytes     = 128 << 10
-	DefaultReplay           = 1000
-	DefaultSubscriberBuffer = 256
+	DefaultReplay           = 10000
+	DefaultSubscriberBuffer = 2048
 	DefaultHeartbeat        = 15 * time.Second
 
 	// maxChannelLen bounds a channel name so that "channel/" plus a 200-byte client
@@ -49,10 +49,11 @@ type Config struct {
 	// MaxBodyBytes is the largest POST body accepted (413 above). Default 128 KiB.
 	MaxBodyBytes int64
 	// Replay is the number of events kept per channel for SSE resume (Last-Event-ID)
-	// and for Send's idempotency check. Default 1000.
+	// and for Send's idempotency check. Default 10000 (five seconds at 2,000 msg/s).
 	Replay int
 	// SubscriberBuffer is the number of events queued for one SSE stream before it
-	// counts as too slow and is disconnected. Default 256.
+	// counts as too slow and is disconnected. Default 2048: Status traffic arrives in
+	// bursts, one per 300 ms Whisper transmission cycle (600 events at 2,000 msg/s).
 	SubscriberBuffer int
 	// Heartbeat is the interval of the ": ping" comment on idle SSE streams. Default 15s.
 	Heartbeat time.Duration

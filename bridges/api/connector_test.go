@@ -60,7 +60,7 @@ func TestConfig_validate(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{Name: "api", Listen: "127.0.0.1:8480", Token: "t", Channels: []string{"status"},
-		MaxBodyBytes: 128 << 10, Replay: 1000, SubscriberBuffer: 256, Heartbeat: 15 * time.Second}
+		MaxBodyBytes: 128 << 10, Replay: 10000, SubscriberBuffer: 2048, Heartbeat: 15 * time.Second}
 	if c.cfg.String() != want.String() || c.Name() != "api" {
 		t.Errorf("defaults %v, want %v", c.cfg, want)
 	}
