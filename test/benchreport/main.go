@@ -210,8 +210,7 @@ const gatewayNotes = `
   reads the api channel. Latency is from the user's Send returning to the SSE event's
   arrival. **reconnects** counts the SSE client being disconnected as too slow and
   resuming with Last-Event-ID: Whisper hands node A a burst of about 600 messages every
-  300 ms, more than the default 256-event subscriber buffer when the outbox empties a
-  burst faster than the client reads.
+  300 ms, which the api connector's default subscriber buffer (2,048 events) absorbs.
 - **APIToStatus/pow=…**: clients POST (64 keep-alive connections, users cycled over 50,
   so 50 puppets) and the Status user on node B receives each message once (the gateway
   sends both formats: two signed, sealed envelopes per message). Latency is from the
@@ -234,12 +233,15 @@ const gatewayNotes = `
   hold the 20,000 envelopes of those messages within their 15 s TTL, SQLite's page cache,
   the Go heap and runtime); Go heap is MemStats.HeapInuse. "before" is the same process
   after setup, before the first message.
-- **Where API→Status time goes**: not the CPU (a profile shows the two cores under half
-  busy) but the status outbox, which delivers one entry at a time, and for each calls
-  puppet.Registry.Key, which upserts and re-reads the puppet's record: one SQLite
-  transaction with its fsync per message, competing with the ledger's group commits for
-  the single writer. With the record written only on a puppet's first sighting (an
-  experiment, 2026-11-23) the same run reached 1,444 msg/s (pow=0) and 1,332 (pow=0.002).
+- **Where API→Status time goes**: not the CPU (a profile shows the two cores about half
+  busy: libsecp256k1 signing and recovery and SQLite are most of what is busy; per
+  message the process signs three times and recovers six signatures across both nodes,
+  the gateway's echo included). Two limits were found and removed on 2026-11-23: the
+  puppet registry wrote each sighting (a synced SQLite transaction per message; now only
+  a new puppet, a new name or a sighting a minute after the last), and the Status outbox
+  sealed one message at a time (now several first attempts at once; Status orders by the
+  clock fixed at ingest). That took APIToStatus from about 550 to about 1,300 msg/s;
+  what holds it there is not found yet (more parallel sealing did not change it).
 - **Noise**: these run on the 2-CPU VM above while other jobs share it, and every figure
   depends on the scheduler (two nodes, a gateway and the clients on two cores). Runs of the
   same code ranged from 1,250 to 2,000 msg/s (p50 0.3–1.1 s) for StatusToAPI and 300 to
