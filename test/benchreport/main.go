@@ -245,7 +245,8 @@ const gatewayNotes = `
 - **Noise**: these run on the 2-CPU VM above while other jobs share it, and every figure
   depends on the scheduler (two nodes, a gateway and the clients on two cores). Runs of the
   same code ranged from 1,250 to 2,000 msg/s (p50 0.3–1.1 s) for StatusToAPI and 300 to
-  630 msg/s for APIToStatus; compare runs on a quiet machine only.
+  630 msg/s for APIToStatus (before the changes above); compare runs on a quiet machine
+  only.
 `
 
 // gatewayRate is benchRate of core/gateway/bench_test.go, the offered load.
