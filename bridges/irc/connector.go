@@ -1,0 +1,333 @@
+package irc
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lrstanley/girc"
+	"golang.org/x/time/rate"
+
+	"github.com/statusgate/statusgate/bridges"
+)
+
+var _ bridges.Connector = (*Connector)(nil)
+
+// Connector is the IRC relay connector for one network. Build it with New; the gateway
+// calls Run once and Send from its outbox goroutines. Safe for concurrent use.
+type Connector struct {
+	cfg      Config
+	channels map[bridges.ChannelID]string // ID → configured channel name
+	limiter  *rate.Limiter                // lines per second, all channels of the connection
+	// queue bounds the Sends waiting for the bucket (overflow policy: block the caller).
+	queue chan struct{}
+
+	// Injected time and backoff (STYLE.md rule 14); tests shorten them.
+	now      func() time.Time
+	retryMin time.Duration
+	retryMax time.Duration
+
+	running   atomic.Bool
+	log       atomic.Pointer[slog.Logger]
+	cur       atomic.Pointer[session] // the connected session, nil while down
+	lastStart atomic.Int64
+}
+
+// New validates cfg and returns a connector. It does no I/O and starts no goroutines.
+func New(cfg Config) (*Connector, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	c := &Connector{
+		cfg:      cfg,
+		channels: make(map[bridges.ChannelID]string, len(cfg.Channels)),
+		limiter:  rate.NewLimiter(rate.Limit(cfg.FloodRate), cfg.FloodBurst),
+		queue:    make(chan struct{}, cfg.QueueSize),
+		now:      time.Now,
+		retryMin: retryMinDefault,
+		retryMax: retryMaxDefault,
+	}
+	if cfg.FloodRate == 0 { // unreachable after defaults; kept for clarity
+		c.limiter = rate.NewLimiter(rate.Inf, 1)
+	}
+	for _, ch := range cfg.Channels {
+		id, err := channelID(cfg.Name, ch.Name)
+		if err != nil {
+			return nil, fmt.Errorf("%w: irc.channels: %v", ErrInvalidConfig, err)
+		}
+		c.channels[id] = ch.Name
+	}
+	c.log.Store(slog.New(slog.DiscardHandler))
+	return c, nil
+}
+
+// Name returns Config.Name.
+func (c *Connector) Name() string { return c.cfg.Name }
+
+// Capabilities: relay mode, no replies, lines of about 400 bytes.
+func (c *Connector) Capabilities() bridges.Capabilities {
+	return bridges.Capabilities{MaxTextLen: wireBudget(c.cfg.Nick, c.cfg.User, "#", false)}
+}
+
+// ChannelID returns the ID of a configured channel name, for routes and tests.
+func (c *Connector) ChannelID(name string) (bridges.ChannelID, error) {
+	id, err := channelID(c.cfg.Name, name)
+	if err != nil {
+		return "", err
+	}
+	if _, ok := c.channels[id]; !ok {
+		return "", fmt.Errorf("%w: %s", ErrUnknownChannel, name)
+	}
+	return id, nil
+}
+
+// Run connects, serves and reconnects with exponential back-off and jitter until ctx
+// ends; it returns nil then. Bad credentials are reported and retried slowly.
+func (c *Connector) Run(ctx context.Context, h bridges.Host) error {
+	if !c.running.CompareAndSwap(false, true) {
+		return errors.New("irc: Run called twice")
+	}
+	defer c.running.Store(false)
+	c.log.Store(h.Logger())
+	log := h.Logger()
+	h.ReportState(bridges.StateConnecting, nil)
+	delay := c.retryMin
+	for {
+		start := c.now()
+		err := c.serve(ctx, h)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if c.now().Sub(start) > time.Minute {
+			delay = c.retryMin
+		}
+		wait := delay + rand.N(delay/2+1)
+		if errors.Is(err, errBadCredentials) {
+			h.ReportState(bridges.StateBadCredentials, err)
+			wait = max(wait, min(badCredsRetry, c.retryMax*2))
+		} else {
+			h.ReportState(bridges.StateTransientDisconnect, err)
+		}
+		log.Info("irc disconnected", "err", err, "retry_in", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		delay = min(delay*2, c.retryMax)
+	}
+}
+
+// session is one connection. Its fields are set before the client connects or guarded
+// by mu.
+type session struct {
+	client *girc.Client
+	start  int64 // Unix ns, unique per connector: the base of received message IDs
+	seq    atomic.Uint64
+
+	mu     sync.Mutex
+	joined map[string]bool // folded channel name → joined
+	done   bool
+}
+
+func (s *session) isJoined(channel string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.done && s.joined[foldName(channel)]
+}
+
+// serve runs one connection until it ends and returns why.
+func (c *Connector) serve(ctx context.Context, h bridges.Host) error {
+	host, portStr, _ := net.SplitHostPort(c.cfg.Server)
+	port, _ := strconv.Atoi(portStr)
+	gcfg := girc.Config{
+		Server: host, Port: port, Nick: c.cfg.Nick, User: c.cfg.User, Name: c.cfg.RealName,
+		ServerPass: c.cfg.Password, SSL: c.cfg.TLS,
+		AllowFlood:  true, // the connector's own token bucket limits writes
+		PingDelay:   30 * time.Second,
+		PingTimeout: 60 * time.Second,
+	}
+	if c.cfg.TLS {
+		name := c.cfg.ServerName
+		if name == "" {
+			name = host
+		}
+		gcfg.TLSConfig = &tls.Config{ServerName: name, MinVersion: tls.VersionTLS12}
+	}
+	switch {
+	case c.cfg.SASL.User != "":
+		gcfg.SASL = &girc.SASLPlain{User: c.cfg.SASL.User, Pass: c.cfg.SASL.Password}
+	case c.cfg.SASL.External:
+		gcfg.SASL = &girc.SASLExternal{}
+	}
+	cl := girc.New(gcfg)
+	start := c.now().UnixNano()
+	for { // strictly increasing across sessions, even with a coarse or stepped clock
+		last := c.lastStart.Load()
+		if start <= last {
+			start = last + 1
+		}
+		if c.lastStart.CompareAndSwap(last, start) {
+			break
+		}
+	}
+	s := &session{client: cl, start: start, joined: map[string]bool{}}
+
+	var (
+		credErr  atomic.Pointer[error]
+		events   = make(chan bridges.Event, 256) // overflow policy: block girc's exec loop (TCP back-pressure)
+		wg       sync.WaitGroup
+		sessDone = make(chan struct{})
+	)
+	c.addHandlers(ctx, h, s, events, &credErr)
+
+	wg.Add(2)
+	go func() { defer wg.Done(); c.deliverLoop(ctx, h, events) }()
+	go func() {
+		defer wg.Done()
+		select {
+		case <-ctx.Done():
+			cl.Close()
+		case <-sessDone:
+		}
+	}()
+	err := cl.Connect()
+	s.mu.Lock()
+	s.done = true
+	s.mu.Unlock()
+	c.cur.CompareAndSwap(s, nil)
+	close(sessDone)
+	close(events) // handlers have returned: Connect waits for them
+	wg.Wait()
+	if p := credErr.Load(); p != nil {
+		return *p
+	}
+	if err == nil {
+		err = errors.New("connection closed")
+	}
+	return fmt.Errorf("irc %s: %w", c.cfg.Server, err)
+}
+
+// addHandlers registers the session's handlers. They run on girc's exec goroutine.
+func (c *Connector) addHandlers(ctx context.Context, h bridges.Host, s *session, events chan<- bridges.Event, credErr *atomic.Pointer[error]) {
+	cl := s.client
+	log := h.Logger()
+	pending := len(c.cfg.Channels)
+	settle := func(name string, ok bool, reason string) {
+		s.mu.Lock()
+		if ok {
+			s.joined[foldName(name)] = true
+		}
+		pending--
+		all := pending == 0
+		s.mu.Unlock()
+		if !ok {
+			log.Warn("irc join failed", "chat", name, "reason", reason)
+		}
+		if all {
+			c.cur.Store(s)
+			h.ReportState(bridges.StateConnected, nil)
+			log.Info("irc connected", "server", c.cfg.Server, "nick", cl.GetNick())
+		}
+	}
+	badCreds := func(_ *girc.Client, e girc.Event) {
+		err := fmt.Errorf("%w: %s %s", errBadCredentials, e.Command, e.Last())
+		credErr.Store(&err)
+		cl.Close()
+	}
+	cl.Handlers.Add(girc.ERR_PASSWDMISMATCH, badCreds)
+	cl.Handlers.Add(girc.ERR_SASLFAIL, badCreds)
+	// ngircd answers a wrong PASS with "ERROR :Access denied: Bad password?" and no 464.
+	cl.Handlers.Add(girc.ERROR, func(cl *girc.Client, e girc.Event) {
+		if strings.Contains(strings.ToLower(e.Last()), "password") {
+			badCreds(cl, e)
+		}
+	})
+	cl.Handlers.Add(girc.RPL_WELCOME, func(cl *girc.Client, _ girc.Event) {
+		if c.cfg.NickServPassword != "" {
+			cl.Cmd.Message("NickServ", "IDENTIFY "+c.cfg.NickServPassword)
+		}
+		for _, ch := range c.cfg.Channels {
+			if ch.Key != "" {
+				cl.Cmd.JoinKey(ch.Name, ch.Key)
+			} else {
+				cl.Cmd.Join(ch.Name)
+			}
+		}
+	})
+	cl.Handlers.Add(girc.JOIN, func(cl *girc.Client, e girc.Event) {
+		if e.Source == nil || len(e.Params) == 0 || foldName(e.Source.Name) != foldName(cl.GetNick()) {
+			return
+		}
+		if c.configured(e.Params[0]) {
+			settle(e.Params[0], true, "")
+		}
+	})
+	for _, code := range []string{girc.ERR_BADCHANNELKEY, girc.ERR_BANNEDFROMCHAN, girc.ERR_INVITEONLYCHAN,
+		girc.ERR_CHANNELISFULL, girc.ERR_NOSUCHCHANNEL, girc.ERR_TOOMANYCHANNELS} {
+		cl.Handlers.Add(code, func(_ *girc.Client, e girc.Event) {
+			if len(e.Params) >= 2 && c.configured(e.Params[1]) {
+				settle(e.Params[1], false, e.Command+" "+e.Last())
+			}
+		})
+	}
+	onMsg := func(cl *girc.Client, e girc.Event) {
+		ev, ok := c.inbound(s, cl, e)
+		if !ok {
+			return
+		}
+		select {
+		case events <- ev:
+		case <-ctx.Done():
+		}
+	}
+	cl.Handlers.Add(girc.PRIVMSG, onMsg)
+	cl.Handlers.Add(girc.NOTICE, onMsg)
+}
+
+func (c *Connector) configured(channel string) bool {
+	id, err := channelID(c.cfg.Name, channel)
+	if err != nil {
+		return false
+	}
+	_, ok := c.channels[id]
+	return ok
+}
+
+// deliverLoop hands events to the gateway in order, retrying transient failures until
+// ctx ends; events are drained after the connection closed, so nothing received is lost
+// to a reconnect.
+func (c *Connector) deliverLoop(ctx context.Context, h bridges.Host, events <-chan bridges.Event) {
+	log := h.Logger()
+	for ev := range events {
+		for delay := 100 * time.Millisecond; ; delay = min(delay*2, 10*time.Second) {
+			err := h.Deliver(ctx, ev)
+			if err == nil {
+				break
+			}
+			if bridges.IsPermanent(err) || ctx.Err() != nil {
+				log.Warn("irc event not delivered", "msg_id", ev.Origin.ID, "err", err)
+				break
+			}
+			log.Warn("irc deliver failed, retrying", "msg_id", ev.Origin.ID, "err", err, "retry_in", delay)
+			t := time.NewTimer(delay)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+			case <-t.C:
+			}
+		}
+	}
+}

@@ -1,0 +1,14 @@
+// Package irc is the IRC connector (relay mode): one connection per network, made with
+// github.com/lrstanley/girc, that joins the configured channels, delivers what IRC users
+// say there to the gateway (Host.Deliver) and posts what the gateway sends as
+// "<nick> text" lines (Send), with /me as CTCP ACTION.
+//
+// It owns the IRC wire's safety: every outgoing line goes through sanitize and shape
+// (convert.go), so no CR, LF, NUL or CTCP delimiter from another network reaches the
+// wire, lines fit 512 bytes, and long messages are capped with a visible summary. It
+// rate-limits its own writes with a token bucket (girc's limiter is off) and blocks
+// Send when the bucket is empty: back-pressure, never a drop.
+//
+// It imports only the standard library, bridges, girc and golang.org/x/time/rate. It
+// does not know routes, Status or storage.
+package irc

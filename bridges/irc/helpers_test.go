@@ -1,0 +1,201 @@
+package irc
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lrstanley/girc"
+
+	"github.com/statusgate/statusgate/bridges"
+	"github.com/statusgate/statusgate/test/ircd"
+)
+
+// wait is the deadline of every wait on the server in these tests.
+const wait = 10 * time.Second
+
+const testChannel = "#status"
+
+// testHost stands in for the gateway. It implements the bridges.Host contract
+// in-process: the contract is the seam between connector and gateway, not a network,
+// so there is no server to run in its place. Deliver checks Event.Validate and wraps a
+// failure in bridges.Permanent, as the gateway does.
+type testHost struct {
+	mu     sync.Mutex
+	events []bridges.Event
+	got    chan struct{} // a token per delivered event
+	states chan bridges.State
+	log    *slog.Logger
+}
+
+func newTestHost() *testHost {
+	return &testHost{
+		got:    make(chan struct{}, 10000),
+		states: make(chan bridges.State, 1000),
+		log:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+}
+
+func (h *testHost) Deliver(_ context.Context, ev bridges.Event) error {
+	if err := ev.Validate(); err != nil {
+		return bridges.Permanent(err)
+	}
+	h.mu.Lock()
+	h.events = append(h.events, ev)
+	h.mu.Unlock()
+	h.got <- struct{}{}
+	return nil
+}
+
+func (h *testHost) ReportState(s bridges.State, _ error) { h.states <- s }
+func (h *testHost) Logger() *slog.Logger                 { return h.log }
+
+func (h *testHost) waitState(t *testing.T, want bridges.State) {
+	t.Helper()
+	timeout := time.After(wait)
+	for {
+		select {
+		case s := <-h.states:
+			if s == want {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no state %s within %s", want, wait)
+		}
+	}
+}
+
+// waitEvents waits for n delivered events and returns all delivered so far.
+func (h *testHost) waitEvents(t *testing.T, n int) []bridges.Event {
+	t.Helper()
+	timeout := time.After(wait)
+	for i := 0; i < n; i++ {
+		select {
+		case <-h.got:
+		case <-timeout:
+			t.Fatalf("%d of %d events within %s", i, n, wait)
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]bridges.Event(nil), h.events...)
+}
+
+// line is what the human saw: command, sender nick and last parameter.
+type line struct{ cmd, nick, text string }
+
+// human is a real IRC user: a girc client (AllowFlood, acting on RPL_WELCOME, see
+// TEST-SERVERS.md §2) in testChannel.
+type human struct {
+	c     *girc.Client
+	lines chan line
+}
+
+func startHuman(t *testing.T, srv *ircd.Server, nick string) *human {
+	t.Helper()
+	c := girc.New(girc.Config{Server: srv.Host(), Port: srv.Port(), Nick: nick, User: nick, Name: nick, AllowFlood: true})
+	h := &human{c: c, lines: make(chan line, 10000)}
+	joined := make(chan struct{})
+	var once sync.Once
+	c.Handlers.Add(girc.RPL_WELCOME, func(c *girc.Client, _ girc.Event) { c.Cmd.Join(testChannel) })
+	c.Handlers.Add(girc.JOIN, func(c *girc.Client, e girc.Event) {
+		if e.Source != nil && e.Source.Name == c.GetNick() {
+			once.Do(func() { close(joined) })
+		}
+	})
+	rec := func(_ *girc.Client, e girc.Event) {
+		if e.Source != nil && len(e.Params) == 2 && e.Params[0] == testChannel {
+			h.lines <- line{e.Command, e.Source.Name, e.Last()}
+		}
+	}
+	c.Handlers.Add(girc.PRIVMSG, rec)
+	c.Handlers.Add(girc.NOTICE, rec)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = c.Connect() }()
+	t.Cleanup(func() { c.Close(); <-done })
+	select {
+	case <-joined:
+	case <-time.After(wait):
+		t.Fatalf("human %s did not join within %s", nick, wait)
+	}
+	return h
+}
+
+// next returns the next n lines the human saw.
+func (h *human) next(t *testing.T, n int) []line {
+	t.Helper()
+	var out []line
+	timeout := time.After(wait)
+	for len(out) < n {
+		select {
+		case l := <-h.lines:
+			out = append(out, l)
+		case <-timeout:
+			t.Fatalf("human saw %d of %d lines within %s: %q", len(out), n, wait, out)
+		}
+	}
+	return out
+}
+
+// quiet checks the human sees nothing more for d.
+func (h *human) quiet(t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case l := <-h.lines:
+		t.Fatalf("unexpected line %q", l)
+	case <-time.After(d):
+	}
+}
+
+func testConfig(srv *ircd.Server) Config {
+	return Config{
+		Name: "libera", Server: srv.Addr(), Nick: "statusgate",
+		Channels:  []ChannelConfig{{Name: testChannel}},
+		FloodRate: 1000, FloodBurst: 1000, MaxLines: 20,
+	}
+}
+
+// startConnector runs a connector for cfg until the test ends and waits for
+// StateConnected.
+func startConnector(t *testing.T, cfg Config) (*Connector, *testHost) {
+	t.Helper()
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.retryMin, c.retryMax = 20*time.Millisecond, 200*time.Millisecond
+	h := newTestHost()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx, h) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	h.waitState(t, bridges.StateConnected)
+	return c, h
+}
+
+func outbound(t *testing.T, c *Connector, kind bridges.Kind, name, text string, n int) bridges.Outbound {
+	t.Helper()
+	ch, err := c.ChannelID(testChannel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bridges.Outbound{
+		Event: bridges.Event{
+			Kind:   kind,
+			Origin: bridges.Origin{Network: "status", Channel: "status:chat", ID: bridges.RemoteMsgID("status:m" + strconv.Itoa(n))},
+			Sender: bridges.Sender{ID: "status:0xabc", Name: name},
+			Text:   text,
+		},
+		Channel: ch,
+		Key:     "k" + strconv.Itoa(n),
+	}
+}
