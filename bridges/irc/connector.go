@@ -76,7 +76,7 @@ func (c *Connector) Name() string { return c.cfg.Name }
 
 // Capabilities: relay mode, no replies, lines of about 400 bytes.
 func (c *Connector) Capabilities() bridges.Capabilities {
-	return bridges.Capabilities{MaxTextLen: wireBudget(c.cfg.Nick, c.cfg.User, "#", false)}
+	return bridges.Capabilities{MaxTextLen: wireBudget(maxNickLen, c.cfg.User, "#", false)}
 }
 
 // ChannelID returns the ID of a configured channel name, for routes and tests.

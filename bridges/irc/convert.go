@@ -88,7 +88,6 @@ func toCanonical(s string) string {
 			text.WriteRune(r)
 		}
 	}
-	want.bold, want.italic = false, false
 	flush()
 	if have.italic {
 		b.WriteString("*")
@@ -320,10 +319,11 @@ func truncateRunes(s string, n int) string {
 }
 
 // wireBudget is the longest text (bytes) of a PRIVMSG/NOTICE to channel by nick!user
+// (nickLen bytes of nick)
 // so that the line others receive, ":nick!user@host PRIVMSG channel :text\r\n", fits
 // 512 bytes with a host of up to 63 bytes and an ident prefix '~'. ACTION costs 9 more.
-func wireBudget(nick, user, channel string, action bool) int {
-	n := maxLine - len(":"+nick+"!~"+user+"@") - maxHostLen - len(" PRIVMSG "+channel+" :") - len("\r\n")
+func wireBudget(nickLen int, user, channel string, action bool) int {
+	n := maxLine - nickLen - len(":!~"+user+"@") - maxHostLen - len(" PRIVMSG "+channel+" :") - len("\r\n")
 	if action {
 		n -= len("\x01ACTION \x01")
 	}

@@ -52,10 +52,8 @@ func (c *Connector) Send(ctx context.Context, out bridges.Outbound) (bridges.Rec
 	if action {
 		prefix = nick + " "
 	}
-	own := s.client.GetNick()
-	if len(own) < maxNickLen {
-		own += string(make([]byte, maxNickLen-len(own))) // budget for a server-changed nick
-	}
+	// Budget for the longest nick the server may give us, not just the current one.
+	own := max(len(s.client.GetNick()), maxNickLen)
 	lines := shape(ev.Text, prefix, wireBudget(own, c.cfg.User, channel, action), c.cfg.MaxLines)
 	cmd := girc.PRIVMSG
 	if ev.Kind == bridges.KindNotice {
