@@ -1,0 +1,177 @@
+package slack
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+
+	"github.com/statusgate/statusgate/bridges"
+	"github.com/statusgate/statusgate/test/slackfake"
+)
+
+// Slack → gateway. The fake (test/slackfake) stands in for Slack: it stores the posts
+// and pushes their events over Socket Mode as Slack would.
+
+func TestRun_deliversMessage(t *testing.T) {
+	fake := newFake(t)
+	r := start(t, testConfig(fake), false)
+
+	ts, env := fake.Post(chGeneral, "U0ALICE", "*bold* _it_ &lt;3 hi <@U0BOB>", "")
+	ev := r.host.waitEvent(t, "message", func(ev bridges.Event) bool { return ev.Kind == bridges.KindMessage })
+	fake.WaitAcked(env, wait)
+
+	want := bridges.Event{
+		Kind:   bridges.KindMessage,
+		Origin: bridges.Origin{Network: "slack", Channel: mustChannel(t, chGeneral), ID: mustMsg(t, chGeneral, ts)},
+		Sender: bridges.Sender{ID: "slack:" + slackfake.TeamID + "/U0ALICE", Name: "Alice"},
+		Text:   `**bold** *it* \<3 hi @Bob`,
+	}
+	ev.Time = want.Time
+	if ev != want {
+		t.Errorf("delivered\n %+v\nwant\n %+v", ev, want)
+	}
+	if n := r.c.users.len(); n != 2 {
+		t.Errorf("user cache holds %d names, want 2 (alice, bob)", n)
+	}
+}
+
+func TestRun_meMessageThreadEditDelete(t *testing.T) {
+	fake := newFake(t)
+	r := start(t, testConfig(fake), false)
+
+	root, _ := fake.Post(chGeneral, "U0ALICE", "root", "")
+	fake.MeMessage(chGeneral, "U0BOB", "waves")
+	reply, _ := fake.Post(chGeneral, "U0BOB", "in thread", root)
+	fake.Edit(chGeneral, root, "root, edited")
+	env := fake.Delete(chGeneral, reply)
+
+	r.host.until(t, "five events", func(evs []bridges.Event, _ []bridges.State) bool { return len(evs) == 5 })
+	fake.WaitAcked(env, wait)
+	evs := r.host.delivered()
+
+	if ev := evs[1]; ev.Kind != bridges.KindAction || ev.Text != "waves" || ev.Sender.Name != "Bob" {
+		t.Errorf("me_message delivered as %+v", ev)
+	}
+	if ev := evs[2]; ev.Kind != bridges.KindMessage || ev.ReplyTo != mustMsg(t, chGeneral, root) {
+		t.Errorf("thread reply delivered as %+v, want ReplyTo %s", ev, mustMsg(t, chGeneral, root))
+	}
+	edit := evs[3]
+	if edit.Kind != bridges.KindEdit || edit.Target != mustMsg(t, chGeneral, root) || edit.Text != "root, edited" || edit.Sender.Name != "Alice" {
+		t.Errorf("edit delivered as %+v", edit)
+	}
+	if edit.Origin.ID == evs[0].Origin.ID {
+		t.Errorf("edit has the origin ID of the message it edits")
+	}
+	if del := evs[4]; del.Kind != bridges.KindDelete || del.Target != mustMsg(t, chGeneral, reply) {
+		t.Errorf("delete delivered as %+v", del)
+	}
+}
+
+func TestRun_ownPostsAreBridgeAndOtherChannelsIgnored(t *testing.T) {
+	fake := newFake(t)
+	r := start(t, testConfig(fake), false)
+
+	fake.Post(chOther, "U0ALICE", "not served", "")
+	rc, err := r.c.Send(context.Background(), statusOutbound(mustChannel(t, chGeneral), bridges.KindMessage, "m1", "from status"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := r.host.waitEvent(t, "echo of our post", func(ev bridges.Event) bool { return ev.Origin.ID == rc.ID })
+	if !ev.Sender.IsBridge {
+		t.Errorf("echo of our own post delivered without IsBridge: %+v", ev)
+	}
+	fake.Post(chGeneral, "U0ALICE", "after", "")
+	r.host.waitEvent(t, "message after", func(ev bridges.Event) bool { return ev.Text == "after" })
+	for _, ev := range r.host.delivered() {
+		if ev.Origin.Channel != mustChannel(t, chGeneral) {
+			t.Errorf("delivered an event of an unserved channel: %+v", ev)
+		}
+	}
+}
+
+func TestRun_badBotToken(t *testing.T) {
+	fake := newFake(t)
+	cfg := testConfig(fake)
+	cfg.BotToken = "xoxb-wrong"
+	r := start(t, cfg, true)
+	r.host.waitState(t, bridges.StateBadCredentials)
+	// It keeps retrying slowly rather than returning.
+	r.host.until(t, "a second attempt", func(_ []bridges.Event, states []bridges.State) bool {
+		n := 0
+		for _, s := range states {
+			if s == bridges.StateBadCredentials {
+				n++
+			}
+		}
+		return n >= 2
+	})
+	if _, err := r.c.Send(context.Background(), statusOutbound(mustChannel(t, chGeneral), bridges.KindMessage, "m", "x")); !errors.Is(err, bridges.ErrTransient) {
+		t.Errorf("Send while not connected: %v, want ErrTransient", err)
+	}
+}
+
+func TestRun_badAppToken(t *testing.T) {
+	fake := newFake(t)
+	cfg := testConfig(fake)
+	cfg.AppToken = "xapp-wrong"
+	r := start(t, cfg, true)
+	r.host.waitState(t, bridges.StateBadCredentials)
+}
+
+// A restart mid-stream loses nothing and duplicates nothing: envelopes are acked only
+// after Deliver, and the fake, like Slack, re-sends unacked envelopes on the next
+// connection (Slack retries them; the fake re-sends them at once).
+func TestRun_restartMidStream(t *testing.T) {
+	fake := newFake(t)
+	cfg := testConfig(fake)
+	r1 := start(t, cfg, false)
+	_, env1 := fake.Post(chGeneral, "U0ALICE", "one", "")
+	r1.host.waitEvent(t, "one", func(ev bridges.Event) bool { return ev.Text == "one" })
+	fake.WaitAcked(env1, wait)
+
+	// The gateway fails to persist "two" until Run stops: it is never acked.
+	var failing atomic.Bool
+	failing.Store(true)
+	r1.host.setDeliver(func(ctx context.Context, ev bridges.Event) error {
+		if failing.Load() {
+			return errors.New("store unavailable")
+		}
+		return nil
+	})
+	_, env2 := fake.Post(chGeneral, "U0ALICE", "two", "")
+	r1.stop()
+	failing.Store(false)
+	if fake.Acked(env2) {
+		t.Fatal("envelope acked although Deliver failed")
+	}
+	_, env3 := fake.Post(chGeneral, "U0BOB", "three", "") // while no connector runs
+
+	r2 := start(t, cfg, false)
+	fake.WaitAcked(env2, wait)
+	fake.WaitAcked(env3, wait)
+	r2.host.until(t, "two and three", func(evs []bridges.Event, _ []bridges.State) bool { return len(evs) >= 2 })
+	var texts []string
+	for _, ev := range r2.host.delivered() {
+		texts = append(texts, ev.Text)
+	}
+	if len(texts) != 2 || texts[0] != "two" || texts[1] != "three" {
+		t.Errorf("after restart delivered %q, want [two three]", texts)
+	}
+}
+
+func TestRun_reconnectsAfterDrop(t *testing.T) {
+	fake := newFake(t)
+	r := start(t, testConfig(fake), false)
+	fake.DisconnectAll()
+	r.host.until(t, "disconnect and reconnect", func(_ []bridges.Event, states []bridges.State) bool {
+		n := len(states)
+		return n >= 2 && states[n-2] == bridges.StateTransientDisconnect && states[n-1] == bridges.StateConnected
+	})
+	if n := fake.ConnectionsOpened(); n != 2 {
+		t.Errorf("fake saw %d connections, want 2", n)
+	}
+	_, env := fake.Post(chGeneral, "U0ALICE", "after drop", "")
+	r.host.waitEvent(t, "message after drop", func(ev bridges.Event) bool { return ev.Text == "after drop" })
+	fake.WaitAcked(env, wait)
+}
