@@ -19,6 +19,7 @@ import (
 
 	"github.com/statusgate/statusgate"
 	"github.com/statusgate/statusgate/bridges"
+	"github.com/statusgate/statusgate/bridges/irc"
 	"github.com/statusgate/statusgate/core/gateway"
 	"github.com/statusgate/statusgate/core/mailserver"
 	"github.com/statusgate/statusgate/core/node"
@@ -111,6 +112,72 @@ type HTTPConfig struct {
 type ConnectorsConfig struct {
 	// API is the HTTP API connector (network "api").
 	API APIConnectorConfig `yaml:"api"`
+	// IRC lists IRC networks, one relay connection each (bridges/irc). Default none.
+	IRC []IRCConnectorConfig `yaml:"irc"`
+}
+
+// IRCConnectorConfig is one IRC network (bridges/irc.Config; see there for each field).
+// Its channels appear in routes as "<name>:#channel", lowercase.
+type IRCConnectorConfig struct {
+	// Name is the network name, the namespace of its channel IDs. Required.
+	Name       string `yaml:"name"`
+	Server     string `yaml:"server"`
+	TLS        bool   `yaml:"tls"`
+	ServerName string `yaml:"server_name"`
+	Nick       string `yaml:"nick"`
+	User       string `yaml:"user"`
+	RealName   string `yaml:"real_name"`
+	// Password, SASL password and NickServ password are secrets: keep this file 0600.
+	Password string `yaml:"password"`
+	SASL     struct {
+		User     string `yaml:"user"`
+		Password string `yaml:"password"`
+		External bool   `yaml:"external"`
+	} `yaml:"sasl"`
+	NickServPassword string `yaml:"nickserv_password"`
+	Channels         []struct {
+		Name string `yaml:"name"`
+		Key  string `yaml:"key"`
+	} `yaml:"channels"`
+	FloodRate  float64 `yaml:"flood_rate"`
+	FloodBurst int     `yaml:"flood_burst"`
+	QueueSize  int     `yaml:"queue_size"`
+	MaxLines   int     `yaml:"max_lines"`
+	AntiPing   bool    `yaml:"anti_ping"`
+}
+
+// ircConfig maps the section onto bridges/irc's Config.
+func (c *IRCConnectorConfig) ircConfig() irc.Config {
+	cfg := irc.Config{Name: c.Name, Server: c.Server, TLS: c.TLS, ServerName: c.ServerName, Nick: c.Nick,
+		User: c.User, RealName: c.RealName, Password: c.Password, NickServPassword: c.NickServPassword,
+		SASL:      irc.SASLConfig{User: c.SASL.User, Password: c.SASL.Password, External: c.SASL.External},
+		FloodRate: c.FloodRate, FloodBurst: c.FloodBurst, QueueSize: c.QueueSize, MaxLines: c.MaxLines, AntiPing: c.AntiPing}
+	for _, ch := range c.Channels {
+		cfg.Channels = append(cfg.Channels, irc.ChannelConfig{Name: ch.Name, Key: ch.Key})
+	}
+	return cfg
+}
+
+// validateIRC checks every IRC network (bridges/irc.Config.Validate, whose errors name
+// "irc.<field>"), under the key connectors.irc[i], and that names are unique.
+func (c *ConnectorsConfig) validateIRC() error {
+	var errs []error
+	seen := map[string]int{}
+	for i, n := range c.IRC {
+		key := fmt.Sprintf("connectors.irc[%d]", i)
+		if n.Name == "" {
+			errs = append(errs, fmt.Errorf("%s.name: required (the network name of its channel IDs)", key))
+		} else if n.Name == apiNetwork || n.Name == gateway.StatusNetwork || n.Name == gateway.GatewayNetwork {
+			errs = append(errs, fmt.Errorf("%s.name: %q is taken", key, n.Name))
+		} else if j, dup := seen[n.Name]; dup {
+			errs = append(errs, fmt.Errorf("%s.name: %q is also connectors.irc[%d]", key, n.Name, j))
+		}
+		seen[n.Name] = i
+		if err := n.ircConfig().Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // APIConnectorConfig is the API connector: remote programs post to and read from route
@@ -133,6 +200,11 @@ func (c *ConnectorsConfig) enabled(network string) bool {
 	switch network {
 	case apiNetwork:
 		return c.API.Enabled != nil && *c.API.Enabled
+	}
+	for _, n := range c.IRC {
+		if n.Name == network {
+			return true
+		}
 	}
 	return false
 }
@@ -390,6 +462,7 @@ func (c *Config) Validate() error {
 		c.Gateway.Validate(),
 		c.HTTP.Validate(),
 		c.Connectors.API.Validate(),
+		c.Connectors.validateIRC(),
 	)
 	// Every route channel needs a connector to carry it.
 	for i, r := range c.Gateway.Routes {

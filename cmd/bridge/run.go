@@ -15,6 +15,7 @@ import (
 	"github.com/statusgate/statusgate"
 	"github.com/statusgate/statusgate/bridges"
 	"github.com/statusgate/statusgate/bridges/api"
+	"github.com/statusgate/statusgate/bridges/irc"
 	"github.com/statusgate/statusgate/core/gateway"
 	"github.com/statusgate/statusgate/core/mailserver"
 	"github.com/statusgate/statusgate/core/node"
@@ -169,6 +170,13 @@ func buildGateway(cfg *Config, log *slog.Logger, nd *node.Node, nodeChatKey stri
 		c, err := api.New(api.Config{Name: apiNetwork, Listen: cfg.Connectors.API.Listen, Token: apiToken, Channels: channels})
 		if err != nil {
 			return nil, fmt.Errorf("connectors.api: %w", err)
+		}
+		conns = append(conns, c)
+	}
+	for i := range cfg.Connectors.IRC {
+		c, err := irc.New(cfg.Connectors.IRC[i].ircConfig())
+		if err != nil {
+			return nil, fmt.Errorf("connectors.irc[%d]: %w", i, err)
 		}
 		conns = append(conns, c)
 	}

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lrstanley/girc"
+
+	"github.com/statusgate/statusgate/test/ircd"
+)
+
+// TestRun_ircRoute runs the whole gateway with a route bridging #status to an IRC
+// channel on a real ngircd and to the api connector: an api POST reaches the IRC
+// channel as a relayed line, and an IRC user's line reaches the api's SSE stream.
+func TestRun_ircRoute(t *testing.T) {
+	srv := ircd.Start(t, ircd.Options{})
+	dir := filepath.Join(t.TempDir(), "data")
+	admin, apiAddr := freeAddr(t), freeAddr(t)
+	p := writeConfig(t, "data_dir: "+dir+`
+node:
+  listen_addr: 127.0.0.1:0
+gateway:
+  routes:
+    - chat: status
+      channels:
+        - channel: api:status
+        - channel: "libera:#status"
+http:
+  listen: `+admin+`
+connectors:
+  api:
+    enabled: true
+    listen: `+apiAddr+`
+  irc:
+    - name: libera
+      server: `+srv.Addr()+`
+      nick: statusgate
+      channels:
+        - name: "#status"
+      flood_rate: 100
+      flood_burst: 100
+`)
+	var out bytes.Buffer
+	if code := run(context.Background(), []string{"init", "-keys", "-config", p}, nil, &out, &out); code != exitOK {
+		t.Fatalf("init -keys: %d\n%s", code, out.String())
+	}
+	// The IRC user is there first.
+	lines := make(chan string, 100)
+	human := girc.New(girc.Config{Server: srv.Host(), Port: srv.Port(), Nick: "carol", User: "carol", Name: "carol", AllowFlood: true})
+	joined := make(chan struct{})
+	var once sync.Once
+	human.Handlers.Add(girc.RPL_WELCOME, func(c *girc.Client, _ girc.Event) { c.Cmd.Join("#status") })
+	human.Handlers.Add(girc.JOIN, func(c *girc.Client, e girc.Event) {
+		if e.Source != nil && e.Source.Name == c.GetNick() {
+			once.Do(func() { close(joined) })
+		}
+	})
+	human.Handlers.Add(girc.PRIVMSG, func(_ *girc.Client, e girc.Event) { lines <- e.Source.Name + ": " + e.Last() })
+	done := make(chan struct{})
+	go func() { defer close(done); _ = human.Connect() }()
+	t.Cleanup(func() { human.Close(); <-done })
+	select {
+	case <-joined:
+	case <-time.After(10 * time.Second):
+		t.Fatal("IRC user did not join")
+	}
+
+	logs := newLogWatch("gateway running")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	code := make(chan int, 1)
+	go func() { code <- run(ctx, []string{"run", "-config", p}, nil, &bytes.Buffer{}, logs) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		status, body := httpGet(t, "http://"+admin+"/readyz")
+		if status == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz: %d %s\n%s", status, body, logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	token, err := os.ReadFile(filepath.Join(dir, "api.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := "Bearer " + strings.TrimSpace(string(token))
+
+	// SSE first, so that nothing is missed.
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+apiAddr+"/v1/channels/status/events", nil)
+	req.Header.Set("Authorization", auth)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	events := make(chan map[string]any, 100)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				var ev map[string]any
+				if json.Unmarshal([]byte(data), &ev) == nil {
+					events <- ev
+				}
+			}
+		}
+	}()
+
+	post, _ := http.NewRequest(http.MethodPost, "http://"+apiAddr+"/v1/channels/status/messages",
+		strings.NewReader(`{"user":"alice","name":"Alice","text":"hello **IRC**"}`))
+	post.Header.Set("Authorization", auth)
+	pr, err := http.DefaultClient.Do(post)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr.Body.Close()
+	if pr.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST: %d", pr.StatusCode)
+	}
+	select {
+	case l := <-lines:
+		if l != "statusgate: <Alice> hello \x02IRC\x02" {
+			t.Fatalf("IRC saw %q", l)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("nothing reached IRC\n%s", logs)
+	}
+
+	human.Cmd.Message("#status", "hi from IRC")
+	select {
+	case ev := <-events:
+		sender, _ := ev["sender"].(map[string]any)
+		if ev["text"] != "hi from IRC" || sender["name"] != "carol" {
+			t.Fatalf("SSE got %v", ev)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("nothing reached the SSE stream\n%s", logs)
+	}
+
+	cancel()
+	select {
+	case c := <-code:
+		if c != exitOK {
+			t.Errorf("run: exit %d:\n%s", c, logs)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("run did not return within 15 s of cancel")
+	}
+}
+
+func TestLoadConfig_ircRejects(t *testing.T) {
+	p := writeConfig(t, `data_dir: `+t.TempDir()+`
+gateway:
+  routes:
+    - chat: status
+      channels:
+        - channel: "libera:#status"
+        - channel: "oftc:#status"
+connectors:
+  irc:
+    - name: libera
+      nick: statusgate
+      channels: [{name: "#status"}]
+    - name: libera
+      server: irc.example.org:6697
+      nick: "bad nick"
+      channels: [{name: "#status"}]
+`)
+	_, err := loadConfig(p)
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{"connectors.irc[0]", "server", `connectors.irc[1].name: "libera" is also connectors.irc[0]`,
+		"connectors.irc[1]", "nick", `no enabled connector for network "oftc"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+}
