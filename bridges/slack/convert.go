@@ -87,6 +87,9 @@ func closer(s string, start int, delim string) int {
 				i++ // a double delimiter inside: skip it
 				continue
 			}
+			if len(delim) == 2 && i+2 < len(s) && s[i+2] == delim[0] {
+				continue // "***": the strong closer is the last two
+			}
 			return i
 		}
 	}

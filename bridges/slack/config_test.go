@@ -1,0 +1,115 @@
+package slack
+
+import (
+	"bytes"
+	"time"
+
+	"errors"
+	"fmt"
+	"github.com/statusgate/statusgate/bridges"
+	"log/slog"
+	"strings"
+	"testing"
+)
+
+func validConfig() Config {
+	return Config{BotToken: "xoxb-1-secret", AppToken: "xapp-1-secret", Channels: []string{"C0123", "G0456"}}
+}
+
+func TestConfig_Validate(t *testing.T) {
+	if err := validConfig().Validate(); err != nil {
+		t.Fatalf("valid config: %v", err)
+	}
+	for _, tc := range []struct {
+		key  string
+		edit func(*Config)
+	}{
+		{"slack.name", func(c *Config) { c.Name = "Slack!" }},
+		{"slack.bot_token: empty", func(c *Config) { c.BotToken = "" }},
+		{"slack.bot_token", func(c *Config) { c.BotToken = "xapp-1" }},
+		{"slack.app_token", func(c *Config) { c.AppToken = "xoxb-1" }},
+		{"slack.app_token", func(c *Config) { c.AppToken = "xapp-1 2" }},
+		{"slack.api_url", func(c *Config) { c.APIURL = "ftp://x/" }},
+		{"slack.api_url", func(c *Config) { c.APIURL = "https://x/api" }},
+		{"slack.channels: empty", func(c *Config) { c.Channels = nil }},
+		{"slack.channels[1]", func(c *Config) { c.Channels = []string{"C1", "#general"} }},
+		{"slack.channels[1]", func(c *Config) { c.Channels = []string{"C1", "C1"} }},
+		{"slack.channels[0]", func(c *Config) { c.Channels = []string{"U123"} }},
+		{"slack.icon_url_base", func(c *Config) { c.IconURLBase = "/icons/" }},
+		{"slack.rate_per_channel", func(c *Config) { c.RatePerChannel = -1 }},
+		{"slack.burst", func(c *Config) { c.Burst = -1 }},
+	} {
+		cfg := validConfig()
+		tc.edit(&cfg)
+		err := cfg.Validate()
+		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tc.key) {
+			t.Errorf("%s: Validate() = %v, want an error naming %q", tc.key, err, tc.key)
+		}
+		if err != nil && strings.Contains(err.Error(), "secret") {
+			t.Errorf("%s: error shows a token: %v", tc.key, err)
+		}
+		if _, err := New(cfg); err == nil {
+			t.Errorf("%s: New accepted the config", tc.key)
+		}
+	}
+}
+
+func TestConfig_redactsTokens(t *testing.T) {
+	cfg := validConfig()
+	var logs bytes.Buffer
+	slog.New(slog.NewTextHandler(&logs, nil)).Info("config", "cfg", cfg)
+	for _, s := range []string{fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg), logs.String()} {
+		if strings.Contains(s, "secret") {
+			t.Errorf("token shown: %s", s)
+		}
+	}
+}
+
+func TestNew_defaults(t *testing.T) {
+	c, err := New(validConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Name() != "slack" || c.cfg.APIURL != DefaultAPIURL || c.cfg.RatePerChannel != 1 || c.cfg.Burst != 3 {
+		t.Errorf("defaults not applied: %v", c.cfg)
+	}
+	if caps := c.Capabilities(); !caps.Puppets || !caps.Replies {
+		t.Errorf("capabilities %+v", caps)
+	}
+}
+
+func TestIDs_roundTrip(t *testing.T) {
+	id, err := msgID("slack", "C0123", "1795423259.000100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch, ts, ok := parseMsgID("slack", id); !ok || ch != "C0123" || ts != "1795423259.000100" {
+		t.Errorf("parseMsgID(%s) = %q %q %v", id, ch, ts, ok)
+	}
+	edit, _ := editID("slack", "C0123", "1.2", "3.4")
+	del, _ := deleteID("slack", "C0123", "1.2")
+	for _, bad := range []string{string(edit), string(del), "matrix:C0123/1.2", "slack:C0123"} {
+		if _, _, ok := parseMsgID("slack", bridgesMsg(bad)); ok {
+			t.Errorf("parseMsgID(%s) accepted", bad)
+		}
+	}
+}
+
+func TestUserCache_bounded(t *testing.T) {
+	u := newUserCache(3, 0)
+	now := timeZero.Add(1)
+	for i := range 10 {
+		u.put(fmt.Sprint(i), "n", now.Add(1e9))
+	}
+	if u.len() != 3 {
+		t.Errorf("cache holds %d names, want 3", u.len())
+	}
+	u.put("x", "X", now.Add(-1))
+	if _, ok := u.get("x", now); ok {
+		t.Errorf("expired entry returned")
+	}
+}
+
+var timeZero = time.Unix(0, 0)
+
+func bridgesMsg(s string) bridges.RemoteMsgID { return bridges.RemoteMsgID(s) }

@@ -1,0 +1,127 @@
+package slack
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/statusgate/statusgate/bridges"
+)
+
+func TestToMrkdwn_table(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"plain", "plain"},
+		{"**strong** and __strong__", "*strong* and *strong*"},
+		{"*em* and _em_", "_em_ and _em_"},
+		{"***both***", "*_both_*"},
+		{"`code *not* bold`", "`code *not* bold`"},
+		{"`a<b&c`", "`a&lt;b&amp;c`"},
+		{"a & b < c > d", "a &amp; b &lt; c &gt; d"},
+		{"[the docs](https://x.y/a?b=1&c=2)", "<https://x.y/a?b=1&amp;c=2|the docs>"},
+		{"[**bold** label](https://x.y)", "<https://x.y|bold label>"},
+		{"<https://x.y/z>", "<https://x.y/z>"},
+		{"<not a link>", "&lt;not a link&gt;"},
+		{`\*literal\* \<x\>`, "*literal* &lt;x&gt;"},
+		{"> quoted **text**\nnext", "> quoted *text*\nnext"},
+		{"```go\nx := a < b && *p\n```\nafter", "```\nx := a &lt; b &amp;&amp; *p\n```\nafter"},
+		{"2 * 3 * 4", "2 * 3 * 4"},
+		{"unclosed **bold", "unclosed **bold"},
+		{"snake_case_name", "snake_case_name"},
+	} {
+		if got := toMrkdwn(tc.in); got != tc.want {
+			t.Errorf("toMrkdwn(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+type names map[string]string
+
+func (n names) userName(id string) string { return n[id] }
+
+func TestFromMrkdwn_table(t *testing.T) {
+	r := names{"U0ALICE": "Alice", "U0STAR": "*star*"}
+	for _, tc := range []struct{ in, want string }{
+		{"plain", "plain"},
+		{"*bold* _it_ ~strike~", "**bold** *it* ~strike~"},
+		{"`code *x*` and ```block\n*x*```", "`code *x*` and \n```\nblock\n*x*\n```"},
+		{"a &amp; b &lt; c &gt; d", `a & b \< c \> d`},
+		{"hi <@U0ALICE> and <@U0NOBODY|bob> and <@U0GONE>", "hi @Alice and @bob and @U0GONE"},
+		{"<@U0STAR>", `@\*star\*`},
+		{"see <#C0123|general> <!here> <!subteam^S1|@team>", "see #general @here @team"},
+		{"<https://x.y/a?b=1&amp;c=2|docs> <https://x.y>", "[docs](https://x.y/a?b=1&c=2) <https://x.y>"},
+		{"<https://x.y/(a)|paren>", "paren (https://x.y/(a))"},
+		{"&gt; quote\nnot &gt; quote", `> quote` + "\nnot \\> quote"},
+		{"a_b_c 2*3*4", "a*b*c 2**3**4"},
+		{"lone * star and [brackets] \\ back", `lone \* star and \[brackets\] \\ back`},
+		{"line\r\nbreak\x00", "line\nbreak"},
+	} {
+		got := fromMrkdwn(tc.in, r)
+		if got != tc.want {
+			t.Errorf("fromMrkdwn(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		if err := bridges.ValidText(got); err != nil {
+			t.Errorf("fromMrkdwn(%q): %v", tc.in, err)
+		}
+	}
+}
+
+// Text written in Slack, read into canonical text and sent back, reads the same.
+func TestMrkdwn_roundTrip(t *testing.T) {
+	for _, in := range []string{
+		"plain words", "*bold* and _italic_", "`x &lt; y`", "a &amp; b",
+		"<https://x.y/z|label>", "<https://x.y/z>", "```\ncode\n```",
+		// "&gt; quoted" comes back as "> quoted", which Slack shows the same.
+	} {
+		if got := toMrkdwn(fromMrkdwn(in, nil)); got != in {
+			t.Errorf("round trip of %q gave %q", in, got)
+		}
+	}
+}
+
+func FuzzFromMrkdwn(f *testing.F) {
+	for _, s := range []string{"*a* _b_ `c` ```d```", "<@U1|x> <#C1> <!here> <https://a.b|c>", "&gt; q &amp;&lt;", "\xff\x00*_*_"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := fromMrkdwn(s, names{"U1": "*x*"})
+		if err := bridges.ValidText(out); err != nil {
+			t.Fatalf("fromMrkdwn(%q) = %q: %v", s, out, err)
+		}
+	})
+}
+
+func FuzzToMrkdwn(f *testing.F) {
+	for _, s := range []string{"**a** *b* `c`", "```go\nx\n```", "[t](https://x.y) <https://z>", `\* \< & > <`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if bridges.ValidText(s) != nil {
+			return // the gateway only sends canonical text
+		}
+		out := toMrkdwn(s)
+		// Every '<' and '>' left, but a quote marker, is one of our own link brackets:
+		// balanced, in order.
+		depth := 0
+		for i := 0; i < len(out); i++ {
+			if (i == 0 || out[i-1] == '\n') && strings.HasPrefix(out[i:], "> ") {
+				i++
+				continue
+			}
+			switch out[i] {
+			case '<':
+				depth++
+			case '>':
+				depth--
+			}
+			if depth < 0 || depth > 1 {
+				t.Fatalf("toMrkdwn(%q) = %q: unbalanced angle brackets", s, out)
+			}
+		}
+		if depth != 0 {
+			t.Fatalf("toMrkdwn(%q) = %q: unclosed angle bracket", s, out)
+		}
+		// And reading it back gives canonical text.
+		if err := bridges.ValidText(fromMrkdwn(out, nil)); err != nil {
+			t.Fatalf("fromMrkdwn(toMrkdwn(%q)): %v", s, err)
+		}
+	})
+}
