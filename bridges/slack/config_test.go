@@ -2,14 +2,14 @@ package slack
 
 import (
 	"bytes"
-	"time"
-
 	"errors"
 	"fmt"
-	"github.com/statusgate/statusgate/bridges"
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/statusgate/statusgate/bridges"
 )
 
 func validConfig() Config {
