@@ -81,12 +81,44 @@ func TestRun_ownPostsAreBridgeAndOtherChannelsIgnored(t *testing.T) {
 	if !ev.Sender.IsBridge {
 		t.Errorf("echo of our own post delivered without IsBridge: %+v", ev)
 	}
+	edit := statusOutbound(mustChannel(t, chGeneral), bridges.KindEdit, "m1e", "edited")
+	edit.Target = rc.ID
+	if _, err := r.c.Edit(context.Background(), edit); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.c.Redact(context.Background(), edit); err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []bridges.Kind{bridges.KindEdit, bridges.KindDelete} {
+		ev := r.host.waitEvent(t, "echo of our "+kind.String(), func(ev bridges.Event) bool { return ev.Kind == kind })
+		if !ev.Sender.IsBridge || ev.Target != rc.ID {
+			t.Errorf("echo of our %s delivered as %+v", kind, ev)
+		}
+	}
 	fake.Post(chGeneral, "U0ALICE", "after", "")
 	r.host.waitEvent(t, "message after", func(ev bridges.Event) bool { return ev.Text == "after" })
 	for _, ev := range r.host.delivered() {
 		if ev.Origin.Channel != mustChannel(t, chGeneral) {
 			t.Errorf("delivered an event of an unserved channel: %+v", ev)
 		}
+	}
+}
+
+// A thread reply also sent to the channel is a reply too (FEATURES.md: threads must
+// not drop messages).
+func TestRun_threadBroadcast(t *testing.T) {
+	fake := newFake(t)
+	r := start(t, testConfig(fake), false)
+	root, _ := fake.Post(chGeneral, "U0ALICE", "root", "")
+	env := fake.Inject(map[string]any{
+		"type": "message", "subtype": "thread_broadcast", "channel": chGeneral, "user": "U0BOB",
+		"text": "also in channel", "ts": "1795423259.000200", "thread_ts": root,
+		"root": map[string]any{"ts": root, "text": "root", "user": "U0ALICE"},
+	})
+	ev := r.host.waitEvent(t, "broadcast reply", func(ev bridges.Event) bool { return ev.Text == "also in channel" })
+	fake.WaitAcked(env, wait)
+	if ev.Kind != bridges.KindMessage || ev.ReplyTo != mustMsg(t, chGeneral, root) || ev.Sender.Name != "Bob" {
+		t.Errorf("thread_broadcast delivered as %+v", ev)
 	}
 }
 

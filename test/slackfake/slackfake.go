@@ -16,8 +16,9 @@
 //     every second, as Slack does, so slack-go's ping watchdog stays quiet.
 //   - chat.postMessage (channel, text, username, icon_url, thread_ts, metadata),
 //     chat.update, chat.delete, conversations.history (newest first, with metadata),
-//     users.info. Every message gets a unique "sec.micro" ts. A post by the bot is
-//     echoed over Socket Mode with its bot_id, as Slack does.
+//     users.info. Every message gets a unique "sec.micro" ts. The bot's posts, edits
+//     and deletes are echoed over Socket Mode (message with its bot_id,
+//     message_changed, message_deleted), as Slack does.
 //   - 429 with Retry-After on demand (RateLimit), for chat.postMessage.
 //
 // Not faked: the Events API over HTTP and request signing, scopes, files, reactions,
@@ -270,13 +271,7 @@ func (s *Server) Edit(channel, ts, text string) string {
 	}
 	prev := messageEvent(m)
 	m.Text, m.Edited = text, true
-	evTS, _ := s.nextTS()
-	inner := messageEvent(m)
-	inner["edited"] = map[string]any{"user": m.User, "ts": evTS}
-	ev := map[string]any{
-		"type": "message", "subtype": "message_changed", "channel": channel, "hidden": true,
-		"ts": evTS, "event_ts": evTS, "message": inner, "previous_message": prev,
-	}
+	ev := s.changedEvent(m, prev)
 	s.mu.Unlock()
 	return s.Inject(ev)
 }
@@ -292,11 +287,7 @@ func (s *Server) Delete(channel, ts string) string {
 		return ""
 	}
 	m.Deleted = true
-	evTS, _ := s.nextTS()
-	ev := map[string]any{
-		"type": "message", "subtype": "message_deleted", "channel": channel, "hidden": true,
-		"ts": evTS, "event_ts": evTS, "deleted_ts": ts, "previous_message": messageEvent(m),
-	}
+	ev := s.deletedEvent(m)
 	s.mu.Unlock()
 	return s.Inject(ev)
 }
@@ -330,6 +321,27 @@ func (s *Server) Inject(ev map[string]any) string {
 		_ = c.write(data) // a failed connection is closed by its reader
 	}
 	return id
+}
+
+// changedEvent is the message_changed event of m, whose event before the change was
+// prev. Called with s.mu held.
+func (s *Server) changedEvent(m *Message, prev map[string]any) map[string]any {
+	evTS, _ := s.nextTS()
+	inner := messageEvent(m)
+	inner["edited"] = map[string]any{"user": m.User, "ts": evTS}
+	return map[string]any{
+		"type": "message", "subtype": "message_changed", "channel": m.Channel, "hidden": true,
+		"ts": evTS, "event_ts": evTS, "message": inner, "previous_message": prev,
+	}
+}
+
+// deletedEvent is the message_deleted event of m. Called with s.mu held.
+func (s *Server) deletedEvent(m *Message) map[string]any {
+	evTS, _ := s.nextTS()
+	return map[string]any{
+		"type": "message", "subtype": "message_deleted", "channel": m.Channel, "hidden": true,
+		"ts": evTS, "event_ts": evTS, "deleted_ts": m.TS, "previous_message": messageEvent(m),
+	}
 }
 
 // store assigns m a ts in channel and appends it. Called with s.mu held.
@@ -488,9 +500,12 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request) {
 		fail(w, "cant_update_message")
 		return
 	}
+	prev := messageEvent(m)
 	m.Text, m.Edited = r.FormValue("text"), true
+	ev := s.changedEvent(m, prev)
 	s.mu.Unlock()
 	reply(w, map[string]any{"channel": ch, "ts": ts, "text": m.Text})
+	s.Inject(ev)
 }
 
 func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
@@ -511,8 +526,10 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m.Deleted = true
+	ev := s.deletedEvent(m)
 	s.mu.Unlock()
 	reply(w, map[string]any{"channel": ch, "ts": ts})
+	s.Inject(ev)
 }
 
 func (s *Server) history(w http.ResponseWriter, r *http.Request) {
