@@ -125,3 +125,20 @@ func FuzzToMrkdwn(f *testing.F) {
 		}
 	})
 }
+
+func TestTruncate(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"abcdefghij", 8, "abcde…"},
+		{"ab&amp;cdef", 9, "ab…"},
+		{"aéééé", 7, "aé…"},
+	} {
+		if got := truncate(tc.in, tc.n); got != tc.want || len(got) > tc.n {
+			t.Errorf("truncate(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 
@@ -52,6 +54,7 @@ func (c *Connector) Send(ctx context.Context, out bridges.Outbound) (bridges.Rec
 	if out.Event.Kind == bridges.KindAction {
 		text = "_" + escapeSlack(out.Event.Sender.Name) + " " + text + "_"
 	}
+	text = truncate(text, maxTextLen)
 	opts := []slack.MsgOption{slack.MsgOptionText(text, false)}
 	if name := out.Event.Sender.Name; name != "" {
 		opts = append(opts, slack.MsgOptionUsername(name))
@@ -95,7 +98,8 @@ func (c *Connector) Edit(ctx context.Context, out bridges.Outbound) (bridges.Rec
 	if err := c.wait(ctx, ch); err != nil {
 		return bridges.Receipt{}, err
 	}
-	if _, _, _, err := c.api.UpdateMessageContext(ctx, ch, ts, slack.MsgOptionText(toMrkdwn(out.Event.Text), false)); err != nil {
+	text := truncate(toMrkdwn(out.Event.Text), maxTextLen)
+	if _, _, _, err := c.api.UpdateMessageContext(ctx, ch, ts, slack.MsgOptionText(text, false)); err != nil {
 		return bridges.Receipt{}, c.classify(ch, "update message in", err)
 	}
 	return bridges.Receipt{ID: out.Target}, nil
@@ -118,6 +122,23 @@ func (c *Connector) Redact(ctx context.Context, out bridges.Outbound) error {
 		return c.classify(ch, "delete message in", err)
 	}
 	return nil
+}
+
+// truncate cuts s to at most n bytes at a rune boundary, ending in "…", and never
+// inside an entity such as "&amp;". The gateway splits long texts at
+// Capabilities.MaxTextLen first; this only catches what escaping made longer.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	if amp := strings.LastIndexByte(s[:cut], '&'); amp >= 0 && amp > cut-5 && !strings.Contains(s[amp:cut], ";") {
+		cut = amp
+	}
+	return s[:cut] + "…"
 }
 
 // destination returns the Slack channel of ch, or a permanent error if it is not one
