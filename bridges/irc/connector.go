@@ -20,7 +20,10 @@ import (
 	"github.com/statusgate/statusgate/bridges"
 )
 
-var _ bridges.Connector = (*Connector)(nil)
+var (
+	_ bridges.Connector = (*Connector)(nil)
+	_ bridges.Editor    = (*Connector)(nil)
+)
 
 // Connector is the IRC relay connector for one network. Build it with New; the gateway
 // calls Run once and Send from its outbox goroutines. Safe for concurrent use.
@@ -40,6 +43,9 @@ type Connector struct {
 	log       atomic.Pointer[slog.Logger]
 	cur       atomic.Pointer[session] // the connected session, nil while down
 	lastStart atomic.Int64
+	// lostAt is when the last connected session ended (Unix ns), 0 if none ended since
+	// the last gap announcement: the start of a gap to announce (gap.go).
+	lostAt atomic.Int64
 }
 
 // New validates cfg and returns a connector. It does no I/O and starts no goroutines.
@@ -137,9 +143,10 @@ type session struct {
 	start  int64 // Unix ns, unique per connector: the base of received message IDs
 	seq    atomic.Uint64
 
-	mu     sync.Mutex
-	joined map[string]bool // folded channel name → joined
-	done   bool
+	mu        sync.Mutex
+	joined    map[string]bool // folded channel name → joined
+	done      bool
+	connected bool // every channel settled once: the session counted as up
 }
 
 func (s *session) isJoined(channel string) bool {
@@ -206,8 +213,12 @@ func (c *Connector) serve(ctx context.Context, h bridges.Host) error {
 	err := cl.Connect()
 	s.mu.Lock()
 	s.done = true
+	wasUp := s.connected
 	s.mu.Unlock()
 	c.cur.CompareAndSwap(s, nil)
+	if wasUp {
+		c.lostAt.Store(c.now().UnixNano())
+	}
 	close(sessDone)
 	close(events) // handlers have returned: Connect waits for them
 	wg.Wait()
@@ -232,6 +243,9 @@ func (c *Connector) addHandlers(ctx context.Context, h bridges.Host, s *session,
 		}
 		pending--
 		all := pending == 0
+		if all {
+			s.connected = true
+		}
 		s.mu.Unlock()
 		if !ok {
 			log.Warn("irc join failed", "chat", name, "reason", reason)
@@ -240,6 +254,7 @@ func (c *Connector) addHandlers(ctx context.Context, h bridges.Host, s *session,
 			c.cur.Store(s)
 			h.ReportState(bridges.StateConnected, nil)
 			log.Info("irc connected", "server", c.cfg.Server, "nick", cl.GetNick())
+			c.announceGap(ctx, s, events)
 		}
 	}
 	badCreds := func(_ *girc.Client, e girc.Event) {

@@ -266,10 +266,11 @@ func TestRun_serverRestart(t *testing.T) {
 	}
 	hum2.quiet(t, 100*time.Millisecond)
 	// And IRC → host works on the new connection, with IDs unique across connections.
+	// The gap is announced first (TestRun_gapAnnounced).
 	hum2.c.Cmd.Message(testChannel, "back")
-	evs := h.waitEvents(t, 1)
-	if evs[0].Text != "back" {
-		t.Errorf("event after restart: %+v", evs[0])
+	evs := h.waitEvents(t, 2)
+	if len(evs) != 2 || evs[0].Kind != bridges.KindNotice || evs[1].Text != "back" {
+		t.Errorf("events after restart: %+v", evs)
 	}
 }
 

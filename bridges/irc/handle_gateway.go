@@ -9,6 +9,13 @@ import (
 	"github.com/statusgate/statusgate/bridges"
 )
 
+// editMaxLines caps a correction: an edit is shown as a short "* correction:" line,
+// not a second copy of a long message.
+const editMaxLines = 3
+
+// correctionMark starts the text of an edit after the "<nick> " prefix.
+const correctionMark = "* correction: "
+
 // Send posts out.Event as "<nick> text" lines (KindAction as CTCP ACTION "nick text",
 // KindNotice as NOTICE) to out.Channel. It blocks for a queue slot and for the token
 // bucket (back-pressure), returns an error wrapping bridges.ErrTransient when the
@@ -18,6 +25,28 @@ import (
 // Limit: IRC acknowledges nothing, so lines written just before a connection drops
 // may be lost on the way (echo-message/labeled-response would close that gap).
 func (c *Connector) Send(ctx context.Context, out bridges.Outbound) (bridges.Receipt, error) {
+	ev := out.Event
+	if ev.Kind != bridges.KindMessage && ev.Kind != bridges.KindAction && ev.Kind != bridges.KindNotice {
+		return bridges.Receipt{}, fmt.Errorf("send %s to %s: %w", ev.Kind, out.Channel, bridges.ErrUnsupported)
+	}
+	return c.post(ctx, out, ev.Kind, "", c.cfg.MaxLines)
+}
+
+// Edit shows a KindEdit as a short correction, "<nick> * correction: new text" (IRC
+// cannot change a line once sent), shaped and capped like Send but at no more than
+// editMaxLines lines. It is called like Send and its errors are classified the same
+// way. Receipt.ID is name:out/<out.Key>, like a Send of the same key: the correction
+// is a message of its own, and a retry gets the same ID.
+func (c *Connector) Edit(ctx context.Context, out bridges.Outbound) (bridges.Receipt, error) {
+	if out.Event.Kind != bridges.KindEdit {
+		return bridges.Receipt{}, fmt.Errorf("edit %s in %s: %w", out.Event.Kind, out.Channel, bridges.ErrUnsupported)
+	}
+	return c.post(ctx, out, bridges.KindMessage, correctionMark, min(c.cfg.MaxLines, editMaxLines))
+}
+
+// post writes out.Event.Text as kind (message, action or notice) lines that start with
+// the sender's prefix and mark, at most maxLines of them.
+func (c *Connector) post(ctx context.Context, out bridges.Outbound, kind bridges.Kind, mark string, maxLines int) (bridges.Receipt, error) {
 	channel, ok := c.channels[out.Channel]
 	if !ok {
 		return bridges.Receipt{}, bridges.Permanent(fmt.Errorf("send to %s: %w", out.Channel, ErrUnknownChannel))
@@ -31,9 +60,6 @@ func (c *Connector) Send(ctx context.Context, out bridges.Outbound) (bridges.Rec
 		rcpt.ID = id
 	}
 	ev := out.Event
-	if ev.Kind != bridges.KindMessage && ev.Kind != bridges.KindAction && ev.Kind != bridges.KindNotice {
-		return bridges.Receipt{}, fmt.Errorf("send %s to %s: %w", ev.Kind, out.Channel, bridges.ErrUnsupported)
-	}
 
 	select { // a bounded queue: wait for a slot rather than drop
 	case c.queue <- struct{}{}:
@@ -47,18 +73,19 @@ func (c *Connector) Send(ctx context.Context, out bridges.Outbound) (bridges.Rec
 		return bridges.Receipt{}, fmt.Errorf("send to %s: %w: %w", out.Channel, bridges.ErrTransient, ErrNotConnected)
 	}
 	nick := relayNick(ev.Sender.Name, c.cfg.AntiPing)
-	action := ev.Kind == bridges.KindAction
-	prefix := "<" + nick + "> "
+	action := kind == bridges.KindAction
+	prefix := "<" + nick + "> " + mark
 	if action {
 		prefix = nick + " "
 	}
 	// Budget for the longest nick the server may give us, not just the current one.
 	own := max(len(s.client.GetNick()), maxNickLen)
-	lines := shape(ev.Text, prefix, wireBudget(own, c.cfg.User, channel, action), c.cfg.MaxLines)
 	cmd := girc.PRIVMSG
-	if ev.Kind == bridges.KindNotice {
+	if kind == bridges.KindNotice {
 		cmd = girc.NOTICE
 	}
+	budget := min(wireBudget(own, c.cfg.User, channel, action), gircBudget(s.client.MaxEventLength(), cmd, channel, action))
+	lines := shape(ev.Text, prefix, budget, maxLines)
 	for i, line := range lines {
 		if err := c.limiter.Wait(ctx); err != nil {
 			return bridges.Receipt{}, fmt.Errorf("send to %s: line %d/%d: %w", out.Channel, i+1, len(lines), err)
@@ -71,6 +98,18 @@ func (c *Connector) Send(ctx context.Context, out bridges.Outbound) (bridges.Rec
 		}
 		s.client.Send(&girc.Event{Command: cmd, Params: []string{channel, line}})
 	}
-	c.log.Load().Debug("irc sent", "chat", channel, "lines", len(lines), "msg_id", rcpt.ID)
+	c.log.Load().Debug("irc sent", "chat", channel, "kind", ev.Kind, "lines", len(lines), "msg_id", rcpt.ID)
 	return rcpt, nil
+}
+
+// gircBudget is the longest text girc's Send writes as one line: it splits a PRIVMSG or
+// NOTICE of maxEvent bytes or more (its own estimate of the server's limit, from
+// ISUPPORT) at word boundaries, which would cut the "<nick>" prefix off the rest. The
+// connector shapes every line below it, so girc never splits.
+func gircBudget(maxEvent int, cmd, channel string, action bool) int {
+	n := maxEvent - len(cmd+" "+channel+" :") - 1
+	if action {
+		n -= len("\x01ACTION \x01")
+	}
+	return n
 }

@@ -12,10 +12,15 @@ import (
 //	channel   name:<#channel>                  lowercased (ASCII): "libera:#status"
 //	user      name:account/<account>           when the server reports an account
 //	          name:nick/<nick>                 else the lowercased nick
+//	server    name:server/<host>               the configured server, sender of the
+//	                                           bridge's own notices (a gap announcement)
 //	message   name:<#channel>/<start>-<seq>    a received line: start is the connection's
 //	                                           start (Unix ns, strictly increasing per
 //	                                           connector), seq counts lines on it, so
 //	                                           IDs are unique across reconnects
+//	gap       name:<#channel>/<start>-gap      the gap announcement of the session that
+//	                                           started at start, so a re-delivery is
+//	                                           recognised
 //	receipt   name:out/<key>                   a Send'd message; key is Outbound.Key, so a
 //	                                           retry gets the same ID
 //
@@ -31,6 +36,14 @@ func userID(network, account, nick string) (bridges.RemoteUserID, error) {
 		return bridges.NewRemoteUserID(network, "account/"+account)
 	}
 	return bridges.NewRemoteUserID(network, "nick/"+foldName(nick))
+}
+
+func serverUserID(network, host string) (bridges.RemoteUserID, error) {
+	return bridges.NewRemoteUserID(network, "server/"+strings.ToLower(host))
+}
+
+func gapID(network, channel string, start int64) (bridges.RemoteMsgID, error) {
+	return bridges.NewRemoteMsgID(network, foldName(channel)+"/"+strconv.FormatInt(start, 10)+"-gap")
 }
 
 func msgID(network, channel string, start int64, seq uint64) (bridges.RemoteMsgID, error) {
