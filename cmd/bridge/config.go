@@ -20,6 +20,7 @@ import (
 	"github.com/statusgate/statusgate"
 	"github.com/statusgate/statusgate/bridges"
 	"github.com/statusgate/statusgate/bridges/irc"
+	"github.com/statusgate/statusgate/bridges/slack"
 	"github.com/statusgate/statusgate/core/gateway"
 	"github.com/statusgate/statusgate/core/mailserver"
 	"github.com/statusgate/statusgate/core/node"
@@ -114,6 +115,37 @@ type ConnectorsConfig struct {
 	API APIConnectorConfig `yaml:"api"`
 	// IRC lists IRC networks, one relay connection each (bridges/irc). Default none.
 	IRC []IRCConnectorConfig `yaml:"irc"`
+	// Slack lists Slack workspaces, one app each (bridges/slack). Default none.
+	Slack []SlackConnectorConfig `yaml:"slack"`
+}
+
+// SlackConnectorConfig is one Slack workspace (bridges/slack.Config; see there). Its
+// channels appear in routes as "<name>:<channel ID>". The tokens are secrets: keep this
+// file 0600.
+type SlackConnectorConfig struct {
+	Name           string   `yaml:"name"`
+	BotToken       string   `yaml:"bot_token"`
+	AppToken       string   `yaml:"app_token"`
+	APIURL         string   `yaml:"api_url"`
+	Channels       []string `yaml:"channels"`
+	IconURLBase    string   `yaml:"icon_url_base"`
+	RatePerChannel float64  `yaml:"rate_per_channel"`
+	Burst          int      `yaml:"burst"`
+}
+
+// slackConfig maps the section onto bridges/slack's Config.
+func (c *SlackConnectorConfig) slackConfig() slack.Config {
+	return slack.Config{Name: c.Name, BotToken: c.BotToken, AppToken: c.AppToken, APIURL: c.APIURL,
+		Channels: append([]string(nil), c.Channels...), IconURLBase: c.IconURLBase,
+		RatePerChannel: c.RatePerChannel, Burst: c.Burst}
+}
+
+// slackName is the network name of a Slack section: its name, default "slack".
+func (c *SlackConnectorConfig) slackName() string {
+	if c.Name == "" {
+		return slack.DefaultName
+	}
+	return c.Name
 }
 
 // IRCConnectorConfig is one IRC network (bridges/irc.Config; see there for each field).
@@ -156,6 +188,31 @@ func (c *IRCConnectorConfig) ircConfig() irc.Config {
 		cfg.Channels = append(cfg.Channels, irc.ChannelConfig{Name: ch.Name, Key: ch.Key})
 	}
 	return cfg
+}
+
+// validateNetworks checks every IRC network and Slack workspace (their packages'
+// Validate, whose errors name "irc.<field>" or "slack.<field>", under the key
+// connectors.irc[i] or connectors.slack[i]), and that network names are unique.
+func (c *ConnectorsConfig) validateNetworks() error {
+	errs := []error{c.validateIRC()}
+	taken := map[string]string{}
+	for i, n := range c.IRC {
+		taken[n.Name] = fmt.Sprintf("connectors.irc[%d]", i)
+	}
+	for i, n := range c.Slack {
+		key := fmt.Sprintf("connectors.slack[%d]", i)
+		name := n.slackName()
+		if name == apiNetwork || name == gateway.StatusNetwork || name == gateway.GatewayNetwork {
+			errs = append(errs, fmt.Errorf("%s.name: %q is taken", key, name))
+		} else if other, dup := taken[name]; dup {
+			errs = append(errs, fmt.Errorf("%s.name: %q is also %s", key, name, other))
+		}
+		taken[name] = key
+		if err := n.slackConfig().Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // validateIRC checks every IRC network (bridges/irc.Config.Validate, whose errors name
@@ -203,6 +260,11 @@ func (c *ConnectorsConfig) enabled(network string) bool {
 	}
 	for _, n := range c.IRC {
 		if n.Name == network {
+			return true
+		}
+	}
+	for _, n := range c.Slack {
+		if n.slackName() == network {
 			return true
 		}
 	}
@@ -462,7 +524,7 @@ func (c *Config) Validate() error {
 		c.Gateway.Validate(),
 		c.HTTP.Validate(),
 		c.Connectors.API.Validate(),
-		c.Connectors.validateIRC(),
+		c.Connectors.validateNetworks(),
 	)
 	// Every route channel needs a connector to carry it.
 	for i, r := range c.Gateway.Routes {

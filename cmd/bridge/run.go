@@ -16,6 +16,7 @@ import (
 	"github.com/statusgate/statusgate/bridges"
 	"github.com/statusgate/statusgate/bridges/api"
 	"github.com/statusgate/statusgate/bridges/irc"
+	"github.com/statusgate/statusgate/bridges/slack"
 	"github.com/statusgate/statusgate/core/gateway"
 	"github.com/statusgate/statusgate/core/mailserver"
 	"github.com/statusgate/statusgate/core/node"
@@ -177,6 +178,13 @@ func buildGateway(cfg *Config, log *slog.Logger, nd *node.Node, nodeChatKey stri
 		c, err := irc.New(cfg.Connectors.IRC[i].ircConfig())
 		if err != nil {
 			return nil, fmt.Errorf("connectors.irc[%d]: %w", i, err)
+		}
+		conns = append(conns, c)
+	}
+	for i := range cfg.Connectors.Slack {
+		c, err := slack.New(cfg.Connectors.Slack[i].slackConfig())
+		if err != nil {
+			return nil, fmt.Errorf("connectors.slack[%d]: %w", i, err)
 		}
 		conns = append(conns, c)
 	}
