@@ -54,7 +54,7 @@ func (h *testHost) Deliver(_ context.Context, ev bridges.Event) error {
 func (h *testHost) ReportState(s bridges.State, _ error) { h.states <- s }
 func (h *testHost) Logger() *slog.Logger                 { return h.log }
 
-func (h *testHost) waitState(t *testing.T, want bridges.State) {
+func (h *testHost) waitState(t testing.TB, want bridges.State) {
 	t.Helper()
 	timeout := time.After(wait)
 	for {
@@ -95,7 +95,7 @@ type human struct {
 	lines chan line
 }
 
-func startHuman(t *testing.T, srv *ircd.Server, nick string) *human {
+func startHuman(t testing.TB, srv *ircd.Server, nick string) *human {
 	t.Helper()
 	c := girc.New(girc.Config{Server: srv.Host(), Port: srv.Port(), Nick: nick, User: nick, Name: nick, AllowFlood: true})
 	h := &human{c: c, lines: make(chan line, 10000)}
@@ -126,7 +126,7 @@ func startHuman(t *testing.T, srv *ircd.Server, nick string) *human {
 }
 
 // next returns the next n lines the human saw.
-func (h *human) next(t *testing.T, n int) []line {
+func (h *human) next(t testing.TB, n int) []line {
 	t.Helper()
 	var out []line
 	timeout := time.After(wait)
@@ -161,7 +161,7 @@ func testConfig(srv *ircd.Server) Config {
 
 // startConnector runs a connector for cfg until the test ends and waits for
 // StateConnected.
-func startConnector(t *testing.T, cfg Config) (*Connector, *testHost) {
+func startConnector(t testing.TB, cfg Config) (*Connector, *testHost) {
 	t.Helper()
 	c, err := New(cfg)
 	if err != nil {
@@ -182,7 +182,7 @@ func startConnector(t *testing.T, cfg Config) (*Connector, *testHost) {
 	return c, h
 }
 
-func outbound(t *testing.T, c *Connector, kind bridges.Kind, name, text string, n int) bridges.Outbound {
+func outbound(t testing.TB, c *Connector, kind bridges.Kind, name, text string, n int) bridges.Outbound {
 	t.Helper()
 	ch, err := c.ChannelID(testChannel)
 	if err != nil {
