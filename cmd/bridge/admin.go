@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,11 +17,13 @@ import (
 
 	"github.com/statusgate/statusgate/bridges"
 	"github.com/statusgate/statusgate/core/gateway"
+	"github.com/statusgate/statusgate/identity"
 )
 
-// adminServer serves /healthz, /readyz and /metrics for operators and orchestrators.
-// It is a plain HTTP listener on http.listen (loopback by default): it shows no
-// secrets, but queue names and states are not for the public either.
+// adminServer serves /healthz, /readyz and /metrics for operators and orchestrators,
+// and /identicons/ for connectors' icons. It is a plain HTTP listener on http.listen
+// (loopback by default): it shows no secrets, but queue names and states are not for
+// the public either; expose only /identicons/ through a reverse proxy.
 type adminServer struct {
 	addr  string
 	gw    *gateway.Gateway
@@ -61,8 +64,32 @@ func (a *adminServer) handler() http.Handler {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(r)
 	})
+	mux.HandleFunc("GET /identicons/{id}", identiconHandler)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}))
 	return mux
+}
+
+// identiconHandler serves the Status identicon of a Status user, by sender ID
+// ("status:0x04…", URL-escaped, optionally ending in ".png") or bare chat key: the icon
+// connectors show for bridged Status users (connectors.slack[].icon_url_base pointed
+// here through a public reverse proxy). Only this path needs to be public.
+func identiconHandler(w http.ResponseWriter, r *http.Request) {
+	id := strings.TrimSuffix(r.PathValue("id"), ".png")
+	key := strings.TrimPrefix(id, gateway.StatusNetwork+":")
+	pub, err := identity.ParseChatKey(key)
+	if err != nil {
+		http.Error(w, "not a Status chat key", http.StatusNotFound)
+		return
+	}
+	ic, err := identity.NewIdenticon(pub)
+	if err != nil {
+		http.Error(w, "identicon failed", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "image/png")
+	// A key's identicon never changes.
+	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	_, _ = w.Write(ic.PNG)
 }
 
 // readiness is ready when the gateway joined its chats and every connector is

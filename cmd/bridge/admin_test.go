@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,6 +100,15 @@ connectors:
 		t.Errorf("/healthz: %d %q", status, body)
 	}
 
+	// Identicons of Status users, by sender ID as connectors build icon URLs.
+	status, body := httpGet(t, "http://"+admin+"/identicons/"+url.PathEscape("status:"+testChatKey)+".png")
+	if status != http.StatusOK || !strings.HasPrefix(body, "\x89PNG") {
+		t.Errorf("/identicons: %d, %d bytes", status, len(body))
+	}
+	if status, _ := httpGet(t, "http://"+admin+"/identicons/api:alice"); status != http.StatusNotFound {
+		t.Errorf("/identicons of a non-Status ID: %d", status)
+	}
+
 	token, err := os.ReadFile(filepath.Join(dir, "api.token"))
 	if err != nil {
 		t.Fatal(err)
@@ -162,3 +172,6 @@ connectors:
 		t.Errorf("no clean stop logged:\n%s", logs)
 	}
 }
+
+// testChatKey is a valid uncompressed chat key (the secp256k1 generator point).
+const testChatKey = "0x0479be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798483ada7726a3c4655da4fbfc0e1108a8fd17b448a68554199c47d08ffb10d4b8"
