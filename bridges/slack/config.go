@@ -3,7 +3,9 @@ package slack
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -17,6 +19,14 @@ const (
 	DefaultAPIURL         = "https://slack.com/api/"
 	DefaultRatePerChannel = 1.0 // messages per second
 	DefaultBurst          = 3
+	DefaultListen         = "127.0.0.1:8490"
+	DefaultEventsPath     = "/slack/events"
+)
+
+// Transports: how Slack's events reach the connector (Config.Transport).
+const (
+	TransportSocket = "socket" // Socket Mode over the app-level token; the default
+	TransportHTTP   = "http"   // the Events API: Slack POSTs signed requests to Listen
 )
 
 // Config configures one slack connector (one Slack app in one workspace). It is a
@@ -31,8 +41,24 @@ type Config struct {
 	// users:read. Required. Secret: redacted by String and LogValue.
 	BotToken string
 	// AppToken [app_token] is the app-level token, "xapp-…", with connections:write,
-	// for Socket Mode. Required. Secret: redacted by String and LogValue.
+	// for Socket Mode. Required with the socket transport, unused with http. Secret:
+	// redacted by String and LogValue.
 	AppToken string
+	// Transport [transport] is how events reach the connector: "socket" (Socket Mode,
+	// the default: no public endpoint needed) or "http" (the Events API: Slack POSTs
+	// each event, signed with SigningSecret, to an HTTPS Request URL that a reverse
+	// proxy forwards to Listen + EventsPath).
+	Transport string
+	// SigningSecret [signing_secret] is the app's signing secret (Basic Information →
+	// App Credentials), which verifies every Events API request. Required with the http
+	// transport, unused with socket. Secret: redacted by String and LogValue.
+	SigningSecret string
+	// Listen [listen] is the host:port the Events API endpoint listens on (http
+	// transport only). Default "127.0.0.1:8490": put a TLS reverse proxy in front.
+	Listen string
+	// EventsPath [events_path] is the URL path of the Events API endpoint (http
+	// transport only). Default "/slack/events".
+	EventsPath string
 	// APIURL [api_url] is the Web API base URL, ending in "/". Default
 	// "https://slack.com/api/"; tests point it at test/slackfake.
 	APIURL string
@@ -60,6 +86,15 @@ func (c Config) withDefaults() Config {
 	if c.APIURL == "" {
 		c.APIURL = DefaultAPIURL
 	}
+	if c.Transport == "" {
+		c.Transport = TransportSocket
+	}
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.EventsPath == "" {
+		c.EventsPath = DefaultEventsPath
+	}
 	if c.RatePerChannel == 0 {
 		c.RatePerChannel = DefaultRatePerChannel
 	}
@@ -84,16 +119,44 @@ func (c Config) Validate() error {
 	if err := bridges.ValidNetwork(name); err != nil {
 		return bad("name", "%v", err)
 	}
-	for _, tok := range []struct{ key, val, prefix string }{
-		{"bot_token", c.BotToken, "xoxb-"}, {"app_token", c.AppToken, "xapp-"},
+	transport := c.Transport
+	switch transport {
+	case "", TransportSocket:
+		transport = TransportSocket
+	case TransportHTTP:
+	default:
+		return bad("transport", "%q is neither %q nor %q", c.Transport, TransportSocket, TransportHTTP)
+	}
+	badChars := func(s string) bool {
+		return strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || r > unicode.MaxASCII }) >= 0
+	}
+	for _, tok := range []struct {
+		key, val, prefix string
+		required         bool
+	}{
+		{"bot_token", c.BotToken, "xoxb-", true},
+		{"app_token", c.AppToken, "xapp-", transport == TransportSocket},
+		{"signing_secret", c.SigningSecret, "", transport == TransportHTTP},
 	} {
 		switch {
+		case tok.val == "" && tok.required:
+			return bad(tok.key, "empty (required with transport %q)", transport)
 		case tok.val == "":
-			return bad(tok.key, "empty")
 		case !strings.HasPrefix(tok.val, tok.prefix):
 			return bad(tok.key, "does not start with %q", tok.prefix)
-		case strings.IndexFunc(tok.val, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) || r > unicode.MaxASCII }) >= 0:
+		case badChars(tok.val):
 			return bad(tok.key, "holds whitespace, control or non-ASCII characters")
+		}
+	}
+	if c.Listen != "" {
+		host, port, err := net.SplitHostPort(c.Listen)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 || badChars(host) {
+			return bad("listen", "%q is not a host:port", c.Listen)
+		}
+	}
+	if c.EventsPath != "" {
+		if u, err := url.Parse(c.EventsPath); err != nil || !strings.HasPrefix(c.EventsPath, "/") || u.Path != c.EventsPath || badChars(c.EventsPath) {
+			return bad("events_path", "%q is not a URL path starting with /", c.EventsPath)
 		}
 	}
 	if c.APIURL != "" {
@@ -148,10 +211,12 @@ func validSlackID(s string) bool {
 	return true
 }
 
-// String describes c with the tokens redacted, so that %v and %+v never print them.
+// String describes c with the tokens and the signing secret redacted, so that %v and
+// %+v never print them.
 func (c Config) String() string {
-	return fmt.Sprintf("slack.Config{Name:%q BotToken:%s AppToken:%s APIURL:%q Channels:%q IconURLBase:%q RatePerChannel:%g Burst:%d}",
-		c.Name, redacted(c.BotToken), redacted(c.AppToken), c.APIURL, c.Channels, c.IconURLBase, c.RatePerChannel, c.Burst)
+	return fmt.Sprintf("slack.Config{Name:%q BotToken:%s AppToken:%s Transport:%q SigningSecret:%s Listen:%q EventsPath:%q APIURL:%q Channels:%q IconURLBase:%q RatePerChannel:%g Burst:%d}",
+		c.Name, redacted(c.BotToken), redacted(c.AppToken), c.Transport, redacted(c.SigningSecret), c.Listen, c.EventsPath,
+		c.APIURL, c.Channels, c.IconURLBase, c.RatePerChannel, c.Burst)
 }
 
 // GoString is String, so that %#v redacts the tokens too.
@@ -161,7 +226,9 @@ func (c Config) GoString() string { return c.String() }
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("name", c.Name), slog.String("bot_token", redacted(c.BotToken)),
-		slog.String("app_token", redacted(c.AppToken)), slog.String("api_url", c.APIURL),
+		slog.String("app_token", redacted(c.AppToken)), slog.String("transport", c.Transport),
+		slog.String("signing_secret", redacted(c.SigningSecret)), slog.String("listen", c.Listen),
+		slog.String("events_path", c.EventsPath), slog.String("api_url", c.APIURL),
 		slog.Any("channels", c.Channels), slog.String("icon_url_base", c.IconURLBase),
 		slog.Float64("rate_per_channel", c.RatePerChannel), slog.Int("burst", c.Burst),
 	)

@@ -45,7 +45,7 @@ func TestConfig_Validate(t *testing.T) {
 		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tc.key) {
 			t.Errorf("%s: Validate() = %v, want an error naming %q", tc.key, err, tc.key)
 		}
-		if err != nil && strings.Contains(err.Error(), "secret") {
+		if err != nil && showsSecret(err.Error(), validConfig()) {
 			t.Errorf("%s: error shows a token: %v", tc.key, err)
 		}
 		if _, err := New(cfg); err == nil {
@@ -54,13 +54,71 @@ func TestConfig_Validate(t *testing.T) {
 	}
 }
 
+// showsSecret reports whether s holds one of the secrets of cfg.
+func showsSecret(s string, cfg Config) bool {
+	for _, secret := range []string{cfg.BotToken, cfg.AppToken, cfg.SigningSecret} {
+		if secret != "" && strings.Contains(s, secret) {
+			return true
+		}
+	}
+	return false
+}
+
 func TestConfig_redactsTokens(t *testing.T) {
 	cfg := validConfig()
+	cfg.SigningSecret = "8f742231b10e8888abcd99yyyzzz85a5"
 	var logs bytes.Buffer
 	slog.New(slog.NewTextHandler(&logs, nil)).Info("config", "cfg", cfg)
 	for _, s := range []string{fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg), logs.String()} {
-		if strings.Contains(s, "secret") {
-			t.Errorf("token shown: %s", s)
+		if showsSecret(s, cfg) {
+			t.Errorf("secret shown: %s", s)
+		}
+	}
+}
+
+// The http transport needs the signing secret and not the app token; socket the
+// reverse.
+func TestConfig_transport(t *testing.T) {
+	httpCfg := validConfig()
+	httpCfg.Transport, httpCfg.AppToken, httpCfg.SigningSecret = TransportHTTP, "", "8f742231b10e8888abcd99yyyzzz85a5"
+	if err := httpCfg.Validate(); err != nil {
+		t.Fatalf("http transport without app token: %v", err)
+	}
+	c, err := New(httpCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.cfg.Listen != DefaultListen || c.cfg.EventsPath != DefaultEventsPath {
+		t.Errorf("http defaults not applied: %v", c.cfg)
+	}
+	socketCfg := validConfig()
+	socketCfg.SigningSecret = "" // unused with socket
+	if c, err := New(socketCfg); err != nil || c.cfg.Transport != TransportSocket {
+		t.Errorf("socket default: %v, %v", c, err)
+	}
+	for _, tc := range []struct {
+		key  string
+		edit func(*Config)
+	}{
+		{"slack.signing_secret: empty", func(c *Config) { c.SigningSecret = "" }},
+		{"slack.signing_secret", func(c *Config) { c.SigningSecret = "a b" }},
+		{"slack.transport", func(c *Config) { c.Transport = "websocket" }},
+		{"slack.app_token", func(c *Config) { c.AppToken = "xoxb-1" }}, // optional, but checked when set
+		{"slack.listen", func(c *Config) { c.Listen = "8490" }},
+		{"slack.listen", func(c *Config) { c.Listen = "127.0.0.1:http" }},
+		{"slack.listen", func(c *Config) { c.Listen = "127.0.0.1:70000" }},
+		{"slack.events_path", func(c *Config) { c.EventsPath = "slack/events" }},
+		{"slack.events_path", func(c *Config) { c.EventsPath = "/slack/events?x=1" }},
+		{"slack.app_token: empty", func(c *Config) { c.Transport, c.AppToken = TransportSocket, "" }},
+	} {
+		cfg := httpCfg
+		tc.edit(&cfg)
+		err := cfg.Validate()
+		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tc.key) {
+			t.Errorf("%s: Validate() = %v, want an error naming %q", tc.key, err, tc.key)
+		}
+		if err != nil && showsSecret(err.Error(), httpCfg) {
+			t.Errorf("%s: error shows a secret: %v", tc.key, err)
 		}
 	}
 }

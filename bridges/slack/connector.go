@@ -27,14 +27,16 @@ var (
 // 40,000 characters); counted here in bytes, which is stricter.
 const maxTextLen = 40000
 
-// Connector is the slack connector: one Slack app (bot token plus app-level token) in
-// one workspace, receiving through Socket Mode and posting through the Web API. Build
+// Connector is the slack connector: one Slack app in one workspace, receiving through
+// Socket Mode (app-level token) or the Events API over HTTP (signing secret) and
+// posting through the Web API (bot token). Build
 // it with New; the gateway calls Run once. All methods are safe for concurrent use.
 type Connector struct {
 	cfg      Config
 	api      *slack.Client
 	channels map[string]*rate.Limiter // Slack channel ID → its send limiter; fixed at New
 	users    *userCache
+	recent   *recentSet // Events API event_ids handled lately (events_http.go)
 
 	// Injected time and retry delays (STYLE.md rule 14); tests shorten them.
 	now           func() time.Time
@@ -42,9 +44,10 @@ type Connector struct {
 	retryMax      time.Duration
 	badCredsRetry time.Duration
 
-	running atomic.Bool
-	self    atomic.Pointer[identity]    // from auth.test; nil until the first success
-	log     atomic.Pointer[slog.Logger] // the Host's, while Run runs
+	running  atomic.Bool
+	httpAddr atomic.Pointer[string]      // the Events API endpoint's bound address, once listening
+	self     atomic.Pointer[identity]    // from auth.test; nil until the first success
+	log      atomic.Pointer[slog.Logger] // the Host's, while Run runs
 
 	mu        sync.Mutex
 	notBefore map[string]time.Time // channel → end of its last 429 Retry-After
@@ -72,6 +75,7 @@ func New(cfg Config) (*Connector, error) {
 		),
 		channels:      make(map[string]*rate.Limiter, len(cfg.Channels)),
 		users:         newUserCache(userCacheSize, userCacheTTL),
+		recent:        newRecentSet(recentEvents),
 		now:           time.Now,
 		retryMin:      retryMin,
 		retryMax:      retryMax,
@@ -95,20 +99,31 @@ func (c *Connector) Capabilities() bridges.Capabilities {
 	return bridges.Capabilities{MaxTextLen: maxTextLen, Replies: true, Puppets: true}
 }
 
-// Run checks the bot token (auth.test), then serves Socket Mode until ctx ends,
-// reconnecting with backoff. A rejected token is reported as StateBadCredentials and
-// retried every few minutes. Run returns nil when ctx is cancelled.
+// Run checks the bot token (auth.test), then receives events until ctx ends: over
+// Socket Mode (reconnecting with backoff), or with the http transport on the Events API
+// endpoint (events_http.go). A rejected token is reported as StateBadCredentials and
+// retried every few minutes. Run returns nil when ctx is cancelled, and an error only
+// when the Events API endpoint cannot listen.
 func (c *Connector) Run(ctx context.Context, h bridges.Host) error {
 	if !c.running.CompareAndSwap(false, true) {
 		return errors.New("slack: Run called twice")
 	}
 	defer c.running.Store(false)
-	log := h.Logger()
-	c.log.Store(log)
+	c.log.Store(h.Logger())
 	h.ReportState(bridges.StateConnecting, nil)
+	if c.cfg.Transport == TransportHTTP {
+		return c.runHTTP(ctx, h)
+	}
+	return c.retryLoop(ctx, h, c.session)
+}
+
+// retryLoop runs session until ctx ends, again after every failure with backoff (reset
+// after a session that connected), slowly when Slack rejected a token. It returns nil.
+func (c *Connector) retryLoop(ctx context.Context, h bridges.Host, session func(context.Context, bridges.Host) (bool, error)) error {
+	log := h.Logger()
 	delay := c.retryMin
 	for {
-		connected, err := c.session(ctx, h)
+		connected, err := session(ctx, h)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -136,20 +151,30 @@ func (c *Connector) Run(ctx context.Context, h bridges.Host) error {
 	}
 }
 
+// authTest checks the bot token and records who it belongs to.
+func (c *Connector) authTest(ctx context.Context) (*identity, error) {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	auth, err := c.api.AuthTestContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("auth.test: %w", err)
+	}
+	self := &identity{team: auth.TeamID, user: auth.UserID, bot: auth.BotID}
+	c.self.Store(self)
+	return self, nil
+}
+
 // session runs one auth.test and one Socket Mode client (which reconnects by itself
 // after a dropped websocket) until ctx ends or the client gives up. connected reports
 // whether Socket Mode said hello at least once.
 func (c *Connector) session(ctx context.Context, h bridges.Host) (connected bool, err error) {
-	authCtx, cancel := context.WithTimeout(ctx, requestTimeout)
-	auth, err := c.api.AuthTestContext(authCtx)
-	cancel()
+	auth, err := c.authTest(ctx)
 	if err != nil {
-		return false, fmt.Errorf("auth.test: %w", err)
+		return false, err
 	}
-	c.self.Store(&identity{team: auth.TeamID, user: auth.UserID, bot: auth.BotID})
 
 	sm := socketmode.New(c.api, socketmode.OptionLog(slogOutput{h.Logger()}))
-	ctx, cancel = context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 1)
 	var wg sync.WaitGroup
@@ -166,7 +191,7 @@ func (c *Connector) session(ctx context.Context, h bridges.Host) (connected bool
 			switch ev.Type {
 			case socketmode.EventTypeHello:
 				if !connected {
-					h.Logger().Info("slack connected", "team", auth.TeamID, "bot", auth.BotID)
+					h.Logger().Info("slack connected", "team", auth.team, "bot", auth.bot)
 				}
 				connected = true
 				h.ReportState(bridges.StateConnected, nil)

@@ -13,7 +13,12 @@ import (
 	"github.com/statusgate/statusgate/bridges"
 )
 
-// Slack → gateway: Socket Mode envelopes become bridges.Events.
+// Slack → gateway: Events API events, from Socket Mode envelopes (connector.go) or
+// signed HTTP requests (events_http.go), become bridges.Events. Both transports share
+// one path: eventOf converts, deliverOnce hands the event to the gateway and classifies
+// the outcome; only what the transport then tells Slack differs (ack or not, 200 or
+// 500). The Origin of an event depends only on the event itself (channel, ts, event
+// ts), so an event Slack sends again is the same Origin and the gateway dedupes it.
 
 // Bounds of the users.info cache.
 const (
@@ -27,33 +32,24 @@ const (
 // It returns false only when ctx ended before the gateway accepted the event.
 func (c *Connector) handleEnvelope(ctx context.Context, h bridges.Host, ev socketmode.Event) bool {
 	api, ok := ev.Data.(slackevents.EventsAPIEvent)
-	if !ok || api.Type != slackevents.CallbackEvent {
-		return true
-	}
-	msg, ok := api.InnerEvent.Data.(*slackevents.MessageEvent)
 	if !ok {
 		return true
 	}
-	out, ok := c.convertMessage(ctx, msg)
+	out, ok := c.eventOf(ctx, api)
 	if !ok {
 		return true
 	}
-	log := h.Logger()
 	delay := 100 * time.Millisecond
 	for {
-		err := h.Deliver(ctx, out)
+		err := c.deliverOnce(ctx, h, out)
 		switch {
 		case err == nil:
-			log.Debug("delivered", "chat", out.Origin.Channel, "msg_id", out.Origin.ID, "kind", out.Kind)
-			return true
-		case bridges.IsPermanent(err):
-			log.Warn("event rejected by the gateway", "chat", out.Origin.Channel, "msg_id", out.Origin.ID, "err", err)
 			return true
 		case ctx.Err() != nil:
 			return false
 		}
 		// Not persisted: retry (blocking the envelope stream is the backpressure).
-		log.Warn("deliver failed; retrying", "chat", out.Origin.Channel, "msg_id", out.Origin.ID, "err", err, "retry_in", delay)
+		h.Logger().Warn("deliver failed; retrying", "chat", out.Origin.Channel, "msg_id", out.Origin.ID, "err", err, "retry_in", delay)
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
@@ -63,6 +59,36 @@ func (c *Connector) handleEnvelope(ctx context.Context, h bridges.Host, ev socke
 		}
 		delay = min(delay*2, 5*time.Second)
 	}
+}
+
+// eventOf returns the Event to deliver for an Events API event, whichever transport
+// brought it; ok is false for events not relayed (not a message callback, other
+// channels, housekeeping subtypes, empty text). It may call users.info.
+func (c *Connector) eventOf(ctx context.Context, api slackevents.EventsAPIEvent) (bridges.Event, bool) {
+	if api.Type != slackevents.CallbackEvent {
+		return bridges.Event{}, false
+	}
+	msg, ok := api.InnerEvent.Data.(*slackevents.MessageEvent)
+	if !ok || msg == nil {
+		return bridges.Event{}, false
+	}
+	return c.convertMessage(ctx, msg)
+}
+
+// deliverOnce hands ev to the gateway once. It returns nil when the event may be
+// acknowledged to Slack: accepted, or rejected for good (logged); any other error
+// means the event was not persisted and must not be acknowledged.
+func (c *Connector) deliverOnce(ctx context.Context, h bridges.Host, ev bridges.Event) error {
+	err := h.Deliver(ctx, ev)
+	switch {
+	case err == nil:
+		h.Logger().Debug("delivered", "chat", ev.Origin.Channel, "msg_id", ev.Origin.ID, "kind", ev.Kind)
+		return nil
+	case bridges.IsPermanent(err):
+		h.Logger().Warn("event rejected by the gateway", "chat", ev.Origin.Channel, "msg_id", ev.Origin.ID, "err", err)
+		return nil
+	}
+	return err
 }
 
 // convertMessage builds the Event for a Slack message event; ok is false for events
