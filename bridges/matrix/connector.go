@@ -1,0 +1,285 @@
+package matrix
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/appservice"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/statusgate/statusgate/bridges"
+)
+
+var (
+	_ bridges.Connector = (*Connector)(nil)
+	_ bridges.Editor    = (*Connector)(nil)
+	_ bridges.Redactor  = (*Connector)(nil)
+)
+
+// Retry bounds of the start-up loop (bot registration, portal rooms); jitter adds up
+// to half again.
+const (
+	retryMin     = 500 * time.Millisecond
+	retryMax     = time.Minute
+	badCredsWait = 5 * time.Minute
+	// maxRecentTxns bounds the set of processed transaction IDs (oldest forgotten).
+	maxRecentTxns = 4096
+	// maxNames bounds the display name cache (cleared when full).
+	maxNames = 8192
+)
+
+// Connector is the Matrix application service. Build it with New; the gateway calls
+// Run once and Send, Edit and Redact from its outbox goroutines.
+//
+// Lock tiers: mu (rooms, ghosts, names, host) is a leaf lock, never held across I/O.
+// txnMu serialises transaction handling (the homeserver sends one at a time anyway)
+// and is held across Host.Deliver; it is never taken under mu.
+type Connector struct {
+	cfg Config
+	as  *appservice.AppService
+	bot id.UserID
+
+	ready chan struct{} // closed once the portal rooms are set up
+
+	mu     sync.Mutex
+	host   bridges.Host
+	log    *slog.Logger
+	rooms  map[string]id.RoomID // chat → room
+	chats  map[id.RoomID]string // room → chat
+	ghosts map[id.UserID]string // ghost → display name set
+	names  map[nameKey]string   // (room, user) → display name of humans
+
+	txnMu sync.Mutex
+	txns  recentSet
+}
+
+type nameKey struct {
+	room id.RoomID
+	user id.UserID
+}
+
+// New validates cfg and returns a connector. It does no I/O and starts no goroutines.
+func New(cfg Config) (*Connector, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	as, err := appservice.CreateFull(appservice.CreateOpts{
+		Registration: &appservice.Registration{
+			ID: cfg.RegistrationID, URL: cfg.URL, AppToken: cfg.ASToken, ServerToken: cfg.HSToken,
+			SenderLocalpart: cfg.BotLocalpart,
+		},
+		HomeserverDomain: cfg.ServerName,
+		HomeserverURL:    cfg.HomeserverURL,
+	})
+	if err != nil {
+		return nil, badKey("homeserver_url", "%v", err)
+	}
+	// The connector retries itself (429 with retry_after_ms, the gateway's outbox for
+	// the rest); mautrix's own retries would hide the deadline.
+	as.DefaultHTTPRetries = 0
+	return &Connector{
+		cfg: cfg, as: as, bot: id.NewUserID(cfg.BotLocalpart, cfg.ServerName),
+		ready: make(chan struct{}),
+		rooms: map[string]id.RoomID{}, chats: map[id.RoomID]string{},
+		ghosts: map[id.UserID]string{}, names: map[nameKey]string{},
+		txns: newRecentSet(maxRecentTxns),
+		log:  slog.New(slog.DiscardHandler),
+	}, nil
+}
+
+// Name returns the network name (Config.Name).
+func (c *Connector) Name() string { return c.cfg.Name }
+
+// Capabilities: replies, ghosts, edits without a window; Matrix events may be up to
+// 64 KiB, of which the text gets about half (body and formatted_body).
+func (c *Connector) Capabilities() bridges.Capabilities {
+	return bridges.Capabilities{MaxTextLen: 24 << 10, Replies: true, Puppets: true}
+}
+
+// Handler returns the appservice HTTP handler (hs_token check, transactions, user and
+// alias queries). Run serves it on Config.Listen; it is exported for tests and for a
+// process that serves it on its own listener.
+func (c *Connector) Handler() http.Handler { return http.HandlerFunc(c.serveHTTP) }
+
+// Run serves the appservice API on Config.Listen, registers the bot, sets up the portal
+// rooms (retrying with back-off, StateBadCredentials when the homeserver rejects the
+// as_token) and then serves until ctx ends. A listener that cannot bind is a
+// configuration fault: Run returns the error.
+func (c *Connector) Run(ctx context.Context, h bridges.Host) error {
+	c.mu.Lock()
+	c.host, c.log = h, h.Logger()
+	c.mu.Unlock()
+	h.ReportState(bridges.StateConnecting, nil)
+	ln, err := net.Listen("tcp", c.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", c.cfg.Listen, err)
+	}
+	srv := &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return ctx }}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }() // owned: Run waits on served below
+	c.setupLoop(ctx, h)
+	<-ctx.Done()
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutCtx)
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		c.log.Warn("appservice listener stopped", "err", err)
+	}
+	return nil
+}
+
+// setupLoop registers the bot and sets up every portal room, retrying until it works
+// or ctx ends, then reports StateConnected and opens the transaction gate.
+func (c *Connector) setupLoop(ctx context.Context, h bridges.Host) {
+	wait := retryMin
+	for {
+		err := c.setup(ctx)
+		if err == nil {
+			h.ReportState(bridges.StateConnected, nil)
+			c.log.Info("portal rooms ready", "rooms", len(c.cfg.Rooms))
+			close(c.ready)
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		delay := wait
+		if errors.Is(err, mautrix.MUnknownToken) || errors.Is(err, mautrix.MMissingToken) {
+			h.ReportState(bridges.StateBadCredentials, errors.New("homeserver rejected the as_token"))
+			delay = badCredsWait
+		} else {
+			h.ReportState(bridges.StateTransientDisconnect, err)
+			wait = min(wait*2, retryMax)
+		}
+		c.log.Warn("set up portal rooms", "err", err, "retry_in", delay)
+		t := time.NewTimer(delay + rand.N(delay/2+1))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (c *Connector) setup(ctx context.Context) error {
+	bot := c.as.BotIntent()
+	if err := bot.EnsureRegistered(ctx); err != nil {
+		return fmt.Errorf("register bot %s: %w", c.bot, err)
+	}
+	if _, err := bot.Whoami(ctx); err != nil {
+		return fmt.Errorf("whoami %s: %w", c.bot, err)
+	}
+	for _, r := range c.cfg.Rooms {
+		c.mu.Lock()
+		_, done := c.rooms[r.Chat]
+		c.mu.Unlock()
+		if done {
+			continue
+		}
+		room, err := c.ensurePortal(ctx, r)
+		if err != nil {
+			return fmt.Errorf("portal %s: %w", r.Chat, err)
+		}
+		c.mu.Lock()
+		c.rooms[r.Chat], c.chats[room] = room, r.Chat
+		c.mu.Unlock()
+	}
+	return nil
+}
+
+// bridgeStateKey is the state key of the portal's m.bridge event (MSC2346).
+const bridgeStateKey = "org.statusgate://status/"
+
+var stateBridge = event.Type{Type: "m.bridge", Class: event.StateEventType}
+
+// ensurePortal returns the room of r: an existing room ID, a resolved alias, or a new
+// public room created with the alias #<ghost_prefix><chat>, the m.bridge state event
+// and a topic; the bot is joined to it.
+func (c *Connector) ensurePortal(ctx context.Context, r RoomConfig) (id.RoomID, error) {
+	bot := c.as.BotIntent()
+	if len(r.Room) > 0 && r.Room[0] == '!' {
+		room := id.RoomID(r.Room)
+		return room, bot.EnsureJoined(ctx, room)
+	}
+	alias := portalAlias(c.cfg.GhostPrefix, r.Chat, c.cfg.ServerName)
+	if r.Room != "" {
+		alias = id.RoomAlias(r.Room)
+	}
+	res, err := bot.ResolveAlias(ctx, alias)
+	if err == nil {
+		return res.RoomID, bot.EnsureJoined(ctx, res.RoomID)
+	}
+	if !errors.Is(err, mautrix.MNotFound) || r.Room != "" {
+		return "", fmt.Errorf("resolve %s: %w", alias, err)
+	}
+	bridgeInfo := map[string]any{
+		"bridgebot": c.bot,
+		"protocol":  map[string]any{"id": "status", "displayname": "Status"},
+		"channel":   map[string]any{"id": r.Chat, "displayname": r.Chat},
+	}
+	resp, err := bot.CreateRoom(ctx, &mautrix.ReqCreateRoom{
+		Visibility: "public", Preset: "public_chat", RoomAliasName: c.cfg.GhostPrefix + r.Chat,
+		Name:  "Status: " + r.Chat,
+		Topic: "Bridged to the public Status chat #" + r.Chat + ". Status chats are public: anyone can read what is said here.",
+		InitialState: []*event.Event{
+			{Type: stateBridge, StateKey: ptr(bridgeStateKey + r.Chat), Content: event.Content{Raw: bridgeInfo}},
+			{Type: event.Type{Type: "uk.half-shot.bridge", Class: event.StateEventType}, StateKey: ptr(bridgeStateKey + r.Chat), Content: event.Content{Raw: bridgeInfo}},
+		},
+	})
+	if err != nil {
+		return "", fmt.Errorf("create room %s: %w", alias, err)
+	}
+	_ = c.as.StateStore.SetMembership(ctx, resp.RoomID, c.bot, event.MembershipJoin)
+	c.log.Info("created portal room", "chat", r.Chat, "room", resp.RoomID, "alias", alias)
+	return resp.RoomID, nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// Room returns the room ID of chat once Run has set it up, for tests and tooling.
+func (c *Connector) Room(chat string) (id.RoomID, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.rooms[chat]
+	return r, ok
+}
+
+// Ready is closed once the portal rooms are set up.
+func (c *Connector) Ready() <-chan struct{} { return c.ready }
+
+// recentSet remembers up to n strings; the oldest is forgotten first.
+type recentSet struct {
+	set  map[string]struct{}
+	ring []string
+	next int
+}
+
+func newRecentSet(n int) recentSet {
+	return recentSet{set: make(map[string]struct{}, n), ring: make([]string, n)}
+}
+
+func (s *recentSet) has(k string) bool { _, ok := s.set[k]; return ok }
+
+func (s *recentSet) add(k string) {
+	if s.has(k) {
+		return
+	}
+	if old := s.ring[s.next]; old != "" {
+		delete(s.set, old)
+	}
+	s.ring[s.next] = k
+	s.set[k] = struct{}{}
+	s.next = (s.next + 1) % len(s.ring)
+}
