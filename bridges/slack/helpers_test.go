@@ -158,7 +158,7 @@ func (h *testHost) delivered() []bridges.Event {
 }
 
 // newFake starts a fake workspace with channels and users alice and bob.
-func newFake(t *testing.T) *slackfake.Server {
+func newFake(t testing.TB) *slackfake.Server {
 	fake := slackfake.New(t, chGeneral, chDev, chOther)
 	fake.AddUser("U0ALICE", "Alice")
 	fake.AddUser("U0BOB", "Bob")

@@ -21,13 +21,23 @@
 //     message_changed, message_deleted), as Slack does.
 //   - 429 with Retry-After on demand (RateLimit), for chat.postMessage.
 //
-// Not faked: the Events API over HTTP and request signing, scopes, files, reactions,
+// For the Events API over HTTP, which Slack drives by POSTing to the app, there is
+// nothing to serve: SignedRequest and PostEvent build and send the request as Slack
+// does (Callback payload, v0 HMAC-SHA256 signature with SigningSecret, retry
+// headers) to the connector's endpoint.
+//
+// Not faked: scopes, files, reactions,
 // conversations.replies, pagination, message length limits, mrkdwn rendering.
 package slackfake
 
 import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -47,6 +57,8 @@ const (
 	TeamID    = "T0FAKE"
 	BotUserID = "U0BOT"
 	BotID     = "B0BOT"
+	// SigningSecret is the fake app's signing secret, for the Events API over HTTP.
+	SigningSecret = "8f742231b10e8888abcd99fakefake5a"
 )
 
 // Message is one message as the fake stores it.
@@ -301,11 +313,7 @@ func (s *Server) Inject(ev map[string]any) string {
 	data, err := json.Marshal(map[string]any{
 		"envelope_id": id, "type": "events_api", "accepts_response_payload": false,
 		"retry_attempt": 0, "retry_reason": "",
-		"payload": map[string]any{
-			"token": "verification-token-unused", "team_id": TeamID, "api_app_id": "A0FAKE",
-			"type": "event_callback", "event_id": "Ev" + id, "event_time": time.Now().Unix(),
-			"event": ev,
-		},
+		"payload": json.RawMessage(Callback("Ev"+id, ev)),
 	})
 	if err != nil {
 		s.mu.Unlock()
@@ -659,4 +667,72 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
 		s.ackSig = make(chan struct{})
 		s.mu.Unlock()
 	}
+}
+
+// Callback returns the event_callback payload carrying the inner event ev with event
+// ID eventID, as Slack POSTs it to a Request URL (and wraps it in a Socket Mode
+// envelope).
+func Callback(eventID string, ev map[string]any) []byte {
+	data, err := json.Marshal(map[string]any{
+		"token": "verification-token-unused", "team_id": TeamID, "api_app_id": "A0FAKE",
+		"type": "event_callback", "event_id": eventID, "event_time": time.Now().Unix(),
+		"event": ev, "authorizations": []map[string]any{{"team_id": TeamID, "user_id": BotUserID, "is_bot": true}},
+	})
+	if err != nil {
+		panic("slackfake: marshal callback: " + err.Error()) // ev is built by tests
+	}
+	return data
+}
+
+// Sign returns the X-Slack-Signature of body sent at Unix time ts under secret, as
+// Slack computes it: "v0=" + hex(HMAC-SHA256(secret, "v0:<ts>:<body>")).
+func Sign(secret string, ts int64, body []byte) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	fmt.Fprintf(mac, "v0:%d:", ts)
+	mac.Write(body)
+	return "v0=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// SignedRequest is a POST of body to url as Slack sends it: JSON, signed with secret
+// at time at, and, when retry > 0, marked as Slack's retry number retry.
+func SignedRequest(url, secret string, at time.Time, body []byte, retry int) (*http.Request, error) {
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "Slackbot 1.0 (+https://api.slack.com/robots)")
+	req.Header.Set("X-Slack-Request-Timestamp", strconv.FormatInt(at.Unix(), 10))
+	req.Header.Set("X-Slack-Signature", Sign(secret, at.Unix(), body))
+	if retry > 0 {
+		req.Header.Set("X-Slack-Retry-Num", strconv.Itoa(retry))
+		req.Header.Set("X-Slack-Retry-Reason", "http_error")
+	}
+	return req, nil
+}
+
+// PostEvent sends SignedRequest(url, secret, time.Now(), body, retry) and returns the
+// status code and the response body. Slack gives up on an answer after 3 s; this waits
+// up to 30 s, so that slow answers show up as test failures rather than retries.
+func PostEvent(url, secret string, body []byte, retry int) (int, []byte, error) {
+	req, err := SignedRequest(url, secret, time.Now(), body, retry)
+	if err != nil {
+		return 0, nil, err
+	}
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, data, err
+}
+
+// Store stores a message by user in channel (a thread reply when threadTS is set)
+// without sending any event, and returns its message event, for a test to POST as a
+// Callback; ts is ev["ts"].
+func (s *Server) Store(channel, user, text, threadTS string) (ev map[string]any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return messageEvent(s.store(channel, &Message{User: user, Text: text, ThreadTS: threadTS}))
 }

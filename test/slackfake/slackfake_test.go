@@ -2,6 +2,7 @@ package slackfake
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/slack-go/slack"
 )
 
 func post(t *testing.T, s *Server, method, token string, form url.Values) (int, map[string]any) {
@@ -101,5 +103,31 @@ func TestServer_broadcastAndRedelivery(t *testing.T) {
 	_, env2 := s.Post("C1", "U1", "again", "")
 	if err := d.ReadJSON(&e); err != nil || e["envelope_id"] != env2 {
 		t.Fatalf("after the ack the next envelope is %v (%v), want %s", e["envelope_id"], err, env2)
+	}
+}
+
+// Sign matches the example of Slack's "Verifying requests from Slack" page and
+// slack-go's verifier.
+func TestSign(t *testing.T) {
+	body := []byte("token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c")
+	const want = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"
+	if got := Sign("8f742231b10e8888abcd99yyyzzz85a5", 1531420618, body); got != want {
+		t.Errorf("Sign = %s, want %s", got, want)
+	}
+	req, err := SignedRequest("http://127.0.0.1/", SigningSecret, time.Now(), Callback("Ev1", map[string]any{"type": "message"}), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv, err := slack.NewSecretsVerifier(req.Header, SigningSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(req.Body)
+	_, _ = sv.Write(data)
+	if err := sv.Ensure(); err != nil {
+		t.Errorf("slack-go refuses the signature: %v", err)
+	}
+	if req.Header.Get("X-Slack-Retry-Num") != "2" {
+		t.Errorf("retry header %q", req.Header.Get("X-Slack-Retry-Num"))
 	}
 }
