@@ -178,6 +178,10 @@ func (c *Connector) serveEvent(r *http.Request, h bridges.Host) (int, []byte) {
 		}
 		reply, _ := json.Marshal(map[string]string{"challenge": challenge})
 		return http.StatusOK, reply
+	case outer.Type == slackevents.AppRateLimited:
+		// Slack drops this app's events for a minute: they are lost to us.
+		log.Warn("slack rate-limits this app's events; some are not sent", "type", outer.Type)
+		return http.StatusOK, nil
 	case outer.Type != slackevents.CallbackEvent:
 		log.Debug("slack events request ignored", "type", outer.Type)
 		return http.StatusOK, nil
