@@ -2,6 +2,7 @@ package matrix
 
 import (
 	"encoding/xml"
+	"errors"
 	"html"
 	"net/url"
 	"strings"
@@ -262,8 +263,9 @@ type frame struct {
 // canonical subset survives as markup (strong/b, em/i, code, pre, blockquote, a with a
 // safe URL, br, paragraphs); every other element is flattened to its text, mx-reply is
 // dropped, and all text is escaped. Malformed HTML is read as far as possible
-// (non-strict, HTML auto-close and entities); the result is always valid canonical
-// text.
+// (non-strict, HTML auto-close and entities, elements left open at the end closed); on
+// a syntax error mid-way it returns "", and the caller falls back to the plain body.
+// The result is always valid canonical text.
 func htmlToCanonical(src string) string {
 	d := xml.NewDecoder(strings.NewReader(strings.ToValidUTF8(src, "\uFFFD")))
 	d.Strict, d.AutoClose, d.Entity = false, xml.HTMLAutoClose, xml.HTMLEntity
@@ -316,7 +318,7 @@ func htmlToCanonical(src string) string {
 		case "p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "table", "tr", "hr":
 			out.b.WriteString("\n\n" + inner + "\n\n")
 		case "li":
-			out.b.WriteString("\n• " + strings.TrimSpace(inner) + "\n")
+			out.b.WriteString("\n• " + strings.TrimSpace(inner))
 		default:
 			out.b.WriteString(inner)
 		}
@@ -324,7 +326,11 @@ func htmlToCanonical(src string) string {
 	for n := 0; n < 100000; n++ {
 		tok, err := d.Token()
 		if err != nil {
-			break // io.EOF or malformed input: keep what was read
+			var se *xml.SyntaxError
+			if errors.As(err, &se) && !strings.Contains(se.Msg, "unexpected EOF") {
+				return "" // malformed mid-way: the caller uses the plain body
+			}
+			break // the end, possibly with elements left open: close them below
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:

@@ -54,7 +54,10 @@ func (h *testHost) Logger() *slog.Logger {
 // testWriter sends log lines to t.Log (shown for failed or -v tests).
 type testWriter struct{ t testing.TB }
 
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimRight(string(p), "\n")); return len(p), nil }
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
 
 // next returns the next delivered event, failing after 15 s.
 func (h *testHost) next(t testing.TB) bridges.Event {
