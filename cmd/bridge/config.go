@@ -131,13 +131,20 @@ type SlackConnectorConfig struct {
 	IconURLBase    string   `yaml:"icon_url_base"`
 	RatePerChannel float64  `yaml:"rate_per_channel"`
 	Burst          int      `yaml:"burst"`
+	// Transport is "socket" (Socket Mode, default) or "http" (the Events API on Listen
+	// at EventsPath, signed with SigningSecret, a secret).
+	Transport     string `yaml:"transport"`
+	SigningSecret string `yaml:"signing_secret"`
+	Listen        string `yaml:"listen"`
+	EventsPath    string `yaml:"events_path"`
 }
 
 // slackConfig maps the section onto bridges/slack's Config.
 func (c *SlackConnectorConfig) slackConfig() slack.Config {
 	return slack.Config{Name: c.Name, BotToken: c.BotToken, AppToken: c.AppToken, APIURL: c.APIURL,
 		Channels: append([]string(nil), c.Channels...), IconURLBase: c.IconURLBase,
-		RatePerChannel: c.RatePerChannel, Burst: c.Burst}
+		RatePerChannel: c.RatePerChannel, Burst: c.Burst, Transport: c.Transport, SigningSecret: c.SigningSecret,
+		Listen: c.Listen, EventsPath: c.EventsPath}
 }
 
 // slackName is the network name of a Slack section: its name, default "slack".
