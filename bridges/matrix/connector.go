@@ -40,9 +40,10 @@ const (
 // Connector is the Matrix application service. Build it with New; the gateway calls
 // Run once and Send, Edit and Redact from its outbox goroutines.
 //
-// Lock tiers: mu (rooms, ghosts, names, host) is a leaf lock, never held across I/O.
-// txnMu serialises transaction handling (the homeserver sends one at a time anyway)
-// and is held across Host.Deliver; it is never taken under mu.
+// Lock tiers: txnMu → stateMu → mu. mu (rooms, ghosts, names, host) is a leaf lock,
+// never held across I/O. txnMu serialises transaction handling (the homeserver sends
+// one at a time anyway) and is held across Host.Deliver. stateMu guards the mautrix
+// state store (see the field).
 type Connector struct {
 	cfg Config
 	as  *appservice.AppService
@@ -60,6 +61,13 @@ type Connector struct {
 
 	txnMu sync.Mutex
 	txns  recentSet
+
+	// stateMu serialises every use of the appservice's memory state store
+	// (EnsureRegistered, EnsureJoined, SetMembership): mautrix v0.31.0's
+	// MemoryStateStore mutates member entries after unlocking, which the race
+	// detector catches. Held across the join request; never taken under mu. Sends
+	// and redactions go through intent.Client, which does not touch the store.
+	stateMu sync.Mutex
 }
 
 type nameKey struct {
@@ -175,7 +183,10 @@ func (c *Connector) setupLoop(ctx context.Context, h bridges.Host) {
 
 func (c *Connector) setup(ctx context.Context) error {
 	bot := c.as.BotIntent()
-	if err := bot.EnsureRegistered(ctx); err != nil {
+	c.stateMu.Lock()
+	err := bot.EnsureRegistered(ctx)
+	c.stateMu.Unlock()
+	if err != nil {
 		return fmt.Errorf("register bot %s: %w", c.bot, err)
 	}
 	if _, err := bot.Whoami(ctx); err != nil {
@@ -211,7 +222,7 @@ func (c *Connector) ensurePortal(ctx context.Context, r RoomConfig) (id.RoomID, 
 	bot := c.as.BotIntent()
 	if len(r.Room) > 0 && r.Room[0] == '!' {
 		room := id.RoomID(r.Room)
-		return room, bot.EnsureJoined(ctx, room)
+		return room, c.ensureJoined(ctx, bot, room)
 	}
 	alias := portalAlias(c.cfg.GhostPrefix, r.Chat, c.cfg.ServerName)
 	if r.Room != "" {
@@ -219,7 +230,7 @@ func (c *Connector) ensurePortal(ctx context.Context, r RoomConfig) (id.RoomID, 
 	}
 	res, err := bot.ResolveAlias(ctx, alias)
 	if err == nil {
-		return res.RoomID, bot.EnsureJoined(ctx, res.RoomID)
+		return res.RoomID, c.ensureJoined(ctx, bot, res.RoomID)
 	}
 	if !errors.Is(err, mautrix.MNotFound) || r.Room != "" {
 		return "", fmt.Errorf("resolve %s: %w", alias, err)
@@ -241,9 +252,25 @@ func (c *Connector) ensurePortal(ctx context.Context, r RoomConfig) (id.RoomID, 
 	if err != nil {
 		return "", fmt.Errorf("create room %s: %w", alias, err)
 	}
+	c.stateMu.Lock()
 	_ = c.as.StateStore.SetMembership(ctx, resp.RoomID, c.bot, event.MembershipJoin)
+	c.stateMu.Unlock()
 	c.log.Info("created portal room", "chat", r.Chat, "room", resp.RoomID, "alias", alias)
 	return resp.RoomID, nil
+}
+
+// ensureJoined is intent.EnsureJoined under stateMu.
+func (c *Connector) ensureJoined(ctx context.Context, intent *appservice.IntentAPI, room id.RoomID) error {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	return intent.EnsureJoined(ctx, room)
+}
+
+// ensureRegistered is intent.EnsureRegistered under stateMu.
+func (c *Connector) ensureRegistered(ctx context.Context, intent *appservice.IntentAPI) error {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	return intent.EnsureRegistered(ctx)
 }
 
 func ptr[T any](v T) *T { return &v }

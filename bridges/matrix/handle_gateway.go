@@ -76,12 +76,12 @@ func (c *Connector) Redact(ctx context.Context, out bridges.Outbound) error {
 		return err
 	}
 	err = c.withRateLimit(ctx, func() error {
-		_, err := ghost.RedactEvent(ctx, room, target, mautrix.ReqRedact{TxnID: out.Key})
+		_, err := ghost.Client.RedactEvent(ctx, room, target, mautrix.ReqRedact{TxnID: out.Key})
 		return err
 	})
 	if errors.Is(err, mautrix.MForbidden) {
 		err = c.withRateLimit(ctx, func() error {
-			_, err := c.as.BotIntent().RedactEvent(ctx, room, target, mautrix.ReqRedact{TxnID: out.Key})
+			_, err := c.as.BotIntent().Client.RedactEvent(ctx, room, target, mautrix.ReqRedact{TxnID: out.Key})
 			return err
 		})
 	}
@@ -94,7 +94,7 @@ func (c *Connector) Redact(ctx context.Context, out bridges.Outbound) error {
 func (c *Connector) sendMessage(ctx context.Context, ghost *appservice.IntentAPI, room id.RoomID, content *event.MessageEventContent, key string) (bridges.Receipt, error) {
 	var resp *mautrix.RespSendEvent
 	err := c.withRateLimit(ctx, func() (err error) {
-		resp, err = ghost.SendMessageEvent(ctx, room, event.EventMessage, content, mautrix.ReqSendEvent{TransactionID: key})
+		resp, err = ghost.Client.SendMessageEvent(ctx, room, event.EventMessage, content, mautrix.ReqSendEvent{TransactionID: key})
 		return err
 	})
 	if err != nil {
@@ -141,11 +141,11 @@ func (c *Connector) ghost(ctx context.Context, s bridges.Sender, room id.RoomID)
 	c.mu.Lock()
 	have, named := c.ghosts[uid]
 	c.mu.Unlock()
-	if err := c.withRateLimit(ctx, func() error { return intent.EnsureRegistered(ctx) }); err != nil {
+	if err := c.withRateLimit(ctx, func() error { return c.ensureRegistered(ctx, intent) }); err != nil {
 		return nil, c.classify(err, "register ghost "+string(uid), room)
 	}
 	if !named || have != name {
-		err := c.withRateLimit(ctx, func() error { return intent.SetDisplayName(ctx, name) })
+		err := c.withRateLimit(ctx, func() error { return intent.Client.SetDisplayName(ctx, name) })
 		if err != nil {
 			return nil, c.classify(err, "set display name of "+string(uid), room)
 		}
@@ -153,7 +153,7 @@ func (c *Connector) ghost(ctx context.Context, s bridges.Sender, room id.RoomID)
 		c.ghosts[uid] = name
 		c.mu.Unlock()
 	}
-	if err := c.withRateLimit(ctx, func() error { return intent.EnsureJoined(ctx, room) }); err != nil {
+	if err := c.withRateLimit(ctx, func() error { return c.ensureJoined(ctx, intent, room) }); err != nil {
 		return nil, c.classify(err, "join ghost "+string(uid), room)
 	}
 	return intent, nil

@@ -67,7 +67,9 @@ func (c *Connector) isOurs(u id.UserID) bool {
 func (c *Connector) noteMember(ctx context.Context, evt *event.Event) {
 	m := evt.Content.AsMember()
 	user := id.UserID(*evt.StateKey)
+	c.stateMu.Lock()
 	_ = c.as.StateStore.SetMembership(ctx, evt.RoomID, user, m.Membership)
+	c.stateMu.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.names) >= maxNames {
@@ -200,7 +202,9 @@ func (c *Connector) displayName(ctx context.Context, room id.RoomID, u id.UserID
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	var m event.MemberEventContent
-	if err := c.as.BotIntent().StateEvent(ctx, room, event.StateMember, string(u), &m); err == nil && m.Displayname != "" {
+	c.stateMu.Lock() // the client may update the shared state store
+	defer c.stateMu.Unlock()
+	if err := c.as.BotIntent().Client.StateEvent(ctx, room, event.StateMember, string(u), &m); err == nil && m.Displayname != "" {
 		name = m.Displayname
 	} else if p, err := c.as.BotIntent().GetDisplayName(ctx, u); err == nil && p.DisplayName != "" {
 		name = p.DisplayName
