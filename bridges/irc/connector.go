@@ -38,6 +38,9 @@ type Connector struct {
 	now      func() time.Time
 	retryMin time.Duration
 	retryMax time.Duration
+	// testHookWritten, if set, runs after Send handed its lines to girc and before it
+	// waits for the PONG: tests kill the server there.
+	testHookWritten func()
 
 	running   atomic.Bool
 	log       atomic.Pointer[slog.Logger]
@@ -140,7 +143,8 @@ func (c *Connector) Run(ctx context.Context, h bridges.Host) error {
 // by mu.
 type session struct {
 	client *girc.Client
-	start  int64 // Unix ns, unique per connector: the base of received message IDs
+	bar    *barrier // delivery proof of Send (barrier.go)
+	start  int64    // Unix ns, unique per connector: the base of received message IDs
 	seq    atomic.Uint64
 
 	mu        sync.Mutex
@@ -190,7 +194,7 @@ func (c *Connector) serve(ctx context.Context, h bridges.Host) error {
 			break
 		}
 	}
-	s := &session{client: cl, start: start, joined: map[string]bool{}}
+	s := &session{client: cl, bar: newBarrier(cl, start), start: start, joined: map[string]bool{}}
 
 	var (
 		credErr  atomic.Pointer[error]
@@ -216,6 +220,7 @@ func (c *Connector) serve(ctx context.Context, h bridges.Host) error {
 	wasUp := s.connected
 	s.mu.Unlock()
 	c.cur.CompareAndSwap(s, nil)
+	s.bar.close(ErrNotConnected)
 	if wasUp {
 		c.lostAt.Store(c.now().UnixNano())
 	}
@@ -310,6 +315,8 @@ func (c *Connector) addHandlers(ctx context.Context, h bridges.Host, s *session,
 	}
 	cl.Handlers.Add(girc.PRIVMSG, onMsg)
 	cl.Handlers.Add(girc.NOTICE, onMsg)
+	cl.Handlers.Add(girc.PONG, func(_ *girc.Client, e girc.Event) { s.bar.pong(e.Last()) })
+	cl.Handlers.Add(girc.DISCONNECTED, func(_ *girc.Client, _ girc.Event) { s.bar.close(ErrNotConnected) })
 }
 
 func (c *Connector) configured(channel string) bool {

@@ -9,7 +9,9 @@
 // (convert.go), so no CR, LF, NUL or CTCP delimiter from another network reaches the
 // wire, lines fit 512 bytes, and long messages are capped with a visible summary. It
 // rate-limits its own writes with a token bucket (girc's limiter is off) and blocks
-// Send when the bucket is empty: back-pressure, never a drop.
+// Send when the bucket is empty: back-pressure, never a drop. Send returns only after
+// the server answered a PING written after the message's lines (barrier.go), so a
+// message is reported posted only once the server has read it.
 //
 // It imports only the standard library, bridges, girc and golang.org/x/time/rate. It
 // does not know routes, Status or storage.

@@ -22,8 +22,14 @@ const correctionMark = "* correction: "
 // connection is down or the channel not joined, and a permanent error for an unknown
 // channel or an event kind IRC cannot show. Receipt.ID is name:out/<out.Key>.
 //
-// Limit: IRC acknowledges nothing, so lines written just before a connection drops
-// may be lost on the way (echo-message/labeled-response would close that gap).
+// Delivery: after the lines, Send writes "PING :<token>" and returns nil only once the
+// server answered with the matching PONG (barrier.go): a server handles a connection's
+// commands in order, so the PONG proves it read every line. If the connection drops
+// first, Send returns an error wrapping bridges.ErrTransient and the gateway retries
+// the whole message: delivery is at least once, and a retry repeats the lines the
+// server did read before the drop (all, some or none of them; IRC cannot say which).
+// "Read by the server" is the proof: the server may still fail to relay a line to
+// some users (a netsplit, a ban), which IRC never reports.
 func (c *Connector) Send(ctx context.Context, out bridges.Outbound) (bridges.Receipt, error) {
 	ev := out.Event
 	if ev.Kind != bridges.KindMessage && ev.Kind != bridges.KindAction && ev.Kind != bridges.KindNotice {
@@ -97,6 +103,13 @@ func (c *Connector) post(ctx context.Context, out bridges.Outbound, kind bridges
 			line = "\x01ACTION " + line + "\x01"
 		}
 		s.client.Send(&girc.Event{Command: cmd, Params: []string{channel, line}})
+	}
+	upto := s.bar.wrote(len(lines))
+	if c.testHookWritten != nil {
+		c.testHookWritten()
+	}
+	if err := s.bar.wait(ctx, upto); err != nil {
+		return bridges.Receipt{}, fmt.Errorf("send to %s: await the server's PONG: %w: %w", out.Channel, bridges.ErrTransient, err)
 	}
 	c.log.Load().Debug("irc sent", "chat", channel, "kind", ev.Kind, "lines", len(lines), "msg_id", rcpt.ID)
 	return rcpt, nil
