@@ -47,6 +47,13 @@ type LedgerIngested = struct {
 	Inserted bool
 }
 
+// LedgerAlias is one element of AddAliases (gateway.LedgerAlias).
+type LedgerAlias = struct {
+	Channel string
+	MsgID   string
+	Alias   string
+}
+
 // LedgerDelivery is one element of MarkDeliveredBatch (gateway.LedgerDelivery).
 type LedgerDelivery = struct {
 	EntryID int64
@@ -98,6 +105,7 @@ type ledgerSQL struct {
 	pending      string
 	countPending string
 	maxClock     string
+	addAlias     string
 	retry        string
 	failed       string
 	mapped       string
@@ -118,6 +126,10 @@ WHERE o.dest = ? AND o.state = 'pending' AND o.id > ?
 ORDER BY o.id LIMIT ?`),
 		countPending: d.rebind(`SELECT COUNT(*) FROM gateway_outbox WHERE dest = ? AND state = 'pending'`),
 		maxClock:     d.rebind(`SELECT COALESCE(MAX(clock), 0) FROM gateway_outbox WHERE dest = ?`),
+		// WHERE is required before ON CONFLICT in SQLite's INSERT … SELECT.
+		addAlias: d.rebind(`INSERT INTO gateway_msgmap (event_id, channel, msg_id)
+SELECT event_id, channel, ? FROM gateway_msgmap WHERE channel = ? AND msg_id = ?
+ON CONFLICT (channel, msg_id) DO NOTHING`),
 		retry:        d.rebind(`UPDATE gateway_outbox SET attempts = ?, next_attempt = ?, last_error = ? WHERE id = ?`),
 		// A delivered entry stays delivered (a late failure report changes nothing).
 		failed: d.rebind(`UPDATE gateway_outbox SET
@@ -459,6 +471,37 @@ func (s *Store) PendingEntries(ctx context.Context, dest string, after int64, li
 		return nil, fmt.Errorf("read pending entries of %s: %w", dest, err)
 	}
 	return out, nil
+}
+
+// AddAliases maps each Alias in its Channel to the event known there as MsgID, in one
+// transaction (gateway.Ledger). Unknown messages and aliases already mapped are
+// skipped.
+func (s *Store) AddAliases(ctx context.Context, aliases []LedgerAlias) error {
+	if len(aliases) == 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("add %d aliases: begin: %w", len(aliases), err)
+	}
+	defer tx.Rollback() // no-op after Commit
+	stmt, err := tx.PrepareContext(ctx, s.ledger().addAlias)
+	if err != nil {
+		return fmt.Errorf("add %d aliases: prepare: %w", len(aliases), err)
+	}
+	defer stmt.Close()
+	for _, a := range aliases {
+		if a.Alias == "" || a.MsgID == "" {
+			continue
+		}
+		if _, err := stmt.ExecContext(ctx, a.Alias, a.Channel, a.MsgID); err != nil {
+			return fmt.Errorf("add alias %s of %s: %w", a.Alias, a.MsgID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("add %d aliases: commit: %w", len(aliases), err)
+	}
+	return nil
 }
 
 // MaxClock returns the largest Status clock fixed for any entry of dest, 0 if none

@@ -28,6 +28,9 @@ type ingestReq struct {
 	in    LedgerIngest
 	rt    *route
 	dests []bridges.ChannelID
+	// aliases are further IDs of the event to map once it is persisted (a Status
+	// message's real id, beside its twin origin ID).
+	aliases []LedgerAlias
 	// done receives the outcome once the event is persisted (or ctx ended); nil for
 	// callers that do not wait (the Status reader pipelines its messages).
 	done chan error
@@ -135,6 +138,19 @@ func (g *Gateway) writeIngest(ctx context.Context, batch []*ingestReq, ins []Led
 		wait := back.next()
 		g.log.Error("persist events failed; retrying", "events", len(ins), "err", err, "in", wait)
 		sleep(ctx, wait)
+	}
+	var aliases []LedgerAlias
+	for i, r := range batch {
+		if res[i].Inserted {
+			aliases = append(aliases, r.aliases...)
+		}
+	}
+	if len(aliases) > 0 {
+		// Before the outboxes hear of the events, so that a reply looked up while
+		// delivering finds them. A failure costs reply links only: logged, not retried.
+		if err := g.ledger.AddAliases(ctx, aliases); err != nil {
+			g.log.Warn("message aliases not recorded; replies to them will not link", "n", len(aliases), "err", err)
+		}
 	}
 	for i, r := range batch {
 		if !res[i].Inserted {

@@ -378,7 +378,7 @@ func toStatus(k bridges.Kind) bool {
 // writer (ingestLoop), which persists it and wakes those outboxes. With wait it
 // returns once the event is persisted (nil) or ctx ended; without, once it is queued
 // (the Status reader pipelines: queue order is commit order).
-func (g *Gateway) ingest(ctx context.Context, rt *route, ev bridges.Event, wait bool) error {
+func (g *Gateway) ingest(ctx context.Context, rt *route, ev bridges.Event, wait bool, aliases ...string) error {
 	dests := g.destinations(rt, &ev)
 	body, err := json.Marshal(&ev)
 	if err != nil {
@@ -398,6 +398,9 @@ func (g *Gateway) ingest(ctx context.Context, rt *route, ev bridges.Event, wait 
 	r := &ingestReq{rt: rt, dests: dests, in: LedgerIngest{Dests: ld, Event: LedgerEvent{Network: ev.Origin.Network,
 		Channel: string(ev.Origin.Channel), MsgID: string(ev.Origin.ID), Kind: ev.Kind.String(), Body: body,
 		Received: g.cfg.Clock()}}}
+	for _, a := range aliases {
+		r.aliases = append(r.aliases, LedgerAlias{Channel: string(ev.Origin.Channel), MsgID: string(ev.Origin.ID), Alias: a})
+	}
 	if wait {
 		r.done = make(chan error, 1)
 	}

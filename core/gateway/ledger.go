@@ -45,6 +45,11 @@ type Ledger interface {
 	MarkRetry(ctx context.Context, entryID int64, attempts int, next time.Time, lastErr string) error
 	// MarkFailed ends the entry as failed (it is never tried again) at at.
 	MarkFailed(ctx context.Context, entryID int64, attempts int, lastErr string, at time.Time) error
+	// AddAliases maps each alias's Alias in its Channel to the event known there as
+	// MsgID (origin or copy), in one transaction; an alias of an unknown message, or one
+	// already mapped, is skipped. Aliases answer lookups (MappedIDs) only: they play no
+	// part in IngestEvent's duplicate check.
+	AddAliases(ctx context.Context, aliases []LedgerAlias) error
 	// MappedIDs returns the IDs in channel dest of the message known in channel src as
 	// msgID (origin or delivered copy), oldest first; none when there is no such
 	// message or it never reached dest.
@@ -77,6 +82,13 @@ type LedgerIngest = struct {
 type LedgerIngested = struct {
 	EventID  int64
 	Inserted bool
+}
+
+// LedgerAlias is one element of AddAliases.
+type LedgerAlias = struct {
+	Channel string
+	MsgID   string
+	Alias   string
 }
 
 // LedgerDelivery is one element of MarkDeliveredBatch.

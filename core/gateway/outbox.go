@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -403,6 +404,26 @@ func (o *outbox) mapped(ctx context.Context, ev *bridges.Event, id bridges.Remot
 	return bridges.RemoteMsgID(ids[0]), nil
 }
 
+// mappedStatus returns the real Status message id ("0x…") of the message id (of ev's
+// origin network), or "" when none is known: the ledger also maps twin IDs, which are
+// no message ids.
+func (o *outbox) mappedStatus(ctx context.Context, ev *bridges.Event, id bridges.RemoteMsgID) (string, error) {
+	ids, err := o.g.ledger.MappedIDs(ctx, string(ev.Origin.Channel), string(id), string(o.dest))
+	if err == nil && len(ids) == 0 {
+		o.marks.Wait()
+		ids, err = o.g.ledger.MappedIDs(ctx, string(ev.Origin.Channel), string(id), string(o.dest))
+	}
+	if err != nil {
+		return "", fmt.Errorf("map %s: %w", id, err)
+	}
+	for _, m := range ids {
+		if local := bridges.RemoteMsgID(m).Local(); !strings.HasPrefix(local, "twin-") {
+			return local, nil
+		}
+	}
+	return "", nil
+}
+
 // toStatus posts ev into the route's chat as the sender's puppet, with the clock fixed
 // at ingest so that a retry sends the same message ids.
 func (o *outbox) toStatus(ctx context.Context, e OutboxEntry, ev *bridges.Event) ([]string, error) {
@@ -426,13 +447,11 @@ func (o *outbox) toStatus(ctx context.Context, e OutboxEntry, ev *bridges.Event)
 	g.markOurs(rec.ChatKey)
 	msg := status.Outgoing{Text: g.statusText(ev), Clock: e.Clock, Timestamp: ev.Time}
 	if ev.ReplyTo != "" {
-		id, err := o.mapped(ctx, ev, ev.ReplyTo)
+		id, err := o.mappedStatus(ctx, ev, ev.ReplyTo)
 		if err != nil {
 			return nil, err
 		}
-		if id != "" {
-			msg.ResponseTo = id.Local()
-		}
+		msg.ResponseTo = id
 	}
 	start := time.Now()
 	sent, err := ch.SendMessage(ctx, msg, key)

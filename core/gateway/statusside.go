@@ -30,7 +30,9 @@ func (g *Gateway) readStatus(ctx context.Context, rt *route, ch *status.Chat) {
 		if len(g.destinations(rt, &ev)) == 0 {
 			continue
 		}
-		if err := g.ingest(ctx, rt, ev, false); err != nil {
+		// The real id is an alias of the twin origin: a remote reply to the message maps
+		// back to an id Status clients know.
+		if err := g.ingest(ctx, rt, ev, false, StatusNetwork+":"+m.ID.String()); err != nil {
 			// Only when ctx ended: the message is recovered by the mailserver catch-up
 			// after restart (and deduplicated if it did get in).
 			g.log.Warn("status message not persisted", "chat", rt.Chat, "id", m.ID.String(), "err", err)

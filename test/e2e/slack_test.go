@@ -58,7 +58,12 @@ func TestE2E_statusSlack(t *testing.T) {
 		t.Fatal(err)
 	}
 	name := identity.NewNamer(words).Name(&bob.PublicKey)
-	sp.post(t, bob, encodeStatus(t, bob, "hello *Slack*", chat.FormatProtobuf))
+	hello := encodeStatus(t, bob, "hello *Slack*", chat.FormatProtobuf)
+	helloID, err := chat.MessageID(&bob.PublicKey, hello)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp.post(t, bob, hello)
 	var posted slackfake.Message
 	if !g.poll(t, msgTimeout, func() bool {
 		for _, m := range fake.History(slackChannel) {
@@ -89,6 +94,10 @@ func TestE2E_statusSlack(t *testing.T) {
 		for _, m := range withText(got, text) {
 			if !m.signedBy(&puppet.PublicKey) {
 				t.Errorf("%q signed by %x; want Dave's puppet key", text, m.Signer)
+			}
+			// The thread answer is a Status reply to bob's message, by its real id.
+			if strings.Contains(text, "thread") && m.ResponseTo != helloID.String() {
+				t.Errorf("%q (%v) answers %q, want bob's message %s", text, m.Format, m.ResponseTo, helloID)
 			}
 		}
 	}

@@ -45,6 +45,8 @@ type statusMsg struct {
 	Format chat.Format
 	Clock  uint64
 	Text   string
+	// ResponseTo is the id of the message answered ("0x…"), or "".
+	ResponseTo string
 }
 
 // startStatusPeer starts a reference node subscribed to #status (topic and symmetric key
@@ -119,7 +121,7 @@ func (sp *statusPeer) add(m interop.NodeMessage) {
 	}
 	sp.byID[id] = len(sp.msgs)
 	sp.msgs = append(sp.msgs, statusMsg{ID: id, Author: crypto.FromECDSAPub(author), Signer: m.Signer,
-		Format: d.Message.Format, Clock: d.Message.Clock, Text: d.Message.Text})
+		Format: d.Message.Format, Clock: d.Message.Clock, Text: d.Message.Text, ResponseTo: d.Message.ResponseTo})
 }
 
 // waitFor calls cond with the messages received so far (unique by ID), each time more
