@@ -130,7 +130,7 @@ ORDER BY o.id LIMIT ?`),
 		addAlias: d.rebind(`INSERT INTO gateway_msgmap (event_id, channel, msg_id)
 SELECT event_id, channel, ? FROM gateway_msgmap WHERE channel = ? AND msg_id = ?
 ON CONFLICT (channel, msg_id) DO NOTHING`),
-		retry:        d.rebind(`UPDATE gateway_outbox SET attempts = ?, next_attempt = ?, last_error = ? WHERE id = ?`),
+		retry: d.rebind(`UPDATE gateway_outbox SET attempts = ?, next_attempt = ?, last_error = ? WHERE id = ?`),
 		// A delivered entry stays delivered (a late failure report changes nothing).
 		failed: d.rebind(`UPDATE gateway_outbox SET
 	attempts = CASE WHEN state = 'delivered' THEN attempts ELSE ? END,
