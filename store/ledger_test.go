@@ -77,6 +77,44 @@ var ledgerCases = []struct {
 	{"ingest_batch", testIngestBatch},
 	{"ingest_batch_atomic", testIngestBatchAtomic},
 	{"mark_delivered_batch", testMarkDeliveredBatch},
+	{"aliases", testAliases},
+}
+
+// testAliases: an alias answers lookups for its event, from and to its channel, makes a
+// later event with it as origin a duplicate, is skipped for an unknown message, and
+// adding it twice is harmless.
+func testAliases(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	ev := event("status:status", 1)
+	ingest(t, s, ev, dests("slack:C1"))
+	es := pending(t, s, "slack:C1", 0, 10)
+	if err := s.MarkDelivered(ctx, es[0].ID, []string{"slack:C1/ts1"}, t0); err != nil {
+		t.Fatal(err)
+	}
+	aliases := []store.LedgerAlias{
+		{Channel: "status:status", MsgID: ev.MsgID, Alias: "status:0xreal"},
+		{Channel: "status:status", MsgID: "status:status/unknown", Alias: "status:0xother"},
+	}
+	for range 2 {
+		if err := s.AddAliases(ctx, aliases); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := s.MappedIDs(ctx, "slack:C1", "slack:C1/ts1", "status:status"); err != nil || len(got) != 2 ||
+		got[0] != ev.MsgID || got[1] != "status:0xreal" {
+		t.Fatalf("from the copy: %v %v", got, err)
+	}
+	if got, err := s.MappedIDs(ctx, "status:status", "status:0xreal", "slack:C1"); err != nil || len(got) != 1 || got[0] != "slack:C1/ts1" {
+		t.Fatalf("from the alias: %v %v", got, err)
+	}
+	if got, _ := s.MappedIDs(ctx, "status:status", "status:0xother", "slack:C1"); len(got) != 0 {
+		t.Fatalf("an alias of an unknown message was mapped: %v", got)
+	}
+	again := event("status:status", 2)
+	again.MsgID = "status:0xreal"
+	if _, ok, err := s.IngestEvent(ctx, again, dests("slack:C1")); err != nil || ok {
+		t.Fatalf("an event whose origin is an alias: inserted %v, %v", ok, err)
+	}
 }
 
 var t0 = time.Unix(1600000000, 123456789)

@@ -47,8 +47,8 @@ type Ledger interface {
 	MarkFailed(ctx context.Context, entryID int64, attempts int, lastErr string, at time.Time) error
 	// AddAliases maps each alias's Alias in its Channel to the event known there as
 	// MsgID (origin or copy), in one transaction; an alias of an unknown message, or one
-	// already mapped, is skipped. Aliases answer lookups (MappedIDs) only: they play no
-	// part in IngestEvent's duplicate check.
+	// already mapped, is skipped. An alias is mapped like an origin: it answers
+	// MappedIDs, and a later event with it as origin is a duplicate.
 	AddAliases(ctx context.Context, aliases []LedgerAlias) error
 	// MappedIDs returns the IDs in channel dest of the message known in channel src as
 	// msgID (origin or delivered copy), oldest first; none when there is no such
