@@ -20,6 +20,7 @@ import (
 	"github.com/statusgate/statusgate"
 	"github.com/statusgate/statusgate/bridges"
 	"github.com/statusgate/statusgate/bridges/irc"
+	"github.com/statusgate/statusgate/bridges/matrix"
 	"github.com/statusgate/statusgate/bridges/slack"
 	"github.com/statusgate/statusgate/core/gateway"
 	"github.com/statusgate/statusgate/core/mailserver"
@@ -117,6 +118,36 @@ type ConnectorsConfig struct {
 	IRC []IRCConnectorConfig `yaml:"irc"`
 	// Slack lists Slack workspaces, one app each (bridges/slack). Default none.
 	Slack []SlackConnectorConfig `yaml:"slack"`
+	// Matrix lists Matrix homeservers, one application service each (bridges/matrix;
+	// its Config's yaml keys). rooms defaults to one portal room per route channel of
+	// the network. Default none.
+	Matrix []matrix.Config `yaml:"matrix"`
+}
+
+// matrixName is the network name of a Matrix section: its name, default "matrix".
+func matrixName(c *matrix.Config) string {
+	if c.Name == "" {
+		return matrix.DefaultName
+	}
+	return c.Name
+}
+
+// withDefaults gives each Matrix section without rooms one portal room per route
+// channel of its network.
+func (c *ConnectorsConfig) withDefaults(routes []RouteConfig) {
+	for i := range c.Matrix {
+		m := &c.Matrix[i]
+		if len(m.Rooms) > 0 {
+			continue
+		}
+		for _, r := range routes {
+			for _, ch := range r.Channels {
+				if id := bridges.ChannelID(ch.Channel); id.Network() == matrixName(m) && id.Local() != "" {
+					m.Rooms = append(m.Rooms, matrix.RoomConfig{Chat: id.Local()})
+				}
+			}
+		}
+	}
 }
 
 // SlackConnectorConfig is one Slack workspace (bridges/slack.Config; see there). Its
@@ -219,6 +250,19 @@ func (c *ConnectorsConfig) validateNetworks() error {
 			errs = append(errs, fmt.Errorf("%s: %w", key, err))
 		}
 	}
+	for i := range c.Matrix {
+		key := fmt.Sprintf("connectors.matrix[%d]", i)
+		name := matrixName(&c.Matrix[i])
+		if name == apiNetwork || name == gateway.StatusNetwork || name == gateway.GatewayNetwork {
+			errs = append(errs, fmt.Errorf("%s.name: %q is taken", key, name))
+		} else if other, dup := taken[name]; dup {
+			errs = append(errs, fmt.Errorf("%s.name: %q is also %s", key, name, other))
+		}
+		taken[name] = key
+		if err := c.Matrix[i].Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -272,6 +316,11 @@ func (c *ConnectorsConfig) enabled(network string) bool {
 	}
 	for _, n := range c.Slack {
 		if n.slackName() == network {
+			return true
+		}
+	}
+	for i := range c.Matrix {
+		if matrixName(&c.Matrix[i]) == network {
 			return true
 		}
 	}
@@ -371,13 +420,9 @@ type LogConfig struct {
 // problem, one a line (errors.Join), each naming its key; `bridge check-config` prints
 // them with file and line.
 func loadConfig(path string) (*Config, error) {
-	raw := statusgate.ExampleConfig()
-	if path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("read config: %w", err)
-		}
-		raw = b
+	raw, err := readConfigBytes(path)
+	if err != nil {
+		return nil, err
 	}
 	c, _, problems, _ := parseConfig(raw)
 	if len(problems) > 0 {
@@ -391,6 +436,18 @@ func loadConfig(path string) (*Config, error) {
 		return nil, fmt.Errorf("config %s: %w", displayPath(path), err)
 	}
 	return c, nil
+}
+
+// readConfigBytes reads path, or returns the embedded example when path is empty.
+func readConfigBytes(path string) ([]byte, error) {
+	if path == "" {
+		return statusgate.ExampleConfig(), nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return b, nil
 }
 
 func displayPath(path string) string {
@@ -433,6 +490,7 @@ func (c *Config) withDefaults() {
 	c.Mailserver.withDefaults()
 	c.Gateway.withDefaults()
 	c.Connectors.API.withDefaults(c.DataDir)
+	c.Connectors.withDefaults(c.Gateway.Routes)
 }
 
 func (g *GatewayConfig) withDefaults() {

@@ -49,6 +49,10 @@ commands:
             report every problem of a configuration, and of the key files run would load,
             as FILE:LINE: key: message (bridge check-config [-config FILE]); exit 0 if
             none, 3 if any
+  generate-registration
+            write the Matrix appservice registration (and fresh tokens) for a
+            connectors.matrix section: bridge generate-registration [-config FILE]
+              [-network NAME] [-out registration.yaml] [-force]
   whois     look a puppet up by its Status chat key or by the remote user it stands for:
             bridge whois [-config FILE] <chat key | network:user>  (exit 1 if none)
   chat      join a Status public chat from the terminal:
@@ -91,6 +95,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runCheckConfig(args[1:], stdout, stderr)
 	case "whois":
 		return runWhois(ctx, args[1:], stdout, stderr)
+	case "generate-registration":
+		return runGenerateRegistration(args[1:], stdout, stderr)
 	case "chat":
 		return runChat(ctx, args[1:], stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":

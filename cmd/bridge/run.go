@@ -16,6 +16,7 @@ import (
 	"github.com/statusgate/statusgate/bridges"
 	"github.com/statusgate/statusgate/bridges/api"
 	"github.com/statusgate/statusgate/bridges/irc"
+	"github.com/statusgate/statusgate/bridges/matrix"
 	"github.com/statusgate/statusgate/bridges/slack"
 	"github.com/statusgate/statusgate/core/gateway"
 	"github.com/statusgate/statusgate/core/mailserver"
@@ -185,6 +186,13 @@ func buildGateway(cfg *Config, log *slog.Logger, nd *node.Node, nodeChatKey stri
 		c, err := slack.New(cfg.Connectors.Slack[i].slackConfig())
 		if err != nil {
 			return nil, fmt.Errorf("connectors.slack[%d]: %w", i, err)
+		}
+		conns = append(conns, c)
+	}
+	for i := range cfg.Connectors.Matrix {
+		c, err := matrix.New(cfg.Connectors.Matrix[i])
+		if err != nil {
+			return nil, fmt.Errorf("connectors.matrix[%d]: %w", i, err)
 		}
 		conns = append(conns, c)
 	}
