@@ -19,8 +19,13 @@ const (
 	DefaultQueueSize  = 64
 	DefaultMaxLines   = 5
 
+	DefaultPuppetsMax         = 10
+	DefaultPuppetsIdleTimeout = 30 * time.Minute
+	DefaultPuppetsNickSuffix  = "[s]"
+
 	maxNickLen    = 30 // ngircd's MaxNickLength in tests; most networks allow 16-32
 	maxChannelLen = 50 // RFC 2812
+	maxSuffixLen  = 10 // Puppets.NickSuffix
 )
 
 // Config configures one IRC network (one relay connection). It is a value: New copies
@@ -66,6 +71,30 @@ type Config struct {
 	// AntiPing inserts a zero-width space into relayed nicks, so that IRC users of the
 	// same nick are not highlighted. Default false.
 	AntiPing bool
+	// Puppets gives the busiest Status senders IRC connections of their own (puppet.go).
+	// Default off: every Status sender is relayed as "<nick>" lines.
+	Puppets PuppetsConfig
+}
+
+// PuppetsConfig configures per-user puppet connections: with Enabled, a Status sender's
+// messages come from an IRC connection of their own, with a nick made from their name
+// (sanitised, NickSuffix appended, digits added on a collision), without the "<nick>"
+// prefix. Senders beyond Max, and messages sent while a sender's puppet is still
+// connecting, go through the relay connection as before: nothing waits long and nothing
+// is dropped.
+type PuppetsConfig struct {
+	// Enabled turns puppets on. Default false.
+	Enabled bool
+	// Max caps the puppet connections open at once (the server counts them per IP:
+	// mind its limit). Default 10.
+	Max int
+	// IdleTimeout is how long a puppet stays connected after its last message; then
+	// it QUITs, and reconnects on the sender's next message. Default 30m.
+	IdleTimeout time.Duration
+	// NickSuffix is appended to every puppet nick, so IRC users can tell Status users
+	// apart and a puppet does not take a regular's nick. Default "[s]". Nick
+	// characters only, at most 10 bytes.
+	NickSuffix string
 }
 
 // SASLConfig selects a SASL mechanism. Set User and Password for PLAIN, or External
@@ -114,6 +143,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxLines == 0 {
 		c.MaxLines = DefaultMaxLines
+	}
+	if c.Puppets.Max == 0 {
+		c.Puppets.Max = DefaultPuppetsMax
+	}
+	if c.Puppets.IdleTimeout == 0 {
+		c.Puppets.IdleTimeout = DefaultPuppetsIdleTimeout
+	}
+	if c.Puppets.NickSuffix == "" {
+		c.Puppets.NickSuffix = DefaultPuppetsNickSuffix
 	}
 	c.Channels = append([]ChannelConfig(nil), c.Channels...)
 	return c
@@ -180,6 +218,12 @@ func (c Config) Validate() error {
 		return bad("queue_size", "below 1")
 	case c.MaxLines < 2:
 		return bad("max_lines", "below 2")
+	case c.Puppets.Max < 1:
+		return bad("puppets.max", "below 1")
+	case c.Puppets.IdleTimeout < 0:
+		return bad("puppets.idle_timeout", "negative")
+	case len(c.Puppets.NickSuffix) > maxSuffixLen || validNick("a"+c.Puppets.NickSuffix) != nil:
+		return bad("puppets.nick_suffix", "%q: want at most %d nick characters", c.Puppets.NickSuffix, maxSuffixLen)
 	}
 	return nil
 }

@@ -42,6 +42,8 @@ type Connector struct {
 	// waits for the PONG: tests kill the server there.
 	testHookWritten func()
 
+	puppets *puppetPool // Config.Puppets; empty unless enabled
+
 	running   atomic.Bool
 	log       atomic.Pointer[slog.Logger]
 	cur       atomic.Pointer[session] // the connected session, nil while down
@@ -66,6 +68,7 @@ func New(cfg Config) (*Connector, error) {
 		retryMin: retryMinDefault,
 		retryMax: retryMaxDefault,
 	}
+	c.puppets = newPuppetPool(c)
 	if cfg.FloodRate == 0 { // unreachable after defaults; kept for clarity
 		c.limiter = rate.NewLimiter(rate.Inf, 1)
 	}
@@ -83,9 +86,10 @@ func New(cfg Config) (*Connector, error) {
 // Name returns Config.Name.
 func (c *Connector) Name() string { return c.cfg.Name }
 
-// Capabilities: relay mode, no replies, lines of about 400 bytes.
+// Capabilities: no replies, lines of about 400 bytes, Puppets when Config.Puppets is
+// enabled (relay mode otherwise).
 func (c *Connector) Capabilities() bridges.Capabilities {
-	return bridges.Capabilities{MaxTextLen: wireBudget(maxNickLen, c.cfg.User, "#", false)}
+	return bridges.Capabilities{MaxTextLen: wireBudget(maxNickLen, c.cfg.User, "#", false), Puppets: c.cfg.Puppets.Enabled}
 }
 
 // ChannelID returns the ID of a configured channel name, for routes and tests.
@@ -108,6 +112,10 @@ func (c *Connector) Run(ctx context.Context, h bridges.Host) error {
 	}
 	defer c.running.Store(false)
 	c.log.Store(h.Logger())
+	if c.cfg.Puppets.Enabled {
+		c.puppets.start(ctx)
+		defer c.puppets.stop() // after ctx ended: every puppet QUITs
+	}
 	log := h.Logger()
 	h.ReportState(bridges.StateConnecting, nil)
 	delay := c.retryMin

@@ -1,9 +1,11 @@
-// Package irc is the IRC connector (relay mode): one connection per network, made with
+// Package irc is the IRC connector: one relay connection per network, made with
 // github.com/lrstanley/girc, that joins the configured channels, delivers what IRC users
 // say there to the gateway (Host.Deliver) and posts what the gateway sends as
 // "<nick> text" lines (Send), with /me as CTCP ACTION, and edits as short
 // "<nick> * correction: text" lines (Edit). After a lost connection comes back it tells
 // the other side, once per channel, how long it was away (gap.go): IRC keeps no history.
+// With Config.Puppets, the busiest Status senders get IRC connections of their own
+// (puppet.go): capped, closed when idle, with sanitised nicks; the rest is relayed.
 //
 // It owns the IRC wire's safety: every outgoing line goes through sanitize and shape
 // (convert.go), so no CR, LF, NUL or CTCP delimiter from another network reaches the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/lrstanley/girc"
+	"golang.org/x/time/rate"
 
 	"github.com/statusgate/statusgate/bridges"
 )
@@ -17,7 +18,8 @@ const editMaxLines = 3
 const correctionMark = "* correction: "
 
 // Send posts out.Event as "<nick> text" lines (KindAction as CTCP ACTION "nick text",
-// KindNotice as NOTICE) to out.Channel. It blocks for a queue slot and for the token
+// KindNotice as NOTICE) to out.Channel, or, with Config.Puppets, as plain lines from
+// the sender's puppet connection when it has one in the channel (puppet.go). It blocks for a queue slot and for the token
 // bucket (back-pressure), returns an error wrapping bridges.ErrTransient when the
 // connection is down or the channel not joined, and a permanent error for an unknown
 // channel or an event kind IRC cannot show. Receipt.ID is name:out/<out.Key>.
@@ -51,7 +53,9 @@ func (c *Connector) Edit(ctx context.Context, out bridges.Outbound) (bridges.Rec
 }
 
 // post writes out.Event.Text as kind (message, action or notice) lines that start with
-// the sender's prefix and mark, at most maxLines of them.
+// the sender's prefix and mark, at most maxLines of them: from the sender's puppet
+// (puppet.go) without the "<nick>" prefix when there is one, else from the relay
+// connection.
 func (c *Connector) post(ctx context.Context, out bridges.Outbound, kind bridges.Kind, mark string, maxLines int) (bridges.Receipt, error) {
 	channel, ok := c.channels[out.Channel]
 	if !ok {
@@ -74,45 +78,84 @@ func (c *Connector) post(ctx context.Context, out bridges.Outbound, kind bridges
 	}
 	defer func() { <-c.queue }()
 
-	s := c.cur.Load()
-	if s == nil || !s.isJoined(channel) {
-		return bridges.Receipt{}, fmt.Errorf("send to %s: %w: %w", out.Channel, bridges.ErrTransient, ErrNotConnected)
-	}
-	nick := relayNick(ev.Sender.Name, c.cfg.AntiPing)
 	action := kind == bridges.KindAction
-	prefix := "<" + nick + "> " + mark
-	if action {
-		prefix = nick + " "
+	w := lineWriter{channel: channel, action: action, cmd: girc.PRIVMSG}
+	if kind == bridges.KindNotice {
+		w.cmd = girc.NOTICE
+	}
+	var prefix string
+	if p := c.puppetFor(ctx, ev.Sender, channel); p != nil {
+		defer p.release(c.now())
+		w.client, w.bar, w.limiter = p.client, p.bar, p.limiter
+		w.alive = func() bool { return p.isJoined(channel) }
+		prefix = mark
+	} else {
+		s := c.cur.Load()
+		if s == nil || !s.isJoined(channel) {
+			return bridges.Receipt{}, fmt.Errorf("send to %s: %w: %w", out.Channel, bridges.ErrTransient, ErrNotConnected)
+		}
+		w.client, w.bar, w.limiter = s.client, s.bar, c.limiter
+		w.alive = func() bool { return c.cur.Load() == s && s.isJoined(channel) && s.client.IsConnected() }
+		nick := relayNick(ev.Sender.Name, c.cfg.AntiPing)
+		prefix = "<" + nick + "> " + mark
+		if action {
+			prefix = nick + " "
+		}
 	}
 	// Budget for the longest nick the server may give us, not just the current one.
-	own := max(len(s.client.GetNick()), maxNickLen)
-	cmd := girc.PRIVMSG
-	if kind == bridges.KindNotice {
-		cmd = girc.NOTICE
-	}
-	budget := min(wireBudget(own, c.cfg.User, channel, action), gircBudget(s.client.MaxEventLength(), cmd, channel, action))
+	own := max(len(w.client.GetNick()), maxNickLen)
+	budget := min(wireBudget(own, c.cfg.User, channel, action), gircBudget(w.client.MaxEventLength(), w.cmd, channel, action))
 	lines := shape(ev.Text, prefix, budget, maxLines)
+	if err := c.write(ctx, w, lines); err != nil {
+		return bridges.Receipt{}, fmt.Errorf("send to %s: %w", out.Channel, err)
+	}
+	c.log.Load().Debug("irc sent", "chat", channel, "kind", ev.Kind, "lines", len(lines), "msg_id", rcpt.ID, "puppet", prefix == mark)
+	return rcpt, nil
+}
+
+// puppetFor returns the sender's puppet, in channel and marked busy, or nil for the
+// relay connection (puppets off, over the cap, still connecting).
+func (c *Connector) puppetFor(ctx context.Context, sender bridges.Sender, channel string) *puppet {
+	if !c.cfg.Puppets.Enabled {
+		return nil
+	}
+	return c.puppets.acquire(ctx, sender, channel)
+}
+
+// lineWriter is where post writes: a connection, its bucket and barrier, and the
+// command.
+type lineWriter struct {
+	client  *girc.Client
+	bar     *barrier
+	limiter *rate.Limiter
+	alive   func() bool // the connection is up and in channel
+	channel string
+	cmd     string
+	action  bool
+}
+
+// write writes lines through w's bucket, then waits for w's barrier (barrier.go).
+func (c *Connector) write(ctx context.Context, w lineWriter, lines []string) error {
 	for i, line := range lines {
-		if err := c.limiter.Wait(ctx); err != nil {
-			return bridges.Receipt{}, fmt.Errorf("send to %s: line %d/%d: %w", out.Channel, i+1, len(lines), err)
+		if err := w.limiter.Wait(ctx); err != nil {
+			return fmt.Errorf("line %d/%d: %w", i+1, len(lines), err)
 		}
-		if c.cur.Load() != s || !s.isJoined(channel) || !s.client.IsConnected() {
-			return bridges.Receipt{}, fmt.Errorf("send to %s: line %d/%d: %w: %w", out.Channel, i+1, len(lines), bridges.ErrTransient, ErrNotConnected)
+		if !w.alive() {
+			return fmt.Errorf("line %d/%d: %w: %w", i+1, len(lines), bridges.ErrTransient, ErrNotConnected)
 		}
-		if action {
+		if w.action {
 			line = "\x01ACTION " + line + "\x01"
 		}
-		s.client.Send(&girc.Event{Command: cmd, Params: []string{channel, line}})
+		w.client.Send(&girc.Event{Command: w.cmd, Params: []string{w.channel, line}})
 	}
-	upto := s.bar.wrote(len(lines))
+	upto := w.bar.wrote(len(lines))
 	if c.testHookWritten != nil {
 		c.testHookWritten()
 	}
-	if err := s.bar.wait(ctx, upto); err != nil {
-		return bridges.Receipt{}, fmt.Errorf("send to %s: await the server's PONG: %w: %w", out.Channel, bridges.ErrTransient, err)
+	if err := w.bar.wait(ctx, upto); err != nil {
+		return fmt.Errorf("await the server's PONG: %w: %w", bridges.ErrTransient, err)
 	}
-	c.log.Load().Debug("irc sent", "chat", channel, "kind", ev.Kind, "lines", len(lines), "msg_id", rcpt.ID)
-	return rcpt, nil
+	return nil
 }
 
 // gircBudget is the longest text girc's Send writes as one line: it splits a PRIVMSG or

@@ -54,8 +54,14 @@ func (c *Connector) inbound(s *session, cl *girc.Client, e girc.Event) (bridges.
 	return bridges.Event{
 		Kind:   kind,
 		Origin: bridges.Origin{Network: c.cfg.Name, Channel: chID, ID: id},
-		Sender: bridges.Sender{ID: uid, Name: e.Source.Name, IsBridge: foldName(e.Source.Name) == foldName(cl.GetNick())},
+		Sender: bridges.Sender{ID: uid, Name: e.Source.Name, IsBridge: c.isBridgeNick(cl, e.Source.Name)},
 		Text:   text,
 		Time:   t,
 	}, true
+}
+
+// isBridgeNick reports whether nick is the relay connection's own or a puppet's
+// (puppet.go): their lines are the bridge's echoes, which must not come back.
+func (c *Connector) isBridgeNick(cl *girc.Client, nick string) bool {
+	return foldName(nick) == foldName(cl.GetNick()) || c.puppets.isPuppet(nick)
 }

@@ -97,7 +97,7 @@ type human struct {
 
 func startHuman(t testing.TB, srv *ircd.Server, nick string) *human {
 	t.Helper()
-	c := girc.New(girc.Config{Server: srv.Host(), Port: srv.Port(), Nick: nick, User: nick, Name: nick, AllowFlood: true})
+	c := girc.New(girc.Config{Server: srv.Host(), Port: srv.Port(), Nick: nick, User: "human", Name: nick, AllowFlood: true})
 	h := &human{c: c, lines: make(chan line, 10000)}
 	joined := make(chan struct{})
 	var once sync.Once
