@@ -36,6 +36,9 @@ import (
 // puppetWait bounds the wait of a Send for a new puppet (connect, register, join).
 const puppetWait = 3 * time.Second
 
+// maxNickTries bounds the nicks a puppet tries after a collision.
+const maxNickTries = 20
+
 // puppetEchoGrace is how long the relay connection still recognises a released
 // puppet nick: lines the puppet wrote before its QUIT may reach it after.
 const puppetEchoGrace = time.Minute
@@ -208,7 +211,9 @@ func (pp *puppetPool) dial(sender bridges.Sender) *puppet {
 		PingDelay:   30 * time.Second,
 		PingTimeout: 60 * time.Second,
 		HandleNickCollide: func(string) string { // "alice[s]" → "alice[s]2", "alice[s]3", …
-			tries++
+			if tries++; tries > maxNickTries { // give up: the Send falls back to relay, idle QUITs
+				return ""
+			}
 			return puppetNick(sender.Name, c.cfg.Puppets.NickSuffix, tries+1)
 		},
 	}
