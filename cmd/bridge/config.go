@@ -214,6 +214,13 @@ type IRCConnectorConfig struct {
 	QueueSize  int     `yaml:"queue_size"`
 	MaxLines   int     `yaml:"max_lines"`
 	AntiPing   bool    `yaml:"anti_ping"`
+	// Puppets gives the busiest Status users IRC connections of their own.
+	Puppets struct {
+		Enabled     bool          `yaml:"enabled"`
+		Max         int           `yaml:"max"`
+		IdleTimeout time.Duration `yaml:"idle_timeout"`
+		NickSuffix  string        `yaml:"nick_suffix"`
+	} `yaml:"puppets"`
 }
 
 // ircConfig maps the section onto bridges/irc's Config.
@@ -221,7 +228,9 @@ func (c *IRCConnectorConfig) ircConfig() irc.Config {
 	cfg := irc.Config{Name: c.Name, Server: c.Server, TLS: c.TLS, ServerName: c.ServerName, Nick: c.Nick,
 		User: c.User, RealName: c.RealName, Password: c.Password, NickServPassword: c.NickServPassword,
 		SASL:      irc.SASLConfig{User: c.SASL.User, Password: c.SASL.Password, External: c.SASL.External},
-		FloodRate: c.FloodRate, FloodBurst: c.FloodBurst, QueueSize: c.QueueSize, MaxLines: c.MaxLines, AntiPing: c.AntiPing}
+		FloodRate: c.FloodRate, FloodBurst: c.FloodBurst, QueueSize: c.QueueSize, MaxLines: c.MaxLines, AntiPing: c.AntiPing,
+		Puppets: irc.PuppetsConfig{Enabled: c.Puppets.Enabled, Max: c.Puppets.Max, IdleTimeout: c.Puppets.IdleTimeout,
+			NickSuffix: c.Puppets.NickSuffix}}
 	for _, ch := range c.Channels {
 		cfg.Channels = append(cfg.Channels, irc.ChannelConfig{Name: ch.Name, Key: ch.Key})
 	}

@@ -188,3 +188,28 @@ connectors:
 		}
 	}
 }
+
+func TestLoadConfig_ircPuppets(t *testing.T) {
+	c, err := loadConfig(writeConfig(t, `data_dir: `+t.TempDir()+`
+gateway:
+  routes:
+    - chat: status
+      channels: [{channel: "libera:#status"}]
+connectors:
+  irc:
+    - name: libera
+      server: irc.example.org:6697
+      tls: true
+      nick: statusgate
+      channels: [{name: "#status", key: sesame}]
+      puppets: {enabled: true, max: 3, idle_timeout: 10m, nick_suffix: "|s"}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ic := c.Connectors.IRC[0].ircConfig()
+	if !ic.Puppets.Enabled || ic.Puppets.Max != 3 || ic.Puppets.IdleTimeout != 10*time.Minute || ic.Puppets.NickSuffix != "|s" ||
+		!ic.TLS || ic.Channels[0].Key != "sesame" {
+		t.Fatalf("irc config %+v", ic)
+	}
+}
