@@ -81,3 +81,53 @@ func TestE2E_statusIRC(t *testing.T) {
 		t.Fatalf("the 2 KB message came back different:\n%q\nwant\n%q", joined.String(), long)
 	}
 }
+
+// TestE2E_statusIRCPuppets: with puppets on, a Status user appears on IRC as a nick of
+// their own (sanitised alias + "[s]"), saying the text without a "<nick>" prefix; the
+// puppet's line is not relayed back into Status (no loop), and an IRC answer still
+// reaches Status as the IRC user's puppet key.
+func TestE2E_statusIRCPuppets(t *testing.T) {
+	t.Parallel()
+	srv := ircd.Start(t, ircd.Options{})
+	hum := startIRCHuman(t, srv, "Erin")
+	sp := startStatusPeer(t)
+	aliasDir, _ := aliasWords(t)
+	opts := gatewayOptions{peers: []string{sp.ref.Enode()}, aliasDir: aliasDir}
+	g := newGateway(t, opts)
+	writeFile(t, g.cfgPath, ircConfig(t, g, opts, srv)+"      puppets:\n        enabled: true\n        max: 4\n")
+	g.start(t)
+	g.waitReady(t)
+	g.waitPeer(t, sp)
+
+	bob, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp.post(t, bob, encodeStatus(t, bob, "hello from a puppet", chat.FormatProtobuf))
+	l := hum.next(t, msgTimeout, "the puppet's line")
+	for l.cmd != "PRIVMSG" { // the puppet's JOIN is not recorded; skip notices if any
+		l = hum.next(t, msgTimeout, "the puppet's line")
+	}
+	if l.nick == "statusgate" || !strings.HasSuffix(l.nick, "[s]") || l.text != "hello from a puppet" {
+		t.Fatalf("IRC saw %+v; want the line from bob's puppet nick, without prefix", l)
+	}
+	puppet, err := g.secret(t).PuppetKey(identity.PuppetID{Network: ircNetwork, Account: ircNetwork, User: "nick/erin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hum.c.Cmd.Message(ircChannel, "hi puppet")
+	text := "[" + ircNetwork + "] <Erin> hi puppet"
+	got := sp.waitFor(t, msgTimeout, fmt.Sprintf("%q", text), func(ms []statusMsg) bool { return len(withText(ms, text)) > 0 })
+	for _, m := range withText(got, text) {
+		if !m.signedBy(&puppet.PublicKey) {
+			t.Errorf("%q signed by %x; want Erin's puppet key", text, m.Signer)
+		}
+	}
+	// Nothing but the two messages went through Status: the puppet's own line on IRC
+	// did not come back as a new Status message.
+	for _, m := range got {
+		if strings.Contains(m.Text, "hello from a puppet") && !m.signedBy(&bob.PublicKey) {
+			t.Errorf("the puppet's line looped back into Status: %q", m.Text)
+		}
+	}
+}
