@@ -46,7 +46,7 @@ func canonicalToMatrix(s string) (plain, htm string) {
 				h.WriteString("<br>")
 				p.WriteByte('\n')
 			}
-			inline(l, &p, &h)
+			inline(l, &p, &h, 0)
 		}
 		h.WriteString("</p>")
 		p.WriteString("\n\n")
@@ -78,7 +78,7 @@ func canonicalToMatrix(s string) (plain, htm string) {
 				}
 				first = false
 				p.WriteString("> ")
-				inline(strings.TrimPrefix(strings.TrimPrefix(lines[i], ">"), " "), &p, &h)
+				inline(strings.TrimPrefix(strings.TrimPrefix(lines[i], ">"), " "), &p, &h, 0)
 				p.WriteByte('\n')
 			}
 			i--
@@ -94,9 +94,23 @@ func canonicalToMatrix(s string) (plain, htm string) {
 	return strings.TrimRight(p.String(), "\n"), h.String()
 }
 
-// inline renders one line of canonical inline markup into plain text p and HTML h.
-func inline(s string, p, h *strings.Builder) {
+// Bounds that keep inline linear: spans nest at most maxInlineDepth deep (deeper
+// markup stays text), and an autolink <url> is at most maxAutolinkLen bytes.
+const (
+	maxInlineDepth = 16
+	maxAutolinkLen = 4096
+)
+
+// inline renders one line of canonical inline markup into plain text p and HTML h, at
+// nesting depth depth. Each call is linear in len(s): link brackets are matched in one
+// pass (matchBrackets), every other delimiter search finds the next occurrence only.
+func inline(s string, p, h *strings.Builder, depth int) {
 	text := func(t string) { p.WriteString(t); h.WriteString(html.EscapeString(t)) }
+	if depth >= maxInlineDepth {
+		text(s)
+		return
+	}
+	var closing []int // closing[i]: the ']' matching the '[' at i, computed on first use
 	for i := 0; i < len(s); {
 		c := s[i]
 		switch {
@@ -114,7 +128,7 @@ func inline(s string, p, h *strings.Builder) {
 			text("`")
 			i++
 		case c == '<':
-			if j := strings.IndexByte(s[i:], '>'); j > 0 {
+			if j := strings.IndexByte(s[i:min(len(s), i+maxAutolinkLen)], '>'); j > 0 {
 				if u := s[i+1 : i+j]; safeURL(u) && !strings.ContainsAny(u, " <") {
 					p.WriteString(u)
 					h.WriteString(`<a href="` + html.EscapeString(u) + `">` + html.EscapeString(u) + "</a>")
@@ -125,10 +139,13 @@ func inline(s string, p, h *strings.Builder) {
 			text("<")
 			i++
 		case c == '[':
-			if end, label, u, ok := parseLink(s[i:]); ok {
+			if closing == nil {
+				closing = matchBrackets(s)
+			}
+			if end, label, u, ok := parseLink(s[i:], closing[i]-i); ok {
 				var lp strings.Builder
 				h.WriteString(`<a href="` + html.EscapeString(u) + `">`)
-				inline(label, &lp, h)
+				inline(label, &lp, h, depth+1)
 				h.WriteString("</a>")
 				p.WriteString(lp.String() + " (" + u + ")")
 				i += end
@@ -140,7 +157,7 @@ func inline(s string, p, h *strings.Builder) {
 			d := s[i : i+2]
 			if j := strings.Index(s[i+2:], d); j > 0 {
 				h.WriteString("<strong>")
-				inline(s[i+2:i+2+j], p, h)
+				inline(s[i+2:i+2+j], p, h, depth+1)
 				h.WriteString("</strong>")
 				i += j + 4
 				continue
@@ -150,7 +167,7 @@ func inline(s string, p, h *strings.Builder) {
 		case c == '*' || c == '_':
 			if j := strings.IndexByte(s[i+1:], c); j > 0 && s[i+1] != ' ' {
 				h.WriteString("<em>")
-				inline(s[i+1:i+1+j], p, h)
+				inline(s[i+1:i+1+j], p, h, depth+1)
 				h.WriteString("</em>")
 				i += j + 2
 				continue
@@ -168,34 +185,47 @@ func inline(s string, p, h *strings.Builder) {
 	}
 }
 
-// parseLink parses "[label](url)" at the start of s.
-func parseLink(s string) (end int, label, u string, ok bool) {
-	depth := 0
+// parseLink parses "[label](url)" at the start of s, whose '[' is closed by the ']' at
+// index i (< 0: never closed).
+func parseLink(s string, i int) (end int, label, u string, ok bool) {
+	if i <= 0 || i+1 >= len(s) || s[i+1] != '(' {
+		return 0, "", "", false
+	}
+	k := strings.IndexByte(s[i+2:], ')')
+	if k < 0 {
+		return 0, "", "", false
+	}
+	u = s[i+2 : i+2+k]
+	if !safeURL(u) || strings.ContainsAny(u, " <>\"") {
+		return 0, "", "", false
+	}
+	return i + 3 + k, s[1:i], u, true
+}
+
+// matchBrackets returns, for every '[' of s, the index of its balanced ']' (-1 if
+// none), skipping the character after a backslash; other indexes hold -1. One pass:
+// scanning s from each '[' instead made a line of n '[' cost n²/2.
+func matchBrackets(s string) []int {
+	m := make([]int, len(s))
+	var open []int
 	for i := 0; i < len(s); i++ {
+		m[i] = -1
 		switch s[i] {
 		case '\\':
-			i++
+			if i+1 < len(s) {
+				i++
+				m[i] = -1
+			}
 		case '[':
-			depth++
+			open = append(open, i)
 		case ']':
-			depth--
-			if depth == 0 {
-				if i+1 >= len(s) || s[i+1] != '(' {
-					return 0, "", "", false
-				}
-				k := strings.IndexByte(s[i+2:], ')')
-				if k < 0 {
-					return 0, "", "", false
-				}
-				u = s[i+2 : i+2+k]
-				if !safeURL(u) || strings.ContainsAny(u, " <>\"") {
-					return 0, "", "", false
-				}
-				return i + 3 + k, s[1:i], u, true
+			if n := len(open); n > 0 {
+				m[open[n-1]] = i
+				open = open[:n-1]
 			}
 		}
 	}
-	return 0, "", "", false
+	return m
 }
 
 // safeURL accepts absolute http, https, mailto and matrix URLs: nothing that a client
@@ -252,6 +282,15 @@ func plainToCanonical(s string) string {
 
 // Matrix HTML → canonical text.
 
+// Bounds of htmlToCanonical. A Matrix event is at most 64 KiB, so a longer
+// formatted_body cannot come from a homeserver; 32 levels is deeper than any client
+// nests.
+const (
+	maxHTMLLen    = 64 << 10
+	maxHTMLTokens = 100000
+	maxHTMLDepth  = 32
+)
+
 // frame is an open element while reading HTML.
 type frame struct {
 	tag  string
@@ -266,12 +305,21 @@ type frame struct {
 // (non-strict, HTML auto-close and entities, elements left open at the end closed); on
 // a syntax error mid-way it returns "", and the caller falls back to the plain body.
 // The result is always valid canonical text.
+//
+// The work is linear in len(src): input over maxHTMLLen is refused (""), at most
+// maxHTMLTokens tokens are read, elements nest at most maxHTMLDepth deep (deeper ones
+// are flattened to their text), and elements inside pre or code are flattened too, so
+// verbatim text is escaped exactly once (nested <pre> or <code> used to re-escape their
+// child's output at every level: 2^depth growth, the FuzzHTMLToCanonical stall).
 func htmlToCanonical(src string) string {
+	if len(src) > maxHTMLLen {
+		return ""
+	}
 	d := xml.NewDecoder(strings.NewReader(strings.ToValidUTF8(src, "\uFFFD")))
 	d.Strict, d.AutoClose, d.Entity = false, xml.HTMLAutoClose, xml.HTMLEntity
 	stack := []*frame{{tag: "#root"}}
 	top := func() *frame { return stack[len(stack)-1] }
-	skip, pre := 0, 0
+	skip, pre, code := 0, 0, 0
 	closeTop := func() {
 		f := top()
 		stack = stack[:len(stack)-1]
@@ -285,6 +333,7 @@ func htmlToCanonical(src string) string {
 		case "i", "em":
 			out.b.WriteString(wrapInline(inner, "*"))
 		case "code":
+			code--
 			if pre == 0 {
 				out.b.WriteString(inlineCode(inner))
 			} else {
@@ -323,7 +372,7 @@ func htmlToCanonical(src string) string {
 			out.b.WriteString(inner)
 		}
 	}
-	for n := 0; n < 100000; n++ {
+	for n := 0; n < maxHTMLTokens; n++ {
 		tok, err := d.Token()
 		if err != nil {
 			var se *xml.SyntaxError
@@ -343,8 +392,8 @@ func htmlToCanonical(src string) string {
 				top().b.WriteString("\n")
 				continue
 			}
-			if len(stack) > 100 {
-				continue // too deep: flatten
+			if len(stack) > maxHTMLDepth || pre > 0 || code > 0 {
+				continue // too deep, or inside verbatim text: flatten to the text
 			}
 			f := &frame{tag: tag}
 			for _, a := range t.Attr {
@@ -352,8 +401,11 @@ func htmlToCanonical(src string) string {
 					f.href = strings.TrimSpace(a.Value)
 				}
 			}
-			if tag == "pre" {
+			switch tag {
+			case "pre":
 				pre++
+			case "code":
+				code++
 			}
 			stack = append(stack, f)
 		case xml.EndElement:
@@ -379,15 +431,9 @@ func htmlToCanonical(src string) string {
 				continue
 			}
 			s := string(t)
-			inCode := pre > 0
-			for _, f := range stack {
-				if f.tag == "code" {
-					inCode = true
-				}
-			}
 			if pre > 0 {
 				top().b.WriteString(s)
-			} else if inCode {
+			} else if code > 0 {
 				top().b.WriteString(collapseSpace(s))
 			} else {
 				top().b.WriteString(bridges.Escape(collapseSpace(s)))

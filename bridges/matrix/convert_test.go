@@ -1,6 +1,7 @@
 package matrix
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/statusgate/statusgate/bridges"
@@ -67,5 +68,34 @@ func TestRoundTrip(t *testing.T) {
 		if got := htmlToCanonical(h); got != s {
 			t.Errorf("%q → %q → %q", s, h, got)
 		}
+	}
+}
+
+// TestConvert_linear runs both converters on the input classes that used to blow up
+// (nested <pre>/<code> re-escaped their child's output at every level: 2^depth; a line
+// of '[' or '<' rescanned the rest of the line from each one: n²) at the 64 KiB event
+// size. The output stays linear in the input; a regression shows as a test timeout.
+func TestConvert_linear(t *testing.T) {
+	const n = 64 << 10
+	rep := func(s string) string { return strings.Repeat(s, n/len(s)) }
+	for _, in := range []string{
+		rep("<pre>x\n"), rep("<code>`"), rep("<pre><code>\\"), rep("<blockquote>x\n"), rep("<div>"),
+		rep("<b><i>"), rep("</b>"), rep("<mx-reply>"), rep("<li>x"), rep("<a href='https://x'>"),
+		rep("["), rep("<"), rep("[a](https://x)"), rep("**a"), rep("*_"), rep("> a\n"), rep("```\n"),
+		rep("\\"), rep("&#x5b;"), "<b " + rep("a=b ") + ">",
+	} {
+		out := htmlToCanonical(in)
+		if len(out) > 8*len(in)+64 {
+			t.Errorf("htmlToCanonical(%.20q…): %d bytes from %d", in, len(out), len(in))
+		}
+		for _, s := range []string{in, out} {
+			plain, htm := canonicalToMatrix(s)
+			if len(plain) > 8*len(s)+64 || len(htm) > 16*len(s)+64 {
+				t.Errorf("canonicalToMatrix(%.20q…): %d+%d bytes from %d", s, len(plain), len(htm), len(s))
+			}
+		}
+	}
+	if got := htmlToCanonical(strings.Repeat("x", maxHTMLLen+1)); got != "" {
+		t.Errorf("formatted_body over %d bytes: %d bytes, want the plain-body fallback", maxHTMLLen, len(got))
 	}
 }
