@@ -58,6 +58,12 @@ type Config struct {
 	GhostPrefix string `yaml:"ghost_prefix"`
 	// Rooms are the portal rooms, one per routed channel. Required, unique chats.
 	Rooms []RoomConfig `yaml:"rooms"`
+	// AvatarURLBase, when set, is where ghost avatars come from: the connector GETs
+	// AvatarURLBase + the URL-escaped sender ID ("status:0x04…") once per ghost,
+	// uploads the image to the homeserver and sets it as the ghost's avatar, unless the
+	// ghost has one already. Point it at the gateway's identicon endpoint,
+	// "http://<http.listen>/identicons/". Default "": ghosts have no avatar.
+	AvatarURLBase string `yaml:"avatar_url_base"`
 }
 
 // RoomConfig is one portal room.
@@ -76,7 +82,8 @@ func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("name", c.Name), slog.String("homeserver_url", c.HomeserverURL),
 		slog.String("server_name", c.ServerName), slog.String("listen", c.Listen),
 		slog.String("as_token", redact(c.ASToken)), slog.String("hs_token", redact(c.HSToken)),
-		slog.String("bot_localpart", c.BotLocalpart), slog.Int("rooms", len(c.Rooms)))
+		slog.String("bot_localpart", c.BotLocalpart), slog.Int("rooms", len(c.Rooms)),
+		slog.String("avatar_url_base", c.AvatarURLBase))
 }
 
 // String redacts the secrets.
@@ -136,6 +143,11 @@ func (c Config) Validate() error {
 	}
 	if len(c.Rooms) == 0 {
 		return bad("rooms", "empty")
+	}
+	if c.AvatarURLBase != "" {
+		if u, err := url.Parse(c.AvatarURLBase); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return bad("avatar_url_base", "want an http(s) URL, got %q", c.AvatarURLBase)
+		}
 	}
 	seen := map[string]bool{}
 	for i, r := range c.Rooms {

@@ -19,18 +19,19 @@ func TestConfig_validate(t *testing.T) {
 		t.Fatal(err)
 	}
 	for key, mut := range map[string]func(*Config){
-		"homeserver_url": func(c *Config) { c.HomeserverURL = "ftp://x" },
-		"server_name":    func(c *Config) { c.ServerName = "" },
-		"as_token":       func(c *Config) { c.ASToken = "" },
-		"hs_token":       func(c *Config) { c.HSToken = c.ASToken },
-		"listen":         func(c *Config) { c.Listen = "nope" },
-		"name":           func(c *Config) { c.Name = "Matrix!" },
-		"bot_localpart":  func(c *Config) { c.BotLocalpart = "status_bot" },
-		"ghost_prefix":   func(c *Config) { c.GhostPrefix = "Status " },
-		"rooms":          func(c *Config) { c.Rooms = nil },
-		"rooms[1].chat":  func(c *Config) { c.Rooms[1].Chat = "dev" },
-		"rooms[0].chat":  func(c *Config) { c.Rooms[0].Chat = "Dev Chat" },
-		"rooms[1].room":  func(c *Config) { c.Rooms[1].Room = "abc" },
+		"homeserver_url":  func(c *Config) { c.HomeserverURL = "ftp://x" },
+		"server_name":     func(c *Config) { c.ServerName = "" },
+		"as_token":        func(c *Config) { c.ASToken = "" },
+		"hs_token":        func(c *Config) { c.HSToken = c.ASToken },
+		"listen":          func(c *Config) { c.Listen = "nope" },
+		"name":            func(c *Config) { c.Name = "Matrix!" },
+		"bot_localpart":   func(c *Config) { c.BotLocalpart = "status_bot" },
+		"ghost_prefix":    func(c *Config) { c.GhostPrefix = "Status " },
+		"rooms":           func(c *Config) { c.Rooms = nil },
+		"rooms[1].chat":   func(c *Config) { c.Rooms[1].Chat = "dev" },
+		"rooms[0].chat":   func(c *Config) { c.Rooms[0].Chat = "Dev Chat" },
+		"rooms[1].room":   func(c *Config) { c.Rooms[1].Room = "abc" },
+		"avatar_url_base": func(c *Config) { c.AvatarURLBase = "file:///tmp/" },
 	} {
 		c := validConfig()
 		c.Rooms = append([]RoomConfig(nil), c.Rooms...)

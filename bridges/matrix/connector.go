@@ -51,13 +51,14 @@ type Connector struct {
 
 	ready chan struct{} // closed once the portal rooms are set up
 
-	mu     sync.Mutex
-	host   bridges.Host
-	log    *slog.Logger
-	rooms  map[string]id.RoomID // chat → room
-	chats  map[id.RoomID]string // room → chat
-	ghosts map[id.UserID]string // ghost → display name set
-	names  map[nameKey]string   // (room, user) → display name of humans
+	mu      sync.Mutex
+	host    bridges.Host
+	log     *slog.Logger
+	rooms   map[string]id.RoomID // chat → room
+	chats   map[id.RoomID]string // room → chat
+	ghosts  map[id.UserID]string // ghost → display name set
+	avatars map[id.UserID]avatarState
+	names   map[nameKey]string // (room, user) → display name of humans
 
 	txnMu sync.Mutex
 	txns  recentSet
@@ -68,6 +69,9 @@ type Connector struct {
 	// detector catches. Held across the join request; never taken under mu. Sends
 	// and redactions go through intent.Client, which does not touch the store.
 	stateMu sync.Mutex
+
+	now        func() time.Time // the clock (catch-up detection, avatar retries)
+	httpClient *http.Client     // fetches avatars from Config.AvatarURLBase
 }
 
 type nameKey struct {
@@ -100,8 +104,11 @@ func New(cfg Config) (*Connector, error) {
 		ready: make(chan struct{}),
 		rooms: map[string]id.RoomID{}, chats: map[id.RoomID]string{},
 		ghosts: map[id.UserID]string{}, names: map[nameKey]string{},
-		txns: newRecentSet(maxRecentTxns),
-		log:  slog.New(slog.DiscardHandler),
+		avatars:    map[id.UserID]avatarState{},
+		txns:       newRecentSet(maxRecentTxns),
+		log:        slog.New(slog.DiscardHandler),
+		now:        time.Now,
+		httpClient: &http.Client{Timeout: avatarTimeout},
 	}, nil
 }
 

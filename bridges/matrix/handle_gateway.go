@@ -19,7 +19,8 @@ import (
 // Send posts out.Event as the ghost of its author: registered, joined and named on
 // first use (cached), then an m.text (m.emote for KindAction, m.notice for KindNotice)
 // with body and escaped formatted_body, replying to out.ReplyTo. out.Key is the
-// transaction ID, so a retry returns the event of the first attempt.
+// transaction ID, so a retry returns the event of the first attempt. An event at least
+// massageAfter old (catch-up) is sent with its own time (appservice ts massaging).
 func (c *Connector) Send(ctx context.Context, out bridges.Outbound) (bridges.Receipt, error) {
 	room, err := c.roomOf(out.Channel)
 	if err != nil {
@@ -33,7 +34,7 @@ func (c *Connector) Send(ctx context.Context, out bridges.Outbound) (bridges.Rec
 	if r := eventID(c.cfg.Name, out.ReplyTo); r != "" {
 		content.RelatesTo = &event.RelatesTo{InReplyTo: &event.InReplyTo{EventID: r}}
 	}
-	return c.sendMessage(ctx, ghost, room, content, out.Key)
+	return c.sendMessage(ctx, ghost, room, content, mautrix.ReqSendEvent{TransactionID: out.Key, Timestamp: c.massagedTS(out.Event.Time)})
 }
 
 // Edit posts an m.replace of out.Target as the author's ghost. Receipt.ID is the edit
@@ -56,7 +57,7 @@ func (c *Connector) Edit(ctx context.Context, out bridges.Outbound) (bridges.Rec
 		MsgType: nc.MsgType, Body: "* " + nc.Body, Format: nc.Format, FormattedBody: "* " + nc.FormattedBody,
 		NewContent: nc, RelatesTo: &event.RelatesTo{Type: event.RelReplace, EventID: target},
 	}
-	return c.sendMessage(ctx, ghost, room, content, out.Key)
+	return c.sendMessage(ctx, ghost, room, content, mautrix.ReqSendEvent{TransactionID: out.Key})
 }
 
 // Redact redacts out.Target as the author's ghost, falling back to the bot (which has
@@ -91,10 +92,26 @@ func (c *Connector) Redact(ctx context.Context, out bridges.Outbound) error {
 	return c.classify(err, "redact", room)
 }
 
-func (c *Connector) sendMessage(ctx context.Context, ghost *appservice.IntentAPI, room id.RoomID, content *event.MessageEventContent, key string) (bridges.Receipt, error) {
+// massageAfter is the age from which a gateway event counts as catch-up (mailserver
+// history, an outbox draining after an outage): it is sent with its original time.
+const massageAfter = 5 * time.Second
+
+// massagedTS returns t in Unix milliseconds for the appservice ts query parameter when
+// t is at least massageAfter old, else 0 (the homeserver's own time). A time in the
+// future or before 2000 is not massaged.
+func (c *Connector) massagedTS(t time.Time) int64 {
+	if t.IsZero() || t.Year() < 2000 || c.now().Sub(t) < massageAfter {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// sendMessage sends content as ghost; req carries the transaction ID (the outbox key:
+// a retry returns the first attempt's event) and the massaged timestamp, if any.
+func (c *Connector) sendMessage(ctx context.Context, ghost *appservice.IntentAPI, room id.RoomID, content *event.MessageEventContent, req mautrix.ReqSendEvent) (bridges.Receipt, error) {
 	var resp *mautrix.RespSendEvent
 	err := c.withRateLimit(ctx, func() (err error) {
-		resp, err = ghost.Client.SendMessageEvent(ctx, room, event.EventMessage, content, mautrix.ReqSendEvent{TransactionID: key})
+		resp, err = ghost.Client.SendMessageEvent(ctx, room, event.EventMessage, content, req)
 		return err
 	})
 	if err != nil {
@@ -127,7 +144,8 @@ func (c *Connector) roomOf(ch bridges.ChannelID) (id.RoomID, error) {
 }
 
 // ghost returns the intent of the author's ghost, registered, joined to room and with
-// the author's display name (set when it differs from the one set last).
+// the author's display name (set when it differs from the one set last) and, with
+// Config.AvatarURLBase, an avatar (ensureAvatar).
 func (c *Connector) ghost(ctx context.Context, s bridges.Sender, room id.RoomID) (*appservice.IntentAPI, error) {
 	if s.ID == "" {
 		return nil, bridges.Permanent(fmt.Errorf("send to %s: no sender", room))
@@ -153,6 +171,7 @@ func (c *Connector) ghost(ctx context.Context, s bridges.Sender, room id.RoomID)
 		c.ghosts[uid] = name
 		c.mu.Unlock()
 	}
+	c.ensureAvatar(ctx, intent, uid, s.ID)
 	if err := c.withRateLimit(ctx, func() error { return c.ensureJoined(ctx, intent, room) }); err != nil {
 		return nil, c.classify(err, "join ghost "+string(uid), room)
 	}

@@ -92,11 +92,15 @@ func testConfig(t testing.TB, hsURL string) Config {
 	}
 }
 
-func newRig(t *testing.T) *rig {
+// newRig starts Dendrite and the connector; opts adjust the config first.
+func newRig(t *testing.T, opts ...func(*Config)) *rig {
 	t.Helper()
 	// The registration needs the listener address before Dendrite starts, and the
 	// homeserver URL is known only after: fill it in between.
 	cfg := testConfig(t, "http://127.0.0.1:1")
+	for _, o := range opts {
+		o(&cfg)
+	}
 	reg, err := RegistrationYAML(cfg)
 	if err != nil {
 		t.Fatal(err)

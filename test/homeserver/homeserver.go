@@ -2,7 +2,8 @@
 // §1a) on 127.0.0.1 for tests: Start writes dendrite.yaml (generate-config -ci) and an
 // appservice registration into a temporary directory, starts Dendrite on a free port,
 // waits until /_matrix/client/versions answers and stops it in t.Cleanup. Restart stops
-// it and starts it again on the same port and data, for reconnect tests. RegisterUser
+// it and starts it again on the same port and data, for reconnect tests; Stop and
+// Resume do the same with a gap in between. RegisterUser
 // creates a human account (m.login.dummy) and returns a logged-in mautrix.Client.
 //
 // The Dendrite binaries are built from the pinned module on first use and cached by
@@ -255,6 +256,19 @@ func (s *Server) Restart() {
 	s.t.Helper()
 	s.Stop()
 	s.start()
+}
+
+// Resume starts a server stopped with Stop again on the same port, config and
+// database, and waits until it answers; for tests that act during the outage.
+// Resuming a running server does nothing.
+func (s *Server) Resume() {
+	s.t.Helper()
+	s.mu.Lock()
+	running := s.cmd != nil
+	s.mu.Unlock()
+	if !running {
+		s.start()
+	}
 }
 
 func (s *Server) start() {
