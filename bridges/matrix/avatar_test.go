@@ -130,7 +130,7 @@ func TestConnector_massagedTimestamp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := r.human.GetEvent(ctxT(t), r.room, eventID("matrix", rc.ID))
+	ev, err := r.getEvent(ctxT(t), r.room, eventID("matrix", rc.ID))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestConnector_massagedTimestamp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err = r.human.GetEvent(ctxT(t), r.room, eventID("matrix", rc.ID))
+	ev, err = r.getEvent(ctxT(t), r.room, eventID("matrix", rc.ID))
 	if err != nil {
 		t.Fatal(err)
 	}

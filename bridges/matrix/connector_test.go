@@ -87,7 +87,7 @@ func TestConnector_dendrite(t *testing.T) {
 			t.Fatal(err)
 		}
 		ghostMsg = eventID("matrix", rc.ID)
-		ev, err := r.human.GetEvent(ctxT(t), r.room, ghostMsg)
+		ev, err := r.getEvent(ctxT(t), r.room, ghostMsg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -140,7 +140,7 @@ func TestConnector_dendrite(t *testing.T) {
 		if name, err := r.human.GetDisplayName(ctxT(t), ghost); err != nil || name.DisplayName != "Bob Renamed" {
 			t.Errorf("display name = %+v, %v", name, err)
 		}
-		ev, err := r.human.GetEvent(ctxT(t), r.room, eventID("matrix", rc.ID))
+		ev, err := r.getEvent(ctxT(t), r.room, eventID("matrix", rc.ID))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,7 +158,7 @@ func TestConnector_dendrite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ev, err := r.human.GetEvent(ctxT(t), r.room, eventID("matrix", rc.ID))
+		ev, err := r.getEvent(ctxT(t), r.room, eventID("matrix", rc.ID))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -223,7 +223,7 @@ func TestConnector_dendrite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ev, err := r.human.GetEvent(ctxT(t), r.room, eventID("matrix", rc.ID))
+		ev, err := r.getEvent(ctxT(t), r.room, eventID("matrix", rc.ID))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -242,7 +242,7 @@ func TestConnector_dendrite(t *testing.T) {
 		// it with a deadline (the only signal the client API gives).
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			red, err := r.human.GetEvent(ctxT(t), r.room, ghostMsg)
+			red, err := r.getEvent(ctxT(t), r.room, ghostMsg)
 			if err != nil {
 				t.Fatal(err)
 			}

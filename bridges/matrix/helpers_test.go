@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/statusgate/statusgate/bridges"
@@ -180,4 +181,22 @@ func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// getEvent is the human's GetEvent, retried while the homeserver answers M_NOT_FOUND
+// for up to 10 s: Dendrite's client API learns of a new event asynchronously, so an
+// event just sent may not be readable yet.
+func (r *rig) getEvent(ctx context.Context, room id.RoomID, ev id.EventID) (*event.Event, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err := r.human.GetEvent(ctx, room, ev)
+		if err == nil || !errors.Is(err, mautrix.MNotFound) || time.Now().After(deadline) {
+			return got, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

@@ -48,21 +48,28 @@ func TestConnector_homeserverRestart(t *testing.T) {
 			t.Fatalf("retry %s after restart: %v", out.Key, err)
 		}
 	}
-	// Each retried text is in the room once.
-	resp, err := r.human.Messages(ctxT(t), r.room, "", "", mautrix.DirectionBackward, nil, 50)
-	if err != nil {
-		t.Fatal(err)
-	}
-	count := map[string]int{}
-	for _, ev := range resp.Chunk {
-		if ev.Type != event.EventMessage {
-			continue
+	// Each retried text is in the room once. (Only the texts sent after the restart:
+	// Dendrite's /messages does not always return events from before its restart in
+	// the first page. It also learns of new events asynchronously: poll until both
+	// show, with a deadline.)
+	var count map[string]int
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		resp, err := r.human.Messages(ctxT(t), r.room, "", "", mautrix.DirectionBackward, nil, 50)
+		if err != nil {
+			t.Fatal(err)
 		}
-		_ = ev.Content.ParseRaw(ev.Type)
-		count[ev.Content.AsMessage().Body]++
+		count = map[string]int{}
+		for _, ev := range resp.Chunk {
+			if ev.Type == event.EventMessage {
+				_ = ev.Content.ParseRaw(ev.Type)
+				count[ev.Content.AsMessage().Body]++
+			}
+		}
+		if count["during 1"] > 0 && count["during 2"] > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	// (Only the texts sent after the restart: Dendrite's /messages does not always
-	// return events from before its restart in the first page.)
 	for _, text := range []string{"during 1", "during 2"} {
 		if count[text] != 1 {
 			t.Errorf("%q in the room %d times, want once (all: %v)", text, count[text], count)
