@@ -49,6 +49,7 @@ bench: ref
 	$(GO) test -run '^$$' -bench 'Gateway_(StatusToAPI|APIToStatus)' -benchmem -benchtime 4000x -count 1 ./core/gateway/ | tee -a $(BIN)/bench-ours.txt
 	$(GO) test -run '^$$' -bench 'Gateway_Puppets10K' -benchmem -benchtime 1x -count 1 ./core/gateway/ | tee -a $(BIN)/bench-ours.txt
 	$(GO) test -run '^$$' -bench 'IRC_' -benchmem -benchtime 2000x -count 1 ./bridges/irc/ | tee -a $(BIN)/bench-ours.txt
+	$(GO) test -run '^$$' -bench 'Matrix_' -benchmem -benchtime 500x -count 1 ./bridges/matrix/ | tee -a $(BIN)/bench-ours.txt
 	./$(REF_BIN) bench -benchtime $(BENCHTIME) -count $(BENCHCOUNT) | tee $(BIN)/bench-ref.txt
 	$(GO) run ./test/benchreport -ours $(BIN)/bench-ours.txt -ref $(BIN)/bench-ref.txt -out docs/benchmarks.md
 

@@ -94,7 +94,7 @@ func testConfig(t testing.TB, hsURL string) Config {
 }
 
 // newRig starts Dendrite and the connector; opts adjust the config first.
-func newRig(t *testing.T, opts ...func(*Config)) *rig {
+func newRig(t testing.TB, opts ...func(*Config)) *rig {
 	t.Helper()
 	// The registration needs the listener address before Dendrite starts, and the
 	// homeserver URL is known only after: fill it in between.
@@ -128,7 +128,7 @@ func newRig(t *testing.T, opts ...func(*Config)) *rig {
 
 // start builds a connector from r.cfg and runs it with a fresh host until stop or the
 // end of the test, waiting until its portal rooms are ready.
-func (r *rig) start(t *testing.T) {
+func (r *rig) start(t testing.TB) {
 	t.Helper()
 	c, err := New(r.cfg)
 	if err != nil {
