@@ -21,6 +21,11 @@ import (
 // The Matrix side of the Matrix tests' route: chat "status" of network "matrix", whose
 // portal room the connector creates as #status_status:localhost.
 const (
+	// restartTimeout bounds the Matrix restart test's wait for the messages sent while
+	// the bridge was down: Dendrite retries an unreachable appservice after 2, 4, 8, 16
+	// and 32 s, so a delivery is due within ~62 s of the first failure.
+	restartTimeout = 90 * time.Second
+
 	matrixNetwork = "matrix"
 	matrixChat    = "status"
 	matrixAlias   = "#status_" + matrixChat + ":" + homeserver.ServerName
