@@ -1,12 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"context"
-	"encoding/json"
-	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -49,10 +43,6 @@ connectors:
       flood_rate: 100
       flood_burst: 100
 `)
-	var out bytes.Buffer
-	if code := run(context.Background(), []string{"init", "-keys", "-config", p}, nil, &out, &out); code != exitOK {
-		t.Fatalf("init -keys: %d\n%s", code, out.String())
-	}
 	// The IRC user is there first.
 	lines := make(chan string, 100)
 	human := girc.New(girc.Config{Server: srv.Host(), Port: srv.Port(), Nick: "carol", User: "carol", Name: "carol", AllowFlood: true})
@@ -74,89 +64,24 @@ connectors:
 		t.Fatal("IRC user did not join")
 	}
 
-	logs := newLogWatch("gateway running")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	code := make(chan int, 1)
-	go func() { code <- run(ctx, []string{"run", "-config", p}, nil, &bytes.Buffer{}, logs) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		status, body := httpGet(t, "http://"+admin+"/readyz")
-		if status == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz: %d %s\n%s", status, body, logs)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	token, err := os.ReadFile(filepath.Join(dir, "api.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	auth := "Bearer " + strings.TrimSpace(string(token))
-
-	// SSE first, so that nothing is missed.
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+apiAddr+"/v1/channels/status/events", nil)
-	req.Header.Set("Authorization", auth)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	events := make(chan map[string]any, 100)
-	go func() {
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-				var ev map[string]any
-				if json.Unmarshal([]byte(data), &ev) == nil {
-					events <- ev
-				}
-			}
-		}
-	}()
-
-	post, _ := http.NewRequest(http.MethodPost, "http://"+apiAddr+"/v1/channels/status/messages",
-		strings.NewReader(`{"user":"alice","name":"Alice","text":"hello **IRC**"}`))
-	post.Header.Set("Authorization", auth)
-	pr, err := http.DefaultClient.Do(post)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pr.Body.Close()
-	if pr.StatusCode != http.StatusAccepted {
-		t.Fatalf("POST: %d", pr.StatusCode)
-	}
+	r := startRoute(t, p, dir, admin, apiAddr, 20*time.Second)
+	events := r.events(t) // first, so that nothing is missed
+	r.post(t, `{"user":"alice","name":"Alice","text":"hello **IRC**"}`)
 	select {
 	case l := <-lines:
 		if l != "statusgate: <Alice> hello \x02IRC\x02" {
 			t.Fatalf("IRC saw %q", l)
 		}
 	case <-time.After(15 * time.Second):
-		t.Fatalf("nothing reached IRC\n%s", logs)
+		t.Fatalf("nothing reached IRC\n%s", r.logs)
 	}
 
 	human.Cmd.Message("#status", "hi from IRC")
-	select {
-	case ev := <-events:
-		sender, _ := ev["sender"].(map[string]any)
-		if ev["text"] != "hi from IRC" || sender["name"] != "carol" {
-			t.Fatalf("SSE got %v", ev)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatalf("nothing reached the SSE stream\n%s", logs)
+	ev := r.nextEvent(t, events, 15*time.Second)
+	if sender, _ := ev["sender"].(map[string]any); ev["text"] != "hi from IRC" || sender["name"] != "carol" {
+		t.Fatalf("SSE got %v", ev)
 	}
-
-	cancel()
-	select {
-	case c := <-code:
-		if c != exitOK {
-			t.Errorf("run: exit %d:\n%s", c, logs)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("run did not return within 15 s of cancel")
-	}
+	r.stop(t)
 }
 
 func TestLoadConfig_ircRejects(t *testing.T) {

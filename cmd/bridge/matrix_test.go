@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -74,25 +71,8 @@ connectors:
 	writeFileMode(t, p, cfgText(hs.URL(), "\n      as_token: "+toks[1]+"\n      hs_token: "+toks[2]))
 	human := hs.RegisterUser(t, "alice")
 
-	if code := run(context.Background(), []string{"init", "-keys", "-config", p}, nil, &out, &out); code != exitOK {
-		t.Fatalf("init -keys: %d\n%s", code, out.String())
-	}
-	logs := newLogWatch("gateway running")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	code := make(chan int, 1)
-	go func() { code <- run(ctx, []string{"run", "-config", p}, nil, &bytes.Buffer{}, logs) }()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		status, body := httpGet(t, "http://"+admin+"/readyz")
-		if status == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz: %d %s\n%s", status, body, logs)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	r := startRoute(t, p, data, admin, apiAddr, 60*time.Second)
+	ctx := r.ctx
 	// The portal room is #status_status:localhost; the human joins it.
 	resolved, err := human.ResolveAlias(ctx, id.RoomAlias("#status_status:localhost"))
 	if err != nil {
@@ -103,44 +83,10 @@ connectors:
 		t.Fatal(err)
 	}
 
-	token, err := os.ReadFile(filepath.Join(data, "api.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	auth := "Bearer " + strings.TrimSpace(string(token))
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+apiAddr+"/v1/channels/status/events", nil)
-	req.Header.Set("Authorization", auth)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	events := make(chan map[string]any, 100)
-	go func() {
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-				var ev map[string]any
-				if json.Unmarshal([]byte(d), &ev) == nil {
-					events <- ev
-				}
-			}
-		}
-	}()
-
-	post, _ := http.NewRequest(http.MethodPost, "http://"+apiAddr+"/v1/channels/status/messages",
-		strings.NewReader(`{"user":"bob","name":"Bob","text":"hello **Matrix** <script>x</script>"}`))
-	post.Header.Set("Authorization", auth)
-	pr, err := http.DefaultClient.Do(post)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pr.Body.Close()
-	if pr.StatusCode != http.StatusAccepted {
-		t.Fatalf("POST: %d", pr.StatusCode)
-	}
+	events := r.events(t)
+	r.post(t, `{"user":"bob","name":"Bob","text":"hello **Matrix** <script>x</script>"}`)
 	var got *event.Event
-	deadline = time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for got == nil && time.Now().Before(deadline) {
 		msgs, err := human.Messages(ctx, room, "", "", mautrix.DirectionBackward, nil, 50)
 		if err != nil {
@@ -157,7 +103,7 @@ connectors:
 		time.Sleep(200 * time.Millisecond)
 	}
 	if got == nil {
-		t.Fatalf("nothing reached the portal room\n%s", logs)
+		t.Fatalf("nothing reached the portal room\n%s", r.logs)
 	}
 	c := got.Content.AsMessage()
 	if !strings.Contains(c.FormattedBody, "<strong>Matrix</strong>") || strings.Contains(c.FormattedBody, "<script>") {
@@ -171,23 +117,10 @@ connectors:
 	if _, err := human.SendText(ctx, room, "hi from Matrix"); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case ev := <-events:
-		if ev["text"] != "hi from Matrix" {
-			t.Fatalf("SSE got %v", ev)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("nothing reached the SSE stream\n%s", logs)
+	if ev := r.nextEvent(t, events, 30*time.Second); ev["text"] != "hi from Matrix" {
+		t.Fatalf("SSE got %v", ev)
 	}
-	cancel()
-	select {
-	case c := <-code:
-		if c != exitOK {
-			t.Errorf("run: exit %d:\n%s", c, logs)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("run did not return within 15 s of cancel")
-	}
+	r.stop(t)
 }
 
 func writeFileMode(t *testing.T, path, content string) {

@@ -1,14 +1,7 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"context"
-	"encoding/json"
-	"net/http"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -47,63 +40,10 @@ connectors:
       rate_per_channel: 100
       burst: 100
 `)
-	var out bytes.Buffer
-	if code := run(context.Background(), []string{"init", "-keys", "-config", p}, nil, &out, &out); code != exitOK {
-		t.Fatalf("init -keys: %d\n%s", code, out.String())
-	}
-	logs := newLogWatch("gateway running")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	code := make(chan int, 1)
-	go func() { code <- run(ctx, []string{"run", "-config", p}, nil, &bytes.Buffer{}, logs) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		status, body := httpGet(t, "http://"+admin+"/readyz")
-		if status == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz: %d %s\n%s", status, body, logs)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	token, err := os.ReadFile(filepath.Join(dir, "api.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	auth := "Bearer " + strings.TrimSpace(string(token))
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+apiAddr+"/v1/channels/status/events", nil)
-	req.Header.Set("Authorization", auth)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	events := make(chan map[string]any, 100)
-	go func() {
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-				var ev map[string]any
-				if json.Unmarshal([]byte(data), &ev) == nil {
-					events <- ev
-				}
-			}
-		}
-	}()
-
-	post, _ := http.NewRequest(http.MethodPost, "http://"+apiAddr+"/v1/channels/status/messages",
-		strings.NewReader(`{"user":"alice","name":"Alice","text":"hello **Slack** <b>"}`))
-	post.Header.Set("Authorization", auth)
-	pr, err := http.DefaultClient.Do(post)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pr.Body.Close()
-	if pr.StatusCode != http.StatusAccepted {
-		t.Fatalf("POST: %d", pr.StatusCode)
-	}
-	deadline = time.Now().Add(15 * time.Second)
+	r := startRoute(t, p, dir, admin, apiAddr, 20*time.Second)
+	events := r.events(t)
+	r.post(t, `{"user":"alice","name":"Alice","text":"hello **Slack** <b>"}`)
+	deadline := time.Now().Add(15 * time.Second)
 	for {
 		h := fake.History("C0STATUS")
 		if len(h) > 0 {
@@ -113,28 +53,15 @@ connectors:
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("nothing reached Slack\n%s", logs)
+			t.Fatalf("nothing reached Slack\n%s", r.logs)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 
 	fake.Post("C0STATUS", "U0CAROL", "hi from _Slack_", "")
-	select {
-	case ev := <-events:
-		sender, _ := ev["sender"].(map[string]any)
-		if ev["text"] != "hi from *Slack*" || sender["name"] != "Carol" {
-			t.Fatalf("SSE got %v", ev)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatalf("nothing reached the SSE stream\n%s", logs)
+	ev := r.nextEvent(t, events, 15*time.Second)
+	if sender, _ := ev["sender"].(map[string]any); ev["text"] != "hi from *Slack*" || sender["name"] != "Carol" {
+		t.Fatalf("SSE got %v", ev)
 	}
-	cancel()
-	select {
-	case c := <-code:
-		if c != exitOK {
-			t.Errorf("run: exit %d:\n%s", c, logs)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("run did not return within 15 s of cancel")
-	}
+	r.stop(t)
 }
