@@ -172,6 +172,13 @@ func (o *outbox) processParallel(ctx context.Context, entries []OutboxEntry) int
 	}
 	wg.Wait()
 	if ctx.Err() != nil {
+		// Stopping: what went out is still recorded (markLoop outlives the outboxes),
+		// so that it is not delivered again after a restart; the rest waits.
+		for j, e := range entries {
+			if res[j].bad == nil && res[j].err == nil {
+				o.delivered(ctx, e, res[j].ids)
+			}
+		}
 		return 0
 	}
 	settled := 0
@@ -228,11 +235,13 @@ func (o *outbox) process(ctx context.Context, e OutboxEntry) bool {
 	actx, cancel := context.WithTimeout(ctx, g.cfg.AttemptTimeout)
 	ids, err := o.deliver(actx, e, &ev)
 	cancel()
+	if err == nil {
+		// Recorded even when stopping (markLoop outlives the outboxes), so that it is
+		// not delivered again after a restart.
+		return o.delivered(ctx, e, ids)
+	}
 	if ctx.Err() != nil {
 		return false
-	}
-	if err == nil {
-		return o.delivered(ctx, e, ids)
 	}
 	attempts := e.Attempts + 1
 	if bridges.IsPermanent(err) || attempts >= g.cfg.MaxAttempts {
@@ -279,7 +288,7 @@ func (o *outbox) waitConnected(ctx context.Context) bool {
 }
 
 // delivered hands the completed entry to the mark writer and moves on: the queue does
-// not wait for the disk. A mark lost in a crash means one more delivery with the same
+// not wait for the disk. It returns false when ctx has ended (the outbox stops). A mark lost in a crash means one more delivery with the same
 // idempotency key after restart.
 func (o *outbox) delivered(ctx context.Context, e OutboxEntry, ids []string) bool {
 	o.marks.Add(1)
@@ -288,14 +297,10 @@ func (o *outbox) delivered(ctx context.Context, e OutboxEntry, ids []string) boo
 	if o.net == StatusNetwork {
 		r.notBefore = time.Now().Add(statusSettle)
 	}
-	select {
-	case o.g.markC <- r:
-		return true
-	case <-ctx.Done():
-		o.unmarked.Delete(e.ID)
-		o.marks.Done()
-		return false
-	}
+	// No ctx case: Run stops markLoop only after every outbox returned, so this send
+	// always finds its reader, and a delivery that went out is never left unrecorded.
+	o.g.markC <- r
+	return ctx.Err() == nil
 }
 
 // fail ends entry e as failed: recorded in the ledger, logged, counted, and, when the
