@@ -51,14 +51,33 @@ func ValidText(s string) error {
 		return fmt.Errorf("%w: not UTF-8", ErrInvalidText)
 	}
 	for i, r := range s {
-		if r == '\n' || r == '\t' {
-			continue
-		}
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+		if IsControl(r) {
 			return fmt.Errorf("%w: control character %U at byte %d", ErrInvalidText, r, i)
 		}
 	}
 	return nil
+}
+
+// IsControl reports whether r is a control character canonical text may not hold:
+// C0 (but "\n" and "\t"), DEL and C1. Connectors use it to clean text they convert.
+func IsControl(r rune) bool {
+	if r == '\n' || r == '\t' {
+		return false
+	}
+	return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0)
+}
+
+// Truncate returns s cut to at most max bytes at a rune boundary (s itself when it
+// fits), for text that must fit MaxTextLen or a network's limit.
+func Truncate(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }
 
 // escaper backslash-escapes the characters that are markup in canonical text.

@@ -6,7 +6,6 @@ import (
 	"html"
 	"net/url"
 	"strings"
-	"unicode/utf8"
 
 	"maunium.net/go/mautrix/event"
 
@@ -260,19 +259,12 @@ func sanitizeText(s string) string {
 			return r
 		case r == '\r':
 			return '\n'
-		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
+		case bridges.IsControl(r):
 			return '\uFFFD'
 		}
 		return r
 	}, s)
-	if len(s) > bridges.MaxTextLen {
-		cut := bridges.MaxTextLen
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut]
-	}
-	return s
+	return bridges.Truncate(s, bridges.MaxTextLen)
 }
 
 // plainToCanonical turns a plain body into canonical text showing exactly it.

@@ -223,20 +223,13 @@ func fromMrkdwn(s string, r resolver) string {
 // bridges.MaxTextLen at a rune boundary.
 func clip(s string) string {
 	s = strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\t' {
-			return r
-		}
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+		if bridges.IsControl(r) {
 			return -1
 		}
 		return r
 	}, s)
 	if len(s) > bridges.MaxTextLen {
-		cut := bridges.MaxTextLen
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut]
+		s = bridges.Truncate(s, bridges.MaxTextLen)
 		// do not leave a dangling backslash escape
 		if n := len(s) - len(strings.TrimRight(s, `\`)); n%2 == 1 {
 			s = s[:len(s)-1]

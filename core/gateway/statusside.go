@@ -91,22 +91,12 @@ func canonicalFromStatus(s string) string {
 		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
 	s = strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\t' {
-			return r
-		}
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+		if bridges.IsControl(r) {
 			return -1
 		}
 		return r
 	}, s)
-	if len(s) > bridges.MaxTextLen {
-		cut := bridges.MaxTextLen
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut]
-	}
-	return s
+	return bridges.Truncate(s, bridges.MaxTextLen)
 }
 
 // statusText is the text a puppet posts for ev: the nick prefix, then the text.
