@@ -188,3 +188,31 @@ func TestEscape(t *testing.T) {
 		}
 	}
 }
+
+func TestTruncateAndIsControl(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		max  int
+		want string
+	}{
+		{"hello", 10, "hello"},
+		{"hello", 5, "hello"},
+		{"hello", 3, "hel"},
+		{"aé€", 3, "aé"}, // é is 2 bytes: "aé" is 3
+		{"aé€", 5, "aé"}, // € (3 bytes) does not fit after 3
+		{"😀x", 3, ""},    // a 4-byte rune never split
+		{"", 0, ""},
+	} {
+		if got := Truncate(tc.s, tc.max); got != tc.want {
+			t.Errorf("Truncate(%q, %d) = %q, want %q", tc.s, tc.max, got, tc.want)
+		}
+	}
+	for r, want := range map[rune]bool{'\n': false, '\t': false, 'a': false, 0: true, '\r': true, 0x7f: true, 0x85: true, 0xa0: false, 'é': false} {
+		if got := IsControl(r); got != want {
+			t.Errorf("IsControl(%U) = %v, want %v", r, got, want)
+		}
+		if (ValidText(string(r)) != nil) != want {
+			t.Errorf("ValidText and IsControl disagree on %U", r)
+		}
+	}
+}
