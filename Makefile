@@ -9,7 +9,7 @@ BENCHCOUNT ?= 3
 BIN       := bin
 REF_BIN   := $(BIN)/whisper-ref
 
-.PHONY: all build run test interop bench fuzz lint ref clean generate
+.PHONY: all build run deps test interop bench fuzz lint ref clean generate
 
 all: lint test
 
@@ -23,9 +23,14 @@ run: build
 	./$(BIN)/bridge init -keys
 	./$(BIN)/bridge run
 
+# What the tests need (Debian packages ngircd and postgresql, gcc, Go modules), installed
+# when missing: as root it installs them, otherwise it stops naming the command to run.
+deps:
+	@bash test/deps.sh
+
 # Every test, race detector on, including the interop suite against the go-ethereum
 # v1.9.20 reference (built on first use and cached by content hash).
-test:
+test: deps
 	$(GO) test -race -count=1 ./...
 
 # Only the conformance suite against the reference implementation.
@@ -66,6 +71,8 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	cd test/reference && GOWORK=off $(GO) vet ./...
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
+	@cd test/reference && GOWORK=off $(GO) mod tidy -diff || { echo "test/reference/go.mod is not tidy: cd test/reference && GOWORK=off go mod tidy"; exit 1; }
 	$(GO) test -count=1 ./test/archtest/
 
 clean:

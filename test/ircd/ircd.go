@@ -4,7 +4,7 @@
 // kills it and starts it again on the same port, for reconnect tests.
 //
 // It must not be imported by non-test code. A missing /usr/sbin/ngircd fails the test
-// (.ci/run installs the package), it never skips silently.
+// (make test installs the package through test/deps.sh), it never skips silently.
 package ircd
 
 import (
@@ -52,7 +52,7 @@ type Server struct {
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
 	if _, err := os.Stat(Binary); err != nil {
-		t.Fatalf("ircd: %s missing (apt-get install -y --no-install-recommends ngircd; .ci/run does): %v", Binary, err)
+		t.Fatalf("ircd: %s missing: run make deps (test/deps.sh installs Debian's ngircd): %v", Binary, err)
 	}
 	s := &Server{t: t, dir: t.TempDir(), port: freePort(t)}
 	if err := os.WriteFile(filepath.Join(s.dir, "ngircd.conf"), []byte(config(s.port, opts)), 0o600); err != nil {

@@ -115,7 +115,7 @@ func startServer() (*server, error) {
 		if _, err := os.Stat(filepath.Join(bin, name)); err != nil {
 			return nil, fmt.Errorf("PostgreSQL 15 server binaries not found (%v): install them with "+
 				"`apt-get update && apt-get install -y --no-install-recommends postgresql` "+
-				"(Debian bookworm: PostgreSQL 15; .ci/run does this), or set PGTEST_BIN to the directory holding initdb and postgres", err)
+				"(Debian bookworm: PostgreSQL 15; make deps does this), or set PGTEST_BIN to the directory holding initdb and postgres", err)
 		}
 	}
 	dir, err := os.MkdirTemp("", "pgtest-")
