@@ -28,6 +28,12 @@ var multicodecSecp256k1Pub = [2]byte{0xe7, 0x01}
 // multibaseBase58btc is the multibase prefix of base58btc.
 const multibaseBase58btc = 'z'
 
+// multibaseKeyChars is the length of a multibase display key after its 'z': base58 of
+// the 35 bytes e7 01 ‖ compressed key, whose first byte 0xe7 fixes the digit count at
+// 48. Longer text is rejected before decoding: base58 decoding is quadratic in its
+// input, and ParseChatKey is reached from unauthenticated paths (GET /identicons/).
+const multibaseKeyChars = 48
+
 // ParseChatKey parses a secp256k1 public key in any of the forms Status uses:
 //
 //   - the 2019 chat key: 130 hex characters 04‖X‖Y, with or without "0x";
@@ -55,6 +61,9 @@ func decodeKeyText(s string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: empty string", ErrKeyEncoding)
 	}
 	if s[0] == multibaseBase58btc {
+		if n := len(s) - 1; n > multibaseKeyChars {
+			return nil, fmt.Errorf("%w: multibase key is %d characters, want %d", ErrKeyLength, n, multibaseKeyChars)
+		}
 		raw, err := base58.Decode(s[1:])
 		if err != nil {
 			return nil, fmt.Errorf("%w: base58btc: %v", ErrKeyEncoding, err)

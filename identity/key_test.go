@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"math/big"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -245,4 +246,56 @@ func FuzzParseChatKey(f *testing.F) {
 			t.Fatalf("accepted %q, which is no canonical form of %s", s, forms[0])
 		}
 	})
+}
+
+// TestParseChatKey_longInputBoundedWork: ParseChatKey is reached from unauthenticated
+// paths (GET /identicons/{id}) and base58 decoding is quadratic in the input (issue 15
+// finding 3: 400,000 characters took 24.7 s of CPU), so over-long text must be rejected
+// before any decoding. The bytes allocated per call witness the work done without
+// timing it: mr-tron/base58 allocates about 2.5 bytes per input character before it
+// starts, the length check nothing but the error.
+func TestParseChatKey_longInputBoundedWork(t *testing.T) {
+	const n = 64 << 10
+	for _, tc := range []struct{ name, in string }{
+		{"multibase", "z" + strings.Repeat("Q3sh", n/4)},
+		{"hex", "0x04" + strings.Repeat("ab", n/2)},
+		{"bad prefix", strings.Repeat("x", n)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var err error
+			allocated := allocatedBy(func() { _, err = ParseChatKey(tc.in) })
+			if !errors.Is(err, ErrKeyLength) && !errors.Is(err, ErrKeyEncoding) {
+				t.Fatalf("error %v, want ErrKeyLength or ErrKeyEncoding", err)
+			}
+			if allocated > 32<<10 {
+				t.Errorf("rejecting %d characters allocated %d bytes: the input was decoded before its length was checked",
+					len(tc.in), allocated)
+			}
+			if len(err.Error()) > 200 {
+				t.Errorf("error quotes the input: %d bytes", len(err.Error()))
+			}
+		})
+	}
+}
+
+// allocatedBy returns the bytes the heap grew by while f ran (the test runs alone).
+func allocatedBy(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// BenchmarkParseChatKey_long is the CPU figure of finding 3: a 400,000-character
+// multibase "key", as sent in GET /identicons/z….
+func BenchmarkParseChatKey_long(b *testing.B) {
+	in := "z" + strings.Repeat("Q3sh", 100_000)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseChatKey(in); err == nil {
+			b.Fatal("accepted")
+		}
+	}
 }

@@ -31,7 +31,42 @@ type adminServer struct {
 	reg   *prometheus.Registry
 	log   *slog.Logger
 	bound chan net.Addr // receives the listening address once (tests)
+	// limits bound each connection; the zero value means adminLimits (tests shorten
+	// them).
+	limits httpLimits
 }
+
+// httpLimits bound what one connection to an HTTP listener may hold: a slow client
+// (slowloris: an idle keep-alive, headers or a body dribbled a byte at a time) is cut
+// off instead of holding a socket and a goroutine for ever.
+type httpLimits struct {
+	readHeader     time.Duration // request line and headers
+	read           time.Duration // the whole request, body included
+	write          time.Duration // from the end of the request headers to the end of the response
+	idle           time.Duration // a keep-alive connection between requests
+	maxHeaderBytes int           // request line and headers (longer: 431)
+}
+
+// adminLimits: every admin response is small and computed at once, so the bounds are
+// tight; the request line of the longest valid identicon URL is under 300 bytes.
+var adminLimits = httpLimits{
+	readHeader:     5 * time.Second,
+	read:           10 * time.Second,
+	write:          30 * time.Second,
+	idle:           60 * time.Second,
+	maxHeaderBytes: 8 << 10,
+}
+
+// server returns an http.Server for h bounded by l.
+func (l httpLimits) server(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: l.readHeader, ReadTimeout: l.read,
+		WriteTimeout: l.write, IdleTimeout: l.idle, MaxHeaderBytes: l.maxHeaderBytes}
+}
+
+// maxIdenticonID is the longest {id} of GET /identicons/{id} looked at: "status:" and
+// a 132-character chat key and ".png" is 143. Longer ids are answered 414 before any
+// decoding (issue 15 finding 3: base58 is quadratic; the path is public).
+const maxIdenticonID = 256
 
 // readiness is the body of /readyz.
 type readiness struct {
@@ -74,7 +109,12 @@ func (a *adminServer) handler() http.Handler {
 // connectors show for bridged Status users (connectors.slack[].icon_url_base pointed
 // here through a public reverse proxy). Only this path needs to be public.
 func identiconHandler(w http.ResponseWriter, r *http.Request) {
-	id := strings.TrimSuffix(r.PathValue("id"), ".png")
+	id := r.PathValue("id")
+	if len(id) > maxIdenticonID {
+		http.Error(w, "not a Status chat key: too long", http.StatusRequestURITooLong)
+		return
+	}
+	id = strings.TrimSuffix(id, ".png")
 	key := strings.TrimPrefix(id, gateway.StatusNetwork+":")
 	pub, err := identity.ParseChatKey(key)
 	if err != nil {
@@ -132,7 +172,12 @@ func (a *adminServer) Run(ctx context.Context) error {
 		a.bound <- ln.Addr()
 	}
 	a.log.Info("admin http listening", "addr", ln.Addr().String(), "paths", "/healthz /readyz /metrics")
-	srv := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second}
+	limits := a.limits
+	if limits == (httpLimits{}) {
+		limits = adminLimits
+	}
+	srv := limits.server(a.handler())
+	srv.ErrorLog = slog.NewLogLogger(a.log.Handler(), slog.LevelDebug)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
