@@ -50,6 +50,10 @@ var (
 	ErrPoWTooLow = errors.New("proof of work too low")
 	// ErrBloomMismatch: the envelope's topic is outside the node's bloom filter.
 	ErrBloomMismatch = errors.New("envelope outside bloom filter")
+	// ErrTTLTooLong: the envelope's TTL exceeds the node's MaxTTL. Neither geth nor
+	// status-go has this rule, so it is our policy, not the sender's fault: the envelope
+	// is refused without disconnecting the peer.
+	ErrTTLTooLong = errors.New("envelope TTL above the maximum")
 
 	// ErrNoTopics: a filter must name at least one topic, so that envelopes are only ever
 	// tried against keys registered for their topic.

@@ -217,9 +217,8 @@ func handleMessages(s *Service, p *Peer, msg p2p.Msg) error {
 		report []envelopeError
 	)
 	for _, env := range envs {
-		cached, isNew, err := s.ingest(env)
+		cached, isNew, err := s.ingest(env, p)
 		if cached {
-			p.mark(env)
 			p.received.Add(1)
 		}
 		if isNew {
@@ -233,6 +232,10 @@ func handleMessages(s *Service, p *Peer, msg p2p.Msg) error {
 			return err
 		case errors.Is(err, ErrPoolFull):
 			// Our limit, not the peer's fault: dropped and counted in Stats.PoolFull.
+		case errors.Is(err, ErrTTLTooLong):
+			// Our policy, not a protocol rule: refused and counted in Stats.LongTTL, and
+			// reported to a peer that asked for confirmations.
+			report = append(report, envelopeError{env.hash, envelopeOtherErrorCode, err.Error()})
 		case IsTimeError(err):
 			report = append(report, envelopeError{env.hash, envelopeTimeErrorCode, timeErrorText(err)})
 			if !s.cfg.SoftTimeErrors && fatal == nil {

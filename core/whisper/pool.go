@@ -1,38 +1,104 @@
 package whisper
 
 import (
+	"container/heap"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/p2p/enode"
 )
 
 // pooled is one envelope in the pool. seq orders envelopes by arrival, so that a peer's
-// transmission cycle only looks at what arrived since its last cycle instead of walking
-// the whole pool as geth does.
+// broadcast only looks at what arrived since its last one instead of walking the whole
+// pool as geth does.
 type pooled struct {
 	env *Envelope
 	pow float64 // PoW as accepted (time-adjusted when the envelope came from the future)
 	seq uint64
+	src *poolSource // who brought it in (pool.mu)
+	idx int         // position in src.cheapest (pool.mu)
+	// evicted is set when the fair-share policy removed the envelope before its expiry.
+	// Readers of a since slice, which hold no lock, skip it.
+	evicted atomic.Bool
+}
+
+// poolSource is what one peer, or our own Send, brought into the pool: the unit of the
+// eviction policy's fair shares.
+type poolSource struct {
+	id       enode.ID
+	local    bool
+	bytes    int
+	cheapest cheapHeap
+}
+
+// cheapHeap orders a source's envelopes cheapest first: the lowest PoW (the work paid
+// per byte and per second of TTL), and among equals the one that would stay longest.
+type cheapHeap []*pooled
+
+func (h cheapHeap) Len() int { return len(h) }
+func (h cheapHeap) Less(i, j int) bool {
+	if h[i].pow != h[j].pow {
+		return h[i].pow < h[j].pow
+	}
+	return h[i].env.expiry > h[j].env.expiry
+}
+func (h cheapHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].idx, h[j].idx = i, j
+}
+func (h *cheapHeap) Push(x any) {
+	e := x.(*pooled)
+	e.idx = len(*h)
+	*h = append(*h, e)
+}
+func (h *cheapHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	e.idx = -1
+	return e
 }
 
 // pool is the envelope store every peer gossips from: deduplicated by hash, bounded in
 // bytes, emptied of expired envelopes once per ExpirationCycle.
 //
-// order is append-only between expiries, and expire builds a new slice rather than
+// Overflow policy, "largest share first" (issue 15 finding 7: a peer pinning the pool
+// with cheap, long-lived envelopes must not make our own posts fail). When an envelope
+// does not fit:
+//   - ours (Send) evicts peers' envelopes, never ours: the cheapest envelope of the peer
+//     holding the most bytes, again until it fits;
+//   - a peer's evicts the cheapest envelope of a peer holding strictly more bytes than
+//     the sender; when the sender holds the most, it may only replace its own envelopes
+//     cheaper than the newcomer; otherwise the newcomer is dropped (ErrPoolFull).
+//
+// So every peer keeps at least an equal share of the pool against a flooder, and what a
+// peer loses first is what it paid least for. "Cheapest" is the lowest PoW, which is
+// work per byte per second of TTL. MaxTTL bounds how long any envelope can pin its bytes.
+//
+// order is append-only between compactions, and compact builds a new slice rather than
 // compacting in place, so a slice handed out by since stays valid and immutable after the
-// lock is released.
+// lock is released; evicted envelopes in it are flagged.
 type pool struct {
 	mu       sync.RWMutex
 	byHash   map[common.Hash]*pooled
-	order    []*pooled // ascending seq
+	order    []*pooled // ascending seq; may hold evicted envelopes until compact
 	nextSeq  uint64
-	bytes    int
+	bytes    int // Size of the pooled envelopes
+	stale    int // Size of evicted envelopes still referenced by order
 	maxBytes int
+	sources  map[enode.ID]*poolSource // peers with envelopes in the pool
+	local    *poolSource
+	// arrived is closed by the next add (nil when nobody waits): the broadcast loops'
+	// wake-up for eager forwarding, one close however many peers wait.
+	arrived chan struct{}
 }
 
 func newPool(maxBytes int) *pool {
-	return &pool{byHash: make(map[common.Hash]*pooled), nextSeq: 1, maxBytes: maxBytes}
+	return &pool{byHash: make(map[common.Hash]*pooled), nextSeq: 1, maxBytes: maxBytes,
+		sources: make(map[enode.ID]*poolSource), local: &poolSource{local: true}}
 }
 
 // poolResult says what add did with an envelope.
@@ -41,24 +107,122 @@ type poolResult int
 const (
 	poolAdded     poolResult = iota // new: dispatch it
 	poolDuplicate                   // already pooled
-	poolFull                        // over maxBytes: dropped (overflow policy: drop newest, counted)
+	poolFull                        // no room under the overflow policy: dropped, counted
 )
 
-func (p *pool) add(env *Envelope, pow float64) poolResult {
+// add pools env, brought by the peer from or, when local, by our own Send. evicted is
+// how many envelopes the overflow policy removed to make room.
+func (p *pool) add(env *Envelope, pow float64, from enode.ID, local bool) (res poolResult, evicted int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if _, ok := p.byHash[env.hash]; ok {
-		return poolDuplicate
+		return poolDuplicate, 0
 	}
-	if p.bytes+env.Size() > p.maxBytes {
-		return poolFull
+	size := env.Size()
+	e := &pooled{env: env, pow: pow, idx: -1}
+	if p.bytes+size > p.maxBytes {
+		victims := p.makeRoom(e, from, local, size)
+		if victims == nil {
+			return poolFull, 0
+		}
+		for _, v := range victims {
+			p.evict(v)
+		}
+		evicted = len(victims)
 	}
-	e := &pooled{env: env, pow: pow, seq: p.nextSeq}
+	src := p.local
+	if !local {
+		if src = p.sources[from]; src == nil {
+			src = &poolSource{id: from}
+			p.sources[from] = src
+		}
+	}
+	e.seq, e.src = p.nextSeq, src
 	p.nextSeq++
 	p.byHash[env.hash] = e
 	p.order = append(p.order, e)
-	p.bytes += env.Size()
-	return poolAdded
+	p.bytes += size
+	src.bytes += size
+	heap.Push(&src.cheapest, e)
+	if p.arrived != nil {
+		close(p.arrived)
+		p.arrived = nil
+	}
+	if p.stale > p.maxBytes/8 {
+		p.compact(0)
+	}
+	return poolAdded, evicted
+}
+
+// makeRoom chooses the envelopes to evict for newcomer e of size bytes under the
+// overflow policy, or returns nil when it may not have room. It pops the victims from
+// their sources' heaps and, on failure, pushes them back: the pool is unchanged until
+// the caller evicts them.
+func (p *pool) makeRoom(e *pooled, from enode.ID, local bool, size int) []*pooled {
+	if size > p.maxBytes {
+		return nil
+	}
+	var victims []*pooled
+	taken := map[*poolSource]int{} // bytes popped per source so far
+	free := p.maxBytes - p.bytes
+	var sender *poolSource
+	if !local {
+		sender = p.sources[from]
+	}
+	for free < size {
+		var victim *pooled
+		q := p.largest(taken)
+		switch {
+		case q == nil:
+		case local || q != sender && (sender == nil || q.bytes-taken[q] > sender.bytes-taken[sender]):
+			victim = heap.Pop(&q.cheapest).(*pooled)
+		case sender != nil && len(sender.cheapest) > 0 && sender.cheapest[0].pow < e.pow:
+			victim = heap.Pop(&sender.cheapest).(*pooled)
+		}
+		if victim == nil {
+			for i := len(victims) - 1; i >= 0; i-- {
+				heap.Push(&victims[i].src.cheapest, victims[i])
+			}
+			return nil
+		}
+		victims = append(victims, victim)
+		taken[victim.src] += victim.env.Size()
+		free += victim.env.Size()
+	}
+	return victims
+}
+
+// largest returns the peer source holding the most bytes, less what was taken from
+// each; nil when peers hold nothing (only our own envelopes are pooled).
+func (p *pool) largest(taken map[*poolSource]int) *poolSource {
+	var best *poolSource
+	for _, s := range p.sources {
+		if len(s.cheapest) == 0 {
+			continue
+		}
+		if best == nil || s.bytes-taken[s] > best.bytes-taken[best] {
+			best = s
+		}
+	}
+	return best
+}
+
+// evict removes a victim already popped from its source's heap.
+func (p *pool) evict(v *pooled) {
+	v.evicted.Store(true)
+	delete(p.byHash, v.env.hash)
+	size := v.env.Size()
+	p.bytes -= size
+	p.stale += size
+	p.dropFromSource(v, size)
+}
+
+func (p *pool) dropFromSource(v *pooled, size int) {
+	s := v.src
+	s.bytes -= size
+	if !s.local && len(s.cheapest) == 0 {
+		delete(p.sources, s.id)
+	}
 }
 
 func (p *pool) contains(h common.Hash) bool {
@@ -68,8 +232,8 @@ func (p *pool) contains(h common.Hash) bool {
 	return ok
 }
 
-// since returns the envelopes that arrived after seq, oldest first. The slice is shared:
-// callers must not modify it.
+// since returns the envelopes that arrived after seq, oldest first; evicted ones among
+// them are flagged. The slice is shared: callers must not modify it.
 func (p *pool) since(seq uint64) []*pooled {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
@@ -77,30 +241,60 @@ func (p *pool) since(seq uint64) []*pooled {
 	return p.order[i:len(p.order):len(p.order)]
 }
 
+// arrivals returns a channel that is closed once an envelope arrived after seq: at
+// once if one already has, else at the next add.
+func (p *pool) arrivals(seq uint64) <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.nextSeq-1 > seq {
+		return closedChan
+	}
+	if p.arrived == nil {
+		p.arrived = make(chan struct{})
+	}
+	return p.arrived
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
 // expire drops every envelope whose expiry is before now (Unix seconds) and returns how
 // many it dropped.
 func (p *pool) expire(now int64) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.compact(now)
+}
+
+// compact rebuilds order without the evicted envelopes and those expired before now
+// (0: none expire), and returns how many expired.
+func (p *pool) compact(now int64) int {
 	kept := make([]*pooled, 0, len(p.order))
+	expired := 0
 	for _, e := range p.order {
+		if e.evicted.Load() {
+			continue
+		}
 		if int64(e.env.expiry) < now {
+			size := e.env.Size()
 			delete(p.byHash, e.env.hash)
-			p.bytes -= e.env.Size()
+			p.bytes -= size
+			heap.Remove(&e.src.cheapest, e.idx)
+			p.dropFromSource(e, size)
+			expired++
 			continue
 		}
 		kept = append(kept, e)
 	}
-	dropped := len(p.order) - len(kept)
-	if dropped > 0 {
+	if len(kept) < len(p.order) {
 		p.order = kept
 	}
-	return dropped
+	p.stale = 0
+	return expired
 }
 
 // stats returns the number of envelopes and their total Size.
 func (p *pool) stats() (n, bytes int) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	return len(p.order), p.bytes
+	return len(p.byHash), p.bytes
 }

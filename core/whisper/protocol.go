@@ -34,6 +34,9 @@ const (
 
 	// DefaultTTL is used when MessageParams.TTL is zero, in seconds.
 	DefaultTTL = 50
+	// DefaultMaxTTL is the longest TTL a node accepts by default (Config.MaxTTL), in
+	// seconds: above every TTL Status and geth clients use (10, 15, 50, 120).
+	DefaultMaxTTL = 300
 	// DefaultSyncAllowance is the clock skew, in seconds, tolerated for envelopes from the
 	// future; envelopes expired by less than twice this are dropped without error.
 	DefaultSyncAllowance = 10

@@ -45,9 +45,19 @@ type Config struct {
 	// disconnects such peers.
 	SoftTimeErrors bool
 	// MaxPoolBytes bounds the total Size of pooled envelopes. Default 256 MiB. When full,
-	// new envelopes are dropped and counted (overflow policy: drop newest); our own Send
-	// fails with ErrPoolFull.
+	// the overflow policy is "largest share first" (see pool): our own envelopes evict
+	// the cheapest envelopes of the peer holding the most bytes, a peer's envelope evicts
+	// those of a peer holding more than the sender, and what cannot get in is dropped
+	// (counted in Stats.PoolFull; our own Send fails with ErrPoolFull only when our own
+	// envelopes fill the pool).
 	MaxPoolBytes int
+	// MaxTTL is the longest TTL, in seconds, of an envelope we accept, pool and forward.
+	// Default DefaultMaxTTL (300 s). Longer ones are refused without disconnecting the
+	// peer (ErrTTLTooLong, counted in Stats.LongTTL): neither geth nor status-go has the
+	// rule, but no client needs more (Status chat uses 10–15 s, geth's default is 50 s,
+	// status-go's largest TTL setting 120 s), and it bounds how long one envelope can
+	// hold pool memory.
+	MaxTTL uint32
 	// Limits are the per-peer inbound limits; see PeerLimits for defaults.
 	Limits PeerLimits
 	// QueueSize bounds the queue between peers and the decrypting workers, and each
@@ -97,6 +107,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxPoolBytes == 0 {
 		c.MaxPoolBytes = 256 << 20
 	}
+	if c.MaxTTL == 0 {
+		c.MaxTTL = DefaultMaxTTL
+	}
 	if c.QueueSize == 0 {
 		c.QueueSize = 1024
 	}
@@ -137,8 +150,8 @@ type settings struct {
 }
 
 // acceptance returns the rules in force at now.
-func (st *settings) acceptance(maxSize uint32, now time.Time) Acceptance {
-	a := Acceptance{MaxSize: maxSize, MinPoW: st.minPoW, PrevMinPoW: st.minPoW, Bloom: st.bloom, PrevBloom: st.bloom}
+func (st *settings) acceptance(maxSize, maxTTL uint32, now time.Time) Acceptance {
+	a := Acceptance{MaxSize: maxSize, MaxTTL: maxTTL, MinPoW: st.minPoW, PrevMinPoW: st.minPoW, Bloom: st.bloom, PrevBloom: st.bloom}
 	if now.Sub(st.powChanged) < DefaultSyncAllowance*time.Second {
 		a.PrevMinPoW = st.prevPoW
 	}
@@ -148,7 +161,8 @@ func (st *settings) acceptance(maxSize uint32, now time.Time) Acceptance {
 	return a
 }
 
-// ErrPoolFull: the envelope pool holds MaxPoolBytes already.
+// ErrPoolFull: the envelope pool holds MaxPoolBytes already and the overflow policy
+// leaves no room for the envelope.
 var ErrPoolFull = errors.New("envelope pool full")
 
 // ErrNotRunning: the service's Run has not started or has returned.
@@ -183,7 +197,7 @@ type Service struct {
 }
 
 type serviceStats struct {
-	received, duplicates, rejected, poolFull, expired atomic.Uint64
+	received, duplicates, rejected, poolFull, evicted, longTTL, expired atomic.Uint64
 }
 
 // delivery is one envelope on its way to the decrypting workers.
@@ -311,24 +325,39 @@ func (s *Service) enqueue(env *Envelope, p2p bool) error {
 	}
 }
 
-// ingest applies the acceptance rules to env and pools it. It reports whether the
-// envelope is now pooled (new or duplicate), and the rule it broke. A new envelope is
-// archived and queued for the subscriptions by publish, which the caller runs after
-// its own bookkeeping, so that a subscriber never sees a message before the peer that
-// delivered it is credited with it.
-func (s *Service) ingest(env *Envelope) (cached, isNew bool, err error) {
+// ingest applies the acceptance rules to env and pools it; from is the peer that sent
+// it, nil for our own Send. It reports whether the envelope is now pooled (new or
+// duplicate), and the rule it broke. An accepted envelope is marked as known to from
+// before it enters the pool, so that no broadcast loop woken by its arrival sends it
+// back. A new envelope is archived and queued for the subscriptions by publish, which
+// the caller runs after its own bookkeeping, so that a subscriber never sees a message
+// before the peer that delivered it is credited with it.
+func (s *Service) ingest(env *Envelope, from *Peer) (cached, isNew bool, err error) {
 	now := s.now()
 	st := s.settings.Load()
-	acc := st.acceptance(s.cfg.MaxMessageSize, now)
+	acc := st.acceptance(s.cfg.MaxMessageSize, s.cfg.MaxTTL, now)
 	pow, ok, err := acc.accept(env, now)
 	if err != nil {
-		s.stats.rejected.Add(1)
+		if errors.Is(err, ErrTTLTooLong) {
+			s.stats.longTTL.Add(1)
+		} else {
+			s.stats.rejected.Add(1)
+		}
 		return false, false, err
 	}
 	if !ok {
 		return false, false, nil // expired recently: dropped silently
 	}
-	switch s.pool.add(env, pow) {
+	var id enode.ID
+	if from != nil {
+		from.mark(env)
+		id = from.id
+	}
+	res, evicted := s.pool.add(env, pow, id, from == nil)
+	if evicted > 0 {
+		s.stats.evicted.Add(uint64(evicted))
+	}
+	switch res {
 	case poolDuplicate:
 		s.stats.duplicates.Add(1)
 		return true, false, nil
@@ -354,7 +383,7 @@ func (s *Service) Send(env *Envelope) error {
 	if s.stopped() {
 		return ErrNotRunning
 	}
-	cached, isNew, err := s.ingest(env)
+	cached, isNew, err := s.ingest(env, nil)
 	if err != nil {
 		return fmt.Errorf("send envelope: %w", err)
 	}
@@ -473,6 +502,8 @@ type Stats struct {
 	Duplicates  uint64 // envelopes already pooled
 	Rejected    uint64 // envelopes breaking an acceptance rule
 	PoolFull    uint64 // envelopes dropped because the pool was full
+	Evicted     uint64 // envelopes the pool's overflow policy removed before their expiry
+	LongTTL     uint64 // envelopes refused for a TTL above MaxTTL (not in Rejected)
 	Expired     uint64 // envelopes dropped from the pool by the expiry cycle
 	Subscribers int
 }
@@ -484,5 +515,6 @@ func (s *Service) Stats() Stats {
 	subs := len(s.subs)
 	s.subMu.RUnlock()
 	return Stats{Envelopes: n, PoolBytes: b, Received: s.stats.received.Load(), Duplicates: s.stats.duplicates.Load(),
-		Rejected: s.stats.rejected.Load(), PoolFull: s.stats.poolFull.Load(), Expired: s.stats.expired.Load(), Subscribers: subs}
+		Rejected: s.stats.rejected.Load(), PoolFull: s.stats.poolFull.Load(), Evicted: s.stats.evicted.Load(),
+		LongTTL: s.stats.longTTL.Load(), Expired: s.stats.expired.Load(), Subscribers: subs}
 }

@@ -134,14 +134,14 @@ func TestService_settingChangeTolerance(t *testing.T) {
 	}
 	// Within 10 s the old requirement still admits the envelope...
 	if env.PoW() >= 0.001 {
-		if _, _, err := s.ingest(env); err != nil {
+		if _, _, err := s.ingest(env, nil); err != nil {
 			t.Fatalf("within the tolerance: %v", err)
 		}
 	}
 	// ...after it, the new one rejects a fresh one.
 	now = now.Add(11 * time.Second)
 	env2 := lowPoW(t, testEnvelope(t, "status", "y", 0.002, 15, now), 0.5)
-	if _, _, err := s.ingest(env2); !errors.Is(err, ErrPoWTooLow) {
+	if _, _, err := s.ingest(env2, nil); !errors.Is(err, ErrPoWTooLow) {
 		t.Fatalf("after the tolerance: %v, want ErrPoWTooLow", err)
 	}
 }

@@ -16,6 +16,7 @@ type Acceptance struct {
 	PrevMinPoW float64 // requirement before the last change
 	Bloom      Bloom   // current filter
 	PrevBloom  Bloom   // filter before the last change
+	MaxTTL     uint32  // seconds; 0 means no maximum (geth's rules)
 }
 
 // Check applies geth v1.9.20's receive rules in geth's order:
@@ -26,10 +27,14 @@ type Acceptance struct {
 //  3. larger than MaxSize: ErrEnvelopeTooLarge;
 //  4. PoW below both the current and the previous requirement: ErrPoWTooLow (a TTL of 0,
 //     whose PoW would be infinite, counts as no work);
-//  5. bloom outside both the current and the previous filter: ErrBloomMismatch.
+//  5. bloom outside both the current and the previous filter: ErrBloomMismatch;
 //
-// geth disconnects the sender on any error; status-go reports the two time errors
-// (IsTimeError) without disconnecting.
+// then our own rule, last so that whatever geth rejects keeps geth's error:
+//  6. TTL above MaxTTL (when set): ErrTTLTooLong.
+//
+// geth disconnects the sender on errors 1–5; status-go reports the two time errors
+// (IsTimeError) without disconnecting. ErrTTLTooLong is our policy, never a reason to
+// disconnect.
 func (a *Acceptance) Check(e *Envelope, now time.Time) (ok bool, err error) {
 	_, ok, err = a.accept(e, now)
 	return ok, err
@@ -68,6 +73,9 @@ func (a *Acceptance) accept(e *Envelope, now time.Time) (pow float64, ok bool, e
 	sample := e.Bloom()
 	if !a.Bloom.Matches(&sample) && !a.PrevBloom.Matches(&sample) {
 		return 0, false, fmt.Errorf("%s: %w", e, ErrBloomMismatch)
+	}
+	if a.MaxTTL > 0 && e.TTL() > a.MaxTTL {
+		return 0, false, fmt.Errorf("%s: %w: %d s > %d s", e, ErrTTLTooLong, e.TTL(), a.MaxTTL)
 	}
 	return pow, true, nil
 }

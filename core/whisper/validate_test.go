@@ -22,6 +22,7 @@ func TestAcceptance_check(t *testing.T) {
 		return e
 	}
 	a := &Acceptance{MinPoW: 0.001, PrevMinPoW: 0.001, Bloom: BloomOf(status), PrevBloom: BloomOf(status)}
+	capped := &Acceptance{MinPoW: 0.001, PrevMinPoW: 0.001, Bloom: BloomOf(status), PrevBloom: BloomOf(status), MaxTTL: 300}
 	data := make([]byte, 300)
 	cases := []struct {
 		name string
@@ -43,6 +44,10 @@ func TestAcceptance_check(t *testing.T) {
 		{"full node takes any topic", &Acceptance{MinPoW: 0.001, Bloom: FullBloom()}, sealed(0, 15, other, data, 0.002), true, nil},
 		{"previous PoW still tolerated", &Acceptance{MinPoW: 1e9, PrevMinPoW: 0.001, Bloom: FullBloom()}, sealed(0, 15, status, data, 0.002), true, nil},
 		{"previous bloom still tolerated", &Acceptance{MinPoW: 0.001, Bloom: BloomOf(other), PrevBloom: BloomOf(status)}, sealed(0, 15, status, data, 0.002), true, nil},
+		{"TTL at the cap", capped, sealed(0, 300, status, data, 0.002), true, nil},
+		{"TTL above the cap", capped, sealed(0, 301, status, data, 0.002), false, ErrTTLTooLong},
+		{"geth's rules come first", capped, sealed(0, 3600, other, data, 0.002), false, ErrBloomMismatch},
+		{"no cap: any TTL", a, sealed(0, 3600, status, data, 0.002), true, nil},
 	}
 	for _, tc := range cases {
 		ok, err := tc.acc.Check(tc.env, now)

@@ -1,0 +1,196 @@
+package whisper
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/p2p/enode"
+	"github.com/ethereum/go-ethereum/rlp"
+)
+
+// poolEnv is an envelope of exactly size bytes (Size) for pool tests: its PoW is given
+// to add, not computed.
+func poolEnv(t *testing.T, nonce uint64, size int, expiry uint32) *Envelope {
+	t.Helper()
+	env, err := NewEnvelope(expiry, 10, Topic{1, 2, 3, 4}, make([]byte, size-EnvelopeHeaderLength), nonce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+func TestPool_largestShareFirst(t *testing.T) {
+	var flooder, small, other enode.ID
+	flooder[0], small[0], other[0] = 1, 2, 3
+	p := newPool(1000)
+	add := func(n uint64, from enode.ID, local bool, pow float64) (poolResult, int) {
+		return p.add(poolEnv(t, n, 100, 2000), pow, from, local)
+	}
+	// The flooder fills the pool: 10 envelopes, the cheapest being nonce 3.
+	for n := range uint64(10) {
+		pow := 1.0
+		if n == 3 {
+			pow = 0.5
+		}
+		if res, ev := add(n, flooder, false, pow); res != poolAdded || ev != 0 {
+			t.Fatalf("envelope %d: %v, %d evicted", n, res, ev)
+		}
+	}
+	// Its next one may only replace a cheaper envelope of its own...
+	if res, _ := add(10, flooder, false, 0.5); res != poolFull {
+		t.Fatalf("flooder's equal-PoW envelope: %v, want poolFull", res)
+	}
+	if res, ev := add(11, flooder, false, 2); res != poolAdded || ev != 1 || p.contains(poolEnv(t, 3, 100, 2000).Hash()) {
+		t.Fatalf("flooder's dearer envelope: %v, %d evicted; the cheapest must go", res, ev)
+	}
+	// ...while a peer holding less evicts the flooder's, whatever the PoW.
+	for n := uint64(100); n < 104; n++ {
+		if res, ev := add(n, small, false, 0.001); res != poolAdded || ev != 1 {
+			t.Fatalf("small peer's envelope %d: %v, %d evicted", n, res, ev)
+		}
+	}
+	// Our own envelopes evict peers' ones, the largest holder's first.
+	for n := uint64(200); n < 202; n++ {
+		if res, ev := add(n, enode.ID{}, true, 0); res != poolAdded || ev != 1 {
+			t.Fatalf("own envelope %d: %v, %d evicted", n, res, ev)
+		}
+	}
+	if got := p.sources[flooder].bytes; got != 400 {
+		t.Fatalf("flooder holds %d bytes, want 400 (an equal share with the small peer)", got)
+	}
+	// The two peers are even now: neither evicts the other's, a third evicts one.
+	if res, _ := add(105, small, false, 0.001); res != poolFull {
+		t.Fatalf("even shares: %v, want poolFull", res)
+	}
+	if res, ev := add(300, other, false, 0.001); res != poolAdded || ev != 1 {
+		t.Fatalf("third peer: %v, %d evicted", res, ev)
+	}
+	// A peer never evicts our own envelopes.
+	q := newPool(300)
+	for n := range uint64(3) {
+		q.add(poolEnv(t, n, 100, 2000), 0, enode.ID{}, true)
+	}
+	if res, _ := q.add(poolEnv(t, 9, 100, 2000), 100, other, false); res != poolFull {
+		t.Fatalf("peer over our own envelopes: %v, want poolFull", res)
+	}
+	if res, _ := q.add(poolEnv(t, 10, 100, 2000), 100, enode.ID{}, true); res != poolFull {
+		t.Fatalf("own envelope over our own: %v, want poolFull", res)
+	}
+
+	// Bookkeeping: the evicted are flagged in since, and expiry empties everything.
+	evicted := 0
+	for _, e := range p.since(0) {
+		if e.evicted.Load() {
+			evicted++
+		}
+	}
+	n, bytes := p.stats()
+	if n != 10 || bytes != 1000 || evicted != len(p.since(0))-10 {
+		t.Fatalf("%d envelopes, %d bytes, %d of %d flagged", n, bytes, evicted, len(p.since(0)))
+	}
+	if got := p.expire(2001); got != 10 {
+		t.Fatalf("expired %d, want 10", got)
+	}
+	if n, bytes := p.stats(); n != 0 || bytes != 0 || len(p.sources) != 0 || p.local.bytes != 0 || len(p.since(0)) != 0 {
+		t.Fatalf("after expiry: %d envelopes, %d bytes, %d sources, %d local bytes", n, bytes, len(p.sources), p.local.bytes)
+	}
+}
+
+// sendAcked writes one code-1 packet and waits for the service's batch acknowledgement
+// (status-go confirmations), so the packet has been processed when it returns.
+func (r *rawPeer) sendAcked(envs ...*Envelope) {
+	r.t.Helper()
+	body, err := rlp.EncodeToBytes(envs)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.send(messagesCode, body)
+	want := crypto.Keccak256Hash(body)
+	var got [32]byte
+	if err := rlp.DecodeBytes(r.next(batchAcknowledgedCode).body, &got); err != nil || got != want {
+		r.t.Fatalf("batch ack %x, %v; want %x", got, err, want)
+	}
+}
+
+// TestPool_pinningDoesNotBlockOwnPosts is issue 15 finding 7: one peer fills the pool
+// with cheap, long-lived envelopes (the minimum PoW, an hour's TTL, then the longest TTL
+// we accept); our own posts and an honest peer's envelopes must still get in.
+//
+// Before the fair eviction and the TTL cap (2026-12-05): 10 of 10 own posts failed with
+// ErrPoolFull and 0 of 10 honest envelopes were pooled.
+func TestPool_pinningDoesNotBlockOwnPosts(t *testing.T) {
+	const poolBytes = 64 << 10
+	s := startService(t, Config{MinPoW: 0.001, MaxPoolBytes: poolBytes, Confirmations: true,
+		Limits: PeerLimits{PacketsPerSecond: 1e6, PacketBurst: 1e6}})
+	now := time.Now()
+	filler := strings.Repeat("x", 2000)
+
+	spamKey, src := symKeyOf(t, "spam"), keyOf(t, "mallory")
+	spam := func(text string, ttl uint32) *Envelope {
+		env, err := Wrap(&MessageParams{Topic: TopicFromName("spam"), KeySym: spamKey, Src: src, Payload: []byte(text),
+			TTL: ttl, PoW: 0.001, WorkTime: 5 * time.Second, Clock: func() time.Time { return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return env
+	}
+
+	attacker := dialRaw(t, s, nil)
+	attacker.next(statusCode)
+	// Large envelopes first, then small ones into what space is left, as a flooder
+	// filling the pool to the brim would.
+	for _, ttl := range []uint32{3600, DefaultMaxTTL} {
+		for _, size := range []int{2000, 10} {
+			for i := range 8 {
+				envs := make([]*Envelope, 6)
+				for j := range envs {
+					envs[j] = spam(fmt.Sprint(ttl, size, i, j, filler[:size]), ttl)
+				}
+				attacker.sendAcked(envs...)
+			}
+		}
+	}
+	st := s.Stats()
+	t.Logf("after the flood: %+v", st)
+	if st.PoolBytes > poolBytes {
+		t.Fatalf("pool holds %d bytes, over its bound %d", st.PoolBytes, poolBytes)
+	}
+	if st.Envelopes == 0 {
+		t.Fatal("the attacker's envelopes within the TTL cap were not pooled at all")
+	}
+	if st.LongTTL != 96 || st.Rejected != 0 {
+		t.Fatalf("LongTTL %d, Rejected %d: want the 96 envelopes of TTL 3600 refused as a policy", st.LongTTL, st.Rejected)
+	}
+
+	failed := 0
+	for i := range 10 {
+		if err := s.Send(testEnvelope(t, "status", fmt.Sprint("own ", i), 0.002, 15, now)); err != nil {
+			if !errors.Is(err, ErrPoolFull) {
+				t.Fatal(err)
+			}
+			failed++
+		}
+	}
+
+	honest := dialRaw(t, s, nil)
+	honest.next(statusCode)
+	pooled := 0
+	for i := range 10 {
+		env := testEnvelope(t, "honest", fmt.Sprint("honest ", i), 0.002, 15, now)
+		honest.sendAcked(env)
+		if s.pool.contains(env.Hash()) {
+			pooled++
+		}
+	}
+	t.Logf("own posts failed: %d of 10; honest envelopes pooled: %d of 10; stats %+v", failed, pooled, s.Stats())
+	if failed > 0 || pooled != 10 {
+		t.Fatalf("own posts failed: %d of 10 (want 0); honest envelopes pooled: %d of 10 (want 10)", failed, pooled)
+	}
+	if !attacker.alive() || !honest.alive() {
+		t.Fatal("a peer was disconnected; pool pressure is our limit, not the peer's fault")
+	}
+}
