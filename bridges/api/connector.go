@@ -25,17 +25,33 @@ var (
 	_ bridges.Reactor   = (*Connector)(nil)
 )
 
-// Timeouts of the HTTP server. They are not configuration: they bound resources, and
+// Timeouts of the connector. They are not configuration: they bound resources, and
 // no client needs them changed.
 const (
-	readHeaderTimeout = 10 * time.Second
-	readTimeout       = 30 * time.Second  // request headers and body
-	deliverTimeout    = 30 * time.Second  // one Host.Deliver of a POST
-	writeTimeout      = 45 * time.Second  // a response; per event on an SSE stream
-	idleTimeout       = 120 * time.Second // keep-alive between requests
-	shutdownGrace     = 10 * time.Second  // then remaining connections are closed
-	maxHeaderBytes    = 16 << 10
+	deliverTimeout = 30 * time.Second // one Host.Deliver of a POST
+	shutdownGrace  = 10 * time.Second // then remaining connections are closed
 )
+
+// httpLimits bound what one connection to the HTTP server may hold, so that a slow
+// client (slowloris: an idle keep-alive, headers or a body dribbled a byte at a time,
+// a stream it does not read) is cut off instead of holding a socket and a goroutine
+// for ever.
+type httpLimits struct {
+	readHeader     time.Duration // request line and headers
+	read           time.Duration // request headers and body (lifted on an SSE stream, whose body is empty)
+	write          time.Duration // a response; per event on an SSE stream
+	idle           time.Duration // keep-alive between requests
+	maxHeaderBytes int
+}
+
+// serverLimits are the bounds Run uses (tests shorten them).
+var serverLimits = httpLimits{
+	readHeader:     10 * time.Second,
+	read:           30 * time.Second,
+	write:          45 * time.Second,
+	idle:           2 * time.Minute,
+	maxHeaderBytes: 16 << 10,
+}
 
 // Connector is the api connector: an HTTP server through which bots and tools post
 // into the channels of Config.Channels (POST → Host.Deliver) and read what the gateway
@@ -53,6 +69,7 @@ type Connector struct {
 	rand     io.Reader
 	retryMin time.Duration // first listen retry delay, doubling up to retryMax
 	retryMax time.Duration
+	limits   httpLimits
 
 	running   atomic.Bool
 	log       atomic.Pointer[slog.Logger] // the Host's, while Run runs
@@ -79,6 +96,7 @@ func New(cfg Config) (*Connector, error) {
 		rand:     rand.Reader,
 		retryMin: time.Second,
 		retryMax: 30 * time.Second,
+		limits:   serverLimits,
 		ready:    make(chan struct{}),
 	}
 	for _, name := range cfg.Channels {
@@ -184,11 +202,11 @@ func (c *Connector) serve(ctx context.Context, h bridges.Host, log *slog.Logger,
 	s := &server{c: c, host: h, log: log}
 	hs := &http.Server{
 		Handler:           s.routes(),
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
+		ReadHeaderTimeout: c.limits.readHeader,
+		ReadTimeout:       c.limits.read,
+		WriteTimeout:      c.limits.write,
+		IdleTimeout:       c.limits.idle,
+		MaxHeaderBytes:    c.limits.maxHeaderBytes,
 		BaseContext:       func(net.Listener) context.Context { return hctx },
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}

@@ -50,7 +50,7 @@ func (s *server) handleEvents(w http.ResponseWriter, r *http.Request) {
 
 	var buf []byte
 	write := func() bool { // writes and flushes buf with a fresh deadline
-		if err := rc.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
+		if err := rc.SetWriteDeadline(time.Now().Add(s.c.limits.write)); err != nil {
 			return false
 		}
 		_, err := w.Write(buf)

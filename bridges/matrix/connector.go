@@ -72,6 +72,31 @@ type Connector struct {
 
 	now        func() time.Time // the clock (catch-up detection, avatar retries)
 	httpClient *http.Client     // fetches avatars from Config.AvatarURLBase
+	limits     httpLimits       // of the appservice listener (tests shorten them)
+}
+
+// httpLimits bound what one connection to the appservice listener may hold, so that a
+// slow client (slowloris: an idle keep-alive, headers or a body dribbled a byte at a
+// time) is cut off instead of holding a socket and a goroutine for ever.
+type httpLimits struct {
+	readHeader     time.Duration // request line and headers
+	read           time.Duration // the whole request, body included
+	write          time.Duration // from the end of the request headers to the end of the answer
+	idle           time.Duration // a keep-alive connection between requests
+	maxHeaderBytes int
+}
+
+// listenerLimits: a transaction body is at most maxTxnBody (32 MiB, in practice far
+// less) from a homeserver nearby; its answer waits for Host.Deliver of every event,
+// which the homeserver waits for 30 s (Dendrite) to 60 s (Synapse) before it retries.
+// They are not configuration: they bound resources, and no homeserver needs them
+// changed.
+var listenerLimits = httpLimits{
+	readHeader:     10 * time.Second,
+	read:           60 * time.Second,
+	write:          90 * time.Second,
+	idle:           2 * time.Minute,
+	maxHeaderBytes: 16 << 10,
 }
 
 type nameKey struct {
@@ -109,6 +134,7 @@ func New(cfg Config) (*Connector, error) {
 		log:        slog.New(slog.DiscardHandler),
 		now:        time.Now,
 		httpClient: &http.Client{Timeout: avatarTimeout},
+		limits:     listenerLimits,
 	}, nil
 }
 
@@ -139,7 +165,10 @@ func (c *Connector) Run(ctx context.Context, h bridges.Host) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", c.cfg.Listen, err)
 	}
-	srv := &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 10 * time.Second,
+	l := c.limits
+	srv := &http.Server{Handler: c.Handler(), ReadHeaderTimeout: l.readHeader, ReadTimeout: l.read,
+		WriteTimeout: l.write, IdleTimeout: l.idle, MaxHeaderBytes: l.maxHeaderBytes,
+		ErrorLog:    slog.NewLogLogger(h.Logger().Handler(), slog.LevelDebug),
 		BaseContext: func(net.Listener) context.Context { return ctx }}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }() // owned: Run waits on served below

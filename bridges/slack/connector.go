@@ -43,6 +43,7 @@ type Connector struct {
 	retryMin      time.Duration
 	retryMax      time.Duration
 	badCredsRetry time.Duration
+	limits        httpLimits // of the Events API endpoint
 
 	running  atomic.Bool
 	httpAddr atomic.Pointer[string]      // the Events API endpoint's bound address, once listening
@@ -80,6 +81,7 @@ func New(cfg Config) (*Connector, error) {
 		retryMin:      retryMin,
 		retryMax:      retryMax,
 		badCredsRetry: badCredsRetry,
+		limits:        eventsLimits,
 		notBefore:     make(map[string]time.Time),
 		uncertain:     make(map[string]bool),
 	}

@@ -43,14 +43,31 @@ import (
 
 // Limits of the Events API endpoint.
 const (
-	maxEventBody     = 1 << 20 // bytes; Slack's events are far smaller
-	recentEvents     = 10000   // event_ids remembered for deduplication
-	deliverTimeout   = 10 * time.Second
-	shutdownTimeout  = 5 * time.Second
-	httpReadTimeout  = 30 * time.Second
-	httpWriteTimeout = 30 * time.Second
-	httpIdleTimeout  = 2 * time.Minute
+	maxEventBody    = 1 << 20 // bytes; Slack's events are far smaller
+	recentEvents    = 10000   // event_ids remembered for deduplication
+	deliverTimeout  = 10 * time.Second
+	shutdownTimeout = 5 * time.Second
 )
+
+// httpLimits bound what one connection to the events endpoint may hold, so that a slow
+// client (slowloris: an idle keep-alive, headers or a body dribbled a byte at a time)
+// is cut off instead of holding a socket and a goroutine for ever.
+type httpLimits struct {
+	readHeader     time.Duration // request line and headers
+	read           time.Duration // the whole request, body included
+	write          time.Duration // from the end of the request headers to the end of the answer (Deliver included)
+	idle           time.Duration // a keep-alive connection between requests
+	maxHeaderBytes int
+}
+
+// eventsLimits: Slack sends small bodies and gives up on an answer after 3 s.
+var eventsLimits = httpLimits{
+	readHeader:     10 * time.Second,
+	read:           30 * time.Second,
+	write:          30 * time.Second,
+	idle:           2 * time.Minute,
+	maxHeaderBytes: 64 << 10,
+}
 
 // runHTTP serves the Events API endpoint until ctx ends, checking the bot token with
 // auth.test (StateConnected once it succeeds, retried with backoff otherwise). It
@@ -70,11 +87,11 @@ func (c *Connector) runHTTP(ctx context.Context, h bridges.Host) error {
 	mux.Handle(c.cfg.EventsPath, c.eventsHandler(h))
 	srv := &http.Server{
 		Handler:           mux,
-		ReadHeaderTimeout: httpReadTimeout,
-		ReadTimeout:       httpReadTimeout,
-		WriteTimeout:      httpWriteTimeout,
-		IdleTimeout:       httpIdleTimeout,
-		MaxHeaderBytes:    64 << 10,
+		ReadHeaderTimeout: c.limits.readHeader,
+		ReadTimeout:       c.limits.read,
+		WriteTimeout:      c.limits.write,
+		IdleTimeout:       c.limits.idle,
+		MaxHeaderBytes:    c.limits.maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		// Requests end with Run: a Deliver in flight returns and is answered 500.
 		BaseContext: func(net.Listener) context.Context { return ctx },

@@ -184,11 +184,20 @@ type running struct {
 // until Socket Mode is connected, unless noWait.
 func start(t *testing.T, cfg Config, noWait bool) *running {
 	t.Helper()
+	return startWith(t, cfg, noWait, nil)
+}
+
+// startWith is start with edit, if not nil, changing the connector before Run.
+func startWith(t *testing.T, cfg Config, noWait bool, edit func(*Connector)) *running {
+	t.Helper()
 	c, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	c.retryMin, c.retryMax, c.badCredsRetry = 20*time.Millisecond, 200*time.Millisecond, 100*time.Millisecond
+	if edit != nil {
+		edit(c)
+	}
 	host := newTestHost()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

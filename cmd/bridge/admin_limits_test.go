@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/statusgate/statusgate/test/slowloris"
 )
 
 // startAdmin runs an admin server (no gateway behind it: only /healthz, /metrics and
@@ -94,5 +96,39 @@ func TestAdmin_identiconInputBounded(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("%s: status %d, want %d", tc.name, got, tc.want)
 		}
+	}
+}
+
+// testLimits are listener timeouts short enough for slowloris tests to end in well
+// under a second, and far apart from each other so each bound is told apart.
+var testLimits = httpLimits{
+	readHeader:     300 * time.Millisecond,
+	read:           600 * time.Millisecond,
+	write:          2 * time.Second,
+	idle:           400 * time.Millisecond,
+	maxHeaderBytes: 8 << 10,
+}
+
+// TestAdmin_slowClientsCutOff is issue 15 finding 4 for the admin listener: with only
+// ReadHeaderTimeout set, an idle keep-alive connection and a body dribbled one byte at
+// a time stayed open for ever (seen open after 150 s). Each attack must now be cut off
+// by its own bound.
+func TestAdmin_slowClientsCutOff(t *testing.T) {
+	addr := startAdmin(t, &adminServer{limits: testLimits})
+	get := "GET /healthz HTTP/1.1\r\nHost: admin\r\n\r\n"
+	post := "POST /healthz HTTP/1.1\r\nHost: admin\r\nContent-Length: 100000\r\n\r\n"
+	for _, tc := range []struct {
+		attack  slowloris.Attack
+		request string
+	}{
+		{slowloris.Idle, ""},
+		{slowloris.IdleKeepAlive, get},
+		{slowloris.DripHeader, get},
+		{slowloris.DripBody, post},
+	} {
+		t.Run(tc.attack.String(), func(t *testing.T) {
+			took := slowloris.Run(t, addr, tc.attack, slowloris.Options{Request: tc.request, Within: 5 * time.Second})
+			t.Logf("closed after %v", took.Round(time.Millisecond))
+		})
 	}
 }
