@@ -1,6 +1,12 @@
 package store
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+)
 
 // Drivers accepted in Config.Driver.
 const (
@@ -27,19 +33,44 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Validate checks a config after defaults are applied; errors name the dotted key.
+// Validate checks a config after defaults are applied, without touching the database.
+// It reports every problem (errors.Join), each naming its dotted key and wrapping
+// ErrConfig.
 func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf(format+": %w", append(args, ErrConfig)...))
+	}
 	switch c.Driver {
 	case DriverSQLite:
-		if c.Path == "" {
-			return fmt.Errorf("store.path: empty for driver sqlite: %w", ErrConfig)
+		if strings.TrimSpace(c.Path) == "" {
+			bad("store.path: empty for driver sqlite")
+		}
+		if c.DSN != "" {
+			bad("store.dsn: set for driver sqlite (it is for postgres; use store.path)")
 		}
 	case DriverPostgres:
-		if c.DSN == "" {
-			return fmt.Errorf("store.dsn: empty for driver postgres: %w", ErrConfig)
+		if strings.TrimSpace(c.DSN) == "" {
+			bad("store.dsn: required for driver postgres")
+		}
+		if c.Path != "" {
+			bad("store.path: set for driver postgres (it is for sqlite; use store.dsn)")
 		}
 	default:
-		return fmt.Errorf("store.driver: %q is neither %q nor %q: %w", c.Driver, DriverSQLite, DriverPostgres, ErrConfig)
+		bad("store.driver: %q is not %s or %s", c.Driver, DriverSQLite, DriverPostgres)
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// LogValue describes the database for the log: the SQLite path, or the PostgreSQL host
+// and database, never the DSN itself (it may hold a password).
+func (c Config) LogValue() slog.Value {
+	attrs := []slog.Attr{slog.String("driver", c.Driver)}
+	if c.Driver != DriverPostgres {
+		return slog.GroupValue(append(attrs, slog.String("path", c.Path))...)
+	}
+	if u, err := url.Parse(c.DSN); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		attrs = append(attrs, slog.String("host", u.Host), slog.String("database", strings.TrimPrefix(u.Path, "/")))
+	}
+	return slog.GroupValue(attrs...)
 }

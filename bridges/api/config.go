@@ -27,36 +27,45 @@ const (
 )
 
 // Config configures one api connector. It is a value: New copies it, and the
-// connector never changes it. Every field documents its zero-value default.
+// connector never changes it. Every field documents its zero-value default; the yaml
+// tags are the keys of cmd/bridge's connectors.api (which reads Token from a file).
 //
 // The connector's logger is not configured here: the Host gives it (Host.Logger).
 type Config struct {
 	// Name is the network name (bridges.ValidNetwork) and so the namespace of every ID
 	// this connector builds. Default "api". Two api connectors need two names.
-	Name string
+	Name string `yaml:"name"`
 	// Listen is the TCP address of the HTTP server, host:port. Default
 	// "127.0.0.1:8480"; tests use "127.0.0.1:0".
-	Listen string
+	Listen string `yaml:"listen"`
 	// Token is the bearer token every request must carry. Required. It is a secret:
 	// it is never logged (Config redacts it in String and LogValue) and it is compared
 	// in constant time.
-	Token string
+	Token string `yaml:"-"`
 	// Channels are the local channel names this connector serves, such as "status";
 	// the gateway's routes refer to them as bridges.NewChannelID(Name, channel).
 	// Required; each must be a valid local ID part without '/', at most 256 bytes,
 	// and unique.
-	Channels []string
+	Channels []string `yaml:"channels"`
 	// MaxBodyBytes is the largest POST body accepted (413 above). Default 128 KiB.
-	MaxBodyBytes int64
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// Replay is the number of events kept per channel for SSE resume (Last-Event-ID)
 	// and for Send's idempotency check. Default 10000 (five seconds at 2,000 msg/s).
-	Replay int
+	Replay int `yaml:"replay"`
 	// SubscriberBuffer is the number of events queued for one SSE stream before it
 	// counts as too slow and is disconnected. Default 2048: Status traffic arrives in
 	// bursts, one per 300 ms Whisper transmission cycle (600 events at 2,000 msg/s).
-	SubscriberBuffer int
+	SubscriberBuffer int `yaml:"subscriber_buffer"`
 	// Heartbeat is the interval of the ": ping" comment on idle SSE streams. Default 15s.
-	Heartbeat time.Duration
+	Heartbeat time.Duration `yaml:"heartbeat"`
+}
+
+// Network is the network name after defaults: Name, or DefaultName.
+func (c Config) Network() string {
+	if c.Name == "" {
+		return DefaultName
+	}
+	return c.Name
 }
 
 // withDefaults returns c with zero fields replaced by their defaults.

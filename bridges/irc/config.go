@@ -29,51 +29,52 @@ const (
 )
 
 // Config configures one IRC network (one relay connection). It is a value: New copies
-// it and the connector never changes it. Every field documents its zero-value default.
+// it and the connector never changes it. Every field documents its zero-value default;
+// the yaml tags are the keys of cmd/bridge's connectors.irc[i].
 type Config struct {
 	// Name is the network name (bridges.ValidNetwork), the namespace of every ID the
 	// connector builds, such as "libera". Default "irc".
-	Name string
+	Name string `yaml:"name"`
 	// Server is host:port of the IRC server. Required.
-	Server string
+	Server string `yaml:"server"`
 	// TLS connects with TLS, verified against the system roots. Default false.
-	TLS bool
+	TLS bool `yaml:"tls"`
 	// ServerName is the name the TLS certificate must hold. Default: Server's host.
-	ServerName string
+	ServerName string `yaml:"server_name"`
 	// Nick is the relay bot's nick. Required; 1..30 bytes of IRC nick characters.
-	Nick string
+	Nick string `yaml:"nick"`
 	// User is the ident/user name. Default Nick.
-	User string
+	User string `yaml:"user"`
 	// RealName is the real name (gecos). Default "statusgate".
-	RealName string
+	RealName string `yaml:"real_name"`
 	// Password is the server password (PASS). Default none. A secret: never logged.
-	Password string
+	Password string `yaml:"password"`
 	// SASL authenticates during registration. Default none.
-	SASL SASLConfig
+	SASL SASLConfig `yaml:"sasl"`
 	// NickServPassword is sent as "IDENTIFY" to NickServ after registration, for
 	// networks without SASL. Default none. A secret.
-	NickServPassword string
+	NickServPassword string `yaml:"nickserv_password"`
 	// Channels are the channels to join and relay. Required, unique.
-	Channels []ChannelConfig
+	Channels []ChannelConfig `yaml:"channels"`
 	// FloodRate is the number of lines per second the connector writes (a token
 	// bucket per connection; girc's own limiter is off). Default 2.
-	FloodRate float64
+	FloodRate float64 `yaml:"flood_rate"`
 	// FloodBurst is the bucket size: lines written at once after a quiet period.
 	// Default 5.
-	FloodBurst int
+	FloodBurst int `yaml:"flood_burst"`
 	// QueueSize is the number of Sends that may wait for the bucket at once; further
 	// Sends block until a slot frees (back-pressure to the gateway, never a drop).
 	// Default 64.
-	QueueSize int
+	QueueSize int `yaml:"queue_size"`
 	// MaxLines is the most IRC lines one message becomes; the rest is replaced by a
 	// "… (N more lines)" line, so nothing is cut silently. Default 5 (minimum 2).
-	MaxLines int
+	MaxLines int `yaml:"max_lines"`
 	// AntiPing inserts a zero-width space into relayed nicks, so that IRC users of the
 	// same nick are not highlighted. Default false.
-	AntiPing bool
+	AntiPing bool `yaml:"anti_ping"`
 	// Puppets gives the busiest Status senders IRC connections of their own (puppet.go).
 	// Default off: every Status sender is relayed as "<nick>" lines.
-	Puppets PuppetsConfig
+	Puppets PuppetsConfig `yaml:"puppets"`
 }
 
 // PuppetsConfig configures per-user puppet connections: with Enabled, a Status sender's
@@ -84,33 +85,33 @@ type Config struct {
 // is dropped.
 type PuppetsConfig struct {
 	// Enabled turns puppets on. Default false.
-	Enabled bool
+	Enabled bool `yaml:"enabled"`
 	// Max caps the puppet connections open at once (the server counts them per IP:
 	// mind its limit). Default 10.
-	Max int
+	Max int `yaml:"max"`
 	// IdleTimeout is how long a puppet stays connected after its last message; then
 	// it QUITs, and reconnects on the sender's next message. Default 30m.
-	IdleTimeout time.Duration
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// NickSuffix is appended to every puppet nick, so IRC users can tell Status users
 	// apart and a puppet does not take a regular's nick. Default "[s]". Nick
 	// characters only, at most 10 bytes.
-	NickSuffix string
+	NickSuffix string `yaml:"nick_suffix"`
 }
 
 // SASLConfig selects a SASL mechanism. Set User and Password for PLAIN, or External
 // for EXTERNAL (a client certificate; not configurable here yet). Default: no SASL.
 type SASLConfig struct {
-	User     string
-	Password string // a secret
-	External bool
+	User     string `yaml:"user"`
+	Password string `yaml:"password"` // a secret
+	External bool   `yaml:"external"`
 }
 
 // ChannelConfig is one channel to join.
 type ChannelConfig struct {
 	// Name is the channel, such as "#status". Required.
-	Name string
+	Name string `yaml:"name"`
 	// Key is the channel key (+k). Default none. A secret.
-	Key string
+	Key string `yaml:"key"`
 }
 
 // LogValue redacts the secrets.
@@ -121,6 +122,14 @@ func (c Config) LogValue() slog.Value {
 
 // String redacts the secrets.
 func (c Config) String() string { return c.LogValue().String() }
+
+// Network is the network name after defaults: Name, or DefaultName.
+func (c Config) Network() string {
+	if c.Name == "" {
+		return DefaultName
+	}
+	return c.Name
+}
 
 func (c Config) withDefaults() Config {
 	if c.Name == "" {

@@ -96,6 +96,14 @@ func redact(s string) string {
 	return "REDACTED"
 }
 
+// Network is the network name after defaults: Name, or DefaultName.
+func (c Config) Network() string {
+	if c.Name == "" {
+		return DefaultName
+	}
+	return c.Name
+}
+
 func (c Config) withDefaults() Config {
 	if c.Name == "" {
 		c.Name = DefaultName

@@ -31,52 +31,60 @@ const (
 
 // Config configures one slack connector (one Slack app in one workspace). It is a
 // value: New copies it and the connector never changes it. Every field documents its
-// zero-value default. Suggested YAML keys are given in brackets.
+// zero-value default; the yaml tags are the keys of cmd/bridge's connectors.slack[i].
 type Config struct {
-	// Name [name] is the network name (bridges.ValidNetwork) and the namespace of every
+	// Name is the network name (bridges.ValidNetwork) and the namespace of every
 	// ID this connector builds. Default "slack".
-	Name string
-	// BotToken [bot_token] is the bot user OAuth token, "xoxb-…", with the scopes
+	Name string `yaml:"name"`
+	// BotToken is the bot user OAuth token, "xoxb-…", with the scopes
 	// chat:write, chat:write.customize, channels:history, groups:history and
 	// users:read. Required. Secret: redacted by String and LogValue.
-	BotToken string
-	// AppToken [app_token] is the app-level token, "xapp-…", with connections:write,
+	BotToken string `yaml:"bot_token"`
+	// AppToken is the app-level token, "xapp-…", with connections:write,
 	// for Socket Mode. Required with the socket transport, unused with http. Secret:
 	// redacted by String and LogValue.
-	AppToken string
-	// Transport [transport] is how events reach the connector: "socket" (Socket Mode,
+	AppToken string `yaml:"app_token"`
+	// Transport is how events reach the connector: "socket" (Socket Mode,
 	// the default: no public endpoint needed) or "http" (the Events API: Slack POSTs
 	// each event, signed with SigningSecret, to an HTTPS Request URL that a reverse
 	// proxy forwards to Listen + EventsPath).
-	Transport string
-	// SigningSecret [signing_secret] is the app's signing secret (Basic Information →
+	Transport string `yaml:"transport"`
+	// SigningSecret is the app's signing secret (Basic Information →
 	// App Credentials), which verifies every Events API request. Required with the http
 	// transport, unused with socket. Secret: redacted by String and LogValue.
-	SigningSecret string
-	// Listen [listen] is the host:port the Events API endpoint listens on (http
+	SigningSecret string `yaml:"signing_secret"`
+	// Listen is the host:port the Events API endpoint listens on (http
 	// transport only). Default "127.0.0.1:8490": put a TLS reverse proxy in front.
-	Listen string
-	// EventsPath [events_path] is the URL path of the Events API endpoint (http
+	Listen string `yaml:"listen"`
+	// EventsPath is the URL path of the Events API endpoint (http
 	// transport only). Default "/slack/events".
-	EventsPath string
-	// APIURL [api_url] is the Web API base URL, ending in "/". Default
+	EventsPath string `yaml:"events_path"`
+	// APIURL is the Web API base URL, ending in "/". Default
 	// "https://slack.com/api/"; tests point it at test/slackfake.
-	APIURL string
-	// Channels [channels] are the Slack channel IDs ("C0123ABCD", or "G…" for old
+	APIURL string `yaml:"api_url"`
+	// Channels are the Slack channel IDs ("C0123ABCD", or "G…" for old
 	// private channels) this connector serves; routes name them as
 	// "<name>:<channel ID>". Required, unique.
-	Channels []string
-	// IconURLBase [icon_url_base], when set, gives each relayed Status author the Slack
+	Channels []string `yaml:"channels"`
+	// IconURLBase, when set, gives each relayed Status author the Slack
 	// icon IconURLBase + the URL-escaped sender ID (the gateway's identicon URL). Empty
 	// (the default): no icon override, Slack shows the app's icon.
-	IconURLBase string
-	// RatePerChannel [rate_per_channel] is the sustained rate of posts, edits and
+	IconURLBase string `yaml:"icon_url_base"`
+	// RatePerChannel is the sustained rate of posts, edits and
 	// deletes per channel, in messages per second. Default 1 (Slack's chat.postMessage
 	// guidance).
-	RatePerChannel float64
-	// Burst [burst] is how many messages may go out at once per channel before
+	RatePerChannel float64 `yaml:"rate_per_channel"`
+	// Burst is how many messages may go out at once per channel before
 	// RatePerChannel applies. Default 3.
-	Burst int
+	Burst int `yaml:"burst"`
+}
+
+// Network is the network name after defaults: Name, or DefaultName.
+func (c Config) Network() string {
+	if c.Name == "" {
+		return DefaultName
+	}
+	return c.Name
 }
 
 func (c Config) withDefaults() Config {

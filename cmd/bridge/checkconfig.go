@@ -3,14 +3,18 @@ package main
 import (
 	"bytes"
 	"cmp"
+	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"math"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -20,16 +24,20 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/statusgate/statusgate"
+	"github.com/statusgate/statusgate/identity"
+	"github.com/statusgate/statusgate/store"
 )
 
 const checkConfigUsage = `usage: bridge check-config [-config FILE]
 
 Checks a configuration (default: the embedded config.example.yaml) without starting
 anything, and reports every problem, one a line, as FILE:LINE: key.path: message: unknown
-keys, values of the wrong type, invalid settings, and the files bridge run would refuse
-at start (a missing, exposed or malformed gateway secret, an exposed node key, a missing
-or exposed API token while the API connector is enabled). Prints "FILE: ok" and exits 0
-when there is none; exits 3 otherwise.
+keys, values of the wrong type, invalid settings, and whatever else bridge run would
+refuse at start: the files it reads (alias word lists; a missing, exposed or malformed
+gateway secret; an exposed node key; a missing or exposed API token while the API
+connector is enabled) and anything a service refuses when it is built (it builds them
+all, as run does, and starts none). It does not connect to the database. Prints
+"FILE: ok" and exits 0 when there is none; exits 3 otherwise.
 
 flags:
 `
@@ -126,7 +134,7 @@ func checkConfig(path string) []problem {
 	for _, err := range flattenErrors(c.Validate()) {
 		problems = append(problems, keyProblem(root, err.Error()))
 	}
-	for _, err := range checkFiles(c) {
+	for _, err := range checkStart(c) {
 		problems = append(problems, keyProblem(root, err.Error()))
 	}
 	// In file order, as a compiler reports; those without a line last.
@@ -198,21 +206,58 @@ func keyProblem(root *yaml.Node, msg string) problem {
 	return problem{line: lineOfKey(root, key), key: key, msg: rest}
 }
 
-// checkFiles returns the problems `bridge run` would hit with c's key files at start,
-// each starting with the key that names the file. It reads but never creates or changes
-// anything.
-func checkFiles(c *Config) []error {
+// checkStart returns what `bridge run` would refuse at start with c, beyond
+// Config.Validate: the files it reads (alias word lists, node key, gateway secret, API
+// token) and whatever a constructor refuses, found by building every service as run
+// does (assemble) on a throwaway SQLite store, without running anything. Each error
+// starts with the key it is about. It never creates or changes the configured files.
+func checkStart(c *Config) []error {
 	var errs []error
-	if _, err := loadSecret(c.Gateway.SecretFile); err != nil {
-		errs = append(errs, fmt.Errorf("gateway.secret_file: %w", err))
+	f := startFiles{}
+	var err error
+	if f.namer, err = c.Identity.namer(); err != nil {
+		errs = append(errs, err)
+		f.namer = identity.NewNamer(nil)
 	}
 	if err := checkNodeKey(c.Node.KeyFile); err != nil {
 		errs = append(errs, fmt.Errorf("node.key_file: %w", err))
 	}
+	if f.secret, err = loadSecret(c.Gateway.SecretFile); err != nil {
+		errs = append(errs, fmt.Errorf("gateway.secret_file: %w", err))
+	}
 	if *c.Connectors.API.Enabled {
-		if _, err := loadToken(c.Connectors.API.TokenFile); err != nil {
+		if c.Connectors.API.Token, err = loadToken(c.Connectors.API.TokenFile); err != nil {
 			errs = append(errs, fmt.Errorf("connectors.api.token_file: %w", err))
 		}
+	}
+	if c.Validate() != nil {
+		return errs // the constructors would refuse what is reported already
+	}
+	// Stand-ins for what run reads or creates, so that a missing file (reported above)
+	// does not hide a constructor's refusal.
+	if f.key, err = crypto.GenerateKey(); err != nil {
+		return append(errs, fmt.Errorf("node key: %w", err))
+	}
+	if f.secret == nil {
+		if f.secret, err = identity.GenerateSecret(rand.Reader); err != nil {
+			return append(errs, fmt.Errorf("gateway secret: %w", err))
+		}
+	}
+	if c.Connectors.API.Token == "" {
+		c.Connectors.API.Token = "token-from-token-file"
+	}
+	dir, err := os.MkdirTemp("", "check-config-")
+	if err != nil {
+		return append(errs, fmt.Errorf("check-config: %w", err))
+	}
+	defer os.RemoveAll(dir)
+	st, err := store.Open(context.Background(), store.Config{Driver: store.DriverSQLite, Path: filepath.Join(dir, "check.db")})
+	if err != nil {
+		return append(errs, fmt.Errorf("check-config: %w", err))
+	}
+	defer st.Close()
+	if _, err := assemble(c, slog.New(slog.DiscardHandler), st, f); err != nil {
+		errs = append(errs, err)
 	}
 	return errs
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/p2p/enode"
@@ -175,5 +176,91 @@ func TestCheckConfig_usage(t *testing.T) {
 	}
 	if code, out, _ := runCheckConfigCmd(t, "-config", "/nonexistent.yaml"); code != exitConfig || !strings.Contains(out, "/nonexistent.yaml") {
 		t.Errorf("missing file: exit %d: %s", code, out)
+	}
+}
+
+// TestCheckConfig_reportsWhatRunRefuses runs every kind of start-time refusal through
+// both bridge run and bridge check-config: whatever run refuses at start (the YAML,
+// Config.Validate, the files it reads, and every constructor it calls), check-config
+// reports under the same key.
+func TestCheckConfig_reportsWhatRunRefuses(t *testing.T) {
+	const routes = `gateway:
+  routes:
+    - chat: status
+      channels: [{channel: "api:status"}]
+`
+	cases := []struct {
+		name, body string
+		setup      func(t *testing.T, dir string)
+		key        string
+	}{
+		{"unknown key", "node: {listen: x}\n", nil, "node.listen"},
+		{"public chat name", "gateway: {routes: [{chat: \"Bad Chat\", channels: [{channel: \"api:status\"}]}]}\n", nil,
+			"gateway.routes[0].chat"},
+		{"alias words", routes + "identity: {alias_words: /nonexistent/words}\n", nil, "identity.alias_words"},
+		{"exposed node key", routes, func(t *testing.T, dir string) { chmod(t, filepath.Join(dir, "nodekey"), 0o644) },
+			"node.key_file"},
+		{"missing secret", routes, func(t *testing.T, dir string) { remove(t, filepath.Join(dir, "gateway.secret")) },
+			"gateway.secret_file"},
+		{"missing token", routes, func(t *testing.T, dir string) { remove(t, filepath.Join(dir, "api.token")) },
+			"connectors.api.token_file"},
+		{"api without channels", `gateway: {routes: [{chat: status, channels: [{channel: "libera:#status"}]}]}
+connectors: {irc: [{name: libera, server: "127.0.0.1:6667", nick: gate, channels: [{name: "#status"}]}]}
+`, nil, "connectors.api.channels"},
+		{"irc nick", routes + `connectors: {irc: [{name: libera, server: "127.0.0.1:6667", nick: "bad nick", channels: [{name: "#s"}]}]}
+`, nil, "connectors.irc[0].nick"},
+		{"slack token", routes + "connectors: {slack: [{bot_token: nope, app_token: xapp-1, channels: [C1]}]}\n", nil,
+			"connectors.slack[0].bot_token"},
+		{"matrix rooms", routes + `connectors: {matrix: [{homeserver_url: "http://127.0.0.1:8008", server_name: x.org, as_token: a, hs_token: b}]}
+`, nil, "connectors.matrix[0].rooms"},
+		{"reserved network", routes + `connectors: {irc: [{name: status, server: "127.0.0.1:6667", nick: gate, channels: [{name: "#s"}]}]}
+`, nil, "connectors.irc[0].name"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, _ := cleanDataDir(t)
+			if tc.setup != nil {
+				tc.setup(t, dir)
+			}
+			// The api connector enabled; the node on a free port, should run ever start one.
+			header := "data_dir: " + dir + "\nnode: {listen_addr: \"127.0.0.1:0\"}\n"
+			body := tc.body
+			if strings.HasPrefix(body, "node:") {
+				header = "data_dir: " + dir + "\n"
+			}
+			if !strings.Contains(body, "connectors:") {
+				body += "connectors: {api: {enabled: true, listen: \"127.0.0.1:0\"}}\n"
+			} else {
+				body = strings.Replace(body, "connectors: {", "connectors: {api: {enabled: true, listen: \"127.0.0.1:0\"}, ", 1)
+			}
+			p := writeConfig(t, header+body)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			var out, errb bytes.Buffer
+			if code := run(ctx, []string{"run", "-config", p}, nil, &out, &errb); code == exitOK || ctx.Err() != nil {
+				t.Fatalf("bridge run did not refuse to start (exit %d):\n%s", code, errb.String())
+			}
+			if !strings.Contains(errb.String(), tc.key) {
+				t.Fatalf("bridge run refused without naming %s:\n%s", tc.key, errb.String())
+			}
+			code, cout, _ := runCheckConfigCmd(t, "-config", p)
+			if code != exitConfig || !strings.Contains(cout, ": "+tc.key+": ") {
+				t.Errorf("check-config exit %d, no line for %s:\n%s\n(bridge run: %s)", code, tc.key, cout, errb.String())
+			}
+		})
+	}
+}
+
+func chmod(t *testing.T, path string, mode os.FileMode) {
+	t.Helper()
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func remove(t *testing.T, path string) {
+	t.Helper()
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
 	}
 }

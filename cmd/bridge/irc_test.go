@@ -132,7 +132,7 @@ connectors:
 	if err != nil {
 		t.Fatal(err)
 	}
-	ic := c.Connectors.IRC[0].ircConfig()
+	ic := c.Connectors.IRC[0]
 	if !ic.Puppets.Enabled || ic.Puppets.Max != 3 || ic.Puppets.IdleTimeout != 10*time.Minute || ic.Puppets.NickSuffix != "|s" ||
 		!ic.TLS || ic.Channels[0].Key != "sesame" {
 		t.Fatalf("irc config %+v", ic)

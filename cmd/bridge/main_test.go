@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -75,10 +74,10 @@ mailserver:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Store.Path != "" || c.Store.storeConfig().DSN == "" {
+	if c.Store.Path != "" || c.Store.DSN == "" {
 		t.Errorf("postgres store: %+v", c.Store)
 	}
-	if attrs := fmt.Sprint(c.Store.logAttrs()...); strings.Contains(attrs, "s3cret") || !strings.Contains(attrs, "db.example") {
+	if attrs := c.Store.LogValue().String(); strings.Contains(attrs, "s3cret") || !strings.Contains(attrs, "db.example") {
 		t.Errorf("store log attributes %q: want the host and no password", attrs)
 	}
 	m := c.Mailserver

@@ -59,7 +59,7 @@ func runGenerateRegistration(args []string, stdout, stderr io.Writer) int {
 	}
 	var section *matrix.Config
 	for i := range c.Connectors.Matrix {
-		if *network == "" || matrixName(&c.Connectors.Matrix[i]) == *network {
+		if *network == "" || c.Connectors.Matrix[i].Network() == *network {
 			section = &c.Connectors.Matrix[i]
 			break
 		}
@@ -101,7 +101,7 @@ func runGenerateRegistration(args []string, stdout, stderr io.Writer) int {
 	if generated {
 		// Printed once, for the operator to paste: the config file is theirs to edit.
 		fmt.Fprintf(stdout, "put these into connectors.matrix (%s) and keep the file mode 0600:\n    as_token: %s\n    hs_token: %s\n",
-			matrixName(section), section.ASToken, section.HSToken)
+			section.Network(), section.ASToken, section.HSToken)
 	}
 	return exitOK
 }

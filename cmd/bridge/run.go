@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/ethereum/go-ethereum/p2p/enode"
@@ -14,7 +16,6 @@ import (
 
 	"github.com/statusgate/statusgate"
 	"github.com/statusgate/statusgate/bridges"
-	"github.com/statusgate/statusgate/bridges/api"
 	"github.com/statusgate/statusgate/bridges/irc"
 	"github.com/statusgate/statusgate/bridges/matrix"
 	"github.com/statusgate/statusgate/bridges/slack"
@@ -27,42 +28,57 @@ import (
 	"github.com/statusgate/statusgate/store"
 )
 
+// connectorSection is one configured connector: its key in the file, its network name,
+// the check of its section and its constructor.
+type connectorSection struct {
+	key      string // "connectors.irc[0]"
+	network  string
+	validate func() error
+	build    func() (bridges.Connector, error)
+}
+
+// connectorConfig is what a connector package's Config gives the composition root.
+type connectorConfig interface {
+	Network() string // the network name after defaults
+	Validate() error // nil, or "invalid <pkg> config: <pkg>.<key>: …"
+}
+
+// sectionsOf lists the connectors of one list section, built by newConnector.
+func sectionsOf[C connectorConfig, T bridges.Connector](key string, cfgs []C, newConnector func(C) (T, error)) []connectorSection {
+	out := make([]connectorSection, len(cfgs))
+	for i, c := range cfgs {
+		out[i] = connectorSection{key: fmt.Sprintf("%s[%d]", key, i), network: c.Network(), validate: c.Validate,
+			build: func() (bridges.Connector, error) { return newConnector(c) }}
+	}
+	return out
+}
+
+// connectorSections lists every configured connector, in the order they are built.
+// Adding a connector is its package, its field in ConnectorsConfig, and one line here.
+func (c *Config) connectorSections() []connectorSection {
+	return slices.Concat(
+		c.Connectors.API.sections(len(c.Gateway.Routes) > 0),
+		sectionsOf("connectors.irc", c.Connectors.IRC, irc.New),
+		sectionsOf("connectors.slack", c.Connectors.Slack, slack.New),
+		sectionsOf("connectors.matrix", c.Connectors.Matrix, matrix.New),
+	)
+}
+
 // runGateway is the composition root: the only place that names concrete service types.
-// It builds the store (SQLite under data_dir, or PostgreSQL), the Status node (core/node:
-// devp2p plus Whisper shh/6) and its mailserver (core/mailserver, archiving into the
-// store), and, when routes are configured, the gateway (core/gateway) with the puppet
-// registry, the Status SDK and the enabled connectors, plus the admin HTTP server
-// (/healthz, /readyz, /metrics). They run until ctx ends, then stop in reverse order
-// of start (runServices). Secrets (node key, gateway secret, API token, the store's
-// DSN) are never logged.
+// It reads the key files, opens the store (SQLite under data_dir, or PostgreSQL), builds
+// the services (assemble) and runs them until ctx ends, then stops them in reverse order
+// of start (runServices). Secrets (node key, gateway secret, API token, the store's DSN)
+// are never logged.
 func runGateway(ctx context.Context, cfg *Config, logOut io.Writer) error {
 	log := cfg.Log.logger(logOut)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
-	namer, err := cfg.Identity.namer()
+	files, err := loadStartFiles(cfg)
 	if err != nil {
 		return err
 	}
-	key, err := node.LoadOrCreateKey(cfg.Node.KeyFile)
-	if err != nil {
-		return err
-	}
-	// Files the gateway needs are checked before anything starts: a missing secret is a
-	// configuration error, not something to discover after joining the network.
-	var secret *identity.Secret
-	var apiToken string
-	if len(cfg.Gateway.Routes) > 0 {
-		if secret, err = loadSecret(cfg.Gateway.SecretFile); err != nil {
-			return fmt.Errorf("gateway.secret_file: %w", err)
-		}
-		if cfg.Connectors.enabled(apiNetwork) {
-			if apiToken, err = loadToken(cfg.Connectors.API.TokenFile); err != nil {
-				return fmt.Errorf("connectors.api.token_file: %w", err)
-			}
-		}
-	}
-	st, err := store.Open(ctx, cfg.Store.storeConfig())
+	st, err := store.Open(ctx, cfg.Store)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
@@ -71,14 +87,64 @@ func runGateway(ctx context.Context, cfg *Config, logOut io.Writer) error {
 			log.Warn("store close failed", "err", err)
 		}
 	}()
-	log.Info("store open", cfg.Store.logAttrs()...)
+	log.Info("store open", "store", cfg.Store)
+	services, err := assemble(cfg, log, st, files)
+	if err != nil {
+		return err
+	}
+	if err := runServices(ctx, log, services); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
 
+// startFiles is what bridge run reads from files before it builds anything.
+type startFiles struct {
+	namer  *identity.Namer
+	key    *ecdsa.PrivateKey // the node key
+	secret *identity.Secret  // the gateway secret; nil without routes
+}
+
+// loadStartFiles reads the alias word lists, the node key (created when missing), and, when the gateway runs, the gateway secret and the API token
+// (into cfg.Connectors.API.Token). A missing secret is a configuration error, found
+// before anything joins the network.
+func loadStartFiles(cfg *Config) (startFiles, error) {
+	var f startFiles
+	var err error
+	if f.namer, err = cfg.Identity.namer(); err != nil {
+		return f, err
+	}
+	if f.key, err = node.LoadOrCreateKey(cfg.Node.KeyFile); err != nil {
+		return f, fmt.Errorf("node.key_file: %w", err)
+	}
+	if len(cfg.Gateway.Routes) > 0 {
+		if f.secret, err = loadSecret(cfg.Gateway.SecretFile); err != nil {
+			return f, fmt.Errorf("gateway.secret_file: %w", err)
+		}
+		if *cfg.Connectors.API.Enabled {
+			if cfg.Connectors.API.Token, err = loadToken(cfg.Connectors.API.TokenFile); err != nil {
+				return f, fmt.Errorf("connectors.api.token_file: %w", err)
+			}
+		}
+	}
+	return f, nil
+}
+
+// assemble builds, without I/O, every service of cfg in start order: the Status node
+// (core/node: devp2p plus Whisper shh/6) and its mailserver (core/mailserver, archiving
+// into st), and, when routes are configured, the gateway (core/gateway) with the puppet
+// registry, the Status SDK and the connectors, plus the admin HTTP server (/healthz,
+// /readyz, /metrics). bridge check-config runs it too, so that it reports whatever a
+// constructor would refuse at start.
+func assemble(cfg *Config, log *slog.Logger, st *store.Store, f startFiles) ([]service, error) {
+	key := f.key
 	nc := cfg.Node.nodeConfig(log.With("net", "status"))
 	var ms *mailserver.Server
+	var err error
 	if *cfg.Mailserver.Enabled {
 		ms, err = mailserver.NewServer(st.Archive(), cfg.Mailserver.serverConfig(key, log.With("net", "mailserver")))
 		if err != nil {
-			return err
+			return nil, fmt.Errorf("mailserver: %w", err)
 		}
 		nc.Whisper.Archiver, nc.Whisper.Requests = ms, ms
 	}
@@ -87,16 +153,16 @@ func runGateway(ctx context.Context, cfg *Config, logOut io.Writer) error {
 	var history *mailserver.Client
 	if len(cfg.Gateway.Routes) > 0 && len(cfg.Node.TrustedPeers) > 0 {
 		if history, err = mailserver.NewClient(mailserver.ClientConfig{NodeKey: key, Logger: log.With("net", "mailserver")}); err != nil {
-			return err
+			return nil, fmt.Errorf("mailserver client: %w", err)
 		}
 		nc.Whisper.Completions = history
 	}
 	nd, err := node.New(nc, key)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("node: %w", err)
 	}
 	log.Info("statusgate starting", "version", statusgate.Version, "data_dir", cfg.DataDir,
-		"node_id", nd.ID().String(), "listen", cfg.Node.ListenAddr, "aliases", namer.HasAliases())
+		"node_id", nd.ID().String(), "listen", cfg.Node.ListenAddr, "aliases", f.namer.HasAliases())
 	if ms != nil {
 		log.Info("mailserver on", "min_pow", *cfg.Mailserver.MinPoW, "retention_days", cfg.Mailserver.RetentionDays,
 			"max_limit", cfg.Mailserver.MaxLimit)
@@ -114,42 +180,39 @@ func runGateway(ctx context.Context, cfg *Config, logOut io.Writer) error {
 	services = append(services, service{"node", nd.Run})
 	if len(cfg.Gateway.Routes) == 0 {
 		log.Warn("no gateway routes configured: running a Status node only")
-	} else {
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "statusgate", Name: "peers",
-				Help: "Connected Whisper peers."}, func() float64 { return float64(len(nd.Peers())) }))
-		gw, err := buildGateway(cfg, log, nd, identity.ChatKey(&key.PublicKey), history, st, secret, apiToken, namer, reg)
-		if err != nil {
-			return err
-		}
-		services = append(services, service{"gateway", func(ctx context.Context) error {
-			select { // the Status side needs the node listening
-			case <-nd.Ready():
-			case <-ctx.Done():
-				return nil
-			}
-			return gw.Run(ctx)
-		}})
-		if cfg.HTTP.Listen != "" {
-			adm := &adminServer{addr: cfg.HTTP.Listen, gw: gw, peers: func() int { return len(nd.Peers()) }, reg: reg,
-				log: log.With("svc", "http")}
-			services = append(services, service{"http", adm.Run})
-		}
+		return services, nil
 	}
-	if err := runServices(ctx, log, services); err != nil {
-		return err
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "statusgate", Name: "peers",
+			Help: "Connected Whisper peers."}, func() float64 { return float64(len(nd.Peers())) }))
+	gw, err := buildGateway(cfg, log, nd, identity.ChatKey(&key.PublicKey), history, st, f, reg)
+	if err != nil {
+		return nil, err
 	}
-	return ctx.Err()
+	services = append(services, service{"gateway", func(ctx context.Context) error {
+		select { // the Status side needs the node listening
+		case <-nd.Ready():
+		case <-ctx.Done():
+			return nil
+		}
+		return gw.Run(ctx)
+	}})
+	if cfg.HTTP.Listen != "" {
+		adm := &adminServer{addr: cfg.HTTP.Listen, gw: gw, peers: func() int { return len(nd.Peers()) }, reg: reg,
+			log: log.With("svc", "http")}
+		services = append(services, service{"http", adm.Run})
+	}
+	return services, nil
 }
 
 // buildGateway builds the gateway of cfg's routes: the Status SDK on nd (with mailserver
 // catch-up through history, when not nil, from the trusted peers; the sync cursors are
-// kept per chat in st), the puppet registry and the enabled connectors. Messages signed
-// by nodeChatKey, the node's own key, are never relayed.
+// kept per chat in st), the puppet registry and the connectors. Messages signed by
+// nodeChatKey, the node's own key, are never relayed.
 func buildGateway(cfg *Config, log *slog.Logger, nd *node.Node, nodeChatKey string, history *mailserver.Client, st *store.Store,
-	secret *identity.Secret, apiToken string, namer *identity.Namer, reg prometheus.Registerer) (*gateway.Gateway, error) {
-	sc := status.Config{Namer: namer, Logger: log.With("net", "status")}
+	f startFiles, reg prometheus.Registerer) (*gateway.Gateway, error) {
+	sc := status.Config{Namer: f.namer, Logger: log.With("net", "status")}
 	var joined func(context.Context, *status.Chat)
 	if history != nil {
 		sc.History = status.HistoryConfig{Client: history, Store: st}
@@ -157,48 +220,19 @@ func buildGateway(cfg *Config, log *slog.Logger, nd *node.Node, nodeChatKey stri
 	}
 	client, err := status.New(nd, sc)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("status: %w", err)
 	}
 	var conns []bridges.Connector
-	if cfg.Connectors.enabled(apiNetwork) {
-		var channels []string
-		for _, r := range cfg.Gateway.Routes {
-			for _, ch := range r.Channels {
-				if id := bridges.ChannelID(ch.Channel); id.Network() == apiNetwork {
-					channels = append(channels, id.Local())
-				}
-			}
-		}
-		c, err := api.New(api.Config{Name: apiNetwork, Listen: cfg.Connectors.API.Listen, Token: apiToken, Channels: channels})
+	for _, s := range cfg.connectorSections() {
+		c, err := s.build()
 		if err != nil {
-			return nil, fmt.Errorf("connectors.api: %w", err)
-		}
-		conns = append(conns, c)
-	}
-	for i := range cfg.Connectors.IRC {
-		c, err := irc.New(cfg.Connectors.IRC[i].ircConfig())
-		if err != nil {
-			return nil, fmt.Errorf("connectors.irc[%d]: %w", i, err)
-		}
-		conns = append(conns, c)
-	}
-	for i := range cfg.Connectors.Slack {
-		c, err := slack.New(cfg.Connectors.Slack[i].slackConfig())
-		if err != nil {
-			return nil, fmt.Errorf("connectors.slack[%d]: %w", i, err)
-		}
-		conns = append(conns, c)
-	}
-	for i := range cfg.Connectors.Matrix {
-		c, err := matrix.New(cfg.Connectors.Matrix[i])
-		if err != nil {
-			return nil, fmt.Errorf("connectors.matrix[%d]: %w", i, err)
+			return nil, sectionError(s.key, err)
 		}
 		conns = append(conns, c)
 	}
 	gc := cfg.Gateway.gatewayConfig()
 	gc.Logger = log.With("svc", "gateway")
-	return gateway.New(gc, gateway.Deps{Ledger: st, Status: client, Puppets: puppet.New(secret, st, nil),
+	return gateway.New(gc, gateway.Deps{Ledger: st, Status: client, Puppets: puppet.New(f.secret, st, nil),
 		Connectors: conns, OwnKeys: []string{nodeChatKey}, Registerer: reg, Joined: joined})
 }
 

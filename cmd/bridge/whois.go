@@ -69,7 +69,7 @@ func runWhois(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return exitFail
 		}
 	}
-	st, err := store.Open(ctx, cfg.Store.storeConfig())
+	st, err := store.Open(ctx, cfg.Store)
 	if err != nil {
 		fmt.Fprintln(stderr, "bridge whois: open store:", err)
 		return exitFail

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/statusgate/statusgate/bridges"
+	"github.com/statusgate/statusgate/core/status"
 )
 
 // StatusNetwork is the network name of the Status side in events and IDs: a Status
@@ -141,8 +142,8 @@ func (c *Config) withDefaults() {
 }
 
 // Validate reports every problem of the routes, one error per problem (errors.Join),
-// each naming routes[i] or routes[i].channels[j]. Chat names are checked by the Status
-// SDK when the gateway joins them.
+// each naming routes[i] or routes[i].channels[j]. Chat names are checked as the Status
+// SDK checks them when the gateway joins them.
 func (c *Config) Validate() error {
 	var errs []error
 	if len(c.Routes) == 0 {
@@ -156,6 +157,8 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("routes[%d].chat: empty", i))
 		} else if j, dup := chats[name]; dup {
 			errs = append(errs, fmt.Errorf("routes[%d].chat: %q is also routes[%d]", i, name, j))
+		} else if err := status.ValidateChatName(name); err != nil {
+			errs = append(errs, fmt.Errorf("routes[%d].chat: %w", i, err))
 		} else {
 			chats[name] = i
 		}

@@ -114,6 +114,10 @@ type Client struct {
 	memSync *mailserver.MemorySyncStore
 }
 
+// ValidateChatName checks a public chat name, bare (no '#'), as Join does: the rules
+// of core/chat.ValidateChatName. Errors wrap chat.ErrInvalidChatName.
+func ValidateChatName(name string) error { return chat.ValidateChatName(name) }
+
 // New validates cfg and returns a client on tr. It starts nothing.
 func New(tr Transport, cfg Config) (*Client, error) {
 	if tr == nil {

@@ -1,0 +1,337 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/p2p/enode"
+
+	"github.com/statusgate/statusgate/core/mailserver"
+	"github.com/statusgate/statusgate/core/node"
+	"github.com/statusgate/statusgate/core/whisper"
+	"github.com/statusgate/statusgate/identity"
+)
+
+// The sections of the Status node and of the process itself (node, mailserver, identity,
+// http, log): each maps onto its package's Config. The root, the gateway and connector
+// sections and the checks across sections are in config.go.
+
+// NodeConfig is the Status node (core/node): its devp2p host and Whisper service.
+type NodeConfig struct {
+	// ListenAddr is the TCP address for incoming peers (and UDP for discovery).
+	// Default ":30303".
+	ListenAddr string `yaml:"listen_addr"`
+	// StaticPeers are enode URLs dialled and redialled for the node's lifetime. Default none.
+	StaticPeers []string `yaml:"static_peers"`
+	// TrustedPeers are enode URLs of mailservers: always admitted, allowed to send direct
+	// messages, and dialled like static peers. Default none.
+	TrustedPeers []string `yaml:"trusted_peers"`
+	// BootNodes are enode URLs for discovery v4, used only with Discovery. Default none.
+	BootNodes []string `yaml:"bootnodes"`
+	// Discovery turns on node discovery v4. Default false.
+	Discovery bool `yaml:"discovery"`
+	// MaxPeers bounds connected peers. Default (and 0) 25.
+	MaxPeers int `yaml:"max_peers"`
+	// MinPoW is the PoW we require and advertise. Default (nil) node.DefaultMinPoW,
+	// 0.001; an explicit 0 accepts any PoW.
+	MinPoW *float64 `yaml:"min_pow"`
+	// KeyFile holds the node key (64 hex characters, mode 0600), created if missing.
+	// Default "<data_dir>/nodekey".
+	KeyFile string `yaml:"key_file"`
+	// Light sends the light-node flag in the Whisper handshake. Default false.
+	Light bool `yaml:"light"`
+	// Confirmations sends status-go's message confirmations. Default false.
+	Confirmations bool `yaml:"confirmations"`
+	// SoftTimeErrors keeps peers that send envelopes with bad timestamps (status-go's
+	// behaviour) instead of disconnecting them (geth's). Default false.
+	SoftTimeErrors bool `yaml:"soft_time_errors"`
+	// MaxMessageSize bounds an envelope and a packet, in bytes. Default (and 0)
+	// whisper.DefaultMaxMessageSize, 1 MiB.
+	MaxMessageSize uint32 `yaml:"max_message_size"`
+}
+
+func (n *NodeConfig) withDefaults(dataDir string) {
+	if n.ListenAddr == "" {
+		n.ListenAddr = ":30303"
+	}
+	if n.MaxPeers == 0 {
+		n.MaxPeers = 25
+	}
+	if n.MinPoW == nil {
+		pow := node.DefaultMinPoW
+		n.MinPoW = &pow
+	}
+	if n.KeyFile == "" {
+		n.KeyFile = filepath.Join(dataDir, "nodekey")
+	}
+	if n.MaxMessageSize == 0 {
+		n.MaxMessageSize = whisper.DefaultMaxMessageSize
+	}
+}
+
+// Validate checks the node section, reporting every bad setting (every bad enode URL
+// of each list, with its index).
+func (n *NodeConfig) Validate() error {
+	var errs []error
+	if pow := *n.MinPoW; math.IsNaN(pow) || math.IsInf(pow, 0) || pow < 0 {
+		errs = append(errs, fmt.Errorf("node.min_pow: %v is not a finite non-negative number", pow))
+	}
+	if n.MaxMessageSize > whisper.MaxMessageSize {
+		errs = append(errs, fmt.Errorf("node.max_message_size: %d exceeds the hard limit %d", n.MaxMessageSize, whisper.MaxMessageSize))
+	}
+	if strings.TrimSpace(n.KeyFile) == "" {
+		errs = append(errs, errors.New("node.key_file: empty"))
+	}
+	if n.MaxPeers < 0 {
+		errs = append(errs, fmt.Errorf("node.max_peers: %d is negative", n.MaxPeers))
+	}
+	if _, _, err := net.SplitHostPort(n.ListenAddr); err != nil {
+		errs = append(errs, fmt.Errorf("node.listen_addr: %w", err))
+	}
+	for _, list := range []struct {
+		key  string
+		urls []string
+	}{{"static_peers", n.StaticPeers}, {"trusted_peers", n.TrustedPeers}, {"bootnodes", n.BootNodes}} {
+		for i, u := range list.urls {
+			if _, err := enode.ParseV4(u); err != nil {
+				errs = append(errs, fmt.Errorf("node.%s[%d]: %w", list.key, i, err))
+			}
+		}
+	}
+	if len(errs) == 0 {
+		// Whatever else core/node checks (it stops at its first problem).
+		if err := n.nodeConfig(nil).Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("node.%w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// nodeConfig maps the section onto core/node's Config.
+func (n *NodeConfig) nodeConfig(log *slog.Logger) node.Config {
+	return node.Config{
+		ListenAddr:   n.ListenAddr,
+		StaticPeers:  n.StaticPeers,
+		TrustedPeers: n.TrustedPeers,
+		BootNodes:    n.BootNodes,
+		Discovery:    n.Discovery,
+		MaxPeers:     n.MaxPeers,
+		ZeroPoW:      *n.MinPoW == 0,
+		Whisper: whisper.Config{
+			MinPoW:         *n.MinPoW,
+			MaxMessageSize: n.MaxMessageSize,
+			LightNode:      n.Light,
+			Confirmations:  n.Confirmations,
+			SoftTimeErrors: n.SoftTimeErrors,
+		},
+		Logger: log,
+	}
+}
+
+// MailserverConfig is the node's mailserver (core/mailserver): it archives every
+// envelope the node accepts and answers Status clients' history requests.
+type MailserverConfig struct {
+	// Enabled turns the mailserver on. Default (nil) true; false runs a plain node.
+	Enabled *bool `yaml:"enabled"`
+	// Password derives the symmetric key requests are encrypted with. Default
+	// "status-offline-inbox", what Status clients use. Requests encrypted to the node
+	// key are accepted too.
+	Password string `yaml:"password"`
+	// MinPoW is the PoW a request envelope must carry. Default (nil) 0.001; an explicit
+	// 0 accepts any.
+	MinPoW *float64 `yaml:"min_pow"`
+	// RetentionDays drops archived envelopes older than this many days. Default (and 0)
+	// 30.
+	RetentionDays int `yaml:"retention_days"`
+	// DefaultLimit is the page size when a request gives none. Default (and 0) 2000.
+	DefaultLimit uint32 `yaml:"default_limit"`
+	// MaxLimit caps the envelopes of one page. Default (and 0) 10000.
+	MaxLimit uint32 `yaml:"max_limit"`
+	// RequestsPerSecond and RequestBurst rate-limit each peer's history requests.
+	// Defaults (and 0) 1 and 5.
+	RequestsPerSecond float64 `yaml:"requests_per_second"`
+	RequestBurst      int     `yaml:"request_burst"`
+}
+
+func (m *MailserverConfig) withDefaults() {
+	if m.Enabled == nil {
+		on := true
+		m.Enabled = &on
+	}
+	if m.Password == "" {
+		m.Password = mailserver.DefaultPassword
+	}
+	if m.MinPoW == nil {
+		pow := 0.001
+		m.MinPoW = &pow
+	}
+	if m.RetentionDays == 0 {
+		m.RetentionDays = 30
+	}
+	if m.DefaultLimit == 0 {
+		m.DefaultLimit = 2000
+	}
+	if m.MaxLimit == 0 {
+		m.MaxLimit = 10000
+	}
+	if m.RequestsPerSecond == 0 {
+		m.RequestsPerSecond = 1
+	}
+	if m.RequestBurst == 0 {
+		m.RequestBurst = 5
+	}
+}
+
+// Validate checks the mailserver section, reporting every bad setting.
+func (m *MailserverConfig) Validate() error {
+	var errs []error
+	if strings.TrimSpace(m.Password) == "" {
+		errs = append(errs, errors.New("mailserver.password: blank"))
+	}
+	if pow := *m.MinPoW; math.IsNaN(pow) || math.IsInf(pow, 0) || pow < 0 {
+		errs = append(errs, fmt.Errorf("mailserver.min_pow: %v is not a finite non-negative number", pow))
+	}
+	if m.RetentionDays < 0 || m.RetentionDays > 36500 {
+		errs = append(errs, fmt.Errorf("mailserver.retention_days: %d is not between 1 and 36500", m.RetentionDays))
+	}
+	if m.DefaultLimit > m.MaxLimit {
+		errs = append(errs, fmt.Errorf("mailserver.default_limit: %d exceeds mailserver.max_limit %d", m.DefaultLimit, m.MaxLimit))
+	}
+	if r := m.RequestsPerSecond; math.IsNaN(r) || math.IsInf(r, 0) || r <= 0 {
+		errs = append(errs, fmt.Errorf("mailserver.requests_per_second: %v is not a finite positive number", r))
+	}
+	if m.RequestBurst < 1 {
+		errs = append(errs, fmt.Errorf("mailserver.request_burst: %d is less than 1", m.RequestBurst))
+	}
+	return errors.Join(errs...)
+}
+
+// serverConfig maps the section onto core/mailserver's ServerConfig; nodeKey also opens
+// requests encrypted to the node's public key.
+func (m *MailserverConfig) serverConfig(nodeKey *ecdsa.PrivateKey, log *slog.Logger) mailserver.ServerConfig {
+	pow := *m.MinPoW
+	if pow == 0 {
+		pow = -1 // ServerConfig: 0 is its default (0.001), negative disables the check
+	}
+	return mailserver.ServerConfig{
+		Password:          m.Password,
+		NodeKey:           nodeKey,
+		MinPoW:            pow,
+		DefaultLimit:      m.DefaultLimit,
+		MaxLimit:          m.MaxLimit,
+		Retention:         time.Duration(m.RetentionDays) * 24 * time.Hour,
+		RequestsPerSecond: m.RequestsPerSecond,
+		RequestBurst:      m.RequestBurst,
+		Logger:            log,
+	}
+}
+
+// IdentityConfig is how Status users are named for display (package identity).
+type IdentityConfig struct {
+	// AliasWords is a directory holding Status's word lists, adjectives.txt and
+	// animals.txt, for three-word aliases ("Experienced Splendid Gibbon"). Default empty: no
+	// aliases, users are shown by short chat key (0x04261c…88bc6). Validate does no I/O;
+	// the directory is read at start-up by namer.
+	AliasWords string `yaml:"alias_words"`
+}
+
+// Validate checks the identity section without touching the file system.
+func (i *IdentityConfig) Validate() error {
+	if i.AliasWords != "" && strings.TrimSpace(i.AliasWords) == "" {
+		return errors.New("identity.alias_words: blank (leave it out for no aliases)")
+	}
+	return nil
+}
+
+// namer loads the alias word lists, when configured, and returns the namer for display.
+// Errors name the key the directory came from.
+func (i *IdentityConfig) namer() (*identity.Namer, error) {
+	return loadNamer("identity.alias_words", i.AliasWords)
+}
+
+// loadNamer reads the word lists in dir (none when dir is empty); key names the setting
+// that gave dir, for the error.
+func loadNamer(key, dir string) (*identity.Namer, error) {
+	if dir == "" {
+		return identity.NewNamer(nil), nil
+	}
+	words, err := identity.LoadAliasWords(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w (the lists are status-go's protocol/identity/alias/data.go, one word a line)", key, err)
+	}
+	return identity.NewNamer(words), nil
+}
+
+// HTTPConfig is the health and metrics server.
+type HTTPConfig struct {
+	// Listen is the host:port serving /healthz, /readyz and /metrics. Default "": no
+	// HTTP server.
+	Listen string `yaml:"listen"`
+}
+
+// Validate checks the http section.
+func (h *HTTPConfig) Validate() error {
+	if h.Listen == "" {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(h.Listen); err != nil {
+		return fmt.Errorf("http.listen: %w", err)
+	}
+	return nil
+}
+
+// LogConfig selects the log level and format.
+type LogConfig struct {
+	// Level is debug, info, warn or error. Default info.
+	Level string `yaml:"level"`
+	// Format is text or json. Default text.
+	Format string `yaml:"format"`
+}
+
+func (l *LogConfig) withDefaults() {
+	if l.Level == "" {
+		l.Level = "info"
+	}
+	if l.Format == "" {
+		l.Format = "text"
+	}
+}
+
+// Validate checks the log section.
+func (l LogConfig) Validate() error {
+	var errs []error
+	if _, err := l.level(); err != nil {
+		errs = append(errs, err)
+	}
+	switch l.Format {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log.format: %q is not text or json", l.Format))
+	}
+	return errors.Join(errs...)
+}
+
+func (l LogConfig) level() (slog.Level, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(l.Level)); err != nil {
+		return 0, fmt.Errorf("log.level: %q is not debug, info, warn or error", l.Level)
+	}
+	return lv, nil
+}
+
+func (l LogConfig) logger(w io.Writer) *slog.Logger {
+	lv, _ := l.level() // validated
+	opts := &slog.HandlerOptions{Level: lv}
+	if l.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
