@@ -78,10 +78,16 @@ lint:
 clean:
 	rm -rf $(BIN)
 
-# Regenerates the committed protobuf code (core/chat/protobuf/*.pb.go). protoc-gen-go is
-# installed into ./bin at the version go.mod requires for google.golang.org/protobuf, so
-# the generated code and its runtime always match; protoc itself comes from the system.
+# Regenerates the committed protobuf code (core/chat/protobuf/*.pb.go and
+# core/ratchet/protobuf/*.pb.go). protoc-gen-go is installed into ./bin at the version go.mod
+# requires for google.golang.org/protobuf, so the generated code and its runtime always
+# match; protoc itself comes from the system (the committed files were made by Debian 12's
+# protoc 3.21.12).
+PROTO_DIRS := core/chat/protobuf core/ratchet/protobuf
 generate:
 	@command -v protoc >/dev/null || { echo "protoc not found: apt-get install -y protobuf-compiler (Debian/Ubuntu) or brew install protobuf"; exit 1; }
 	GOBIN=$(abspath $(BIN)) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
-	cd core/chat/protobuf && PATH="$(abspath $(BIN)):$$PATH" protoc --go_out=. --go_opt=paths=source_relative *.proto
+	@set -e; for d in $(PROTO_DIRS); do \
+	  echo "protoc $$d"; \
+	  (cd $$d && PATH="$(abspath $(BIN)):$$PATH" protoc --go_out=. --go_opt=paths=source_relative *.proto); \
+	done
