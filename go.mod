@@ -13,6 +13,7 @@ require (
 	github.com/prometheus/client_golang v1.23.2
 	github.com/russolsen/transit v0.0.0-20180705123435-0794b4c4505a
 	github.com/slack-go/slack v0.35.0
+	github.com/status-im/doubleratchet v3.0.0+incompatible
 	golang.org/x/time v0.14.0
 	google.golang.org/protobuf v1.36.12
 	gopkg.in/yaml.v3 v3.0.1

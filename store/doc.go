@@ -5,8 +5,8 @@
 //
 // The store implements the small storage interfaces its consumers define
 // (mailserver.Archive in archive.go, mailserver.SyncStore in sync.go, puppet.Store in
-// puppets.go, and gateway.Ledger — events, per-destination outboxes and the message map —
-// in ledger.go); it holds no business logic, and it must not import
-// core/gateway, core/status or any connector. Both backends run the same test suite
-// (store_test.go; PostgreSQL through test/pgtest).
+// puppets.go, ratchet.Store in ratchet.go, and gateway.Ledger — events, per-destination
+// outboxes and the message map — in ledger.go); it holds no business logic, and it must
+// not import core/gateway, core/status or any connector. Both backends run the same test
+// suite (store_test.go; PostgreSQL through test/pgtest).
 package store

@@ -36,6 +36,8 @@ func allowed(pkg, dep string) bool {
 	case under(pkg, "core/gateway"):
 		return under(dep, "core/gateway") || dep == "bridges" || under(dep, "core/status") ||
 			under(dep, "puppet") || under(dep, "store") || dep == "identity"
+	case under(pkg, "core/ratchet"): // below core/status, above core/whisper; payloads ride inside it
+		return under(dep, "core/ratchet") || under(dep, "core/whisper") || dep == "identity"
 	case under(pkg, "core/status"):
 		return under(dep, "core") && !under(dep, "core/gateway") || dep == "identity"
 	case under(pkg, "core"):
@@ -105,6 +107,13 @@ func TestAllowed_rules(t *testing.T) {
 		{"puppet", "store", false},
 		{"store", "core/gateway", false},
 		{"store", "core/mvds", true},
+		{"store", "core/ratchet", true},
+		{"core/ratchet", "core/whisper", true},
+		{"core/ratchet", "core/chat", false},
+		{"core/ratchet", "core/node", false},
+		{"core/ratchet/protobuf", "core/ratchet", true},
+		{"core/status", "core/ratchet", true},
+		{"core/chat", "core/ratchet", true},
 		{"identity", "core/whisper", false},
 		{"cmd/bridge", "bridges/irc", true},
 		{"core/whisper", "test/interop", false},

@@ -1,0 +1,214 @@
+package ratchet
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"fmt"
+
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/statusgate/statusgate/core/ratchet/protobuf"
+)
+
+// currentPrekey returns our signed prekey, creating the first one, or a new version when
+// the current one is older than BundleRefresh (PROTOCOL.md §5.2: 24 h). Sessions a peer
+// started with an older prekey keep working for decryption; for encryption we then start
+// fresh ones (status-go marks them expired the same way). Caller holds r.mu.
+func (r *Ratchet) currentPrekey(ctx context.Context) (*Prekey, error) {
+	now := r.cfg.Clock()
+	if r.prekey != nil && now.Sub(r.prekey.Created) < r.cfg.BundleRefresh {
+		return r.prekey, nil
+	}
+	if r.prekey == nil {
+		ps, err := r.cfg.Store.Prekeys(ctx, r.owner)
+		if err != nil {
+			return nil, storeErr("read prekeys", err)
+		}
+		if len(ps) > 0 {
+			r.prekey = &ps[0]
+			if now.Sub(r.prekey.Created) < r.cfg.BundleRefresh {
+				return r.prekey, nil
+			}
+		}
+	}
+	version := uint32(1)
+	if r.prekey != nil {
+		version = r.prekey.Version + 1
+	}
+	k, err := generateKey(r.cfg.Rand)
+	if err != nil {
+		return nil, err
+	}
+	p := Prekey{Public: crypto.CompressPubkey(&k.PublicKey), Private: crypto.FromECDSA(k), Version: version, Created: now}
+	if err := r.cfg.Store.AddPrekey(ctx, r.owner, p); err != nil {
+		return nil, storeErr("add prekey", err)
+	}
+	r.log.Info("ratchet signed prekey created", "version", version)
+	r.prekey = &p
+	return r.prekey, nil
+}
+
+// ourDevices returns our other enabled installations (at most MaxInstallations-1, most
+// recently seen first), which our bundle lists and our messages to ourselves address.
+// Caller holds r.mu.
+func (r *Ratchet) ourDevices(ctx context.Context) ([]Device, error) {
+	if r.ownLoaded {
+		return r.ownDevices, nil
+	}
+	all, err := r.cfg.Store.Devices(ctx, r.owner, r.owner)
+	if err != nil {
+		return nil, storeErr("read own installations", err)
+	}
+	var out []Device
+	for _, d := range all {
+		if d.Enabled && d.InstallationID != r.cfg.InstallationID && len(out) < MaxInstallations-1 {
+			out = append(out, d)
+		}
+	}
+	r.ownDevices, r.ownLoaded = out, true
+	return out, nil
+}
+
+// bundle builds and signs our bundle: our signed prekey and those of our enabled other
+// installations, timestamped now (status-go re-signs it each time it is attached).
+// Caller holds r.mu.
+func (r *Ratchet) bundle(ctx context.Context) (*protobuf.Bundle, error) {
+	p, err := r.currentPrekey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	others, err := r.ourDevices(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b := &protobuf.Bundle{
+		Identity: r.owner,
+		SignedPreKeys: map[string]*protobuf.SignedPreKey{
+			r.cfg.InstallationID: {SignedPreKey: p.Public, Version: p.Version, ProtocolVersion: protocolVersion},
+		},
+	}
+	for _, d := range others {
+		b.SignedPreKeys[d.InstallationID] = &protobuf.SignedPreKey{
+			SignedPreKey: d.SignedPreKey, Version: d.PrekeyVersion, ProtocolVersion: d.ProtocolVersion,
+		}
+	}
+	if err := signBundle(r.identity, b, r.cfg.Clock().UnixNano()); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Bundle returns our current bundle, signed now.
+func (r *Ratchet) Bundle(ctx context.Context) (*protobuf.Bundle, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.bundle(ctx)
+}
+
+// HandleBundle verifies a bundle seen in a message signed by signer (the Whisper
+// signature's key) and stores its installations: a bundle must be signed by its identity
+// and its identity must be the signer. It returns the installations that were new. This
+// is what Receive does with every bundle; call it directly for bundles met elsewhere.
+func (r *Ratchet) HandleBundle(ctx context.Context, signer *ecdsa.PublicKey, b *protobuf.Bundle) ([]string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	added, err := r.handleBundle(ctx, signer, b)
+	if err != nil {
+		r.stats.countDrop(err)
+		r.log.Debug("ratchet bundle dropped", "err", err)
+	}
+	return added, err
+}
+
+func (r *Ratchet) handleBundle(ctx context.Context, signer *ecdsa.PublicKey, b *protobuf.Bundle) ([]string, error) {
+	identity, err := VerifyBundle(b)
+	if err != nil {
+		return nil, err
+	}
+	if !sameKey(identity, signer) {
+		return nil, fmt.Errorf("bundle of %x in a message signed by %x: %w",
+			b.GetIdentity()[:4], crypto.CompressPubkey(signer)[:4], ErrBundleSigner)
+	}
+	ours := bytes.Equal(b.GetIdentity(), r.owner)
+	known, err := r.cfg.Store.Devices(ctx, r.owner, b.GetIdentity())
+	if err != nil {
+		return nil, storeErr("read installations", err)
+	}
+	var added []string
+	for id, spk := range b.GetSignedPreKeys() {
+		if ours && id == r.cfg.InstallationID {
+			continue
+		}
+		var prev *Device
+		for i := range known {
+			if known[i].InstallationID == id {
+				prev = &known[i]
+			}
+		}
+		if prev != nil && prev.Timestamp >= b.GetTimestamp() {
+			continue // an older or repeated bundle never replaces a newer one
+		}
+		d := Device{
+			Identity:        b.GetIdentity(),
+			InstallationID:  id,
+			SignedPreKey:    spk.GetSignedPreKey(),
+			PrekeyVersion:   spk.GetVersion(),
+			ProtocolVersion: spk.GetProtocolVersion(),
+			Timestamp:       b.GetTimestamp(),
+			// A peer's installations are enabled; our own others must be enabled by
+			// the user (status-go's pairing rule). SaveDevice keeps an existing flag.
+			Enabled: !ours,
+		}
+		if prev != nil && prev.ProtocolVersion > d.ProtocolVersion {
+			d.ProtocolVersion = prev.ProtocolVersion // status-go keeps the highest version seen
+		}
+		if err := r.cfg.Store.SaveDevice(ctx, r.owner, d, MaxInstallations); err != nil {
+			return nil, storeErr("save installation", err)
+		}
+		r.stats.devicesSaved.Add(1)
+		if prev == nil {
+			added = append(added, id)
+			if len(known) >= MaxInstallations {
+				r.stats.devicesEvicted.Add(1)
+				r.log.Debug("ratchet installation evicted", "identity", fmt.Sprintf("%x", b.GetIdentity()[:4]))
+			}
+			known = append(known, d)
+		}
+	}
+	if ours {
+		r.ownLoaded = false
+	}
+	return added, nil
+}
+
+// Installations returns the known installations of identity (our own other installations
+// for our own key), most recently seen first.
+func (r *Ratchet) Installations(ctx context.Context, identity *ecdsa.PublicKey) ([]Device, error) {
+	if !validPublic(identity) {
+		return nil, fmt.Errorf("installations: %w", ErrInvalidKey)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ds, err := r.cfg.Store.Devices(ctx, r.owner, crypto.CompressPubkey(identity))
+	if err != nil {
+		return nil, storeErr("read installations", err)
+	}
+	return ds, nil
+}
+
+// SetInstallationEnabled enables or disables one of our own other installations (pairing):
+// enabled ones are listed in our bundle and receive copies of what we send to ourselves.
+func (r *Ratchet) SetInstallationEnabled(ctx context.Context, installationID string, enabled bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ok, err := r.cfg.Store.SetDeviceEnabled(ctx, r.owner, r.owner, installationID, enabled)
+	if err != nil {
+		return storeErr("enable installation", err)
+	}
+	if !ok {
+		return fmt.Errorf("installation %q of our identity is unknown: %w", installationID, ErrConfig)
+	}
+	r.ownLoaded = false
+	return nil
+}

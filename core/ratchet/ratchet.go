@@ -1,0 +1,238 @@
+package ratchet
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+	dr "github.com/status-im/doubleratchet"
+
+	"github.com/statusgate/statusgate/core/whisper"
+)
+
+// status-go's encryptor limits (protocol/encryption/encryptor.go defaultEncryptorConfig)
+// and publisher intervals (protocol/encryption/publisher).
+const (
+	DefaultMaxSkip                  = 1000
+	DefaultMaxKeep                  = 3000
+	DefaultMaxMessageKeysPerSession = 2000
+	DefaultBundleRefresh            = 24 * time.Hour
+	DefaultBundleBackInterval       = 7200 * time.Second
+	DefaultContactCodeInterval      = 21600 * time.Second
+
+	// sessionsKept is how many sessions are kept per peer installation (the ones in use
+	// and the retired ones that recognise replayed X3DH headers).
+	sessionsKept = 8
+	// maxBundles bounds the bundles one ProtocolMessage may carry (status-go sends 1).
+	maxBundles = 3
+	// bundleBackEntries bounds the bundle-back rate limiter's memory.
+	bundleBackEntries = 4096
+	// secretCacheEntries bounds the negotiated-secret cache.
+	secretCacheEntries = 4096
+)
+
+// Config holds a Ratchet's settings. The zero value of every field but Identity,
+// InstallationID and Store is a usable default.
+type Config struct {
+	// Identity is the chat key the Ratchet serves. Required.
+	Identity *ecdsa.PrivateKey
+	// InstallationID names this installation (a GUID; see LoadInstallationID). Required.
+	InstallationID string
+	// Store persists every session, bundle and key. Required.
+	Store Store
+
+	// MaxSkip is the most message keys one message may skip in a chain (default 1000).
+	MaxSkip int
+	// MaxKeep: a message key is deleted once this many newer keys were derived in its
+	// session (default 3000).
+	MaxKeep int
+	// MaxMessageKeysPerSession caps the stored keys of a session (default 2000).
+	MaxMessageKeysPerSession int
+	// BundleRefresh is the age at which our signed prekey is replaced (default 24 h).
+	BundleRefresh time.Duration
+	// BundleBackInterval is the least time between two bundle-back answers to the same
+	// peer (default 2 h).
+	BundleBackInterval time.Duration
+	// ContactCodeInterval is the least time between two contact-code advertisements
+	// (default 6 h).
+	ContactCodeInterval time.Duration
+
+	// Clock is the time source (default time.Now).
+	Clock func() time.Time
+	// Rand is the entropy source for keys and nonces (default crypto/rand).
+	Rand io.Reader
+	// Logger receives drops at Debug (default: discard).
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxSkip == 0 {
+		c.MaxSkip = DefaultMaxSkip
+	}
+	if c.MaxKeep == 0 {
+		c.MaxKeep = DefaultMaxKeep
+	}
+	if c.MaxMessageKeysPerSession == 0 {
+		c.MaxMessageKeysPerSession = DefaultMaxMessageKeysPerSession
+	}
+	if c.BundleRefresh == 0 {
+		c.BundleRefresh = DefaultBundleRefresh
+	}
+	if c.BundleBackInterval == 0 {
+		c.BundleBackInterval = DefaultBundleBackInterval
+	}
+	if c.ContactCodeInterval == 0 {
+		c.ContactCodeInterval = DefaultContactCodeInterval
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Reader
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Validate reports the first unusable setting.
+func (c Config) Validate() error {
+	switch {
+	case c.Identity == nil || c.Identity.D == nil || !validPublic(&c.Identity.PublicKey):
+		return fmt.Errorf("ratchet.identity: %w", ErrConfig)
+	case validInstallationID(c.InstallationID) != nil:
+		return fmt.Errorf("ratchet.installation_id %q: %w", c.InstallationID, ErrConfig)
+	case c.Store == nil:
+		return fmt.Errorf("ratchet.store: nil: %w", ErrConfig)
+	case c.MaxSkip < 0, c.MaxKeep < 0, c.MaxMessageKeysPerSession < 0:
+		return fmt.Errorf("ratchet limits must not be negative: %w", ErrConfig)
+	case c.BundleRefresh < 0, c.BundleBackInterval < 0, c.ContactCodeInterval < 0:
+		return fmt.Errorf("ratchet intervals must not be negative: %w", ErrConfig)
+	}
+	return nil
+}
+
+// Ratchet is the secure transport of one identity. Its methods are safe for concurrent
+// use; they are serialised by one lock (held across Store calls, which it makes in order).
+type Ratchet struct {
+	cfg      Config
+	identity *ecdsa.PrivateKey
+	owner    []byte // compressed identity key: the Store's scope
+	crypto   drCrypto
+	log      *slog.Logger
+	stats    counters
+
+	mu sync.Mutex
+	// prekey caches our current signed prekey (loaded on first use).
+	prekey *Prekey
+	// ownDevices caches our other enabled installations for our bundle; nil = reload.
+	ownDevices []Device
+	ownLoaded  bool
+	// bundleBackAt: when each peer (compressed key) last got a bundle-back answer.
+	bundleBackAt map[string]time.Time
+	// secrets caches negotiated secrets by peer (compressed key).
+	secrets map[string]*Secret
+	// contactCode caches the symmetric key of our contact-code topic.
+	contactCode *whisper.SymKey
+}
+
+// New returns a Ratchet for cfg. It does no I/O: the Store is first used by the first
+// call that needs it.
+func New(cfg Config) (*Ratchet, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	return &Ratchet{
+		cfg:          cfg,
+		identity:     cfg.Identity,
+		owner:        crypto.CompressPubkey(&cfg.Identity.PublicKey),
+		crypto:       drCrypto{rand: cfg.Rand},
+		log:          cfg.Logger.With("installation", cfg.InstallationID),
+		bundleBackAt: map[string]time.Time{},
+		secrets:      map[string]*Secret{},
+	}, nil
+}
+
+// InstallationID returns this installation's id.
+func (r *Ratchet) InstallationID() string { return r.cfg.InstallationID }
+
+// PublicKey returns the identity the Ratchet serves.
+func (r *Ratchet) PublicKey() *ecdsa.PublicKey { return &r.identity.PublicKey }
+
+// NewInstallationID returns a random installation id in the form Status clients use: a
+// lowercase version-4 GUID.
+func NewInstallationID(rnd io.Reader) (string, error) {
+	var b [16]byte
+	if _, err := io.ReadFull(rnd, b[:]); err != nil {
+		return "", fmt.Errorf("installation id: %w: %w", ErrRandom, err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
+}
+
+// LoadInstallationID returns the installation id stored for identity, creating and
+// storing a random one on first use, so that a restart keeps the same installation.
+func LoadInstallationID(ctx context.Context, s Store, identity *ecdsa.PublicKey, rnd io.Reader) (string, error) {
+	if !validPublic(identity) {
+		return "", fmt.Errorf("load installation id: %w", ErrInvalidKey)
+	}
+	owner := crypto.CompressPubkey(identity)
+	id, ok, err := s.InstallationID(ctx, owner)
+	if err != nil {
+		return "", fmt.Errorf("load installation id: %w: %w", ErrStore, err)
+	}
+	if ok {
+		return id, nil
+	}
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	if id, err = NewInstallationID(rnd); err != nil {
+		return "", err
+	}
+	if id, err = s.SetInstallationID(ctx, owner, id); err != nil {
+		return "", fmt.Errorf("store installation id: %w: %w", ErrStore, err)
+	}
+	return id, nil
+}
+
+// The three session constructors, each with status-go's options over one step's storage
+// (the library's option type is unexported, so the options cannot be built once).
+
+func (r *Ratchet) loadSession(st *step) (dr.Session, error) {
+	return dr.Load(sessionID(st.session), st,
+		dr.WithKeysStorage(st), dr.WithMaxSkip(r.cfg.MaxSkip), dr.WithMaxKeep(r.cfg.MaxKeep),
+		dr.WithMaxMessageKeysPerSession(r.cfg.MaxMessageKeysPerSession), dr.WithCrypto(r.crypto))
+}
+
+// responderSession starts Bob's side: our signed prekey is the first ratchet key pair.
+func (r *Ratchet) responderSession(st *step, sk []byte, prekey dhPair) (dr.Session, error) {
+	return dr.New(sessionID(0), sk, prekey, st,
+		dr.WithKeysStorage(st), dr.WithMaxSkip(r.cfg.MaxSkip), dr.WithMaxKeep(r.cfg.MaxKeep),
+		dr.WithMaxMessageKeysPerSession(r.cfg.MaxMessageKeysPerSession), dr.WithCrypto(r.crypto))
+}
+
+// initiatorSession starts Alice's side: a fresh ratchet key against their signed prekey.
+func (r *Ratchet) initiatorSession(st *step, sk, theirPrekey []byte) (dr.Session, error) {
+	return dr.NewWithRemoteKey(sessionID(0), sk, theirPrekey, st,
+		dr.WithKeysStorage(st), dr.WithMaxSkip(r.cfg.MaxSkip), dr.WithMaxKeep(r.cfg.MaxKeep),
+		dr.WithMaxMessageKeysPerSession(r.cfg.MaxMessageKeysPerSession), dr.WithCrypto(r.crypto))
+}
+
+// storeErr wraps a Store failure.
+func storeErr(what string, err error) error {
+	if errors.Is(err, ErrStore) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return fmt.Errorf("%s: %w: %w", what, ErrStore, err)
+}

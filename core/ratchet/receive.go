@@ -1,0 +1,512 @@
+package ratchet
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+
+	"github.com/ethereum/go-ethereum/crypto"
+	dr "github.com/status-im/doubleratchet"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/statusgate/statusgate/core/ratchet/protobuf"
+)
+
+// Kind is what a received ProtocolMessage turned out to be.
+type Kind int
+
+const (
+	// KindPublic: a public-chat payload (public_message), not encrypted.
+	KindPublic Kind = iota + 1
+	// KindDirect: a direct message decrypted for this installation.
+	KindDirect
+	// KindBundles: bundles and nothing else (a contact-code advertisement).
+	KindBundles
+	// KindNotForUs: a direct message with no copy for this installation; Reply may hold
+	// a bundle-back answer to send.
+	KindNotForUs
+	// KindOwn: a message of our own identity with no copy for this installation (our
+	// own message seen again, or one from an installation we did not pair).
+	KindOwn
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindPublic:
+		return "public"
+	case KindDirect:
+		return "direct"
+	case KindBundles:
+		return "bundles"
+	case KindNotForUs:
+		return "not-for-us"
+	case KindOwn:
+		return "own"
+	}
+	return fmt.Sprintf("kind(%d)", int(k))
+}
+
+// Incoming is a received ProtocolMessage after decryption.
+type Incoming struct {
+	Kind Kind
+	// Sender is the Whisper signer; InstallationID the sender's installation as the
+	// message names it.
+	Sender         *ecdsa.PublicKey
+	InstallationID string
+	// Payload is the plaintext (KindDirect) or the public payload (KindPublic). A
+	// direct message may have an empty payload (a bundle-back answer).
+	Payload []byte
+	// Mode is how the direct message was encrypted.
+	Mode Mode
+	// NewInstallations lists installations first learned from this message's bundles.
+	NewInstallations []string
+	// NewSecret is set the first time we hold a negotiated secret with the sender:
+	// listen on its topic from now on.
+	NewSecret *Secret
+	// Reply is a bundle-back answer (KindNotForUs, at most one per peer per
+	// BundleBackInterval): send it so the sender learns this installation.
+	Reply *Outgoing
+	// Receipt identifies the message key to delete once the payload is processed
+	// (Ratchet.Processed); zero for messages that keep no key.
+	Receipt Receipt
+}
+
+// Receipt names the stored message key of a received Double Ratchet message.
+type Receipt struct {
+	session int64
+	dh      []byte
+	n       uint32
+}
+
+// IsZero reports whether the receipt names no key.
+func (rc Receipt) IsZero() bool { return rc.session == 0 }
+
+// DecodeProtocolMessage decodes a Whisper payload as a ProtocolMessage. It fails with
+// ErrNotProtocolMessage if the bytes are not one, or carry nothing a ProtocolMessage
+// carries (no bundle, no direct or public message): a bare ApplicationMetadataMessage or
+// Transit payload is not mistaken for one.
+func DecodeProtocolMessage(b []byte) (*protobuf.ProtocolMessage, error) {
+	var pm protobuf.ProtocolMessage
+	if err := proto.Unmarshal(b, &pm); err != nil {
+		return nil, fmt.Errorf("decode protocol message: %w", ErrNotProtocolMessage)
+	}
+	if len(pm.GetBundles()) == 0 && len(pm.GetDirectMessage()) == 0 && pm.PublicMessage == nil {
+		return nil, fmt.Errorf("protocol message without bundle or message: %w", ErrNotProtocolMessage)
+	}
+	return &pm, nil
+}
+
+// Receive decodes and processes a ProtocolMessage received in a Whisper envelope signed by
+// from: it verifies and stores the bundles (a bundle's identity must be from), returns a
+// public payload as is, and decrypts a direct message's copy for this installation (or
+// the DH copy), starting a session from an X3DH header. On any bad input it returns an
+// error wrapping one of the sentinels of errors.go, counted in Stats, and nothing is
+// stored. The message key of a decrypted Double Ratchet message stays stored until
+// Processed is called with in.Receipt.
+func (r *Ratchet) Receive(ctx context.Context, from *ecdsa.PublicKey, payload []byte) (*Incoming, error) {
+	pm, err := DecodeProtocolMessage(payload)
+	if err != nil {
+		r.drop(from, err)
+		return nil, err
+	}
+	return r.ReceiveMessage(ctx, from, pm)
+}
+
+// ReceiveMessage is Receive for an already decoded ProtocolMessage.
+func (r *Ratchet) ReceiveMessage(ctx context.Context, from *ecdsa.PublicKey, pm *protobuf.ProtocolMessage) (*Incoming, error) {
+	r.mu.Lock()
+	in, err := r.receive(ctx, from, pm)
+	r.mu.Unlock()
+	if err != nil {
+		r.drop(from, err)
+		return nil, err
+	}
+	return in, nil
+}
+
+func (r *Ratchet) drop(from *ecdsa.PublicKey, err error) {
+	r.stats.countDrop(err)
+	sender := "unsigned"
+	if validPublic(from) {
+		sender = fmt.Sprintf("%x", crypto.CompressPubkey(from)[:6])
+	}
+	r.log.Debug("ratchet message dropped", "sender", sender, "err", err)
+}
+
+// receive is Receive under r.mu.
+func (r *Ratchet) receive(ctx context.Context, from *ecdsa.PublicKey, pm *protobuf.ProtocolMessage) (*Incoming, error) {
+	if !validPublic(from) {
+		return nil, fmt.Errorf("sender key: %w", ErrMalformed)
+	}
+	if n := len(pm.GetBundles()); n > maxBundles {
+		return nil, fmt.Errorf("%d bundles: %w", n, ErrTooManyBundles)
+	}
+	inst := pm.GetInstallationId()
+	if len(inst) > maxInstallationIDLen {
+		return nil, fmt.Errorf("sender installation id of %d bytes: %w", len(inst), ErrMalformed)
+	}
+	// Verify every bundle before storing any, so that a bad one stores nothing.
+	for _, b := range pm.GetBundles() {
+		identity, err := VerifyBundle(b)
+		if err != nil {
+			return nil, err
+		}
+		if !sameKey(identity, from) {
+			return nil, fmt.Errorf("bundle of %x in a message signed by %x: %w",
+				b.GetIdentity()[:4], crypto.CompressPubkey(from)[:4], ErrBundleSigner)
+		}
+	}
+	in := &Incoming{Sender: from, InstallationID: inst}
+	dm := pm.GetDirectMessage()
+	var msg *protobuf.DirectMessageProtocol
+	if len(dm) > 0 {
+		if msg = dm[r.cfg.InstallationID]; msg == nil {
+			msg = dm[noInstallationID]
+		}
+		if msg != nil {
+			if err := checkDirect(msg); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, b := range pm.GetBundles() {
+		added, err := r.handleBundle(ctx, from, b)
+		if err != nil {
+			return nil, err
+		}
+		in.NewInstallations = append(in.NewInstallations, added...)
+	}
+	switch {
+	case pm.PublicMessage != nil:
+		in.Kind, in.Payload = KindPublic, pm.PublicMessage
+		r.stats.public.Add(1)
+		return in, nil
+	case len(dm) == 0:
+		in.Kind = KindBundles
+		r.stats.bundlesOnly.Add(1)
+		return in, nil
+	case msg == nil && sameKey(from, &r.identity.PublicKey):
+		in.Kind = KindOwn
+		r.stats.own.Add(1)
+		return in, nil
+	case msg == nil:
+		in.Kind = KindNotForUs
+		r.stats.notForUs.Add(1)
+		reply, err := r.bundleBack(ctx, from)
+		if err != nil {
+			return nil, err
+		}
+		in.Reply = reply
+		return in, nil
+	}
+	if err := validInstallationID(inst); err != nil && msg.GetDHHeader() == nil {
+		return nil, fmt.Errorf("sender installation: %w", err)
+	}
+	if err := r.decrypt(ctx, from, inst, msg, in); err != nil {
+		return nil, err
+	}
+	in.Kind = KindDirect
+	// status-go negotiates the shared secret with an installation once it has sent us a
+	// direct message of protocol version ≥ 1, as its bundle in this message says.
+	if protocolVersionOf(pm.GetBundles(), inst) >= 1 {
+		peer := crypto.CompressPubkey(from)
+		if _, err := r.cfg.Store.MarkAgreed(ctx, r.owner, peer, inst); err != nil {
+			return nil, storeErr("mark agreed", err)
+		}
+		isNew, err := r.cfg.Store.AddSecretPeer(ctx, r.owner, peer)
+		if err != nil {
+			return nil, storeErr("record negotiated secret", err)
+		}
+		if isNew {
+			if in.NewSecret, err = r.secretWith(from); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return in, nil
+}
+
+// checkDirect checks the shape of the copy we are about to decrypt before anything is
+// stored: every key a valid compressed point, bundle ids of the right size.
+func checkDirect(m *protobuf.DirectMessageProtocol) error {
+	if h := m.GetX3DHHeader(); h != nil {
+		if _, err := decompress(h.GetKey()); err != nil {
+			return fmt.Errorf("x3dh ephemeral key: %w", err)
+		}
+		if len(h.GetId()) != compressedKeyLen {
+			return fmt.Errorf("x3dh bundle id of %d bytes: %w", len(h.GetId()), ErrMalformed)
+		}
+	}
+	if h := m.GetDRHeader(); h != nil {
+		if _, err := decompress(h.GetKey()); err != nil {
+			return fmt.Errorf("ratchet key: %w", err)
+		}
+		if len(h.GetId()) != compressedKeyLen {
+			return fmt.Errorf("dr bundle id of %d bytes: %w", len(h.GetId()), ErrMalformed)
+		}
+	}
+	if h := m.GetDHHeader(); h != nil {
+		if _, err := decompress(h.GetKey()); err != nil {
+			return fmt.Errorf("dh ephemeral key: %w", err)
+		}
+	}
+	return nil
+}
+
+// protocolVersionOf is status-go's getProtocolVersion: the protocol version the first
+// bundle gives the sender's installation, 0 if none.
+func protocolVersionOf(bundles []*protobuf.Bundle, installationID string) uint32 {
+	if installationID == "" {
+		return 0
+	}
+	for _, b := range bundles {
+		if b == nil || b.GetSignedPreKeys() == nil {
+			continue
+		}
+		return b.GetSignedPreKeys()[installationID].GetProtocolVersion()
+	}
+	return 0
+}
+
+// decrypt decrypts our copy of a direct message into in. Caller holds r.mu.
+func (r *Ratchet) decrypt(ctx context.Context, from *ecdsa.PublicKey, inst string, m *protobuf.DirectMessageProtocol, in *Incoming) error {
+	dh := m.GetDRHeader()
+	x := m.GetX3DHHeader()
+	switch {
+	case dh != nil:
+		return r.decryptDR(ctx, from, inst, m, in)
+	case x != nil:
+		return fmt.Errorf("x3dh header without ratchet header: %w", ErrNoKeyHeader)
+	case m.GetDHHeader() != nil:
+		pt, err := r.decryptDH(m)
+		if err != nil {
+			return err
+		}
+		in.Payload, in.Mode = pt, ModeDH
+		r.stats.dh.Add(1)
+		return nil
+	}
+	return ErrNoKeyHeader
+}
+
+// decryptDH is status-go's DecryptWithDH: key = DH(IK_ours, EK), AES-256-GCM.
+func (r *Ratchet) decryptDH(m *protobuf.DirectMessageProtocol) ([]byte, error) {
+	ek, err := decompress(m.GetDHHeader().GetKey())
+	if err != nil {
+		return nil, err
+	}
+	key, err := dh(r.identity, ek)
+	if err != nil {
+		return nil, err
+	}
+	return openGCM(key, m.GetPayload())
+}
+
+// decryptDR decrypts a Double Ratchet copy, starting the session first when it carries an
+// X3DH header for a session we do not have. The session and its new message keys are
+// committed only when decryption succeeds. Caller holds r.mu.
+func (r *Ratchet) decryptDR(ctx context.Context, from *ecdsa.PublicKey, inst string, m *protobuf.DirectMessageProtocol, in *Incoming) error {
+	peer := crypto.CompressPubkey(from)
+	h := m.GetDRHeader()
+	sessions, err := r.cfg.Store.Sessions(ctx, r.owner, peer, inst)
+	if err != nil {
+		return storeErr("read sessions", err)
+	}
+	var s *Session
+	var retire int64
+	if x := m.GetX3DHHeader(); x != nil {
+		if !bytes.Equal(x.GetId(), h.GetId()) {
+			return fmt.Errorf("x3dh and ratchet headers name different bundles: %w", ErrMalformed)
+		}
+		for i := range sessions {
+			c := &sessions[i]
+			if c.Initiator || !bytes.Equal(c.BundleID, x.GetId()) {
+				continue
+			}
+			if bytes.Equal(c.Ephemeral, x.GetKey()) {
+				if c.Retired {
+					return fmt.Errorf("x3dh header of a replaced session: %w", ErrReplay)
+				}
+				s = c
+				break
+			}
+			if !c.Retired && retire == 0 {
+				retire = c.ID // the peer started over: this one replaces c if it decrypts
+			}
+		}
+		if s == nil {
+			return r.acceptSession(ctx, from, peer, inst, m, retire, in)
+		}
+	} else {
+		for i := range sessions {
+			if c := &sessions[i]; !c.Retired && bytes.Equal(c.BundleID, h.GetId()) {
+				s = c
+				break
+			}
+		}
+		if s == nil {
+			return fmt.Errorf("session %x with installation %.40q: %w", h.GetId()[:4], inst, ErrSessionNotFound)
+		}
+	}
+	msg := dr.Message{Header: dr.MessageHeader{DH: h.GetKey(), N: h.GetN(), PN: h.GetPn()}, Ciphertext: m.GetPayload()}
+	if err := r.precheck(ctx, s, msg.Header); err != nil {
+		return err
+	}
+	st := newStep(ctx, r.cfg.Store, s.ID, toDR(s.State))
+	sess, err := r.loadSession(st)
+	if err != nil {
+		return fmt.Errorf("load session: %w", err)
+	}
+	pt, err := sess.RatchetDecrypt(msg, nil)
+	if err != nil {
+		if errors.Is(err, ErrStore) {
+			return err
+		}
+		return fmt.Errorf("ratchet decrypt (tampered, or replayed from an older chain): %w: %v", ErrDecrypt, err)
+	}
+	u := SessionUpdate{
+		Session: s.ID, State: *st.saved, Confirmed: true, Keys: st.keys,
+		MaxKeys: st.maxKeys, DeleteUpTo: st.deleteUpTo,
+	}
+	if err := r.cfg.Store.UpdateSession(ctx, r.owner, u); err != nil {
+		return storeErr("update session", err)
+	}
+	in.Payload, in.Mode = pt, ModeDR
+	in.Receipt = Receipt{session: s.ID, dh: bytes.Clone(h.GetKey()), n: h.GetN()}
+	r.stats.dr.Add(1)
+	return nil
+}
+
+// precheck classifies what the library would reject without telling why: a key already
+// used and deleted (replay), or a skip beyond MaxSkip. A message whose key is stored
+// (skipped, or not yet confirmed) always passes.
+func (r *Ratchet) precheck(ctx context.Context, s *Session, h dr.MessageHeader) error {
+	if _, ok, err := r.cfg.Store.MessageKey(ctx, s.ID, h.DH, h.N); err != nil {
+		return storeErr("read message key", err)
+	} else if ok {
+		return nil
+	}
+	st := s.State
+	maxSkip := uint64(r.cfg.MaxSkip)
+	if bytes.Equal(h.DH, st.DHr) {
+		if h.N < st.RecvN {
+			return fmt.Errorf("message %d of a chain at %d: %w", h.N, st.RecvN, ErrReplay)
+		}
+		if uint64(h.N) > uint64(st.RecvN)+maxSkip {
+			return fmt.Errorf("message %d of a chain at %d: %w", h.N, st.RecvN, ErrTooManySkipped)
+		}
+		return nil
+	}
+	if uint64(h.PN) > uint64(st.RecvN)+maxSkip || uint64(h.N) > maxSkip {
+		return fmt.Errorf("new chain at %d after %d (ours at %d): %w", h.N, h.PN, st.RecvN, ErrTooManySkipped)
+	}
+	return nil
+}
+
+// acceptSession runs X3DH as the responder for a message whose X3DH header names one of
+// our signed prekeys, decrypts it on the new session, and stores the session only if that
+// succeeds. Caller holds r.mu.
+func (r *Ratchet) acceptSession(ctx context.Context, from *ecdsa.PublicKey, peer []byte, inst string, m *protobuf.DirectMessageProtocol, retire int64, in *Incoming) error {
+	x, h := m.GetX3DHHeader(), m.GetDRHeader()
+	p, ok, err := r.cfg.Store.PrekeyByPublic(ctx, r.owner, x.GetId())
+	if err != nil {
+		return storeErr("read prekey", err)
+	}
+	if !ok {
+		return fmt.Errorf("x3dh header names prekey %x: %w", x.GetId()[:4], ErrUnknownPrekey)
+	}
+	prekey, err := crypto.ToECDSA(p.Private)
+	if err != nil {
+		return fmt.Errorf("stored prekey: %w: %w", ErrStore, err)
+	}
+	ek, err := decompress(x.GetKey())
+	if err != nil {
+		return err
+	}
+	sk, err := x3dhPassive(from, prekey, ek, r.identity)
+	if err != nil {
+		return err
+	}
+	msg := dr.Message{Header: dr.MessageHeader{DH: h.GetKey(), N: h.GetN(), PN: h.GetPn()}, Ciphertext: m.GetPayload()}
+	if uint64(msg.Header.N) > uint64(r.cfg.MaxSkip) || uint64(msg.Header.PN) > uint64(r.cfg.MaxSkip) {
+		return fmt.Errorf("first message %d after %d: %w", msg.Header.N, msg.Header.PN, ErrTooManySkipped)
+	}
+	st := newStep(ctx, r.cfg.Store, 0, nil)
+	sess, err := r.responderSession(st, sk, dhPair{prv: p.Private, pub: p.Public})
+	if err != nil {
+		return fmt.Errorf("start session: %w", err)
+	}
+	pt, err := sess.RatchetDecrypt(msg, nil)
+	if err != nil {
+		return fmt.Errorf("ratchet decrypt of x3dh message: %w: %v", ErrDecrypt, err)
+	}
+	id, err := r.cfg.Store.InsertSession(ctx, r.owner, NewSession{
+		Session: Session{
+			Peer: peer, InstallationID: inst, BundleID: p.Public, Ephemeral: bytes.Clone(x.GetKey()),
+			SK: sk, Created: r.cfg.Clock(), State: *st.saved,
+		},
+		Keys: st.keys, Retire: retire, Keep: sessionsKept,
+	})
+	if err != nil {
+		return storeErr("insert session", err)
+	}
+	if retire != 0 {
+		r.log.Info("ratchet session replaced by a new x3dh", "peer", fmt.Sprintf("%x", peer[:6]), "installation", inst)
+	}
+	in.Payload, in.Mode = pt, ModeX3DH
+	in.Receipt = Receipt{session: id, dh: bytes.Clone(h.GetKey()), n: h.GetN()}
+	r.stats.x3dh.Add(1)
+	return nil
+}
+
+// Processed deletes the message key of a processed message: until then it is kept so
+// that a crash between decryption and processing loses nothing (the message decrypts
+// again when re-delivered). A zero Receipt is a no-op.
+func (r *Ratchet) Processed(ctx context.Context, rc Receipt) error {
+	if rc.IsZero() {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.cfg.Store.DeleteMessageKey(ctx, rc.session, rc.dh, rc.n); err != nil {
+		return storeErr("delete message key", err)
+	}
+	return nil
+}
+
+// bundleBack builds the answer to a direct message that has no copy for this
+// installation: an empty DH message carrying our bundle, so the sender can address us
+// next time (PROTOCOL.md §3.6). At most one per peer per BundleBackInterval. status-go
+// v0.70.1 means to do the same, but its rate check is inverted and it never answers.
+// Caller holds r.mu.
+func (r *Ratchet) bundleBack(ctx context.Context, to *ecdsa.PublicKey) (*Outgoing, error) {
+	now := r.cfg.Clock()
+	id := string(crypto.CompressPubkey(to))
+	if last, ok := r.bundleBackAt[id]; ok && now.Sub(last) < r.cfg.BundleBackInterval {
+		return nil, nil
+	}
+	if len(r.bundleBackAt) >= bundleBackEntries {
+		for k, t := range r.bundleBackAt {
+			if now.Sub(t) >= r.cfg.BundleBackInterval {
+				delete(r.bundleBackAt, k)
+			}
+		}
+		if len(r.bundleBackAt) >= bundleBackEntries {
+			return nil, nil // flooded by distinct peers: answer none until entries expire
+		}
+	}
+	dmp, err := r.encryptDH(to, nil)
+	if err != nil {
+		return nil, err
+	}
+	out, err := r.finish(ctx, to, []byte(id), map[string]*protobuf.DirectMessageProtocol{noInstallationID: dmp},
+		[]Copy{{InstallationID: noInstallationID, Mode: ModeDH}})
+	if err != nil {
+		return nil, err
+	}
+	r.bundleBackAt[id] = now
+	r.stats.bundleBacks.Add(1)
+	return out, nil
+}

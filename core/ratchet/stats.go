@@ -1,0 +1,98 @@
+package ratchet
+
+import (
+	"errors"
+	"sync/atomic"
+)
+
+// Stats counts what the Ratchet did and dropped since it was created. Drops are counted by
+// the sentinel error they wrap (errors.go).
+type Stats struct {
+	// Drops of received messages, by reason.
+	NotProtocolMessage   uint64
+	Malformed            uint64
+	BundleSignature      uint64
+	BundleSigner         uint64
+	TooManyInstallations uint64
+	TooManyBundles       uint64
+	UnknownPrekey        uint64
+	SessionNotFound      uint64
+	Replay               uint64
+	TooManySkipped       uint64
+	Decrypt              uint64
+	NoKeyHeader          uint64
+	// StoreErrors counts operations that failed in the Store (nothing was committed).
+	StoreErrors uint64
+
+	// Received messages by kind.
+	ReceivedPublic uint64
+	ReceivedDH     uint64
+	ReceivedX3DH   uint64
+	ReceivedDR     uint64
+	// BundlesOnly: messages with bundles and no payload (contact codes).
+	BundlesOnly uint64
+	// NotForUs: direct messages without a copy for this installation.
+	NotForUs uint64
+	// Own: our own messages seen again (no copy for ourselves).
+	Own uint64
+	// BundleBacks: bundle-back answers built for NotForUs messages.
+	BundleBacks uint64
+
+	// Sent copies by mode.
+	SentDH   uint64
+	SentX3DH uint64
+	SentDR   uint64
+
+	// DevicesSaved counts installations stored or updated from bundles;
+	// DevicesEvicted those removed beyond MaxInstallations per identity.
+	DevicesSaved   uint64
+	DevicesEvicted uint64
+}
+
+type counters struct {
+	drops    [len(dropReasons)]atomic.Uint64
+	storeErr atomic.Uint64
+
+	public, dh, x3dh, dr, bundlesOnly, notForUs, own, bundleBacks atomic.Uint64
+	sentDH, sentX3DH, sentDR                                      atomic.Uint64
+	devicesSaved, devicesEvicted                                  atomic.Uint64
+}
+
+// dropReasons are the sentinels counted as drops, in Stats order.
+var dropReasons = [...]error{
+	ErrNotProtocolMessage, ErrMalformed, ErrBundleSignature, ErrBundleSigner,
+	ErrTooManyInstallations, ErrTooManyBundles, ErrUnknownPrekey, ErrSessionNotFound,
+	ErrReplay, ErrTooManySkipped, ErrDecrypt, ErrNoKeyHeader,
+}
+
+// countDrop counts err under its reason and reports the reason's name ("" if err is a
+// store failure or unknown).
+func (c *counters) countDrop(err error) {
+	if errors.Is(err, ErrStore) {
+		c.storeErr.Add(1)
+		return
+	}
+	for i, reason := range dropReasons {
+		if errors.Is(err, reason) {
+			c.drops[i].Add(1)
+			return
+		}
+	}
+	c.drops[1].Add(1) // anything else from a peer is malformed input
+}
+
+// Stats returns a snapshot of the counters.
+func (r *Ratchet) Stats() Stats {
+	c := &r.stats
+	d := func(i int) uint64 { return c.drops[i].Load() }
+	return Stats{
+		NotProtocolMessage: d(0), Malformed: d(1), BundleSignature: d(2), BundleSigner: d(3),
+		TooManyInstallations: d(4), TooManyBundles: d(5), UnknownPrekey: d(6), SessionNotFound: d(7),
+		Replay: d(8), TooManySkipped: d(9), Decrypt: d(10), NoKeyHeader: d(11),
+		StoreErrors:    c.storeErr.Load(),
+		ReceivedPublic: c.public.Load(), ReceivedDH: c.dh.Load(), ReceivedX3DH: c.x3dh.Load(), ReceivedDR: c.dr.Load(),
+		BundlesOnly: c.bundlesOnly.Load(), NotForUs: c.notForUs.Load(), Own: c.own.Load(), BundleBacks: c.bundleBacks.Load(),
+		SentDH: c.sentDH.Load(), SentX3DH: c.sentX3DH.Load(), SentDR: c.sentDR.Load(),
+		DevicesSaved: c.devicesSaved.Load(), DevicesEvicted: c.devicesEvicted.Load(),
+	}
+}
