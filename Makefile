@@ -28,8 +28,9 @@ run: build
 deps:
 	@bash test/deps.sh
 
-# Every test, race detector on, including the interop suite against the go-ethereum
-# v1.9.20 reference (built on first use and cached by content hash).
+# Every test, race detector on, including the interop suites against the go-ethereum
+# v1.9.20 reference and the status-go v0.70.1 reference (each built on first use and
+# cached by content hash).
 test: deps
 	$(GO) test -race -count=1 ./...
 
@@ -73,6 +74,8 @@ lint:
 	cd test/reference && GOWORK=off $(GO) vet ./...
 	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 	@cd test/reference && GOWORK=off $(GO) mod tidy -diff || { echo "test/reference/go.mod is not tidy: cd test/reference && GOWORK=off go mod tidy"; exit 1; }
+	cd test/statusgo && GOWORK=off $(GO) vet ./...
+	@cd test/statusgo && GOWORK=off $(GO) mod tidy -diff || { echo "test/statusgo/go.mod is not tidy: cd test/statusgo && GOWORK=off go mod tidy"; exit 1; }
 	$(GO) test -count=1 ./test/archtest/
 
 clean:

@@ -6,11 +6,13 @@
 #   Debian packages   ngircd      /usr/sbin/ngircd                  test/ircd (bridges/irc)
 #                     postgresql  /usr/lib/postgresql/15/bin/initdb test/pgtest (store, gateway)
 #                     gcc         gcc on PATH                       cgo: go-sqlite3, -race
-#   Go modules        go.mod and test/reference/go.mod (the go-ethereum v1.9.20 reference)
+#   Go modules        go.mod, test/reference/go.mod (the go-ethereum v1.9.20 reference) and
+#                     test/statusgo/go.mod (the status-go v0.70.1 reference)
 #
 # Built on first use by the harnesses themselves and cached outside the repository
-# (~/.cache/statusgate): the whisper-ref binary (test/interop) and Dendrite
-# (test/homeserver). A test never skips because one is missing: it fails saying which.
+# (~/.cache/statusgate): the whisper-ref binary (test/interop), the statusgo-ref binary
+# (test/statusref) and Dendrite (test/homeserver). A test never skips because one is
+# missing: it fails saying which.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,3 +38,4 @@ fi
 
 go mod download
 (cd test/reference && GOWORK=off go mod download)
+(cd test/statusgo && GOWORK=off go mod download)
