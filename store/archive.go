@@ -105,8 +105,9 @@ func (a *Archive) Put(ctx context.Context, recs []mailserver.Record) error {
 
 // Query returns the envelopes created in [q.Lower, q.Upper] whose topic's bloom q.Bloom
 // matches, in ascending (created, hash) order, resuming strictly after q.Cursor when it
-// is set, at most q.Limit of them. next is the cursor of the last one returned when
-// q.Limit were returned and more may follow (a further matching row was seen, or the
+// is set, at most q.Limit of them and, when q.MaxBytes > 0, no more bytes than that
+// (but at least one envelope). next is the cursor of the last one returned when the
+// byte budget ended the page, or when q.Limit were returned and more may follow (a further matching row was seen, or the
 // range was not read to its end); it is empty when the range is exhausted. Called by the
 // mailserver's request handler; it blocks on the database. Errors: ErrInvalidQuery for a
 // limit ≤ 0, ErrMalformedCursor for a cursor that is not CursorLength bytes.
@@ -131,6 +132,7 @@ func (a *Archive) Query(ctx context.Context, q mailserver.Query) (envelopes [][]
 		return nil, nil, nil
 	}
 	full := q.Bloom.IsFull()
+	size := 0 // bytes of envelopes so far
 	for {
 		want := q.Limit - len(envelopes)
 		page := want + 1
@@ -138,11 +140,15 @@ func (a *Archive) Query(ctx context.Context, q mailserver.Query) (envelopes [][]
 			page = max(page, minPage)
 		}
 		page = min(page, maxPage)
-		pg, err := a.queryPage(ctx, &q, full, from, fromHash, page, envelopes)
+		pg, err := a.queryPage(ctx, &q, full, from, fromHash, page, envelopes, &size)
 		if err != nil {
 			return nil, nil, fmt.Errorf("query archive [%d, %d]: %w", q.Lower, q.Upper, err)
 		}
 		envelopes = pg.envelopes
+		if pg.overBytes {
+			// A matching envelope did not fit in q.MaxBytes: the page ends before it.
+			return envelopes, mailserver.CursorOf(pg.lastCreated, pg.lastHash), nil
+		}
 		if len(envelopes) == q.Limit {
 			// More may exist if a row matched after the last one returned, or if the
 			// page ended at its size rather than at the end of the range.
@@ -163,6 +169,7 @@ type pageResult struct {
 	envelopes   [][]byte // the caller's envelopes plus this page's matches
 	rows        int      // rows read
 	more        bool     // a matching row followed the Limit-th envelope
+	overBytes   bool     // a matching row did not fit in q.MaxBytes
 	lastCreated uint32   // key of the last envelope appended
 	lastHash    [32]byte
 	readCreated int64 // key of the last row read, where the next page resumes
@@ -170,8 +177,9 @@ type pageResult struct {
 }
 
 // queryPage reads up to page rows after (from, fromHash) and appends the matching
-// envelopes until q.Limit; past the limit it only looks for one more match.
-func (a *Archive) queryPage(ctx context.Context, q *mailserver.Query, full bool, from int64, fromHash []byte, page int, envelopes [][]byte) (pageResult, error) {
+// envelopes until q.Limit or q.MaxBytes (*size counts the bytes appended); past the limit
+// it only looks for one more match.
+func (a *Archive) queryPage(ctx context.Context, q *mailserver.Query, full bool, from int64, fromHash []byte, page int, envelopes [][]byte, size *int) (pageResult, error) {
 	pg := pageResult{envelopes: envelopes}
 	rows, err := a.db.QueryContext(ctx, a.selectPg, from, fromHash, int64(q.Upper), page)
 	if err != nil {
@@ -203,6 +211,11 @@ func (a *Archive) queryPage(ctx context.Context, q *mailserver.Query, full bool,
 			pg.more = true
 			break
 		}
+		if q.MaxBytes > 0 && len(pg.envelopes) > 0 && *size+len(env) > q.MaxBytes {
+			pg.overBytes = true
+			break
+		}
+		*size += len(env)
 		pg.envelopes = append(pg.envelopes, env)
 		env = nil // Scan into a nil []byte allocates a fresh copy
 		pg.lastCreated, pg.lastHash = uint32(created), [32]byte(hash)

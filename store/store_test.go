@@ -128,6 +128,7 @@ var archiveCases = []struct {
 	{"cursor_paging", testCursorPaging},
 	{"cursor_paging_filtered", testCursorPagingFiltered},
 	{"cursor_after_filtered_rows", testCursorAfterFilteredRows},
+	{"max_bytes", testMaxBytes},
 	{"malformed_query", testMalformedQuery},
 	{"prune", testPrune},
 	{"reopen", testReopen},
@@ -375,6 +376,54 @@ func testCursorAfterFilteredRows(t *testing.T, be backend) {
 		t.Fatalf("%d pages, want 2: 300 envelopes, then the last one", len(pages))
 	}
 	equalEnvelopes(t, "pages concatenated", slices.Concat(pages...), sorted(want))
+}
+
+// testMaxBytes: a page ends before the envelope that would take it past MaxBytes, with
+// the cursor of its last envelope; an envelope larger than the budget still comes alone;
+// paging delivers every envelope once (security finding 6).
+func testMaxBytes(t *testing.T, be backend) {
+	ctx := context.Background()
+	a := openStore(t, be.config(t)).Archive()
+	var recs []mailserver.Record
+	for i := range 30 {
+		n := 1000
+		if i == 7 {
+			n = 5000 // larger than the budget on its own
+		}
+		recs = append(recs, newRecord(t, 9000+uint32(i), topicA, uint64(i), n))
+	}
+	if err := a.Put(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	want := sorted(recs)
+	budget := 4 * len(want[0]) // four of the small ones
+	var got [][]byte
+	q := mailserver.Query{Upper: math.MaxUint32, Bloom: whisper.FullBloom(), Limit: 1000, MaxBytes: budget}
+	for page := 0; ; page++ {
+		envs, next, err := a.Query(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size := 0
+		for _, e := range envs {
+			size += len(e)
+		}
+		if len(envs) == 0 || size > budget && len(envs) > 1 {
+			t.Fatalf("page %d: %d envelopes, %d bytes, budget %d", page, len(envs), size, budget)
+		}
+		got = append(got, envs...)
+		if len(next) == 0 {
+			break
+		}
+		if len(got) < len(want) && size+len(want[len(got)]) <= budget {
+			t.Fatalf("page %d: ended at %d bytes though the next envelope (%d bytes) fits in %d", page, size, len(want[len(got)]), budget)
+		}
+		if page > 30 {
+			t.Fatal("cursor does not advance")
+		}
+		q.Cursor = next
+	}
+	equalEnvelopes(t, "byte-bounded pages concatenated", got, want)
 }
 
 func testMalformedQuery(t *testing.T, be backend) {

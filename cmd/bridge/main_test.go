@@ -40,11 +40,13 @@ func checkStoreAndMailserverDefaults(t *testing.T, c *Config, dbPath string) {
 	}
 	m := c.Mailserver
 	if m.Enabled == nil || !*m.Enabled || m.Password != "status-offline-inbox" || m.MinPoW == nil || *m.MinPoW != 0.001 ||
-		m.RetentionDays != 30 || m.DefaultLimit != 2000 || m.MaxLimit != 10000 || m.RequestsPerSecond != 1 || m.RequestBurst != 5 {
+		m.RetentionDays != 30 || m.DefaultLimit != 2000 || m.MaxLimit != 10000 || m.RequestsPerSecond != 1 || m.RequestBurst != 5 ||
+		m.MaxResponseBytes != 8<<20 || m.GlobalRequestsPerSecond != 10 || m.GlobalRequestBurst != 20 {
 		t.Errorf("mailserver defaults: %+v", m)
 	}
 	sc := m.serverConfig(nil, nil)
-	if sc.Retention != 30*24*time.Hour || sc.MinPoW != 0.001 || sc.MaxLimit != 10000 {
+	if sc.Retention != 30*24*time.Hour || sc.MinPoW != 0.001 || sc.MaxLimit != 10000 || sc.MaxResponseBytes != 8<<20 ||
+		sc.GlobalRequestsPerSecond != 10 || sc.GlobalRequestBurst != 20 {
 		t.Errorf("mailserver server config: %+v", sc)
 	}
 }
@@ -70,6 +72,9 @@ mailserver:
   max_limit: 100
   requests_per_second: 0.5
   request_burst: 2
+  max_response_bytes: 1048576
+  global_requests_per_second: 3
+  global_request_burst: 4
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +91,8 @@ mailserver:
 	}
 	sc := m.serverConfig(nil, nil)
 	if sc.Password != "other" || sc.MinPoW >= 0 || sc.Retention != 7*24*time.Hour || sc.DefaultLimit != 10 ||
-		sc.MaxLimit != 100 || sc.RequestsPerSecond != 0.5 || sc.RequestBurst != 2 {
+		sc.MaxLimit != 100 || sc.RequestsPerSecond != 0.5 || sc.RequestBurst != 2 || sc.MaxResponseBytes != 1<<20 ||
+		sc.GlobalRequestsPerSecond != 3 || sc.GlobalRequestBurst != 4 {
 		t.Errorf("mailserver server config: %+v (min_pow 0 must disable the check)", sc)
 	}
 }
@@ -174,6 +180,9 @@ func TestLoadConfig_rejects(t *testing.T) {
 		{"default above max", "mailserver: {default_limit: 20, max_limit: 10}\n", "mailserver.default_limit"},
 		{"negative rate", "mailserver: {requests_per_second: -1}\n", "mailserver.requests_per_second"},
 		{"negative burst", "mailserver: {request_burst: -1}\n", "mailserver.request_burst"},
+		{"tiny response budget", "mailserver: {max_response_bytes: 1000}\n", "mailserver.max_response_bytes"},
+		{"negative global rate", "mailserver: {global_requests_per_second: -1}\n", "mailserver.global_requests_per_second"},
+		{"negative global burst", "mailserver: {global_request_burst: -1}\n", "mailserver.global_request_burst"},
 		{"unknown mailserver key", "mailserver: {enable: true}\n", "enable"},
 	}
 	for _, tc := range cases {

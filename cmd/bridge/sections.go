@@ -155,10 +155,17 @@ type MailserverConfig struct {
 	DefaultLimit uint32 `yaml:"default_limit"`
 	// MaxLimit caps the envelopes of one page. Default (and 0) 10000.
 	MaxLimit uint32 `yaml:"max_limit"`
+	// MaxResponseBytes bounds the envelope bytes of one page, whatever its limit.
+	// Default (and 0) 8 MiB.
+	MaxResponseBytes int `yaml:"max_response_bytes"`
 	// RequestsPerSecond and RequestBurst rate-limit each peer's history requests.
 	// Defaults (and 0) 1 and 5.
 	RequestsPerSecond float64 `yaml:"requests_per_second"`
 	RequestBurst      int     `yaml:"request_burst"`
+	// GlobalRequestsPerSecond and GlobalRequestBurst rate-limit all peers' requests
+	// together (node IDs cost nothing to mint). Defaults (and 0) 10 and 20.
+	GlobalRequestsPerSecond float64 `yaml:"global_requests_per_second"`
+	GlobalRequestBurst      int     `yaml:"global_request_burst"`
 }
 
 func (m *MailserverConfig) withDefaults() {
@@ -188,6 +195,15 @@ func (m *MailserverConfig) withDefaults() {
 	if m.RequestBurst == 0 {
 		m.RequestBurst = 5
 	}
+	if m.MaxResponseBytes == 0 {
+		m.MaxResponseBytes = mailserver.DefaultMaxResponseBytes
+	}
+	if m.GlobalRequestsPerSecond == 0 {
+		m.GlobalRequestsPerSecond = 10
+	}
+	if m.GlobalRequestBurst == 0 {
+		m.GlobalRequestBurst = 20
+	}
 }
 
 // Validate checks the mailserver section, reporting every bad setting.
@@ -211,6 +227,15 @@ func (m *MailserverConfig) Validate() error {
 	if m.RequestBurst < 1 {
 		errs = append(errs, fmt.Errorf("mailserver.request_burst: %d is less than 1", m.RequestBurst))
 	}
+	if m.MaxResponseBytes < 64<<10 {
+		errs = append(errs, fmt.Errorf("mailserver.max_response_bytes: %d is less than 64 KiB", m.MaxResponseBytes))
+	}
+	if r := m.GlobalRequestsPerSecond; math.IsNaN(r) || math.IsInf(r, 0) || r <= 0 {
+		errs = append(errs, fmt.Errorf("mailserver.global_requests_per_second: %v is not a finite positive number", r))
+	}
+	if m.GlobalRequestBurst < 1 {
+		errs = append(errs, fmt.Errorf("mailserver.global_request_burst: %d is less than 1", m.GlobalRequestBurst))
+	}
 	return errors.Join(errs...)
 }
 
@@ -222,15 +247,18 @@ func (m *MailserverConfig) serverConfig(nodeKey *ecdsa.PrivateKey, log *slog.Log
 		pow = -1 // ServerConfig: 0 is its default (0.001), negative disables the check
 	}
 	return mailserver.ServerConfig{
-		Password:          m.Password,
-		NodeKey:           nodeKey,
-		MinPoW:            pow,
-		DefaultLimit:      m.DefaultLimit,
-		MaxLimit:          m.MaxLimit,
-		Retention:         time.Duration(m.RetentionDays) * 24 * time.Hour,
-		RequestsPerSecond: m.RequestsPerSecond,
-		RequestBurst:      m.RequestBurst,
-		Logger:            log,
+		Password:                m.Password,
+		NodeKey:                 nodeKey,
+		MinPoW:                  pow,
+		DefaultLimit:            m.DefaultLimit,
+		MaxLimit:                m.MaxLimit,
+		Retention:               time.Duration(m.RetentionDays) * 24 * time.Hour,
+		RequestsPerSecond:       m.RequestsPerSecond,
+		RequestBurst:            m.RequestBurst,
+		MaxResponseBytes:        m.MaxResponseBytes,
+		GlobalRequestsPerSecond: m.GlobalRequestsPerSecond,
+		GlobalRequestBurst:      m.GlobalRequestBurst,
+		Logger:                  log,
 	}
 }
 

@@ -23,6 +23,9 @@ type Query struct {
 	Lower, Upper uint32        // created time bounds, both inclusive
 	Bloom        whisper.Bloom // only envelopes whose topic's bloom it matches
 	Limit        int           // at most this many envelopes (> 0)
+	// MaxBytes, when > 0, bounds the envelope bytes returned: the answer ends before the
+	// envelope that would take it past MaxBytes, with a cursor, but holds at least one.
+	MaxBytes int
 	// Cursor, when set (CursorLength bytes), resumes after the envelope it names.
 	Cursor []byte
 }
@@ -34,8 +37,9 @@ type Archive interface {
 	// redelivery never duplicates.
 	Put(ctx context.Context, recs []Record) error
 	// Query returns the matching envelopes in ascending (Created, Hash) order, at most
-	// q.Limit of them, and the cursor to resume from: empty when there is nothing more,
-	// else the CursorLength-byte key of the last envelope returned.
+	// q.Limit of them and at most q.MaxBytes of them, and the cursor to resume from:
+	// empty when there is nothing more, else the CursorLength-byte key of the last
+	// envelope returned.
 	Query(ctx context.Context, q Query) (envelopes [][]byte, next []byte, err error)
 	// Prune deletes the envelopes created before t and reports how many.
 	Prune(ctx context.Context, before time.Time) (int64, error)

@@ -14,6 +14,8 @@ var (
 	ErrUndecryptable = errors.New("history request not decryptable")
 	// ErrRateLimited: the peer sent requests faster than the server allows.
 	ErrRateLimited = errors.New("history requests rate limited")
+	// ErrBusy: the server was serving its maximum of requests for too long.
+	ErrBusy = errors.New("mailserver busy")
 	// ErrCursor: a cursor of the wrong length.
 	ErrCursor = errors.New("malformed cursor")
 )

@@ -21,11 +21,14 @@ import (
 // memArchive is an in-memory Archive for the protocol tests of this package; the store
 // package runs the archive semantics against SQLite and PostgreSQL.
 type memArchive struct {
-	mu   sync.Mutex
-	recs map[[32]byte]mailserver.Record
+	mu      sync.Mutex
+	recs    map[[32]byte]mailserver.Record
+	changed chan struct{} // closed and replaced by every Put
 }
 
-func newMemArchive() *memArchive { return &memArchive{recs: map[[32]byte]mailserver.Record{}} }
+func newMemArchive() *memArchive {
+	return &memArchive{recs: map[[32]byte]mailserver.Record{}, changed: make(chan struct{})}
+}
 
 func (a *memArchive) Put(_ context.Context, recs []mailserver.Record) error {
 	a.mu.Lock()
@@ -35,7 +38,27 @@ func (a *memArchive) Put(_ context.Context, recs []mailserver.Record) error {
 			a.recs[r.Hash] = r
 		}
 	}
+	close(a.changed)
+	a.changed = make(chan struct{})
 	return nil
+}
+
+// waitLen waits until the archive holds at least n envelopes.
+func (a *memArchive) waitLen(n int, timeout time.Duration) error {
+	deadline := time.After(timeout)
+	for {
+		a.mu.Lock()
+		have, changed := len(a.recs), a.changed
+		a.mu.Unlock()
+		if have >= n {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			return fmt.Errorf("archived %d of %d within %v", have, n, timeout)
+		}
+	}
 }
 
 func (a *memArchive) Query(_ context.Context, q mailserver.Query) ([][]byte, []byte, error) {
@@ -53,6 +76,7 @@ func (a *memArchive) Query(_ context.Context, q mailserver.Query) ([][]byte, []b
 	})
 	var out [][]byte
 	var last mailserver.Record
+	size := 0
 	for _, r := range all {
 		if r.Created < q.Lower || r.Created > q.Upper {
 			continue
@@ -64,10 +88,10 @@ func (a *memArchive) Query(_ context.Context, q mailserver.Query) ([][]byte, []b
 		if !q.Bloom.Matches(&b) {
 			continue
 		}
-		if len(out) == q.Limit {
+		if len(out) == q.Limit || q.MaxBytes > 0 && len(out) > 0 && size+len(r.Envelope) > q.MaxBytes {
 			return out, mailserver.CursorOf(last.Created, last.Hash), nil
 		}
-		out, last = append(out, r.Envelope), r
+		out, last, size = append(out, r.Envelope), r, size+len(r.Envelope)
 	}
 	return out, nil, nil
 }
@@ -102,7 +126,9 @@ func (c *completions) HandleRequestComplete(p *whisper.Peer, payload []byte) {
 	case c.raw <- payload:
 	default:
 	}
-	c.client.HandleRequestComplete(p, payload)
+	if c.client != nil {
+		c.client.HandleRequestComplete(p, payload)
+	}
 }
 
 type fixture struct {
@@ -162,12 +188,8 @@ func (f *fixture) archiveExpired(t *testing.T, n int) {
 		}
 		f.server.Archive(env)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for f.archive.len() < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("archived %d of %d", f.archive.len(), n)
-		}
-		time.Sleep(5 * time.Millisecond)
+	if err := f.archive.waitLen(n, 10*time.Second); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -413,9 +435,8 @@ func TestServer_retriesArchiveWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.Archive(env)
-	deadline := time.Now().Add(10 * time.Second)
-	for archive.len() == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	if err := archive.waitLen(1, 10*time.Second); err != nil {
+		t.Fatal(err)
 	}
 	cancel()
 	<-done

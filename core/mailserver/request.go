@@ -238,3 +238,16 @@ func DecodeCompletion(body []byte) (*Completion, error) {
 	}
 	return c, nil
 }
+
+// peekRequest finds the ID a refused request is answered with, without opening it: the
+// envelope's hash, or the struct form's ID. nil when the body has none.
+func peekRequest(body []byte) *Request {
+	if env, err := whisper.DecodeEnvelope(body); err == nil {
+		return &Request{ID: env.Hash()}
+	}
+	var mr messagesRequest
+	if err := rlp.DecodeBytes(body, &mr); err == nil && len(mr.ID) == 32 {
+		return &Request{ID: [32]byte(mr.ID), Form: FormStruct}
+	}
+	return nil
+}

@@ -10,14 +10,15 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/ethereum/go-ethereum/p2p/enode"
-	"golang.org/x/time/rate"
 
 	"github.com/statusgate/statusgate/core/whisper"
 )
 
 // DefaultPassword is the mailserver password Status clients use (REACT constant).
 const DefaultPassword = "status-offline-inbox"
+
+// DefaultMaxResponseBytes is the default byte budget of one answer (ServerConfig).
+const DefaultMaxResponseBytes = 8 << 20
 
 // ServerConfig configures a Server. Zero values mean the documented defaults.
 type ServerConfig struct {
@@ -34,6 +35,16 @@ type ServerConfig struct {
 	// MaxLimit caps every request's limit, and bounds the binary form, which has none.
 	// Default 10000.
 	MaxLimit uint32
+	// MaxResponseBytes bounds the envelope bytes of one answer (one page), whatever its
+	// limit: a page ends, with a cursor, before the envelope that would take it past this
+	// (a page holds at least one envelope). With MaxConcurrentRequests it bounds the
+	// memory requests can pin. Default DefaultMaxResponseBytes (8 MiB).
+	MaxResponseBytes int
+	// MaxConcurrentRequests bounds the requests served at once; a request waits up to
+	// BusyTimeout for its turn (its peer's other packets wait with it), then gets an
+	// ERROR= completion. Defaults 4 and 10 s.
+	MaxConcurrentRequests int
+	BusyTimeout           time.Duration
 	// MaxBatchBytes bounds one code-127 packet. Default 1 MiB (a peer's default max
 	// message size).
 	MaxBatchBytes int
@@ -43,6 +54,14 @@ type ServerConfig struct {
 	// requests are answered with an ERROR= completion. Defaults 1/s and 5.
 	RequestsPerSecond float64
 	RequestBurst      int
+	// GlobalRequestsPerSecond and GlobalRequestBurst limit the requests of all peers
+	// together: node IDs are free to mint, so the per-peer limit alone bounds nothing.
+	// Defaults 10/s and 20.
+	GlobalRequestsPerSecond float64
+	GlobalRequestBurst      int
+	// MaxTrackedPeers bounds the per-peer limiters kept; beyond it the least recently
+	// used is dropped (LRU). Default 1024.
+	MaxTrackedPeers int
 	// ArchiveQueue bounds envelopes waiting to be written. Default 4096. Overflow policy:
 	// block (the peer that delivered the envelope waits), so nothing accepted is lost.
 	ArchiveQueue int
@@ -64,6 +83,24 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	}
 	if c.MaxLimit == 0 {
 		c.MaxLimit = 10000
+	}
+	if c.MaxResponseBytes == 0 {
+		c.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	if c.MaxConcurrentRequests == 0 {
+		c.MaxConcurrentRequests = 4
+	}
+	if c.BusyTimeout == 0 {
+		c.BusyTimeout = 10 * time.Second
+	}
+	if c.GlobalRequestsPerSecond == 0 {
+		c.GlobalRequestsPerSecond = 10
+	}
+	if c.GlobalRequestBurst == 0 {
+		c.GlobalRequestBurst = 20
+	}
+	if c.MaxTrackedPeers == 0 {
+		c.MaxTrackedPeers = 1024
 	}
 	if c.MaxBatchBytes == 0 {
 		c.MaxBatchBytes = int(whisper.DefaultMaxMessageSize)
@@ -99,9 +136,8 @@ type Server struct {
 	log     *slog.Logger
 	queue   chan Record
 	done    chan struct{}
-
-	mu       sync.Mutex
-	limiters map[enode.ID]*rate.Limiter
+	limiter *requestLimiter
+	serving chan struct{} // a slot per request being served
 
 	stats serverStats
 }
@@ -123,7 +159,9 @@ func NewServer(archive Archive, cfg ServerConfig) (*Server, error) {
 		return nil, fmt.Errorf("mailserver key: %w", err)
 	}
 	return &Server{cfg: cfg, archive: archive, keys: Keys{Sym: sym, Asym: cfg.NodeKey}, log: cfg.Logger,
-		queue: make(chan Record, cfg.ArchiveQueue), done: make(chan struct{}), limiters: map[enode.ID]*rate.Limiter{}}, nil
+		queue: make(chan Record, cfg.ArchiveQueue), done: make(chan struct{}),
+		limiter: newRequestLimiter(cfg.RequestsPerSecond, cfg.RequestBurst, cfg.GlobalRequestsPerSecond, cfg.GlobalRequestBurst, cfg.MaxTrackedPeers),
+		serving: make(chan struct{}, cfg.MaxConcurrentRequests)}, nil
 }
 
 // Archive queues an accepted envelope for the archive (whisper.Archiver). It blocks
@@ -215,31 +253,30 @@ func (s *Server) prune(ctx context.Context) {
 	}
 }
 
-func (s *Server) allow(id enode.ID) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l := s.limiters[id]
-	if l == nil {
-		l = rate.NewLimiter(rate.Limit(s.cfg.RequestsPerSecond), s.cfg.RequestBurst)
-		s.limiters[id] = l
-	}
-	return l.Allow()
-}
-
 // HandleRequest serves one history request (whisper.RequestHandler), on the requesting
-// peer's goroutine. Bad requests are answered with an ERROR= completion when they carry
-// an ID, and never disconnect the peer; only a failed write to the peer is returned.
+// peer's goroutine. The rate limits are checked before any decryption, so refused
+// requests cost a hash. Bad requests are answered with an ERROR= completion when they
+// carry an ID, and never disconnect the peer; only a failed write to the peer is
+// returned.
 func (s *Server) HandleRequest(p *whisper.Peer, body []byte) error {
 	s.stats.mu.Lock()
 	s.stats.requests++
 	s.stats.mu.Unlock()
-	req, err := DecodeRequest(body, s.keys, max(s.cfg.MinPoW, 0))
-	if err == nil && !s.allow(p.ID()) {
-		err = ErrRateLimited
+	if err := s.limiter.allow(p.ID(), s.cfg.Clock()); err != nil {
+		return s.fail(p, peekRequest(body), err)
 	}
+	req, err := DecodeRequest(body, s.keys, max(s.cfg.MinPoW, 0))
 	if err != nil {
 		return s.fail(p, req, err)
 	}
+	busy := time.NewTimer(s.cfg.BusyTimeout)
+	select {
+	case s.serving <- struct{}{}:
+		busy.Stop()
+	case <-busy.C:
+		return s.fail(p, req, fmt.Errorf("%w: %d requests being served for %v", ErrBusy, cap(s.serving), s.cfg.BusyTimeout))
+	}
+	defer func() { <-s.serving }()
 	if err := s.serve(p, req); err != nil {
 		if errors.Is(err, errPeerWrite) {
 			return err
@@ -284,7 +321,7 @@ func (s *Server) serve(p *whisper.Peer, req *Request) error {
 		limit = s.cfg.MaxLimit
 	}
 	envs, next, err := s.archive.Query(context.Background(), Query{Lower: req.Lower, Upper: upper, Bloom: req.Bloom,
-		Limit: int(limit), Cursor: req.Cursor})
+		Limit: int(limit), MaxBytes: s.cfg.MaxResponseBytes, Cursor: req.Cursor})
 	if err != nil {
 		return fmt.Errorf("query archive: %w", err)
 	}
