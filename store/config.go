@@ -18,7 +18,9 @@ const (
 type Config struct {
 	// Driver is "sqlite" or "postgres". Zero value: "sqlite".
 	Driver string `yaml:"driver"`
-	// Path is the SQLite database file (created if missing; its directory must exist).
+	// Path is the SQLite database file (created if missing, mode 0600, with its -wal and
+	// -shm files; an existing one loses group and other permissions; its directory must
+	// exist).
 	// Required for sqlite; no default, the caller puts it under its data dir.
 	Path string `yaml:"path"`
 	// DSN is the PostgreSQL connection string, URL ("postgres://user@host:5432/db") or

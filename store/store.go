@@ -31,6 +31,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	)
 	switch cfg.Driver {
 	case DriverSQLite:
+		if err := secureSQLiteFiles(cfg.Path); err != nil {
+			return nil, fmt.Errorf("open %s store: %w", cfg.Driver, err)
+		}
 		db, err = sql.Open(sqliteDriver, sqliteDSN(cfg.Path))
 	case DriverPostgres:
 		db, err = sql.Open("pgx", cfg.DSN)

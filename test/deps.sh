@@ -6,6 +6,7 @@
 #   Debian packages   ngircd      /usr/sbin/ngircd                  test/ircd (bridges/irc)
 #                     postgresql  /usr/lib/postgresql/15/bin/initdb test/pgtest (store, gateway)
 #                     gcc         gcc on PATH                       cgo: go-sqlite3, -race
+#                     strace      strace on PATH                    test/e2e (key files fsynced)
 #   Go modules        go.mod, test/reference/go.mod (the go-ethereum v1.9.20 reference) and
 #                     test/statusgo/go.mod (the status-go v0.70.1 reference)
 #
@@ -21,6 +22,7 @@ missing=()
 [ -x /usr/sbin/ngircd ] || missing+=(ngircd)
 [ -x "$pg_bin/initdb" ] && [ -x "$pg_bin/postgres" ] || missing+=(postgresql)
 command -v gcc >/dev/null || missing+=(gcc)
+command -v strace >/dev/null || missing+=(strace)
 
 if [ ${#missing[@]} -gt 0 ]; then
   cmd="apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"

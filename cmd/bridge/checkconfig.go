@@ -36,8 +36,9 @@ keys, values of the wrong type, invalid settings, and whatever else bridge run w
 refuse at start: the files it reads (alias word lists; a missing, exposed or malformed
 gateway secret; an exposed node key; a missing or exposed API token while the API
 connector is enabled) and anything a service refuses when it is built (it builds them
-all, as run does, and starts none). It does not connect to the database. Prints
-"FILE: ok" and exits 0 when there is none; exits 3 otherwise.
+all, as run does, and starts none). It does not connect to the database. A
+configuration file readable by group or others is warned about ("FILE: warning: …"),
+not refused. Prints "FILE: ok" and exits 0 when there is none; exits 3 otherwise.
 
 flags:
 `
@@ -64,6 +65,9 @@ func runCheckConfig(args []string, stdout, stderr io.Writer) int {
 	}
 	name := displayPath(*cfgPath)
 	problems := checkConfig(*cfgPath)
+	if w := exposedConfig(*cfgPath); w != "" {
+		fmt.Fprintf(stdout, "%s: warning: %s\n", name, w)
+	}
 	if len(problems) == 0 {
 		fmt.Fprintf(stdout, "%s: ok\n", name)
 		return exitOK

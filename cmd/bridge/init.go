@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/ethereum/go-ethereum/p2p/enode"
@@ -17,6 +16,7 @@ import (
 	"github.com/statusgate/statusgate"
 	"github.com/statusgate/statusgate/core/node"
 	"github.com/statusgate/statusgate/identity"
+	"github.com/statusgate/statusgate/keyfile"
 )
 
 const initUsage = `usage: bridge init [-out FILE | -config FILE] [-force]
@@ -230,26 +230,17 @@ func exists(path string) (bool, error) {
 	}
 }
 
-// writeConfigFile writes the embedded config.example.yaml to path, mode 0600 when new
-// (a configuration may hold a database password). Without force an existing file is
-// never touched (O_EXCL).
+// writeConfigFile writes the embedded config.example.yaml to path, mode 0600 (a
+// configuration may hold a database password and tokens), fsynced. Without force an
+// existing file is never touched; with force it is replaced, and ends 0600 whatever
+// its mode was.
 func writeConfigFile(path string, force bool) error {
-	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	write := keyfile.Create
 	if force {
-		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+		write = keyfile.Replace
 	}
-	if dir := filepath.Dir(path); dir != "." {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("create configuration dir: %w", err)
-		}
-	}
-	f, err := os.OpenFile(path, flags, 0o600)
-	if err != nil {
-		return fmt.Errorf("create configuration: %w", err)
-	}
-	_, werr := f.Write(statusgate.ExampleConfig())
-	if err := errors.Join(werr, f.Close()); err != nil {
-		return fmt.Errorf("write configuration %s: %w", path, err)
+	if err := write(path, statusgate.ExampleConfig()); err != nil {
+		return fmt.Errorf("configuration: %w", err)
 	}
 	return nil
 }
@@ -279,23 +270,13 @@ func createToken(path string) error {
 	return writeKeyFile(path, "api token", tok)
 }
 
-// writeKeyFile is the one writer of secret files (the node key aside, which core/node
-// writes the same way): it creates path with mode 0600, and its directory with 0700,
-// and writes text and a newline. O_EXCL: an existing file, even one created by a
-// concurrent init, is never overwritten; the error then wraps fs.ErrExist. what names
-// the file in errors, which never quote text.
+// writeKeyFile writes text and a newline to the new secret file path with
+// keyfile.Create (mode 0600, fsynced with its directory, never overwriting: an existing
+// file, even one created by a concurrent init, makes the error wrap fs.ErrExist). what
+// names the file in errors, which never quote text.
 func writeKeyFile(path, what, text string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("create %s dir: %w", what, err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", what, err)
-	}
-	_, werr := f.WriteString(text + "\n")
-	if err := errors.Join(werr, f.Close()); err != nil {
-		os.Remove(path)
-		return fmt.Errorf("write %s %s: %w", what, path, err)
+	if err := keyfile.Create(path, []byte(text+"\n")); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }

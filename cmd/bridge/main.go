@@ -84,6 +84,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			fmt.Fprintln(stderr, "bridge:", err)
 			return exitConfig
 		}
+		warnExposedConfig(cfg.Log.logger(stderr), *cfgPath)
 		if err := runGateway(ctx, cfg, stderr); err != nil && !errors.Is(err, context.Canceled) {
 			fmt.Fprintln(stderr, "bridge:", err)
 			return exitFail

@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/statusgate/statusgate/bridges/matrix"
+	"github.com/statusgate/statusgate/keyfile"
 )
 
 const registrationUsage = `usage: bridge generate-registration [-config FILE] [-network NAME] [-out FILE] [-force]
@@ -79,22 +80,18 @@ func runGenerateRegistration(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bridge generate-registration:", err)
 		return exitConfig
 	}
-	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	// The registration holds as_token and hs_token: written 0600 and fsynced, and with
+	// -force replaced (0600 whatever the old file's mode was).
+	write := keyfile.Create
 	if *force {
-		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+		write = keyfile.Replace
 	}
-	f, err := os.OpenFile(*out, flags, 0o600)
-	if err != nil {
-		fmt.Fprintln(stderr, "bridge generate-registration:", err, "(-force overwrites)")
-		return exitFail
-	}
-	if _, err := f.Write(reg); err != nil {
-		f.Close()
-		fmt.Fprintln(stderr, "bridge generate-registration:", err)
-		return exitFail
-	}
-	if err := f.Close(); err != nil {
-		fmt.Fprintln(stderr, "bridge generate-registration:", err)
+	if err := write(*out, reg); err != nil {
+		hint := ""
+		if errors.Is(err, os.ErrExist) {
+			hint = " (-force overwrites)"
+		}
+		fmt.Fprintf(stderr, "bridge generate-registration: registration: %v%s\n", err, hint)
 		return exitFail
 	}
 	fmt.Fprintf(stdout, "registration %s (mode 0600): give it to the homeserver\n", *out)

@@ -7,10 +7,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/statusgate/statusgate/keyfile"
 )
 
 // LoadOrCreateKey reads the node key from path (64 hex characters, as geth's nodekey
@@ -47,19 +48,10 @@ func createKey(path string) (*ecdsa.PrivateKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("generate node key: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("create node key dir: %w", err)
-	}
-	// O_EXCL: two processes racing on a fresh data dir must not end up with two keys.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("create node key: %w", err)
-	}
-	_, werr := f.WriteString(hex.EncodeToString(crypto.FromECDSA(key)) + "\n")
-	cerr := f.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		os.Remove(path)
-		return nil, fmt.Errorf("write node key: %w", err)
+	// keyfile.Create: 0600, fsynced with its directory, O_EXCL (two processes racing on
+	// a fresh data dir must not end up with two keys).
+	if err := keyfile.Create(path, []byte(hex.EncodeToString(crypto.FromECDSA(key))+"\n")); err != nil {
+		return nil, fmt.Errorf("node key: %w", err)
 	}
 	return key, nil
 }

@@ -23,7 +23,7 @@ func allowed(pkg, dep string) bool {
 		return false // test/... is for _test.go files only (checked without -test)
 	case under(pkg, "cmd"), under(pkg, "test"):
 		return true
-	case pkg == "bridges", pkg == "identity", pkg == "":
+	case pkg == "bridges", pkg == "identity", pkg == "keyfile", pkg == "":
 		return dep == "" && pkg != ""
 	case under(pkg, "bridges"): // a connector: the contract and its own subtree only
 		conn := strings.Join(strings.SplitN(pkg, "/", 3)[:2], "/")
@@ -41,7 +41,8 @@ func allowed(pkg, dep string) bool {
 	case under(pkg, "core/status"):
 		return under(dep, "core") && !under(dep, "core/gateway") || dep == "identity"
 	case under(pkg, "core"):
-		return under(dep, "core") && !under(dep, "core/gateway") && !under(dep, "core/status") || dep == "identity"
+		return under(dep, "core") && !under(dep, "core/gateway") && !under(dep, "core/status") || dep == "identity" ||
+			dep == "keyfile"
 	}
 	return false
 }
@@ -118,6 +119,9 @@ func TestAllowed_rules(t *testing.T) {
 		{"cmd/bridge", "bridges/irc", true},
 		{"core/whisper", "test/interop", false},
 		{"cmd/bridge", "", true},
+		{"core/node", "keyfile", true},
+		{"keyfile", "identity", false},
+		{"bridges/matrix", "keyfile", false},
 	}
 	for _, tc := range cases {
 		if got := allowed(tc.pkg, tc.dep); got != tc.ok {
