@@ -12,9 +12,9 @@ import (
 // events of at most 64 KiB each).
 const maxTxnBody = 32 << 20
 
-// serveHTTP is the appservice API. Every request must carry the hs_token (Authorization:
-// Bearer, or the legacy access_token query parameter); anything else is answered 403
-// M_FORBIDDEN before the path is looked at.
+// serveHTTP is the appservice API. Every request must carry the hs_token in
+// "Authorization: Bearer"; anything else is answered 403 M_FORBIDDEN before the path is
+// looked at.
 func (c *Connector) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if !c.authorized(r) {
 		writeError(w, http.StatusForbidden, "M_FORBIDDEN", "bad or missing hs_token")
@@ -34,12 +34,14 @@ func (c *Connector) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// authorized checks the hs_token of "Authorization: Bearer". The legacy
+// ?access_token= query parameter is not accepted: query strings end up in reverse
+// proxies' and access logs, and homeservers send the header (Matrix v1.4): Dendrite
+// always, Synapse since 1.70 (the query as well until 1.90, after that only under
+// use_appservice_legacy_authorization).
 func (c *Connector) authorized(r *http.Request) bool {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		tok = r.URL.Query().Get("access_token")
-	}
-	return tok != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(c.cfg.HSToken)) == 1
+	return ok && tok != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(c.cfg.HSToken)) == 1
 }
 
 // transaction is the body of PUT /transactions/{txnId}; events stay raw until each is

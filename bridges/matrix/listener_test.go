@@ -3,6 +3,9 @@ package matrix
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,36 +19,10 @@ import (
 // attack, with and without the hs_token, must now be cut off by its own bound
 // (shortened here).
 func TestListener_slowClientsCutOff(t *testing.T) {
-	cfg := testConfig(t, "http://127.0.0.1:1")
-	reg, err := RegistrationYAML(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := homeserver.Start(t, homeserver.Options{Registrations: [][]byte{reg}})
-	cfg.HomeserverURL = hs.URL()
-	c, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.limits = httpLimits{readHeader: 300 * time.Millisecond, read: 600 * time.Millisecond,
-		write: 2 * time.Second, idle: 400 * time.Millisecond, maxHeaderBytes: 16 << 10}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx, newTestHost(t)) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("Run: %v", err)
-		}
+	c, cfg := startListener(t, func(c *Connector) {
+		c.limits = httpLimits{readHeader: 300 * time.Millisecond, read: 600 * time.Millisecond,
+			write: 2 * time.Second, idle: 400 * time.Millisecond, maxHeaderBytes: 16 << 10}
 	})
-	select {
-	case <-c.Ready():
-	case err := <-done:
-		t.Fatalf("Run returned early: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("portal rooms not ready within 30 s\n%s", hs.Log())
-	}
-
 	auth := "Authorization: Bearer " + cfg.HSToken + "\r\n"
 	get := "GET /_matrix/app/v1/users/@nobody:" + homeserver.ServerName + " HTTP/1.1\r\nHost: as\r\n" + auth + "\r\n"
 	put := func(auth string) string {
@@ -67,5 +44,83 @@ func TestListener_slowClientsCutOff(t *testing.T) {
 			took := slowloris.Run(t, c.cfg.Listen, tc.attack, slowloris.Options{Request: tc.request, Within: 5 * time.Second})
 			t.Logf("closed after %v", took.Round(time.Millisecond))
 		})
+	}
+}
+
+// startListener registers a connector with a real Dendrite and runs it (edit, if not
+// nil, changes it first) until the test ends; it returns once the portal rooms are set
+// up.
+func startListener(t *testing.T, edit func(*Connector)) (*Connector, Config) {
+	t.Helper()
+	cfg := testConfig(t, "http://127.0.0.1:1")
+	reg, err := RegistrationYAML(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := homeserver.Start(t, homeserver.Options{Registrations: [][]byte{reg}})
+	cfg.HomeserverURL = hs.URL()
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(c)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx, newTestHost(t)) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	select {
+	case <-c.Ready():
+	case err := <-done:
+		t.Fatalf("Run returned early: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("portal rooms not ready within 30 s\n%s", hs.Log())
+	}
+	return c, cfg
+}
+
+// TestListener_hsTokenOnlyInHeader is issue 15 finding 14 for the appservice listener:
+// the hs_token was also accepted as ?access_token=, where reverse proxies and access
+// logs keep it. Homeservers send "Authorization: Bearer" (Matrix v1.4; Dendrite
+// always, Synapse since 1.70), so the query form is refused; the Dendrite registered
+// here keeps delivering (the connector's other tests).
+func TestListener_hsTokenOnlyInHeader(t *testing.T) {
+	c, cfg := startListener(t, nil)
+	base := "http://" + c.cfg.Listen + "/_matrix/app/v1/transactions/"
+	put := func(txn, query, header string) int {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPut, base+txn+query, strings.NewReader(`{"events":[]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if header != "" {
+			req.Header.Set("Authorization", "Bearer "+header)
+		}
+		resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, tc := range []struct {
+		name          string
+		query, header string
+		want          int
+	}{
+		{"header", "", cfg.HSToken, http.StatusOK},
+		{"query only", "?access_token=" + url.QueryEscape(cfg.HSToken), "", http.StatusForbidden},
+		{"wrong header, right query", "?access_token=" + url.QueryEscape(cfg.HSToken), "wrong", http.StatusForbidden},
+		{"none", "", "", http.StatusForbidden},
+	} {
+		if got := put("t-"+strings.ReplaceAll(tc.name, " ", "-"), tc.query, tc.header); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
 	}
 }
