@@ -43,7 +43,9 @@ type Connector struct {
 	retryMin      time.Duration
 	retryMax      time.Duration
 	badCredsRetry time.Duration
-	limits        httpLimits // of the Events API endpoint
+	limits        httpLimits    // of the Events API endpoint
+	rejected      atomic.Uint64 // Events API requests refused for their signature
+	refusedLog    refusedLog
 
 	running  atomic.Bool
 	httpAddr atomic.Pointer[string]      // the Events API endpoint's bound address, once listening

@@ -160,6 +160,13 @@ func (c *Connector) serveEvent(r *http.Request, h bridges.Host) (int, []byte) {
 	if r.Method != http.MethodPost {
 		return http.StatusMethodNotAllowed, nil
 	}
+	// The signature headers (present, timestamp within five minutes) are checked before
+	// the body is read: a request without them costs no read and no HMAC.
+	sv, err := slack.NewSecretsVerifier(r.Header, c.cfg.SigningSecret)
+	if err != nil {
+		c.refused(log, r, err)
+		return http.StatusUnauthorized, nil
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxEventBody+1))
 	if err != nil {
 		return http.StatusBadRequest, nil
@@ -167,13 +174,9 @@ func (c *Connector) serveEvent(r *http.Request, h bridges.Host) (int, []byte) {
 	if len(body) > maxEventBody {
 		return http.StatusRequestEntityTooLarge, nil
 	}
-	sv, err := slack.NewSecretsVerifier(r.Header, c.cfg.SigningSecret)
-	if err == nil {
-		_, _ = sv.Write(body)
-		err = sv.Ensure()
-	}
-	if err != nil {
-		log.Warn("slack events request refused", "remote", r.RemoteAddr, "err", err)
+	_, _ = sv.Write(body)
+	if err := sv.Ensure(); err != nil {
+		c.refused(log, r, err)
 		return http.StatusUnauthorized, nil
 	}
 
@@ -315,3 +318,38 @@ func (s *recentSet) len() int {
 	defer s.mu.Unlock()
 	return len(s.byID)
 }
+
+// refusedLogEvery bounds the log lines about refused (unsigned, badly signed or stale)
+// requests: anyone who can reach the endpoint can send them, so each one is counted
+// (RejectedRequests) but at most one line a minute is logged.
+const refusedLogEvery = time.Minute
+
+// refusedLog is the state of that bound. Its mutex is a leaf.
+type refusedLog struct {
+	mu     sync.Mutex
+	last   time.Time // when a refusal was last logged; zero: never
+	missed uint64    // refusals since, not logged
+}
+
+// refused counts a refused request and logs it, unless one was logged less than
+// refusedLogEvery ago; the next line says how many were refused in between.
+func (c *Connector) refused(log *slog.Logger, r *http.Request, err error) {
+	total := c.rejected.Add(1)
+	now := c.now()
+	c.refusedLog.mu.Lock()
+	if !c.refusedLog.last.IsZero() && now.Sub(c.refusedLog.last) < refusedLogEvery {
+		c.refusedLog.missed++
+		c.refusedLog.mu.Unlock()
+		return
+	}
+	missed := c.refusedLog.missed
+	c.refusedLog.last, c.refusedLog.missed = now, 0
+	c.refusedLog.mu.Unlock()
+	log.Warn("slack events request refused: bad, stale or missing signature (logged at most once a minute)",
+		"remote", r.RemoteAddr, "err", err, "refused_since_last_line", missed, "refused_total", total)
+}
+
+// RejectedRequests returns how many requests the Events API endpoint refused for a
+// bad, stale or missing signature since the connector was built. bridge run exports
+// it as statusgate_rejected_requests_total{network=…}.
+func (c *Connector) RejectedRequests() uint64 { return c.rejected.Load() }

@@ -1,8 +1,10 @@
 package slack
 
 import (
+	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,5 +55,39 @@ func TestEventsHTTP_slowClientsCutOff(t *testing.T) {
 			took := slowloris.Run(t, u.Host, tc.attack, slowloris.Options{Request: tc.request, Within: 5 * time.Second})
 			t.Logf("closed after %v", took.Round(time.Millisecond))
 		})
+	}
+}
+
+// TestEventsHTTP_unsignedRequestsNotFlooding is issue 15 finding 14 for the Events API
+// endpoint: every unsigned request was logged at WARN, so anyone who can reach the
+// endpoint could flood the log. Refusals are counted (RejectedRequests, a metric in
+// bridge run) and logged at most once a minute, with the number refused since; the
+// signature headers are checked before the body is read.
+func TestEventsHTTP_unsignedRequestsNotFlooding(t *testing.T) {
+	fake := newFake(t)
+	r := start(t, httpConfig(fake), false)
+	url := eventsURL(t, r)
+	const n = 100
+	for i := range n {
+		req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"type":"event_callback"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 1 { // a forged signature
+			req.Header.Set("X-Slack-Request-Timestamp", strconv.FormatInt(time.Now().Unix(), 10))
+			req.Header.Set("X-Slack-Signature", "v0=00")
+		}
+		if code := send(t, req); code != http.StatusUnauthorized {
+			t.Fatalf("request %d answered %d, want 401", i, code)
+		}
+	}
+	logs := r.host.logs.String()
+	warned := strings.Count(logs, "level=WARN")
+	t.Logf("%d unsigned requests: %d WARN lines, %d counted", n, warned, r.c.RejectedRequests())
+	if warned > 1 {
+		t.Errorf("%d unsigned requests logged %d WARN lines, want at most 1 a minute", n, warned)
+	}
+	if got := r.c.RejectedRequests(); got != n {
+		t.Errorf("RejectedRequests = %d, want %d", got, n)
 	}
 }

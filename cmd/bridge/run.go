@@ -230,6 +230,9 @@ func buildGateway(cfg *Config, log *slog.Logger, nd *node.Node, nodeChatKey stri
 		}
 		conns = append(conns, c)
 	}
+	if err := registerRejectCounters(reg, conns); err != nil {
+		return nil, err
+	}
 	gc := cfg.Gateway.gatewayConfig()
 	gc.Logger = log.With("svc", "gateway")
 	return gateway.New(gc, gateway.Deps{Ledger: st, Status: client, Puppets: puppet.New(f.secret, st, nil),

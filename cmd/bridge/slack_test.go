@@ -1,7 +1,9 @@
 package main
 
 import (
+	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,6 +64,58 @@ connectors:
 	ev := r.nextEvent(t, events, 15*time.Second)
 	if sender, _ := ev["sender"].(map[string]any); ev["text"] != "hi from *Slack*" || sender["name"] != "Carol" {
 		t.Fatalf("SSE got %v", ev)
+	}
+	r.stop(t)
+}
+
+// TestRun_slackUnsignedRequestsCounted: requests to the Slack Events API endpoint
+// without a valid signature are refused, counted in /metrics
+// (statusgate_rejected_requests_total{network="slack"}) and not logged one by one
+// (issue 15 finding 14).
+func TestRun_slackUnsignedRequestsCounted(t *testing.T) {
+	fake := slackfake.New(t, "C0STATUS")
+	dir := filepath.Join(t.TempDir(), "data")
+	admin, apiAddr, events := freeAddr(t), freeAddr(t), freeAddr(t)
+	p := writeConfig(t, "data_dir: "+dir+`
+node:
+  listen_addr: 127.0.0.1:0
+gateway:
+  routes:
+    - chat: status
+      channels:
+        - channel: api:status
+        - channel: slack:C0STATUS
+http:
+  listen: `+admin+`
+connectors:
+  api:
+    enabled: true
+    listen: `+apiAddr+`
+  slack:
+    - bot_token: `+slackfake.BotToken+`
+      transport: http
+      signing_secret: `+slackfake.SigningSecret+`
+      listen: `+events+`
+      api_url: `+fake.APIURL()+`
+      channels: [C0STATUS]
+`)
+	r := startRoute(t, p, dir, admin, apiAddr, 20*time.Second)
+	for range 20 {
+		resp, err := http.Post("http://"+events+"/slack/events", "application/json", strings.NewReader(`{"type":"event_callback"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("unsigned request: %d, want 401", resp.StatusCode)
+		}
+	}
+	_, body := httpGet(t, "http://"+admin+"/metrics")
+	if want := `statusgate_rejected_requests_total{network="slack"} 20`; !strings.Contains(body, want) {
+		t.Errorf("/metrics lacks %q", want)
+	}
+	if n := strings.Count(r.logs.String(), "slack events request refused"); n != 1 {
+		t.Errorf("20 refused requests logged %d times, want 1", n)
 	}
 	r.stop(t)
 }
