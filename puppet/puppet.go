@@ -13,6 +13,7 @@ import (
 
 	"github.com/statusgate/statusgate/bridges"
 	"github.com/statusgate/statusgate/identity"
+	"github.com/statusgate/statusgate/records"
 )
 
 // DefaultCacheSize is the number of derived keys a Registry keeps unless WithCacheSize
@@ -22,44 +23,22 @@ const DefaultCacheSize = 10_000
 // ErrInvalidQuery: a Whois query is neither a chat key nor "network:user".
 var ErrInvalidQuery = errors.New("invalid whois query")
 
-// Record is what the registry persists about one puppet. No private key is ever part of
-// it: keys are re-derived from the gateway secret.
-//
-// Record is an alias of an unnamed struct type, not a defined type, on purpose: store/
-// may not import puppet (ARCHITECTURE.md), so it declares the identical struct type
-// (store.PuppetRecord) and its methods satisfy Store structurally. Both declarations must
-// list the same fields in the same order; a compile-time check in store's tests keeps
-// them in step.
-type Record = struct {
-	// Network, Account and User are the identity.PuppetID fields the puppet stands for.
-	Network string
-	Account string
-	User    string
-	// ChatKey is the puppet's public key as identity.ChatKey formats it ("0x04…").
-	ChatKey string
-	// DisplayName is the remote user's last known display name ("" if never known).
-	DisplayName string
-	// FirstSeen and LastSeen bound the puppet's sightings (Registry.Key calls).
-	FirstSeen time.Time
-	LastSeen  time.Time
-}
-
 // Store persists Records. store.Store implements it on SQLite and PostgreSQL.
 type Store interface {
 	// UpsertPuppet inserts r, or updates the existing record of (Network, Account,
 	// User): FirstSeen is kept, LastSeen and ChatKey are replaced, and DisplayName is
 	// replaced unless r.DisplayName is empty. It fails if another remote user already
 	// holds r.ChatKey.
-	UpsertPuppet(ctx context.Context, r Record) error
+	UpsertPuppet(ctx context.Context, r records.Puppet) error
 	// PuppetByRemote returns the record of (network, account, user); ok is false when
 	// there is none.
-	PuppetByRemote(ctx context.Context, network, account, user string) (r Record, ok bool, err error)
+	PuppetByRemote(ctx context.Context, network, account, user string) (r records.Puppet, ok bool, err error)
 	// PuppetByChatKey returns the record whose ChatKey is chatKey (the identity.ChatKey
 	// form); ok is false when there is none.
-	PuppetByChatKey(ctx context.Context, chatKey string) (r Record, ok bool, err error)
+	PuppetByChatKey(ctx context.Context, chatKey string) (r records.Puppet, ok bool, err error)
 	// PuppetsByUser returns the records of user on network under every gateway account,
 	// ordered by account. It serves Whois "network:user", which names no account.
-	PuppetsByUser(ctx context.Context, network, user string) ([]Record, error)
+	PuppetsByUser(ctx context.Context, network, user string) ([]records.Puppet, error)
 	// CountPuppets returns the number of records.
 	CountPuppets(ctx context.Context) (int64, error)
 }
@@ -110,7 +89,7 @@ type entry struct {
 	chatKey string
 	// rec is the record as last written by this registry, valid when written is true;
 	// guarded by Registry.mu.
-	rec     Record
+	rec     records.Puppet
 	written bool
 }
 
@@ -145,13 +124,13 @@ func New(secret *identity.Secret, store Store, clock func() time.Time, opts ...O
 //
 // The key may be shared with other callers and with the cache: callers must not modify
 // it.
-func (r *Registry) Key(ctx context.Context, id identity.PuppetID, displayName string) (*ecdsa.PrivateKey, Record, error) {
+func (r *Registry) Key(ctx context.Context, id identity.PuppetID, displayName string) (*ecdsa.PrivateKey, records.Puppet, error) {
 	if err := id.Validate(); err != nil {
-		return nil, Record{}, fmt.Errorf("puppet key: %w", err)
+		return nil, records.Puppet{}, fmt.Errorf("puppet key: %w", err)
 	}
 	e, err := r.cached(id)
 	if err != nil {
-		return nil, Record{}, err
+		return nil, records.Puppet{}, err
 	}
 	now := r.clock()
 	r.mu.Lock()
@@ -163,21 +142,21 @@ func (r *Registry) Key(ctx context.Context, id identity.PuppetID, displayName st
 		return e.key, rec, nil
 	}
 	r.mu.Unlock()
-	rec := Record{
+	rec := records.Puppet{
 		Network: id.Network, Account: id.Account, User: id.User,
 		ChatKey: e.chatKey, DisplayName: displayName,
 		FirstSeen: now, LastSeen: now,
 	}
 	if err := r.store.UpsertPuppet(ctx, rec); err != nil {
-		return nil, Record{}, fmt.Errorf("record puppet of %s/%s: %w", id.Network, id.Account, err)
+		return nil, records.Puppet{}, fmt.Errorf("record puppet of %s/%s: %w", id.Network, id.Account, err)
 	}
 	stored, ok, err := r.store.PuppetByRemote(ctx, id.Network, id.Account, id.User)
 	if err != nil {
-		return nil, Record{}, fmt.Errorf("read puppet of %s/%s: %w", id.Network, id.Account, err)
+		return nil, records.Puppet{}, fmt.Errorf("read puppet of %s/%s: %w", id.Network, id.Account, err)
 	}
 	if !ok || stored.ChatKey != e.chatKey {
 		// Never hand out a key whose record says otherwise.
-		return nil, Record{}, fmt.Errorf("read puppet of %s/%s: record missing or chat key mismatch", id.Network, id.Account)
+		return nil, records.Puppet{}, fmt.Errorf("read puppet of %s/%s: record missing or chat key mismatch", id.Network, id.Account)
 	}
 	r.mu.Lock()
 	e.rec, e.written = stored, true
@@ -228,7 +207,7 @@ func (r *Registry) cached(id identity.PuppetID) (*entry, error) {
 //
 // A query holding ':' is taken as network:user, any other as a chat key. No match is an
 // empty result and a nil error. A malformed query fails wrapping ErrInvalidQuery.
-func (r *Registry) Whois(ctx context.Context, query string) ([]Record, error) {
+func (r *Registry) Whois(ctx context.Context, query string) ([]records.Puppet, error) {
 	if strings.Contains(query, ":") {
 		uid := bridges.RemoteUserID(query)
 		if err := uid.Validate(); err != nil {
@@ -238,7 +217,7 @@ func (r *Registry) Whois(ctx context.Context, query string) ([]Record, error) {
 		if err != nil {
 			return nil, fmt.Errorf("whois %s: %w", query, err)
 		}
-		slices.SortFunc(recs, func(a, b Record) int { return strings.Compare(a.Account, b.Account) })
+		slices.SortFunc(recs, func(a, b records.Puppet) int { return strings.Compare(a.Account, b.Account) })
 		return recs, nil
 	}
 	pub, err := identity.ParseChatKey(query)
@@ -253,7 +232,7 @@ func (r *Registry) Whois(ctx context.Context, query string) ([]Record, error) {
 	if !ok {
 		return nil, nil
 	}
-	return []Record{rec}, nil
+	return []records.Puppet{rec}, nil
 }
 
 // Count returns the number of recorded puppets.

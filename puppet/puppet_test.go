@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/statusgate/statusgate/identity"
+	"github.com/statusgate/statusgate/records"
 )
 
 // memStore is a test stand-in for store.Store: an in-memory Store with the same
@@ -20,12 +21,12 @@ import (
 // The real store runs the same registry on SQLite and PostgreSQL in store/puppets_test.go.
 type memStore struct {
 	mu   sync.Mutex
-	recs map[identity.PuppetID]Record
+	recs map[identity.PuppetID]records.Puppet
 }
 
-func newMemStore() *memStore { return &memStore{recs: map[identity.PuppetID]Record{}} }
+func newMemStore() *memStore { return &memStore{recs: map[identity.PuppetID]records.Puppet{}} }
 
-func (m *memStore) UpsertPuppet(_ context.Context, r Record) error {
+func (m *memStore) UpsertPuppet(_ context.Context, r records.Puppet) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	id := identity.PuppetID{Network: r.Network, Account: r.Account, User: r.User}
@@ -44,14 +45,14 @@ func (m *memStore) UpsertPuppet(_ context.Context, r Record) error {
 	return nil
 }
 
-func (m *memStore) PuppetByRemote(_ context.Context, network, account, user string) (Record, bool, error) {
+func (m *memStore) PuppetByRemote(_ context.Context, network, account, user string) (records.Puppet, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r, ok := m.recs[identity.PuppetID{Network: network, Account: account, User: user}]
 	return r, ok, nil
 }
 
-func (m *memStore) PuppetByChatKey(_ context.Context, chatKey string) (Record, bool, error) {
+func (m *memStore) PuppetByChatKey(_ context.Context, chatKey string) (records.Puppet, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, r := range m.recs {
@@ -59,13 +60,13 @@ func (m *memStore) PuppetByChatKey(_ context.Context, chatKey string) (Record, b
 			return r, true, nil
 		}
 	}
-	return Record{}, false, nil
+	return records.Puppet{}, false, nil
 }
 
-func (m *memStore) PuppetsByUser(_ context.Context, network, user string) ([]Record, error) {
+func (m *memStore) PuppetsByUser(_ context.Context, network, user string) ([]records.Puppet, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []Record
+	var out []records.Puppet
 	for _, r := range m.recs {
 		if r.Network == network && r.User == user {
 			out = append(out, r)
@@ -215,7 +216,7 @@ func TestKeyInvalidID(t *testing.T) {
 		{Network: "matrix", Account: "a", User: "\xff"},
 	} {
 		k, rec, err := r.Key(ctx, id, "x")
-		if !errors.Is(err, identity.ErrInvalidPuppetID) || k != nil || rec != (Record{}) {
+		if !errors.Is(err, identity.ErrInvalidPuppetID) || k != nil || rec != (records.Puppet{}) {
 			t.Errorf("Key(%+q) = %v, %+v, %v; want ErrInvalidPuppetID", id, k, rec, err)
 		}
 	}
@@ -340,17 +341,19 @@ func TestKeyConcurrent(t *testing.T) {
 }
 
 // nopStore is a Store that records nothing, so the benchmark measures the registry.
-type nopStore struct{ rec Record }
+type nopStore struct{ rec records.Puppet }
 
-func (n *nopStore) UpsertPuppet(_ context.Context, r Record) error { n.rec = r; return nil }
-func (n *nopStore) PuppetByRemote(context.Context, string, string, string) (Record, bool, error) {
+func (n *nopStore) UpsertPuppet(_ context.Context, r records.Puppet) error { n.rec = r; return nil }
+func (n *nopStore) PuppetByRemote(context.Context, string, string, string) (records.Puppet, bool, error) {
 	return n.rec, true, nil
 }
-func (n *nopStore) PuppetByChatKey(context.Context, string) (Record, bool, error) {
-	return Record{}, false, nil
+func (n *nopStore) PuppetByChatKey(context.Context, string) (records.Puppet, bool, error) {
+	return records.Puppet{}, false, nil
 }
-func (n *nopStore) PuppetsByUser(context.Context, string, string) ([]Record, error) { return nil, nil }
-func (n *nopStore) CountPuppets(context.Context) (int64, error)                     { return 0, nil }
+func (n *nopStore) PuppetsByUser(context.Context, string, string) ([]records.Puppet, error) {
+	return nil, nil
+}
+func (n *nopStore) CountPuppets(context.Context) (int64, error) { return 0, nil }
 
 func BenchmarkRegistryKey(b *testing.B) {
 	ctx := context.Background()
@@ -420,7 +423,7 @@ type countingStore struct {
 	upserts int
 }
 
-func (c *countingStore) UpsertPuppet(ctx context.Context, r Record) error {
+func (c *countingStore) UpsertPuppet(ctx context.Context, r records.Puppet) error {
 	c.upserts++
 	return c.Store.UpsertPuppet(ctx, r)
 }

@@ -2,8 +2,9 @@ package store
 
 import "errors"
 
-// Sentinel errors. Errors returned by this package wrap one of these where callers may
-// branch on the cause; driver errors are wrapped with what failed.
+// Sentinel errors. Errors returned by this package wrap one of these, or one of package
+// records' (records.ErrUnknownEntry), where callers may branch on the cause; driver
+// errors are wrapped with what failed.
 var (
 	// ErrConfig: the Config is invalid (unknown driver, missing path or DSN).
 	ErrConfig = errors.New("invalid store config")
@@ -14,7 +15,4 @@ var (
 	// ErrMigration: the embedded migrations are inconsistent, or the database holds a
 	// schema version this binary does not know (a newer binary migrated it).
 	ErrMigration = errors.New("schema migration")
-	// ErrUnknownEntry: a ledger Mark… call names an outbox entry ID the ledger does not
-	// hold.
-	ErrUnknownEntry = errors.New("unknown outbox entry")
 )

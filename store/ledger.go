@@ -8,78 +8,19 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/statusgate/statusgate/records"
 )
 
 // The gateway ledger (gateway.Ledger): every accepted event (gateway_events), one
 // ordered outbox per destination (gateway_outbox) and the cross-network message map
-// (gateway_msgmap), in migrations 0004_gateway.sql. store may not import core/gateway
-// (ARCHITECTURE.md), so, as for PuppetRecord, the record types below are the same
-// unnamed struct types as gateway.LedgerEvent, gateway.LedgerDest,
-// gateway.LedgerIngest, gateway.LedgerIngested, gateway.LedgerDelivery and
-// gateway.OutboxEntry, and *Store implements gateway.Ledger structurally;
-// ledger_test.go checks that at compile time. Keep the fields and their order identical
-// to core/gateway/ledger.go.
+// (gateway_msgmap), in migrations 0004_gateway.sql, with the record types of package
+// records; ledger_test.go checks at compile time that *Store implements gateway.Ledger.
 //
 // The single-record writes (IngestEvent, MarkDelivered) are the batch writes
 // (IngestEvents, MarkDeliveredBatch) of one element: one code path. A batch is one
 // transaction, so one commit (one WAL sync on SQLite with synchronous FULL) for all its
 // elements: that is what the gateway's writer uses to group concurrent requests.
-
-// LedgerEvent is one accepted event (gateway.LedgerEvent).
-type LedgerEvent = struct {
-	Network  string
-	Channel  string
-	MsgID    string
-	Kind     string
-	Body     []byte
-	Received time.Time
-}
-
-// LedgerIngest is one element of IngestEvents (gateway.LedgerIngest).
-type LedgerIngest = struct {
-	Event LedgerEvent
-	Dests []LedgerDest
-}
-
-// LedgerIngested is the outcome of one LedgerIngest (gateway.LedgerIngested).
-type LedgerIngested = struct {
-	EventID  int64
-	Inserted bool
-}
-
-// LedgerAlias is one element of AddAliases (gateway.LedgerAlias).
-type LedgerAlias = struct {
-	Channel string
-	MsgID   string
-	Alias   string
-}
-
-// LedgerDelivery is one element of MarkDeliveredBatch (gateway.LedgerDelivery).
-type LedgerDelivery = struct {
-	EntryID int64
-	IDs     []string
-	At      time.Time
-}
-
-// LedgerDest is one outbox entry to create with an event (gateway.LedgerDest).
-type LedgerDest = struct {
-	Dest  string
-	Key   string
-	Clock uint64
-}
-
-// OutboxEntry is one pending delivery with its event's body (gateway.OutboxEntry).
-type OutboxEntry = struct {
-	ID          int64
-	EventID     int64
-	Dest        string
-	Key         string
-	Clock       uint64
-	Attempts    int
-	NextAttempt time.Time
-	Body        []byte
-	Received    time.Time
-}
 
 // rowsChunk is how many rows one multi-row INSERT carries on SQLite (outbox rows: 4
 // parameters each, message map rows: 3): a batch of 64 two-destination events is two
@@ -241,11 +182,11 @@ func (s *Store) ledger() *ledgerSQL { return ledgerQueries[s.d.name] }
 // origin or as a delivered copy, it writes nothing and returns 0, false. A Clock above
 // math.MaxInt64 is an error (the column is a signed 64-bit integer). It is
 // IngestEvents of one element; the gateway's writer batches instead.
-func (s *Store) IngestEvent(ctx context.Context, ev LedgerEvent, dests []LedgerDest) (eventID int64, inserted bool, err error) {
+func (s *Store) IngestEvent(ctx context.Context, ev records.Event, dests []records.Dest) (eventID int64, inserted bool, err error) {
 	if err := checkClocks(dests); err != nil {
 		return 0, false, fmt.Errorf("ingest event %s of %s: %w", ev.MsgID, ev.Channel, err)
 	}
-	res, err := s.ingestEvents(ctx, []LedgerIngest{{Event: ev, Dests: dests}})
+	res, err := s.ingestEvents(ctx, []records.Ingest{{Event: ev, Dests: dests}})
 	if err != nil {
 		return 0, false, fmt.Errorf("ingest event %s of %s: %w", ev.MsgID, ev.Channel, err)
 	}
@@ -260,14 +201,14 @@ func (s *Store) IngestEvent(ctx context.Context, ev LedgerEvent, dests []LedgerD
 // writer with the events it collected; it blocks on the database, for the commit's sync
 // on SQLite and, on PostgreSQL, for concurrent ingests (which it serializes so that entry
 // IDs follow commit order). An empty batch does nothing.
-func (s *Store) IngestEvents(ctx context.Context, batch []LedgerIngest) (results []LedgerIngested, err error) {
+func (s *Store) IngestEvents(ctx context.Context, batch []records.Ingest) (results []records.Ingested, err error) {
 	for i, in := range batch {
 		if err := checkClocks(in.Dests); err != nil {
 			return nil, fmt.Errorf("ingest %d events: element %d (%s of %s): %w", len(batch), i, in.Event.MsgID, in.Event.Channel, err)
 		}
 	}
 	if len(batch) == 0 {
-		return []LedgerIngested{}, nil
+		return []records.Ingested{}, nil
 	}
 	res, err := s.ingestEvents(ctx, batch)
 	if err != nil {
@@ -277,7 +218,7 @@ func (s *Store) IngestEvents(ctx context.Context, batch []LedgerIngest) (results
 }
 
 // checkClocks rejects a Clock the signed 64-bit column cannot hold.
-func checkClocks(dests []LedgerDest) error {
+func checkClocks(dests []records.Dest) error {
 	for _, d := range dests {
 		if d.Clock > math.MaxInt64 {
 			return fmt.Errorf("clock %d for %s exceeds the int64 column", d.Clock, d.Dest)
@@ -287,7 +228,7 @@ func checkClocks(dests []LedgerDest) error {
 }
 
 // ingestEvents is IngestEvents after the clock check, for a non-empty batch.
-func (s *Store) ingestEvents(ctx context.Context, batch []LedgerIngest) ([]LedgerIngested, error) {
+func (s *Store) ingestEvents(ctx context.Context, batch []records.Ingest) ([]records.Ingested, error) {
 	if q := s.ledger(); q.ingestPG != "" {
 		return s.ingestPostgres(ctx, q, batch)
 	}
@@ -295,7 +236,7 @@ func (s *Store) ingestEvents(ctx context.Context, batch []LedgerIngest) ([]Ledge
 }
 
 // bodyOf is ev.Body, never nil (the column is NOT NULL).
-func bodyOf(ev LedgerEvent) []byte {
+func bodyOf(ev records.Event) []byte {
 	if ev.Body == nil {
 		return []byte{}
 	}
@@ -308,7 +249,7 @@ func bodyOf(ev LedgerEvent) []byte {
 // statement per element; LastInsertId is cheaper than RETURNING through the driver), an
 // origin repeated in the batch is caught in memory, and the origin mappings and outbox
 // rows of all new events follow in multi-row INSERTs of up to rowsChunk rows.
-func (s *Store) ingestSQLite(ctx context.Context, batch []LedgerIngest) ([]LedgerIngested, error) {
+func (s *Store) ingestSQLite(ctx context.Context, batch []records.Ingest) ([]records.Ingested, error) {
 	q := s.ledger()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -321,7 +262,7 @@ func (s *Store) ingestSQLite(ctx context.Context, batch []LedgerIngest) ([]Ledge
 	}
 	defer stmt.Close()
 	var (
-		results  = make([]LedgerIngested, len(batch))
+		results  = make([]records.Ingested, len(batch))
 		seen     map[[2]string]bool // origins of this batch, when it has several
 		mapArgs  []any              // event_id, channel, msg_id
 		outbArgs []any              // event_id, dest, idem_key, clock
@@ -351,7 +292,7 @@ func (s *Store) ingestSQLite(ctx context.Context, batch []LedgerIngest) ([]Ledge
 		if err != nil {
 			return nil, fmt.Errorf("insert event %d: last insert ID: %w", i, err)
 		}
-		results[i] = LedgerIngested{EventID: id, Inserted: true}
+		results[i] = records.Ingested{EventID: id, Inserted: true}
 		if ev.MsgID != "" {
 			mapArgs = append(mapArgs, id, ev.Channel, ev.MsgID)
 		}
@@ -386,7 +327,7 @@ func execRows(ctx context.Context, tx *sql.Tx, stmts []string, args []any, width
 
 // ingestPostgres is IngestEvents on PostgreSQL: the one statement ingestPGSQL, outside
 // an explicit transaction (the statement is one).
-func (s *Store) ingestPostgres(ctx context.Context, q *ledgerSQL, batch []LedgerIngest) ([]LedgerIngested, error) {
+func (s *Store) ingestPostgres(ctx context.Context, q *ledgerSQL, batch []records.Ingest) ([]records.Ingested, error) {
 	var (
 		networks, channels, msgIDs, kinds = make([]string, len(batch)), make([]string, len(batch)), make([]string, len(batch)), make([]string, len(batch))
 		bodies                            = make([][]byte, len(batch))
@@ -414,7 +355,7 @@ func (s *Store) ingestPostgres(ctx context.Context, q *ledgerSQL, batch []Ledger
 		return nil, fmt.Errorf("insert: %w", err)
 	}
 	defer rows.Close()
-	results := make([]LedgerIngested, 0, len(batch))
+	results := make([]records.Ingested, 0, len(batch))
 	for rows.Next() {
 		var (
 			id    int64
@@ -426,7 +367,7 @@ func (s *Store) ingestPostgres(ctx context.Context, q *ledgerSQL, batch []Ledger
 		if !isNew {
 			id = 0
 		}
-		results = append(results, LedgerIngested{EventID: id, Inserted: isNew})
+		results = append(results, records.Ingested{EventID: id, Inserted: isNew})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("insert: %w", err)
@@ -442,7 +383,7 @@ func (s *Store) ingestPostgres(ctx context.Context, q *ledgerSQL, batch []Ledger
 // and Received (gateway.Ledger). It does not look at NextAttempt: the caller schedules.
 // Called by the gateway's dispatcher for dest; one indexed query. A limit ≤ 0 is
 // ErrInvalidQuery.
-func (s *Store) PendingEntries(ctx context.Context, dest string, after int64, limit int) ([]OutboxEntry, error) {
+func (s *Store) PendingEntries(ctx context.Context, dest string, after int64, limit int) ([]records.OutboxEntry, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("read pending entries of %s: limit %d: %w", dest, limit, ErrInvalidQuery)
 	}
@@ -451,10 +392,10 @@ func (s *Store) PendingEntries(ctx context.Context, dest string, after int64, li
 		return nil, fmt.Errorf("read pending entries of %s: %w", dest, err)
 	}
 	defer rows.Close()
-	var out []OutboxEntry
+	var out []records.OutboxEntry
 	for rows.Next() {
 		var (
-			e                 OutboxEntry
+			e                 records.OutboxEntry
 			clock, next, recv int64
 		)
 		if err := rows.Scan(&e.ID, &e.EventID, &e.Key, &clock, &e.Attempts, &next, &e.Body, &recv); err != nil {
@@ -476,7 +417,7 @@ func (s *Store) PendingEntries(ctx context.Context, dest string, after int64, li
 // AddAliases maps each Alias in its Channel to the event known there as MsgID, in one
 // transaction (gateway.Ledger). Unknown messages and aliases already mapped are
 // skipped.
-func (s *Store) AddAliases(ctx context.Context, aliases []LedgerAlias) error {
+func (s *Store) AddAliases(ctx context.Context, aliases []records.Alias) error {
 	if len(aliases) == 0 {
 		return nil
 	}
@@ -529,9 +470,9 @@ func (s *Store) CountPending(ctx context.Context, dest string) (int64, error) {
 // in the entry's destination channel to its event, in one transaction (gateway.Ledger).
 // Marking an entry again keeps the first done time and adds only IDs not yet mapped;
 // an ID already mapped (to this or another event) is left as it is. An unknown entry is
-// ErrUnknownEntry. It is MarkDeliveredBatch of one element.
+// records.ErrUnknownEntry. It is MarkDeliveredBatch of one element.
 func (s *Store) MarkDelivered(ctx context.Context, entryID int64, ids []string, at time.Time) error {
-	if err := s.markDelivered(ctx, []LedgerDelivery{{EntryID: entryID, IDs: ids, At: at}}); err != nil {
+	if err := s.markDelivered(ctx, []records.Delivery{{EntryID: entryID, IDs: ids, At: at}}); err != nil {
 		return fmt.Errorf("mark outbox entry %d delivered: %w", entryID, err)
 	}
 	return nil
@@ -539,10 +480,10 @@ func (s *Store) MarkDelivered(ctx context.Context, entryID int64, ids []string, 
 
 // MarkDeliveredBatch is MarkDelivered for each element of batch, in order and in one
 // transaction (gateway.Ledger): an entry marked twice keeps the first element's At, and
-// IDs are mapped in batch order. If any entry is unknown the call is ErrUnknownEntry
+// IDs are mapped in batch order. If any entry is unknown the call is records.ErrUnknownEntry
 // (naming the first such entry) and nothing is written. Called by the gateway's writer
 // with the deliveries it collected; an empty batch does nothing.
-func (s *Store) MarkDeliveredBatch(ctx context.Context, batch []LedgerDelivery) error {
+func (s *Store) MarkDeliveredBatch(ctx context.Context, batch []records.Delivery) error {
 	if len(batch) == 0 {
 		return nil
 	}
@@ -552,10 +493,10 @@ func (s *Store) MarkDeliveredBatch(ctx context.Context, batch []LedgerDelivery) 
 	return nil
 }
 
-// errUnknownEntry is ErrUnknownEntry naming the entry.
-func errUnknownEntry(id int64) error { return fmt.Errorf("entry %d: %w", id, ErrUnknownEntry) }
+// errUnknownEntry is records.ErrUnknownEntry naming the entry.
+func errUnknownEntry(id int64) error { return fmt.Errorf("entry %d: %w", id, records.ErrUnknownEntry) }
 
-func (s *Store) markDelivered(ctx context.Context, batch []LedgerDelivery) error {
+func (s *Store) markDelivered(ctx context.Context, batch []records.Delivery) error {
 	if q := s.ledger(); q.deliveredPG != "" {
 		return s.markDeliveredPostgres(ctx, q, batch)
 	}
@@ -564,7 +505,7 @@ func (s *Store) markDelivered(ctx context.Context, batch []LedgerDelivery) error
 
 // markDeliveredSQLite is MarkDeliveredBatch on SQLite: one prepared UPDATE … RETURNING
 // per element, then the IDs of all elements in multi-row INSERTs.
-func (s *Store) markDeliveredSQLite(ctx context.Context, batch []LedgerDelivery) error {
+func (s *Store) markDeliveredSQLite(ctx context.Context, batch []records.Delivery) error {
 	q := s.ledger()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -608,7 +549,7 @@ func (s *Store) markDeliveredSQLite(ctx context.Context, batch []LedgerDelivery)
 // statement cheaply (resetting it on its RETURNING row costs far more through
 // go-sqlite3), and scans the entry's event and destination; found is false when no row
 // was updated.
-func scanDelivered(ctx context.Context, stmt *sql.Stmt, d LedgerDelivery, eventID *int64, dest *string) (found bool, err error) {
+func scanDelivered(ctx context.Context, stmt *sql.Stmt, d records.Delivery, eventID *int64, dest *string) (found bool, err error) {
 	rows, err := stmt.QueryContext(ctx, unixNanos(d.At), d.EntryID)
 	if err != nil {
 		return false, err
@@ -626,7 +567,7 @@ func scanDelivered(ctx context.Context, stmt *sql.Stmt, d LedgerDelivery, eventI
 // markDeliveredPostgres is MarkDeliveredBatch on PostgreSQL: the one statement
 // deliveredPGSQL, in a transaction that is rolled back if an entry is missing (for a
 // single entry the statement alone, which then writes nothing).
-func (s *Store) markDeliveredPostgres(ctx context.Context, q *ledgerSQL, batch []LedgerDelivery) error {
+func (s *Store) markDeliveredPostgres(ctx context.Context, q *ledgerSQL, batch []records.Delivery) error {
 	var (
 		entries = make([]int64, 0, len(batch)) // distinct, first occurrence's At
 		ats     = make([]int64, 0, len(batch))
@@ -698,7 +639,7 @@ func queryIDs(ctx context.Context, query func(context.Context, string, ...any) (
 
 // MarkRetry records a failed attempt of a pending entry: the attempt count, when to try
 // next (zero: now) and the error text; the entry stays pending (gateway.Ledger). An
-// unknown entry is ErrUnknownEntry. Called by the dispatcher; one statement.
+// unknown entry is records.ErrUnknownEntry. Called by the dispatcher; one statement.
 func (s *Store) MarkRetry(ctx context.Context, entryID int64, attempts int, next time.Time, lastErr string) error {
 	if err := s.updateEntry(ctx, s.ledger().retry, attempts, unixNanos(next), lastErr, entryID); err != nil {
 		return fmt.Errorf("mark outbox entry %d for retry: %w", entryID, err)
@@ -708,7 +649,7 @@ func (s *Store) MarkRetry(ctx context.Context, entryID int64, attempts int, next
 
 // MarkFailed ends the entry as failed at at, with the attempt count and the error text;
 // it is never returned by PendingEntries again (gateway.Ledger). A delivered entry stays
-// delivered. An unknown entry is ErrUnknownEntry. Called by the dispatcher; one
+// delivered. An unknown entry is records.ErrUnknownEntry. Called by the dispatcher; one
 // statement.
 func (s *Store) MarkFailed(ctx context.Context, entryID int64, attempts int, lastErr string, at time.Time) error {
 	if err := s.updateEntry(ctx, s.ledger().failed, attempts, lastErr, unixNanos(at), entryID); err != nil {
@@ -717,7 +658,7 @@ func (s *Store) MarkFailed(ctx context.Context, entryID int64, attempts int, las
 	return nil
 }
 
-// updateEntry runs an UPDATE of one outbox entry; no row updated is ErrUnknownEntry.
+// updateEntry runs an UPDATE of one outbox entry; no row updated is records.ErrUnknownEntry.
 func (s *Store) updateEntry(ctx context.Context, query string, args ...any) error {
 	res, err := s.db.ExecContext(ctx, query, args...)
 	if err != nil {
@@ -728,7 +669,7 @@ func (s *Store) updateEntry(ctx context.Context, query string, args ...any) erro
 		return fmt.Errorf("rows affected: %w", err)
 	}
 	if n == 0 {
-		return ErrUnknownEntry
+		return records.ErrUnknownEntry
 	}
 	return nil
 }

@@ -16,13 +16,14 @@ import (
 	"time"
 
 	"github.com/statusgate/statusgate/core/gateway"
+	"github.com/statusgate/statusgate/records"
 	"github.com/statusgate/statusgate/store"
 	"github.com/statusgate/statusgate/test/pgtest"
 )
 
-// store may not import core/gateway, so the implementation is structural: the record
-// types are the same unnamed struct types. This keeps them in step at compile time (the
-// dependency check ignores test imports).
+// store may not import core/gateway: *Store implements gateway.Ledger with package
+// records' types. This checks it at compile time (the dependency check ignores test
+// imports).
 var _ gateway.Ledger = (*store.Store)(nil)
 
 // ledgerBackends are store_test.go's backends, seen from outside the package.
@@ -91,7 +92,7 @@ func testAliases(t *testing.T, s *store.Store) {
 	if err := s.MarkDelivered(ctx, es[0].ID, []string{"slack:C1/ts1"}, t0); err != nil {
 		t.Fatal(err)
 	}
-	aliases := []store.LedgerAlias{
+	aliases := []records.Alias{
 		{Channel: "status:status", MsgID: ev.MsgID, Alias: "status:0xreal"},
 		{Channel: "status:status", MsgID: "status:status/unknown", Alias: "status:0xother"},
 	}
@@ -120,20 +121,20 @@ func testAliases(t *testing.T, s *store.Store) {
 var t0 = time.Unix(1600000000, 123456789)
 
 // event is a Status message numbered n in channel ch.
-func event(ch string, n int) store.LedgerEvent {
-	return store.LedgerEvent{Network: "status", Channel: ch, MsgID: fmt.Sprintf("%s/m%d", ch, n), Kind: "message",
+func event(ch string, n int) records.Event {
+	return records.Event{Network: "status", Channel: ch, MsgID: fmt.Sprintf("%s/m%d", ch, n), Kind: "message",
 		Body: []byte(fmt.Sprintf("body %d", n)), Received: t0.Add(time.Duration(n) * time.Second)}
 }
 
-func dests(names ...string) []store.LedgerDest {
-	out := make([]store.LedgerDest, len(names))
+func dests(names ...string) []records.Dest {
+	out := make([]records.Dest, len(names))
 	for i, n := range names {
-		out[i] = store.LedgerDest{Dest: n, Key: "key-" + n}
+		out[i] = records.Dest{Dest: n, Key: "key-" + n}
 	}
 	return out
 }
 
-func ingest(t *testing.T, s *store.Store, ev store.LedgerEvent, ds []store.LedgerDest) int64 {
+func ingest(t *testing.T, s *store.Store, ev records.Event, ds []records.Dest) int64 {
 	t.Helper()
 	id, ok, err := s.IngestEvent(context.Background(), ev, ds)
 	if err != nil || !ok || id <= 0 {
@@ -142,7 +143,7 @@ func ingest(t *testing.T, s *store.Store, ev store.LedgerEvent, ds []store.Ledge
 	return id
 }
 
-func pending(t *testing.T, s *store.Store, dest string, after int64, limit int) []store.OutboxEntry {
+func pending(t *testing.T, s *store.Store, dest string, after int64, limit int) []records.OutboxEntry {
 	t.Helper()
 	es, err := s.PendingEntries(context.Background(), dest, after, limit)
 	if err != nil {
@@ -186,7 +187,7 @@ func testIngestPendingOrder(t *testing.T, s *store.Store) {
 		t.Fatalf("pending: %d for x, %d for y, %d for z; want 2, 3, 1", len(x), len(y), len(z))
 	}
 	for _, c := range []struct {
-		e     store.OutboxEntry
+		e     records.OutboxEntry
 		event int64
 		n     int
 	}{{x[0], e1, 1}, {x[1], e3, 3}, {y[0], e1, 1}, {y[1], e2, 2}, {y[2], e3, 3}, {z[0], e3, 3}} {
@@ -261,7 +262,7 @@ func testDeliveredCopyDedupes(t *testing.T, s *store.Store) {
 	if err := s.MarkDelivered(ctx, x[0].ID, []string{"$ev1", "$ev2"}, t0); err != nil {
 		t.Fatal(err)
 	}
-	echo := store.LedgerEvent{Network: "matrix", Channel: "matrix:x", MsgID: "$ev2", Kind: "message", Received: t0}
+	echo := records.Event{Network: "matrix", Channel: "matrix:x", MsgID: "$ev2", Kind: "message", Received: t0}
 	id, ok, err := s.IngestEvent(ctx, echo, dests("status:a", "irc:y"))
 	if err != nil || ok || id != 0 {
 		t.Fatalf("echo of a delivered copy: id %d, inserted %v, err %v; want 0, false, nil", id, ok, err)
@@ -275,7 +276,7 @@ func testDeliveredCopyDedupes(t *testing.T, s *store.Store) {
 }
 
 func testEmptyMsgID(t *testing.T, s *store.Store) {
-	join := store.LedgerEvent{Network: "irc", Channel: "irc:y", Kind: "join", Received: t0}
+	join := records.Event{Network: "irc", Channel: "irc:y", Kind: "join", Received: t0}
 	a := ingest(t, s, join, dests("matrix:x"))
 	b := ingest(t, s, join, dests("matrix:x"))
 	if a == b {
@@ -349,8 +350,8 @@ func testMarkDelivered(t *testing.T, s *store.Store) {
 	if n := countPending(t, s, "matrix:x"); n != 0 {
 		t.Fatalf("count pending matrix:x = %d, want 0", n)
 	}
-	if err := s.MarkDelivered(ctx, 1<<40, []string{"irc:m99"}, t0); !errors.Is(err, store.ErrUnknownEntry) {
-		t.Fatalf("unknown entry: err %v, want ErrUnknownEntry", err)
+	if err := s.MarkDelivered(ctx, 1<<40, []string{"irc:m99"}, t0); !errors.Is(err, records.ErrUnknownEntry) {
+		t.Fatalf("unknown entry: err %v, want records.ErrUnknownEntry", err)
 	}
 }
 
@@ -399,8 +400,8 @@ func testMarkRetryFailed(t *testing.T, s *store.Store) {
 		"retry":  s.MarkRetry(ctx, 1<<40, 1, next, "x"),
 		"failed": s.MarkFailed(ctx, 1<<40, 1, "x", t0),
 	} {
-		if !errors.Is(err, store.ErrUnknownEntry) {
-			t.Errorf("%s of an unknown entry: err %v, want ErrUnknownEntry", name, err)
+		if !errors.Is(err, records.ErrUnknownEntry) {
+			t.Errorf("%s of an unknown entry: err %v, want records.ErrUnknownEntry", name, err)
 		}
 	}
 }
@@ -408,9 +409,9 @@ func testMarkRetryFailed(t *testing.T, s *store.Store) {
 func testClockRoundTrip(t *testing.T, s *store.Store) {
 	ctx := context.Background()
 	clocks := []uint64{0, 1, 1600000000123, 1 << 62, math.MaxInt64}
-	ds := make([]store.LedgerDest, len(clocks))
+	ds := make([]records.Dest, len(clocks))
 	for i, c := range clocks {
-		ds[i] = store.LedgerDest{Dest: fmt.Sprintf("status:c%d", i), Key: "k", Clock: c}
+		ds[i] = records.Dest{Dest: fmt.Sprintf("status:c%d", i), Key: "k", Clock: c}
 	}
 	ingest(t, s, event("matrix:x", 1), ds)
 	for i, c := range clocks {
@@ -420,13 +421,13 @@ func testClockRoundTrip(t *testing.T, s *store.Store) {
 	}
 	// Beyond the int64 column: an error, and nothing written (the event can come again).
 	ev := event("matrix:x", 2)
-	if _, _, err := s.IngestEvent(ctx, ev, []store.LedgerDest{{Dest: "status:big", Clock: 1 << 63}}); err == nil {
+	if _, _, err := s.IngestEvent(ctx, ev, []records.Dest{{Dest: "status:big", Clock: 1 << 63}}); err == nil {
 		t.Fatal("clock 1<<63 accepted")
 	}
 	if n := countPending(t, s, "status:big"); n != 0 {
 		t.Fatalf("count pending after a rejected clock = %d", n)
 	}
-	ingest(t, s, ev, []store.LedgerDest{{Dest: "status:big", Clock: 5}})
+	ingest(t, s, ev, []records.Dest{{Dest: "status:big", Clock: 5}})
 }
 
 // testConcurrentIngest: 8 writers ingest at once, half of them in batches of 5, while a
@@ -441,7 +442,7 @@ func testConcurrentIngest(t *testing.T, s *store.Store) {
 		wg       sync.WaitGroup
 		errs     = make(chan error, writers)
 		done     = make(chan struct{})
-		seen     []store.OutboxEntry
+		seen     []records.OutboxEntry
 		readErr  error
 		readDone = make(chan struct{})
 	)
@@ -477,9 +478,9 @@ func testConcurrentIngest(t *testing.T, s *store.Store) {
 			ch := fmt.Sprintf("status:w%d", w)
 			if w%2 == 1 { // odd writers group their events, 5 per IngestEvents
 				for n := 0; n < perWriter; n += 5 {
-					var batch []store.LedgerIngest
+					var batch []records.Ingest
 					for k := n; k < min(n+5, perWriter); k++ {
-						batch = append(batch, store.LedgerIngest{Event: event(ch, k), Dests: dests("matrix:x", ch+"-copy")})
+						batch = append(batch, records.Ingest{Event: event(ch, k), Dests: dests("matrix:x", ch+"-copy")})
 					}
 					res, err := s.IngestEvents(ctx, batch)
 					if err != nil {
@@ -554,19 +555,19 @@ func testIngestBatch(t *testing.T, s *store.Store) {
 	if err := s.MarkDelivered(ctx, x[0].ID, []string{"$c1"}, t0); err != nil {
 		t.Fatal(err)
 	}
-	join := store.LedgerEvent{Network: "irc", Channel: "irc:y", Kind: "join", Received: t0}
+	join := records.Event{Network: "irc", Channel: "irc:y", Kind: "join", Received: t0}
 	again := event("status:a", 2)
 	again.Body = []byte("repeated in the batch")
-	batch := []store.LedgerIngest{
-		{Event: event("status:a", 2), Dests: dests("matrix:x", "irc:y")},                                                         // 0 new
-		{Event: event("status:a", 1), Dests: dests("irc:y")},                                                                     // 1 already ingested
-		{Event: event("status:a", 3), Dests: dests("irc:y")},                                                                     // 2 new
-		{Event: again, Dests: dests("slack:z")},                                                                                  // 3 repeats 0
-		{Event: join, Dests: dests("matrix:x")},                                                                                  // 4 new (no MsgID)
-		{Event: store.LedgerEvent{Network: "matrix", Channel: "matrix:x", MsgID: "$c1", Kind: "message"}, Dests: dests("irc:y")}, // 5 echo
-		{Event: join, Dests: dests("matrix:x")},                                                                                  // 6 new (no MsgID)
-		{Event: event("status:b", 2), Dests: nil},                                                                                // 7 new, nothing queued
-		{Event: event("status:a", 3), Dests: dests("slack:z")},                                                                   // 8 repeats 2
+	batch := []records.Ingest{
+		{Event: event("status:a", 2), Dests: dests("matrix:x", "irc:y")},                                                     // 0 new
+		{Event: event("status:a", 1), Dests: dests("irc:y")},                                                                 // 1 already ingested
+		{Event: event("status:a", 3), Dests: dests("irc:y")},                                                                 // 2 new
+		{Event: again, Dests: dests("slack:z")},                                                                              // 3 repeats 0
+		{Event: join, Dests: dests("matrix:x")},                                                                              // 4 new (no MsgID)
+		{Event: records.Event{Network: "matrix", Channel: "matrix:x", MsgID: "$c1", Kind: "message"}, Dests: dests("irc:y")}, // 5 echo
+		{Event: join, Dests: dests("matrix:x")},                                                                              // 6 new (no MsgID)
+		{Event: event("status:b", 2), Dests: nil},                                                                            // 7 new, nothing queued
+		{Event: event("status:a", 3), Dests: dests("slack:z")},                                                               // 8 repeats 2
 	}
 	res, err := s.IngestEvents(ctx, batch)
 	if err != nil {
@@ -601,7 +602,7 @@ func testIngestBatch(t *testing.T, s *store.Store) {
 		t.Fatalf("pending: %d for x, %d for y; want 3, 2", len(x), len(y))
 	}
 	for i, c := range []struct {
-		e     store.OutboxEntry
+		e     records.OutboxEntry
 		event int64
 		body  string
 	}{{x[0], res[0].EventID, "body 2"}, {x[1], res[4].EventID, ""}, {x[2], res[6].EventID, ""},
@@ -629,10 +630,10 @@ func testIngestBatch(t *testing.T, s *store.Store) {
 // testIngestBatchAtomic: an error in the third element writes nothing of the first two.
 func testIngestBatchAtomic(t *testing.T, s *store.Store) {
 	ctx := context.Background()
-	batch := []store.LedgerIngest{
+	batch := []records.Ingest{
 		{Event: event("status:a", 1), Dests: dests("matrix:x")},
 		{Event: event("status:a", 2), Dests: dests("matrix:x")},
-		{Event: event("status:a", 3), Dests: []store.LedgerDest{{Dest: "status:big", Clock: 1 << 63}}},
+		{Event: event("status:a", 3), Dests: []records.Dest{{Dest: "status:big", Clock: 1 << 63}}},
 	}
 	if res, err := s.IngestEvents(ctx, batch); err == nil {
 		t.Fatalf("clock 1<<63 in element 3 accepted: %+v", res)
@@ -644,7 +645,7 @@ func testIngestBatchAtomic(t *testing.T, s *store.Store) {
 	// so there the batch succeeds and is not checked).
 	nul := batch[2]
 	nul.Event.Kind, nul.Dests = "mess\x00age", dests("matrix:x")
-	if _, err := s.IngestEvents(ctx, []store.LedgerIngest{batch[0], batch[1], nul}); err != nil {
+	if _, err := s.IngestEvents(ctx, []records.Ingest{batch[0], batch[1], nul}); err != nil {
 		if n := countPending(t, s, "matrix:x"); n != 0 {
 			t.Fatalf("count pending after a batch the database failed = %d, want 0", n)
 		}
@@ -678,7 +679,7 @@ func testMarkDeliveredBatch(t *testing.T, s *store.Store) {
 		ingest(t, s, event("status:a", n), dests("matrix:x", "irc:y"))
 	}
 	x, y := pending(t, s, "matrix:x", 0, 10), pending(t, s, "irc:y", 0, 10)
-	batch := []store.LedgerDelivery{
+	batch := []records.Delivery{
 		{EntryID: x[0].ID, IDs: []string{"$a", "$b"}, At: t0},
 		{EntryID: y[0].ID, IDs: []string{"y:1"}, At: t0},
 		{EntryID: x[1].ID, At: t0},
@@ -718,13 +719,13 @@ func testMarkDeliveredBatch(t *testing.T, s *store.Store) {
 	}
 	check("after the batch again")
 	// An unknown entry in element 3: elements 1 and 2 are not marked, nothing is mapped.
-	err := s.MarkDeliveredBatch(ctx, []store.LedgerDelivery{
+	err := s.MarkDeliveredBatch(ctx, []records.Delivery{
 		{EntryID: x[2].ID, IDs: []string{"$z"}, At: t0},
 		{EntryID: y[2].ID, IDs: []string{"y:z"}, At: t0},
 		{EntryID: 1 << 40, IDs: []string{"y:zz"}, At: t0},
 	})
-	if !errors.Is(err, store.ErrUnknownEntry) {
-		t.Fatalf("unknown entry: err %v, want ErrUnknownEntry", err)
+	if !errors.Is(err, records.ErrUnknownEntry) {
+		t.Fatalf("unknown entry: err %v, want records.ErrUnknownEntry", err)
 	}
 	check("after a failed batch")
 	if got := mapped(t, s, "matrix:x", "$z", "status:a"); len(got) != 0 {
@@ -742,14 +743,14 @@ func BenchmarkLedgerIngest(b *testing.B) {
 			ctx := context.Background()
 			s := openLedger(b, be.config(b))
 			body := bytes.Repeat([]byte{'x'}, 300)
-			ds := []store.LedgerDest{{Dest: "matrix:!room:example.org", Key: "k1"}, {Dest: "irc:#chan", Key: "k2"}}
+			ds := []records.Dest{{Dest: "matrix:!room:example.org", Key: "k1"}, {Dest: "irc:#chan", Key: "k2"}}
 			msgIDs := make([]string, b.N)
 			for i := range msgIDs {
 				msgIDs[i] = fmt.Sprintf("status:0x%064x", i)
 			}
 			b.ResetTimer()
 			for i := range b.N {
-				ev := store.LedgerEvent{Network: "status", Channel: "status:statusgate-dev", MsgID: msgIDs[i],
+				ev := records.Event{Network: "status", Channel: "status:statusgate-dev", MsgID: msgIDs[i],
 					Kind: "message", Body: body, Received: t0}
 				if _, ok, err := s.IngestEvent(ctx, ev, ds); err != nil || !ok {
 					b.Fatalf("ingest %d: inserted %v, err %v", i, ok, err)
@@ -763,12 +764,12 @@ func BenchmarkLedgerIngest(b *testing.B) {
 
 // benchIngestBatch is the events of BenchmarkLedgerIngest, n of them, as IngestEvents
 // elements.
-func benchIngestBatch(n int) []store.LedgerIngest {
+func benchIngestBatch(n int) []records.Ingest {
 	body := bytes.Repeat([]byte{'x'}, 300)
-	ds := []store.LedgerDest{{Dest: "matrix:!room:example.org", Key: "k1"}, {Dest: "irc:#chan", Key: "k2"}}
-	batch := make([]store.LedgerIngest, n)
+	ds := []records.Dest{{Dest: "matrix:!room:example.org", Key: "k1"}, {Dest: "irc:#chan", Key: "k2"}}
+	batch := make([]records.Ingest, n)
 	for i := range batch {
-		batch[i] = store.LedgerIngest{Event: store.LedgerEvent{Network: "status", Channel: "status:statusgate-dev",
+		batch[i] = records.Ingest{Event: records.Event{Network: "status", Channel: "status:statusgate-dev",
 			MsgID: fmt.Sprintf("status:0x%064x", i), Kind: "message", Body: body, Received: t0}, Dests: ds}
 	}
 	return batch
@@ -819,14 +820,14 @@ func BenchmarkLedgerMarkDeliveredBatch64(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			var ds []store.LedgerDelivery
+			var ds []records.Delivery
 			for _, dest := range []string{"matrix:!room:example.org", "irc:#chan"} {
 				es, err := s.PendingEntries(ctx, dest, 0, events)
 				if err != nil {
 					b.Fatal(err)
 				}
 				for _, e := range es {
-					ds = append(ds, store.LedgerDelivery{EntryID: e.ID, IDs: []string{fmt.Sprintf("%s/%d", dest, e.ID)}, At: t0})
+					ds = append(ds, records.Delivery{EntryID: e.ID, IDs: []string{fmt.Sprintf("%s/%d", dest, e.ID)}, At: t0})
 				}
 			}
 			ds = ds[:b.N]

@@ -6,21 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"time"
-)
 
-// PuppetRecord is one row of the puppets table. It is the same unnamed struct type as
-// puppet.Record (store may not import puppet, see ARCHITECTURE.md), so the methods below
-// implement puppet.Store; puppets_test.go checks that at compile time. Keep the fields
-// and their order identical to puppet.Record.
-type PuppetRecord = struct {
-	Network     string
-	Account     string
-	User        string
-	ChatKey     string
-	DisplayName string
-	FirstSeen   time.Time
-	LastSeen    time.Time
-}
+	"github.com/statusgate/statusgate/records"
+)
 
 const puppetColumns = `network, account, remote_user, chat_key, display_name, first_seen, last_seen`
 
@@ -28,7 +16,7 @@ const puppetColumns = `network, account, remote_user, chat_key, display_name, fi
 // kept, last_seen and chat_key are replaced, display_name is replaced unless
 // r.DisplayName is empty. It fails if another remote user's row holds r.ChatKey
 // (puppet.Store).
-func (s *Store) UpsertPuppet(ctx context.Context, r PuppetRecord) error {
+func (s *Store) UpsertPuppet(ctx context.Context, r records.Puppet) error {
 	_, err := s.db.ExecContext(ctx, s.d.rebind(`INSERT INTO puppets (`+puppetColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (network, account, remote_user) DO UPDATE SET
 	chat_key = excluded.chat_key,
@@ -43,37 +31,37 @@ ON CONFLICT (network, account, remote_user) DO UPDATE SET
 
 // PuppetByRemote returns the row of (network, account, user); ok is false when there is
 // none (puppet.Store).
-func (s *Store) PuppetByRemote(ctx context.Context, network, account, user string) (PuppetRecord, bool, error) {
+func (s *Store) PuppetByRemote(ctx context.Context, network, account, user string) (records.Puppet, bool, error) {
 	row := s.db.QueryRowContext(ctx, s.d.rebind(`SELECT `+puppetColumns+` FROM puppets
 WHERE network = ? AND account = ? AND remote_user = ?`), network, account, user)
 	r, ok, err := scanPuppet(row)
 	if err != nil {
-		return PuppetRecord{}, false, fmt.Errorf("read puppet %s/%s: %w", network, account, err)
+		return records.Puppet{}, false, fmt.Errorf("read puppet %s/%s: %w", network, account, err)
 	}
 	return r, ok, nil
 }
 
 // PuppetByChatKey returns the row whose chat_key is chatKey; ok is false when there is
 // none (puppet.Store).
-func (s *Store) PuppetByChatKey(ctx context.Context, chatKey string) (PuppetRecord, bool, error) {
+func (s *Store) PuppetByChatKey(ctx context.Context, chatKey string) (records.Puppet, bool, error) {
 	row := s.db.QueryRowContext(ctx, s.d.rebind(`SELECT `+puppetColumns+` FROM puppets WHERE chat_key = ?`), chatKey)
 	r, ok, err := scanPuppet(row)
 	if err != nil {
-		return PuppetRecord{}, false, fmt.Errorf("read puppet by chat key: %w", err)
+		return records.Puppet{}, false, fmt.Errorf("read puppet by chat key: %w", err)
 	}
 	return r, ok, nil
 }
 
 // PuppetsByUser returns the rows of user on network under every account, ordered by
 // account in the database's collation (puppet.Store).
-func (s *Store) PuppetsByUser(ctx context.Context, network, user string) ([]PuppetRecord, error) {
+func (s *Store) PuppetsByUser(ctx context.Context, network, user string) ([]records.Puppet, error) {
 	rows, err := s.db.QueryContext(ctx, s.d.rebind(`SELECT `+puppetColumns+` FROM puppets
 WHERE network = ? AND remote_user = ? ORDER BY account`), network, user)
 	if err != nil {
 		return nil, fmt.Errorf("read puppets of %s user: %w", network, err)
 	}
 	defer rows.Close()
-	var out []PuppetRecord
+	var out []records.Puppet
 	for rows.Next() {
 		r, _, err := scanPuppet(rows)
 		if err != nil {
@@ -97,17 +85,17 @@ func (s *Store) CountPuppets(ctx context.Context) (int64, error) {
 }
 
 // scanPuppet reads one row in puppetColumns order; ok is false for sql.ErrNoRows.
-func scanPuppet(row interface{ Scan(...any) error }) (PuppetRecord, bool, error) {
+func scanPuppet(row interface{ Scan(...any) error }) (records.Puppet, bool, error) {
 	var (
-		r           PuppetRecord
+		r           records.Puppet
 		first, last int64
 	)
 	err := row.Scan(&r.Network, &r.Account, &r.User, &r.ChatKey, &r.DisplayName, &first, &last)
 	if errors.Is(err, sql.ErrNoRows) {
-		return PuppetRecord{}, false, nil
+		return records.Puppet{}, false, nil
 	}
 	if err != nil {
-		return PuppetRecord{}, false, err
+		return records.Puppet{}, false, err
 	}
 	r.FirstSeen, r.LastSeen = time.Unix(0, first), time.Unix(0, last)
 	return r, true, nil

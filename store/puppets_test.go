@@ -9,11 +9,12 @@ import (
 
 	"github.com/statusgate/statusgate/identity"
 	"github.com/statusgate/statusgate/puppet"
+	"github.com/statusgate/statusgate/records"
 )
 
-// store may not import puppet (ARCHITECTURE.md), so the implementation is structural:
-// PuppetRecord is the same unnamed struct type as puppet.Record. This test-only import
-// keeps the two in step at compile time (the dependency check ignores test imports).
+// store may not import puppet (ARCHITECTURE.md): *Store implements puppet.Store with
+// package records' types. This test-only import checks it at compile time (the
+// dependency check ignores test imports).
 var _ puppet.Store = (*Store)(nil)
 
 // TestPuppets: the puppet registry table on both backends — insert, upsert keeping
@@ -32,7 +33,7 @@ func TestPuppets(t *testing.T) {
 				t.Fatalf("fresh store by chat key: ok=%v err=%v", ok, err)
 			}
 			t0 := time.Unix(1600000000, 123456789)
-			a := PuppetRecord{Network: "matrix", Account: "bot", User: "alice", ChatKey: "0x04aa",
+			a := records.Puppet{Network: "matrix", Account: "bot", User: "alice", ChatKey: "0x04aa",
 				DisplayName: "Alice", FirstSeen: t0, LastSeen: t0}
 			if err := s.UpsertPuppet(ctx, a); err != nil {
 				t.Fatal(err)
@@ -44,7 +45,7 @@ func TestPuppets(t *testing.T) {
 
 			// A later sighting without a name: first_seen and the name kept.
 			t1 := t0.Add(time.Hour)
-			if err := s.UpsertPuppet(ctx, PuppetRecord{Network: "matrix", Account: "bot", User: "alice",
+			if err := s.UpsertPuppet(ctx, records.Puppet{Network: "matrix", Account: "bot", User: "alice",
 				ChatKey: "0x04aa", FirstSeen: t1, LastSeen: t1}); err != nil {
 				t.Fatal(err)
 			}
@@ -55,7 +56,7 @@ func TestPuppets(t *testing.T) {
 			}
 			// A rename.
 			t2 := t1.Add(time.Hour)
-			if err := s.UpsertPuppet(ctx, PuppetRecord{Network: "matrix", Account: "bot", User: "alice",
+			if err := s.UpsertPuppet(ctx, records.Puppet{Network: "matrix", Account: "bot", User: "alice",
 				ChatKey: "0x04aa", DisplayName: "Alice B.", FirstSeen: t2, LastSeen: t2}); err != nil {
 				t.Fatal(err)
 			}
@@ -65,7 +66,7 @@ func TestPuppets(t *testing.T) {
 			}
 
 			// Another remote user may not take alice's chat key.
-			if err := s.UpsertPuppet(ctx, PuppetRecord{Network: "matrix", Account: "bot", User: "mallory",
+			if err := s.UpsertPuppet(ctx, records.Puppet{Network: "matrix", Account: "bot", User: "mallory",
 				ChatKey: "0x04aa", FirstSeen: t2, LastSeen: t2}); err == nil {
 				t.Fatal("a second remote user took an existing chat key")
 			}
@@ -74,7 +75,7 @@ func TestPuppets(t *testing.T) {
 			}
 
 			// Same user under another account, and the lookup across accounts.
-			b := PuppetRecord{Network: "matrix", Account: "another", User: "alice", ChatKey: "0x04bb", FirstSeen: t2, LastSeen: t2}
+			b := records.Puppet{Network: "matrix", Account: "another", User: "alice", ChatKey: "0x04bb", FirstSeen: t2, LastSeen: t2}
 			if err := s.UpsertPuppet(ctx, b); err != nil {
 				t.Fatal(err)
 			}
@@ -142,7 +143,7 @@ func TestPuppetRegistry(t *testing.T) {
 }
 
 // equalPuppet compares records with time.Time.Equal (the store returns local times).
-func equalPuppet(a, b PuppetRecord) bool {
+func equalPuppet(a, b records.Puppet) bool {
 	return a.Network == b.Network && a.Account == b.Account && a.User == b.User && a.ChatKey == b.ChatKey &&
 		a.DisplayName == b.DisplayName && a.FirstSeen.Equal(b.FirstSeen) && a.LastSeen.Equal(b.LastSeen)
 }

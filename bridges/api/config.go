@@ -61,12 +61,7 @@ type Config struct {
 }
 
 // Network is the network name after defaults: Name, or DefaultName.
-func (c Config) Network() string {
-	if c.Name == "" {
-		return DefaultName
-	}
-	return c.Name
-}
+func (c Config) Network() string { return c.withDefaults().Name }
 
 // withDefaults returns c with zero fields replaced by their defaults.
 func (c Config) withDefaults() Config {

@@ -124,12 +124,7 @@ func (c Config) LogValue() slog.Value {
 func (c Config) String() string { return c.LogValue().String() }
 
 // Network is the network name after defaults: Name, or DefaultName.
-func (c Config) Network() string {
-	if c.Name == "" {
-		return DefaultName
-	}
-	return c.Name
-}
+func (c Config) Network() string { return c.withDefaults().Name }
 
 func (c Config) withDefaults() Config {
 	if c.Name == "" {

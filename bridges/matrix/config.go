@@ -97,12 +97,7 @@ func redact(s string) string {
 }
 
 // Network is the network name after defaults: Name, or DefaultName.
-func (c Config) Network() string {
-	if c.Name == "" {
-		return DefaultName
-	}
-	return c.Name
-}
+func (c Config) Network() string { return c.withDefaults().Name }
 
 func (c Config) withDefaults() Config {
 	if c.Name == "" {

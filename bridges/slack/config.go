@@ -80,12 +80,7 @@ type Config struct {
 }
 
 // Network is the network name after defaults: Name, or DefaultName.
-func (c Config) Network() string {
-	if c.Name == "" {
-		return DefaultName
-	}
-	return c.Name
-}
+func (c Config) Network() string { return c.withDefaults().Name }
 
 func (c Config) withDefaults() Config {
 	if c.Name == "" {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/statusgate/statusgate/identity"
 	"github.com/statusgate/statusgate/puppet"
+	"github.com/statusgate/statusgate/records"
 	"github.com/statusgate/statusgate/store"
 )
 
@@ -100,7 +101,7 @@ func runWhois(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 // printPuppet writes one record, a "label value" line per field. Remote text (user,
 // display name) is sanitised for the terminal.
-func printPuppet(w io.Writer, r puppet.Record, namer *identity.Namer) {
+func printPuppet(w io.Writer, r records.Puppet, namer *identity.Namer) {
 	var displayKey, alias string
 	if pub, err := identity.ParseChatKey(r.ChatKey); err == nil {
 		displayKey, alias = identity.DisplayKey(pub), namer.Name(pub)

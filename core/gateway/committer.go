@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/statusgate/statusgate/bridges"
-	"github.com/statusgate/statusgate/store"
+	"github.com/statusgate/statusgate/records"
 )
 
 // Group commit. One commit costs a disk sync (SQLite with synchronous=FULL, or a
@@ -25,12 +25,12 @@ const (
 
 // ingestReq is one event to persist.
 type ingestReq struct {
-	in    LedgerIngest
+	in    records.Ingest
 	rt    *route
 	dests []bridges.ChannelID
 	// aliases are further IDs of the event to map once it is persisted (a Status
 	// message's real id, beside its twin origin ID).
-	aliases []LedgerAlias
+	aliases []records.Alias
 	// done receives the outcome once the event is persisted (or ctx ended); nil for
 	// callers that do not wait (the Status reader pipelines its messages).
 	done chan error
@@ -45,7 +45,7 @@ func (r *markReq) release() {
 
 // markReq is one completed delivery to record.
 type markReq struct {
-	d    LedgerDelivery
+	d    records.Delivery
 	ob   *outbox
 	wg   *sync.WaitGroup // the outbox's in-flight marks
 	sent time.Time       // when the event was received, for the latency metric
@@ -55,7 +55,7 @@ type markReq struct {
 
 func (g *Gateway) ingestLoop(ctx context.Context) {
 	batch := make([]*ingestReq, 0, commitBatch)
-	ins := make([]LedgerIngest, 0, commitBatch)
+	ins := make([]records.Ingest, 0, commitBatch)
 	for {
 		batch, ins = batch[:0], ins[:0]
 		select {
@@ -89,7 +89,7 @@ func (g *Gateway) flushIngest() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var batch []*ingestReq
-	var ins []LedgerIngest
+	var ins []records.Ingest
 	for {
 		batch, ins = batch[:0], ins[:0]
 	more:
@@ -113,11 +113,11 @@ func (g *Gateway) flushIngest() {
 
 // writeIngest persists batch, retrying store errors with back-off while ctx lasts,
 // and answers every request. It returns false when ctx ended first.
-func (g *Gateway) writeIngest(ctx context.Context, batch []*ingestReq, ins []LedgerIngest) bool {
+func (g *Gateway) writeIngest(ctx context.Context, batch []*ingestReq, ins []records.Ingest) bool {
 	for _, r := range batch {
 		ins = append(ins, r.in)
 	}
-	var res []LedgerIngested
+	var res []records.Ingested
 	back := backoff{min: 50 * time.Millisecond, max: 5 * time.Second}
 	for {
 		var err error
@@ -139,7 +139,7 @@ func (g *Gateway) writeIngest(ctx context.Context, batch []*ingestReq, ins []Led
 		g.log.Error("persist events failed; retrying", "events", len(ins), "err", err, "in", wait)
 		sleep(ctx, wait)
 	}
-	var aliases []LedgerAlias
+	var aliases []records.Alias
 	for i, r := range batch {
 		if res[i].Inserted {
 			aliases = append(aliases, r.aliases...)
@@ -186,7 +186,7 @@ func reply(done chan error, err error) {
 
 func (g *Gateway) markLoop(ctx context.Context) {
 	batch := make([]*markReq, 0, commitBatch)
-	ds := make([]LedgerDelivery, 0, commitBatch)
+	ds := make([]records.Delivery, 0, commitBatch)
 	// held are marks whose notBefore has not come, in arrival order (notBefore is
 	// arrival plus a constant, so the head is always the first due). Holding them here,
 	// not sleeping, keeps every other mark flowing.
@@ -247,7 +247,7 @@ func (g *Gateway) flushMarks(held []*markReq) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var batch []*markReq
-	var ds []LedgerDelivery
+	var ds []records.Delivery
 	var last time.Time
 	for _, r := range held {
 		last = r.notBefore
@@ -283,7 +283,7 @@ func (g *Gateway) flushMarks(held []*markReq) {
 
 // writeMarks records batch, retrying store errors while ctx lasts; it returns false
 // when ctx ended first. Every request's WaitGroup is released either way.
-func (g *Gateway) writeMarks(ctx context.Context, batch []*markReq, ds []LedgerDelivery) bool {
+func (g *Gateway) writeMarks(ctx context.Context, batch []*markReq, ds []records.Delivery) bool {
 	for _, r := range batch {
 		ds = append(ds, r.d)
 	}
@@ -293,7 +293,7 @@ func (g *Gateway) writeMarks(ctx context.Context, batch []*markReq, ds []LedgerD
 		if err == nil {
 			break
 		}
-		if errors.Is(err, store.ErrUnknownEntry) {
+		if errors.Is(err, records.ErrUnknownEntry) {
 			// Cannot happen for entries read from the ledger; if it does, the batch is
 			// written one by one and the unknown mark alone is given up (logged).
 			if len(batch) == 1 {

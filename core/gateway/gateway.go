@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"crypto/ecdsa"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,15 +14,15 @@ import (
 	"github.com/statusgate/statusgate/bridges"
 	"github.com/statusgate/statusgate/core/status"
 	"github.com/statusgate/statusgate/identity"
-	"github.com/statusgate/statusgate/puppet"
+	"github.com/statusgate/statusgate/records"
 )
 
 // Puppets is what the gateway needs of the puppet registry (*puppet.Registry).
 type Puppets interface {
 	// Key returns the private key of the puppet for id, recording the sighting.
-	Key(ctx context.Context, id identity.PuppetID, displayName string) (*ecdsa.PrivateKey, puppet.Record, error)
+	Key(ctx context.Context, id identity.PuppetID, displayName string) (*ecdsa.PrivateKey, records.Puppet, error)
 	// Whois looks puppets up by chat key or network:user.
-	Whois(ctx context.Context, query string) ([]puppet.Record, error)
+	Whois(ctx context.Context, query string) ([]records.Puppet, error)
 }
 
 // Deps are the services a Gateway runs on. All are required except Registerer and
@@ -380,13 +379,13 @@ func toStatus(k bridges.Kind) bool {
 // (the Status reader pipelines: queue order is commit order).
 func (g *Gateway) ingest(ctx context.Context, rt *route, ev bridges.Event, wait bool, aliases ...string) error {
 	dests := g.destinations(rt, &ev)
-	body, err := json.Marshal(&ev)
+	body, err := encodeBody(&ev)
 	if err != nil {
-		return bridges.Permanent(fmt.Errorf("encode event %s: %w", ev.Origin.ID, err))
+		return bridges.Permanent(err)
 	}
-	ld := make([]LedgerDest, 0, len(dests))
+	ld := make([]records.Dest, 0, len(dests))
 	for _, d := range dests {
-		e := LedgerDest{Dest: string(d), Key: bridges.IdempotencyKey(ev.Origin, d)}
+		e := records.Dest{Dest: string(d), Key: bridges.IdempotencyKey(ev.Origin, d)}
 		if d.Network() == StatusNetwork {
 			// The clock is fixed now, so every retry sends the same message ids.
 			if ch := rt.statusChat(); ch != nil {
@@ -395,11 +394,11 @@ func (g *Gateway) ingest(ctx context.Context, rt *route, ev bridges.Event, wait 
 		}
 		ld = append(ld, e)
 	}
-	r := &ingestReq{rt: rt, dests: dests, in: LedgerIngest{Dests: ld, Event: LedgerEvent{Network: ev.Origin.Network,
+	r := &ingestReq{rt: rt, dests: dests, in: records.Ingest{Dests: ld, Event: records.Event{Network: ev.Origin.Network,
 		Channel: string(ev.Origin.Channel), MsgID: string(ev.Origin.ID), Kind: ev.Kind.String(), Body: body,
 		Received: g.cfg.Clock()}}}
 	for _, a := range aliases {
-		r.aliases = append(r.aliases, LedgerAlias{Channel: string(ev.Origin.Channel), MsgID: string(ev.Origin.ID), Alias: a})
+		r.aliases = append(r.aliases, records.Alias{Channel: string(ev.Origin.Channel), MsgID: string(ev.Origin.ID), Alias: a})
 	}
 	if wait {
 		r.done = make(chan error, 1)

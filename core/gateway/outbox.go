@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"github.com/statusgate/statusgate/bridges"
 	"github.com/statusgate/statusgate/core/status"
 	"github.com/statusgate/statusgate/identity"
+	"github.com/statusgate/statusgate/records"
 )
 
 // statusSettle is how long a Status delivery stays unmarked: two Whisper transmission
@@ -86,7 +86,7 @@ func (o *outbox) run(ctx context.Context) {
 		storeBack = backoff{min: storeBack.min, max: storeBack.max}
 		// Entries delivered whose marks are not written yet are still pending in the
 		// ledger: skip them.
-		entries = slices.DeleteFunc(entries, func(e OutboxEntry) bool {
+		entries = slices.DeleteFunc(entries, func(e records.OutboxEntry) bool {
 			_, unmarked := o.unmarked.Load(e.ID)
 			return unmarked
 		})
@@ -132,7 +132,7 @@ var statusParallel = max(4, 2*runtime.GOMAXPROCS(0))
 
 // parallelizable returns how many of the first entries may be attempted together: for
 // the Status destination, first attempts of a full queue's worth, else 1.
-func (o *outbox) parallelizable(entries []OutboxEntry) int {
+func (o *outbox) parallelizable(entries []records.OutboxEntry) int {
 	if o.net != StatusNetwork || o.depth.Load() > int64(o.g.cfg.QueueLimit) {
 		return 1
 	}
@@ -148,7 +148,7 @@ func (o *outbox) parallelizable(entries []OutboxEntry) int {
 // settled; a failed attempt and everything after it that also failed are left for the
 // next round (those after it that succeeded are settled, out of order, which Status
 // does not mind).
-func (o *outbox) processParallel(ctx context.Context, entries []OutboxEntry) int {
+func (o *outbox) processParallel(ctx context.Context, entries []records.OutboxEntry) int {
 	type result struct {
 		ev  bridges.Event
 		ids []string
@@ -162,7 +162,7 @@ func (o *outbox) processParallel(ctx context.Context, entries []OutboxEntry) int
 		go func() {
 			defer wg.Done()
 			r := &res[j]
-			if r.bad = json.Unmarshal(entries[j].Body, &r.ev); r.bad != nil {
+			if r.ev, r.bad = decodeBody(entries[j].Body); r.bad != nil {
 				return
 			}
 			actx, cancel := context.WithTimeout(ctx, o.g.cfg.AttemptTimeout)
@@ -216,7 +216,7 @@ func (o *outbox) processParallel(ctx context.Context, entries []OutboxEntry) int
 
 // process takes entry e to an end state (delivered or failed) and returns true, or
 // records a failed attempt, waits out the back-off and returns false.
-func (o *outbox) process(ctx context.Context, e OutboxEntry) bool {
+func (o *outbox) process(ctx context.Context, e records.OutboxEntry) bool {
 	g := o.g
 	if over := o.depth.Load() - int64(g.cfg.QueueLimit); over > 0 {
 		return o.fail(ctx, e, nil, e.Attempts, "queue overflow: more than "+fmt.Sprint(g.cfg.QueueLimit)+" pending")
@@ -228,8 +228,8 @@ func (o *outbox) process(ctx context.Context, e OutboxEntry) bool {
 	if !o.waitConnected(ctx) {
 		return false
 	}
-	var ev bridges.Event
-	if err := json.Unmarshal(e.Body, &ev); err != nil {
+	ev, err := decodeBody(e.Body)
+	if err != nil {
 		return o.fail(ctx, e, nil, e.Attempts, "undecodable ledger entry: "+err.Error())
 	}
 	actx, cancel := context.WithTimeout(ctx, g.cfg.AttemptTimeout)
@@ -290,10 +290,10 @@ func (o *outbox) waitConnected(ctx context.Context) bool {
 // delivered hands the completed entry to the mark writer and moves on: the queue does
 // not wait for the disk. It returns false when ctx has ended (the outbox stops). A mark lost in a crash means one more delivery with the same
 // idempotency key after restart.
-func (o *outbox) delivered(ctx context.Context, e OutboxEntry, ids []string) bool {
+func (o *outbox) delivered(ctx context.Context, e records.OutboxEntry, ids []string) bool {
 	o.marks.Add(1)
 	o.unmarked.Store(e.ID, struct{}{})
-	r := &markReq{d: LedgerDelivery{EntryID: e.ID, IDs: ids, At: o.g.cfg.Clock()}, ob: o, wg: &o.marks, sent: e.Received}
+	r := &markReq{d: records.Delivery{EntryID: e.ID, IDs: ids, At: o.g.cfg.Clock()}, ob: o, wg: &o.marks, sent: e.Received}
 	if o.net == StatusNetwork {
 		r.notBefore = time.Now().Add(statusSettle)
 	}
@@ -305,7 +305,7 @@ func (o *outbox) delivered(ctx context.Context, e OutboxEntry, ids []string) boo
 
 // fail ends entry e as failed: recorded in the ledger, logged, counted, and, when the
 // event ev (nil if unknown) came from a connector, reported in its origin channel.
-func (o *outbox) fail(ctx context.Context, e OutboxEntry, ev *bridges.Event, attempts int, reason string) bool {
+func (o *outbox) fail(ctx context.Context, e records.OutboxEntry, ev *bridges.Event, attempts int, reason string) bool {
 	g := o.g
 	for {
 		err := g.ledger.MarkFailed(ctx, e.ID, attempts, reason, g.cfg.Clock())
@@ -328,7 +328,7 @@ func (o *outbox) fail(ctx context.Context, e OutboxEntry, ev *bridges.Event, att
 }
 
 // deliver makes one attempt and returns the destination-side IDs of what was posted.
-func (o *outbox) deliver(ctx context.Context, e OutboxEntry, ev *bridges.Event) ([]string, error) {
+func (o *outbox) deliver(ctx context.Context, e records.OutboxEntry, ev *bridges.Event) ([]string, error) {
 	if o.net == StatusNetwork {
 		return o.toStatus(ctx, e, ev)
 	}
@@ -431,7 +431,7 @@ func (o *outbox) mappedStatus(ctx context.Context, ev *bridges.Event, id bridges
 
 // toStatus posts ev into the route's chat as the sender's puppet, with the clock fixed
 // at ingest so that a retry sends the same message ids.
-func (o *outbox) toStatus(ctx context.Context, e OutboxEntry, ev *bridges.Event) ([]string, error) {
+func (o *outbox) toStatus(ctx context.Context, e records.OutboxEntry, ev *bridges.Event) ([]string, error) {
 	g := o.g
 	ch := o.rt.statusChat()
 	if ch == nil {
