@@ -125,8 +125,8 @@ func (c Config) Validate() error {
 type Ratchet struct {
 	cfg      Config
 	identity *ecdsa.PrivateKey
-	owner    []byte // compressed identity key: the Store's scope
-	crypto   drCrypto
+	owner    []byte    // compressed identity key: the Store's scope
+	crypto   dr.Crypto // drCrypto; an interface so that the vector test can record message keys
 	log      *slog.Logger
 	stats    counters
 

@@ -16,6 +16,7 @@ require (
 	github.com/ethereum/go-ethereum v1.9.5
 	github.com/golang/protobuf v1.3.4
 	github.com/mutecomm/go-sqlcipher v0.0.0-20190227152316-55dbde17881f
+	github.com/status-im/doubleratchet v3.0.0+incompatible
 	github.com/status-im/status-go v0.70.1
 	go.uber.org/zap v1.13.0
 )
@@ -70,7 +71,6 @@ require (
 	github.com/russolsen/transit v0.0.0-20180705123435-0794b4c4505a // indirect
 	github.com/shopspring/decimal v0.0.0-20180709203117-cd690d0c9e24 // indirect
 	github.com/spaolacci/murmur3 v1.1.0 // indirect
-	github.com/status-im/doubleratchet v3.0.0+incompatible // indirect
 	github.com/status-im/keycard-go v0.0.0-20200107115650-f38e9a19958e // indirect
 	github.com/status-im/markdown v0.0.0-20201022101546-c0cbdd5763bf // indirect
 	github.com/status-im/migrate/v4 v4.6.2-status.2 // indirect

@@ -37,6 +37,10 @@ func main() {
 	switch os.Args[1] {
 	case "node":
 		err = runNode(os.Args[2:], os.Stdin, os.Stdout)
+	case "encryption":
+		err = runEncryption(os.Args[2:], os.Stdin, os.Stdout)
+	case "vectors":
+		err = runVectors(os.Args[2:], os.Stdout)
 	case "-h", "-help", "--help", "help":
 		usage()
 		return
@@ -57,5 +61,11 @@ func usage() {
                     [-minpow F] [-datasync] [-device-name S] [-log LEVEL]
       a status-go v0.70.1 Messenger over Whisper v6 on 127.0.0.1, driven by JSON lines
       (see README.md)
+  statusgo-ref encryption
+      status-go's protocol/encryption alone (parties on their own databases), driven by
+      JSON lines: build and handle ProtocolMessages (see README.md)
+  statusgo-ref vectors
+      status-go's X3DH/Double Ratchet key schedule on fixed keys, as JSON (core/ratchet's
+      testdata/statusgo-vectors.json)
 `)
 }

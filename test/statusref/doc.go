@@ -8,6 +8,8 @@
 // installation and database, and returns a Node with typed methods, one per op, and
 // event channels: received messages with the envelope they came in (topic, signer,
 // sender installation, encryption mode), sent envelopes, installations and peer events.
+// StartEncryption runs status-go's protocol/encryption alone ("encryption" mode) for
+// byte-level interop with core/ratchet, and Vectors prints its key schedule on fixed keys.
 //
 // It must not be imported by non-test code (test/archtest enforces this).
 package statusref
