@@ -3,6 +3,7 @@ package whisper
 import (
 	"errors"
 	"math"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -125,10 +126,12 @@ func TestService_honoursPeerBloom(t *testing.T) {
 }
 
 func TestService_settingChangeTolerance(t *testing.T) {
-	now := time.Unix(1_700_000_000, 0)
-	clock := func() time.Time { return now }
+	// The expiry loop reads the clock too: the test moves it atomically.
+	var nowNs atomic.Int64
+	nowNs.Store(time.Unix(1_700_000_000, 0).UnixNano())
+	clock := func() time.Time { return time.Unix(0, nowNs.Load()) }
 	s := startService(t, Config{MinPoW: 0.001, Clock: clock})
-	env := lowPoW(t, testEnvelope(t, "status", "x", 0.002, 15, now), 0.5)
+	env := lowPoW(t, testEnvelope(t, "status", "x", 0.002, 15, clock()), 0.5)
 	if err := s.SetMinPoW(0.5); err != nil {
 		t.Fatal(err)
 	}
@@ -139,8 +142,8 @@ func TestService_settingChangeTolerance(t *testing.T) {
 		}
 	}
 	// ...after it, the new one rejects a fresh one.
-	now = now.Add(11 * time.Second)
-	env2 := lowPoW(t, testEnvelope(t, "status", "y", 0.002, 15, now), 0.5)
+	nowNs.Add(int64(11 * time.Second))
+	env2 := lowPoW(t, testEnvelope(t, "status", "y", 0.002, 15, clock()), 0.5)
 	if _, _, err := s.ingest(env2, nil); !errors.Is(err, ErrPoWTooLow) {
 		t.Fatalf("after the tolerance: %v, want ErrPoWTooLow", err)
 	}
