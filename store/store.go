@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sync/atomic"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers database/sql driver "pgx"
 )
@@ -15,6 +16,8 @@ type Store struct {
 	d       dialect
 	archive *Archive
 	applied int // migrations applied by this Open, for tests
+	// seenInserts counts MarkSeen inserts, to prune every seenPruneEvery.
+	seenInserts atomic.Uint64
 }
 
 // Open connects to the database the config names, applies the embedded migrations it

@@ -56,6 +56,7 @@ func TestParseSendFormat_values(t *testing.T) {
 		{"protobuf", SendProtobuf, true},
 		{"both", SendBoth, true},
 		{" Both ", SendBoth, true},
+		{"wrapped", SendWrapped, true},
 		{"", 0, false},
 		{"json", 0, false},
 	}

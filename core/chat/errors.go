@@ -41,7 +41,7 @@ var (
 	// ErrNoAuthorKey: signing was required (protobuf, or a wrapped Transit message) but
 	// no author key was given.
 	ErrNoAuthorKey = errors.New("author key required")
-	// ErrInvalidSendFormat: a send format string is not transit, protobuf or both.
+	// ErrInvalidSendFormat: a send format string is not transit, protobuf, both or wrapped.
 	ErrInvalidSendFormat = errors.New("invalid send format")
 )
 

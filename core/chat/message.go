@@ -235,9 +235,15 @@ const (
 	// SendBoth sends two payloads, Transit first, so both generations see the message
 	// (§7.6: the formats cannot be mixed in one payload).
 	SendBoth
+	// SendWrapped sends the ApplicationMetadataMessage inside a ProtocolMessage with the
+	// sender's X3DH bundle (public_message, field 102), as status-go does from mid-2020
+	// on (PROTOCOL.md §7.3), so that readers learn the bundle before a first 1:1
+	// message. The wrapping is the secure transport's (core/ratchet); this package
+	// encodes the inner payload, over which the message id is computed.
+	SendWrapped
 )
 
-// ParseSendFormat parses a config value: "transit", "protobuf" or "both"
+// ParseSendFormat parses a config value: "transit", "protobuf", "both" or "wrapped"
 // (case-insensitive, surrounding space ignored).
 func ParseSendFormat(s string) (SendFormat, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
@@ -247,8 +253,10 @@ func ParseSendFormat(s string) (SendFormat, error) {
 		return SendProtobuf, nil
 	case "both":
 		return SendBoth, nil
+	case "wrapped":
+		return SendWrapped, nil
 	}
-	return 0, fmt.Errorf("parse send format %q (want transit, protobuf or both): %w", s, ErrInvalidSendFormat)
+	return 0, fmt.Errorf("parse send format %q (want transit, protobuf, both or wrapped): %w", s, ErrInvalidSendFormat)
 }
 
 func (sf SendFormat) String() string {
@@ -259,13 +267,15 @@ func (sf SendFormat) String() string {
 		return "protobuf"
 	case SendBoth:
 		return "both"
+	case SendWrapped:
+		return "wrapped"
 	}
 	return fmt.Sprintf("send-format(%d)", uint8(sf))
 }
 
 // MarshalText implements encoding.TextMarshaler (for YAML/JSON config).
 func (sf SendFormat) MarshalText() ([]byte, error) {
-	if sf < SendTransit || sf > SendBoth {
+	if sf < SendTransit || sf > SendWrapped {
 		return nil, fmt.Errorf("marshal send format %d: %w", uint8(sf), ErrInvalidSendFormat)
 	}
 	return []byte(sf.String()), nil
@@ -290,6 +300,12 @@ func (sf SendFormat) Formats() []Format {
 		return []Format{FormatProtobuf}
 	case SendBoth:
 		return []Format{FormatTransit, FormatProtobuf}
+	case SendWrapped:
+		return []Format{FormatProtobuf}
 	}
 	return nil
 }
+
+// Wrapped reports whether each payload must go out inside a ProtocolMessage with the
+// sender's bundle (SendWrapped).
+func (sf SendFormat) Wrapped() bool { return sf == SendWrapped }

@@ -62,6 +62,9 @@ func (c *Client) Join(ctx context.Context, name string, opts ...JoinOptions) (*C
 			format = o.SendFormat
 		}
 	}
+	if format.Wrapped() && c.cfg.Ratchets == nil {
+		return nil, fmt.Errorf("join %q: send format wrapped: %w", name, ErrNoRatchets)
+	}
 	topic := chat.PublicChatTopic(name)
 	sub, err := c.tr.Subscribe(whisper.Filter{Topics: []whisper.Topic{topic}, SymKey: key, AllowP2P: true})
 	if err != nil {
@@ -101,7 +104,7 @@ func (ch *Chat) receiveLoop(ctx context.Context) {
 			if !ok {
 				return
 			}
-			m := ch.accept(rm)
+			m := ch.accept(ctx, rm)
 			if m == nil {
 				continue
 			}
@@ -121,13 +124,22 @@ func (ch *Chat) receiveLoop(ctx context.Context) {
 
 // accept applies the public chat rules to one opened Whisper message and returns what to
 // deliver, or nil (counted and logged) for anything dropped.
-func (ch *Chat) accept(rm *whisper.ReceivedMessage) *Message {
+func (ch *Chat) accept(ctx context.Context, rm *whisper.ReceivedMessage) *Message {
 	c := ch.c
 	if rm.Src == nil {
 		c.drop(ch.name, DropUnsigned, nil, rm.EnvelopeHash[:])
 		return nil
 	}
-	dec, err := chat.Decode(rm.Payload)
+	payload, installation, err := c.unwrapPublic(ctx, rm)
+	if err != nil {
+		reason := DropUnsupported
+		if errors.Is(err, errBadBundle) {
+			reason = DropBadBundle
+		}
+		c.drop(ch.name, reason, err, rm.EnvelopeHash[:])
+		return nil
+	}
+	dec, err := chat.Decode(payload)
 	if err != nil {
 		reason := DropUndecodable
 		if errors.Is(err, chat.ErrUnsupportedRecord) || errors.Is(err, chat.ErrUnsupportedType) {
@@ -145,7 +157,7 @@ func (ch *Chat) accept(rm *whisper.ReceivedMessage) *Message {
 	if dec.Author != nil {
 		author = dec.Author // §7.5: the wrapper's or metadata's signer is the author
 	}
-	id, err := chat.MessageID(author, rm.Payload)
+	id, err := chat.MessageID(author, payload) // over the inner bytes when wrapped, as status-go
 	if err != nil {
 		c.drop(ch.name, DropBadAuthor, err, rm.EnvelopeHash[:])
 		return nil
@@ -174,7 +186,7 @@ func (ch *Chat) accept(rm *whisper.ReceivedMessage) *Message {
 		ID: id, TwinID: twin, Chat: ch.name, Author: author, AuthorKey: identity.ChatKey(author), Alias: c.cfg.Namer.Name(author),
 		Clock: msg.Clock, Timestamp: time.UnixMilli(int64(min(msg.Timestamp, 1<<62))), Sent: time.Unix(int64(rm.Sent), 0),
 		Text: msg.Text, ResponseTo: msg.ResponseTo, ENSName: msg.ENSName, ContentType: msg.ContentType,
-		Sticker: msg.Sticker, Format: msg.Format, ClockCapped: capped,
+		Sticker: msg.Sticker, Format: msg.Format, ClockCapped: capped, Installation: installation,
 	}
 }
 
@@ -241,7 +253,9 @@ func (ch *Chat) RestoreClock(last uint64) {
 // SendMessage posts m to the chat as the identity as: signed with it, encrypted with
 // the chat key, in the chat's send format(s). It returns the message id of each payload
 // sent (two for the both format); with m.Clock and m.Timestamp fixed, the ids are the
-// same on every call. Sealing takes up to Config.WorkTime per envelope.
+// same on every call. The wrapped format puts each payload in a ProtocolMessage with
+// as's bundle (Config.Ratchets); the id is the inner payload's. Sealing takes up to
+// Config.WorkTime per envelope.
 func (ch *Chat) SendMessage(ctx context.Context, m Outgoing, as *ecdsa.PrivateKey) ([]chat.ID, error) {
 	select {
 	case <-ch.done:
@@ -277,6 +291,11 @@ func (ch *Chat) SendMessage(ctx context.Context, m Outgoing, as *ecdsa.PrivateKe
 		id, err := chat.MessageID(&as.PublicKey, p)
 		if err != nil {
 			return ids, fmt.Errorf("send to %q: %w", ch.name, err)
+		}
+		if ch.format.Wrapped() {
+			if p, err = c.wrapPublic(ctx, as, p); err != nil {
+				return ids, fmt.Errorf("send to %q: %w", ch.name, err)
+			}
 		}
 		if _, err := c.tr.Post(ctx, &whisper.MessageParams{Topic: ch.topic, KeySym: ch.key, Src: as, Payload: p,
 			TTL: c.cfg.TTL, PoW: c.cfg.PoW, WorkTime: c.cfg.WorkTime}); err != nil {

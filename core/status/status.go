@@ -11,6 +11,7 @@ import (
 
 	"github.com/statusgate/statusgate/core/chat"
 	"github.com/statusgate/statusgate/core/mailserver"
+	"github.com/statusgate/statusgate/core/ratchet"
 	"github.com/statusgate/statusgate/core/whisper"
 	"github.com/statusgate/statusgate/identity"
 )
@@ -55,6 +56,17 @@ type Config struct {
 	Clock func() time.Time
 	// History enables Chat.SyncHistory (catch-up from a mailserver).
 	History HistoryConfig
+	// Ratchets gives the secure transport (core/ratchet) of our identities; see
+	// StoreRatchets. Direct needs it, and so does the wrapped send format. Default none.
+	Ratchets Ratchets
+	// Seen remembers the 1:1 messages delivered, across restarts; see SeenStore.
+	// Default: in memory only (Config.DedupeWindow), so a DH-mode message re-delivered
+	// after a restart is delivered again.
+	Seen SeenStore
+	// Identity is the key whose Ratchet stores the bundles learned from public chats
+	// (the gateway's own key), so that a first 1:1 message to their authors uses X3DH.
+	// Default none: those bundles are verified, not stored.
+	Identity *ecdsa.PrivateKey
 }
 
 func (c Config) withDefaults() Config {
@@ -100,8 +112,17 @@ func (c Config) Validate() error {
 	if c.Buffer < 0 || c.DedupeWindow < 0 {
 		return errors.New("buffer and dedupe_window must not be negative")
 	}
+	if c.SendFormat.Wrapped() && c.Ratchets == nil {
+		return fmt.Errorf("send_format wrapped: %w", ErrNoRatchets)
+	}
 	return nil
 }
+
+// ErrNoRatchets: a 1:1 conversation or the wrapped send format needs Config.Ratchets.
+var ErrNoRatchets = errors.New("no secure transport configured (status.Config.Ratchets)")
+
+// errUnsupportedPayload marks a payload the receiving side does not handle.
+var errUnsupportedPayload = errors.New("unsupported payload")
 
 // Client joins chats on one transport. Its methods are safe for concurrent use.
 type Client struct {
@@ -146,6 +167,10 @@ const (
 	DropDuplicate   = "duplicate"    // message id (or its other-format twin) already seen
 	DropUnsupported = "unsupported"  // a record we do not show (contact updates, groups…)
 	DropBadAuthor   = "author_error" // message id could not be computed
+	DropBadBundle   = "bad_bundle"   // a wrapped message whose bundle does not verify against its signer
+	// 1:1 only (Direct):
+	DropRatchet        = "ratchet"         // the secure transport refused it (ratchet.Stats says why)
+	DropAuthorMismatch = "author_mismatch" // payload signed by another key than the envelope
 )
 
 // Stats returns a copy of the counters.
@@ -174,7 +199,7 @@ func (c *Client) drop(chatName, reason string, err error, env []byte) {
 // Message is one chat message as a person sees it.
 type Message struct {
 	ID        chat.ID
-	Chat      string           // the public chat name
+	Chat      string           // the public chat name; for a 1:1 message the author's chat key (0x04…)
 	Author    *ecdsa.PublicKey // who signed it
 	AuthorKey string           // 0x04… chat key
 	Alias     string           // three-word alias, or short key without word lists
@@ -196,6 +221,11 @@ type Message struct {
 	// recognise a message whichever generation it arrives in (after a restart, from a
 	// mailserver) keys on it rather than on ID.
 	TwinID chat.ID
+	// Installation is the sender's installation id, when the message came in a
+	// ProtocolMessage (wrapped public messages, 1:1 messages).
+	Installation string
+	// Mode is how a 1:1 message was encrypted (DH, X3DH, DR); 0 for public messages.
+	Mode ratchet.Mode
 }
 
 // SortKey orders messages within a chat (clock, then id).

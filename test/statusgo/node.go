@@ -57,6 +57,11 @@ type node struct {
 
 	// mu serialises the Messenger calls of the poll loop with those of the ops.
 	mu sync.Mutex
+
+	// holdMu guards holding and held (hold.go).
+	holdMu  sync.Mutex
+	holding bool
+	held    []*whisper.Envelope
 }
 
 type nodeFlags struct {
@@ -185,7 +190,7 @@ func startNode(f nodeFlags, out io.Writer) (*node, error) {
 		return nil, fmt.Errorf("start node: %v", err)
 	}
 	n.stack = stack
-	if n.tap, err = newTapNode(gethbridge.NewNodeBridge(stack), n.onSent); err != nil {
+	if n.tap, err = newTapNode(gethbridge.NewNodeBridge(stack), n.onSent, n.holdPost); err != nil {
 		stack.Stop()
 		return nil, fmt.Errorf("whisper bridge: %v", err)
 	}

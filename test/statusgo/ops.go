@@ -38,6 +38,8 @@ var ops = map[string]op{
 	"pair":                 opPair,
 	"enable_installation":  opEnableInstallation,
 	"disable_installation": opDisableInstallation,
+	"hold":                 opHold,
+	"release":              opRelease,
 }
 
 // sendTimeout bounds one SendChatMessage (sealing and posting).

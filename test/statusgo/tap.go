@@ -28,12 +28,12 @@ type tapNode struct {
 
 var _ types.Node = (*tapNode)(nil)
 
-func newTapNode(inner types.Node, onSent func(envelopeInfo)) (*tapNode, error) {
+func newTapNode(inner types.Node, onSent func(envelopeInfo), hold func(types.NewMessage) ([]byte, bool, error)) (*tapNode, error) {
 	shh, err := inner.GetWhisper(nil)
 	if err != nil {
 		return nil, err
 	}
-	api := &tapAPI{PublicWhisperAPI: shh.PublicWhisperAPI(), onSent: onSent, queues: map[string][]*types.Message{}}
+	api := &tapAPI{PublicWhisperAPI: shh.PublicWhisperAPI(), onSent: onSent, hold: hold, queues: map[string][]*types.Message{}}
 	return &tapNode{inner: inner, shh: &tapWhisper{Whisper: shh, api: api}}, nil
 }
 
@@ -60,6 +60,9 @@ func (w *tapWhisper) PublicWhisperAPI() types.PublicWhisperAPI { return w.api }
 type tapAPI struct {
 	types.PublicWhisperAPI
 	onSent func(envelopeInfo)
+	// hold, when set and it takes the message (ok), seals the envelope and keeps it
+	// instead of sending it (hold.go); it returns the envelope hash.
+	hold func(req types.NewMessage) (hash []byte, ok bool, err error)
 
 	mu       sync.Mutex
 	queues   map[string][]*types.Message // filter id → envelopes not yet handed out
@@ -69,7 +72,10 @@ type tapAPI struct {
 
 // Post posts as the Messenger asked and reports the envelope.
 func (a *tapAPI) Post(ctx context.Context, req types.NewMessage) ([]byte, error) {
-	hash, err := a.PublicWhisperAPI.Post(ctx, req)
+	hash, held, err := a.hold(req)
+	if !held && err == nil {
+		hash, err = a.PublicWhisperAPI.Post(ctx, req)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -156,3 +156,33 @@ func randomUUID(tb testing.TB) string {
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
+
+// Hold makes the node keep, instead of sending, every envelope the Messenger posts from
+// now on: each is sealed exactly as whisper's Post seals it (its hash is what the
+// Messenger and the sent events see) and sent by Release.
+func (n *Node) Hold() error { return n.call("hold", nil, nil) }
+
+// Release stops holding and sends the kept envelopes with whisper's Send, in the order
+// they were posted or, with reverse, the opposite one; it returns their hashes in
+// sending order.
+func (n *Node) Release(reverse bool) ([][32]byte, error) {
+	order := "forward"
+	if reverse {
+		order = "reverse"
+	}
+	var out struct {
+		Hashes []string `json:"hashes"`
+	}
+	if err := n.call("release", map[string]any{"order": order}, &out); err != nil {
+		return nil, err
+	}
+	hashes := make([][32]byte, len(out.Hashes))
+	var d hexDecoder
+	for i, h := range out.Hashes {
+		d.fixed("hashes", h, hashes[i][:])
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("statusgo-ref release: %w", d.err)
+	}
+	return hashes, nil
+}
