@@ -28,6 +28,9 @@ type SeenStore interface {
 	MarkSeen(ctx context.Context, owner []byte, id [32]byte, at time.Time) (bool, error)
 }
 
+// bookkeepingTimeout bounds the store writes after a hand-over (processed).
+const bookkeepingTimeout = 10 * time.Second
+
 // contactCodeTick is how often Direct checks whether the contact code is due (status-go's
 // publisher ticks every 120 s; the Ratchet keeps the 6 h interval).
 const contactCodeTick = 120 * time.Second
@@ -227,17 +230,26 @@ func (d *Direct) receiveLoop() {
 				case <-ctx.Done():
 					return // the message key stays stored and it is not marked seen: not processed
 				}
-				if seen := d.c.cfg.Seen; seen != nil {
-					if _, err := seen.MarkSeen(ctx, d.owner(), m.ID, d.c.cfg.Clock()); err != nil {
-						d.c.log.Warn("status message not marked seen", "msg_id", m.ID, "err", err)
-					}
-				}
 			}
-			if !receipt.IsZero() {
-				if err := d.r.Processed(ctx, receipt); err != nil {
-					d.c.log.Warn("status message key not deleted", "err", err)
-				}
-			}
+			d.processed(ctx, m, receipt)
+		}
+	}
+}
+
+// processed finishes a message once it was handed over (or dropped): it marks it seen
+// and deletes its message key. That is part of the delivery, so a Close right after
+// the hand-over does not cut it short (bounded by bookkeepingTimeout).
+func (d *Direct) processed(ctx context.Context, m *Message, receipt ratchet.Receipt) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
+	defer cancel()
+	if seen := d.c.cfg.Seen; m != nil && seen != nil {
+		if _, err := seen.MarkSeen(ctx, d.owner(), m.ID, d.c.cfg.Clock()); err != nil {
+			d.c.log.Warn("status message not marked seen", "msg_id", m.ID, "err", err)
+		}
+	}
+	if !receipt.IsZero() {
+		if err := d.r.Processed(ctx, receipt); err != nil {
+			d.c.log.Warn("status message key not deleted", "err", err)
 		}
 	}
 }
