@@ -83,7 +83,8 @@ func (s *Service) RunPeer(pp *p2p.Peer, rw p2p.MsgReadWriter) (err error) {
 	}
 	st := s.settings.Load()
 	ours := Status{PoW: st.minPoW, Bloom: st.bloom, Confirmations: s.cfg.Confirmations}
-	theirs, err := Handshake(rw, ours, HandshakePolicy{LightNode: s.cfg.LightNode, RestrictLightPeers: s.cfg.RestrictLightPeers})
+	theirs, err := Handshake(rw, ours, HandshakePolicy{LightNode: s.cfg.LightNode, RestrictLightPeers: s.cfg.RestrictLightPeers,
+		Timeout: s.cfg.HandshakeTimeout, Abort: func() { pp.Disconnect(p2p.DiscReadTimeout) }})
 	if err != nil {
 		s.log.Debug("whisper handshake failed", "peer", pp.ID().TerminalString(), "err", err)
 		return err

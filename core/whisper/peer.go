@@ -20,6 +20,11 @@ import (
 // sending more is not speaking shh/6.
 const maxStatusSize = 1024
 
+// DefaultHandshakeTimeout bounds the wait for a peer's status (Config.HandshakeTimeout).
+// Every implementation sends its status as soon as the protocol starts; the packet is
+// under 200 bytes.
+const DefaultHandshakeTimeout = 10 * time.Second
+
 // HandshakePolicy holds what our side decides about a peer's handshake.
 type HandshakePolicy struct {
 	// LightNode is our own light flag, sent in our status.
@@ -27,14 +32,26 @@ type HandshakePolicy struct {
 	// RestrictLightPeers refuses a light peer when we are light too (geth's default true,
 	// status-go's false).
 	RestrictLightPeers bool
+	// Timeout bounds the wait for the peer's status; 0 waits as long as the connection
+	// lives. Without it, a peer that completes the devp2p handshake and then stays
+	// silent holds one of the node's peer slots for ever (p2p's pings keep the
+	// connection up). Geth v1.9.20 and status-go have no such bound.
+	Timeout time.Duration
+	// Abort, called when Timeout passes, must make the pending read of rw return
+	// (RunPeer disconnects the peer); Handshake waits for that read before it returns.
+	// Required with Timeout.
+	Abort func()
 }
 
 // Handshake sends ours and reads the peer's status concurrently, as geth does, and
 // waits for its own send before returning (p2p bounds a write with its frame deadline).
 // The peer's first packet must be the status; anything else, an oversize or malformed
-// status, or a light peer we refuse is an error wrapping ErrHandshake, after which the
-// caller disconnects.
+// status, no status within policy.Timeout, or a light peer we refuse is an error
+// wrapping ErrHandshake, after which the caller disconnects.
 func Handshake(rw p2p.MsgReadWriter, ours Status, policy HandshakePolicy) (Status, error) {
+	if policy.Timeout > 0 && policy.Abort == nil {
+		return Status{}, fmt.Errorf("handshake: %w: a timeout needs an abort function", ErrHandshake)
+	}
 	ours.LightNode = policy.LightNode
 	body, err := EncodeStatus(ours)
 	if err != nil {
@@ -43,7 +60,30 @@ func Handshake(rw p2p.MsgReadWriter, ours Status, policy HandshakePolicy) (Statu
 	sent := make(chan error, 1)
 	go func() { sent <- p2p.Send(rw, statusCode, rlp.RawValue(body)) }()
 
-	theirs, readErr := readStatus(rw)
+	type result struct {
+		st  Status
+		err error
+	}
+	read := make(chan result, 1)
+	go func() { // waited for on every path below
+		st, err := readStatus(rw)
+		read <- result{st, err}
+	}()
+	var timeout <-chan time.Time
+	if policy.Timeout > 0 {
+		t := time.NewTimer(policy.Timeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+	var got result
+	select {
+	case got = <-read:
+	case <-timeout:
+		policy.Abort()
+		<-read
+		got.err = fmt.Errorf("handshake: %w: no status within %v", ErrHandshake, policy.Timeout)
+	}
+	theirs, readErr := got.st, got.err
 	if err := <-sent; err != nil && readErr == nil {
 		readErr = fmt.Errorf("send status: %w", err)
 	}

@@ -2,7 +2,9 @@ package whisper
 
 import (
 	"math"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/ethereum/go-ethereum/p2p"
 	"github.com/ethereum/go-ethereum/rlp"
@@ -92,5 +94,36 @@ func TestHandshake_peerGone(t *testing.T) {
 	b.Close()
 	if _, err := Handshake(a, Status{Bloom: FullBloom()}, HandshakePolicy{}); err == nil {
 		t.Error("handshake with a closed pipe succeeded")
+	}
+}
+
+// TestHandshake_timeout: a peer that reads our status and never sends its own is cut
+// off after policy.Timeout: Abort is called (RunPeer disconnects), Handshake waits for
+// the pending read and returns an error wrapping ErrHandshake.
+func TestHandshake_timeout(t *testing.T) {
+	a, b := p2p.MsgPipe()
+	defer a.Close()
+	go func() { // reads our status, then nothing
+		for {
+			msg, err := b.ReadMsg()
+			if err != nil {
+				return
+			}
+			msg.Discard()
+		}
+	}()
+	aborted := make(chan struct{})
+	_, err := Handshake(a, Status{Bloom: FullBloom()}, HandshakePolicy{Timeout: 50 * time.Millisecond,
+		Abort: func() { close(aborted); a.Close() }})
+	if !errorsIs(err, ErrHandshake) || !strings.Contains(err.Error(), "no status within 50ms") {
+		t.Fatalf("err = %v, want a handshake timeout", err)
+	}
+	select {
+	case <-aborted:
+	default:
+		t.Error("Abort was not called")
+	}
+	if _, err := Handshake(a, Status{Bloom: FullBloom()}, HandshakePolicy{Timeout: time.Second}); !errorsIs(err, ErrHandshake) {
+		t.Errorf("a timeout without Abort: %v", err)
 	}
 }

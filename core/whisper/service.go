@@ -58,6 +58,10 @@ type Config struct {
 	// status-go's largest TTL setting 120 s), and it bounds how long one envelope can
 	// hold pool memory.
 	MaxTTL uint32
+	// HandshakeTimeout bounds the wait for a new peer's status packet; a peer silent
+	// that long is disconnected (it would hold a peer slot for ever). Default
+	// DefaultHandshakeTimeout (10 s).
+	HandshakeTimeout time.Duration
 	// Limits are the per-peer inbound limits; see PeerLimits for defaults.
 	Limits PeerLimits
 	// QueueSize bounds the queue between peers and the decrypting workers, and each
@@ -110,6 +114,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxTTL == 0 {
 		c.MaxTTL = DefaultMaxTTL
 	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
 	if c.QueueSize == 0 {
 		c.QueueSize = 1024
 	}
@@ -134,8 +141,8 @@ func (c Config) Validate() error {
 	if c.MaxMessageSize > MaxMessageSize {
 		return fmt.Errorf("max_message_size: %d exceeds the hard limit %d", c.MaxMessageSize, MaxMessageSize)
 	}
-	if c.MaxPoolBytes < 0 || c.QueueSize < 0 || c.Workers < 0 {
-		return errors.New("max_pool_bytes, queue_size and workers must not be negative")
+	if c.MaxPoolBytes < 0 || c.QueueSize < 0 || c.Workers < 0 || c.HandshakeTimeout < 0 {
+		return errors.New("max_pool_bytes, queue_size, workers and handshake_timeout must not be negative")
 	}
 	return c.Limits.Validate()
 }
