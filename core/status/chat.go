@@ -182,9 +182,14 @@ func (ch *Chat) accept(ctx context.Context, rm *whisper.ReceivedMessage) *Messag
 		c.count(func(s *Stats) { s.Capped++ })
 		c.log.Debug("status clock capped", "chat", ch.name, "clock", msg.Clock, "msg_id", id)
 	}
+	sent := time.Unix(int64(rm.Sent), 0)
+	ts, replaced := boundedTimestamp(msg.Timestamp, sent)
+	if replaced {
+		c.count(func(s *Stats) { s.TimestampReplaced++ })
+	}
 	return &Message{
 		ID: id, TwinID: twin, Chat: ch.name, Author: author, AuthorKey: identity.ChatKey(author), Alias: c.cfg.Namer.Name(author),
-		Clock: msg.Clock, Timestamp: time.UnixMilli(int64(min(msg.Timestamp, 1<<62))), Sent: time.Unix(int64(rm.Sent), 0),
+		Clock: msg.Clock, Timestamp: ts, Sent: sent,
 		Text: msg.Text, ResponseTo: msg.ResponseTo, ENSName: msg.ENSName, ContentType: msg.ContentType,
 		Sticker: msg.Sticker, Format: msg.Format, ClockCapped: capped, Installation: installation,
 	}

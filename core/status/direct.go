@@ -334,9 +334,14 @@ func (d *Direct) accept(ctx context.Context, rm *whisper.ReceivedMessage) (*Mess
 	if capped {
 		c.count(func(s *Stats) { s.Capped++ })
 	}
+	sent := time.Unix(int64(rm.Sent), 0)
+	ts, replaced := boundedTimestamp(msg.Timestamp, sent)
+	if replaced {
+		c.count(func(s *Stats) { s.TimestampReplaced++ })
+	}
 	return &Message{
 		ID: id, Chat: identity.ChatKey(author), Author: author, AuthorKey: identity.ChatKey(author), Alias: c.cfg.Namer.Name(author),
-		Clock: msg.Clock, Timestamp: time.UnixMilli(int64(min(msg.Timestamp, 1<<62))), Sent: time.Unix(int64(rm.Sent), 0),
+		Clock: msg.Clock, Timestamp: ts, Sent: sent,
 		Text: msg.Text, ResponseTo: msg.ResponseTo, ENSName: msg.ENSName, ContentType: msg.ContentType,
 		Sticker: msg.Sticker, Format: msg.Format, ClockCapped: capped, Installation: in.InstallationID, Mode: in.Mode,
 	}, to, in.Receipt

@@ -155,8 +155,11 @@ func New(tr Transport, cfg Config) (*Client, error) {
 type Stats struct {
 	Delivered uint64
 	Sent      uint64
-	Capped    uint64            // clocks above the cap (delivered, chat clock protected)
-	Dropped   map[string]uint64 // reason → count; see the Drop* constants
+	Capped    uint64 // clocks above the cap (delivered, chat clock protected)
+	// TimestampReplaced counts delivered messages whose claimed time was further than
+	// MaxTimestampDrift from their envelope's, and so replaced by it.
+	TimestampReplaced uint64
+	Dropped           map[string]uint64 // reason → count; see the Drop* constants
 }
 
 // Reasons a received message is dropped.
@@ -204,7 +207,7 @@ type Message struct {
 	AuthorKey string           // 0x04… chat key
 	Alias     string           // three-word alias, or short key without word lists
 	Clock     uint64
-	Timestamp time.Time // the sender's claim (display only)
+	Timestamp time.Time // the sender's claim (display only), or Sent when the claim is further than MaxTimestampDrift from it
 	Sent      time.Time // the envelope's creation time (Whisper), trusted for ordering ties
 	Text      string
 	// ResponseTo, ENSName, ContentType, Sticker and Format carry the rest of the payload.
