@@ -22,7 +22,9 @@ import (
 // cycles (300 ms each), after which its envelopes have left the node's in-memory pool
 // for every connected peer. Posting only puts them in that pool; a crash before they
 // leave would lose them, so they are sent again after a restart instead (same message
-// ids: clients show them once).
+// ids: clients show them once). Eager forwarding usually sends them within a
+// millisecond, but a peer's packet budget can hold them back until the next cycle,
+// which sends whatever is pending: one cycle is the bound, two the margin.
 const statusSettle = 600 * time.Millisecond
 
 // outboxBatch is how many pending entries one ledger read fetches.

@@ -115,13 +115,14 @@ func readStatus(rw p2p.MsgReadWriter) (Status, error) {
 	return DecodeStatus(body)
 }
 
-// PeerLimits bound what one peer can make us do. Packets over a limit are read and
-// discarded without processing (overflow policy: drop, counted in PeerInfo.Dropped);
-// trusted peers are exempt, because a mailserver answering a history request legitimately
-// sends in bursts.
+// PeerLimits bound what one peer can make us do, and how fast we send to it. Inbound
+// packets over a limit are read and discarded without processing (overflow policy:
+// drop, counted in PeerInfo.Dropped); trusted peers are exempt, because a mailserver
+// answering a history request legitimately sends in bursts.
 type PeerLimits struct {
-	// PacketsPerSecond is the sustained inbound packet rate. Default 50 (a peer gossiping
-	// every 300 ms sends about 4 per second).
+	// PacketsPerSecond is the sustained inbound packet rate. Default 100 (a geth peer
+	// gossiping every 300 ms sends about 4 per second, an eagerly forwarding one up to
+	// SendPacketsPerSecond, 50).
 	PacketsPerSecond float64
 	// PacketBurst is how many packets may arrive at once. Default 200.
 	PacketBurst int
@@ -134,11 +135,20 @@ type PeerLimits struct {
 	// in several packets instead of one that the peer's size limit rejects. Default: the
 	// max message size.
 	MaxBatchBytes int
+	// SendPacketsPerSecond and SendPacketBurst bound the code-1 packets eager forwarding
+	// sends one peer (a token bucket): past them, new envelopes wait for the next token,
+	// gathering into fewer, larger packets. Defaults 50 and 20. A peer that advertises
+	// status-go rate limits (handshake or code 20) gets at most its lower limit (peer ID
+	// or IP), but never less than one packet per TransmissionCycle: the periodic cycle
+	// sends what is pending whatever the budget, as geth does, so no envelope waits
+	// longer than a cycle.
+	SendPacketsPerSecond float64
+	SendPacketBurst      int
 }
 
 func (l PeerLimits) withDefaults(maxMsg uint32) PeerLimits {
 	if l.PacketsPerSecond == 0 {
-		l.PacketsPerSecond = 50
+		l.PacketsPerSecond = 100
 	}
 	if l.PacketBurst == 0 {
 		l.PacketBurst = 200
@@ -153,12 +163,19 @@ func (l PeerLimits) withDefaults(maxMsg uint32) PeerLimits {
 	if l.MaxBatchBytes == 0 {
 		l.MaxBatchBytes = int(maxMsg)
 	}
+	if l.SendPacketsPerSecond == 0 {
+		l.SendPacketsPerSecond = 50
+	}
+	if l.SendPacketBurst == 0 {
+		l.SendPacketBurst = 20
+	}
 	return l
 }
 
 // Validate reports a negative limit.
 func (l PeerLimits) Validate() error {
-	if l.PacketsPerSecond < 0 || l.PacketBurst < 0 || l.BytesPerSecond < 0 || l.ByteBurst < 0 || l.MaxBatchBytes < 0 {
+	if l.PacketsPerSecond < 0 || l.PacketBurst < 0 || l.BytesPerSecond < 0 || l.ByteBurst < 0 || l.MaxBatchBytes < 0 ||
+		l.SendPacketsPerSecond < 0 || l.SendPacketBurst < 0 {
 		return fmt.Errorf("limits: values must not be negative")
 	}
 	return nil
@@ -186,12 +203,13 @@ type Peer struct {
 	notify        chan struct{} // cap 1: our settings changed (coalescing)
 	sentPoW       float64       // broadcast loop only: what the peer last heard from us
 	sentBloom     Bloom
-	cursor        uint64 // broadcast loop only: last pool seq examined
-	batch         []byte // broadcast loop only: reused packet buffer
+	cursor        uint64       // broadcast loop only: last pool seq examined
+	batch         []byte       // broadcast loop only: reused packet buffer
+	budget        packetBudget // broadcast loop only: eager forwarding's packet budget
 	packetLimiter *rate.Limiter
 	byteLimiter   *rate.Limiter
 
-	received, sent, dropped, direct atomic.Uint64
+	received, sent, packets, dropped, direct atomic.Uint64
 }
 
 func newPeer(s *Service, pp *p2p.Peer, rw p2p.MsgReadWriter, remote, ours Status) *Peer {
@@ -229,6 +247,7 @@ type PeerInfo struct {
 	RateLimits    *RateLimits
 	Received      uint64 // envelopes the peer sent that we pooled (new or duplicate)
 	Sent          uint64 // envelopes we sent the peer
+	Packets       uint64 // code-1 packets we sent the peer (Sent/Packets: envelopes per packet)
 	Dropped       uint64 // packets discarded for exceeding PeerLimits
 	Direct        uint64 // envelopes delivered directly (code 127) by this trusted peer
 }
@@ -239,7 +258,7 @@ func (p *Peer) Info() PeerInfo {
 	defer p.mu.Unlock()
 	return PeerInfo{ID: p.id, Name: p.p.Fullname(), RemoteAddr: p.p.RemoteAddr().String(), Trusted: p.trusted.Load(),
 		PoW: p.pow, FullNode: p.fullNode, LightNode: p.remote.LightNode, Confirmations: p.remote.Confirmations,
-		RateLimits: p.rateLimits, Received: p.received.Load(), Sent: p.sent.Load(), Dropped: p.dropped.Load(),
+		RateLimits: p.rateLimits, Received: p.received.Load(), Sent: p.sent.Load(), Packets: p.packets.Load(), Dropped: p.dropped.Load(),
 		Direct: p.direct.Load()}
 }
 
@@ -284,16 +303,30 @@ func (p *Peer) allow(size uint32) bool {
 	return p.packetLimiter.AllowN(now, 1) && p.byteLimiter.AllowN(now, int(size))
 }
 
-// broadcastLoop sends the peer, every TransmissionCycle, the pooled envelopes it has not
-// seen and asks for, forgets expired marks every ExpirationCycle, and passes on changes
-// of our settings. It returns nil when quit closes, ErrNotRunning when stop closes, or
-// the error of a failed write.
+// broadcastLoop sends the peer the pooled envelopes it has not seen and asks for, passes
+// on changes of our settings, and forgets expired marks every ExpirationCycle. Envelopes
+// go out eagerly: a new arrival in the pool wakes the loop, which waits CoalesceWindow
+// (or until the packet budget has a token, whichever is later) so that what arrives
+// meanwhile shares the packet, then sends everything new. Every TransmissionCycle it
+// also sends whatever is still pending, whatever the budget: what the budget held back,
+// and the whole pool again after the peer changed its PoW or bloom (geth's cycle, and
+// the only one with Config.PeriodicOnly). It returns nil when quit closes,
+// ErrNotRunning when stop closes, or the error of a failed write.
 func (p *Peer) broadcastLoop(quit, stop <-chan struct{}) error {
 	transmit := time.NewTicker(TransmissionCycle)
 	defer transmit.Stop()
 	expire := time.NewTicker(ExpirationCycle)
 	defer expire.Stop()
+	eager := !p.s.cfg.PeriodicOnly
+	flush := time.NewTimer(time.Hour)
+	flush.Stop()
+	defer flush.Stop()
+	armed := false // flush is set to send new arrivals
 	for {
+		var arrivals <-chan struct{}
+		if eager && !armed {
+			arrivals = p.s.pool.arrivals(p.cursor)
+		}
 		select {
 		case <-quit:
 			return nil
@@ -303,24 +336,82 @@ func (p *Peer) broadcastLoop(quit, stop <-chan struct{}) error {
 			if err := p.sendSettings(); err != nil {
 				return err
 			}
-		case <-transmit.C:
-			// A settings change goes out before the envelopes that follow it, so a peer
-			// that has processed an envelope we sent after SetMinPoW or SetBloom knows the
-			// new setting.
-			select {
-			case <-p.notify:
-				if err := p.sendSettings(); err != nil {
-					return err
-				}
-			default:
+		case <-arrivals:
+			flush.Reset(max(p.s.cfg.CoalesceWindow, p.budgetWait(time.Now())))
+			armed = true
+		case <-flush.C:
+			if wait := p.budgetWait(time.Now()); wait > 0 {
+				flush.Reset(wait) // the periodic cycle spent the token meanwhile
+				continue
 			}
-			if err := p.broadcast(); err != nil {
+			armed = false
+			if err := p.transmit(); err != nil {
+				return err
+			}
+		case <-transmit.C:
+			if err := p.transmit(); err != nil {
 				return err
 			}
 		case <-expire.C:
 			p.expireKnown(p.s.now().Unix())
 		}
 	}
+}
+
+// transmit sends a pending settings change, then the envelopes the peer lacks.
+func (p *Peer) transmit() error {
+	// A settings change goes out before the envelopes that follow it, so a peer that has
+	// processed an envelope we sent after SetMinPoW or SetBloom knows the new setting.
+	select {
+	case <-p.notify:
+		if err := p.sendSettings(); err != nil {
+			return err
+		}
+	default:
+	}
+	return p.broadcast()
+}
+
+// packetBudget is a token bucket of code-1 packets, owned by the broadcast loop.
+type packetBudget struct {
+	tokens float64
+	last   time.Time
+}
+
+// sendRate returns the packet rate and burst eager forwarding may use with this peer:
+// PeerLimits, lowered to the peer's advertised status-go limits, but at least one
+// packet per TransmissionCycle.
+func (p *Peer) sendRate() (perSecond, burst float64) {
+	l := p.s.cfg.Limits
+	perSecond, burst = l.SendPacketsPerSecond, float64(l.SendPacketBurst)
+	p.mu.Lock()
+	rl := p.rateLimits
+	p.mu.Unlock()
+	if rl != nil {
+		for _, lim := range []uint64{rl.PeerID, rl.IP} {
+			if lim > 0 {
+				perSecond, burst = min(perSecond, float64(lim)), min(burst, float64(lim))
+			}
+		}
+	}
+	floor := float64(time.Second) / float64(TransmissionCycle)
+	return max(perSecond, floor), max(burst, 1)
+}
+
+// budgetWait refills the budget and returns how long until it holds a whole token.
+func (p *Peer) budgetWait(now time.Time) time.Duration {
+	perSecond, burst := p.sendRate()
+	b := &p.budget
+	if b.last.IsZero() {
+		b.tokens = burst
+	} else {
+		b.tokens = min(burst, b.tokens+now.Sub(b.last).Seconds()*perSecond)
+	}
+	b.last = now
+	if b.tokens >= 1 {
+		return 0
+	}
+	return time.Duration((1 - b.tokens) / perSecond * float64(time.Second))
 }
 
 func (p *Peer) sendSettings() error {
@@ -340,8 +431,8 @@ func (p *Peer) sendSettings() error {
 	return nil
 }
 
-// broadcast sends what arrived in the pool since the last cycle (or the whole pool after
-// the peer changed its requirements), in packets of at most MaxBatchBytes.
+// broadcast sends what arrived in the pool since the last broadcast (or the whole pool
+// after the peer changed its requirements), in packets of at most MaxBatchBytes.
 func (p *Peer) broadcast() error {
 	p.mu.Lock()
 	if p.rescan {
@@ -360,6 +451,9 @@ func (p *Peer) broadcast() error {
 	limit := p.s.cfg.Limits.MaxBatchBytes
 	p.mu.Lock()
 	for _, c := range candidates {
+		if c.evicted.Load() {
+			continue
+		}
 		if _, seen := p.known[c.env.hash]; seen || c.pow < pow {
 			continue
 		}
@@ -396,6 +490,8 @@ func (p *Peer) sendEnvelopes(code uint64, envs []*Envelope, contentSize int) err
 	}
 	// Counted before the write so that the count never lags what the peer has seen.
 	p.sent.Add(uint64(len(envs)))
+	p.packets.Add(1)
+	p.budget.tokens-- // may go below zero after the periodic cycle: eager sends wait longer
 	if err := p.rw.WriteMsg(p2p.Msg{Code: code, Size: uint32(len(p.batch)), Payload: bytes.NewReader(p.batch)}); err != nil {
 		p.sent.Add(^uint64(len(envs) - 1))
 		return fmt.Errorf("send %d envelopes: %w", len(envs), err)

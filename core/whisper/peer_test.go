@@ -127,3 +127,55 @@ func TestHandshake_timeout(t *testing.T) {
 		t.Errorf("a timeout without Abort: %v", err)
 	}
 }
+
+func TestPeer_sendRateHonoursAdvertisedLimits(t *testing.T) {
+	s, err := NewService(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Peer{s: s}
+	if r, b := p.sendRate(); r != 50 || b != 20 {
+		t.Fatalf("defaults: %v/s burst %v, want 50 and 20", r, b)
+	}
+	p.rateLimits = &RateLimits{IP: 10, PeerID: 5}
+	if r, b := p.sendRate(); r != 5 || b != 5 {
+		t.Fatalf("status-go's limits 10 per IP, 5 per peer: %v/s burst %v, want 5 and 5", r, b)
+	}
+	p.rateLimits = &RateLimits{PeerID: 1}
+	if r, b := p.sendRate(); r < 3.33 || r > 3.34 || b != 1 {
+		t.Fatalf("a limit below geth's pace: %v/s burst %v, want one per transmission cycle", r, b)
+	}
+	p.rateLimits = &RateLimits{} // advertised, but no limits (status-go's zero value)
+	if r, b := p.sendRate(); r != 50 || b != 20 {
+		t.Fatalf("zero limits: %v/s burst %v, want the defaults", r, b)
+	}
+}
+
+func TestPeer_budget(t *testing.T) {
+	s, err := NewService(Config{Limits: PeerLimits{SendPacketsPerSecond: 10, SendPacketBurst: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Peer{s: s}
+	t0 := time.Unix(1000, 0)
+	for i := range 2 {
+		if w := p.budgetWait(t0); w != 0 {
+			t.Fatalf("packet %d of the burst waits %v", i, w)
+		}
+		p.budget.tokens--
+	}
+	if w := p.budgetWait(t0); w != 100*time.Millisecond {
+		t.Fatalf("after the burst: wait %v, want 100 ms", w)
+	}
+	if w := p.budgetWait(t0.Add(50 * time.Millisecond)); w != 50*time.Millisecond {
+		t.Fatalf("half a token later: wait %v, want 50 ms", w)
+	}
+	// The periodic cycle may overspend; eager sends then wait longer.
+	p.budget.tokens -= 2
+	if w := p.budgetWait(t0.Add(100 * time.Millisecond)); w != 200*time.Millisecond {
+		t.Fatalf("overspent: wait %v, want 200 ms", w)
+	}
+	if w := p.budgetWait(t0.Add(time.Hour)); w != 0 || p.budget.tokens != 2 {
+		t.Fatalf("an hour later: wait %v, %v tokens; want 0 and the burst", w, p.budget.tokens)
+	}
+}

@@ -53,6 +53,9 @@ const (
 const (
 	ExpirationCycle   = time.Second
 	TransmissionCycle = 300 * time.Millisecond
+	// DefaultCoalesceWindow is how long eager forwarding waits for more envelopes to
+	// share a packet (Config.CoalesceWindow).
+	DefaultCoalesceWindow = time.Millisecond
 )
 
 // Packet codes of shh/6 (PROTOCOL.md §2.2), named as in the geth and status-go sources.

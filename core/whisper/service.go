@@ -62,8 +62,15 @@ type Config struct {
 	// that long is disconnected (it would hold a peer slot for ever). Default
 	// DefaultHandshakeTimeout (10 s).
 	HandshakeTimeout time.Duration
-	// Limits are the per-peer inbound limits; see PeerLimits for defaults.
+	// Limits are the per-peer inbound limits and the outbound packet budget; see
+	// PeerLimits for defaults.
 	Limits PeerLimits
+	// CoalesceWindow is how long eager forwarding lets a new envelope wait for others to
+	// share its packet. Default 1 ms (DefaultCoalesceWindow).
+	CoalesceWindow time.Duration
+	// PeriodicOnly sends envelopes only every TransmissionCycle, as geth v1.9.20 and
+	// status-go do, instead of eagerly. Default false; for comparisons.
+	PeriodicOnly bool
 	// QueueSize bounds the queue between peers and the decrypting workers, and each
 	// subscription's buffer. Default 1024 (geth's messageQueueLimit). Overflow policy:
 	// block (backpressure onto the peer that sent the envelope).
@@ -117,6 +124,9 @@ func (c Config) withDefaults() Config {
 	if c.HandshakeTimeout == 0 {
 		c.HandshakeTimeout = DefaultHandshakeTimeout
 	}
+	if c.CoalesceWindow == 0 {
+		c.CoalesceWindow = DefaultCoalesceWindow
+	}
 	if c.QueueSize == 0 {
 		c.QueueSize = 1024
 	}
@@ -141,8 +151,8 @@ func (c Config) Validate() error {
 	if c.MaxMessageSize > MaxMessageSize {
 		return fmt.Errorf("max_message_size: %d exceeds the hard limit %d", c.MaxMessageSize, MaxMessageSize)
 	}
-	if c.MaxPoolBytes < 0 || c.QueueSize < 0 || c.Workers < 0 || c.HandshakeTimeout < 0 {
-		return errors.New("max_pool_bytes, queue_size, workers and handshake_timeout must not be negative")
+	if c.MaxPoolBytes < 0 || c.QueueSize < 0 || c.Workers < 0 || c.HandshakeTimeout < 0 || c.CoalesceWindow < 0 {
+		return errors.New("max_pool_bytes, queue_size, workers, handshake_timeout and coalesce_window must not be negative")
 	}
 	return c.Limits.Validate()
 }

@@ -418,3 +418,39 @@ func TestService_mailserverHooks(t *testing.T) {
 		t.Fatal("peer dropped")
 	}
 }
+
+// A peer that advertises status-go rate limits below our packet budget still receives
+// everything: eager forwarding waits for its budget, the periodic cycle sends the rest.
+func TestService_eagerForwardingWithinAdvertisedLimits(t *testing.T) {
+	s := startService(t, Config{})
+	status, err := EncodeStatus(Status{Bloom: FullBloom(), RateLimits: &RateLimits{IP: 1, PeerID: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := dialRaw(t, s, status)
+	r.next(statusCode)
+	waitFor(t, "the peer", func() bool { return len(s.Peers()) == 1 })
+	want := map[[32]byte]bool{}
+	for i := range 20 {
+		env := testEnvelope(t, "status", string(rune('a'+i)), 0.002, 15, time.Now())
+		want[env.Hash()] = true
+		if err := s.Send(env); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for len(want) > 0 {
+		envs, err := decodeEnvelopeList(r.next(messagesCode).body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, env := range envs {
+			if !want[env.Hash()] {
+				t.Fatalf("unexpected or repeated envelope %s", env)
+			}
+			delete(want, env.Hash())
+		}
+	}
+	if info := s.Peers()[0]; info.Sent != 20 || info.Packets > 20 {
+		t.Fatalf("peer info %+v", info)
+	}
+}
