@@ -151,21 +151,21 @@ func TestService_settingChangeTolerance(t *testing.T) {
 
 func TestService_expiredEnvelopesAreNotForwarded(t *testing.T) {
 	now := time.Now()
-	var offset time.Duration
-	clock := func() time.Time { return now.Add(offset) }
+	var offset atomic.Int64 // read by the service's expiry loop
+	clock := func() time.Time { return now.Add(time.Duration(offset.Load())) }
 	a := startService(t, Config{Clock: clock})
 	env := testEnvelope(t, "status", "old", 0.002, 2, now)
 	if err := a.Send(env); err != nil {
 		t.Fatal(err)
 	}
-	offset = 5 * time.Second
+	offset.Store(int64(5 * time.Second))
 	if n := a.pool.expire(clock().Unix()); n != 1 {
 		t.Fatalf("expired %d envelopes, want 1", n)
 	}
 	b := startService(t, Config{})
 	connect(t, a, b)
 	subB := subscribe(t, b, "status")
-	fresh := testEnvelope(t, "status", "fresh", 0.002, 60, now.Add(offset))
+	fresh := testEnvelope(t, "status", "fresh", 0.002, 60, clock())
 	if err := a.Send(fresh); err != nil {
 		t.Fatal(err)
 	}
