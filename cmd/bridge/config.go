@@ -75,6 +75,9 @@ type GatewayConfig struct {
 	RetryMax time.Duration `yaml:"retry_max"`
 	// AttemptTimeout bounds one delivery attempt. Default (and 0) 30s.
 	AttemptTimeout time.Duration `yaml:"attempt_timeout"`
+	// MaxParts bounds the messages one long text becomes under long_text split.
+	// Default (and 0) gateway.DefaultMaxParts, 10.
+	MaxParts int `yaml:"max_parts"`
 	// Routes are the bridged conversations. Default none: the gateway bridges nothing.
 	Routes []RouteConfig `yaml:"routes"`
 }
@@ -85,6 +88,9 @@ type RouteConfig struct {
 	Chat string `yaml:"chat"`
 	// Channels are the remote channels mirroring the chat. Default none.
 	Channels []RouteChannelConfig `yaml:"channels"`
+	// LongText is split or truncate: what happens to a text longer than a destination
+	// takes (gateway.LongText). Default (and "") split.
+	LongText string `yaml:"long_text"`
 }
 
 // RouteChannelConfig is one channel of a route.
@@ -345,6 +351,9 @@ func (g *GatewayConfig) Validate() error {
 	if g.MaxAttempts < 0 {
 		errs = append(errs, fmt.Errorf("gateway.max_attempts: %d is negative", g.MaxAttempts))
 	}
+	if g.MaxParts < 0 {
+		errs = append(errs, fmt.Errorf("gateway.max_parts: %d is negative", g.MaxParts))
+	}
 	for _, d := range []struct {
 		key string
 		v   time.Duration
@@ -357,6 +366,9 @@ func (g *GatewayConfig) Validate() error {
 		errs = append(errs, fmt.Errorf("gateway.retry_max: %v is less than gateway.retry_min %v", g.RetryMax, g.RetryMin))
 	}
 	for i, r := range g.Routes {
+		if _, err := gateway.ParseLongText(r.LongText); err != nil {
+			errs = append(errs, fmt.Errorf("gateway.routes[%d].long_text: %w", i, err))
+		}
 		for j, ch := range r.Channels {
 			if _, err := gateway.ParseDirection(ch.Direction); err != nil {
 				errs = append(errs, fmt.Errorf("gateway.routes[%d].channels[%d].direction: %w", i, j, err))
@@ -388,7 +400,8 @@ func (g *GatewayConfig) gatewayConfig() gateway.Config {
 			dir, _ := gateway.ParseDirection(ch.Direction) // validated
 			chs[j] = gateway.RouteChannel{Channel: bridges.ChannelID(ch.Channel), Direction: dir}
 		}
-		routes[i] = gateway.Route{Chat: strings.TrimPrefix(r.Chat, "#"), Channels: chs}
+		long, _ := gateway.ParseLongText(r.LongText) // validated
+		routes[i] = gateway.Route{Chat: strings.TrimPrefix(r.Chat, "#"), Channels: chs, LongText: long}
 	}
 	return gateway.Config{
 		Routes:         routes,
@@ -400,6 +413,7 @@ func (g *GatewayConfig) gatewayConfig() gateway.Config {
 		RetryMin:       g.RetryMin,
 		RetryMax:       g.RetryMax,
 		AttemptTimeout: g.AttemptTimeout,
+		MaxParts:       g.MaxParts,
 	}
 }
 

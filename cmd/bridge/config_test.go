@@ -66,8 +66,10 @@ gateway:
   retry_min: 250ms
   retry_max: 1h
   attempt_timeout: 2s
+  max_parts: 4
   routes:
     - chat: "#status"
+      long_text: truncate
       channels:
         - {channel: "api:a", direction: in}
         - {channel: "api:b", direction: out}
@@ -83,10 +85,11 @@ http: {listen: ":9000"}
 	gc := c.Gateway.gatewayConfig()
 	if gc.NickFormat != "<{nick}> " || !gc.NoNick || gc.Accounts["api"] != "main" || gc.QueueLimit != 5 ||
 		gc.MaxAttempts != 3 || gc.RetryMin != 250*time.Millisecond || gc.RetryMax != time.Hour ||
-		gc.AttemptTimeout != 2*time.Second || gc.Logger != nil || gc.Clock != nil {
+		gc.AttemptTimeout != 2*time.Second || gc.MaxParts != 4 || gc.Logger != nil || gc.Clock != nil {
 		t.Errorf("gateway config: %+v", gc)
 	}
-	if len(gc.Routes) != 2 || gc.Routes[0].Chat != "status" || gc.Routes[1].Chat != "other" || len(gc.Routes[1].Channels) != 0 {
+	if len(gc.Routes) != 2 || gc.Routes[0].Chat != "status" || gc.Routes[1].Chat != "other" || len(gc.Routes[1].Channels) != 0 ||
+		gc.Routes[0].LongText != gateway.LongTruncate || gc.Routes[1].LongText != gateway.LongSplit {
 		t.Fatalf("routes: %+v", gc.Routes)
 	}
 	wantCh := []gateway.RouteChannel{
@@ -127,6 +130,8 @@ func TestLoadConfig_gatewayRejects(t *testing.T) {
 		{"negative timeout", "gateway: {attempt_timeout: -5s}\n", "gateway.attempt_timeout: "},
 		{"negative queue", "gateway: {queue_limit: -1}\n", "gateway.queue_limit: "},
 		{"negative attempts", "gateway: {max_attempts: -1}\n", "gateway.max_attempts: "},
+		{"negative parts", "gateway: {max_parts: -1}\n", "gateway.max_parts: "},
+		{"bad long_text", "gateway: {routes: [{chat: s, long_text: shorten}]}\n", "gateway.routes[0].long_text: "},
 		{"bad duration", "gateway: {retry_max: soon}\n", "retry_max"},
 		{"integer duration", "gateway: {retry_max: 5}\n", "time.Duration"},
 		{"bad account network", "gateway: {accounts: {Bad: x}}\n", "gateway.accounts.Bad: "},

@@ -58,6 +58,10 @@ type Route struct {
 	Chat string
 	// Channels are the remote channels, each in one route at most.
 	Channels []RouteChannel
+	// LongText says what happens to a text longer than a destination takes (Status:
+	// 4,096 characters with the nick prefix; a connector: its Capabilities.MaxTextLen):
+	// split into marked parts (the default) or cut with a visible marker.
+	LongText LongText
 }
 
 // RouteChannel is one channel of a route.
@@ -74,6 +78,7 @@ const (
 	DefaultRetryMin       = time.Second
 	DefaultRetryMax       = 5 * time.Minute
 	DefaultAttemptTimeout = 30 * time.Second
+	DefaultMaxParts       = 10
 )
 
 // Config configures a Gateway. Every zero value means the documented default.
@@ -105,6 +110,10 @@ type Config struct {
 	RetryMin, RetryMax time.Duration
 	// AttemptTimeout bounds one delivery attempt. Default DefaultAttemptTimeout.
 	AttemptTimeout time.Duration
+	// MaxParts bounds how many messages one long text becomes under LongSplit: the
+	// last part is cut with a marker ("[…]"), so that one paste cannot flood a channel.
+	// Default DefaultMaxParts.
+	MaxParts int
 	// Logger receives the gateway's logs. Default: discard.
 	Logger *slog.Logger
 	// Clock is the time source. Default time.Now.
@@ -132,6 +141,9 @@ func (c *Config) withDefaults() {
 	}
 	if c.AttemptTimeout <= 0 {
 		c.AttemptTimeout = DefaultAttemptTimeout
+	}
+	if c.MaxParts <= 0 {
+		c.MaxParts = DefaultMaxParts
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -161,6 +173,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("routes[%d].chat: %w", i, err))
 		} else {
 			chats[name] = i
+		}
+		if r.LongText > LongTruncate {
+			errs = append(errs, fmt.Errorf("routes[%d].long_text: invalid", i))
 		}
 		for j, ch := range r.Channels {
 			key := fmt.Sprintf("routes[%d].channels[%d]", i, j)

@@ -182,6 +182,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("gateway: read clock of %q: %w", rt.Chat, err)
 		}
+		// The last entry may have been split: its parts took up to MaxParts clocks.
+		if last > 0 {
+			last += uint64(g.cfg.MaxParts)
+		}
 		ch.RestoreClock(last)
 		rt.chatMu.Lock()
 		rt.chat = ch
@@ -387,9 +391,10 @@ func (g *Gateway) ingest(ctx context.Context, rt *route, ev bridges.Event, wait 
 	for _, d := range dests {
 		e := records.Dest{Dest: string(d), Key: bridges.IdempotencyKey(ev.Origin, d)}
 		if d.Network() == StatusNetwork {
-			// The clock is fixed now, so every retry sends the same message ids.
+			// The clock is fixed now, so every retry sends the same message ids: one
+			// clock per part of a long text, consecutive.
 			if ch := rt.statusChat(); ch != nil {
-				e.Clock = ch.NextClock(ev.Time)
+				e.Clock = ch.NextClocks(ev.Time, len(g.statusTexts(rt, &ev)))
 			}
 		}
 		ld = append(ld, e)

@@ -1,16 +1,19 @@
 package gateway_test
 
 import (
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ethereum/go-ethereum/crypto"
 
@@ -43,6 +46,7 @@ type testConn struct {
 	fail  func(out bridges.Outbound) error
 	calls int
 	got   chan bridges.Outbound
+	caps  bridges.Capabilities
 }
 
 func newTestConn(name string) *testConn {
@@ -50,8 +54,12 @@ func newTestConn(name string) *testConn {
 		got: make(chan bridges.Outbound, 4096)}
 }
 
-func (c *testConn) Name() string                       { return c.name }
-func (c *testConn) Capabilities() bridges.Capabilities { return bridges.Capabilities{Replies: true} }
+func (c *testConn) Name() string { return c.name }
+func (c *testConn) Capabilities() bridges.Capabilities {
+	caps := c.caps
+	caps.Replies = true
+	return caps
+}
 
 func (c *testConn) Run(ctx context.Context, h bridges.Host) error {
 	h.ReportState(bridges.StateConnecting, nil)
@@ -288,18 +296,25 @@ func TestGateway_connectorToStatusAsPuppet(t *testing.T) {
 	}
 }
 
-// TestGateway_retriesInOrderAndFailsVisibly: transient errors are retried with the
+// TestGateway_retriesInOrderAndFailsVisibly: while the destination fails every attempt
+// (down until "one" has been tried three times), transient errors are retried with the
 // same key and the queue keeps its order; a permanent error ends that entry only.
 func TestGateway_retriesInOrderAndFailsVisibly(t *testing.T) {
 	conn := newTestConn("test")
-	var failures int
+	down := true
+	tries := 0
 	conn.fail = func(out bridges.Outbound) error {
-		switch {
-		case strings.HasPrefix(out.Event.Text, "poison"):
+		if strings.HasPrefix(out.Event.Text, "poison") {
 			return bridges.Permanent(errors.New("channel refuses this"))
-		case failures < 3:
-			failures++
-			return fmt.Errorf("%w: flaky network", bridges.ErrTransient)
+		}
+		if out.Event.Text == "one" {
+			tries++
+			if tries == 3 {
+				down = false // back up just as the head is retried
+			}
+		}
+		if down {
+			return fmt.Errorf("%w: network down", bridges.ErrTransient)
 		}
 		return nil
 	}
@@ -326,6 +341,146 @@ func TestGateway_retriesInOrderAndFailsVisibly(t *testing.T) {
 	}
 	if n, _ := e.st.CountPending(context.Background(), "test:room"); n != 0 {
 		t.Fatalf("%d entries still pending", n)
+	}
+}
+
+// TestGateway_failingEntryDoesNotBlock (issue 15 finding 1): a message the destination
+// never takes (a transient error on every attempt) holds the ones behind it up for one
+// attempt, not for its retry budget: "a" and "b" arrive after one attempt of "stuck",
+// which is then moved aside, retried on its back-off and ends failed, visibly. Before
+// the fix "a" arrived only after all of stuck's 4 attempts.
+func TestGateway_failingEntryDoesNotBlock(t *testing.T) {
+	conn := newTestConn("test")
+	var stuckTries, stuckAtA int
+	conn.fail = func(out bridges.Outbound) error {
+		switch out.Event.Text {
+		case "stuck":
+			stuckTries++
+			return fmt.Errorf("%w: the network chokes on this one", bridges.ErrTransient)
+		case "a":
+			stuckAtA = stuckTries
+		}
+		return nil
+	}
+	e := newEnv(t, envOpts{conn: conn, cfg: func(c *gateway.Config) {
+		c.RetryMin, c.RetryMax = 200*time.Millisecond, 400*time.Millisecond
+	}})
+	for _, text := range []string{"stuck", "a", "b"} {
+		if _, err := e.user.Send(context.Background(), text, e.userKey); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for range 2 {
+		got = append(got, conn.next(t).Event.Text)
+	}
+	conn.mu.Lock()
+	at := stuckAtA
+	conn.mu.Unlock()
+	t.Logf("\"a\" delivered after %d attempt(s) of \"stuck\"", at)
+	if strings.Join(got, ",") != "a,b" || at != 1 {
+		t.Fatalf("delivered %v after %d attempts of stuck; want a,b after 1", got, at)
+	}
+	// stuck ends failed after its 4 attempts, and nothing stays pending.
+	deadline := time.Now().Add(20 * time.Second)
+	for e.gw.QueueDepths()["test:room"] != 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n, _ := e.st.CountPending(context.Background(), "test:room"); n != 0 {
+		t.Fatalf("%d entries still pending", n)
+	}
+	conn.mu.Lock()
+	defer conn.mu.Unlock()
+	if stuckTries != 4 {
+		t.Errorf("stuck tried %d times, want 4 (MaxAttempts)", stuckTries)
+	}
+}
+
+// TestGateway_longTextSplitForConnector: a Status message longer than the connector's
+// Capabilities.MaxTextLen arrives as marked parts cut at paragraph boundaries, each
+// within the limit and with its own idempotency key (the first the event's); with the
+// route's LongText truncate it arrives as one cut message ending in the marker.
+func TestGateway_longTextSplitForConnector(t *testing.T) {
+	for _, policy := range []gateway.LongText{gateway.LongSplit, gateway.LongTruncate} {
+		t.Run(policy.String(), func(t *testing.T) {
+			conn := newTestConn("test")
+			conn.caps.MaxTextLen = 100
+			e := newEnv(t, envOpts{conn: conn, cfg: func(c *gateway.Config) { c.Routes[0].LongText = policy }})
+			para := strings.TrimSpace(strings.Repeat("lorem ipsum ", 6)) // 71 bytes
+			text := para + "\n\n" + para + "\n\n" + para
+			if _, err := e.user.Send(context.Background(), text, e.userKey); err != nil {
+				t.Fatal(err)
+			}
+			if policy == gateway.LongTruncate {
+				out := conn.next(t)
+				if len(out.Event.Text) > 100 || !strings.HasSuffix(out.Event.Text, "[…]") || !strings.HasPrefix(out.Event.Text, "lorem") {
+					t.Errorf("truncated to %q", out.Event.Text)
+				}
+				conn.quiet(t, time.Second)
+				return
+			}
+			keys := map[string]bool{}
+			for i := range 3 {
+				out := conn.next(t)
+				if want := fmt.Sprintf("(%d/3) %s", i+1, para); out.Event.Text != want {
+					t.Errorf("part %d: %q, want %q", i+1, out.Event.Text, want)
+				}
+				if i == 0 && out.Key != bridges.IdempotencyKey(out.Event.Origin, out.Channel) {
+					t.Error("the first part's key is not the event's")
+				}
+				keys[out.Key] = true
+			}
+			if len(keys) != 3 {
+				t.Errorf("%d distinct keys for 3 parts", len(keys))
+			}
+		})
+	}
+}
+
+// TestGateway_longTextToStatus: a remote message longer than Status takes reaches the
+// Status user as marked parts of at most 4,096 characters each (nick prefix included)
+// with consecutive clocks; under truncate, as one cut message ending in the marker.
+func TestGateway_longTextToStatus(t *testing.T) {
+	for _, policy := range []gateway.LongText{gateway.LongSplit, gateway.LongTruncate} {
+		t.Run(policy.String(), func(t *testing.T) {
+			e := newEnv(t, envOpts{cfg: func(c *gateway.Config) { c.Routes[0].LongText = policy }})
+			long := strings.Repeat("ж", 5000)
+			if err := e.host.Deliver(context.Background(), remoteEvent(t, "long", "alice-id", "Alice", long)); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.host.Deliver(context.Background(), remoteEvent(t, "next", "alice-id", "Alice", "next")); err != nil {
+				t.Fatal(err)
+			}
+			want := 2
+			if policy == gateway.LongTruncate {
+				want = 1
+			}
+			var ms []*status.Message
+			for len(ms) < want+1 {
+				ms = append(ms, nextStatus(t, e.user))
+			}
+			slices.SortFunc(ms, func(a, b *status.Message) int { return cmp.Compare(a.Clock, b.Clock) })
+			n := 0
+			for i, m := range ms[:want] {
+				if c := utf8.RuneCountInString(m.Text); c > status.MaxTextLength {
+					t.Errorf("message %d has %d characters", i, c)
+				}
+				n += strings.Count(m.Text, "ж")
+				if i > 0 && m.Clock != ms[i-1].Clock+1 {
+					t.Errorf("part %d clock %d after %d: not consecutive", i+1, m.Clock, ms[i-1].Clock)
+				}
+			}
+			if policy == gateway.LongSplit {
+				if !strings.HasPrefix(ms[0].Text, "[test] <Alice> (1/2) ж") || !strings.HasPrefix(ms[1].Text, "[test] <Alice> (2/2) ж") || n != 5000 {
+					t.Errorf("parts %.30q, %.30q holding %d of 5000", ms[0].Text, ms[1].Text, n)
+				}
+			} else if !strings.HasSuffix(ms[0].Text, "[…]") {
+				t.Errorf("cut message ends %q", ms[0].Text[len(ms[0].Text)-20:])
+			}
+			if ms[want].Text != "[test] <Alice> next" {
+				t.Errorf("last %q, want the next message", ms[want].Text)
+			}
+		})
 	}
 }
 

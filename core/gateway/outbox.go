@@ -2,11 +2,14 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,8 +33,22 @@ const statusSettle = 600 * time.Millisecond
 // outboxBatch is how many pending entries one ledger read fetches.
 const outboxBatch = 128
 
-// outbox delivers one destination's entries, in order, one at a time. Its goroutine
-// is owned by Gateway.Run.
+// outbox delivers one destination's entries in order, one at a time (Status: several
+// first attempts at once), and keeps one failing entry from holding up the others
+// (issue 15 finding 1):
+//
+//   - an entry whose attempt fails is passed over for now and the next entry is tried
+//     (the probe); if that goes through, the failed entry is tried again at once, and
+//     if it fails again, right after a success, it is moved aside: retried on its own
+//     back-off, out of order, until it goes through or fails for good, visibly. So a
+//     message the destination will not take costs the ones behind it one attempt's time,
+//     never its retry budget;
+//   - when the probe fails too, the destination itself is failing: order is kept, the
+//     first failed entry (the head) is retried after its back-off, and each round also
+//     probes one entry not tried yet, until one goes through.
+//
+// Its goroutine is owned by Gateway.Run; only that goroutine touches failing, aside and
+// parts.
 type outbox struct {
 	g     *Gateway
 	dest  bridges.ChannelID
@@ -44,11 +61,38 @@ type outbox struct {
 	// unmarked holds the entry IDs of those deliveries (int64 → struct{}), so that a
 	// re-read of the outbox does not deliver them again.
 	unmarked sync.Map
+
+	// failing are the entries whose attempts failed since the last success, in order of
+	// failure: failing[0] is the head. One entry joins per retry round; all leave at
+	// the next success.
+	failing []failedEntry
+	// aside are the entries passed over (entry ID → state). Bounded by the pending
+	// entries (QueueLimit): an entry leaves when it is delivered or failed for good.
+	aside map[int64]asideEntry
+	// parts are the receipts of the parts of a split message already posted (entry ID
+	// → receipts, in part order), so that a retry in this process posts only the rest.
+	// Bounded like aside.
+	parts map[int64][]string
+}
+
+// asideEntry is the state of an entry in outbox.aside.
+type asideEntry struct {
+	next time.Time // not before (zero: now)
+	// recheck: the entry failed, then an entry behind it went through; it is being tried
+	// again, and failing now moves it aside for its back-off.
+	recheck bool
+}
+
+// failedEntry is one entry of outbox.failing.
+type failedEntry struct {
+	id       int64
+	attempts int
+	next     time.Time // when its back-off ends
 }
 
 func (g *Gateway) newOutbox(dest bridges.ChannelID, rt *route) *outbox {
 	return &outbox{g: g, dest: dest, net: dest.Network(), rt: rt, kick: make(chan struct{}, 1),
-		log: g.log.With("dest", string(dest))}
+		log: g.log.With("dest", string(dest)), aside: map[int64]asideEntry{}, parts: map[int64][]string{}}
 }
 
 // added is called after entries for this destination were persisted.
@@ -69,6 +113,16 @@ func (o *outbox) done() {
 	}
 	o.g.m.depth.WithLabelValues(string(o.dest)).Set(float64(d))
 }
+
+// outcome is what one attempt at an entry came to.
+type outcome uint8
+
+const (
+	sent    outcome = iota // delivered
+	ended                  // failed for good
+	retry                  // a failed attempt, recorded; the entry stays pending
+	stopped                // ctx ended (or the destination is not connected yet)
+)
 
 // run delivers entries until ctx ends. Ledger errors are retried with back-off.
 func (o *outbox) run(ctx context.Context) {
@@ -97,34 +151,157 @@ func (o *outbox) run(ctx context.Context) {
 			// delivery is recorded, so that none is read back as pending.
 			o.marks.Wait()
 			after = 0
+			wake := time.NewTimer(o.idleWait())
 			select {
 			case <-ctx.Done():
+				wake.Stop()
 				return
 			case <-o.kick:
-			case <-time.After(5 * time.Second): // entries added by another process sharing the store
+			case <-wake.C: // an entry aside is due, or entries added by another process sharing the store
 			}
+			wake.Stop()
 			continue
 		}
-		for i := 0; i < len(entries); {
-			n := o.parallelizable(entries[i:])
-			if n > 1 {
-				done := o.processParallel(ctx, entries[i:i+n])
-				if done > 0 {
-					after = entries[i+done-1].ID
-				}
-				if done < n {
-					break // retry later, from the first not done
-				}
-				i += n
-				continue
-			}
-			if !o.process(ctx, entries[i]) {
-				break // retry later; keep the order: nothing after it goes first
-			}
-			after = entries[i].ID
+		after = o.runBatch(ctx, entries, after)
+	}
+}
+
+// idleWait is how long an idle outbox waits before it looks again without a kick: until
+// the first entry set aside or failing is due, at most 5 s (entries added by another
+// process sharing the store).
+func (o *outbox) idleWait() time.Duration {
+	now := o.g.cfg.Clock()
+	wait := 5 * time.Second
+	for _, a := range o.aside {
+		wait = min(wait, a.next.Sub(now))
+	}
+	for _, f := range o.failing {
+		wait = min(wait, f.next.Sub(now))
+	}
+	return max(wait, time.Millisecond)
+}
+
+// runBatch works through one page of pending entries and returns where the next read
+// starts.
+func (o *outbox) runBatch(ctx context.Context, entries []records.OutboxEntry, after int64) int64 {
+	for i := 0; i < len(entries); {
+		e := entries[i]
+		if o.waiting(e) {
+			after = e.ID
 			i++
+			continue
+		}
+		if n := o.parallelizable(entries[i:]); n > 1 {
+			switch from := o.processParallel(ctx, entries[i:i+n]); {
+			case from < 0: // every one failed: the destination is failing
+				return o.restart(ctx)
+			case from > 0: // some failed while others went through: try them again now
+				return from - 1
+			}
+			after = entries[i+n-1].ID
+			i += n
+			continue
+		}
+		wasFailing := o.isFailing(e.ID)
+		switch o.process(ctx, e) {
+		case stopped:
+			return after
+		case retry:
+			if !wasFailing && len(o.failing) > 1 {
+				// Two in a row: the destination is failing. Keep the order: wait out the
+				// head's back-off and start again from it. (The head failing again goes
+				// on to probe one entry not tried yet.)
+				return o.restart(ctx)
+			}
+		case sent:
+			if len(o.failing) > 0 {
+				// The probe went through: try the failed entries again at once, in order.
+				return o.passOver()
+			}
+		}
+		after = e.ID
+		i++
+	}
+	return after
+}
+
+// waiting reports whether e is not to be attempted now: aside with its back-off not
+// over, failing but not the head, the head before its back-off ends, or, read back after
+// a restart, its recorded next attempt still ahead.
+func (o *outbox) waiting(e records.OutboxEntry) bool {
+	now := o.g.cfg.Clock()
+	if a, ok := o.aside[e.ID]; ok {
+		return now.Before(a.next)
+	}
+	for i, f := range o.failing {
+		if f.id == e.ID {
+			return i > 0 || now.Before(f.next)
 		}
 	}
+	if !e.NextAttempt.IsZero() && now.Before(e.NextAttempt) {
+		o.aside[e.ID] = asideEntry{next: e.NextAttempt} // a back-off recorded by an earlier run
+		return true
+	}
+	return false
+}
+
+// restart waits out the failing head's back-off and returns the read position from
+// which the head is read again.
+func (o *outbox) restart(ctx context.Context) int64 {
+	head := o.failing[0]
+	sleep(ctx, head.next.Sub(o.g.cfg.Clock()))
+	return head.id - 1
+}
+
+func (o *outbox) isFailing(id int64) bool {
+	return slices.ContainsFunc(o.failing, func(f failedEntry) bool { return f.id == id })
+}
+
+// passOver ends a failure streak after an entry went through that was not the head: the
+// failed entries are to be tried again at once, each for one more attempt before it
+// moves aside. It returns the read position from which they are read.
+func (o *outbox) passOver() int64 {
+	from := o.failing[0].id
+	for _, f := range o.failing {
+		o.aside[f.id] = asideEntry{recheck: true}
+		from = min(from, f.id)
+	}
+	o.failing = o.failing[:0]
+	return from - 1
+}
+
+// headBack ends a failure streak after the head went through: the destination is back,
+// and the entries that failed after the head are tried next, in order.
+func (o *outbox) headBack() {
+	for _, f := range o.failing[1:] {
+		o.aside[f.id] = asideEntry{} // due now (read back with a back-off recorded, it would wait)
+	}
+	o.failing = o.failing[:0]
+}
+
+// forget drops a settled entry from the failure bookkeeping.
+func (o *outbox) forget(id int64) {
+	delete(o.aside, id)
+	delete(o.parts, id)
+	o.failing = slices.DeleteFunc(o.failing, func(f failedEntry) bool { return f.id == id })
+}
+
+// failed records a failed attempt of entry id that will be retried at next: aside
+// when it was being rechecked after a success, else in the failure streak.
+func (o *outbox) failed(id int64, attempts int, next time.Time) {
+	if a, ok := o.aside[id]; ok && a.recheck {
+		o.aside[id] = asideEntry{next: next}
+		o.log.Warn("delivery moved aside: it fails while others go through", "entry", id, "attempts", attempts, "next", next)
+		return
+	}
+	delete(o.aside, id)
+	for i := range o.failing {
+		if o.failing[i].id == id {
+			o.failing[i].attempts, o.failing[i].next = attempts, next
+			return
+		}
+	}
+	o.failing = append(o.failing, failedEntry{id: id, attempts: attempts, next: next})
 }
 
 // statusParallel is how many Status deliveries are sealed at once. Status needs no
@@ -135,22 +312,23 @@ var statusParallel = max(4, 2*runtime.GOMAXPROCS(0))
 // parallelizable returns how many of the first entries may be attempted together: for
 // the Status destination, first attempts of a full queue's worth, else 1.
 func (o *outbox) parallelizable(entries []records.OutboxEntry) int {
-	if o.net != StatusNetwork || o.depth.Load() > int64(o.g.cfg.QueueLimit) {
+	if o.net != StatusNetwork || o.depth.Load() > int64(o.g.cfg.QueueLimit) || len(o.failing) > 0 {
 		return 1
 	}
 	n := 0
-	for n < len(entries) && n < statusParallel && entries[n].Attempts == 0 && entries[n].NextAttempt.IsZero() {
+	for n < len(entries) && n < statusParallel && entries[n].Attempts == 0 && entries[n].NextAttempt.IsZero() &&
+		!o.waiting(entries[n]) {
 		n++
 	}
 	return n
 }
 
 // processParallel attempts entries (first attempts, Status) at once and then settles
-// them in order, as process does one by one. It returns how many, from the first, are
-// settled; a failed attempt and everything after it that also failed are left for the
-// next round (those after it that succeeded are settled, out of order, which Status
-// does not mind).
-func (o *outbox) processParallel(ctx context.Context, entries []records.OutboxEntry) int {
+// them, as process does one by one. It returns 0 when none failed (or ctx ended), -1
+// when every one failed (the destination is failing: o.failing holds them), else the ID
+// of the first that failed (the others went through: the failed ones are tried again
+// at once, as after a probe).
+func (o *outbox) processParallel(ctx context.Context, entries []records.OutboxEntry) int64 {
 	type result struct {
 		ev  bridges.Event
 		ids []string
@@ -168,7 +346,7 @@ func (o *outbox) processParallel(ctx context.Context, entries []records.OutboxEn
 				return
 			}
 			actx, cancel := context.WithTimeout(ctx, o.g.cfg.AttemptTimeout)
-			r.ids, r.err = o.deliver(actx, entries[j], &r.ev)
+			r.ids, r.err = o.toStatus(actx, entries[j], &r.ev)
 			cancel()
 		}()
 	}
@@ -183,56 +361,51 @@ func (o *outbox) processParallel(ctx context.Context, entries []records.OutboxEn
 		}
 		return 0
 	}
-	settled := 0
-	failedAt := -1
+	anyOK := false
 	for j, e := range entries {
 		r := res[j]
 		switch {
 		case r.bad != nil:
 			o.fail(ctx, e, nil, e.Attempts, "undecodable ledger entry: "+r.bad.Error())
 		case r.err == nil:
+			anyOK = true
 			o.delivered(ctx, e, r.ids)
 		case bridges.IsPermanent(r.err) || o.g.cfg.MaxAttempts <= 1:
 			o.fail(ctx, e, &r.ev, 1, r.err.Error())
 		default:
-			o.g.m.retries.WithLabelValues(o.net).Inc()
-			o.log.Warn("delivery failed; will retry", "id", r.ev.Origin.ID, "attempt", 1, "err", r.err)
-			next := o.g.cfg.Clock().Add(o.g.cfg.RetryMin)
-			if err := o.g.ledger.MarkRetry(ctx, e.ID, 1, next, r.err.Error()); err != nil {
-				o.log.Error("record retry failed", "entry", e.ID, "err", err)
-			}
-			if failedAt < 0 {
-				failedAt = j
-			}
-			continue
-		}
-		if failedAt < 0 {
-			settled = j + 1
+			o.retryLater(ctx, e, &r.ev, 1, r.err)
 		}
 	}
-	if failedAt >= 0 {
-		sleep(ctx, o.g.cfg.RetryMin)
+	switch {
+	case len(o.failing) == 0:
+		return 0
+	case anyOK:
+		return o.passOver() + 1
+	case len(o.failing) == 1: // the others ended failed for good: probe on
+		return 0
 	}
-	return settled
+	return -1
 }
 
-// process takes entry e to an end state (delivered or failed) and returns true, or
-// records a failed attempt, waits out the back-off and returns false.
-func (o *outbox) process(ctx context.Context, e records.OutboxEntry) bool {
+// process attempts entry e once and takes it to an end state (sent or ended), or
+// records the failed attempt (retry).
+func (o *outbox) process(ctx context.Context, e records.OutboxEntry) outcome {
 	g := o.g
 	if over := o.depth.Load() - int64(g.cfg.QueueLimit); over > 0 {
-		return o.fail(ctx, e, nil, e.Attempts, "queue overflow: more than "+fmt.Sprint(g.cfg.QueueLimit)+" pending")
-	}
-	if wait := time.Until(e.NextAttempt); !e.NextAttempt.IsZero() && wait > 0 {
-		sleep(ctx, wait)
-		return false
+		if !o.fail(ctx, e, nil, e.Attempts, "queue overflow: more than "+fmt.Sprint(g.cfg.QueueLimit)+" pending") {
+			return stopped
+		}
+		return ended
 	}
 	if !o.waitConnected(ctx) {
-		return false
+		return stopped
 	}
 	ev, err := decodeBody(e.Body)
 	if err != nil {
-		return o.fail(ctx, e, nil, e.Attempts, "undecodable ledger entry: "+err.Error())
+		if !o.fail(ctx, e, nil, e.Attempts, "undecodable ledger entry: "+err.Error()) {
+			return stopped
+		}
+		return ended
 	}
 	actx, cancel := context.WithTimeout(ctx, g.cfg.AttemptTimeout)
 	ids, err := o.deliver(actx, e, &ev)
@@ -240,15 +413,36 @@ func (o *outbox) process(ctx context.Context, e records.OutboxEntry) bool {
 	if err == nil {
 		// Recorded even when stopping (markLoop outlives the outboxes), so that it is
 		// not delivered again after a restart.
-		return o.delivered(ctx, e, ids)
+		if len(o.failing) > 0 && o.failing[0].id == e.ID {
+			o.headBack()
+		}
+		if !o.delivered(ctx, e, ids) {
+			return stopped
+		}
+		return sent
 	}
 	if ctx.Err() != nil {
-		return false
+		return stopped
 	}
 	attempts := e.Attempts + 1
-	if bridges.IsPermanent(err) || attempts >= g.cfg.MaxAttempts {
-		return o.fail(ctx, e, &ev, attempts, err.Error())
+	for _, f := range o.failing { // attempts since the entry was read
+		if f.id == e.ID {
+			attempts = max(attempts, f.attempts+1)
+		}
 	}
+	if bridges.IsPermanent(err) || attempts >= g.cfg.MaxAttempts {
+		if !o.fail(ctx, e, &ev, attempts, err.Error()) {
+			return stopped
+		}
+		return ended
+	}
+	o.retryLater(ctx, e, &ev, attempts, err)
+	return retry
+}
+
+// retryLater records the failed attempt number attempts of e and its back-off.
+func (o *outbox) retryLater(ctx context.Context, e records.OutboxEntry, ev *bridges.Event, attempts int, err error) {
+	g := o.g
 	b := backoff{min: g.cfg.RetryMin, max: g.cfg.RetryMax}
 	var wait time.Duration
 	for range attempts {
@@ -263,8 +457,7 @@ func (o *outbox) process(ctx context.Context, e records.OutboxEntry) bool {
 		}
 		sleep(ctx, time.Second)
 	}
-	sleep(ctx, wait)
-	return false
+	o.failed(e.ID, attempts, next)
 }
 
 // waitConnected waits until the destination can take deliveries: the Status chat is
@@ -293,6 +486,7 @@ func (o *outbox) waitConnected(ctx context.Context) bool {
 // not wait for the disk. It returns false when ctx has ended (the outbox stops). A mark lost in a crash means one more delivery with the same
 // idempotency key after restart.
 func (o *outbox) delivered(ctx context.Context, e records.OutboxEntry, ids []string) bool {
+	o.forget(e.ID)
 	o.marks.Add(1)
 	o.unmarked.Store(e.ID, struct{}{})
 	r := &markReq{d: records.Delivery{EntryID: e.ID, IDs: ids, At: o.g.cfg.Clock()}, ob: o, wg: &o.marks, sent: e.Received}
@@ -320,6 +514,7 @@ func (o *outbox) fail(ctx context.Context, e records.OutboxEntry, ev *bridges.Ev
 		o.log.Error("record failure failed; retrying", "entry", e.ID, "err", err)
 		sleep(ctx, time.Second)
 	}
+	o.forget(e.ID)
 	o.done()
 	g.m.failures.WithLabelValues(o.net).Inc()
 	o.log.Error("delivery failed for good", "entry", e.ID, "attempts", attempts, "reason", reason)
@@ -347,11 +542,14 @@ func (o *outbox) deliver(ctx context.Context, e records.OutboxEntry, ev *bridges
 			return nil, err
 		}
 	}
+	lim := textLimit{max: c.Capabilities().MaxTextLen}
 	var r bridges.Receipt
 	switch ev.Kind {
 	case bridges.KindMessage, bridges.KindAction, bridges.KindNotice:
-		r, err = c.Send(ctx, out)
+		return o.sendParts(ctx, c, e, out, splitText(ev.Text, lim, 0, o.rt.LongText, o.g.cfg.MaxParts))
 	case bridges.KindEdit:
+		// An edit replaces one message: a long one is cut, never split.
+		out.Event.Text = splitText(ev.Text, lim, 0, LongTruncate, 1)[0]
 		if ed, ok := c.(bridges.Editor); ok && out.Target != "" {
 			r, err = ed.Edit(ctx, out)
 			if !errors.Is(err, bridges.ErrUnsupported) {
@@ -393,6 +591,42 @@ func (o *outbox) deliver(ctx context.Context, e records.OutboxEntry, ev *bridges
 	return nil, nil
 }
 
+// sendParts posts the parts of a message (one, unless split) through c.Send, each with
+// its own idempotency key (the first: the entry's), the reply on the first only. Parts
+// posted by an earlier attempt of this process are not posted again; after a restart
+// they are, with the same keys (networks with transaction IDs post them once).
+func (o *outbox) sendParts(ctx context.Context, c bridges.Connector, e records.OutboxEntry, out bridges.Outbound, parts []string) ([]string, error) {
+	done := o.parts[e.ID]
+	ids := slices.Clone(done)
+	for i := len(done); i < len(parts); i++ {
+		p := out
+		p.Event.Text, p.Key = parts[i], partKey(e.Key, i)
+		if i > 0 {
+			p.ReplyTo, p.Event.ReplyTo = "", ""
+		}
+		r, err := c.Send(ctx, p)
+		if err != nil {
+			if i > 0 {
+				o.parts[e.ID] = ids
+			}
+			return nil, err
+		}
+		ids = append(ids, string(r.ID))
+	}
+	return slices.DeleteFunc(ids, func(id string) bool { return id == "" }), nil
+}
+
+// partKey is the idempotency key of part i (from 0) of a split message: the entry's key
+// for the first, so that an unsplit message keeps it, and a key derived from it (same
+// shape: 32 hex digits) for the others.
+func partKey(key string, i int) string {
+	if i == 0 {
+		return key
+	}
+	h := sha256.Sum256([]byte(key + "/part/" + strconv.Itoa(i)))
+	return hex.EncodeToString(h[:16])
+}
+
 // mapped returns the ID in this destination of the message id (of ev's origin network).
 func (o *outbox) mapped(ctx context.Context, ev *bridges.Event, id bridges.RemoteMsgID) (bridges.RemoteMsgID, error) {
 	ids, err := o.g.ledger.MappedIDs(ctx, string(ev.Origin.Channel), string(id), string(o.dest))
@@ -431,8 +665,10 @@ func (o *outbox) mappedStatus(ctx context.Context, ev *bridges.Event, id bridges
 	return "", nil
 }
 
-// toStatus posts ev into the route's chat as the sender's puppet, with the clock fixed
-// at ingest so that a retry sends the same message ids.
+// toStatus posts ev into the route's chat as the sender's puppet, one message per part
+// of a long text, with the clocks fixed at ingest so that a retry sends the same
+// message ids (parts already posted are posted again: Status clients show a message id
+// once).
 func (o *outbox) toStatus(ctx context.Context, e records.OutboxEntry, ev *bridges.Event) ([]string, error) {
 	g := o.g
 	ch := o.rt.statusChat()
@@ -452,29 +688,39 @@ func (o *outbox) toStatus(ctx context.Context, e records.OutboxEntry, ev *bridge
 		return nil, err
 	}
 	g.markOurs(rec.ChatKey)
-	msg := status.Outgoing{Text: g.statusText(ev), Clock: e.Clock, Timestamp: ev.Time}
+	var responseTo string
 	if ev.ReplyTo != "" {
-		id, err := o.mappedStatus(ctx, ev, ev.ReplyTo)
-		if err != nil {
+		if responseTo, err = o.mappedStatus(ctx, ev, ev.ReplyTo); err != nil {
 			return nil, err
 		}
-		msg.ResponseTo = id
 	}
-	start := time.Now()
-	sent, err := ch.SendMessage(ctx, msg, key)
-	g.m.sendTime.Observe(time.Since(start).Seconds())
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", bridges.ErrTransient, err)
-	}
-	ids := make([]string, 0, len(sent)+1)
-	for _, id := range sent {
-		ids = append(ids, StatusNetwork+":"+id.String())
-	}
-	if msg.Clock != 0 {
-		// Mapped too: the echo of this message is then a known origin (a duplicate),
-		// and a reply naming it resolves through the chat's twin index.
-		if twin, err := twinOrigin(msg.TwinID(&key.PublicKey).String()); err == nil {
-			ids = append(ids, string(twin))
+	var ids []string
+	for i, text := range g.statusTexts(o.rt, ev) {
+		msg := status.Outgoing{Text: text, Timestamp: ev.Time}
+		if e.Clock != 0 {
+			msg.Clock = e.Clock + uint64(i) // reserved at ingest (NextClocks)
+		}
+		if i == 0 {
+			msg.ResponseTo = responseTo
+		}
+		start := time.Now()
+		sent, err := ch.SendMessage(ctx, msg, key)
+		g.m.sendTime.Observe(time.Since(start).Seconds())
+		if errors.Is(err, status.ErrUnsendable) {
+			return nil, bridges.Permanent(err) // the same message can never be sent
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", bridges.ErrTransient, err)
+		}
+		for _, id := range sent {
+			ids = append(ids, StatusNetwork+":"+id.String())
+		}
+		if msg.Clock != 0 {
+			// Mapped too: the echo of this message is then a known origin (a duplicate),
+			// and a reply naming it resolves through the chat's twin index.
+			if twin, err := twinOrigin(msg.TwinID(&key.PublicKey).String()); err == nil {
+				ids = append(ids, string(twin))
+			}
 		}
 	}
 	return ids, nil

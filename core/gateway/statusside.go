@@ -99,6 +99,28 @@ func canonicalFromStatus(s string) string {
 	return bridges.Truncate(s, bridges.MaxTextLen)
 }
 
+// statusLimit is what one Status message holds: characters, nick prefix included.
+var statusLimit = textLimit{max: status.MaxTextLength, runes: true}
+
+// statusTexts returns the texts a puppet posts for ev in route rt: statusText, or, when
+// that is longer than Status takes, the parts of the text by the route's LongText (an
+// edit is cut, never split), each with the prefix. Ingest reserves one clock per text.
+func (g *Gateway) statusTexts(rt *route, ev *bridges.Event) []string {
+	frame := *ev
+	frame.Text = ""
+	overhead := utf8.RuneCountInString(g.statusText(&frame))
+	policy := rt.LongText
+	if ev.Kind == bridges.KindEdit {
+		policy = LongTruncate
+	}
+	parts := splitText(ev.Text, statusLimit, overhead, policy, g.cfg.MaxParts)
+	for i, p := range parts {
+		frame.Text = p
+		parts[i] = g.statusText(&frame)
+	}
+	return parts
+}
+
 // statusText is the text a puppet posts for ev: the nick prefix, then the text.
 func (g *Gateway) statusText(ev *bridges.Event) string {
 	text := ev.Text

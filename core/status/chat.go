@@ -20,6 +20,15 @@ import (
 // ErrLeft: the chat was left (or its context ended) before the call.
 var ErrLeft = errors.New("chat left")
 
+// ErrUnsendable: SendMessage was given a message the protocol cannot carry (text longer
+// than MaxTextLength, invalid UTF-8, no author key): sending it again cannot succeed.
+// The error also wraps the core/chat sentinel that says why.
+var ErrUnsendable = errors.New("message cannot be sent")
+
+// MaxTextLength is the longest text one message carries, in characters (runes): what
+// Status clients accept (core/chat.MaxTextLength).
+const MaxTextLength = chat.MaxTextLength
+
 // JoinOptions adjust one chat.
 type JoinOptions struct {
 	// SendFormat overrides Config.SendFormat for this chat.
@@ -244,6 +253,19 @@ func (ch *Chat) NextClock(now time.Time) uint64 {
 	return ch.clock.Send(now)
 }
 
+// NextClocks reserves n consecutive Lamport clocks for a message sent at now in n
+// parts (a long text split by the gateway) and returns the first: the parts get first,
+// first+1, …, so that clients show them in order and nothing sorts between them.
+func (ch *Chat) NextClocks(now time.Time, n int) uint64 {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	first := ch.clock.Send(now)
+	if n > 1 {
+		ch.clock.SetLast(first + uint64(n-1))
+	}
+	return first
+}
+
 // RestoreClock raises the chat's Lamport clock to at least last, a clock its owner
 // persisted (the gateway's ledger), so that messages sent after a restart sort after
 // those sent before it, even when those were sent faster than one a millisecond.
@@ -268,7 +290,7 @@ func (ch *Chat) SendMessage(ctx context.Context, m Outgoing, as *ecdsa.PrivateKe
 	default:
 	}
 	if as == nil {
-		return nil, fmt.Errorf("send to %q: %w", ch.name, chat.ErrNoAuthorKey)
+		return nil, fmt.Errorf("send to %q: %w: %w", ch.name, ErrUnsendable, chat.ErrNoAuthorKey)
 	}
 	c := ch.c
 	now := m.Timestamp
@@ -289,7 +311,7 @@ func (ch *Chat) SendMessage(ctx context.Context, m Outgoing, as *ecdsa.PrivateKe
 		ResponseTo: m.ResponseTo, MessageType: chat.MessageTypePublicGroup, ContentType: chat.ContentTextPlain}
 	payloads, err := chat.EncodeFor(msg, ch.format, as)
 	if err != nil {
-		return nil, fmt.Errorf("send to %q: %w", ch.name, err)
+		return nil, fmt.Errorf("send to %q: %w: %w", ch.name, ErrUnsendable, err)
 	}
 	ids := make([]chat.ID, 0, len(payloads))
 	for _, p := range payloads {
