@@ -53,12 +53,11 @@ func (g *Gateway) statusEvent(rt *route, ch *status.Chat, m *status.Message) (br
 	if err != nil {
 		return bridges.Event{}, err
 	}
-	name := m.Alias
-	if m.ENSName != "" {
-		name = m.ENSName
-	}
+	// The name is the alias derived from the author's key. A message's ENS name is a
+	// claim nobody checked (resolving it needs an Ethereum node): shown, it would let
+	// anyone appear as anyone on the other networks (issue 15 finding 5).
 	ev := bridges.Event{Kind: bridges.KindMessage, Origin: bridges.Origin{Network: StatusNetwork, Channel: rt.status, ID: id},
-		Sender: bridges.Sender{ID: sender, Name: name}, Text: canonicalFromStatus(m.Text), Time: m.Timestamp}
+		Sender: bridges.Sender{ID: sender, Name: m.Alias}, Text: canonicalFromStatus(m.Text), Time: m.Timestamp}
 	if m.Sticker != nil && ev.Text == "" {
 		ev.Text = "[sticker]"
 	}

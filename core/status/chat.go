@@ -199,7 +199,7 @@ func (ch *Chat) accept(ctx context.Context, rm *whisper.ReceivedMessage) *Messag
 	return &Message{
 		ID: id, TwinID: twin, Chat: ch.name, Author: author, AuthorKey: identity.ChatKey(author), Alias: c.cfg.Namer.Name(author),
 		Clock: msg.Clock, Timestamp: ts, Sent: sent,
-		Text: msg.Text, ResponseTo: msg.ResponseTo, ENSName: msg.ENSName, ContentType: msg.ContentType,
+		Text: msg.Text, ResponseTo: msg.ResponseTo, UnverifiedENSName: msg.ENSName, ContentType: msg.ContentType,
 		Sticker: msg.Sticker, Format: msg.Format, ClockCapped: capped, Installation: installation,
 	}
 }

@@ -342,7 +342,7 @@ func (d *Direct) accept(ctx context.Context, rm *whisper.ReceivedMessage) (*Mess
 	return &Message{
 		ID: id, Chat: identity.ChatKey(author), Author: author, AuthorKey: identity.ChatKey(author), Alias: c.cfg.Namer.Name(author),
 		Clock: msg.Clock, Timestamp: ts, Sent: sent,
-		Text: msg.Text, ResponseTo: msg.ResponseTo, ENSName: msg.ENSName, ContentType: msg.ContentType,
+		Text: msg.Text, ResponseTo: msg.ResponseTo, UnverifiedENSName: msg.ENSName, ContentType: msg.ContentType,
 		Sticker: msg.Sticker, Format: msg.Format, ClockCapped: capped, Installation: in.InstallationID, Mode: in.Mode,
 	}, to, in.Receipt
 }

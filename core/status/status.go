@@ -210,12 +210,16 @@ type Message struct {
 	Timestamp time.Time // the sender's claim (display only), or Sent when the claim is further than MaxTimestampDrift from it
 	Sent      time.Time // the envelope's creation time (Whisper), trusted for ordering ties
 	Text      string
-	// ResponseTo, ENSName, ContentType, Sticker and Format carry the rest of the payload.
-	ResponseTo  string
-	ENSName     string
-	ContentType chat.ContentType
-	Sticker     *chat.Sticker
-	Format      chat.Format
+	// ResponseTo, UnverifiedENSName, ContentType, Sticker and Format carry the rest of
+	// the payload.
+	ResponseTo string
+	// UnverifiedENSName is the ENS name the sender claims. Nothing checks it against
+	// ENS (that takes an Ethereum node), so anyone can claim any name: never show it
+	// as the author's name (Alias is derived from the key).
+	UnverifiedENSName string
+	ContentType       chat.ContentType
+	Sticker           *chat.Sticker
+	Format            chat.Format
 	// ClockCapped reports a clock above (now + 31 days) × 100: delivered, but it did not
 	// move the chat's clock.
 	ClockCapped bool
