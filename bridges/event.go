@@ -65,6 +65,13 @@ type Sender struct {
 	// (loop prevention by identity, ARCHITECTURE.md decision 5), so a connector must
 	// set it whenever it can tell, even for messages it sent itself.
 	IsBridge bool
+	// Moderator is set by a connector on a KindDelete whose Sender did not write the
+	// target but, by the network's own rules, may remove others' messages in
+	// Origin.Channel (a Matrix user whose power level reaches the room's redact level).
+	// The gateway relays only the author's own edits and deletes; with Moderator it
+	// also relays the delete of another's message, and records who did it in its log.
+	// Connectors never set it on other kinds: nobody edits another's message.
+	Moderator bool
 }
 
 // Event is one thing that happened in a channel, in the network-neutral model that
@@ -161,6 +168,9 @@ func (e *Event) Validate() error {
 	}
 	if e.Target != "" && e.Kind != KindEdit && e.Kind != KindDelete && e.Kind != KindReaction {
 		return bad("target not allowed")
+	}
+	if e.Sender.Moderator && e.Kind != KindDelete {
+		return bad("moderator flag on a %s", e.Kind)
 	}
 	return nil
 }

@@ -123,6 +123,7 @@ func TestEvent_Validate(t *testing.T) {
 		"reaction no key":   func(e *Event) { e.Kind, e.Target, e.Text = KindReaction, "irc:m0", "" },
 		"key on message":    func(e *Event) { e.Reaction = "👍" },
 		"target on message": func(e *Event) { e.Target = "irc:m0" },
+		"moderator edit":    func(e *Event) { e.Kind, e.Target, e.Sender.Moderator = KindEdit, "irc:m0", true },
 		"reply on edit":     func(e *Event) { e.Kind, e.Target, e.ReplyTo = KindEdit, "irc:m0", "irc:m0" },
 	}
 	for name, mod := range bad {

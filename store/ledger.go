@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -50,6 +51,7 @@ type ledgerSQL struct {
 	retry        string
 	failed       string
 	mapped       string
+	eventOf      string
 }
 
 var ledgerQueries = map[string]*ledgerSQL{
@@ -83,6 +85,9 @@ WHERE id = ?`),
 JOIN gateway_msgmap m2 ON m2.event_id = m1.event_id
 WHERE m1.channel = ? AND m1.msg_id = ? AND m2.channel = ?
 ORDER BY m2.id`),
+		eventOf: d.rebind(`SELECT e.network, e.channel, e.msg_id, e.kind, e.body, e.received
+FROM gateway_msgmap m JOIN gateway_events e ON e.id = m.event_id
+WHERE m.channel = ? AND m.msg_id = ?`),
 	}
 	if d.name == DriverPostgres {
 		q.ingestPG, q.deliveredPG = ingestPGSQL, deliveredPGSQL
@@ -699,6 +704,27 @@ func (s *Store) MappedIDs(ctx context.Context, src, msgID, dest string) ([]strin
 		return nil, fmt.Errorf("read IDs in %s of %s: %w", dest, msgID, err)
 	}
 	return out, nil
+}
+
+// EventOf returns the event of the message known in channel as msgID, origin or
+// delivered copy (gateway.Ledger): found is false when msgID is empty or unknown in
+// channel. Called by the gateway to learn who wrote the target of an edit or delete; one
+// index lookup.
+func (s *Store) EventOf(ctx context.Context, channel, msgID string) (ev records.Event, found bool, err error) {
+	if msgID == "" {
+		return ev, false, nil
+	}
+	var received int64
+	err = s.db.QueryRowContext(ctx, s.ledger().eventOf, channel, msgID).
+		Scan(&ev.Network, &ev.Channel, &ev.MsgID, &ev.Kind, &ev.Body, &received)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return records.Event{}, false, nil
+	case err != nil:
+		return records.Event{}, false, fmt.Errorf("read event of %s in %s: %w", msgID, channel, err)
+	}
+	ev.Received = fromUnixNanos(received)
+	return ev, true, nil
 }
 
 // unixNanos is t in Unix nanoseconds, 0 for the zero time (whose UnixNano is undefined).

@@ -79,6 +79,31 @@ var ledgerCases = []struct {
 	{"ingest_batch_atomic", testIngestBatchAtomic},
 	{"mark_delivered_batch", testMarkDeliveredBatch},
 	{"aliases", testAliases},
+	{"event_of", testEventOf},
+}
+
+// testEventOf: the event of a message is found by its origin ID and by a delivered
+// copy's ID, with its body; an unknown or empty ID is not found.
+func testEventOf(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	ev := event("matrix:room", 1)
+	ingest(t, s, ev, dests("slack:C1"))
+	es := pending(t, s, "slack:C1", 0, 10)
+	if err := s.MarkDelivered(ctx, es[0].ID, []string{"slack:C1/ts1"}, t0); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range [][2]string{{"matrix:room", ev.MsgID}, {"slack:C1", "slack:C1/ts1"}} {
+		got, found, err := s.EventOf(ctx, q[0], q[1])
+		if err != nil || !found || got.Network != ev.Network || got.Channel != ev.Channel || got.MsgID != ev.MsgID ||
+			got.Kind != ev.Kind || string(got.Body) != string(ev.Body) || !got.Received.Equal(ev.Received) {
+			t.Errorf("EventOf(%s, %s) = %+v, %v, %v; want %+v", q[0], q[1], got, found, err, ev)
+		}
+	}
+	for _, q := range [][2]string{{"slack:C1", "slack:C1/nope"}, {"matrix:room", ""}, {"slack:C1", ev.MsgID}} {
+		if got, found, err := s.EventOf(ctx, q[0], q[1]); err != nil || found {
+			t.Errorf("EventOf(%s, %q) = %+v, %v, %v; want not found", q[0], q[1], got, found, err)
+		}
+	}
 }
 
 // testAliases: an alias answers lookups for its event, from and to its channel, makes a

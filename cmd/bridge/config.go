@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -78,8 +80,29 @@ type GatewayConfig struct {
 	// MaxParts bounds the messages one long text becomes under long_text split.
 	// Default (and 0) gateway.DefaultMaxParts, 10.
 	MaxParts int `yaml:"max_parts"`
+	// RateLimit is the per-sender flood control at ingest (gateway.RateLimit).
+	RateLimit RateLimitConfig `yaml:"rate_limit"`
 	// Routes are the bridged conversations. Default none: the gateway bridges nothing.
 	Routes []RouteConfig `yaml:"routes"`
+}
+
+// RateLimitConfig is the per-sender flood control at ingest: a token bucket per remote
+// sender (Status keys included), a budget of new senders per network and minute.
+type RateLimitConfig struct {
+	// PerSecond is each sender's sustained rate, events a second. Default (and 0) 1.
+	PerSecond float64 `yaml:"per_second"`
+	// Burst is how many events a sender may send at once. Default (and 0) 10.
+	Burst int `yaml:"burst"`
+	// MaxSenders bounds the buckets kept (least recently seen evicted). Default (and 0)
+	// 10000.
+	MaxSenders int `yaml:"max_senders"`
+	// NewSendersPerMinute bounds the senders without a bucket each network may add a
+	// minute. Default (and 0) 120.
+	NewSendersPerMinute int `yaml:"new_senders_per_minute"`
+	// Exempt lists networks not limited. Default (absent) [api]; [] exempts none.
+	Exempt []string `yaml:"exempt"`
+	// Disabled turns flood control off. Default false.
+	Disabled bool `yaml:"disabled"`
 }
 
 // RouteConfig is one bridged conversation: a Status public chat and its channels.
@@ -354,6 +377,23 @@ func (g *GatewayConfig) Validate() error {
 	if g.MaxParts < 0 {
 		errs = append(errs, fmt.Errorf("gateway.max_parts: %d is negative", g.MaxParts))
 	}
+	rl := g.RateLimit
+	if rl.PerSecond < 0 || math.IsNaN(rl.PerSecond) || math.IsInf(rl.PerSecond, 0) {
+		errs = append(errs, fmt.Errorf("gateway.rate_limit.per_second: %v is not a rate", rl.PerSecond))
+	}
+	for _, f := range []struct {
+		key string
+		v   int
+	}{{"burst", rl.Burst}, {"max_senders", rl.MaxSenders}, {"new_senders_per_minute", rl.NewSendersPerMinute}} {
+		if f.v < 0 {
+			errs = append(errs, fmt.Errorf("gateway.rate_limit.%s: %d is negative", f.key, f.v))
+		}
+	}
+	for i, n := range rl.Exempt {
+		if err := bridges.ValidNetwork(n); err != nil {
+			errs = append(errs, fmt.Errorf("gateway.rate_limit.exempt[%d]: %w", i, err))
+		}
+	}
 	for _, d := range []struct {
 		key string
 		v   time.Duration
@@ -414,6 +454,9 @@ func (g *GatewayConfig) gatewayConfig() gateway.Config {
 		RetryMax:       g.RetryMax,
 		AttemptTimeout: g.AttemptTimeout,
 		MaxParts:       g.MaxParts,
+		RateLimit: gateway.RateLimit{PerSecond: g.RateLimit.PerSecond, Burst: g.RateLimit.Burst,
+			MaxSenders: g.RateLimit.MaxSenders, NewSendersPerMinute: g.RateLimit.NewSendersPerMinute,
+			Exempt: slices.Clone(g.RateLimit.Exempt), Disabled: g.RateLimit.Disabled},
 	}
 }
 

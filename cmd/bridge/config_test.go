@@ -67,6 +67,7 @@ gateway:
   retry_max: 1h
   attempt_timeout: 2s
   max_parts: 4
+  rate_limit: {per_second: 0.5, burst: 3, max_senders: 7, new_senders_per_minute: 9, exempt: []}
   routes:
     - chat: "#status"
       long_text: truncate
@@ -85,7 +86,9 @@ http: {listen: ":9000"}
 	gc := c.Gateway.gatewayConfig()
 	if gc.NickFormat != "<{nick}> " || !gc.NoNick || gc.Accounts["api"] != "main" || gc.QueueLimit != 5 ||
 		gc.MaxAttempts != 3 || gc.RetryMin != 250*time.Millisecond || gc.RetryMax != time.Hour ||
-		gc.AttemptTimeout != 2*time.Second || gc.MaxParts != 4 || gc.Logger != nil || gc.Clock != nil {
+		gc.AttemptTimeout != 2*time.Second || gc.MaxParts != 4 || gc.Logger != nil || gc.Clock != nil ||
+		gc.RateLimit.PerSecond != 0.5 || gc.RateLimit.Burst != 3 || gc.RateLimit.MaxSenders != 7 ||
+		gc.RateLimit.NewSendersPerMinute != 9 || gc.RateLimit.Exempt == nil || len(gc.RateLimit.Exempt) != 0 {
 		t.Errorf("gateway config: %+v", gc)
 	}
 	if len(gc.Routes) != 2 || gc.Routes[0].Chat != "status" || gc.Routes[1].Chat != "other" || len(gc.Routes[1].Channels) != 0 ||
@@ -131,6 +134,9 @@ func TestLoadConfig_gatewayRejects(t *testing.T) {
 		{"negative queue", "gateway: {queue_limit: -1}\n", "gateway.queue_limit: "},
 		{"negative attempts", "gateway: {max_attempts: -1}\n", "gateway.max_attempts: "},
 		{"negative parts", "gateway: {max_parts: -1}\n", "gateway.max_parts: "},
+		{"negative rate", "gateway: {rate_limit: {per_second: -1}}\n", "gateway.rate_limit.per_second: "},
+		{"negative burst", "gateway: {rate_limit: {burst: -1}}\n", "gateway.rate_limit.burst: "},
+		{"bad exempt", "gateway: {rate_limit: {exempt: ['Not A Net']}}\n", "gateway.rate_limit.exempt[0]: "},
 		{"bad long_text", "gateway: {routes: [{chat: s, long_text: shorten}]}\n", "gateway.routes[0].long_text: "},
 		{"bad duration", "gateway: {retry_max: soon}\n", "retry_max"},
 		{"integer duration", "gateway: {retry_max: 5}\n", "time.Duration"},

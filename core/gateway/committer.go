@@ -232,8 +232,10 @@ func (g *Gateway) markLoop(ctx context.Context) {
 		if len(batch) == 0 {
 			continue
 		}
-		if !g.writeMarks(ctx, batch, ds) {
-			g.flushMarks(held)
+		if rest := g.writeMarks(ctx, batch, ds); rest != nil {
+			// Stopping while the batch was written: it is not lost, the flush writes it
+			// with the others (a mark dropped here meant one more delivery after restart).
+			g.flushMarks(append(rest, held...))
 			return
 		}
 	}
@@ -271,8 +273,8 @@ func (g *Gateway) flushMarks(held []*markReq) {
 		n := min(len(held), commitBatch)
 		batch, ds = append(batch[:0], held[:n]...), ds[:0]
 		held = held[n:]
-		if !g.writeMarks(ctx, batch, ds) {
-			for _, r := range held {
+		if rest := g.writeMarks(ctx, batch, ds); rest != nil {
+			for _, r := range append(rest, held...) {
 				r.release()
 			}
 			g.drainMarks()
@@ -281,9 +283,10 @@ func (g *Gateway) flushMarks(held []*markReq) {
 	}
 }
 
-// writeMarks records batch, retrying store errors while ctx lasts; it returns false
-// when ctx ended first. Every request's WaitGroup is released either way.
-func (g *Gateway) writeMarks(ctx context.Context, batch []*markReq, ds []records.Delivery) bool {
+// writeMarks records batch, retrying store errors while ctx lasts, and releases each
+// request it wrote (or gave up as unknown). It returns nil, or, when ctx ended first,
+// the requests not written, still held: the caller writes or releases them.
+func (g *Gateway) writeMarks(ctx context.Context, batch []*markReq, ds []records.Delivery) []*markReq {
 	for _, r := range batch {
 		ds = append(ds, r.d)
 	}
@@ -299,20 +302,17 @@ func (g *Gateway) writeMarks(ctx context.Context, batch []*markReq, ds []records
 			if len(batch) == 1 {
 				g.log.Error("delivery of an unknown outbox entry not recorded", "entry", batch[0].d.EntryID, "err", err)
 				batch[0].release()
-				return true
+				return nil
 			}
-			for _, r := range batch {
-				if !g.writeMarks(ctx, []*markReq{r}, nil) {
-					return false
+			for i, r := range batch {
+				if rest := g.writeMarks(ctx, []*markReq{r}, nil); rest != nil {
+					return append(rest, batch[i+1:]...)
 				}
 			}
-			return true
+			return nil
 		}
 		if ctx.Err() != nil {
-			for _, r := range batch {
-				r.release()
-			}
-			return false
+			return batch
 		}
 		wait := back.next()
 		g.log.Error("record deliveries failed; retrying", "entries", len(ds), "err", err, "in", wait)
@@ -325,7 +325,7 @@ func (g *Gateway) writeMarks(ctx context.Context, batch []*markReq, ds []records
 		g.m.latency.WithLabelValues(r.ob.net).Observe(now.Sub(r.sent).Seconds())
 		r.release()
 	}
-	return true
+	return nil
 }
 
 func (g *Gateway) drainMarks() {

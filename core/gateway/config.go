@@ -114,6 +114,8 @@ type Config struct {
 	// last part is cut with a marker ("[…]"), so that one paste cannot flood a channel.
 	// Default DefaultMaxParts.
 	MaxParts int
+	// RateLimit is the per-sender flood control at ingest.
+	RateLimit RateLimit
 	// Logger receives the gateway's logs. Default: discard.
 	Logger *slog.Logger
 	// Clock is the time source. Default time.Now.
@@ -142,6 +144,7 @@ func (c *Config) withDefaults() {
 	if c.AttemptTimeout <= 0 {
 		c.AttemptTimeout = DefaultAttemptTimeout
 	}
+	c.RateLimit.withDefaults()
 	if c.MaxParts <= 0 {
 		c.MaxParts = DefaultMaxParts
 	}

@@ -53,6 +53,7 @@ type Gateway struct {
 	puppets Puppets
 	joined  func(context.Context, *status.Chat)
 	m       *metrics
+	limits  *limiter
 
 	conns   map[string]bridges.Connector
 	routes  []*route
@@ -98,7 +99,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		return nil, errors.New("gateway: Ledger, Status and Puppets are required")
 	}
 	g := &Gateway{cfg: cfg, log: cfg.Logger, ledger: deps.Ledger, status: deps.Status, puppets: deps.Puppets,
-		joined: deps.Joined, m: newMetrics(deps.Registerer),
+		joined: deps.Joined, m: newMetrics(deps.Registerer), limits: newLimiter(cfg.RateLimit, cfg.Logger),
 		conns: map[string]bridges.Connector{}, byChan: map[bridges.ChannelID]*route{},
 		outbox: map[bridges.ChannelID]*outbox{}, ownKeys: map[string]bool{},
 		states: map[string]ConnectorState{}, ours: map[string]bool{}, notOur: map[string]bool{},
@@ -347,7 +348,61 @@ func (h *host) Deliver(ctx context.Context, ev bridges.Event) error {
 	if ev.Time.IsZero() {
 		ev.Time = g.cfg.Clock()
 	}
+	if ev.Kind != bridges.KindJoin && ev.Kind != bridges.KindPart {
+		if ok, reason := g.limits.allow(h.net, string(ev.Sender.ID), g.cfg.Clock()); !ok {
+			g.m.dropped.WithLabelValues(reason).Inc()
+			g.limits.dropped(h.net, string(ev.Sender.ID), reason, g.cfg.Clock(), "channel", ev.Origin.Channel)
+			return nil
+		}
+	}
+	if ev.Kind == bridges.KindEdit || ev.Kind == bridges.KindDelete {
+		ok, err := g.mayChange(ctx, &ev)
+		if err != nil {
+			return fmt.Errorf("check the author of %s: %w", ev.Target, err)
+		}
+		if !ok {
+			g.m.dropped.WithLabelValues(dropNotAuthor).Inc()
+			g.limits.dropped(h.net, string(ev.Sender.ID), dropNotAuthor, g.cfg.Clock(),
+				"kind", ev.Kind.String(), "target", ev.Target, "channel", ev.Origin.Channel)
+			return nil
+		}
+	}
 	return g.ingest(ctx, rt, ev, true)
+}
+
+// mayChange reports whether ev (an edit or a delete) may change its target: the
+// target's author may (the same sender of the same network, checked against the
+// ledger's copy of the target event), and, for a delete, a sender the connector vouches
+// for as a moderator of the channel (Sender.Moderator), audited in the log. A target
+// the ledger does not know holds nobody else's words: an edit of it is posted as the
+// editor's own new message, a delete of it does nothing.
+func (g *Gateway) mayChange(ctx context.Context, ev *bridges.Event) (bool, error) {
+	tev, found, err := g.ledger.EventOf(ctx, string(ev.Origin.Channel), string(ev.Target))
+	if err == nil && !found {
+		// The target may be a copy this gateway just posted, its mark on the way to the
+		// ledger: wait for that channel's marks and look again.
+		if ob := g.outbox[ev.Origin.Channel]; ob != nil {
+			ob.marks.Wait()
+			tev, found, err = g.ledger.EventOf(ctx, string(ev.Origin.Channel), string(ev.Target))
+		}
+	}
+	if err != nil || !found {
+		return err == nil, err
+	}
+	target, err := decodeBody(tev.Body)
+	if err != nil {
+		g.log.Error("ledger event unreadable; edit or delete refused", "channel", ev.Origin.Channel, "target", ev.Target, "err", err)
+		return false, nil
+	}
+	if target.Origin.Network == ev.Origin.Network && target.Sender.ID == ev.Sender.ID {
+		return true, nil
+	}
+	if ev.Kind == bridges.KindDelete && ev.Sender.Moderator {
+		g.log.Info("moderator deleted another's message", "net", ev.Origin.Network, "channel", ev.Origin.Channel,
+			"moderator", ev.Sender.ID, "author", target.Sender.ID, "target", ev.Target, "message", target.Origin.ID)
+		return true, nil
+	}
+	return false, nil
 }
 
 // destinations lists where an event from origin channel src goes in route rt: the

@@ -55,4 +55,8 @@ type Ledger interface {
 	// msgID (origin or delivered copy), oldest first; none when there is no such
 	// message or it never reached dest.
 	MappedIDs(ctx context.Context, src, msgID, dest string) ([]string, error)
+	// EventOf returns the event of the message known in channel as msgID (origin or
+	// delivered copy); found is false when there is none. The gateway reads the target's
+	// author from its Body before it relays an edit or a delete.
+	EventOf(ctx context.Context, channel, msgID string) (ev records.Event, found bool, err error)
 }

@@ -37,7 +37,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		out: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "statusgate", Name: "events_out_total",
 			Help: "Deliveries completed, by route and destination network."}, []string{"route", "network"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "statusgate", Name: "events_dropped_total",
-			Help: "Events deliberately not relayed, by reason (loop, duplicate, no_route, direction, kind)."}, []string{"reason"}),
+			Help: "Events deliberately not relayed, by reason (loop, duplicate, no_route, direction, kind, rate_limited, new_senders, not_author)."}, []string{"reason"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "statusgate", Name: "delivery_retries_total",
 			Help: "Failed delivery attempts that will be retried, by destination network."}, []string{"network"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "statusgate", Name: "delivery_failures_total",

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/statusgate/statusgate/bridges"
@@ -22,6 +23,13 @@ func (g *Gateway) readStatus(ctx context.Context, rt *route, ch *status.Chat) {
 			g.m.dropped.WithLabelValues(dropLoop).Inc()
 			continue
 		}
+		// Flood control on the envelope's time, not the arrival: a mailserver catch-up
+		// delivers hours of a chat at once, each message at the time it was sent.
+		if ok, reason := g.limits.allow(StatusNetwork, StatusNetwork+":"+m.AuthorKey, earliest(m.Sent, g.cfg.Clock())); !ok {
+			g.m.dropped.WithLabelValues(reason).Inc()
+			g.limits.dropped(StatusNetwork, StatusNetwork+":"+m.AuthorKey, reason, g.cfg.Clock(), "chat", rt.Chat)
+			continue
+		}
 		ev, err := g.statusEvent(rt, ch, m)
 		if err != nil {
 			g.log.Warn("status message not relayable", "chat", rt.Chat, "id", m.ID.String(), "err", err)
@@ -38,6 +46,14 @@ func (g *Gateway) readStatus(ctx context.Context, rt *route, ch *status.Chat) {
 			g.log.Warn("status message not persisted", "chat", rt.Chat, "id", m.ID.String(), "err", err)
 		}
 	}
+}
+
+// earliest returns the earlier of a and b, b when a is zero.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // statusEvent turns a Status message into an event of the "status" network.

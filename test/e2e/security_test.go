@@ -142,3 +142,73 @@ func encodeStatusENS(t *testing.T, author *ecdsa.PrivateKey, text, ens string, f
 	}
 	return payload
 }
+
+// TestE2E_statusFloodLimited (issue 15 finding 8): one Status key posts 30 messages at
+// once through the reference node. Before the fix all 30 reached the api stream (and
+// so every slow destination's queue); now its bucket lets the burst (10) and what
+// refilled (1 a second) through, the rest is dropped, counted by reason and logged
+// once; another key still gets through.
+func TestE2E_statusFloodLimited(t *testing.T) {
+	t.Parallel()
+	sp := startStatusPeer(t)
+	g := newGateway(t, gatewayOptions{peers: []string{sp.ref.Enode()}})
+	g.start(t)
+	g.waitReady(t)
+	g.waitPeer(t, sp)
+	events := g.subscribe(t, "status")
+
+	flooder, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const total = 30
+	start := time.Now()
+	for i := range total {
+		sp.post(t, flooder, encodeStatus(t, flooder, fmt.Sprintf("flood %02d", i), chat.FormatProtobuf))
+	}
+	took := time.Since(start)
+	honest, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp.post(t, honest, encodeStatus(t, honest, "an honest message", chat.FormatProtobuf))
+	// Envelopes are gossiped in no particular order: count flood messages on the stream
+	// until they and the drops make up the total, and the honest message is in.
+	flooded, honestIn := 0, false
+	var dropped float64
+	deadline := time.Now().Add(msgTimeout)
+	for !honestIn || flooded+int(dropped) < total {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %d flood messages relayed, %v counted dropped (want %d in all), honest message in: %v",
+				msgTimeout, flooded, dropped, total, honestIn)
+		}
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				t.Fatal("event stream ended")
+			}
+			switch {
+			case strings.HasPrefix(ev.Text, "flood "):
+				flooded++
+			case ev.Text == "an honest message":
+				honestIn = true
+			}
+		case <-time.After(pollEvery):
+			dropped = g.metrics(t, "statusgate_events_dropped_total")[`{reason="rate_limited"}`]
+		}
+	}
+	if flooded+int(dropped) != total {
+		t.Errorf("%d relayed and %v dropped of %d", flooded, dropped, total)
+	}
+	// The burst, plus a token for each second the posting took (the bucket refills on
+	// the envelopes' times, whole seconds), plus one for the second boundary.
+	most := 10 + int(took.Seconds()) + 1
+	t.Logf("%d of %d flood messages relayed (posting took %v), %v dropped", flooded, total, took.Round(time.Millisecond), dropped)
+	if flooded < 10 || flooded > most {
+		t.Errorf("%d flood messages relayed, want between the burst 10 and %d", flooded, most)
+	}
+	logged := strings.Count(g.tail(10000), "event dropped (logged once per sender per window)")
+	if logged != 1 {
+		t.Errorf("the drops were logged %d times, want once", logged)
+	}
+}
