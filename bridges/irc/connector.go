@@ -86,10 +86,21 @@ func New(cfg Config) (*Connector, error) {
 // Name returns Config.Name.
 func (c *Connector) Name() string { return c.cfg.Name }
 
-// Capabilities: no replies, lines of about 400 bytes, Puppets when Config.Puppets is
-// enabled (relay mode otherwise).
+// Capabilities: no replies; Puppets when Config.Puppets is enabled (relay mode
+// otherwise); MaxTextLen what Config.MaxLines lines hold after the longest relay
+// prefix ("<" + a 64-byte name + "> ", and the codes re-opened on a continuation), so
+// that the gateway splits a longer text into marked parts (each a Send of up to MaxLines
+// lines) rather than this connector cutting it with "… (N more lines)". A text of many
+// short lines can still reach the line cap: the summary line then says what was left out.
 func (c *Connector) Capabilities() bridges.Capabilities {
-	return bridges.Capabilities{MaxTextLen: wireBudget(maxNickLen, c.cfg.User, "#", false), Puppets: c.cfg.Puppets.Enabled}
+	longest := "#"
+	for _, name := range c.channels {
+		if len(name) > len(longest) {
+			longest = name
+		}
+	}
+	perLine := wireBudget(maxNickLen, c.cfg.User, longest, false) - len("<> ") - maxRelayName - len(zwsp) - 2
+	return bridges.Capabilities{MaxTextLen: c.cfg.MaxLines * perLine, Puppets: c.cfg.Puppets.Enabled}
 }
 
 // ChannelID returns the ID of a configured channel name, for routes and tests.

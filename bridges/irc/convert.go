@@ -299,8 +299,8 @@ func relayNick(name string, antiPing bool) string {
 	if name == "" {
 		name = "?"
 	}
-	if len(name) > 64 {
-		name = truncateRunes(name, 64)
+	if len(name) > maxRelayName {
+		name = truncateRunes(name, maxRelayName)
 	}
 	if antiPing {
 		_, n := utf8.DecodeRuneInString(name)
@@ -317,6 +317,9 @@ func truncateRunes(s string, n int) string {
 	}
 	return s[:n]
 }
+
+// maxRelayName is the longest sender name in a relay prefix, in bytes.
+const maxRelayName = 64
 
 // wireBudget is the longest text (bytes) of a PRIVMSG/NOTICE to channel by nick!user
 // (nickLen bytes of nick)

@@ -56,3 +56,26 @@ func TestShape_splitAndCap(t *testing.T) {
 		t.Errorf("cap: %q", capped)
 	}
 }
+
+// TestCapabilities_maxTextLenFitsMaxLines: a one-line text of Capabilities.MaxTextLen
+// bytes, relayed with the longest prefix (a 64-byte name, anti-ping on) to the longest
+// channel name the budget assumes, fits MaxLines lines: the gateway's split, not the
+// connector's "… (N more lines)", is what a longer text meets.
+func TestCapabilities_maxTextLenFitsMaxLines(t *testing.T) {
+	for _, maxLines := range []int{2, 5, 20} {
+		c, err := New(Config{Name: "libera", Server: "127.0.0.1:6667", Nick: "sg", User: "sg", MaxLines: maxLines,
+			Channels: []ChannelConfig{{Name: "#s"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := c.Capabilities().MaxTextLen
+		prefix := "<" + relayNick(strings.Repeat("n", 80), true) + "> "
+		budget := wireBudget(maxNickLen, "sg", "#s", false)
+		for _, text := range []string{strings.Repeat("x", n), strings.Repeat("é", n/2)} {
+			lines := shape(text, prefix, budget, maxLines)
+			if got := strings.Join(lines, ""); strings.Contains(got, "more lines)") {
+				t.Errorf("max_lines %d: %d bytes (MaxTextLen %d) became %d lines, capped", maxLines, len(text), n, len(lines))
+			}
+		}
+	}
+}
