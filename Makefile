@@ -8,6 +8,7 @@ BENCHTIME ?= 1s
 BENCHCOUNT ?= 3
 BIN       := bin
 REF_BIN   := $(BIN)/whisper-ref
+SGO_BIN   := $(BIN)/statusgo-ref
 
 .PHONY: all build run deps test interop bench fuzz lint ref clean generate
 
@@ -42,13 +43,20 @@ interop:
 ref:
 	cd test/reference && GOWORK=off $(GO) build -o ../../$(REF_BIN) .
 
-# Our benchmarks and the reference's on identical workloads, in one run; prints the
-# ours/geth ratio and writes docs/benchmarks.md. The 10-node propagation benchmark runs
-# over real RLPx at a fixed pace (40 messages/s), in both forwarding modes, so it runs a
-# fixed 400 messages once: its figures are distributions over those messages.
+# The status-go v0.70.1 reference (a separate Go module; test/statusref builds its own
+# cached copy for the tests).
+statusgo-ref:
+	cd test/statusgo && GOWORK=off $(GO) build -o ../../$(SGO_BIN) .
+
+# Our benchmarks and the references' on identical workloads, in one run; prints the
+# ours/reference ratios (geth v1.9.20 for Whisper, status-go v0.70.1 for the secure
+# transport: core/ratchet's Ratchet_* benchmarks) and writes docs/benchmarks.md. The
+# 10-node propagation benchmark runs over real RLPx at a fixed pace (40 messages/s), in
+# both forwarding modes, so it runs a fixed 400 messages once: its figures are
+# distributions over those messages.
 # The gateway benchmarks offer 2,000 msg/s end to end (nodes, SQLite, api connector), so
 # they run a fixed 4,000 messages once, and the 10,000-puppet memory figure once.
-bench: ref
+bench: ref statusgo-ref
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./core/whisper/ | tee $(BIN)/bench-ours.txt
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./core/chat/ ./identity/ | tee -a $(BIN)/bench-ours.txt
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./store/ | tee -a $(BIN)/bench-ours.txt
@@ -57,7 +65,9 @@ bench: ref
 	$(GO) test -run '^$$' -bench 'Gateway_Puppets10K' -benchmem -benchtime 1x -count 1 ./core/gateway/ | tee -a $(BIN)/bench-ours.txt
 	$(GO) test -run '^$$' -bench 'IRC_' -benchmem -benchtime 2000x -count 1 ./bridges/irc/ | tee -a $(BIN)/bench-ours.txt
 	$(GO) test -run '^$$' -bench 'Matrix_' -benchmem -benchtime 500x -count 1 ./bridges/matrix/ | tee -a $(BIN)/bench-ours.txt
+	$(GO) test -run '^$$' -bench 'Ratchet_' -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./core/ratchet/ | tee -a $(BIN)/bench-ours.txt
 	./$(REF_BIN) bench -benchtime $(BENCHTIME) -count $(BENCHCOUNT) | tee $(BIN)/bench-ref.txt
+	./$(SGO_BIN) bench -benchtime $(BENCHTIME) -count $(BENCHCOUNT) | tee -a $(BIN)/bench-ref.txt
 	$(GO) run ./test/benchreport -ours $(BIN)/bench-ours.txt -ref $(BIN)/bench-ref.txt -out docs/benchmarks.md
 
 # A short run of every fuzz target (go test -fuzz takes one target at a time).

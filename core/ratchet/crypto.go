@@ -62,6 +62,16 @@ func generateKey(rnd io.Reader) (*ecdsa.PrivateKey, error) {
 	return nil, fmt.Errorf("generate key: %w: 16 draws out of range", ErrRandom)
 }
 
+// scalarKey wraps a 32-byte private scalar for dh without deriving its public key (a
+// scalar multiplication dh does not need).
+func scalarKey(b []byte) (*ecdsa.PrivateKey, error) {
+	d := new(big.Int).SetBytes(b)
+	if len(b) != privateKeyLen || d.Sign() == 0 || d.Cmp(secp256k1N) >= 0 {
+		return nil, fmt.Errorf("private key: %w", ErrMalformed)
+	}
+	return &ecdsa.PrivateKey{PublicKey: ecdsa.PublicKey{Curve: crypto.S256()}, D: d}, nil
+}
+
 // decompress parses a 33-byte compressed public key, rejecting anything else.
 func decompress(b []byte) (*ecdsa.PublicKey, error) {
 	if len(b) != compressedKeyLen {
@@ -164,9 +174,9 @@ func (c drCrypto) GenerateDH() (dr.DHPair, error) {
 
 // DH returns the x-coordinate of the pair's private key times the remote ratchet key.
 func (c drCrypto) DH(pair dr.DHPair, pub dr.Key) (dr.Key, error) {
-	prv, err := crypto.ToECDSA(pair.PrivateKey())
+	prv, err := scalarKey(pair.PrivateKey())
 	if err != nil {
-		return nil, fmt.Errorf("ratchet private key: %w", ErrMalformed)
+		return nil, err
 	}
 	remote, err := decompress(pub)
 	if err != nil {

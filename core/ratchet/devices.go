@@ -56,9 +56,9 @@ func (r *Ratchet) ourDevices(ctx context.Context) ([]Device, error) {
 	if r.ownLoaded {
 		return r.ownDevices, nil
 	}
-	all, err := r.cfg.Store.Devices(ctx, r.owner, r.owner)
+	all, err := r.devicesOf(ctx, r.owner)
 	if err != nil {
-		return nil, storeErr("read own installations", err)
+		return nil, err
 	}
 	var out []Device
 	for _, d := range all {
@@ -78,6 +78,11 @@ func (r *Ratchet) bundle(ctx context.Context) (*protobuf.Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
+	now := r.cfg.Clock()
+	if b := r.cache.bundle; b != nil && now.Sub(r.cache.bundleAt) < bundleResign && now.Sub(r.cache.bundleAt) >= 0 &&
+		bytes.Equal(b.GetSignedPreKeys()[r.cfg.InstallationID].GetSignedPreKey(), p.Public) {
+		return b, nil
+	}
 	others, err := r.ourDevices(ctx)
 	if err != nil {
 		return nil, err
@@ -93,9 +98,10 @@ func (r *Ratchet) bundle(ctx context.Context) (*protobuf.Bundle, error) {
 			SignedPreKey: d.SignedPreKey, Version: d.PrekeyVersion, ProtocolVersion: d.ProtocolVersion,
 		}
 	}
-	if err := signBundle(r.identity, b, r.cfg.Clock().UnixNano()); err != nil {
+	if err := signBundle(r.identity, b, now.UnixNano()); err != nil {
 		return nil, err
 	}
+	r.cache.bundle, r.cache.bundleAt = b, now
 	return b, nil
 }
 
@@ -131,9 +137,9 @@ func (r *Ratchet) handleBundle(ctx context.Context, signer *ecdsa.PublicKey, b *
 			b.GetIdentity()[:4], crypto.CompressPubkey(signer)[:4], ErrBundleSigner)
 	}
 	ours := bytes.Equal(b.GetIdentity(), r.owner)
-	known, err := r.cfg.Store.Devices(ctx, r.owner, b.GetIdentity())
+	known, err := r.devicesOf(ctx, b.GetIdentity())
 	if err != nil {
-		return nil, storeErr("read installations", err)
+		return nil, err
 	}
 	var added []string
 	for id, spk := range b.GetSignedPreKeys() {
@@ -149,6 +155,10 @@ func (r *Ratchet) handleBundle(ctx context.Context, signer *ecdsa.PublicKey, b *
 		if prev != nil && prev.Timestamp >= b.GetTimestamp() {
 			continue // an older or repeated bundle never replaces a newer one
 		}
+		if prev != nil && bytes.Equal(prev.SignedPreKey, spk.GetSignedPreKey()) && prev.PrekeyVersion == spk.GetVersion() &&
+			prev.ProtocolVersion >= spk.GetProtocolVersion() && b.GetTimestamp()-prev.Timestamp < int64(deviceTouch) {
+			continue // only newer by less than deviceTouch: not worth a write per message
+		}
 		d := Device{
 			Identity:        b.GetIdentity(),
 			InstallationID:  id,
@@ -163,8 +173,8 @@ func (r *Ratchet) handleBundle(ctx context.Context, signer *ecdsa.PublicKey, b *
 		if prev != nil && prev.ProtocolVersion > d.ProtocolVersion {
 			d.ProtocolVersion = prev.ProtocolVersion // status-go keeps the highest version seen
 		}
-		if err := r.cfg.Store.SaveDevice(ctx, r.owner, d, MaxInstallations); err != nil {
-			return nil, storeErr("save installation", err)
+		if err := r.saveDevice(ctx, d); err != nil {
+			return nil, err
 		}
 		r.stats.devicesSaved.Add(1)
 		if prev == nil {
@@ -177,7 +187,7 @@ func (r *Ratchet) handleBundle(ctx context.Context, signer *ecdsa.PublicKey, b *
 		}
 	}
 	if ours {
-		r.ownLoaded = false
+		r.ownLoaded, r.cache.bundle = false, nil
 	}
 	return added, nil
 }
@@ -190,11 +200,7 @@ func (r *Ratchet) Installations(ctx context.Context, identity *ecdsa.PublicKey) 
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	ds, err := r.cfg.Store.Devices(ctx, r.owner, crypto.CompressPubkey(identity))
-	if err != nil {
-		return nil, storeErr("read installations", err)
-	}
-	return ds, nil
+	return r.devicesOf(ctx, crypto.CompressPubkey(identity))
 }
 
 // SetInstallationEnabled enables or disables one of our own other installations (pairing):
@@ -202,6 +208,8 @@ func (r *Ratchet) Installations(ctx context.Context, identity *ecdsa.PublicKey) 
 func (r *Ratchet) SetInstallationEnabled(ctx context.Context, installationID string, enabled bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	delete(r.cache.devices, string(r.owner))
+	r.ownLoaded, r.cache.bundle = false, nil
 	ok, err := r.cfg.Store.SetDeviceEnabled(ctx, r.owner, r.owner, installationID, enabled)
 	if err != nil {
 		return storeErr("enable installation", err)
@@ -209,6 +217,5 @@ func (r *Ratchet) SetInstallationEnabled(ctx context.Context, installationID str
 	if !ok {
 		return fmt.Errorf("installation %q of our identity is unknown: %w", installationID, ErrConfig)
 	}
-	r.ownLoaded = false
 	return nil
 }

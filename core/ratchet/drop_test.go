@@ -45,7 +45,7 @@ func pointOf(t *testing.T, name string) []byte {
 }
 
 // signAs re-signs a bundle with key (after the caller changed it).
-func signAs(t *testing.T, b *protobuf.Bundle, key *ecdsa.PrivateKey) {
+func signAs(t testing.TB, b *protobuf.Bundle, key *ecdsa.PrivateKey) {
 	t.Helper()
 	sig, err := crypto.Sign(crypto.Keccak256(material(b)), key)
 	if err != nil {

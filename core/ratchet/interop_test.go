@@ -21,11 +21,11 @@ import (
 
 // realParty is a party on the real clock: status-go stamps bundles with time.Now, and
 // newer bundles win.
-func realParty(t *testing.T, name string, key *ecdsa.PrivateKey) *party {
-	t.Helper()
-	p := &party{name: name, key: key, inst: name + "-installation", path: t.TempDir() + "/" + name + ".db"}
+func realParty(tb testing.TB, name string, key *ecdsa.PrivateKey) *party {
+	tb.Helper()
+	p := &party{name: name, key: key, inst: name + "-installation", path: tb.TempDir() + "/" + name + ".db"}
 	p.cfg = ratchet.Config{Identity: key, InstallationID: p.inst}
-	p.open(t)
+	p.open(tb)
 	return p
 }
 

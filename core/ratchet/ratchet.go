@@ -142,6 +142,8 @@ type Ratchet struct {
 	secrets map[string]*Secret
 	// contactCode caches the symmetric key of our contact-code topic.
 	contactCode *whisper.SymKey
+	// cache holds rows read from and written to the Store (cache.go).
+	cache cache
 }
 
 // New returns a Ratchet for cfg. It does no I/O: the Store is first used by the first
@@ -159,6 +161,7 @@ func New(cfg Config) (*Ratchet, error) {
 		log:          cfg.Logger.With("installation", cfg.InstallationID),
 		bundleBackAt: map[string]time.Time{},
 		secrets:      map[string]*Secret{},
+		cache:        newCache(),
 	}, nil
 }
 

@@ -212,12 +212,12 @@ func (r *Ratchet) receive(ctx context.Context, from *ecdsa.PublicKey, pm *protob
 	// direct message of protocol version ≥ 1, as its bundle in this message says.
 	if protocolVersionOf(pm.GetBundles(), inst) >= 1 {
 		peer := crypto.CompressPubkey(from)
-		if _, err := r.cfg.Store.MarkAgreed(ctx, r.owner, peer, inst); err != nil {
-			return nil, storeErr("mark agreed", err)
+		if err := r.markAgreed(ctx, peer, inst); err != nil {
+			return nil, err
 		}
-		isNew, err := r.cfg.Store.AddSecretPeer(ctx, r.owner, peer)
+		isNew, err := r.addSecretPeer(ctx, peer)
 		if err != nil {
-			return nil, storeErr("record negotiated secret", err)
+			return nil, err
 		}
 		if isNew {
 			if in.NewSecret, err = r.secretWith(from); err != nil {
@@ -310,9 +310,9 @@ func (r *Ratchet) decryptDH(m *protobuf.DirectMessageProtocol) ([]byte, error) {
 func (r *Ratchet) decryptDR(ctx context.Context, from *ecdsa.PublicKey, inst string, m *protobuf.DirectMessageProtocol, in *Incoming) error {
 	peer := crypto.CompressPubkey(from)
 	h := m.GetDRHeader()
-	sessions, err := r.cfg.Store.Sessions(ctx, r.owner, peer, inst)
+	sessions, err := r.sessionsOf(ctx, peer, inst)
 	if err != nil {
-		return storeErr("read sessions", err)
+		return err
 	}
 	var s *Session
 	var retire int64
@@ -351,10 +351,12 @@ func (r *Ratchet) decryptDR(ctx context.Context, from *ecdsa.PublicKey, inst str
 		}
 	}
 	msg := dr.Message{Header: dr.MessageHeader{DH: h.GetKey(), N: h.GetN(), PN: h.GetPn()}, Ciphertext: m.GetPayload()}
-	if err := r.precheck(ctx, s, msg.Header); err != nil {
+	unstored, err := r.precheck(ctx, s, msg.Header)
+	if err != nil {
 		return err
 	}
 	st := newStep(ctx, r.cfg.Store, s.ID, toDR(s.State))
+	st.unstored = unstored
 	sess, err := r.loadSession(st)
 	if err != nil {
 		return fmt.Errorf("load session: %w", err)
@@ -370,8 +372,8 @@ func (r *Ratchet) decryptDR(ctx context.Context, from *ecdsa.PublicKey, inst str
 		Session: s.ID, State: *st.saved, Confirmed: true, Keys: st.keys,
 		MaxKeys: st.maxKeys, DeleteUpTo: st.deleteUpTo,
 	}
-	if err := r.cfg.Store.UpdateSession(ctx, r.owner, u); err != nil {
-		return storeErr("update session", err)
+	if err := r.updateSession(ctx, peer, inst, u); err != nil {
+		return err
 	}
 	in.Payload, in.Mode = pt, ModeDR
 	in.Receipt = Receipt{session: s.ID, dh: bytes.Clone(h.GetKey()), n: h.GetN()}
@@ -381,28 +383,33 @@ func (r *Ratchet) decryptDR(ctx context.Context, from *ecdsa.PublicKey, inst str
 
 // precheck classifies what the library would reject without telling why: a key already
 // used and deleted (replay), or a skip beyond MaxSkip. A message whose key is stored
-// (skipped, or not yet confirmed) always passes.
-func (r *Ratchet) precheck(ctx context.Context, s *Session, h dr.MessageHeader) error {
-	if _, ok, err := r.cfg.Store.MessageKey(ctx, s.ID, h.DH, h.N); err != nil {
-		return storeErr("read message key", err)
-	} else if ok {
-		return nil
-	}
+// (skipped, or not yet confirmed) always passes. It reports whether the message's key
+// cannot be stored (the next one of the current chain or later), so that the library's
+// lookup can be skipped.
+func (r *Ratchet) precheck(ctx context.Context, s *Session, h dr.MessageHeader) (unstored bool, err error) {
 	st := s.State
 	maxSkip := uint64(r.cfg.MaxSkip)
-	if bytes.Equal(h.DH, st.DHr) {
-		if h.N < st.RecvN {
-			return fmt.Errorf("message %d of a chain at %d: %w", h.N, st.RecvN, ErrReplay)
-		}
+	current := len(st.DHr) > 0 && bytes.Equal(h.DH, st.DHr)
+	if current && h.N >= st.RecvN {
+		// Keys are stored only for messages of the current chain below RecvN, or of
+		// other chains: not this one.
 		if uint64(h.N) > uint64(st.RecvN)+maxSkip {
-			return fmt.Errorf("message %d of a chain at %d: %w", h.N, st.RecvN, ErrTooManySkipped)
+			return true, fmt.Errorf("message %d of a chain at %d: %w", h.N, st.RecvN, ErrTooManySkipped)
 		}
-		return nil
+		return true, nil
+	}
+	if _, ok, err := r.cfg.Store.MessageKey(ctx, s.ID, h.DH, h.N); err != nil {
+		return false, storeErr("read message key", err)
+	} else if ok {
+		return false, nil
+	}
+	if current {
+		return false, fmt.Errorf("message %d of a chain at %d: %w", h.N, st.RecvN, ErrReplay)
 	}
 	if uint64(h.PN) > uint64(st.RecvN)+maxSkip || uint64(h.N) > maxSkip {
-		return fmt.Errorf("new chain at %d after %d (ours at %d): %w", h.N, h.PN, st.RecvN, ErrTooManySkipped)
+		return false, fmt.Errorf("new chain at %d after %d (ours at %d): %w", h.N, h.PN, st.RecvN, ErrTooManySkipped)
 	}
-	return nil
+	return false, nil
 }
 
 // acceptSession runs X3DH as the responder for a message whose X3DH header names one of
@@ -417,7 +424,7 @@ func (r *Ratchet) acceptSession(ctx context.Context, from *ecdsa.PublicKey, peer
 	if !ok {
 		return fmt.Errorf("x3dh header names prekey %x: %w", x.GetId()[:4], ErrUnknownPrekey)
 	}
-	prekey, err := crypto.ToECDSA(p.Private)
+	prekey, err := scalarKey(p.Private)
 	if err != nil {
 		return fmt.Errorf("stored prekey: %w: %w", ErrStore, err)
 	}
@@ -442,7 +449,7 @@ func (r *Ratchet) acceptSession(ctx context.Context, from *ecdsa.PublicKey, peer
 	if err != nil {
 		return fmt.Errorf("ratchet decrypt of x3dh message: %w: %v", ErrDecrypt, err)
 	}
-	id, err := r.cfg.Store.InsertSession(ctx, r.owner, NewSession{
+	id, err := r.insertSession(ctx, NewSession{
 		Session: Session{
 			Peer: peer, InstallationID: inst, BundleID: p.Public, Ephemeral: bytes.Clone(x.GetKey()),
 			SK: sk, Created: r.cfg.Clock(), State: *st.saved,
@@ -450,7 +457,7 @@ func (r *Ratchet) acceptSession(ctx context.Context, from *ecdsa.PublicKey, peer
 		Keys: st.keys, Retire: retire, Keep: sessionsKept,
 	})
 	if err != nil {
-		return storeErr("insert session", err)
+		return err
 	}
 	if retire != 0 {
 		r.log.Info("ratchet session replaced by a new x3dh", "peer", fmt.Sprintf("%x", peer[:6]), "installation", inst)

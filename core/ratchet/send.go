@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"fmt"
-	"slices"
 
 	"github.com/ethereum/go-ethereum/crypto"
 	"google.golang.org/protobuf/proto"
@@ -141,9 +140,9 @@ func (r *Ratchet) recipientDevices(ctx context.Context, peer []byte) ([]Device, 
 	if bytes.Equal(peer, r.owner) {
 		return r.ourDevices(ctx)
 	}
-	all, err := r.cfg.Store.Devices(ctx, r.owner, peer)
+	all, err := r.devicesOf(ctx, peer)
 	if err != nil {
-		return nil, storeErr("read installations", err)
+		return nil, err
 	}
 	out := all[:0]
 	for _, d := range all {
@@ -172,10 +171,10 @@ func (r *Ratchet) encryptFor(ctx context.Context, to *ecdsa.PublicKey, peer []by
 	if err != nil {
 		return nil, 0, fmt.Errorf("ratchet encrypt: %w", err)
 	}
-	if err := r.cfg.Store.UpdateSession(ctx, r.owner, SessionUpdate{
+	if err := r.updateSession(ctx, peer, d.InstallationID, SessionUpdate{
 		Session: s.ID, State: *st.saved, Confirmed: s.Confirmed, DeleteUpTo: -1,
 	}); err != nil {
-		return nil, 0, storeErr("update session", err)
+		return nil, 0, err
 	}
 	dmp := &protobuf.DirectMessageProtocol{
 		DRHeader: &protobuf.DRHeader{Key: msg.Header.DH, N: msg.Header.N, Pn: msg.Header.PN, Id: s.BundleID},
@@ -196,9 +195,9 @@ func (r *Ratchet) encryptFor(ctx context.Context, to *ecdsa.PublicKey, peer []by
 // prekey, the old sessions stop being used for sending (as in status-go) and a new X3DH
 // runs; they still decrypt what arrives late. Caller holds r.mu.
 func (r *Ratchet) sendingSession(ctx context.Context, peer []byte, d Device) (*Session, error) {
-	ss, err := r.cfg.Store.Sessions(ctx, r.owner, peer, d.InstallationID)
+	ss, err := r.sessionsOf(ctx, peer, d.InstallationID)
 	if err != nil {
-		return nil, storeErr("read sessions", err)
+		return nil, err
 	}
 	if len(ss) == 0 {
 		return nil, nil
@@ -244,14 +243,14 @@ func (r *Ratchet) startSession(ctx context.Context, to *ecdsa.PublicKey, peer []
 		return nil, 0, fmt.Errorf("ratchet encrypt: %w", err)
 	}
 	ekPub := crypto.CompressPubkey(&ek.PublicKey)
-	if _, err := r.cfg.Store.InsertSession(ctx, r.owner, NewSession{
+	if _, err := r.insertSession(ctx, NewSession{
 		Session: Session{
 			Peer: peer, InstallationID: d.InstallationID, BundleID: d.SignedPreKey, Ephemeral: ekPub,
 			Initiator: true, SK: sk, Created: r.cfg.Clock(), State: *st.saved,
 		},
 		Keep: sessionsKept,
 	}); err != nil {
-		return nil, 0, storeErr("insert session", err)
+		return nil, 0, err
 	}
 	r.stats.sentX3DH.Add(1)
 	return &protobuf.DirectMessageProtocol{
@@ -302,9 +301,9 @@ func (r *Ratchet) finish(ctx context.Context, to *ecdsa.PublicKey, peer []byte, 
 	if err != nil {
 		return nil, err
 	}
-	isNew, err := r.cfg.Store.AddSecretPeer(ctx, r.owner, peer)
+	isNew, err := r.addSecretPeer(ctx, peer)
 	if err != nil {
-		return nil, storeErr("record negotiated secret", err)
+		return nil, err
 	}
 	if isNew {
 		out.NewSecret = secret
@@ -315,17 +314,8 @@ func (r *Ratchet) finish(ctx context.Context, to *ecdsa.PublicKey, peer []byte, 
 			ids = append(ids, id)
 		}
 	}
-	if len(ids) > 0 {
-		agreed, err := r.cfg.Store.Agreed(ctx, r.owner, peer)
-		if err != nil {
-			return nil, storeErr("read agreed installations", err)
-		}
-		out.Agreed = true
-		for _, id := range ids {
-			if !slices.Contains(agreed, id) {
-				out.Agreed = false
-			}
-		}
+	if out.Agreed, err = r.agreedWith(ctx, peer, ids); err != nil {
+		return nil, err
 	}
 	if out.Agreed {
 		k, err := secret.SymKey()

@@ -25,6 +25,9 @@ type step struct {
 
 	maxKeys    int
 	deleteUpTo int64
+	// unstored: the caller knows the message's key is not stored; Get looks only at
+	// the keys of this step.
+	unstored bool
 }
 
 var (
@@ -56,7 +59,7 @@ func (s *step) Get(k dr.Key, n uint) (dr.Key, bool, error) {
 			return mk.Key, true, nil
 		}
 	}
-	if s.session == 0 || n > 1<<32-1 {
+	if s.session == 0 || s.unstored || n > 1<<32-1 {
 		return nil, false, nil
 	}
 	mk, ok, err := s.store.MessageKey(s.ctx, s.session, k, uint32(n))

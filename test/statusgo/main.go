@@ -41,6 +41,8 @@ func main() {
 		err = runEncryption(os.Args[2:], os.Stdin, os.Stdout)
 	case "vectors":
 		err = runVectors(os.Args[2:], os.Stdout)
+	case "bench":
+		err = runBench(os.Args[2:], os.Stdout, os.Stderr)
 	case "-h", "-help", "--help", "help":
 		usage()
 		return
@@ -64,6 +66,8 @@ func usage() {
   statusgo-ref encryption
       status-go's protocol/encryption alone (parties on their own databases), driven by
       JSON lines: build and handle ProtocolMessages (see README.md)
+  statusgo-ref bench [-benchtime D] [-count N]
+      status-go's protocol/encryption on core/ratchet's benchmark workloads (same names)
   statusgo-ref vectors
       status-go's X3DH/Double Ratchet key schedule on fixed keys, as JSON (core/ratchet's
       testdata/statusgo-vectors.json)
