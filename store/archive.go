@@ -34,6 +34,8 @@ type Archive struct {
 	insertAll string // INSERT of putChunk rows
 	selectPg  string
 	prune     string
+	pruneCut  string // PruneBytes: the key where the cap is passed
+	pruneTo   string // PruneBytes: delete up to that key
 }
 
 func newArchive(db *sql.DB, d dialect) *Archive {
@@ -47,6 +49,10 @@ func newArchive(db *sql.DB, d dialect) *Archive {
 WHERE (created, hash) > (?, ?) AND created <= ?
 ORDER BY created, hash LIMIT ?`),
 		prune: d.rebind("DELETE FROM envelopes WHERE created < ?"),
+		pruneCut: d.rebind(`SELECT created, hash FROM (SELECT created, hash,
+SUM(LENGTH(envelope)) OVER (ORDER BY created DESC, hash DESC) AS acc FROM envelopes) t
+WHERE acc > ? ORDER BY created DESC, hash DESC LIMIT 1`),
+		pruneTo: d.rebind("DELETE FROM envelopes WHERE (created, hash) <= (?, ?)"),
 	}
 }
 
@@ -94,11 +100,11 @@ func (a *Archive) Put(ctx context.Context, recs []mailserver.Record) error {
 			args = append(args, int64(r.Created), r.Hash[:], r.Topic[:], env)
 		}
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-			return fmt.Errorf("put %d envelopes: insert: %w", len(chunk), err)
+			return fmt.Errorf("put %d envelopes: insert: %w", len(chunk), full(err))
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("put envelopes: commit: %w", err)
+		return fmt.Errorf("put envelopes: commit: %w", full(err))
 	}
 	return nil
 }
@@ -224,6 +230,40 @@ func (a *Archive) queryPage(ctx context.Context, q *mailserver.Query, full bool,
 		return pg, fmt.Errorf("read rows: %w", err)
 	}
 	return pg, nil
+}
+
+// PruneBytes deletes the oldest envelopes, in (created, hash) order, until those kept
+// hold at most maxBytes bytes of envelopes, and reports how many it deleted; maxBytes
+// ≤ 0 deletes nothing. The database file is larger than the envelopes it holds (keys,
+// indexes, pages not full): about 1.3× on SQLite. Called by the mailserver's retention
+// loop; it reads every row's length, so it runs no more often than that loop.
+func (a *Archive) PruneBytes(ctx context.Context, maxBytes int64) (int64, error) {
+	if maxBytes <= 0 {
+		return 0, nil
+	}
+	var total int64
+	if err := a.db.QueryRowContext(ctx, `SELECT COALESCE(SUM(LENGTH(envelope)), 0) FROM envelopes`).Scan(&total); err != nil {
+		return 0, fmt.Errorf("prune archive to %d bytes: size: %w", maxBytes, err)
+	}
+	if total <= maxBytes {
+		return 0, nil
+	}
+	// The newest envelope that, with all newer ones, passes the cap: it and every
+	// older one go.
+	var created int64
+	var hash []byte
+	if err := a.db.QueryRowContext(ctx, a.pruneCut, maxBytes).Scan(&created, &hash); err != nil {
+		return 0, fmt.Errorf("prune archive to %d bytes: cut: %w", maxBytes, err)
+	}
+	res, err := a.db.ExecContext(ctx, a.pruneTo, created, hash)
+	if err != nil {
+		return 0, fmt.Errorf("prune archive to %d bytes: %w", maxBytes, full(err))
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("prune archive to %d bytes: rows affected: %w", maxBytes, err)
+	}
+	return n, nil
 }
 
 // Prune deletes the envelopes created before the given time and reports how many.

@@ -8,6 +8,9 @@ import (
 	"strings"
 )
 
+// minMaxBytes is the smallest Config.MaxBytes: room for the schema and some rows.
+const minMaxBytes = 256 << 10
+
 // Drivers accepted in Config.Driver.
 const (
 	DriverSQLite   = "sqlite"
@@ -26,6 +29,13 @@ type Config struct {
 	// DSN is the PostgreSQL connection string, URL ("postgres://user@host:5432/db") or
 	// key=value form, as pgx parses it. Required for postgres; no default.
 	DSN string `yaml:"dsn"`
+	// MaxBytes caps the SQLite database file (sqlite only: give PostgreSQL a volume or a
+	// quota of its own). A write that would grow the file past it fails with ErrFull and
+	// stores nothing, exactly as on a full disk; room freed by the retention and size
+	// caps is reused inside the file. It is a backstop for those caps, so that the
+	// database can never fill the disk the node key and the logs live on. The -wal file
+	// comes on top (it is emptied at each checkpoint). Default 0: no cap.
+	MaxBytes int64 `yaml:"max_bytes"`
 }
 
 func (c Config) withDefaults() Config {
@@ -51,12 +61,18 @@ func (c Config) Validate() error {
 		if c.DSN != "" {
 			bad("store.dsn: set for driver sqlite (it is for postgres; use store.path)")
 		}
+		if c.MaxBytes < 0 || c.MaxBytes > 0 && c.MaxBytes < minMaxBytes {
+			bad("store.max_bytes: %d, want 0 (no cap) or at least %d", c.MaxBytes, minMaxBytes)
+		}
 	case DriverPostgres:
 		if strings.TrimSpace(c.DSN) == "" {
 			bad("store.dsn: required for driver postgres")
 		}
 		if c.Path != "" {
 			bad("store.path: set for driver postgres (it is for sqlite; use store.dsn)")
+		}
+		if c.MaxBytes != 0 {
+			bad("store.max_bytes: sqlite only (give PostgreSQL a volume or a quota of its own)")
 		}
 	default:
 		bad("store.driver: %q is not %s or %s", c.Driver, DriverSQLite, DriverPostgres)

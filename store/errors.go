@@ -1,6 +1,12 @@
 package store
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/mattn/go-sqlite3"
+)
 
 // Sentinel errors. Errors returned by this package wrap one of these, or one of package
 // records' (records.ErrUnknownEntry), where callers may branch on the cause; driver
@@ -15,4 +21,28 @@ var (
 	// ErrMigration: the embedded migrations are inconsistent, or the database holds a
 	// schema version this binary does not know (a newer binary migrated it).
 	ErrMigration = errors.New("schema migration")
+	// ErrFull: a write found no room, because the disk is full (SQLite's SQLITE_FULL,
+	// PostgreSQL's disk_full) or the SQLite database reached Config.MaxBytes. Nothing
+	// of that write is stored; the same write succeeds once space returns (freed on
+	// disk, or by the retention and size caps pruning).
+	ErrFull = errors.New("store full: no room for the write (disk full, or store.max_bytes reached)")
 )
+
+// full wraps err in ErrFull when it says the database or the disk is full.
+func full(err error) error {
+	if err == nil || errors.Is(err, ErrFull) {
+		return err
+	}
+	var se sqlite3.Error
+	if errors.As(err, &se) && se.Code == sqlite3.ErrFull {
+		return fmt.Errorf("%w: %w", ErrFull, err)
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == pgDiskFull {
+		return fmt.Errorf("%w: %w", ErrFull, err)
+	}
+	return err
+}
+
+// pgDiskFull is PostgreSQL's SQLSTATE disk_full.
+const pgDiskFull = "53100"

@@ -193,7 +193,7 @@ func (s *Store) IngestEvent(ctx context.Context, ev records.Event, dests []recor
 	}
 	res, err := s.ingestEvents(ctx, []records.Ingest{{Event: ev, Dests: dests}})
 	if err != nil {
-		return 0, false, fmt.Errorf("ingest event %s of %s: %w", ev.MsgID, ev.Channel, err)
+		return 0, false, fmt.Errorf("ingest event %s of %s: %w", ev.MsgID, ev.Channel, full(err))
 	}
 	return res[0].EventID, res[0].Inserted, nil
 }
@@ -217,7 +217,7 @@ func (s *Store) IngestEvents(ctx context.Context, batch []records.Ingest) (resul
 	}
 	res, err := s.ingestEvents(ctx, batch)
 	if err != nil {
-		return nil, fmt.Errorf("ingest %d events: %w", len(batch), err)
+		return nil, fmt.Errorf("ingest %d events: %w", len(batch), full(err))
 	}
 	return res, nil
 }
@@ -441,11 +441,11 @@ func (s *Store) AddAliases(ctx context.Context, aliases []records.Alias) error {
 			continue
 		}
 		if _, err := stmt.ExecContext(ctx, a.Alias, a.Channel, a.MsgID); err != nil {
-			return fmt.Errorf("add alias %s of %s: %w", a.Alias, a.MsgID, err)
+			return fmt.Errorf("add alias %s of %s: %w", a.Alias, a.MsgID, full(err))
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("add %d aliases: commit: %w", len(aliases), err)
+		return fmt.Errorf("add %d aliases: commit: %w", len(aliases), full(err))
 	}
 	return nil
 }
@@ -493,7 +493,7 @@ func (s *Store) MarkDeliveredBatch(ctx context.Context, batch []records.Delivery
 		return nil
 	}
 	if err := s.markDelivered(ctx, batch); err != nil {
-		return fmt.Errorf("mark %d outbox entries delivered: %w", len(batch), err)
+		return fmt.Errorf("mark %d outbox entries delivered: %w", len(batch), full(err))
 	}
 	return nil
 }
@@ -647,7 +647,7 @@ func queryIDs(ctx context.Context, query func(context.Context, string, ...any) (
 // unknown entry is records.ErrUnknownEntry. Called by the dispatcher; one statement.
 func (s *Store) MarkRetry(ctx context.Context, entryID int64, attempts int, next time.Time, lastErr string) error {
 	if err := s.updateEntry(ctx, s.ledger().retry, attempts, unixNanos(next), lastErr, entryID); err != nil {
-		return fmt.Errorf("mark outbox entry %d for retry: %w", entryID, err)
+		return fmt.Errorf("mark outbox entry %d for retry: %w", entryID, full(err))
 	}
 	return nil
 }
@@ -658,7 +658,7 @@ func (s *Store) MarkRetry(ctx context.Context, entryID int64, attempts int, next
 // statement.
 func (s *Store) MarkFailed(ctx context.Context, entryID int64, attempts int, lastErr string, at time.Time) error {
 	if err := s.updateEntry(ctx, s.ledger().failed, attempts, lastErr, unixNanos(at), entryID); err != nil {
-		return fmt.Errorf("mark outbox entry %d failed: %w", entryID, err)
+		return fmt.Errorf("mark outbox entry %d failed: %w", entryID, full(err))
 	}
 	return nil
 }

@@ -76,7 +76,7 @@ func (s *Store) migrate(ctx context.Context) (int, error) {
 	name       TEXT    NOT NULL,
 	applied_at BIGINT  NOT NULL
 )`); err != nil {
-		return 0, fmt.Errorf("create schema_migrations: %w", err)
+		return 0, fmt.Errorf("create schema_migrations: %w", full(err))
 	}
 	done := map[int]bool{}
 	rows, err := tx.QueryContext(ctx, "SELECT version FROM schema_migrations")
@@ -107,7 +107,7 @@ func (s *Store) migrate(ctx context.Context) (int, error) {
 			continue
 		}
 		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-			return 0, fmt.Errorf("apply migration %04d_%s: %w", m.version, m.name, err)
+			return 0, fmt.Errorf("apply migration %04d_%s: %w", m.version, m.name, full(err))
 		}
 		if _, err := tx.ExecContext(ctx, insert, m.version, m.name, time.Now().Unix()); err != nil {
 			return 0, fmt.Errorf("record migration %04d_%s: %w", m.version, m.name, err)
@@ -115,7 +115,7 @@ func (s *Store) migrate(ctx context.Context) (int, error) {
 		n++
 	}
 	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("commit: %w", err)
+		return 0, fmt.Errorf("commit: %w", full(err))
 	}
 	return n, nil
 }

@@ -1,19 +1,64 @@
 package store
 
 import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
 
-	_ "github.com/mattn/go-sqlite3" // registers database/sql driver "sqlite3"
+	"github.com/mattn/go-sqlite3"
 )
 
-// sqliteDriver is the database/sql driver Open uses for SQLite: mattn/go-sqlite3 (cgo),
-// chosen over modernc.org/sqlite on the archive workload (docs/benchmarks.md, "SQLite
-// driver"; the comparison lives in the store/sqlitebench module).
-const sqliteDriver = "sqlite3"
+// openSQLite opens the database at cfg.Path with mattn/go-sqlite3 (cgo), chosen over
+// modernc.org/sqlite on the archive workload (docs/benchmarks.md, "SQLite driver"; the
+// comparison lives in the store/sqlitebench module). Its own driver value, not the
+// globally registered "sqlite3", so that every pooled connection gets cfg.MaxBytes as
+// its max_page_count.
+func openSQLite(cfg Config) *sql.DB {
+	drv := &sqlite3.SQLiteDriver{}
+	if cfg.MaxBytes > 0 {
+		drv.ConnectHook = func(c *sqlite3.SQLiteConn) error { return capPages(c, cfg.MaxBytes) }
+	}
+	return sql.OpenDB(sqliteConnector{dsn: sqliteDSN(cfg.Path), drv: drv})
+}
+
+// sqliteConnector is a driver.Connector for one DSN.
+type sqliteConnector struct {
+	dsn string
+	drv *sqlite3.SQLiteDriver
+}
+
+func (c sqliteConnector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
+func (c sqliteConnector) Driver() driver.Driver                        { return c.drv }
+
+// capPages sets the connection's max_page_count so that the database file stays
+// within maxBytes (at least one page). SQLite keeps the count at the file's current
+// size if that is larger: the file then stays as large as it is.
+func capPages(c *sqlite3.SQLiteConn, maxBytes int64) error {
+	rows, err := c.Query("PRAGMA page_size", nil)
+	if err != nil {
+		return fmt.Errorf("read page_size: %w", err)
+	}
+	v := make([]driver.Value, 1)
+	err = rows.Next(v)
+	rows.Close()
+	if err != nil && err != io.EOF {
+		return fmt.Errorf("read page_size: %w", err)
+	}
+	size, ok := v[0].(int64)
+	if !ok || size <= 0 {
+		return fmt.Errorf("read page_size: got %v", v[0])
+	}
+	if _, err := c.Exec(fmt.Sprintf("PRAGMA max_page_count = %d", max(maxBytes/size, 1)), nil); err != nil {
+		return fmt.Errorf("set max_page_count: %w", err)
+	}
+	return nil
+}
 
 // sqliteDSN opens path as a URI with, on every pooled connection: WAL journal (readers
 // never block the writer); synchronous FULL (the WAL is synced at every commit, so a

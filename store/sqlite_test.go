@@ -1,10 +1,15 @@
 package store
 
 import (
+	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/statusgate/statusgate/core/mailserver"
+	"github.com/statusgate/statusgate/core/whisper"
 )
 
 // TestOpen_sqliteFilesPrivate: issue 15 finding 12, the database was 0644. A new
@@ -40,4 +45,32 @@ func TestOpen_sqliteFilesPrivate(t *testing.T) {
 		}
 	}
 	check("existing 0644 database", old)
+}
+
+// TestArchive_full: on a database at its cap (SQLITE_FULL, as on a full disk) an
+// archive write fails with ErrFull and stores nothing of its batch; once the size cap
+// frees room, it succeeds.
+func TestArchive_full(t *testing.T) {
+	ctx := t.Context()
+	s := openStore(t, Config{Path: filepath.Join(t.TempDir(), "full.db"), MaxBytes: 1 << 20})
+	a := s.Archive()
+	var stored []mailserver.Record
+	var err error
+	for c := uint32(1000); c < 3000; c++ {
+		batch := []mailserver.Record{newRecord(t, c, topicA, uint64(c), 4000), newRecord(t, c, topicA, uint64(c)+1<<32, 4000)}
+		if err = a.Put(ctx, batch); err != nil {
+			break
+		}
+		stored = append(stored, batch...)
+	}
+	if !errors.Is(err, ErrFull) {
+		t.Fatalf("after %d envelopes: %v, want ErrFull", len(stored), err)
+	}
+	equalEnvelopes(t, "on the full store", queryAll(t, a, 0, math.MaxUint32, whisper.FullBloom()), sorted(stored))
+	if _, err := a.PruneBytes(ctx, 256<<10); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Put(ctx, []mailserver.Record{newRecord(t, 5000, topicA, 5000, 4000)}); err != nil {
+		t.Fatalf("put after pruning: %v", err)
+	}
 }

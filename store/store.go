@@ -37,7 +37,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		if err := secureSQLiteFiles(cfg.Path); err != nil {
 			return nil, fmt.Errorf("open %s store: %w", cfg.Driver, err)
 		}
-		db, err = sql.Open(sqliteDriver, sqliteDSN(cfg.Path))
+		db = openSQLite(cfg)
 	case DriverPostgres:
 		db, err = sql.Open("pgx", cfg.DSN)
 	}

@@ -131,6 +131,7 @@ var archiveCases = []struct {
 	{"max_bytes", testMaxBytes},
 	{"malformed_query", testMalformedQuery},
 	{"prune", testPrune},
+	{"prune_bytes", testPruneBytes},
 	{"reopen", testReopen},
 	{"concurrent_put", testConcurrentPut},
 }
@@ -472,6 +473,47 @@ func testPrune(t *testing.T, be backend) {
 	equalEnvelopes(t, "after pruning all", queryAll(t, a, 0, math.MaxUint32, whisper.FullBloom()), nil)
 }
 
+// testPruneBytes: the archive's size cap drops the oldest envelopes, in (created,
+// hash) order, until the envelopes kept hold at most the cap.
+func testPruneBytes(t *testing.T, be backend) {
+	ctx := context.Background()
+	a := openStore(t, be.config(t)).Archive()
+	var recs []mailserver.Record
+	for c := uint32(100); c < 120; c++ {
+		recs = append(recs, newRecord(t, c, topicA, uint64(c), 1000))
+	}
+	if err := a.Put(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	// newest(k) is the bytes of the k newest envelopes in archive order.
+	order := sorted(recs)
+	newest := func(k int) int64 {
+		var n int64
+		for _, e := range order[len(order)-k:] {
+			n += int64(len(e))
+		}
+		return n
+	}
+	for _, step := range []struct {
+		max  int64
+		n    int64
+		kept int
+	}{
+		{0, 0, 20},               // no cap
+		{10 * newest(20), 0, 20}, // under the cap
+		{newest(20), 0, 20},      // exactly at it
+		{newest(15) + 10, 5, 15}, // the 15 newest fit, not 16
+		{newest(1), 14, 1},
+	} {
+		n, err := a.PruneBytes(ctx, step.max)
+		if err != nil || n != step.n {
+			t.Fatalf("prune to %d bytes: %d, %v; want %d", step.max, n, err, step.n)
+		}
+		equalEnvelopes(t, fmt.Sprintf("after pruning to %d bytes", step.max),
+			queryAll(t, a, 0, math.MaxUint32, whisper.FullBloom()), order[len(order)-step.kept:])
+	}
+}
+
 func testReopen(t *testing.T, be backend) {
 	ctx := context.Background()
 	cfg := be.config(t)
@@ -562,6 +604,10 @@ func TestConfig_validate(t *testing.T) {
 		{Config{Driver: DriverPostgres}, false},
 		{Config{Driver: DriverPostgres, DSN: "host=x"}, true},
 		{Config{Driver: "mysql", DSN: "x"}, false},
+		{Config{Path: "x.db", MaxBytes: 1 << 30}, true},
+		{Config{Path: "x.db", MaxBytes: 1000}, false}, // below the schema
+		{Config{Path: "x.db", MaxBytes: -1}, false},
+		{Config{Driver: DriverPostgres, DSN: "host=x", MaxBytes: 1 << 30}, false}, // sqlite only
 	} {
 		err := tc.cfg.withDefaults().Validate()
 		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrConfig)) {
