@@ -174,7 +174,7 @@ WHERE owner = ? AND identity = ? AND installation_id = ?`), enabled, owner, iden
 }
 
 const sessionColumns = `id, peer, installation_id, bundle_id, ephemeral, initiator, confirmed, retired, sk, created,
-	dhr, dhs_public, dhs_private, root_key, send_key, send_n, recv_key, recv_n, pn, step, keys_count`
+	dhr, dhs_public, dhs_private, root_key, send_key, send_n, recv_key, recv_n, pn, step, keys_count, prev_dhr`
 
 // Sessions implements ratchet.Store.
 func (s *Store) Sessions(ctx context.Context, owner, peer []byte, installationID string) ([]ratchet.Session, error) {
@@ -193,13 +193,16 @@ WHERE owner = ? AND peer = ? AND installation_id = ? ORDER BY id DESC`), owner, 
 		st := &r.State
 		if err := rows.Scan(&r.ID, &r.Peer, &r.InstallationID, &r.BundleID, &r.Ephemeral, &r.Initiator, &r.Confirmed, &r.Retired,
 			&r.SK, &created, &st.DHr, &st.DHsPublic, &st.DHsPrivate, &st.RootKey, &st.SendKey, &sn, &st.RecvKey, &rn,
-			&pn, &step, &keysCount); err != nil {
+			&pn, &step, &keysCount, &st.PrevDHr); err != nil {
 			return nil, fmt.Errorf("read sessions: %w", err)
 		}
 		r.Created = time.Unix(0, created)
 		st.SendN, st.RecvN, st.PN, st.Step, st.KeysCount = uint32(sn), uint32(rn), uint32(pn), uint32(step), uint32(keysCount)
 		if len(st.DHr) == 0 {
 			st.DHr = nil // a responder's state before its first message: no remote key yet
+		}
+		if len(st.PrevDHr) == 0 {
+			st.PrevDHr = nil
 		}
 		out = append(out, r)
 	}
@@ -220,11 +223,11 @@ func (s *Store) InsertSession(ctx context.Context, owner []byte, n ratchet.NewSe
 	var id int64
 	if err := tx.QueryRowContext(ctx, s.d.rebind(`INSERT INTO ratchet_sessions (owner, peer, installation_id, bundle_id, ephemeral,
 	initiator, confirmed, retired, sk, created, dhr, dhs_public, dhs_private, root_key, send_key, send_n, recv_key, recv_n,
-	pn, step, keys_count)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+	pn, step, keys_count, prev_dhr)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 		owner, r.Peer, r.InstallationID, r.BundleID, nz(r.Ephemeral), r.Initiator, r.Confirmed, r.Retired, r.SK,
 		r.Created.UnixNano(), nz(st.DHr), nz(st.DHsPublic), nz(st.DHsPrivate), nz(st.RootKey), nz(st.SendKey),
-		int64(st.SendN), nz(st.RecvKey), int64(st.RecvN), int64(st.PN), int64(st.Step), int64(st.KeysCount)).Scan(&id); err != nil {
+		int64(st.SendN), nz(st.RecvKey), int64(st.RecvN), int64(st.PN), int64(st.Step), int64(st.KeysCount), nz(st.PrevDHr)).Scan(&id); err != nil {
 		return 0, fmt.Errorf("insert session: %w", err)
 	}
 	if err := s.putKeys(ctx, tx, id, n.Keys); err != nil {
@@ -262,10 +265,11 @@ func (s *Store) UpdateSession(ctx context.Context, owner []byte, u ratchet.Sessi
 	defer tx.Rollback() // no-op after Commit
 	st := u.State
 	res, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE ratchet_sessions SET confirmed = ?, dhr = ?, dhs_public = ?,
-	dhs_private = ?, root_key = ?, send_key = ?, send_n = ?, recv_key = ?, recv_n = ?, pn = ?, step = ?, keys_count = ?
+	dhs_private = ?, root_key = ?, send_key = ?, send_n = ?, recv_key = ?, recv_n = ?, pn = ?, step = ?, keys_count = ?,
+	prev_dhr = ?
 WHERE owner = ? AND id = ?`),
 		u.Confirmed, nz(st.DHr), nz(st.DHsPublic), nz(st.DHsPrivate), nz(st.RootKey), nz(st.SendKey), int64(st.SendN),
-		nz(st.RecvKey), int64(st.RecvN), int64(st.PN), int64(st.Step), int64(st.KeysCount), owner, u.Session)
+		nz(st.RecvKey), int64(st.RecvN), int64(st.PN), int64(st.Step), int64(st.KeysCount), nz(st.PrevDHr), owner, u.Session)
 	if err != nil {
 		return fmt.Errorf("update session: %w", err)
 	}

@@ -121,7 +121,7 @@ func TestRatchetStore(t *testing.T) {
 				t.Fatalf("message key %x %v %v", k, ok, err)
 			}
 			// An update: new state, two new keys, capped at 3 keys, then keys with seq ≤ 1 deleted.
-			st.DHr, st.RecvN, st.KeysCount = key(50), 5, 5
+			st.DHr, st.RecvN, st.KeysCount, st.PrevDHr = key(50), 5, 5, append(key(51), key(52)...)
 			if err := s.UpdateSession(ctx, owner, ratchet.SessionUpdate{Session: id1, State: st, Confirmed: true,
 				Keys: []ratchet.MessageKey{mk(3, 3), mk(4, 4)}, MaxKeys: 3, DeleteUpTo: 2}); err != nil {
 				t.Fatal(err)
@@ -131,6 +131,9 @@ func TestRatchetStore(t *testing.T) {
 				if err != nil || ok != (n >= 3) {
 					t.Fatalf("after update, key %d present=%v (%v)", n, ok, err)
 				}
+			}
+			if got, _ := s.Sessions(ctx, owner, peer, "a"); !bytes.Equal(got[0].State.PrevDHr, st.PrevDHr) || !got[0].Confirmed {
+				t.Fatalf("after update: %+v", got[0])
 			}
 			if err := s.DeleteMessageKey(ctx, id1, key(50), 3); err != nil {
 				t.Fatal(err)

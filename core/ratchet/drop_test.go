@@ -213,7 +213,14 @@ func TestReceive_replay(t *testing.T) {
 	bob.receive(t, carol, x3dh, "x3dh from carol")
 	carol.receive(t, bob, bob.encrypt(t, carol, "answer"), "answer")
 	bob.receive(t, carol, carol.encrypt(t, bob, "dr"), "dr")
-	if _, err := bob.r.Receive(context.Background(), carol.pub(), x3dh.Payload); err == nil {
-		t.Fatal("replayed x3dh message accepted")
+	bob.expectDrop(t, carol.pub(), x3dh.Payload, ratchet.ErrReplay)
+	// So is a message of an older chain (Alice's, two chains back) after it was processed.
+	old := alice.encrypt(t, bob, "old chain")
+	bob.receive(t, alice, old, "old chain")
+	alice.receive(t, bob, bob.encrypt(t, alice, "turn"), "turn")
+	bob.receive(t, alice, alice.encrypt(t, bob, "new chain"), "new chain")
+	bob.expectDrop(t, alice.pub(), old.Payload, ratchet.ErrReplay)
+	if s := bob.r.Stats(); s.Replay != 3 || s.Decrypt != 0 {
+		t.Fatalf("replays %d, decrypt failures %d; want 3 and 0", s.Replay, s.Decrypt)
 	}
 }

@@ -368,6 +368,7 @@ func (r *Ratchet) decryptDR(ctx context.Context, from *ecdsa.PublicKey, inst str
 		}
 		return fmt.Errorf("ratchet decrypt (tampered, or replayed from an older chain): %w: %v", ErrDecrypt, err)
 	}
+	st.saved.PrevDHr = prevChains(s.State, st.saved.DHr)
 	u := SessionUpdate{
 		Session: s.ID, State: *st.saved, Confirmed: true, Keys: st.keys,
 		MaxKeys: st.maxKeys, DeleteUpTo: st.deleteUpTo,
@@ -406,10 +407,37 @@ func (r *Ratchet) precheck(ctx context.Context, s *Session, h dr.MessageHeader) 
 	if current {
 		return false, fmt.Errorf("message %d of a chain at %d: %w", h.N, st.RecvN, ErrReplay)
 	}
+	if olderChain(st, h.DH) {
+		return false, fmt.Errorf("message %d of an older chain: %w", h.N, ErrReplay)
+	}
 	if uint64(h.PN) > uint64(st.RecvN)+maxSkip || uint64(h.N) > maxSkip {
 		return false, fmt.Errorf("new chain at %d after %d (ours at %d): %w", h.N, h.PN, st.RecvN, ErrTooManySkipped)
 	}
 	return false, nil
+}
+
+// maxPrevChains bounds State.PrevDHr.
+const maxPrevChains = 16
+
+// prevChains returns old's PrevDHr, with old's remote ratchet key in front when the step
+// moved to a new one (dhr).
+func prevChains(old State, dhr []byte) []byte {
+	if len(old.DHr) != compressedKeyLen || bytes.Equal(old.DHr, dhr) {
+		return old.PrevDHr
+	}
+	out := append(bytes.Clone(old.DHr), old.PrevDHr...)
+	return out[:min(len(out), maxPrevChains*compressedKeyLen)]
+}
+
+// olderChain reports whether dh is the remote ratchet key of one of st's previous
+// receiving chains.
+func olderChain(st State, dh []byte) bool {
+	for p := st.PrevDHr; len(p) >= compressedKeyLen; p = p[compressedKeyLen:] {
+		if bytes.Equal(p[:compressedKeyLen], dh) {
+			return true
+		}
+	}
+	return false
 }
 
 // acceptSession runs X3DH as the responder for a message whose X3DH header names one of

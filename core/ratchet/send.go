@@ -171,6 +171,7 @@ func (r *Ratchet) encryptFor(ctx context.Context, to *ecdsa.PublicKey, peer []by
 	if err != nil {
 		return nil, 0, fmt.Errorf("ratchet encrypt: %w", err)
 	}
+	st.saved.PrevDHr = s.State.PrevDHr // ours, not the library's: sending leaves it alone
 	if err := r.updateSession(ctx, peer, d.InstallationID, SessionUpdate{
 		Session: s.ID, State: *st.saved, Confirmed: s.Confirmed, DeleteUpTo: -1,
 	}); err != nil {

@@ -326,3 +326,44 @@ func TestWrapPublic(t *testing.T) {
 	}
 	alice.receive(t, bob, out, "first dm")
 }
+
+// TestLimits_skippedKeys: with small limits, a skip beyond MaxSkip is refused, and the
+// skipped keys of a session are capped (MaxMessageKeysPerSession, oldest dropped first):
+// a message whose key was dropped cannot be read any more, one whose key was kept can.
+func TestLimits_skippedKeys(t *testing.T) {
+	clock := newClock()
+	small := func(c *ratchet.Config) { c.MaxSkip, c.MaxKeep, c.MaxMessageKeysPerSession = 10, 100, 15 }
+	alice := newParty(t, "alice", keyOf(t, "alice"), clock, small)
+	bob := newParty(t, "bob", keyOf(t, "bob"), clock, small)
+	bob.receive(t, alice, alice.encrypt(t, bob, "dh"), "dh")
+	alice.receive(t, bob, bob.encrypt(t, alice, "x3dh"), "x3dh")
+
+	send := func(n int) []*ratchet.Outgoing {
+		var outs []*ratchet.Outgoing
+		for i := range n {
+			outs = append(outs, alice.encrypt(t, bob, fmt.Sprintf("m%d", i)))
+		}
+		return outs
+	}
+	// 12 messages: the last skips 11 > MaxSkip; the 11th skips exactly 10.
+	first := send(12)
+	bob.expectDrop(t, alice.pub(), first[11].Payload, ratchet.ErrTooManySkipped)
+	bob.receive(t, alice, first[10], "m10")
+	// 10 more in the same chain (N 12…21): receiving the last skips N 11…20: 20 skipped
+	// keys and the one just used (kept until processed) make 21, capped at 15: the six
+	// oldest (m0…m5) are gone, the rest readable.
+	second := send(10)
+	bob.receive(t, alice, second[9], "m9")
+	for i := range 6 {
+		if _, err := bob.r.Receive(context.Background(), alice.pub(), first[i].Payload); err == nil {
+			t.Fatalf("m%d readable after its key was dropped by the cap", i)
+		}
+	}
+	for i := 6; i < 10; i++ {
+		bob.receive(t, alice, first[i], fmt.Sprintf("m%d", i))
+	}
+	bob.receive(t, alice, first[11], "m11") // its key was skipped on the way to second[9]
+	for i := range 9 {
+		bob.receive(t, alice, second[i], fmt.Sprintf("m%d", i))
+	}
+}

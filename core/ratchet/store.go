@@ -126,6 +126,10 @@ type State struct {
 	PN         uint32
 	Step       uint32
 	KeysCount  uint32 // the sequence number of the next stored message key
+	// PrevDHr holds the remote ratchet keys of the previous receiving chains, newest
+	// first, 33 bytes each, at most 16 (not part of the library's state: it tells a
+	// replayed message of an older chain from a forged one).
+	PrevDHr []byte
 }
 
 // MessageKey is a stored receiving message key: skipped, or used and not yet confirmed.
