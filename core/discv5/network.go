@@ -163,7 +163,7 @@ func (c Config) withDefaults() Config {
 var ErrClosed = errors.New("discv5: network not running")
 
 // Network is one discv5 node. Build it with New, run it with Run; the other methods
-// work while Run runs.
+// work while Run runs (called before, they wait for it; after, they return ErrClosed).
 type Network struct {
 	cfg   Config
 	conn  Conn
@@ -327,11 +327,8 @@ func (nw *Network) authenticate(from netip.AddrPort, buf []byte) (*packet, dropR
 	return p, dropNone
 }
 
-// do runs f on the loop and waits for it.
+// do runs f on the loop and waits for it; before Run it waits for Run to start.
 func (nw *Network) do(f func()) error {
-	if !nw.started.Load() {
-		return ErrClosed
-	}
 	done := make(chan struct{})
 	select {
 	case nw.ops <- func() { f(); close(done) }:

@@ -36,10 +36,6 @@ func startNet(t testing.TB, cfg Config) *Network {
 			t.Error(err)
 		}
 	})
-	// Wait until the loop answers.
-	for !nw.started.Load() {
-		time.Sleep(time.Millisecond) // Run sets started before anything else; a few µs
-	}
 	return nw
 }
 

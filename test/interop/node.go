@@ -84,6 +84,7 @@ type RefNode struct {
 
 	messages chan NodeMessage
 	peers    chan PeerEvent
+	found    chan FoundEvent
 }
 
 // StartRefNode builds (see BuildReference) and starts a whisper-ref node and
@@ -116,6 +117,7 @@ func StartRefNode(tb testing.TB, opts RefNodeOptions) *RefNode {
 		pending:    make(map[int64]chan json.RawMessage),
 		messages:   make(chan NodeMessage, nodeEventBuffer),
 		peers:      make(chan PeerEvent, nodeEventBuffer),
+		found:      make(chan FoundEvent, nodeEventBuffer),
 	}
 	n.cmd.Stdout = pw
 	n.cmd.Stderr = n.stderr
@@ -246,6 +248,15 @@ func (n *RefNode) read(ready chan<- struct{}) {
 						case n.peers <- ev:
 						default:
 							n.noteOverflow("peer event channel full, event dropped")
+						}
+					}
+				case "found":
+					var ev FoundEvent
+					if json.Unmarshal(line, &ev) == nil {
+						select {
+						case n.found <- ev:
+						default:
+							n.noteOverflow("found event channel full, event dropped")
 						}
 					}
 				default:

@@ -44,6 +44,11 @@ type nodeRequest struct {
 	Password string `json:"password"`
 	Lower    uint32 `json:"lower"`
 	Upper    uint32 `json:"upper"`
+
+	// discv5
+	Bootnodes []string `json:"bootnodes"`
+	Period    int64    `json:"period_ms"`
+	MaxDial   int      `json:"max_dial"`
 }
 
 // lineWriter writes whole JSON lines to stdout, one writer at a time.
@@ -77,6 +82,7 @@ type node struct {
 	w    *whisperv6.Whisper
 	out  *lineWriter
 	mail *countingMailServer // nil unless -mailserver-password is given
+	disc *refDiscv5          // nil until discv5_start
 
 	mu      sync.Mutex
 	filters map[string]*whisperv6.Filter
@@ -165,6 +171,12 @@ func runNode(args []string, in io.Reader, out io.Writer) error {
 			break
 		}
 	}
+	n.mu.Lock()
+	disc := n.disc
+	n.mu.Unlock()
+	if disc != nil {
+		disc.close()
+	}
 	srv.Stop()
 	// Whisper.Stop waits for the goroutines that SetMinimumPoW and
 	// SetBloomFilter start, which sleep for the 10 s sync allowance; do not
@@ -240,6 +252,10 @@ func (n *node) handle(line []byte) (reply map[string]any) {
 		reply, err = n.mailserverStats()
 	case "request_history":
 		reply, err = n.requestHistory(&req)
+	case "discv5_start":
+		reply, err = n.discv5Start(&req)
+	case "register_topic", "unregister_topic", "search_topic", "stop_search", "discv5_stats":
+		reply, err = n.discv5Op(&req)
 	case "":
 		err = errors.New("missing op")
 	default:
