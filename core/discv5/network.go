@@ -339,6 +339,16 @@ func (nw *Network) do(f func()) error {
 	}
 }
 
+// inspect runs f on the loop, or directly when Run was never called (nothing else
+// touches the state then).
+func (nw *Network) inspect(f func()) error {
+	if !nw.started.Load() {
+		f()
+		return nil
+	}
+	return nw.do(f)
+}
+
 func (nw *Network) loop(ctx context.Context) {
 	defer close(nw.done)
 	clk := nw.cfg.Clock
@@ -490,13 +500,15 @@ func (nw *Network) handlePing(p *packet, d *ping, now mclock.AbsTime) {
 		nw.stats.drop(dropExpired)
 		return
 	}
+	tcp := d.From.TCP
+	if tcp == 0 {
+		tcp = p.addr.Port()
+	}
 	r := nw.nodes[p.from]
 	if r == nil {
-		tcp := d.From.TCP
-		if tcp == 0 {
-			tcp = p.addr.Port()
-		}
 		if r = nw.rec(Node{ID: p.from, IP: p.addr.Addr(), UDP: p.addr.Port(), TCP: tcp}, true); r == nil {
+			// No room to remember it: answer anyway, without bonding.
+			nw.sendPong(p, d.Topics, tcp, now)
 			return
 		}
 	} else if r.udpAddr() != p.addr {
@@ -508,17 +520,7 @@ func (nw *Network) handlePing(p *packet, d *ping, now mclock.AbsTime) {
 		r.TCP = d.From.TCP
 	}
 	r.lastSeen = now
-	// The ticket: wait periods for the topics it registers, a fresh serial, and our
-	// issue time (geth puts its monotonic clock there; only we read it back).
-	pg := &pong{To: makeEndpoint(p.addr, r.TCP), ReplyTok: p.hash[:], Expiration: uint64(time.Duration(now) / time.Second)}
-	topics := d.Topics
-	if len(topics) > nw.cfg.Limits.MaxPingTopics {
-		nw.stats.drop(dropTooManyTopics)
-		topics = nil
-	}
-	pg.TopicHash = rlpHash(topicList(topics))
-	pg.TicketSerial, pg.WaitPeriods = nw.reg.ticket(topics)
-	nw.send(p.addr, pongPacket, pg)
+	nw.sendPong(p, d.Topics, r.TCP, now)
 	// Does it know us now? If it pinged in answer to our ping, it had us in its
 	// verify-wait state and takes our pong as proof at once; if it started, geth waits
 	// its response timeout before it accepts our queries.
@@ -533,6 +535,20 @@ func (nw *Network) handlePing(p *packet, d *ping, now mclock.AbsTime) {
 	} else {
 		nw.wakeLater(r)
 	}
+}
+
+// sendPong answers a ping with a ticket: wait periods for the topics it registers, a
+// fresh serial, and our issue time (geth puts its monotonic clock there; only we read
+// it back).
+func (nw *Network) sendPong(p *packet, topics []Topic, tcp uint16, now mclock.AbsTime) {
+	pg := &pong{To: makeEndpoint(p.addr, tcp), ReplyTok: p.hash[:], Expiration: uint64(time.Duration(now) / time.Second)}
+	if len(topics) > nw.cfg.Limits.MaxPingTopics {
+		nw.stats.drop(dropTooManyTopics)
+		topics = nil
+	}
+	pg.TopicHash = rlpHash(topicList(topics))
+	pg.TicketSerial, pg.WaitPeriods = nw.reg.ticket(topics)
+	nw.send(p.addr, pongPacket, pg)
 }
 
 // topicList keeps a nil list encoding as the empty list.

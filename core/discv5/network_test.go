@@ -2,7 +2,6 @@ package discv5
 
 import (
 	"context"
-	"log/slog"
 	"net"
 	"slices"
 	"testing"
@@ -46,7 +45,6 @@ func waitFound(t *testing.T, found <-chan Node, id NodeID, timeout time.Duration
 	for {
 		select {
 		case n := <-found:
-			t.Logf("found %x", n.ID[:8])
 			if n.ID == id {
 				return n
 			}
@@ -62,12 +60,11 @@ func TestNetwork_searchFindsAdvertiser(t *testing.T) {
 	if err := adv.Register("whisper"); err != nil {
 		t.Fatal(err)
 	}
-	seeker := startNet(t, Config{Bootnodes: []Node{boot.Self()}, Logger: testLogger(t)})
+	seeker := startNet(t, Config{Bootnodes: []Node{boot.Self()}})
 	found := make(chan Node, 64)
 	if err := seeker.Search("whisper", 200*time.Millisecond, found); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { t.Logf("boot %+v\nadv %+v\nseeker %+v", boot.Stats(), adv.Stats(), seeker.Stats()) }()
 	n := waitFound(t, found, adv.Self().ID, 10*time.Second)
 	if n.TCP != 30999 || n.UDP != adv.Self().UDP || !n.IP.IsLoopback() {
 		t.Errorf("found %+v, want the advertiser's endpoint with TCP 30999", n)
@@ -102,11 +99,3 @@ func TestNetwork_ticketRegistration(t *testing.T) {
 		t.Fatalf("registrar answered %v", ns)
 	}
 }
-
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tlogWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tlogWriter struct{ t testing.TB }
-
-func (w tlogWriter) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }

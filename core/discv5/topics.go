@@ -422,7 +422,7 @@ func (nw *Network) Stats() Stats {
 			s.Drops[i.String()] = v
 		}
 	}
-	_ = nw.do(func() {
+	_ = nw.inspect(func() {
 		s.TableNodes, s.Nodes = nw.tab.count, len(nw.nodes)
 		s.Registrations = map[Topic]int{}
 		for t, rt := range nw.reg.topics {
