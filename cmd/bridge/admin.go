@@ -17,6 +17,7 @@ import (
 
 	"github.com/statusgate/statusgate/bridges"
 	"github.com/statusgate/statusgate/core/gateway"
+	"github.com/statusgate/statusgate/core/node"
 	"github.com/statusgate/statusgate/identity"
 )
 
@@ -28,6 +29,7 @@ type adminServer struct {
 	addr  string
 	gw    *gateway.Gateway
 	peers func() int
+	nd    *node.Node // nil in tests without a node
 	reg   *prometheus.Registry
 	log   *slog.Logger
 	bound chan net.Addr // receives the listening address once (tests)
@@ -75,6 +77,8 @@ type readiness struct {
 	Peers      int                       `json:"peers"`
 	Connectors map[string]connectorReady `json:"connectors"`
 	Queues     map[string]int64          `json:"queues"`
+	// Discovery is topic discovery's state (peers per topic, searching or paused).
+	Discovery *discoveryReport `json:"discovery,omitempty"`
 }
 
 type connectorReady struct {
@@ -98,6 +102,16 @@ func (a *adminServer) handler() http.Handler {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(r)
+	})
+	mux.HandleFunc("GET /peers", func(w http.ResponseWriter, _ *http.Request) {
+		if a.nd == nil {
+			http.Error(w, "no node", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(reportPeers(a.nd))
 	})
 	mux.HandleFunc("GET /identicons/{id}", identiconHandler)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}))
@@ -144,6 +158,12 @@ func (a *adminServer) readiness() readiness {
 	if a.peers != nil {
 		r.Peers = a.peers()
 	}
+	if a.nd != nil {
+		if d := reportDiscovery(a.nd); d.On {
+			d.Mailservers, d.Dropped = nil, nil
+			r.Discovery = &d
+		}
+	}
 	r.Ready = r.Gateway
 	states := a.gw.States()
 	names := make([]string, 0, len(states))
@@ -171,7 +191,7 @@ func (a *adminServer) Run(ctx context.Context) error {
 	if a.bound != nil {
 		a.bound <- ln.Addr()
 	}
-	a.log.Info("admin http listening", "addr", ln.Addr().String(), "paths", "/healthz /readyz /metrics")
+	a.log.Info("admin http listening", "addr", ln.Addr().String(), "paths", "/healthz /readyz /metrics /peers")
 	limits := a.limits
 	if limits == (httpLimits{}) {
 		limits = adminLimits

@@ -194,7 +194,7 @@ func newChatSession(cfg *Config, o chatOptions, namer *identity.Namer, stdout, s
 	// The node keeps the config's Whisper settings (min_pow, light, …) but dials only
 	// --peer, and listens only with --listen.
 	nc := cfg.Node.nodeConfig(log.With("net", "status"))
-	nc.StaticPeers, nc.TrustedPeers, nc.BootNodes, nc.Discovery = o.peers, nil, nil, false
+	nc.StaticPeers, nc.TrustedPeers, nc.BootNodes, nc.Discovery = o.peers, nil, nil, node.DiscoveryConfig{}
 	nc.ListenAddr, nc.NoListen = o.listen, o.listen == ""
 	sc := status.Config{Namer: namer, SendFormat: o.format, Logger: log.With("net", "status")}
 	var ms *enode.Node

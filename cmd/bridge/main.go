@@ -60,6 +60,9 @@ commands:
               [--mailserver ENODE] [--format both|transit|protobuf] [--alias-words DIR]
               [--listen ADDR] [-config FILE]
             (bridge chat -h for details)
+  peers     print the running gateway's peers and topic discovery state (peers per
+            topic, search fast/slow/paused, mailservers found), read from its admin
+            server (http.listen): bridge peers [-config FILE] [-json]
   version   print the version
 `
 
@@ -100,6 +103,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runGenerateRegistration(args[1:], stdout, stderr)
 	case "chat":
 		return runChat(ctx, args[1:], stdin, stdout, stderr)
+	case "peers":
+		return runPeers(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

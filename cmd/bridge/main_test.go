@@ -107,7 +107,7 @@ func TestLoadConfig_nodeDefaults(t *testing.T) {
 	}
 	checkNodeDefaults(t, c, filepath.Join(dir, "nodekey"))
 	nc := c.Node.nodeConfig(nil)
-	if nc.ZeroPoW || nc.Whisper.MinPoW != node.DefaultMinPoW || nc.Discovery || nc.Whisper.LightNode {
+	if nc.ZeroPoW || nc.Whisper.MinPoW != node.DefaultMinPoW || nc.Discovery.V4 || nc.Discovery.TopicsOn() || nc.Whisper.LightNode {
 		t.Errorf("node config: %+v", nc)
 	}
 }
@@ -117,7 +117,7 @@ func checkNodeDefaults(t *testing.T, c *Config, keyFile string) {
 	n := c.Node
 	if n.ListenAddr != ":30303" || n.MaxPeers != 25 || n.MinPoW == nil || *n.MinPoW != 0.001 ||
 		n.KeyFile != keyFile || n.MaxMessageSize != whisper.DefaultMaxMessageSize ||
-		n.Discovery || n.Light || n.Confirmations || n.SoftTimeErrors ||
+		n.Discovery.V4 || n.Discovery.TopicsOn() || n.Light || n.Confirmations || n.SoftTimeErrors ||
 		len(n.StaticPeers)+len(n.TrustedPeers)+len(n.BootNodes) != 0 {
 		t.Errorf("node defaults: %+v (min_pow %v), want key file %s", n, n.MinPoW, keyFile)
 	}

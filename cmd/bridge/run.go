@@ -139,6 +139,7 @@ func loadStartFiles(cfg *Config) (startFiles, error) {
 func assemble(cfg *Config, log *slog.Logger, st *store.Store, f startFiles) ([]service, error) {
 	key := f.key
 	nc := cfg.Node.nodeConfig(log.With("net", "status"))
+	nc.PeerCache = st
 	var ms *mailserver.Server
 	var err error
 	if *cfg.Mailserver.Enabled {
@@ -147,11 +148,14 @@ func assemble(cfg *Config, log *slog.Logger, st *store.Store, f startFiles) ([]s
 			return nil, fmt.Errorf("mailserver: %w", err)
 		}
 		nc.Whisper.Archiver, nc.Whisper.Requests = ms, ms
+		if nc.Discovery.Register == nil { // a mailserver is findable as one
+			nc.Discovery.Register = []string{node.TopicWhisper, node.TopicMailserver}
+		}
 	}
 	// With mailservers among the trusted peers, the gateway catches up on each chat's
 	// history from them at start; the client takes their completions (code 125).
 	var history *mailserver.Client
-	if len(cfg.Gateway.Routes) > 0 && len(cfg.Node.TrustedPeers) > 0 {
+	if len(cfg.Gateway.Routes) > 0 && (len(cfg.Node.TrustedPeers) > 0 || nc.Discovery.Searches(node.TopicMailserver)) {
 		if history, err = mailserver.NewClient(mailserver.ClientConfig{NodeKey: key, Logger: log.With("net", "mailserver")}); err != nil {
 			return nil, fmt.Errorf("mailserver client: %w", err)
 		}
@@ -185,7 +189,8 @@ func assemble(cfg *Config, log *slog.Logger, st *store.Store, f startFiles) ([]s
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "statusgate", Name: "peers",
-			Help: "Connected Whisper peers."}, func() float64 { return float64(len(nd.Peers())) }))
+			Help: "Connected Whisper peers."}, func() float64 { return float64(len(nd.Peers())) }),
+		discoveryCollector{nd})
 	gw, err := buildGateway(cfg, log, nd, identity.ChatKey(&key.PublicKey), history, st, f, reg)
 	if err != nil {
 		return nil, err
@@ -199,7 +204,7 @@ func assemble(cfg *Config, log *slog.Logger, st *store.Store, f startFiles) ([]s
 		return gw.Run(ctx)
 	}})
 	if cfg.HTTP.Listen != "" {
-		adm := &adminServer{addr: cfg.HTTP.Listen, gw: gw, peers: func() int { return len(nd.Peers()) }, reg: reg,
+		adm := &adminServer{addr: cfg.HTTP.Listen, gw: gw, peers: func() int { return len(nd.Peers()) }, reg: reg, nd: nd,
 			log: log.With("svc", "http")}
 		services = append(services, service{"http", adm.Run})
 	}
@@ -216,7 +221,7 @@ func buildGateway(cfg *Config, log *slog.Logger, nd *node.Node, nodeChatKey stri
 	var joined func(context.Context, *status.Chat)
 	if history != nil {
 		sc.History = status.HistoryConfig{Client: history, Store: st}
-		joined = func(ctx context.Context, ch *status.Chat) { catchUp(ctx, log, nd, cfg.Node.TrustedPeers, ch) }
+		joined = func(ctx context.Context, ch *status.Chat) { catchUp(ctx, log, nd, cfg.Node.TrustedPeers, nd, ch) }
 	}
 	client, err := status.New(nd, sc)
 	if err != nil {
@@ -239,28 +244,65 @@ func buildGateway(cfg *Config, log *slog.Logger, nd *node.Node, nodeChatKey stri
 		Connectors: conns, OwnKeys: []string{nodeChatKey}, Registerer: reg, Joined: joined})
 }
 
-// catchUp fetches ch's history from the first trusted peer (mailserver) that connects,
-// once; the gateway deduplicates what it already relayed.
-func catchUp(ctx context.Context, log *slog.Logger, nd *node.Node, peers []string, ch *status.Chat) {
-	var ids []enode.ID
-	for _, p := range peers {
-		if n, err := enode.ParseV4(p); err == nil {
-			ids = append(ids, n.ID())
+// mailserverSource lists mailservers found by topic discovery, most recently seen first
+// (core/node's Node.Mailservers).
+type mailserverSource interface{ Mailservers() []string }
+
+// catchUp fetches ch's history once, from the configured trusted peers (mailservers)
+// and those found by topic discovery ("whispermail"): every candidate is dialled as a
+// trusted peer, the first whose Whisper handshake completes (the fastest to answer) is
+// asked, and on failure the next one is; the gateway deduplicates what it already
+// relayed. Discovered candidates it dialled and did not use are disconnected again.
+func catchUp(ctx context.Context, log *slog.Logger, nd *node.Node, trusted []string, found mailserverSource, ch *status.Chat) {
+	tried := map[enode.ID]bool{}
+	dialled := map[enode.ID]string{}
+	defer func() {
+		for _, u := range dialled {
+			_ = nd.RemovePeer(u)
 		}
+	}()
+	candidates := func() []*enode.Node {
+		var ns []*enode.Node
+		urls := append([]string(nil), trusted...)
+		if found != nil {
+			for _, u := range found.Mailservers() {
+				if n, err := enode.ParseV4(u); err == nil && !tried[n.ID()] {
+					if _, ok := dialled[n.ID()]; !ok && len(dialled) < 3 {
+						if nd.AddPeer(u, true) == nil {
+							dialled[n.ID()] = u
+						}
+					}
+				}
+				urls = append(urls, u)
+			}
+		}
+		for _, u := range urls {
+			if n, err := enode.ParseV4(u); err == nil && !tried[n.ID()] {
+				ns = append(ns, n)
+			}
+		}
+		return ns
 	}
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		for _, id := range ids {
-			if p := nd.Whisper().Peer(id); p != nil {
-				err := ch.SyncHistory(ctx, p, func(pr status.HistoryProgress) {
-					log.Info("history", "chat", pr.Chat, "envelopes", pr.Envelopes, "covered", pr.Covered, "done", pr.Done)
-				})
-				if err != nil && ctx.Err() == nil {
-					log.Warn("history catch-up failed", "chat", ch.Name(), "err", err)
-				}
+		for _, n := range candidates() {
+			p := nd.Whisper().Peer(n.ID())
+			if p == nil {
+				continue
+			}
+			tried[n.ID()] = true
+			err := ch.SyncHistory(ctx, p, func(pr status.HistoryProgress) {
+				log.Info("history", "chat", pr.Chat, "envelopes", pr.Envelopes, "covered", pr.Covered, "done", pr.Done)
+			})
+			if err == nil {
+				delete(dialled, n.ID()) // keep the mailserver that answered
 				return
 			}
+			if ctx.Err() != nil {
+				return
+			}
+			log.Warn("history catch-up failed; trying the next mailserver", "chat", ch.Name(), "mailserver", n.ID().TerminalString(), "err", err)
 		}
 		select {
 		case <-ctx.Done():

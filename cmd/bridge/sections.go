@@ -34,10 +34,12 @@ type NodeConfig struct {
 	// TrustedPeers are enode URLs of mailservers: always admitted, allowed to send direct
 	// messages, and dialled like static peers. Default none.
 	TrustedPeers []string `yaml:"trusted_peers"`
-	// BootNodes are enode URLs for discovery v4, used only with Discovery. Default none.
+	// BootNodes are enode URLs for discovery (v4 or topic discovery), used only when
+	// Discovery turns one on. Default none.
 	BootNodes []string `yaml:"bootnodes"`
-	// Discovery turns on node discovery v4. Default false.
-	Discovery bool `yaml:"discovery"`
+	// Discovery is discovery v4 or topic discovery with the peer pool (node.DiscoveryConfig:
+	// v4, topics, register, rendezvous, limits). Default off; `discovery: true` is v4.
+	Discovery node.DiscoveryConfig `yaml:"discovery"`
 	// MaxPeers bounds connected peers. Default (and 0) 25.
 	MaxPeers int `yaml:"max_peers"`
 	// MinPoW is the PoW we require and advertise. Default (nil) node.DefaultMinPoW,

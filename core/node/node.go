@@ -14,6 +14,8 @@ import (
 	"github.com/ethereum/go-ethereum/p2p"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 
+	"github.com/statusgate/statusgate/core/discv5"
+	"github.com/statusgate/statusgate/core/peers"
 	"github.com/statusgate/statusgate/core/whisper"
 )
 
@@ -34,11 +36,18 @@ type Config struct {
 	// TrustedPeers are enode URLs of mailservers: always admitted, and allowed to send
 	// direct messages (code 127). They are dialled like static peers.
 	TrustedPeers []string
-	// BootNodes are enode URLs for discovery (v4); used only when Discovery is set.
+	// BootNodes are enode URLs for discovery (v4 or topic discovery); used only when
+	// Discovery turns one on.
 	BootNodes []string
-	// Discovery turns on node discovery v4 over UDP on the listen port. Default false:
-	// Status gateways run a known set of peers.
-	Discovery bool
+	// Discovery selects discovery v4 or topic discovery with its peer pool. Default
+	// off: Status gateways run a known set of peers.
+	Discovery DiscoveryConfig
+	// PeerCache keeps the peer pool's good peers across restarts (store implements it).
+	PeerCache peers.Cache
+	// Discv5Options and PoolOptions are the base settings of topic discovery and the
+	// peer pool (timings, clock); the fields Discovery sets are overwritten. For tests.
+	Discv5Options discv5.Config
+	PoolOptions   peers.Config
 	// MaxPeers bounds connected peers. Default 25.
 	MaxPeers int
 	// Whisper configures the shh/6 service. A zero Whisper.MinPoW means DefaultMinPoW
@@ -107,6 +116,12 @@ func (c Config) parse() (parsed, error) {
 	if err := c.Whisper.Validate(); err != nil {
 		return p, fmt.Errorf("whisper.%w", err)
 	}
+	if err := c.Discovery.Validate(); err != nil {
+		return p, err
+	}
+	if c.Discovery.TopicsOn() && c.NoListen {
+		return p, errors.New("discovery.topics: needs a listen address")
+	}
 	return p, nil
 }
 
@@ -135,6 +150,8 @@ type Node struct {
 	ready   chan struct{} // closed once the p2p server listens
 	mu      sync.Mutex
 	srv     *p2p.Server // set before ready closes, nil after Run returns
+	disc    *discv5.Network
+	pool    *peers.Pool
 }
 
 // New validates cfg and builds a node with the given key (see LoadOrCreateKey). It does
@@ -175,8 +192,8 @@ func (n *Node) Run(ctx context.Context) error {
 		Name:           n.cfg.Name,
 		MaxPeers:       n.cfg.MaxPeers,
 		ListenAddr:     n.cfg.ListenAddr,
-		NoDiscovery:    !n.cfg.Discovery,
-		DiscoveryV4:    n.cfg.Discovery, // since geth 1.14, NoDiscovery=false alone starts no discovery
+		NoDiscovery:    !n.cfg.Discovery.V4,
+		DiscoveryV4:    n.cfg.Discovery.V4, // since geth 1.14, NoDiscovery=false alone starts no discovery
 		BootstrapNodes: n.nodes.boot,
 		StaticNodes:    append(append([]*enode.Node{}, n.nodes.static...), n.nodes.trusted...),
 		TrustedNodes:   n.nodes.trusted,
@@ -185,7 +202,8 @@ func (n *Node) Run(ctx context.Context) error {
 	if n.cfg.NoListen {
 		srv.ListenAddr = ""
 	}
-	if err := srv.Start(); err != nil {
+	var err error
+	if err = srv.Start(); err != nil {
 		stopFailedServer(srv)
 		cancel()
 		<-shhErr
@@ -194,16 +212,29 @@ func (n *Node) Run(ctx context.Context) error {
 	n.mu.Lock()
 	n.srv = srv
 	n.mu.Unlock()
+	waitDiscovery := func() {}
+	if n.cfg.Discovery.TopicsOn() {
+		if waitDiscovery, err = n.startDiscovery(ctx, srv); err != nil {
+			srv.Stop()
+			n.mu.Lock()
+			n.srv = nil
+			n.mu.Unlock()
+			cancel()
+			<-shhErr
+			return err
+		}
+	}
 	close(n.ready)
 	n.log.Info("node started", "enode", n.Enode(), "listen", srv.ListenAddr, // the actual address
 		"static", len(n.nodes.static), "trusted", len(n.nodes.trusted))
 
 	<-ctx.Done()
+	waitDiscovery()
 	srv.Stop()
 	n.mu.Lock()
-	n.srv = nil
+	n.srv, n.disc, n.pool = nil, nil, nil
 	n.mu.Unlock()
-	err := <-shhErr
+	err = <-shhErr
 	n.log.Info("node stopped")
 	return err
 }
@@ -249,7 +280,7 @@ func (n *Node) Enode() string {
 		ip = net.IPv4(127, 0, 0, 1)
 	}
 	udp := 0
-	if n.cfg.Discovery {
+	if n.cfg.Discovery.V4 || n.cfg.Discovery.TopicsOn() {
 		udp = addr.Port // discovery listens on UDP at the TCP port
 	}
 	return enode.NewV4(&n.key.PublicKey, ip, addr.Port, udp).URLv4()

@@ -340,7 +340,7 @@ func TestRun_listenAddrInUse(t *testing.T) {
 }
 
 func TestNode_discoveryFindsPeerThroughBootnode(t *testing.T) {
-	a := start(t, Config{ZeroPoW: true, Discovery: true})
+	a := start(t, Config{ZeroPoW: true, Discovery: DiscoveryConfig{V4: true}})
 	u, err := enode.ParseV4(a.Enode())
 	if err != nil {
 		t.Fatal(err)
@@ -348,7 +348,7 @@ func TestNode_discoveryFindsPeerThroughBootnode(t *testing.T) {
 	if u.UDP() != u.TCP() {
 		t.Errorf("enode %s: discovery port %d, want the TCP port %d", a.Enode(), u.UDP(), u.TCP())
 	}
-	b := start(t, Config{ZeroPoW: true, Discovery: true, BootNodes: []string{a.Enode()}})
+	b := start(t, Config{ZeroPoW: true, Discovery: DiscoveryConfig{V4: true}, BootNodes: []string{a.Enode()}})
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	if err := b.WaitPeers(ctx, 1); err != nil {

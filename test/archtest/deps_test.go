@@ -38,6 +38,10 @@ func allowed(pkg, dep string) bool {
 		// and links no database driver (TestGatewayLinksNoDatabaseDriver).
 		return under(dep, "core/gateway") || dep == "bridges" || under(dep, "core/status") ||
 			under(dep, "puppet") || dep == "records" || dep == "identity"
+	case under(pkg, "core/discv5"): // topic discovery: a leaf of its own
+		return under(dep, "core/discv5")
+	case under(pkg, "core/peers"): // the peer pool works on discovery only
+		return under(dep, "core/peers") || dep == "core/discv5"
 	case under(pkg, "core/ratchet"): // below core/status, above core/whisper; payloads ride inside it
 		return under(dep, "core/ratchet") || under(dep, "core/whisper") || dep == "identity"
 	case under(pkg, "core/status"):
@@ -129,6 +133,10 @@ func TestAllowed_rules(t *testing.T) {
 		{"core/gateway", "records", true},
 		{"core/gateway", "store", false},
 		{"puppet", "records", true},
+		{"core/discv5", "core/whisper", false},
+		{"core/peers", "core/discv5", true},
+		{"core/peers", "core/node", false},
+		{"core/node", "core/peers", true},
 	}
 	for _, tc := range cases {
 		if got := allowed(tc.pkg, tc.dep); got != tc.ok {

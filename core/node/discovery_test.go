@@ -1,0 +1,86 @@
+package node
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/statusgate/statusgate/core/peers"
+)
+
+var whisperTopics = map[string]peers.Limits{TopicWhisper: {Min: 2, Max: 2}}
+
+// Four nodes given only a bootnode (itself one of them) each reach their two Whisper
+// peers through topic discovery and the peer pool, and report it.
+func TestNode_topicDiscoveryReachesMinPeers(t *testing.T) {
+	boot := start(t, Config{ZeroPoW: true, Discovery: DiscoveryConfig{Topics: whisperTopics}})
+	var nodes []*running
+	for range 3 {
+		nodes = append(nodes, start(t, Config{ZeroPoW: true, BootNodes: []string{boot.Enode()},
+			Discovery: DiscoveryConfig{Topics: whisperTopics}}))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i, n := range nodes {
+		if err := n.WaitPeers(ctx, 2); err != nil {
+			t.Fatalf("node %d: %v (status %+v)", i, err, n.DiscoveryStatus())
+		}
+	}
+	st := nodes[0].DiscoveryStatus()
+	if !st.On || len(st.Topics) != 1 || st.Topics[0].Topic != TopicWhisper || st.Topics[0].Limits.Min != 2 ||
+		len(st.Registered) != 1 || st.Registered[0] != TopicWhisper || st.Table == 0 {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+// A mailserver advertising "whispermail" is a candidate of a node searching it.
+func TestNode_mailserverCandidates(t *testing.T) {
+	boot := start(t, Config{ZeroPoW: true, Discovery: DiscoveryConfig{Topics: whisperTopics}})
+	ms := start(t, Config{ZeroPoW: true, BootNodes: []string{boot.Enode()},
+		Discovery: DiscoveryConfig{Topics: whisperTopics, Register: []string{TopicWhisper, TopicMailserver}}})
+	client := start(t, Config{ZeroPoW: true, BootNodes: []string{boot.Enode()},
+		Discovery: DiscoveryConfig{Topics: map[string]peers.Limits{TopicWhisper: {Min: 2, Max: 2}, TopicMailserver: {Min: 1, Max: 3}}}})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if c := client.Mailservers(); len(c) > 0 {
+			if !strings.HasPrefix(c[0], strings.Split(ms.Enode(), "?")[0]) {
+				t.Fatalf("candidates %v, want %s", c, ms.Enode())
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no mailserver candidate: %+v", client.DiscoveryStatus())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestDiscoveryConfig_yaml(t *testing.T) {
+	var c struct {
+		D DiscoveryConfig `yaml:"discovery"`
+	}
+	if err := yaml.Unmarshal([]byte("discovery: true"), &c); err != nil || !c.D.V4 || c.D.TopicsOn() {
+		t.Fatalf("old form: %+v %v", c.D, err)
+	}
+	c.D = DiscoveryConfig{}
+	src := "discovery:\n  topics:\n    whisper: {min: 2, max: 3}\n  register: [whisper, whispermail]\n  limits: {max_nodes: 100}\n"
+	if err := yaml.Unmarshal([]byte(src), &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.D.Topics["whisper"] != (peers.Limits{Min: 2, Max: 3}) || len(c.D.Register) != 2 || c.D.Limits.MaxNodes != 100 || c.D.Validate() != nil {
+		t.Fatalf("%+v", c.D)
+	}
+	for _, bad := range []DiscoveryConfig{
+		{Topics: map[string]peers.Limits{"whisper": {Min: 3, Max: 2}}},
+		{Topics: map[string]peers.Limits{"": {}}},
+		{V4: true, Topics: whisperTopics},
+		{Rendezvous: []string{"/ip4/1.2.3.4/tcp/30703/ethv4/16Uiu2"}},
+	} {
+		if bad.Validate() == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}
