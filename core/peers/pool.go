@@ -16,6 +16,7 @@
 package peers
 
 import (
+	"bytes"
 	"container/heap"
 	"context"
 	"errors"
@@ -130,8 +131,9 @@ const (
 type TopicStatus struct {
 	Topic     discv5.Topic
 	Limits    Limits
-	Connected int // peers of the topic connected through the pool
-	Pending   int // found and dialled or queued, not connected
+	Connected int        // peers of the topic connected through the pool
+	Peers     []enode.ID // their IDs
+	Pending   int        // found and dialled or queued, not connected
 	Mode      Mode
 	CacheOnly bool
 	// Candidates are, for a cache-only topic, the nodes found (most recent first).
@@ -179,6 +181,7 @@ type Pool struct {
 	log  *slog.Logger
 
 	topics []*topicPool
+	up     map[enode.ID]bool // every connected peer, inbound ones too (from the events)
 	events chan *p2p.PeerEvent
 	found  chan foundNode
 
@@ -197,7 +200,7 @@ func New(cfg Config, srv Server, disc Discovery) (*Pool, error) {
 	if srv == nil || disc == nil {
 		return nil, errors.New("peers: nil server or discovery")
 	}
-	p := &Pool{cfg: cfg, srv: srv, disc: disc, log: cfg.Logger,
+	p := &Pool{cfg: cfg, srv: srv, disc: disc, log: cfg.Logger, up: map[enode.ID]bool{},
 		events: make(chan *p2p.PeerEvent, 64), found: make(chan foundNode, 64)}
 	names := make([]discv5.Topic, 0, len(cfg.Topics))
 	for t := range cfg.Topics {
@@ -461,11 +464,22 @@ func (p *Pool) handleFound(ctx context.Context, t *topicPool, dn discv5.Node) {
 		return
 	}
 	pi := t.pending[id]
+	if p.up[id] && len(t.connected) < t.limits.Max {
+		// Already connected (it dialled us): a peer of the topic without a dial. status-go
+		// counts only the peers it dialled, so a node whose candidates all dialled it
+		// first never reached its minimum.
+		pi.added = true
+		p.confirmAdded(ctx, t, id, now)
+		return
+	}
 	if len(t.connected) < t.limits.Max {
-		if !pi.added {
-			pi.added = true
-			p.srv.AddPeer(n)
+		// As status-go: (re)add it each time it is found; the server's AddPeer is
+		// idempotent and redials a peer whose connection failed.
+		if pi.index >= 0 {
+			heap.Remove(&t.queue, pi.index)
 		}
+		pi.added = true
+		p.srv.AddPeer(n)
 	} else if pi.index < 0 && !pi.added {
 		heap.Push(&t.queue, pi)
 	}
@@ -500,10 +514,12 @@ func (p *Pool) handleEvent(ctx context.Context, ev *p2p.PeerEvent) {
 	now := p.cfg.Clock.Now()
 	switch ev.Type {
 	case p2p.PeerEventTypeAdd:
+		p.up[ev.Peer] = true
 		for _, t := range p.topics {
 			p.confirmAdded(ctx, t, ev.Peer, now)
 		}
 	case p2p.PeerEventTypeDrop:
+		delete(p.up, ev.Peer)
 		for _, t := range p.topics {
 			p.confirmDropped(ctx, t, ev.Peer, now)
 		}
@@ -579,6 +595,10 @@ func (p *Pool) publish() {
 	for _, t := range p.topics {
 		ts := TopicStatus{Topic: t.topic, Limits: t.limits, Connected: len(t.connected), Pending: len(t.pending),
 			Mode: t.mode, CacheOnly: t.cacheOnly}
+		for id := range t.connected {
+			ts.Peers = append(ts.Peers, id)
+		}
+		slices.SortFunc(ts.Peers, func(a, b enode.ID) int { return bytes.Compare(a[:], b[:]) })
 		if ts.Mode == "" {
 			ts.Mode = ModePaused
 		}

@@ -329,3 +329,20 @@ func (d *chanDisc) Search(_ discv5.Topic, _ time.Duration, found chan<- discv5.N
 	return nil
 }
 func (d *chanDisc) StopSearch(discv5.Topic) error { return nil }
+
+// A found node that already dialled us counts as a peer of the topic without a dial.
+func TestPool_inboundPeerCounts(t *testing.T) {
+	h := newHarness(t, Config{Topics: whisper})
+	a, b := node(t, 1), node(t, 2)
+	h.event(p2p.PeerEventTypeAdd, id(a)) // inbound: not ours yet
+	if st := h.Status(); st.Topics[0].Connected != 0 {
+		t.Fatalf("inbound peer counted before it was found: %+v", st)
+	}
+	h.find("whisper", a, b)
+	if added, _ := h.srv.take(); !slices.Equal(added, ids(b)) {
+		t.Fatalf("dialled %v, want only the one not connected", added)
+	}
+	if st := h.Status(); st.Topics[0].Connected != 1 {
+		t.Fatalf("status %+v", st)
+	}
+}
