@@ -22,17 +22,25 @@ import (
 	"github.com/statusgate/statusgate/core/chat"
 	"github.com/statusgate/statusgate/core/mailserver"
 	"github.com/statusgate/statusgate/core/node"
+	"github.com/statusgate/statusgate/core/ratchet"
 	"github.com/statusgate/statusgate/core/status"
 	"github.com/statusgate/statusgate/core/whisper"
 	"github.com/statusgate/statusgate/identity"
+	"github.com/statusgate/statusgate/store"
 )
 
 const chatUsage = `usage: bridge chat --peer ENODE [--peer ENODE…] --chat NAME [--mailserver ENODE] [flags]
+       bridge chat --peer ENODE [--peer ENODE…] --to KEY|ALIAS [flags]
 
 Joins the Status public chat NAME through the given Whisper peers, prints each message on
 stdout as "HH:MM:SS  Alias  text" (sender's time; control characters and terminal escapes
 removed, line breaks shown as ⏎) and sends each line typed on stdin, signed with the
-identity key. Notices and logs go to stderr. Ctrl-C quits at once. The end of input
+identity key. With --to instead of --chat it is a 1:1 session with one Status user (a
+chat key 0x04…, 02…/03… or zQ3…, or the three-word alias of an author bridge chat has
+shown before), end-to-end encrypted (X3DH and the Double Ratchet, state in the store of
+the configuration): typed lines go to that user, and every direct message to the
+identity is printed with its author. The authors shown are remembered in
+<data_dir>/chat_authors.json. Notices and logs go to stderr. Ctrl-C quits at once. The end of input
 (Ctrl-D) quits too, once a peer has had about a second to take what was sent; with no
 peer connected within 15 s (the messages' TTL) it exits 1. With --mailserver, the
 session also dials that mailserver as a trusted peer and, once it is connected, fetches
@@ -46,6 +54,7 @@ type chatOptions struct {
 	config     string
 	peers      []string
 	chat       string
+	to         string // --to: a 1:1 session instead of a public chat
 	keyFile    string // empty: <data_dir>/chatkey
 	format     chat.SendFormat
 	aliasWords string // empty: identity.alias_words
@@ -79,6 +88,7 @@ func parseChatFlags(args []string, stderr io.Writer) (o chatOptions, code int, o
 	var peers peerList
 	fs.Var(&peers, "peer", "`ENODE` URL of a Whisper peer to dial and keep dialling (repeatable; at least one)")
 	fs.StringVar(&o.chat, "chat", "", "`NAME` of the public chat, without the '#' (for example status)")
+	fs.StringVar(&o.to, "to", "", "chat `KEY` (0x04…, 02…/03…, zQ3…) or three-word alias of the user to talk to 1:1, instead of --chat")
 	fs.StringVar(&o.keyFile, "key", "", "identity key `FILE`, created with mode 0600 if missing (default <data_dir>/chatkey)")
 	format := fs.String("format", "both", "payload `FORMAT` of sent messages: both, transit (2019 clients) or protobuf (2020 clients)")
 	fs.StringVar(&o.aliasWords, "alias-words", "", "`DIR` holding Status's adjectives.txt and animals.txt, for three-word aliases (default: identity.alias_words)")
@@ -107,11 +117,19 @@ func parseChatFlags(args []string, stderr io.Writer) (o chatOptions, code int, o
 		}
 	}
 	o.peers = peers
-	if o.chat == "" {
-		return fail("--chat: a public chat name is required")
-	}
-	if err := chat.ValidateChatName(o.chat); err != nil {
-		return fail("--chat: %v", err)
+	switch {
+	case o.chat != "" && o.to != "":
+		return fail("--chat and --to: give one (a public chat or a 1:1 session)")
+	case o.to != "":
+		if o.mailserver != "" {
+			return fail("--mailserver: history is for public chats (--chat)")
+		}
+	case o.chat == "":
+		return fail("--chat: a public chat name is required (or --to for a 1:1 session)")
+	default:
+		if err := chat.ValidateChatName(o.chat); err != nil {
+			return fail("--chat: %v", err)
+		}
 	}
 	var err error
 	if o.format, err = chat.ParseSendFormat(*format); err != nil {
@@ -157,8 +175,12 @@ func runChat(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	s, err := newChatSession(cfg, o, namer, stdout, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "bridge chat:", err)
+		if errors.Is(err, errBadTo) {
+			return exitUsage
+		}
 		return exitFail
 	}
+	defer s.close()
 	if err := s.run(ctx, stdin); err != nil {
 		fmt.Fprintln(stderr, "bridge chat:", err)
 		return exitFail
@@ -175,8 +197,21 @@ type chatSession struct {
 	namer      *identity.Namer
 	me         *ecdsa.PrivateKey
 	mailserver *enode.Node // nil without --mailserver
+	authors    *chatAuthors
+	to         *ecdsa.PublicKey // --to
+	st         *store.Store     // --to: the ratchet state
 	stdout     io.Writer
 	stderr     io.Writer
+}
+
+// errBadTo marks a --to that names nobody.
+var errBadTo = errors.New("--to")
+
+// close releases what the session opened.
+func (s *chatSession) close() {
+	if s.st != nil {
+		s.st.Close()
+	}
 }
 
 func newChatSession(cfg *Config, o chatOptions, namer *identity.Namer, stdout, stderr io.Writer) (*chatSession, error) {
@@ -219,15 +254,32 @@ func newChatSession(cfg *Config, o chatOptions, namer *identity.Namer, stdout, s
 		nc.Whisper.Completions = hc
 		sc.History = status.HistoryConfig{Client: hc}
 	}
-	nd, err := node.New(nc, nodeKey)
+	authors, err := loadChatAuthors(filepath.Join(cfg.DataDir, chatAuthorsFile))
 	if err != nil {
 		return nil, err
 	}
-	client, err := status.New(nd, sc)
-	if err != nil {
+	s := &chatSession{o: o, namer: namer, me: me, mailserver: ms, authors: authors, stdout: stdout, stderr: stderr}
+	if o.to != "" {
+		if s.to, err = resolveTo(o.to, authors); err != nil {
+			return nil, fmt.Errorf("%w: %w", errBadTo, err)
+		}
+		// The ratchet state of the identity lives in the configuration's store (scoped
+		// by identity, so a gateway's store can hold it too).
+		if s.st, err = store.Open(context.Background(), cfg.Store); err != nil {
+			return nil, err
+		}
+		sc.Ratchets = status.StoreRatchets(s.st, ratchet.Config{Logger: log.With("net", "ratchet")})
+		sc.Identity, sc.Seen = me, s.st
+	}
+	if s.nd, err = node.New(nc, nodeKey); err != nil {
+		s.close()
 		return nil, err
 	}
-	return &chatSession{o: o, nd: nd, client: client, namer: namer, me: me, mailserver: ms, stdout: stdout, stderr: stderr}, nil
+	if s.client, err = status.New(s.nd, sc); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // Timing of the session.
@@ -268,25 +320,47 @@ func (s *chatSession) run(ctx context.Context, stdin io.Reader) error {
 	case <-ctx.Done():
 		return nil
 	}
-	ch, err := s.client.Join(ctx, s.o.chat)
-	if err != nil {
-		return err
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		s.printLoop(ch)
-	}()
-	if s.mailserver != nil {
+	var send func(ctx context.Context, line string) error
+	where := "#" + s.o.chat
+	if s.to != nil {
+		d, err := s.client.Direct(ctx, s.me)
+		if err != nil {
+			return err
+		}
+		defer d.Close() // before wg.Wait: it closes the channels the printer reads
+		cv, err := d.Open(s.to)
+		if err != nil {
+			return err
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.syncHistory(ctx, ch)
+			s.printDirectLoop(cv.Messages(), d.Messages())
 		}()
+		send = func(ctx context.Context, line string) error { _, err := cv.Send(ctx, line); return err }
+		where = "1:1 with " + s.namer.Name(s.to) + " (" + identity.ChatKey(s.to) + ")"
+	} else {
+		ch, err := s.client.Join(ctx, s.o.chat)
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.printLoop(ch)
+		}()
+		if s.mailserver != nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.syncHistory(ctx, ch)
+			}()
+		}
+		send = func(ctx context.Context, line string) error { _, err := ch.Send(ctx, line, s.me); return err }
 	}
 
-	fmt.Fprintf(s.stderr, "bridge chat: #%s as %s (%s); dialling %d peer(s). Type a line and Enter to send; Ctrl-D or Ctrl-C quits.\n",
-		s.o.chat, s.namer.Name(&s.me.PublicKey), identity.ChatKey(&s.me.PublicKey), len(s.o.peers))
+	fmt.Fprintf(s.stderr, "bridge chat: %s as %s (%s); dialling %d peer(s). Type a line and Enter to send; Ctrl-D or Ctrl-C quits.\n",
+		where, s.namer.Name(&s.me.PublicKey), identity.ChatKey(&s.me.PublicKey), len(s.o.peers))
 
 	lines := make(chan string) // unbuffered: the reader waits for each send to finish
 	readErr := make(chan error, 1)
@@ -313,7 +387,7 @@ func (s *chatSession) run(ctx context.Context, stdin io.Reader) error {
 				}
 				return s.linger(ctx, nodeErr)
 			}
-			if _, err := ch.Send(ctx, line, s.me); err != nil {
+			if err := send(ctx, line); err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
@@ -398,7 +472,36 @@ func (s *chatSession) reportPeers(last int) int {
 // printLoop writes each message of ch to stdout until ch's messages end.
 func (s *chatSession) printLoop(ch *status.Chat) {
 	for m := range ch.Messages() {
-		fmt.Fprintln(s.stdout, formatChatLine(m))
+		s.show(m)
+	}
+}
+
+// printDirectLoop writes the messages of the conversation and the other direct messages
+// to the identity to stdout until both channels are closed.
+func (s *chatSession) printDirectLoop(conv, others <-chan *status.Message) {
+	for conv != nil || others != nil {
+		select {
+		case m, ok := <-conv:
+			if !ok {
+				conv = nil
+				continue
+			}
+			s.show(m)
+		case m, ok := <-others:
+			if !ok {
+				others = nil
+				continue
+			}
+			s.show(m)
+		}
+	}
+}
+
+// show prints m and remembers its author's alias for --to.
+func (s *chatSession) show(m *status.Message) {
+	fmt.Fprintln(s.stdout, formatChatLine(m))
+	if err := s.authors.add(m.Author, m.Alias, time.Now()); err != nil {
+		fmt.Fprintf(s.stderr, "bridge chat: remember author: %v\n", err)
 	}
 }
 

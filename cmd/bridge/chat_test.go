@@ -225,6 +225,10 @@ func TestChat_usageErrors(t *testing.T) {
 		{"bad listen", []string{"--peer", peer, "--chat", "status", "--listen", "localhost"}, "--listen"},
 		{"unknown flag", []string{"--peer", peer, "--chat", "status", "--nick", "x"}, "flag provided but not defined"},
 		{"extra argument", []string{"--peer", peer, "--chat", "status", "hello"}, `unexpected argument "hello"`},
+		{"chat and to", []string{"--peer", peer, "--chat", "status", "--to", "zQ3x"}, "--chat and --to: give one"},
+		{"to with mailserver", []string{"--peer", peer, "--to", "zQ3x", "--mailserver", peer}, "history is for public chats"},
+		{"to nobody", []string{"--peer", peer, "--to", "Nobody We Know", "-config", writeConfig(t, "data_dir: "+t.TempDir()+"\n")},
+			`"Nobody We Know" is neither a chat key`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

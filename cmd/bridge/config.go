@@ -19,6 +19,7 @@ import (
 	"github.com/statusgate/statusgate/bridges/irc"
 	"github.com/statusgate/statusgate/bridges/matrix"
 	"github.com/statusgate/statusgate/bridges/slack"
+	"github.com/statusgate/statusgate/core/chat"
 	"github.com/statusgate/statusgate/core/gateway"
 	"github.com/statusgate/statusgate/identity"
 	"github.com/statusgate/statusgate/store"
@@ -60,6 +61,11 @@ type GatewayConfig struct {
 	NickFormat string `yaml:"nick_format"`
 	// NoNick posts remote users' text without the prefix. Default false.
 	NoNick bool `yaml:"no_nick"`
+	// SendFormat is the payload generation puppets post in: transit (2019 clients),
+	// protobuf (2020 clients), both (one envelope each), or wrapped (protobuf inside a
+	// ProtocolMessage with the puppet's X3DH bundle, as status-go sends from mid-2020
+	// on; the bundles live in the store). Default both.
+	SendFormat chat.SendFormat `yaml:"send_format"`
 	// Accounts maps a network to the gateway's account name on it, part of every puppet
 	// ID of that network (changing it changes the network's puppet keys). Default none:
 	// the account is the network name.
@@ -294,6 +300,9 @@ func (g *GatewayConfig) withDefaults(dataDir string) {
 	}
 	if g.NickFormat == "" {
 		g.NickFormat = gateway.DefaultNickFormat
+	}
+	if g.SendFormat == 0 {
+		g.SendFormat = chat.SendBoth
 	}
 	if g.QueueLimit == 0 {
 		g.QueueLimit = gateway.DefaultQueueLimit

@@ -22,6 +22,7 @@ import (
 	"github.com/statusgate/statusgate/core/gateway"
 	"github.com/statusgate/statusgate/core/mailserver"
 	"github.com/statusgate/statusgate/core/node"
+	"github.com/statusgate/statusgate/core/ratchet"
 	"github.com/statusgate/statusgate/core/status"
 	"github.com/statusgate/statusgate/identity"
 	"github.com/statusgate/statusgate/puppet"
@@ -217,7 +218,10 @@ func assemble(cfg *Config, log *slog.Logger, st *store.Store, f startFiles) ([]s
 // nodeChatKey, the node's own key, are never relayed.
 func buildGateway(cfg *Config, log *slog.Logger, nd *node.Node, nodeChatKey string, history *mailserver.Client, st *store.Store,
 	f startFiles, reg prometheus.Registerer) (*gateway.Gateway, error) {
-	sc := status.Config{Namer: f.namer, Logger: log.With("net", "status")}
+	// Puppets' secure transports (their bundles, for the wrapped send format) live in
+	// the store, one per puppet, made on first use.
+	sc := status.Config{Namer: f.namer, Logger: log.With("net", "status"), SendFormat: cfg.Gateway.SendFormat,
+		Ratchets: status.StoreRatchets(st, ratchet.Config{Logger: log.With("net", "ratchet")})}
 	var joined func(context.Context, *status.Chat)
 	if history != nil {
 		sc.History = status.HistoryConfig{Client: history, Store: st}

@@ -39,6 +39,8 @@ type gatewayOptions struct {
 	aliasDir string   // identity.alias_words; "" for none
 	// apiListen is connectors.api.listen; "" picks a free port.
 	apiListen string
+	// sendFormat is gateway.send_format; "" leaves the default.
+	sendFormat string
 }
 
 // gateway is one gateway data dir and configuration, run as `bridge run` processes one
@@ -126,7 +128,11 @@ func (g *gateway) config(nodeAddr string, opts gatewayOptions) string {
 		fmt.Fprintf(&b, "identity:\n  alias_words: %s\n", strconv.Quote(opts.aliasDir))
 	}
 	b.WriteString("mailserver:\n  enabled: true\n")
-	b.WriteString("gateway:\n  routes:\n    - chat: status\n      channels:\n        - channel: \"api:status\"\n")
+	b.WriteString("gateway:\n")
+	if opts.sendFormat != "" {
+		fmt.Fprintf(&b, "  send_format: %s\n", opts.sendFormat)
+	}
+	b.WriteString("  routes:\n    - chat: status\n      channels:\n        - channel: \"api:status\"\n")
 	fmt.Fprintf(&b, "http:\n  listen: %s\n", strconv.Quote(g.httpAddr))
 	fmt.Fprintf(&b, "connectors:\n  api:\n    enabled: true\n    listen: %s\n", strconv.Quote(g.apiAddr))
 	return b.String()
@@ -349,10 +355,11 @@ func (g *gateway) metrics(t *testing.T, name string) map[string]float64 {
 
 // postBody is the JSON body of POST /v1/channels/{name}/messages.
 type postBody struct {
-	User string `json:"user"`
-	Name string `json:"name,omitempty"`
-	Text string `json:"text"`
-	ID   string `json:"id,omitempty"`
+	User    string `json:"user"`
+	Name    string `json:"name,omitempty"`
+	Text    string `json:"text"`
+	ID      string `json:"id,omitempty"`
+	ReplyTo string `json:"reply_to,omitempty"`
 }
 
 var apiClient = &http.Client{Timeout: 15 * time.Second}

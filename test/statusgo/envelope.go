@@ -69,7 +69,11 @@ type bundleInfo struct {
 // whose entry counts (the recipient's); "" takes the first entry in key order.
 func classify(payload []byte, ours string) envelopeInfo {
 	var pm encryption.ProtocolMessage
-	if err := proto.Unmarshal(payload, &pm); err != nil || (pm.InstallationId == "" && len(pm.Bundles) == 0 && len(pm.DirectMessage) == 0 && len(pm.PublicMessage) == 0) {
+	// As core/ratchet.DecodeProtocolMessage: a ProtocolMessage carries a bundle, a direct
+	// or a public message. An installation id alone is not one: a bare
+	// ApplicationMetadataMessage's payload (field 2) reads as one whenever it happens to
+	// be valid UTF-8.
+	if err := proto.Unmarshal(payload, &pm); err != nil || (len(pm.Bundles) == 0 && len(pm.DirectMessage) == 0 && pm.PublicMessage == nil) {
 		return envelopeInfo{Mode: modeBare, Inner: len(payload)}
 	}
 	info := envelopeInfo{InstallationID: pm.InstallationId}

@@ -312,8 +312,18 @@ func (n *node) pollOnce() bool {
 	info.Signer, info.Dst = hex.EncodeToString(env.Sig), hex.EncodeToString(env.Dst)
 	ev := map[string]any{"type": "envelope", "envelope": info, "messages": len(resp.Messages)}
 	n.out.emit(ev)
+	// With a reply, RetrieveAll also returns the message it answers, pulled from the
+	// database (pullMessagesAndResponsesFromDB): that one did not come in this envelope.
+	answered := map[string]bool{}
 	for _, m := range resp.Messages {
-		n.out.emit(messageEvent(m, info))
+		if m.ResponseTo != "" {
+			answered[m.ResponseTo] = true
+		}
+	}
+	for _, m := range resp.Messages {
+		if !answered[m.ID] {
+			n.out.emit(messageEvent(m, info))
+		}
 	}
 	for _, inst := range resp.Installations {
 		n.out.emit(installationEvent(inst))
