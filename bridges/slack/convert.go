@@ -31,6 +31,26 @@ const maxDepth = 8
 
 // toMrkdwn converts canonical text to Slack mrkdwn.
 func toMrkdwn(s string) string {
+	var cv mrkdwnConv
+	return cv.convert(s)
+}
+
+// mrkdwnConv is one conversion to mrkdwn. steps counts the bytes its searches examine
+// (TestToMrkdwn_linear bounds it by the input's length).
+type mrkdwnConv struct {
+	steps int
+}
+
+// scanned is how many bytes a search examined that found its target at j (-1: not
+// found in rest bytes).
+func scanned(j, rest int) int {
+	if j >= 0 {
+		return j + 1
+	}
+	return rest
+}
+
+func (cv *mrkdwnConv) convert(s string) string {
 	var b strings.Builder
 	inFence := false
 	for i, line := range strings.Split(s, "\n") {
@@ -50,7 +70,7 @@ func toMrkdwn(s string) string {
 			b.WriteString("> ")
 			line = strings.TrimPrefix(rest, " ")
 		}
-		b.WriteString(inlineToMrkdwn(line, 0))
+		b.WriteString(cv.inline(line, 0))
 	}
 	return b.String()
 }
@@ -70,17 +90,75 @@ func isPunct(c byte) bool {
 	return c < utf8.RuneSelf && unicode.IsPunct(rune(c)) || c == '$' || c == '+' || c == '<' || c == '=' || c == '>' || c == '^' || c == '`' || c == '|' || c == '~'
 }
 
+// lineMemo makes one inline conversion linear: every search it does either starts
+// after the last one of its kind ended or is answered from what that one found, so
+// hostile text (openers without closers, links and autolinks that never close) costs a
+// fixed number of passes, not one per opener.
+type lineMemo struct {
+	// failFrom[k] is where a closer search for delimiter k ("*", "**", "_", "__") found
+	// nothing up to the end of the line; a search starting at or after it finds
+	// nothing either (the scans run in step with the conversion's own). -1: none yet.
+	failFrom [4]int
+	tick     nextCache // "`"
+	mid      nextCache // "]("
+	paren    nextCache // ")"
+	gt       nextCache // ">"
+	lt       nextCache // "<"
+	// urlAt is the mid ("](") whose URL was checked, with the result.
+	urlAt int
+	urlOK bool
+}
+
+func newLineMemo() *lineMemo {
+	return &lineMemo{failFrom: [4]int{-1, -1, -1, -1}, urlAt: -1}
+}
+
+// nextCache remembers the last search for one pattern.
+type nextCache struct {
+	valid    bool
+	from, at int // searched from from, found at at (-1: not found up to the end)
+}
+
+// next returns the index of the first pat in s at or after from, or -1. A search
+// starts only where the last one's answer no longer holds: past what it found.
+func (c *nextCache) next(cv *mrkdwnConv, s string, from int, pat string) int {
+	if c.valid && from >= c.from && (c.at < 0 || c.at >= from) {
+		return c.at
+	}
+	j := strings.Index(s[from:], pat)
+	cv.steps += scanned(j, len(s)-from)
+	c.valid, c.from, c.at = true, from, j
+	if j >= 0 {
+		c.at = from + j
+	}
+	return c.at
+}
+
+// delimKind is delim's index in lineMemo.failFrom.
+func delimKind(delim string) int {
+	k := len(delim) - 1
+	if delim[0] == '_' {
+		k += 2
+	}
+	return k
+}
+
 // closer returns the index in s (searched from start) of delim closing an emphasis:
 // not escaped, preceded by a non-space, and for a single-character delim not part of a
 // double. It returns -1 if there is none.
-func closer(s string, start int, delim string) int {
+func (cv *mrkdwnConv) closer(m *lineMemo, s string, start int, delim string) int {
+	k := delimKind(delim)
+	if f := m.failFrom[k]; f >= 0 && start >= f {
+		return -1
+	}
 	for i := start; i < len(s); i++ {
+		cv.steps++
 		switch {
 		case s[i] == '\\':
 			i++
 		case s[i] == '`':
-			if j := strings.IndexByte(s[i+1:], '`'); j >= 0 {
-				i += j + 1
+			if j := m.tick.next(cv, s, i+1, "`"); j >= 0 {
+				i = j
 			}
 		case strings.HasPrefix(s[i:], delim) && i > start && s[i-1] != ' ':
 			if len(delim) == 1 && i+1 < len(s) && s[i+1] == delim[0] {
@@ -93,11 +171,13 @@ func closer(s string, start int, delim string) int {
 			return i
 		}
 	}
+	m.failFrom[k] = start
 	return -1
 }
 
-func inlineToMrkdwn(s string, depth int) string {
+func (cv *mrkdwnConv) inline(s string, depth int) string {
 	var b strings.Builder
+	m := newLineMemo()
 	for i := 0; i < len(s); {
 		c := s[i]
 		switch {
@@ -106,9 +186,9 @@ func inlineToMrkdwn(s string, depth int) string {
 			i += 2
 			continue
 		case c == '`':
-			if j := strings.IndexByte(s[i+1:], '`'); j > 0 {
-				b.WriteString("`" + escapeSlack(s[i+1:i+1+j]) + "`")
-				i += j + 2
+			if j := m.tick.next(cv, s, i+1, "`"); j > i+1 {
+				b.WriteString("`" + escapeSlack(s[i+1:j]) + "`")
+				i = j + 1
 				continue
 			}
 		case (c == '*' || c == '_') && depth < maxDepth:
@@ -118,12 +198,12 @@ func inlineToMrkdwn(s string, depth int) string {
 			}
 			start := i + len(d)
 			if start < len(s) && s[start] != ' ' {
-				if j := closer(s, start, d); j > start {
+				if j := cv.closer(m, s, start, d); j > start {
 					mark := "_"
 					if len(d) == 2 {
 						mark = "*"
 					}
-					b.WriteString(mark + inlineToMrkdwn(s[start:j], depth+1) + mark)
+					b.WriteString(mark + cv.inline(s[start:j], depth+1) + mark)
 					i = j + len(d)
 					continue
 				}
@@ -132,16 +212,22 @@ func inlineToMrkdwn(s string, depth int) string {
 			i += len(d)
 			continue
 		case c == '[':
-			if label, url, n, ok := canonicalLink(s[i:]); ok {
+			if label, url, end, ok := cv.canonicalLink(m, s, i); ok {
 				b.WriteString("<" + slackURL(url) + "|" + escapeSlack(plainOf(label)) + ">")
-				i += n
+				i = end
 				continue
 			}
 		case c == '<':
-			if j := strings.IndexByte(s[i:], '>'); j > 1 && isURL(s[i+1:i+j]) {
-				b.WriteString("<" + slackURL(s[i+1:i+j]) + ">")
-				i += j + 1
-				continue
+			// An autolink holds no '<': only the last '<' before a '>' is checked.
+			if j := m.gt.next(cv, s, i+1, ">"); j > i+1 {
+				if lt := m.lt.next(cv, s, i+1, "<"); lt < 0 || lt > j {
+					cv.steps += j - i
+					if isURL(s[i+1 : j]) {
+						b.WriteString("<" + slackURL(s[i+1:j]) + ">")
+						i = j + 1
+						continue
+					}
+				}
 			}
 		}
 		b.WriteString(escapeSlack(s[i : i+1]))
@@ -150,21 +236,25 @@ func inlineToMrkdwn(s string, depth int) string {
 	return b.String()
 }
 
-// canonicalLink parses "[label](url)" at the start of s, returning its length.
-func canonicalLink(s string) (label, url string, n int, ok bool) {
-	end := strings.Index(s, "](")
-	if end < 1 {
+// canonicalLink parses "[label](url)" at s[i:], returning the link's end in s.
+func (cv *mrkdwnConv) canonicalLink(m *lineMemo, s string, i int) (label, url string, end int, ok bool) {
+	mid := m.mid.next(cv, s, i, "](")
+	if mid < i+1 {
 		return "", "", 0, false
 	}
-	close := strings.IndexByte(s[end+2:], ')')
-	if close < 1 {
+	paren := m.paren.next(cv, s, mid+2, ")")
+	if paren < mid+3 {
 		return "", "", 0, false
 	}
-	url = s[end+2 : end+2+close]
-	if !isURL(url) {
+	url = s[mid+2 : paren]
+	if m.urlAt != mid { // every '[' before this "](" has the same URL: check it once
+		cv.steps += len(url)
+		m.urlAt, m.urlOK = mid, isURL(url)
+	}
+	if !m.urlOK {
 		return "", "", 0, false
 	}
-	return s[1:end], url, end + 3 + close, true
+	return s[i+1 : mid], url, paren + 1, true
 }
 
 // isURL reports whether s looks like an absolute URL: scheme ":" and no spaces.

@@ -142,3 +142,42 @@ func TestTruncate(t *testing.T) {
 		}
 	}
 }
+
+// hostileCanonical are canonical texts of 64 KiB built to make a converter rescan:
+// openers without closers, links and autolinks that never close, code spans that never
+// end.
+func hostileCanonical() []string {
+	const n = 64 << 10
+	rep := func(s string) string { return strings.Repeat(s, n/len(s)) }
+	return []string{
+		rep("*a "), rep("_a "), rep("**a "), rep("__a "), rep("*_"), rep("["), rep("[a]("), rep("<"), rep("<a:"),
+		rep("`"), rep("a `"), rep("*`"), rep("\\*"), rep("**a*"), rep("[a](x:y") + ")", rep("<") + "x:y>",
+		rep("*a _b "), rep("*a *"), rep("[x](https://a)"),
+	}
+}
+
+// TestToMrkdwn_linear (issue 15 finding 9): converting any of the hostile texts
+// examines at most a fixed multiple of its length (mrkdwnConv.steps counts every byte
+// a search looks at). Before the fix 64 KiB of "*a " took 2.6 s: each unmatched "*"
+// rescanned the rest of the line.
+func TestToMrkdwn_linear(t *testing.T) {
+	for _, in := range hostileCanonical() {
+		var cv mrkdwnConv
+		out := cv.convert(in)
+		if limit := 64 * len(in); cv.steps > limit {
+			t.Errorf("toMrkdwn(%.12q… %d bytes): %d steps, want ≤ %d", in, len(in), cv.steps, limit)
+		}
+		if len(out) > 8*len(in)+64 {
+			t.Errorf("toMrkdwn(%.12q…): %d bytes from %d", in, len(out), len(in))
+		}
+	}
+}
+
+func BenchmarkToMrkdwn_hostile(b *testing.B) {
+	in := strings.Repeat("*a ", (64<<10)/3)
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		toMrkdwn(in)
+	}
+}
