@@ -18,6 +18,7 @@ const (
 	DefaultListen           = "127.0.0.1:8480"
 	DefaultMaxBodyBytes     = 128 << 10
 	DefaultReplay           = 10000
+	DefaultReplayBytes      = 16 << 20
 	DefaultSubscriberBuffer = 2048
 	DefaultHeartbeat        = 15 * time.Second
 
@@ -52,6 +53,11 @@ type Config struct {
 	// Replay is the number of events kept per channel for SSE resume (Last-Event-ID)
 	// and for Send's idempotency check. Default 10000 (five seconds at 2,000 msg/s).
 	Replay int `yaml:"replay"`
+	// ReplayBytes bounds the bytes of the events kept per channel for resume, beside
+	// Replay (whichever is reached first evicts the oldest), and the bytes queued for
+	// one SSE stream before it counts as too slow. Default 16 MiB: without it 10,000
+	// events of 64 KiB of text would pin over 600 MiB per channel.
+	ReplayBytes int64 `yaml:"replay_bytes"`
 	// SubscriberBuffer is the number of events queued for one SSE stream before it
 	// counts as too slow and is disconnected. Default 2048: Status traffic arrives in
 	// bursts, one per 300 ms Whisper transmission cycle (600 events at 2,000 msg/s).
@@ -76,6 +82,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Replay == 0 {
 		c.Replay = DefaultReplay
+	}
+	if c.ReplayBytes == 0 {
+		c.ReplayBytes = DefaultReplayBytes
 	}
 	if c.SubscriberBuffer == 0 {
 		c.SubscriberBuffer = DefaultSubscriberBuffer
@@ -142,6 +151,9 @@ func (c Config) Validate() error {
 	if c.Replay < 0 {
 		return bad("replay", "negative")
 	}
+	if c.ReplayBytes < 0 {
+		return bad("replay_bytes", "negative")
+	}
 	if c.SubscriberBuffer < 0 {
 		return bad("subscriber_buffer", "negative")
 	}
@@ -154,8 +166,8 @@ func (c Config) Validate() error {
 // String describes c with the token redacted, so that %v and %+v of a Config never
 // print the secret.
 func (c Config) String() string {
-	return fmt.Sprintf("api.Config{Name:%q Listen:%q Token:%s Channels:%q MaxBodyBytes:%d Replay:%d SubscriberBuffer:%d Heartbeat:%s}",
-		c.Name, c.Listen, redacted(c.Token), c.Channels, c.MaxBodyBytes, c.Replay, c.SubscriberBuffer, c.Heartbeat)
+	return fmt.Sprintf("api.Config{Name:%q Listen:%q Token:%s Channels:%q MaxBodyBytes:%d Replay:%d ReplayBytes:%d SubscriberBuffer:%d Heartbeat:%s}",
+		c.Name, c.Listen, redacted(c.Token), c.Channels, c.MaxBodyBytes, c.Replay, c.ReplayBytes, c.SubscriberBuffer, c.Heartbeat)
 }
 
 // GoString is String, so that %#v redacts the token too.
@@ -166,7 +178,7 @@ func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("name", c.Name), slog.String("listen", c.Listen),
 		slog.String("token", redacted(c.Token)), slog.Any("channels", c.Channels),
-		slog.Int64("max_body_bytes", c.MaxBodyBytes), slog.Int("replay", c.Replay),
+		slog.Int64("max_body_bytes", c.MaxBodyBytes), slog.Int("replay", c.Replay), slog.Int64("replay_bytes", c.ReplayBytes),
 		slog.Int("subscriber_buffer", c.SubscriberBuffer), slog.Duration("heartbeat", c.Heartbeat),
 	)
 }

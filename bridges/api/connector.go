@@ -104,7 +104,7 @@ func New(cfg Config) (*Connector, error) {
 		if err != nil { // Validate checked it
 			return nil, fmt.Errorf("%w: api.channels: %v", ErrInvalidConfig, err)
 		}
-		ch := newChannel(name, id, cfg.Replay, cfg.SubscriberBuffer)
+		ch := newChannel(name, id, cfg.Replay, cfg.ReplayBytes, cfg.SubscriberBuffer)
 		c.channels = append(c.channels, ch)
 		c.byName[name] = ch
 		c.byID[id] = ch

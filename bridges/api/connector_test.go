@@ -37,6 +37,7 @@ func TestConfig_validate(t *testing.T) {
 		{"api.channels[1]", func(c *Config) { c.Channels = []string{"x", "x"} }},
 		{"api.max_body_bytes", func(c *Config) { c.MaxBodyBytes = -1 }},
 		{"api.replay", func(c *Config) { c.Replay = -1 }},
+		{"api.replay_bytes", func(c *Config) { c.ReplayBytes = -1 }},
 		{"api.subscriber_buffer", func(c *Config) { c.SubscriberBuffer = -1 }},
 		{"api.heartbeat", func(c *Config) { c.Heartbeat = -time.Second }},
 	}
@@ -60,7 +61,7 @@ func TestConfig_validate(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{Name: "api", Listen: "127.0.0.1:8480", Token: "t", Channels: []string{"status"},
-		MaxBodyBytes: 128 << 10, Replay: 10000, SubscriberBuffer: 2048, Heartbeat: 15 * time.Second}
+		MaxBodyBytes: 128 << 10, Replay: 10000, ReplayBytes: 16 << 20, SubscriberBuffer: 2048, Heartbeat: 15 * time.Second}
 	if c.cfg.String() != want.String() || c.Name() != "api" {
 		t.Errorf("defaults %v, want %v", c.cfg, want)
 	}

@@ -61,8 +61,9 @@
 //
 // SSE event kinds are message, action, notice, edit, delete and reaction (the last
 // three carry "target"), and gap: {"missed_from": n, "missed_to": m} when a resuming
-// client's Last-Event-ID is older than the Config.Replay events kept per channel, with
-// "reset": true when it comes from before a restart (numbering starts at 1 each run).
+// client's Last-Event-ID is older than the events kept per channel (Config.Replay
+// events, at most Config.ReplayBytes bytes), with "reset": true when it comes from
+// before a restart (numbering starts at 1 each run).
 //
 // # Concurrency
 //

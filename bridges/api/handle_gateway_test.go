@@ -349,3 +349,46 @@ func TestSSE_connectBeforeAnything(t *testing.T) {
 		t.Errorf("frame %+v", ev)
 	}
 }
+
+// TestSSE_replayBoundedByBytes (issue 15 finding 10): with the default bounds, 600
+// events of 60 KiB of text each (over 36 MB) are sent to one channel; a client resuming
+// from the start gets a gap and at most ReplayBytes (16 MiB) of replayed events, and
+// the ring holds no more. Before the fix the ring kept all 600 (it was bounded by
+// count only, 10,000 events) and the client got every one of them.
+func TestSSE_replayBoundedByBytes(t *testing.T) {
+	cfg := testConfig()
+	r := start(t, cfg, nil)
+	text := strings.Repeat("a", 60<<10)
+	const total = 600
+	for i := 1; i <= total; i++ {
+		if _, err := r.c.Send(context.Background(), outbound("status", "k"+strconv.Itoa(i), text)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := r.openStream(t, "status", "?last_event_id=0", nil)
+	if _, err := r.c.Send(context.Background(), outbound("status", "live", "live")); err != nil {
+		t.Fatal(err)
+	}
+	var replayed, bytes int
+	var first sseEvent
+	for {
+		ev := s.next(t)
+		if first.event == "" {
+			first = ev
+		}
+		if strings.Contains(ev.data, `"live"`) {
+			break
+		}
+		if ev.event != "gap" {
+			replayed++
+			bytes += len(ev.data)
+		}
+	}
+	t.Logf("resumed from the start: %d of %d events replayed, %d bytes; first frame %s %.60s", replayed, total, bytes, first.event, first.data)
+	if first.event != "gap" || replayed >= total || bytes > int(DefaultReplayBytes) {
+		t.Errorf("replayed %d events, %d bytes (first frame %q): want a gap and at most %d bytes", replayed, bytes, first.event, DefaultReplayBytes)
+	}
+	if n, b := r.c.byName["status"].kept(); b > DefaultReplayBytes || n != replayed+1 {
+		t.Errorf("ring keeps %d events, %d bytes; want %d, ≤ %d", n, b, replayed+1, DefaultReplayBytes)
+	}
+}

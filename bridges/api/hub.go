@@ -2,6 +2,7 @@ package api
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/statusgate/statusgate/bridges"
 )
@@ -23,6 +24,15 @@ type subscriber struct {
 	// ring.
 	ch   chan record
 	gone chan struct{}
+	// queued is the bytes of data in ch; past Config.ReplayBytes the subscriber counts
+	// as slow too (count alone would let it pin SubscriberBuffer × 64 KiB events).
+	queued atomic.Int64
+}
+
+// take returns a record received from ch to the subscriber's byte budget.
+func (s *subscriber) take(rec record) record {
+	s.queued.Add(-int64(len(rec.data)))
+	return rec
 }
 
 // gap tells a resuming client that events it has not seen are no longer in the ring.
@@ -42,27 +52,36 @@ type gap struct {
 // ring and to hand records to subscribers with non-blocking sends; no I/O, callback
 // or blocking operation runs under it.
 type channel struct {
-	name   string
-	id     bridges.ChannelID
-	buffer int
+	name     string
+	id       bridges.ChannelID
+	buffer   int
+	maxCount int   // Config.Replay
+	maxBytes int64 // Config.ReplayBytes
 
-	mu   sync.Mutex
-	seq  uint64   // last sequence number given out
-	ring []record // at most cap(ring); ring[head] is the oldest once full
-	head int
-	keys map[string]uint64 // Outbound.Key → seq, for records in the ring
-	subs map[*subscriber]struct{}
-	slow uint64 // subscribers disconnected for being slow
+	mu sync.Mutex
+	// seq is the last sequence number given out.
+	seq uint64
+	// ring[head:] are the records kept, oldest first, holding bytes bytes of data: at
+	// most maxCount records and maxBytes bytes (the newest record is kept whatever its
+	// size). Eviction policy: oldest first. ring[:head] are evicted slots, zeroed, and
+	// reclaimed when they are the larger half.
+	ring  []record
+	head  int
+	bytes int64
+	keys  map[string]uint64 // Outbound.Key → seq, for records in the ring
+	subs  map[*subscriber]struct{}
+	slow  uint64 // subscribers disconnected for being slow
 }
 
-func newChannel(name string, id bridges.ChannelID, replay, buffer int) *channel {
+func newChannel(name string, id bridges.ChannelID, replay int, replayBytes int64, buffer int) *channel {
 	return &channel{
-		name:   name,
-		id:     id,
-		buffer: buffer,
-		ring:   make([]record, 0, replay),
-		keys:   make(map[string]uint64),
-		subs:   make(map[*subscriber]struct{}),
+		name:     name,
+		id:       id,
+		buffer:   buffer,
+		maxCount: replay,
+		maxBytes: replayBytes,
+		keys:     make(map[string]uint64),
+		subs:     make(map[*subscriber]struct{}),
 	}
 }
 
@@ -79,29 +98,53 @@ func (ch *channel) publish(rec record) (seq uint64, dup bool) {
 	}
 	ch.seq++
 	rec.seq = ch.seq
-	if len(ch.ring) < cap(ch.ring) {
-		ch.ring = append(ch.ring, rec)
-	} else {
-		old := ch.ring[ch.head]
+	ch.ring = append(ch.ring, rec)
+	ch.bytes += int64(len(rec.data))
+	for n := len(ch.ring) - ch.head; n > 1 && (n > ch.maxCount || ch.bytes > ch.maxBytes); n-- {
+		old := &ch.ring[ch.head]
 		if old.key != "" && ch.keys[old.key] == old.seq {
 			delete(ch.keys, old.key)
 		}
-		ch.ring[ch.head] = rec
-		ch.head = (ch.head + 1) % len(ch.ring)
+		ch.bytes -= int64(len(old.data))
+		*old = record{}
+		ch.head++
+	}
+	if ch.head > 64 && ch.head > len(ch.ring)/2 {
+		n := copy(ch.ring, ch.ring[ch.head:])
+		clear(ch.ring[n:])
+		ch.ring, ch.head = ch.ring[:n], 0
 	}
 	if rec.key != "" {
 		ch.keys[rec.key] = rec.seq
 	}
+	size := int64(len(rec.data))
 	for s := range ch.subs {
+		if s.queued.Load()+size > ch.maxBytes && len(s.ch) > 0 {
+			ch.drop(s) // over its byte budget: slow
+			continue
+		}
 		select {
 		case s.ch <- rec:
+			s.queued.Add(size)
 		default: // full: disconnect (see subscriber)
-			delete(ch.subs, s)
-			close(s.gone)
-			ch.slow++
+			ch.drop(s)
 		}
 	}
 	return rec.seq, false
+}
+
+// drop disconnects the slow subscriber s. Called with ch.mu held.
+func (ch *channel) drop(s *subscriber) {
+	delete(ch.subs, s)
+	close(s.gone)
+	ch.slow++
+}
+
+// kept returns how many records the ring holds and their bytes.
+func (ch *channel) kept() (n int, bytes int64) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return len(ch.ring) - ch.head, ch.bytes
 }
 
 // subscribe registers a new subscriber. When resume is set, it also returns the ring's
@@ -121,13 +164,14 @@ func (ch *channel) subscribe(after uint64, resume bool) (*subscriber, []record, 
 		g = &gap{MissedFrom: after + 1, Reset: true}
 		after = 0
 	}
-	oldest := ch.seq - uint64(len(ch.ring)) + 1
+	kept := ch.ring[ch.head:]
+	oldest := ch.seq - uint64(len(kept)) + 1
 	if g == nil && after+1 < oldest {
 		g = &gap{MissedFrom: after + 1, MissedTo: oldest - 1}
 	}
 	var backlog []record
-	for i := range ch.ring {
-		if rec := ch.ring[(ch.head+i)%len(ch.ring)]; rec.seq > after {
+	for _, rec := range kept {
+		if rec.seq > after {
 			backlog = append(backlog, rec)
 		}
 	}

@@ -84,9 +84,10 @@ func (s *server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			s.log.Debug("slow SSE client disconnected", "chat", ch.name)
 			return
 		case rec := <-sub.ch:
+			rec = sub.take(rec)
 			buf = appendFrame(buf, rec.seq, rec.kind, rec.data)
 			for n := len(sub.ch); n > 0; n-- { // batch what is already queued
-				rec = <-sub.ch
+				rec = sub.take(<-sub.ch)
 				buf = appendFrame(buf, rec.seq, rec.kind, rec.data)
 			}
 		case <-tick.C:
