@@ -236,6 +236,7 @@ func (n *node) startMessenger(deviceName string) error {
 }
 
 func (n *node) stop() {
+	stopDiscovery(n)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if err := n.m.Shutdown(); err != nil {

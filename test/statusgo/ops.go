@@ -39,6 +39,8 @@ var ops = map[string]op{
 	"enable_installation":  opEnableInstallation,
 	"disable_installation": opDisableInstallation,
 	"hold":                 opHold,
+	"discovery_start":      opDiscoveryStart,
+	"discovery_status":     opDiscoveryStatus,
 	"release":              opRelease,
 }
 
