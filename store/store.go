@@ -76,6 +76,7 @@ func (s *Store) Archive() *Archive { return s.archive }
 
 // Close closes the connection pool; in-flight calls finish first (database/sql).
 func (s *Store) Close() error {
+	s.archive.closeStmts()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close %s store: %w", s.d.name, err)
 	}

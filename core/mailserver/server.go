@@ -178,13 +178,19 @@ func (s *Server) Archive(env *whisper.Envelope) {
 }
 
 // Run writes queued envelopes in batches and prunes the archive hourly, until ctx ends;
-// then it writes what is still queued and returns.
+// then it writes what is still queued and returns. Durability: an envelope is archived
+// when the flush holding it commits; until then it is only in the queue (at most
+// ArchiveQueue envelopes, one flush's time), which a crash loses, from the archive only.
 func (s *Server) Run(ctx context.Context) error {
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
 	s.prune(ctx)
-	batch := make([]Record, 0, 256)
-	flush := func(ctx context.Context) {
+	// Group commit: each flush writes everything queued meanwhile, up to a queue's worth,
+	// in one Put (one transaction). While a flush waits on the disk, the next batch
+	// gathers, so the write rate follows the offered rate.
+	batch := make([]Record, 0, s.cfg.ArchiveQueue)
+	// flush writes batch; final is the shutdown drain's, after which a failure is a loss.
+	flush := func(ctx context.Context, final bool) {
 		if len(batch) == 0 {
 			return
 		}
@@ -196,6 +202,9 @@ func (s *Server) Run(ctx context.Context) error {
 			case <-ctx.Done():
 			}
 			err = s.archive.Put(ctx, batch)
+		}
+		if err != nil && !final && ctx.Err() != nil {
+			return // shutting down: the batch is kept, and the drain writes it
 		}
 		if err != nil {
 			// Lost to the archive only, never to the node's subscribers; counted and logged.
@@ -214,7 +223,7 @@ func (s *Server) Run(ctx context.Context) error {
 		select {
 		case r := <-s.queue:
 			batch = s.take(append(batch, r))
-			flush(ctx)
+			flush(ctx, false)
 		case <-prune.C:
 			s.prune(ctx)
 		case <-ctx.Done():
@@ -222,7 +231,7 @@ func (s *Server) Run(ctx context.Context) error {
 			drainCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			for batch = s.take(batch); len(batch) > 0; batch = s.take(batch) {
-				flush(drainCtx)
+				flush(drainCtx, true)
 			}
 			return nil
 		}
