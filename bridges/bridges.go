@@ -12,10 +12,10 @@
 //	          Receipt → gateway marks delivered
 //
 // The required interface, Connector, is small: Name, Capabilities, Run and Send. Edits,
-// deletes, reactions, membership and history are optional capability interfaces
-// (Editor, Redactor, Reactor, Moderator, Historian) that the gateway finds by type
-// assertion; when one is missing, the gateway degrades (an edit becomes a new message
-// quoting the old one, a reaction becomes a short notice, and so on) and never fails.
+// deletes, reactions and membership are optional capability interfaces (Editor,
+// Redactor, Reactor, Moderator) that the gateway finds by type assertion; when one is
+// missing, the gateway degrades (an edit becomes a new message quoting the old one, a
+// reaction becomes a short notice, and so on) and never fails.
 // Each connector lists its surface in compile-time guards at the top of its
 // connector.go:
 //
@@ -38,15 +38,20 @@ import (
 
 // Connector is one remote network (or one account on it), as the gateway sees it.
 // cmd/bridge/run.go builds each connector with its package's New, which does no I/O
-// and starts no goroutines, then hands it to the gateway, which calls Run once and
-// the other methods as needed.
+// and starts no goroutines, then hands it to the gateway, which runs it: one session
+// at a time (Run), retried after back-off, with the other methods called as needed.
 //
 // Concurrency: Name and Capabilities may be called from any goroutine at any time,
 // before, during or after Run. Send and the capability methods are called from the
-// gateway's per-destination outbox goroutines while Run is running: calls for
-// different channels may overlap, calls for one destination channel never do (the
-// outbox is ordered), so a connector needs no ordering logic of its own but must be
-// safe for concurrent use across channels.
+// gateway's per-destination outbox goroutines, whether or not a session is up (they
+// then fail with ErrTransient): calls for different channels may overlap, calls for
+// one destination channel never do (the outbox is ordered), so a connector needs no
+// ordering logic of its own but must be safe for concurrent use across channels.
+//
+// The gateway guards every call into a connector: a panic is recovered, logged with its
+// stack, and becomes a transient error of that call (for Send and the capability
+// methods, a retry of that delivery), so one connector's bug never takes the process
+// down.
 type Connector interface {
 	// Name returns the network name: a ValidNetwork string such as "matrix" or
 	// "libera", unique among the gateway's connectors, fixed for the connector's life
@@ -59,37 +64,48 @@ type Connector interface {
 	// before Run; it does no I/O, never blocks and returns the same value every time.
 	Capabilities() Capabilities
 
-	// Run connects to the network and serves it until ctx is cancelled. It is called
-	// once, on a goroutine of the root errgroup (cmd/bridge/run.go), and blocks. Run
-	// owns every goroutine the connector starts and returns only after all of them
-	// have exited.
+	// Run serves one session with the network and returns why it ended. It is called
+	// by the gateway's supervisor goroutine for this connector, never twice at once,
+	// and again after every return but the last: the gateway owns the retry loop.
 	//
-	// While running, the connector delivers inbound events with h.Deliver and reports
-	// its connection state with h.ReportState (StateConnecting first). It handles
-	// connection loss itself: it reports StateTransientDisconnect, reconnects with
-	// backoff and keeps running. Rejected credentials are reported as
-	// StateBadCredentials and are not a reason to return either: Run keeps retrying
-	// slowly, so /readyz shows the problem and the rest of the gateway keeps working.
+	// A session: Run reports StateConnecting through h first, connects (or starts
+	// listening), reports StateConnected once Send can work, delivers inbound events
+	// with h.Deliver until the session ends, and returns only after every goroutine it
+	// started has exited. It keeps no goroutine, connection or listener beyond its
+	// return; state worth keeping across sessions (caches, counters) lives in the
+	// Connector.
 	//
-	// Run returns nil when ctx is cancelled. A non-nil error means the connector cannot
-	// run at all (a configuration fault found only at run time) and cancels the whole
-	// errgroup, stopping the process; it is logged by cmd/bridge.
+	// What Run returns tells the gateway what happened:
+	//   - nil: ctx was cancelled (the gateway is stopping). Nothing else returns nil.
+	//   - an error wrapping ErrBadCredentials: the network rejected the credentials.
+	//     The gateway reports StateBadCredentials with it and retries slowly
+	//     (gateway.retry_max), so /readyz shows the problem while the rest works.
+	//   - any other error: the session ended (connection lost, server gone, port
+	//     taken, a configuration fault found only at run time). The gateway reports
+	//     StateTransientDisconnect with it and calls Run again after a jittered,
+	//     exponential back-off, which restarts from its minimum after a session that
+	//     reached StateConnected.
+	// The gateway logs the error; it never stops the process. A panic in Run is
+	// recovered, logged with its stack and treated as an error.
 	Run(ctx context.Context, h Host) error
 
 	// Send posts out.Event (KindMessage, KindAction or KindNotice; other kinds only if
 	// the gateway has degraded them into one of these) to out.Channel and returns the
 	// ID the network gave the new message.
 	//
-	// Called by the gateway's outbox goroutine for out.Channel, only while Run is
-	// running. It may block on the network, and must return once ctx is done (the
-	// gateway sets a deadline per attempt). The connector converts out.Event.Text
+	// Called by the gateway's outbox goroutine for out.Channel. It may block on the
+	// network, and must return once ctx is done (the gateway sets a deadline per
+	// attempt). The connector converts out.Event.Text
 	// from canonical text and shows out.Event.Sender as its network allows (a ghost or
 	// puppet where Capabilities.Puppets, else a "<name>" prefix).
 	//
 	// A nil error means the message is posted: the gateway stores the Receipt and marks
 	// the outbox entry delivered. A permanent error (IsPermanent) marks the entry failed;
 	// any other error is retried later with the same out (and out.Key). Send called
-	// while disconnected returns an error wrapping ErrTransient.
+	// while no session is up (before Run, between sessions, after Run returned)
+	// returns an error wrapping ErrTransient without blocking. Sending the same out.Key
+	// again after a success posts nothing new and returns the same Receipt, where the
+	// network or the connector can tell (a transaction ID, a recent-sends memory).
 	Send(ctx context.Context, out Outbound) (Receipt, error)
 }
 
@@ -137,21 +153,10 @@ type Moderator interface {
 	Membership(ctx context.Context, out Outbound) error
 }
 
-// Historian is implemented by connectors that can fetch past messages, for the gateway
-// to backfill a new route or fill a gap after downtime.
-type Historian interface {
-	// History returns up to limit events of channel ch that happened before the message
-	// before (or the most recent ones, when before is empty), oldest first, in the same
-	// form Run would have delivered them. Called by the gateway's backfill goroutine
-	// for the route, only while Run is running; it may block until ctx is done. Events
-	// it returns are deduplicated against those already delivered, so overlap is
-	// harmless. An error aborts this backfill, which the gateway logs and retries per
-	// the classification of errors.go; ErrUnsupported ends backfill for ch.
-	History(ctx context.Context, ch ChannelID, before RemoteMsgID, limit int) ([]Event, error)
-}
-
 // Host is what the gateway offers a running connector. The gateway implements it and
-// passes it to Connector.Run; the connector keeps it only for the duration of Run.
+// passes it to Connector.Run; the connector keeps it only for the duration of that Run
+// (each session gets the same Host, so keeping it across sessions is harmless but
+// unneeded). bridges/bridgestest has a recording Host for connector tests.
 // All methods are safe to call from any of the connector's goroutines.
 type Host interface {
 	// Deliver hands an inbound event to the gateway. It returns only once the event is
@@ -174,8 +179,11 @@ type Host interface {
 
 	// ReportState records the connector's connection state for /readyz and metrics.
 	// err is the cause (nil for StateConnected; a short, secret-free error otherwise).
-	// It never blocks and has no result; the latest report wins. Report every change,
-	// including StateConnecting before the first connection attempt.
+	// It never blocks and has no result; the latest report wins. A session reports
+	// StateConnecting first and StateConnected once up; the states after a session
+	// ended (StateTransientDisconnect, StateBadCredentials) are the gateway's, from
+	// Run's result, though a connector may report a loss it recovers from within the
+	// session (a reconnecting websocket).
 	ReportState(s State, err error)
 
 	// Logger returns the connector's logger, with the "net" key already set. The

@@ -11,8 +11,8 @@ import (
 )
 
 // The example connector below shows the shape of a connector package in one file: the
-// compile-time guards that list its surface, a constructor without I/O, Run that owns
-// the connection and reports state, Send and one capability (Editor). It is an example
+// compile-time guards that list its surface, a constructor without I/O, Run that serves
+// one session and reports state, Send and one capability (Editor). It is an example
 // of the pattern, not a fake server: its "network" is an in-memory list of lines.
 var (
 	_ bridges.Connector = (*Connector)(nil)
@@ -22,6 +22,7 @@ var (
 // Connector is an example connector for the network "memo".
 type Connector struct {
 	mu    sync.Mutex
+	up    bool              // a session is connected
 	lines map[string]string // local message ID → text, the whole "network"
 	next  int
 }
@@ -37,10 +38,12 @@ func (c *Connector) Capabilities() bridges.Capabilities {
 	return bridges.Capabilities{MaxTextLen: 400, EditWindow: 15 * time.Minute}
 }
 
-// Run implements bridges.Connector: it "connects", delivers one inbound message and
-// serves until ctx ends.
+// Run implements bridges.Connector: one session. It "connects", delivers one inbound
+// message and serves until ctx ends (nil) or the session fails (why).
 func (c *Connector) Run(ctx context.Context, h bridges.Host) error {
 	h.ReportState(bridges.StateConnecting, nil)
+	c.setUp(true)
+	defer c.setUp(false)
 	h.ReportState(bridges.StateConnected, nil)
 	ch, _ := bridges.NewChannelID("memo", "lobby")
 	user, _ := bridges.NewRemoteUserID("memo", "u42")
@@ -52,11 +55,18 @@ func (c *Connector) Run(ctx context.Context, h bridges.Host) error {
 		Text:   bridges.Escape("2*3 = 6"),
 		Time:   time.Unix(0, 0),
 	}
-	if err := h.Deliver(ctx, ev); err != nil && !bridges.IsPermanent(err) {
-		return nil // not persisted: a real connector would re-read it after reconnecting
+	if err := h.Deliver(ctx, ev); err != nil && !bridges.IsPermanent(err) && ctx.Err() == nil {
+		// Not persisted: end the session; the next one re-reads it from the network.
+		return fmt.Errorf("memo session: %w", err)
 	}
 	<-ctx.Done()
 	return nil
+}
+
+func (c *Connector) setUp(up bool) {
+	c.mu.Lock()
+	c.up = up
+	c.mu.Unlock()
 }
 
 // Send implements bridges.Connector.
@@ -66,6 +76,9 @@ func (c *Connector) Send(ctx context.Context, out bridges.Outbound) (bridges.Rec
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !c.up {
+		return bridges.Receipt{}, fmt.Errorf("send to %s: %w: not connected", out.Channel, bridges.ErrTransient)
+	}
 	c.next++
 	local := fmt.Sprintf("m%d", c.next)
 	c.lines[local] = "<" + out.Event.Sender.Name + "> " + out.Event.Text
@@ -85,14 +98,14 @@ func (c *Connector) Edit(ctx context.Context, out bridges.Outbound) (bridges.Rec
 }
 
 // exampleHost is the smallest Host: it prints what it is given.
-type exampleHost struct{ cancel context.CancelFunc }
+type exampleHost struct{ delivered chan<- struct{} }
 
 func (h exampleHost) Deliver(ctx context.Context, ev bridges.Event) error {
 	if err := ev.Validate(); err != nil {
 		return bridges.Permanent(err)
 	}
 	fmt.Printf("deliver %s from %s in %s: %s\n", ev.Kind, ev.Sender.Name, ev.Origin.Channel, ev.Text)
-	h.cancel() // end the example once the event is "persisted"
+	close(h.delivered) // the example goes on once the event is "persisted"
 	return nil
 }
 
@@ -104,9 +117,15 @@ func (h exampleHost) Logger() *slog.Logger                   { return slog.New(s
 func Example() {
 	var conn bridges.Connector = New()
 
-	// Inbound: Run delivers events to the Host until ctx ends.
+	// Inbound: a session (Run, on the gateway's goroutine for the connector) delivers
+	// events to the Host until ctx ends.
 	ctx, cancel := context.WithCancel(context.Background())
-	_ = conn.Run(ctx, exampleHost{cancel: cancel})
+	delivered := make(chan struct{})
+	var session sync.WaitGroup
+	session.Go(func() { _ = conn.Run(ctx, exampleHost{delivered: delivered}) })
+	defer session.Wait()
+	defer cancel()
+	<-delivered
 
 	// Outbound: a Status message posted to memo:lobby, then edited.
 	lobby, _ := bridges.NewChannelID("memo", "lobby")

@@ -25,6 +25,10 @@ var (
 	// without message tags. It is permanent for that event; the gateway degrades (for
 	// example sends an edit as a new message) rather than retry.
 	ErrUnsupported = Permanent(errors.New("unsupported by this network"))
+	// ErrBadCredentials marks a session that ended because the network rejected the
+	// connector's credentials (a token, a password, SASL). Connector.Run returns an
+	// error wrapping it; the gateway shows StateBadCredentials and retries slowly.
+	ErrBadCredentials = errors.New("credentials rejected")
 	// ErrInvalidID: an ID or network name breaks the rules in ids.go.
 	ErrInvalidID = errors.New("invalid ID")
 	// ErrInvalidEvent: an Event or Outbound breaks the rules of Event.Validate. Host

@@ -55,8 +55,8 @@ var serverLimits = httpLimits{
 
 // Connector is the api connector: an HTTP server through which bots and tools post
 // into the channels of Config.Channels (POST → Host.Deliver) and read what the gateway
-// sends there (Send → Server-Sent Events). Build it with New; the gateway calls Run
-// once. All methods are safe for concurrent use.
+// sends there (Send → Server-Sent Events). Build it with New; the gateway runs its
+// sessions (Run). All methods are safe for concurrent use.
 type Connector struct {
 	cfg      Config
 	tokenSum [sha256.Size]byte // SHA-256 of Token: compared in constant time, never logged
@@ -64,12 +64,10 @@ type Connector struct {
 	byName   map[string]*channel
 	byID     map[bridges.ChannelID]*channel
 
-	// Injected time, randomness and retry backoff (STYLE.md rule 14); tests replace them.
-	now      func() time.Time
-	rand     io.Reader
-	retryMin time.Duration // first listen retry delay, doubling up to retryMax
-	retryMax time.Duration
-	limits   httpLimits
+	// Injected time and randomness (STYLE.md rule 14); tests replace them.
+	now    func() time.Time
+	rand   io.Reader
+	limits httpLimits
 
 	running   atomic.Bool
 	log       atomic.Pointer[slog.Logger] // the Host's, while Run runs
@@ -94,8 +92,6 @@ func New(cfg Config) (*Connector, error) {
 		byID:     make(map[bridges.ChannelID]*channel, len(cfg.Channels)),
 		now:      time.Now,
 		rand:     rand.Reader,
-		retryMin: time.Second,
-		retryMax: 30 * time.Second,
 		limits:   serverLimits,
 		ready:    make(chan struct{}),
 	}
@@ -134,15 +130,13 @@ func (c *Connector) Addr() net.Addr {
 // before reading Addr.
 func (c *Connector) Ready() <-chan struct{} { return c.ready }
 
-// Run serves the HTTP API until ctx is cancelled, then shuts the server down (SSE
-// streams end, in-flight requests see their context cancelled) and returns nil once
-// every goroutine it started has exited.
-//
-// It reports StateConnecting, then StateConnected once listening. When it cannot
-// listen (the port is taken), it reports StateTransientDisconnect and retries with
-// backoff (1 s doubling to 30 s) for as long as ctx lasts: a connector that cannot
-// listen must not stop the rest of the gateway. It returns an error only when it
-// cannot run at all (not built with New, nil host, already running).
+// Run serves the HTTP API for one session (bridges.Connector.Run): it reports
+// StateConnecting, listens, reports StateConnected and serves until ctx is cancelled,
+// then shuts the server down (SSE streams end, in-flight requests see their context
+// cancelled) and returns nil once every goroutine it started has exited. When it
+// cannot listen (the port is taken) or the server fails, it returns why; the gateway
+// runs it again after its back-off. It also returns an error when it cannot run at all
+// (not built with New, nil host, already running).
 func (c *Connector) Run(ctx context.Context, h bridges.Host) error {
 	if c == nil || c.byName == nil {
 		return fmt.Errorf("%w: connector not built with New", ErrInvalidConfig)
@@ -164,31 +158,15 @@ func (c *Connector) Run(ctx context.Context, h bridges.Host) error {
 	}
 
 	h.ReportState(bridges.StateConnecting, nil)
-	backoff := c.retryMin
-	for {
-		var lc net.ListenConfig
-		ln, err := lc.Listen(ctx, "tcp", c.cfg.Listen)
-		if err == nil {
-			backoff = c.retryMin
-			err = c.serve(ctx, h, log, ln)
-			if err == nil {
-				return nil
-			}
-		}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", c.cfg.Listen)
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
-		h.ReportState(bridges.StateTransientDisconnect, err)
-		log.Warn("api server not listening; retrying", "addr", c.cfg.Listen, "err", err, "retry_in", backoff)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-		backoff = min(2*backoff, c.retryMax)
+		return fmt.Errorf("listen api on %s: %w", c.cfg.Listen, err)
 	}
+	return c.serve(ctx, h, log, ln)
 }
 
 // serve runs the HTTP server on ln until ctx ends (nil) or the server fails (the

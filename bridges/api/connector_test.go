@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/statusgate/statusgate/bridges"
+	"github.com/statusgate/statusgate/bridges/bridgestest"
 )
 
 func TestConfig_validate(t *testing.T) {
@@ -82,10 +83,10 @@ func TestRun_cancelStopsEverything(t *testing.T) {
 	before := runtime.NumGoroutine()
 	func() {
 		r := start(t, testConfig(), nil)
-		if st := r.host.waitState(t, bridges.StateConnecting); st.err != nil {
-			t.Errorf("connecting with error %v", st.err)
+		if st := r.host.WaitState(t, bridges.StateConnecting); st.Err != nil {
+			t.Errorf("connecting with error %v", st.Err)
 		}
-		r.host.waitState(t, bridges.StateConnected)
+		r.host.WaitState(t, bridges.StateConnected)
 		s := r.openStream(t, "status", "", nil)
 		if resp := r.post(t, "status", `{"user":"a","text":"b"}`); resp.status != 202 {
 			t.Fatalf("post: %d %s", resp.status, resp.body)
@@ -104,8 +105,8 @@ func TestRun_cancelStopsEverything(t *testing.T) {
 		if _, err := http.Get(r.url + "/v1/channels"); err == nil {
 			t.Errorf("still serving after Run returned")
 		}
-		if !strings.Contains(r.host.logs.String(), "api server stopped") {
-			t.Errorf("no stop log:\n%s", r.host.logs)
+		if !strings.Contains(r.host.Logs(), "api server stopped") {
+			t.Errorf("no stop log:\n%s", r.host.Logs())
 		}
 	}()
 	http.DefaultClient.CloseIdleConnections()
@@ -133,22 +134,18 @@ func TestRun_portTakenThenFreed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.retryMin, c.retryMax = 5*time.Millisecond, 20*time.Millisecond
-	host := newTestHost()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx, host) }()
+	host := bridgestest.NewHost("api")
+	runner := bridgestest.Start(t, c, host)
 	defer func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := runner.Stop(); err != nil {
 			t.Errorf("Run: %v", err)
 		}
 	}()
 
-	host.waitState(t, bridges.StateConnecting)
-	st := host.waitState(t, bridges.StateTransientDisconnect)
-	if st.err == nil || !strings.Contains(st.err.Error(), "address already in use") {
-		t.Errorf("transient disconnect with error %v", st.err)
+	host.WaitState(t, bridges.StateConnecting)
+	st := host.WaitState(t, bridges.StateTransientDisconnect)
+	if st.Err == nil || !strings.Contains(st.Err.Error(), "address already in use") {
+		t.Errorf("transient disconnect with error %v", st.Err)
 	}
 	select {
 	case <-c.Ready():
@@ -159,7 +156,7 @@ func TestRun_portTakenThenFreed(t *testing.T) {
 		t.Errorf("Addr while the port is taken: %v", c.Addr())
 	}
 	taken.Close()
-	host.waitState(t, bridges.StateConnected)
+	host.WaitState(t, bridges.StateConnected)
 	<-c.Ready()
 	if got := c.Addr().String(); got != cfg.Listen {
 		t.Errorf("listening on %s, want %s", got, cfg.Listen)
@@ -178,15 +175,14 @@ func TestRun_cancelWhileRetrying(t *testing.T) {
 	defer taken.Close()
 	cfg := testConfig()
 	cfg.Listen = taken.Addr().String()
-	c, _ := New(cfg) // default backoff: cancel must not wait for it
-	host := newTestHost()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx, host) }()
-	host.waitState(t, bridges.StateTransientDisconnect)
-	cancel()
-	select {
-	case err := <-done:
+	c, _ := New(cfg)
+	host := bridgestest.NewHost("api")
+	runner := bridgestest.Start(t, c, host)
+	host.WaitState(t, bridges.StateTransientDisconnect)
+	stopped := make(chan error, 1)
+	go func() { stopped <- runner.Stop() }()
+	select { // between sessions: the stop must not wait for the next one
+	case err := <-stopped:
 		if err != nil {
 			t.Errorf("Run: %v", err)
 		}
@@ -201,11 +197,11 @@ func TestRun_misuse(t *testing.T) {
 		t.Error("Run with a nil host succeeded")
 	}
 	var zero Connector
-	if err := zero.Run(context.Background(), newTestHost()); !errors.Is(err, ErrInvalidConfig) {
+	if err := zero.Run(context.Background(), bridgestest.NewHost("api")); !errors.Is(err, ErrInvalidConfig) {
 		t.Errorf("Run of a zero Connector: %v", err)
 	}
 	r := start(t, testConfig(), nil)
-	if err := r.c.Run(context.Background(), newTestHost()); err == nil {
+	if err := r.c.Run(context.Background(), bridgestest.NewHost("api")); err == nil {
 		t.Error("second Run succeeded")
 	}
 }

@@ -12,6 +12,9 @@ var (
 	// ErrUnknownChannel: an Outbound or request names a channel this connector does
 	// not serve. Send wraps it in bridges.Permanent.
 	ErrUnknownChannel = errors.New("unknown channel")
+	// ErrNotServing: Send was called while no session serves the HTTP API (before Run,
+	// between sessions, after Run returned). Send wraps it with bridges.ErrTransient.
+	ErrNotServing = errors.New("api not serving")
 	// ErrBadRequest: a POST body breaks the request rules (decodePost); the message
 	// says which, and the handler answers 400 with it.
 	ErrBadRequest = errors.New("bad request")

@@ -99,6 +99,9 @@ func (c *Connector) publish(ctx context.Context, kind bridges.Kind, out bridges.
 	if err != nil {
 		return bridges.Receipt{}, bridges.Permanent(fmt.Errorf("send to %s: key: %w", out.Channel, err))
 	}
+	if c.addr.Load() == nil { // no session: no stream can read it; the gateway keeps it queued
+		return bridges.Receipt{}, fmt.Errorf("send to %s: %w: %w", out.Channel, bridges.ErrTransient, ErrNotServing)
+	}
 	ev := out.Event
 	data, err := json.Marshal(wireEvent{
 		ID:       id,

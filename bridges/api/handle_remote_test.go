@@ -31,7 +31,7 @@ func TestPost_deliversEvent(t *testing.T) {
 	}
 	r.post(t, "dev", `{"user":"bot","text":"restarting","kind":"notice"}`)
 
-	evs := r.host.delivered()
+	evs := r.host.Events()
 	if len(evs) != 3 {
 		t.Fatalf("%d events delivered, want 3", len(evs))
 	}
@@ -73,7 +73,7 @@ func TestPost_clientIDIsIdempotent(t *testing.T) {
 	if a != b || a != "api:status/retry-me" {
 		t.Errorf("ids %q and %q, want both api:status/retry-me", a, b)
 	}
-	evs := r.host.delivered()
+	evs := r.host.Events()
 	if len(evs) != 2 || evs[0].Origin != evs[1].Origin {
 		t.Errorf("the gateway cannot deduplicate: %+v", evs)
 	}
@@ -149,7 +149,7 @@ func TestPost_statuses(t *testing.T) {
 			case "-":
 				token = ""
 			}
-			r.host.setDeliver(func(context.Context, bridges.Event) error { return tc.deliver })
+			r.host.SetDeliver(func(context.Context, bridges.Event) error { return tc.deliver })
 			resp := r.do(t, method, path, token, tc.body)
 			if resp.status != tc.want {
 				t.Fatalf("status %d, want %d (%s)", resp.status, tc.want, resp.body)
@@ -206,7 +206,7 @@ func TestPost_deliverWaitsForGateway(t *testing.T) {
 	// for it, and a client that goes away cancels it.
 	r := start(t, testConfig(), nil)
 	entered := make(chan struct{})
-	r.host.setDeliver(func(ctx context.Context, ev bridges.Event) error {
+	r.host.SetDeliver(func(ctx context.Context, ev bridges.Event) error {
 		close(entered)
 		<-ctx.Done()
 		return ctx.Err()

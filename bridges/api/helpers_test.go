@@ -2,126 +2,21 @@ package api
 
 import (
 	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
-	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/statusgate/statusgate/bridges"
+	"github.com/statusgate/statusgate/bridges/bridgestest"
 )
 
 const testToken = "test-token-0123456789abcdef"
 
 // wait is the deadline of every wait on the server in these tests.
 const wait = 10 * time.Second
-
-// testHost stands in for the gateway. It implements the bridges.Host contract
-// in-process: the contract is the seam between connector and gateway, not a network,
-// so there is no server to run in its place. Deliver checks Event.Validate and wraps
-// a failure in bridges.Permanent, as the gateway does.
-type testHost struct {
-	mu      sync.Mutex
-	events  []bridges.Event
-	deliver func(context.Context, bridges.Event) error // overrides the result when set
-
-	states chan stateReport
-	logs   *syncBuffer
-	log    *slog.Logger
-}
-
-type stateReport struct {
-	state bridges.State
-	err   error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-func newTestHost() *testHost {
-	logs := new(syncBuffer)
-	return &testHost{
-		states: make(chan stateReport, 100),
-		logs:   logs,
-		log:    slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})).With("net", "api"),
-	}
-}
-
-func (h *testHost) Deliver(ctx context.Context, ev bridges.Event) error {
-	if err := ev.Validate(); err != nil {
-		return bridges.Permanent(err)
-	}
-	h.mu.Lock()
-	deliver := h.deliver
-	h.mu.Unlock()
-	if deliver != nil {
-		if err := deliver(ctx, ev); err != nil {
-			return err
-		}
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.events = append(h.events, ev)
-	return nil
-}
-
-func (h *testHost) ReportState(s bridges.State, err error) {
-	select {
-	case h.states <- stateReport{s, err}:
-	default:
-		panic("testHost: too many state reports")
-	}
-}
-
-func (h *testHost) Logger() *slog.Logger { return h.log }
-
-func (h *testHost) delivered() []bridges.Event {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]bridges.Event(nil), h.events...)
-}
-
-func (h *testHost) setDeliver(f func(context.Context, bridges.Event) error) {
-	h.mu.Lock()
-	h.deliver = f
-	h.mu.Unlock()
-}
-
-// waitState waits for the report of state want, failing on timeout.
-func (h *testHost) waitState(t *testing.T, want bridges.State) stateReport {
-	t.Helper()
-	timeout := time.After(wait)
-	for {
-		select {
-		case r := <-h.states:
-			if r.state == want {
-				return r
-			}
-		case <-timeout:
-			t.Fatalf("no state %s reported", want)
-		}
-	}
-}
 
 func testConfig() Config {
 	return Config{Listen: "127.0.0.1:0", Token: testToken, Channels: []string{"status", "dev"}}
@@ -130,7 +25,7 @@ func testConfig() Config {
 // running is a connector started by start.
 type running struct {
 	c    *Connector
-	host *testHost
+	host *bridgestest.Host
 	url  string // http://127.0.0.1:port
 	stop func() error
 }
@@ -146,28 +41,15 @@ func start(t *testing.T, cfg Config, edit func(*Connector)) *running {
 	if edit != nil {
 		edit(c)
 	}
-	host := newTestHost()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx, host) }()
-	var once sync.Once
-	var runErr error
-	stop := func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case runErr = <-done:
-			case <-time.After(wait):
-				runErr = fmt.Errorf("Run did not return %s after cancel", wait)
-			}
-		})
-		return runErr
-	}
+	host := bridgestest.NewHost(c.Name())
+	host.Timeout = wait
+	runner := bridgestest.Start(t, c, host)
+	stop := runner.Stop
 	t.Cleanup(func() {
 		if err := stop(); err != nil {
 			t.Errorf("Run: %v", err)
 		}
-		if strings.Contains(host.logs.String(), testToken) {
+		if strings.Contains(host.Logs(), testToken) {
 			t.Errorf("the token appears in the logs")
 		}
 	})

@@ -35,7 +35,7 @@ func TestSend_barrierTransient(t *testing.T) {
 			t.Fatalf("retry: %v", err)
 		}
 		select {
-		case <-h.states:
+		case <-h.Changed():
 		case <-time.After(10 * time.Millisecond):
 		}
 	}

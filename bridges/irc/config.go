@@ -275,10 +275,3 @@ func validParam(s string, spaces bool) error {
 	}
 	return nil
 }
-
-// backoff bounds of reconnects; jitter adds up to half again.
-const (
-	retryMinDefault = time.Second
-	retryMaxDefault = 2 * time.Minute
-	badCredsRetry   = 5 * time.Minute
-)

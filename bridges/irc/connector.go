@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"strconv"
 	"strings"
@@ -26,7 +25,8 @@ var (
 )
 
 // Connector is the IRC relay connector for one network. Build it with New; the gateway
-// calls Run once and Send from its outbox goroutines. Safe for concurrent use.
+// runs its sessions (Run) and calls Send from its outbox goroutines. Safe for
+// concurrent use.
 type Connector struct {
 	cfg      Config
 	channels map[bridges.ChannelID]string // ID → configured channel name
@@ -35,14 +35,15 @@ type Connector struct {
 	queue chan struct{}
 
 	// Injected time and backoff (STYLE.md rule 14); tests shorten them.
-	now      func() time.Time
-	retryMin time.Duration
-	retryMax time.Duration
+	now func() time.Time
 	// testHookWritten, if set, runs after Send handed its lines to girc and before it
 	// waits for the PONG: tests kill the server there.
 	testHookWritten func()
 
 	puppets *puppetPool // Config.Puppets; empty unless enabled
+	// sent remembers the latest posted keys: IRC has no transaction IDs, so a Send of
+	// a key that went out returns its receipt without posting it again.
+	sent *bridges.SentKeys
 
 	running   atomic.Bool
 	log       atomic.Pointer[slog.Logger]
@@ -52,6 +53,10 @@ type Connector struct {
 	// the last gap announcement: the start of a gap to announce (gap.go).
 	lostAt atomic.Int64
 }
+
+// sentKeys is how many posted keys a connector remembers (SentKeys): the gateway
+// retries a key within minutes, and 4,096 is more than any outbox holds in flight.
+const sentKeys = 4096
 
 // New validates cfg and returns a connector. It does no I/O and starts no goroutines.
 func New(cfg Config) (*Connector, error) {
@@ -65,8 +70,7 @@ func New(cfg Config) (*Connector, error) {
 		limiter:  rate.NewLimiter(rate.Limit(cfg.FloodRate), cfg.FloodBurst),
 		queue:    make(chan struct{}, cfg.QueueSize),
 		now:      time.Now,
-		retryMin: retryMinDefault,
-		retryMax: retryMaxDefault,
+		sent:     bridges.NewSentKeys(sentKeys),
 	}
 	c.puppets = newPuppetPool(c)
 	if cfg.FloodRate == 0 { // unreachable after defaults; kept for clarity
@@ -115,47 +119,30 @@ func (c *Connector) ChannelID(name string) (bridges.ChannelID, error) {
 	return id, nil
 }
 
-// Run connects, serves and reconnects with exponential back-off and jitter until ctx
-// ends; it returns nil then. Bad credentials are reported and retried slowly.
+// Run serves one session (bridges.Connector.Run): it connects, joins the channels,
+// reports StateConnected once every channel is settled, relays until the connection
+// ends, and returns why (an error wrapping bridges.ErrBadCredentials when the server
+// refused PASS or SASL), or nil when ctx ended. The gateway reconnects by calling it
+// again; the next session announces the gap (gap.go).
 func (c *Connector) Run(ctx context.Context, h bridges.Host) error {
 	if !c.running.CompareAndSwap(false, true) {
-		return errors.New("irc: Run called twice")
+		return errors.New("irc: Run called while running")
 	}
 	defer c.running.Store(false)
 	c.log.Store(h.Logger())
+	// The puppets live for this session: they stop (QUIT) when it ends, whatever ended it.
+	ctx, cancel := context.WithCancel(ctx)
 	if c.cfg.Puppets.Enabled {
 		c.puppets.start(ctx)
-		defer c.puppets.stop() // after ctx ended: every puppet QUITs
+		defer c.puppets.stop() // after cancel
 	}
-	log := h.Logger()
+	defer cancel()
 	h.ReportState(bridges.StateConnecting, nil)
-	delay := c.retryMin
-	for {
-		start := c.now()
-		err := c.serve(ctx, h)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if c.now().Sub(start) > time.Minute {
-			delay = c.retryMin
-		}
-		wait := delay + rand.N(delay/2+1)
-		if errors.Is(err, errBadCredentials) {
-			h.ReportState(bridges.StateBadCredentials, err)
-			wait = max(wait, min(badCredsRetry, c.retryMax*2))
-		} else {
-			h.ReportState(bridges.StateTransientDisconnect, err)
-		}
-		log.Info("irc disconnected", "err", err, "retry_in", wait)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-		delay = min(delay*2, c.retryMax)
+	err := c.serve(ctx, h)
+	if ctx.Err() != nil {
+		return nil
 	}
+	return err
 }
 
 // session is one connection. Its fields are set before the client connects or guarded

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/statusgate/statusgate/bridges"
+	"github.com/statusgate/statusgate/bridges/bridgestest"
 	"github.com/statusgate/statusgate/test/ircd"
 )
 
@@ -21,7 +22,7 @@ func TestRemote_toHost(t *testing.T) {
 	hum.c.Cmd.Message(testChannel, "hello \x02bold\x02 \x0304red\x03 *x*")
 	hum.c.Cmd.Action(testChannel, "waves")
 	hum.c.Cmd.Notice(testChannel, "a \x1ditalic\x1d notice")
-	evs := h.waitEvents(t, 3)
+	evs := h.WaitEvents(t, 3)
 	want := []struct {
 		kind bridges.Kind
 		text string
@@ -237,7 +238,7 @@ func TestRun_serverRestart(t *testing.T) {
 	hum.next(t, 10)
 
 	srv.Stop() // a crash: the connection drops
-	h.waitState(t, bridges.StateTransientDisconnect)
+	h.WaitState(t, bridges.StateTransientDisconnect)
 	if err := send(10); !errors.Is(err, bridges.ErrTransient) {
 		t.Fatalf("send while down: %v, want transient", err)
 	}
@@ -254,7 +255,7 @@ func TestRun_serverRestart(t *testing.T) {
 				t.Fatalf("send %d: %v", i, err)
 			}
 			select {
-			case <-h.states:
+			case <-h.Changed():
 			case <-time.After(10 * time.Millisecond):
 			}
 		}
@@ -268,7 +269,7 @@ func TestRun_serverRestart(t *testing.T) {
 	// And IRC → host works on the new connection, with IDs unique across connections.
 	// The gap is announced first (TestRun_gapAnnounced).
 	hum2.c.Cmd.Message(testChannel, "back")
-	evs := h.waitEvents(t, 2)
+	evs := h.WaitEvents(t, 2)
 	if len(evs) != 2 || evs[0].Kind != bridges.KindNotice || evs[1].Text != "back" {
 		t.Errorf("events after restart: %+v", evs)
 	}
@@ -282,13 +283,13 @@ func TestRun_badCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newTestHost()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx, h) }()
-	h.waitState(t, bridges.StateBadCredentials)
-	cancel()
-	if err := <-done; err != nil {
+	h := bridgestest.NewHost(c.Name())
+	r := bridgestest.Start(t, c, h)
+	h.WaitState(t, bridges.StateBadCredentials)
+	if err := r.WaitEnded(t, 1); !errors.Is(err, bridges.ErrBadCredentials) {
+		t.Errorf("the session ended with %v, want bad credentials", err)
+	}
+	if err := r.Stop(); err != nil {
 		t.Fatal(err)
 	}
 }

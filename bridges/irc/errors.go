@@ -1,6 +1,11 @@
 package irc
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/statusgate/statusgate/bridges"
+)
 
 // Sentinel errors of the irc connector. Callers use errors.Is.
 var (
@@ -12,6 +17,7 @@ var (
 	// ErrNotConnected: Send was called while the connection is down or the channel
 	// not joined yet. Send wraps it with bridges.ErrTransient.
 	ErrNotConnected = errors.New("not connected")
-	// errBadCredentials: the server rejected PASS or SASL.
-	errBadCredentials = errors.New("credentials rejected")
+	// errBadCredentials: the server rejected PASS or SASL; Run returns it, and the
+	// gateway shows bad_credentials.
+	errBadCredentials = fmt.Errorf("irc: PASS or SASL: %w", bridges.ErrBadCredentials)
 )

@@ -22,7 +22,8 @@ const correctionMark = "* correction: "
 // the sender's puppet connection when it has one in the channel (puppet.go). It blocks for a queue slot and for the token
 // bucket (back-pressure), returns an error wrapping bridges.ErrTransient when the
 // connection is down or the channel not joined, and a permanent error for an unknown
-// channel or an event kind IRC cannot show. Receipt.ID is name:out/<out.Key>.
+// channel or an event kind IRC cannot show. Receipt.ID is name:out/<out.Key>; a key
+// posted already (among the latest 4,096) is not posted again.
 //
 // Delivery: after the lines, Send writes "PING :<token>" and returns nil only once the
 // server answered with the matching PONG (barrier.go): a server handles a connection's
@@ -63,6 +64,9 @@ func (c *Connector) post(ctx context.Context, out bridges.Outbound, kind bridges
 	}
 	var rcpt bridges.Receipt
 	if out.Key != "" {
+		if r, ok := c.sent.Get(sentKey(out)); ok {
+			return r, nil // posted already: a retry after a lost answer
+		}
 		id, err := receiptID(c.cfg.Name, out.Key)
 		if err != nil {
 			return bridges.Receipt{}, bridges.Permanent(fmt.Errorf("send to %s: key: %w", out.Channel, err))
@@ -109,8 +113,18 @@ func (c *Connector) post(ctx context.Context, out bridges.Outbound, kind bridges
 	if err := c.write(ctx, w, lines); err != nil {
 		return bridges.Receipt{}, fmt.Errorf("send to %s: %w", out.Channel, err)
 	}
+	c.sent.Put(sentKey(out), rcpt)
 	c.log.Load().Debug("irc sent", "chat", channel, "kind", ev.Kind, "lines", len(lines), "msg_id", rcpt.ID, "puppet", prefix == mark)
 	return rcpt, nil
+}
+
+// sentKey is out's key in the memory of posted keys: per channel, so that a key is
+// never taken for another channel's.
+func sentKey(out bridges.Outbound) string {
+	if out.Key == "" {
+		return ""
+	}
+	return string(out.Channel) + " " + out.Key
 }
 
 // puppetFor returns the sender's puppet, in channel and marked busy, or nil for the

@@ -1,9 +1,6 @@
 package irc
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"strconv"
 	"sync"
 	"testing"
@@ -12,6 +9,7 @@ import (
 	"github.com/lrstanley/girc"
 
 	"github.com/statusgate/statusgate/bridges"
+	"github.com/statusgate/statusgate/bridges/bridgestest"
 	"github.com/statusgate/statusgate/test/ircd"
 )
 
@@ -19,71 +17,6 @@ import (
 const wait = 10 * time.Second
 
 const testChannel = "#status"
-
-// testHost stands in for the gateway. It implements the bridges.Host contract
-// in-process: the contract is the seam between connector and gateway, not a network,
-// so there is no server to run in its place. Deliver checks Event.Validate and wraps a
-// failure in bridges.Permanent, as the gateway does.
-type testHost struct {
-	mu     sync.Mutex
-	events []bridges.Event
-	got    chan struct{} // a token per delivered event
-	states chan bridges.State
-	log    *slog.Logger
-}
-
-func newTestHost() *testHost {
-	return &testHost{
-		got:    make(chan struct{}, 10000),
-		states: make(chan bridges.State, 1000),
-		log:    slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}
-}
-
-func (h *testHost) Deliver(_ context.Context, ev bridges.Event) error {
-	if err := ev.Validate(); err != nil {
-		return bridges.Permanent(err)
-	}
-	h.mu.Lock()
-	h.events = append(h.events, ev)
-	h.mu.Unlock()
-	h.got <- struct{}{}
-	return nil
-}
-
-func (h *testHost) ReportState(s bridges.State, _ error) { h.states <- s }
-func (h *testHost) Logger() *slog.Logger                 { return h.log }
-
-func (h *testHost) waitState(t testing.TB, want bridges.State) {
-	t.Helper()
-	timeout := time.After(wait)
-	for {
-		select {
-		case s := <-h.states:
-			if s == want {
-				return
-			}
-		case <-timeout:
-			t.Fatalf("no state %s within %s", want, wait)
-		}
-	}
-}
-
-// waitEvents waits for n delivered events and returns all delivered so far.
-func (h *testHost) waitEvents(t *testing.T, n int) []bridges.Event {
-	t.Helper()
-	timeout := time.After(wait)
-	for i := 0; i < n; i++ {
-		select {
-		case <-h.got:
-		case <-timeout:
-			t.Fatalf("%d of %d events within %s", i, n, wait)
-		}
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return append([]bridges.Event(nil), h.events...)
-}
 
 // line is what the human saw: command, sender nick and last parameter.
 type line struct{ cmd, nick, text string }
@@ -159,26 +92,18 @@ func testConfig(srv *ircd.Server) Config {
 	}
 }
 
-// startConnector runs a connector for cfg until the test ends and waits for
-// StateConnected.
-func startConnector(t testing.TB, cfg Config) (*Connector, *testHost) {
+// startConnector runs a connector for cfg in sessions, as the gateway does
+// (bridgestest.Start), until the test ends, and waits for StateConnected.
+func startConnector(t testing.TB, cfg Config) (*Connector, *bridgestest.Host) {
 	t.Helper()
 	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.retryMin, c.retryMax = 20*time.Millisecond, 200*time.Millisecond
-	h := newTestHost()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx, h) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	h.waitState(t, bridges.StateConnected)
+	h := bridgestest.NewHost(c.Name())
+	h.Timeout = wait
+	bridgestest.Start(t, c, h)
+	h.WaitState(t, bridges.StateConnected)
 	return c, h
 }
 

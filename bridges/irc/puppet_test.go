@@ -57,7 +57,7 @@ func TestPuppets_twoSenders(t *testing.T) {
 	}
 	// The relay connection sees the puppets' lines: they are the bridge's own.
 	hum.c.Cmd.Message(testChannel, "done")
-	evs := h.waitEvents(t, 5)
+	evs := h.WaitEvents(t, 5)
 	for i, ev := range evs {
 		if human := ev.Text == "done"; ev.Sender.IsBridge == human {
 			t.Errorf("event %d from %s %q: IsBridge %v", i, ev.Sender.Name, ev.Text, ev.Sender.IsBridge)

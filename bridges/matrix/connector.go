@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"maunium.net/go/mautrix"
@@ -25,20 +25,15 @@ var (
 	_ bridges.Redactor  = (*Connector)(nil)
 )
 
-// Retry bounds of the start-up loop (bot registration, portal rooms); jitter adds up
-// to half again.
 const (
-	retryMin     = 500 * time.Millisecond
-	retryMax     = time.Minute
-	badCredsWait = 5 * time.Minute
 	// maxRecentTxns bounds the set of processed transaction IDs (oldest forgotten).
 	maxRecentTxns = 4096
 	// maxNames bounds the display name cache (cleared when full).
 	maxNames = 8192
 )
 
-// Connector is the Matrix application service. Build it with New; the gateway calls
-// Run once and Send, Edit and Redact from its outbox goroutines.
+// Connector is the Matrix application service. Build it with New; the gateway runs its
+// sessions (Run) and calls Send, Edit and Redact from its outbox goroutines.
 //
 // Lock tiers: txnMu → stateMu → mu. mu (rooms, ghosts, names, host) is a leaf lock,
 // never held across I/O. txnMu serialises transaction handling (the homeserver sends
@@ -49,7 +44,10 @@ type Connector struct {
 	as  *appservice.AppService
 	bot id.UserID
 
-	ready chan struct{} // closed once the portal rooms are set up
+	ready     chan struct{} // closed once the portal rooms were first set up
+	readyOnce sync.Once
+	running   atomic.Bool // a Run is running
+	up        atomic.Bool // a session has set up the portal rooms and serves
 
 	mu      sync.Mutex
 	host    bridges.Host
@@ -152,11 +150,18 @@ func (c *Connector) Capabilities() bridges.Capabilities {
 // process that serves it on its own listener.
 func (c *Connector) Handler() http.Handler { return http.HandlerFunc(c.serveHTTP) }
 
-// Run serves the appservice API on Config.Listen, registers the bot, sets up the portal
-// rooms (retrying with back-off, StateBadCredentials when the homeserver rejects the
-// as_token) and then serves until ctx ends. A listener that cannot bind is a
-// configuration fault: Run returns the error.
+// Run serves one session (bridges.Connector.Run): it listens on Config.Listen for the
+// homeserver's transactions, registers the bot and sets up the portal rooms, reports
+// StateConnected, and serves until ctx ends (nil) or the listener fails. A listener
+// that cannot bind, or a set-up that fails, ends the session with why (an error
+// wrapping bridges.ErrBadCredentials when the homeserver rejects the as_token); the
+// gateway runs it again after its back-off. Between sessions Send fails transiently,
+// and the homeserver keeps and re-sends its transactions.
 func (c *Connector) Run(ctx context.Context, h bridges.Host) error {
+	if !c.running.CompareAndSwap(false, true) {
+		return errors.New("matrix: Run called while running")
+	}
+	defer c.running.Store(false)
 	c.mu.Lock()
 	c.host, c.log = h, h.Logger()
 	c.mu.Unlock()
@@ -166,55 +171,44 @@ func (c *Connector) Run(ctx context.Context, h bridges.Host) error {
 		return fmt.Errorf("listen %s: %w", c.cfg.Listen, err)
 	}
 	l := c.limits
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	srv := &http.Server{Handler: c.Handler(), ReadHeaderTimeout: l.readHeader, ReadTimeout: l.read,
 		WriteTimeout: l.write, IdleTimeout: l.idle, MaxHeaderBytes: l.maxHeaderBytes,
 		ErrorLog:    slog.NewLogLogger(h.Logger().Handler(), slog.LevelDebug),
 		BaseContext: func(net.Listener) context.Context { return ctx }}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }() // owned: Run waits on served below
-	c.setupLoop(ctx, h)
-	<-ctx.Done()
-	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(shutCtx)
-	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		c.log.Warn("appservice listener stopped", "err", err)
-	}
-	return nil
-}
-
-// setupLoop registers the bot and sets up every portal room, retrying until it works
-// or ctx ends, then reports StateConnected and opens the transaction gate.
-func (c *Connector) setupLoop(ctx context.Context, h bridges.Host) {
-	wait := retryMin
-	for {
-		err := c.setup(ctx)
-		if err == nil {
-			h.ReportState(bridges.StateConnected, nil)
-			c.log.Info("portal rooms ready", "rooms", len(c.cfg.Rooms))
-			close(c.ready)
-			return
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		delay := wait
+	var sessErr error
+	if err := c.setup(ctx); err != nil {
+		sessErr = fmt.Errorf("set up portal rooms: %w", err)
 		if errors.Is(err, mautrix.MUnknownToken) || errors.Is(err, mautrix.MMissingToken) {
-			h.ReportState(bridges.StateBadCredentials, errors.New("homeserver rejected the as_token"))
-			delay = badCredsWait
-		} else {
-			h.ReportState(bridges.StateTransientDisconnect, err)
-			wait = min(wait*2, retryMax)
+			sessErr = fmt.Errorf("homeserver rejected the as_token: %w: %w", bridges.ErrBadCredentials, err)
 		}
-		c.log.Warn("set up portal rooms", "err", err, "retry_in", delay)
-		t := time.NewTimer(delay + rand.N(delay/2+1))
+	} else {
+		c.up.Store(true)
+		h.ReportState(bridges.StateConnected, nil)
+		c.log.Info("portal rooms ready", "rooms", len(c.cfg.Rooms))
+		c.readyOnce.Do(func() { close(c.ready) })
 		select {
 		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
+		case err := <-served:
+			sessErr = fmt.Errorf("appservice listener: %w", err)
+			served <- err
 		}
+		c.up.Store(false)
 	}
+	cancel()
+	shutCtx, cancelShut := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelShut()
+	_ = srv.Shutdown(shutCtx)
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) && sessErr == nil {
+		sessErr = fmt.Errorf("appservice listener: %w", err)
+	}
+	if ctx.Err() != nil && sessErr == nil {
+		return nil
+	}
+	return sessErr
 }
 
 func (c *Connector) setup(ctx context.Context) error {

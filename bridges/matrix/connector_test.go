@@ -61,7 +61,7 @@ func TestConnector_dendrite(t *testing.T) {
 			t.Fatal(err)
 		}
 		aliceMsg = resp.EventID
-		ev := r.host.next(t)
+		ev := r.host.Next(t)
 		wantAlice(t, ev)
 		if ev.Kind != bridges.KindMessage || ev.Text != "hi **there** alert(1) j" || ev.Origin.ID != bridges.RemoteMsgID("matrix:"+resp.EventID) {
 			t.Errorf("event = %+v", ev)
@@ -72,7 +72,7 @@ func TestConnector_dendrite(t *testing.T) {
 		if _, err := r.human.SendMessageEvent(ctxT(t), r.room, event.EventMessage, &event.MessageEventContent{MsgType: event.MsgEmote, Body: "waves *"}); err != nil {
 			t.Fatal(err)
 		}
-		ev := r.host.next(t)
+		ev := r.host.Next(t)
 		wantAlice(t, ev)
 		if ev.Kind != bridges.KindAction || ev.Text != `waves \*` {
 			t.Errorf("event = %+v", ev)
@@ -176,7 +176,7 @@ func TestConnector_dendrite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := r.host.next(t) // the ghost's own messages above were not delivered
+		got := r.host.Next(t) // the ghost's own messages above were not delivered
 		wantAlice(t, got)
 		if got.Kind != bridges.KindMessage || got.Text != "yes!" || got.ReplyTo != bridges.RemoteMsgID("matrix:"+ghostMsg) {
 			t.Errorf("event = %+v", got)
@@ -191,7 +191,7 @@ func TestConnector_dendrite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ev := r.host.next(t)
+		ev := r.host.Next(t)
 		wantAlice(t, ev)
 		if ev.Kind != bridges.KindEdit || ev.Text != "fixed" || ev.Target != bridges.RemoteMsgID("matrix:"+aliceMsg) {
 			t.Errorf("edit = %+v", ev)
@@ -209,7 +209,7 @@ func TestConnector_dendrite(t *testing.T) {
 		if code, _ := put(t, "redaction-1", r.cfg.HSToken, body); code != http.StatusOK {
 			t.Fatalf("put redaction: %d", code)
 		}
-		ev = r.host.next(t)
+		ev = r.host.Next(t)
 		wantAlice(t, ev)
 		if ev.Kind != bridges.KindDelete || ev.Target != bridges.RemoteMsgID("matrix:"+aliceMsg) {
 			t.Errorf("delete = %+v", ev)
@@ -295,7 +295,7 @@ func TestConnector_dendrite(t *testing.T) {
 				t.Fatalf("put %d: %d", i, code)
 			}
 		}
-		ev := r.host.next(t)
+		ev := r.host.Next(t)
 		if ev.Text != "replayed" || ev.Origin.ID != bridges.RemoteMsgID("matrix:"+evID) {
 			t.Errorf("event = %+v", ev)
 		}
@@ -304,7 +304,7 @@ func TestConnector_dendrite(t *testing.T) {
 		if _, err := r.human.SendText(ctxT(t), r.room, "marker"); err != nil {
 			t.Fatal(err)
 		}
-		if ev := r.host.next(t); ev.Text != "marker" {
+		if ev := r.host.Next(t); ev.Text != "marker" {
 			t.Errorf("after replays got %+v, want the marker", ev)
 		}
 	})
@@ -317,14 +317,14 @@ func TestConnector_dendrite(t *testing.T) {
 			t.Fatal(err)
 		}
 		r.start(t)
-		ev := r.host.next(t)
+		ev := r.host.Next(t)
 		if ev.Text != "while down" {
 			t.Fatalf("after restart got %+v", ev)
 		}
 		if _, err := r.human.SendText(ctxT(t), r.room, "after restart"); err != nil {
 			t.Fatal(err)
 		}
-		if ev := r.host.next(t); ev.Text != "after restart" {
+		if ev := r.host.Next(t); ev.Text != "after restart" {
 			t.Errorf("got %+v, want no duplicate before 'after restart'", ev)
 		}
 		// The ghost still works after the restart (registration and membership are

@@ -132,6 +132,9 @@ func (c *Connector) roomOf(ch bridges.ChannelID) (id.RoomID, error) {
 	c.mu.Lock()
 	room, ok := c.rooms[ch.Local()]
 	c.mu.Unlock()
+	if ok && !c.up.Load() {
+		return "", fmt.Errorf("%w: %w: no session: %s", bridges.ErrTransient, ErrNotReady, ch)
+	}
 	if ok {
 		return room, nil
 	}

@@ -3,9 +3,6 @@ package matrix
 import (
 	"context"
 	"errors"
-	"log/slog"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,63 +11,9 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/statusgate/statusgate/bridges"
+	"github.com/statusgate/statusgate/bridges/bridgestest"
 	"github.com/statusgate/statusgate/test/homeserver"
 )
-
-// testHost stands in for the gateway: it validates and records delivered events and
-// reported states, in order.
-type testHost struct {
-	t      testing.TB
-	events chan bridges.Event
-	mu     sync.Mutex
-	state  bridges.State
-}
-
-func newTestHost(t testing.TB) *testHost {
-	return &testHost{t: t, events: make(chan bridges.Event, 256)}
-}
-
-func (h *testHost) Deliver(ctx context.Context, ev bridges.Event) error {
-	if err := ev.Validate(); err != nil {
-		return bridges.Permanent(err)
-	}
-	select {
-	case h.events <- ev:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (h *testHost) ReportState(s bridges.State, _ error) {
-	h.mu.Lock()
-	h.state = s
-	h.mu.Unlock()
-}
-
-func (h *testHost) Logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{h.t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-// testWriter sends log lines to t.Log (shown for failed or -v tests).
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
-// next returns the next delivered event, failing after 15 s.
-func (h *testHost) next(t testing.TB) bridges.Event {
-	t.Helper()
-	select {
-	case ev := <-h.events:
-		return ev
-	case <-time.After(15 * time.Second):
-		t.Fatal("no event delivered within 15 s")
-		return bridges.Event{}
-	}
-}
 
 // rig is one Dendrite with the connector registered, running, and a human in the
 // portal room of chat "dev".
@@ -78,7 +21,7 @@ type rig struct {
 	hs    *homeserver.Server
 	cfg   Config
 	c     *Connector
-	host  *testHost
+	host  *bridgestest.Host
 	stop  func()
 	room  id.RoomID
 	alias id.RoomAlias
@@ -135,31 +78,22 @@ func (r *rig) start(t testing.TB) {
 		t.Fatal(err)
 	}
 	if r.host == nil {
-		r.host = newTestHost(t)
+		r.host = bridgestest.NewHost(c.Name())
+		r.host.Timeout = 15 * time.Second
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx, r.host) }()
+	runner := bridgestest.Start(t, c, r.host)
 	r.c = c
 	r.stop = func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		if err := runner.Stop(); err != nil {
 			t.Errorf("Run: %v", err)
 		}
 	}
-	t.Cleanup(func() {
-		select {
-		case <-ctx.Done():
-		default:
-			r.stop()
-		}
-	})
 	select {
 	case <-c.Ready():
-	case err := <-done:
-		t.Fatalf("Run returned early: %v", err)
+	case <-runner.Done():
+		t.Fatalf("Run stopped early: %v", runner.Ended())
 	case <-time.After(30 * time.Second):
-		t.Fatalf("portal rooms not ready within 30 s\n%s", r.hs.Log())
+		t.Fatalf("portal rooms not ready within 30 s; sessions ended: %v\n%s", runner.Ended(), r.hs.Log())
 	}
 }
 

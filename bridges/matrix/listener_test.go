@@ -1,14 +1,13 @@
 package matrix
 
 import (
-	"context"
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/statusgate/statusgate/bridges/bridgestest"
 	"github.com/statusgate/statusgate/test/homeserver"
 	"github.com/statusgate/statusgate/test/slowloris"
 )
@@ -66,21 +65,13 @@ func startListener(t *testing.T, edit func(*Connector)) (*Connector, Config) {
 	if edit != nil {
 		edit(c)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx, newTestHost(t)) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	runner := bridgestest.Start(t, c, bridgestest.NewHost(c.Name()))
 	select {
 	case <-c.Ready():
-	case err := <-done:
-		t.Fatalf("Run returned early: %v", err)
+	case <-runner.Done():
+		t.Fatalf("Run stopped early: %v", runner.Ended())
 	case <-time.After(30 * time.Second):
-		t.Fatalf("portal rooms not ready within 30 s\n%s", hs.Log())
+		t.Fatalf("portal rooms not ready within 30 s; sessions ended: %v\n%s", runner.Ended(), hs.Log())
 	}
 	return c, cfg
 }

@@ -80,7 +80,7 @@ func TestConnector_homeserverRestart(t *testing.T) {
 	if _, err := r.human.SendText(ctxT(t), r.room, "after the outage"); err != nil {
 		t.Fatal(err)
 	}
-	if ev := r.host.next(t); ev.Text != "after the outage" {
+	if ev := r.host.Next(t); ev.Text != "after the outage" {
 		t.Errorf("inbound after restart: %+v", ev)
 	}
 }

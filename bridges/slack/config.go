@@ -246,8 +246,5 @@ func redacted(secret string) string {
 
 // retry delays of Run; not configuration.
 const (
-	retryMin       = time.Second
-	retryMax       = 2 * time.Minute
-	badCredsRetry  = 5 * time.Minute // rejected tokens: retry slowly
 	requestTimeout = 30 * time.Second
 )

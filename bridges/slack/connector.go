@@ -38,14 +38,11 @@ type Connector struct {
 	users    *userCache
 	recent   *recentSet // Events API event_ids handled lately (events_http.go)
 
-	// Injected time and retry delays (STYLE.md rule 14); tests shorten them.
-	now           func() time.Time
-	retryMin      time.Duration
-	retryMax      time.Duration
-	badCredsRetry time.Duration
-	limits        httpLimits    // of the Events API endpoint
-	rejected      atomic.Uint64 // Events API requests refused for their signature
-	refusedLog    refusedLog
+	// Injected time (STYLE.md rule 14).
+	now        func() time.Time
+	limits     httpLimits    // of the Events API endpoint
+	rejected   atomic.Uint64 // Events API requests refused for their signature
+	refusedLog refusedLog
 
 	running  atomic.Bool
 	httpAddr atomic.Pointer[string]      // the Events API endpoint's bound address, once listening
@@ -55,6 +52,7 @@ type Connector struct {
 	mu        sync.Mutex
 	notBefore map[string]time.Time // channel → end of its last 429 Retry-After
 	uncertain map[string]bool      // Outbound.Key whose last post may have landed
+	sent      *bridges.SentKeys    // the latest posted keys: a key that went out is not posted again
 }
 
 // identity is who the tokens belong to, from auth.test.
@@ -76,16 +74,14 @@ func New(cfg Config) (*Connector, error) {
 			slack.OptionAppLevelToken(cfg.AppToken),
 			slack.OptionHTTPClient(&http.Client{Timeout: requestTimeout}),
 		),
-		channels:      make(map[string]*rate.Limiter, len(cfg.Channels)),
-		users:         newUserCache(userCacheSize, userCacheTTL),
-		recent:        newRecentSet(recentEvents),
-		now:           time.Now,
-		retryMin:      retryMin,
-		retryMax:      retryMax,
-		badCredsRetry: badCredsRetry,
-		limits:        eventsLimits,
-		notBefore:     make(map[string]time.Time),
-		uncertain:     make(map[string]bool),
+		channels:  make(map[string]*rate.Limiter, len(cfg.Channels)),
+		users:     newUserCache(userCacheSize, userCacheTTL),
+		recent:    newRecentSet(recentEvents),
+		now:       time.Now,
+		limits:    eventsLimits,
+		notBefore: make(map[string]time.Time),
+		uncertain: make(map[string]bool),
+		sent:      bridges.NewSentKeys(maxUncertain),
 	}
 	for _, ch := range cfg.Channels {
 		c.channels[ch] = rate.NewLimiter(rate.Limit(cfg.RatePerChannel), cfg.Burst)
@@ -103,56 +99,33 @@ func (c *Connector) Capabilities() bridges.Capabilities {
 	return bridges.Capabilities{MaxTextLen: maxTextLen, Replies: true, Puppets: true}
 }
 
-// Run checks the bot token (auth.test), then receives events until ctx ends: over
-// Socket Mode (reconnecting with backoff), or with the http transport on the Events API
-// endpoint (events_http.go). A rejected token is reported as StateBadCredentials and
-// retried every few minutes. Run returns nil when ctx is cancelled, and an error only
-// when the Events API endpoint cannot listen.
+// Run serves one session (bridges.Connector.Run): it checks the bot token
+// (auth.test), then receives events over Socket Mode (slack-go's client reconnects a
+// dropped websocket by itself, within the session) or, with the http transport, on
+// the Events API endpoint (events_http.go), until ctx ends (nil) or the session fails,
+// and returns why: an error wrapping bridges.ErrBadCredentials when Slack rejected a
+// token, another error for anything else (the endpoint cannot listen, the socket gave
+// up, an event the gateway could not take, left unacknowledged for Slack to re-send).
 func (c *Connector) Run(ctx context.Context, h bridges.Host) error {
 	if !c.running.CompareAndSwap(false, true) {
-		return errors.New("slack: Run called twice")
+		return errors.New("slack: Run called while running")
 	}
 	defer c.running.Store(false)
 	c.log.Store(h.Logger())
 	h.ReportState(bridges.StateConnecting, nil)
+	var err error
 	if c.cfg.Transport == TransportHTTP {
-		return c.runHTTP(ctx, h)
+		err = c.runHTTP(ctx, h)
+	} else {
+		err = c.session(ctx, h)
 	}
-	return c.retryLoop(ctx, h, c.session)
-}
-
-// retryLoop runs session until ctx ends, again after every failure with backoff (reset
-// after a session that connected), slowly when Slack rejected a token. It returns nil.
-func (c *Connector) retryLoop(ctx context.Context, h bridges.Host, session func(context.Context, bridges.Host) (bool, error)) error {
-	log := h.Logger()
-	delay := c.retryMin
-	for {
-		connected, err := session(ctx, h)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if connected {
-			delay = c.retryMin
-		}
-		wait := delay
-		if isAuthError(err) {
-			h.ReportState(bridges.StateBadCredentials, err)
-			log.Error("slack rejected the tokens", "err", err, "retry_in", c.badCredsRetry)
-			wait = max(wait, c.badCredsRetry)
-		} else {
-			h.ReportState(bridges.StateTransientDisconnect, err)
-			log.Warn("slack connection lost", "err", err, "retry_in", wait)
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-		delay = min(delay*2, c.retryMax)
-		h.ReportState(bridges.StateConnecting, nil)
+	if ctx.Err() != nil {
+		return nil
 	}
+	if isAuthError(err) {
+		return fmt.Errorf("slack rejected a token: %w: %w", bridges.ErrBadCredentials, err)
+	}
+	return err
 }
 
 // authTest checks the bot token and records who it belongs to.
@@ -169,13 +142,13 @@ func (c *Connector) authTest(ctx context.Context) (*identity, error) {
 }
 
 // session runs one auth.test and one Socket Mode client (which reconnects by itself
-// after a dropped websocket) until ctx ends or the client gives up. connected reports
-// whether Socket Mode said hello at least once.
-func (c *Connector) session(ctx context.Context, h bridges.Host) (connected bool, err error) {
+// after a dropped websocket) until ctx ends or the client gives up, and returns why.
+func (c *Connector) session(ctx context.Context, h bridges.Host) error {
 	auth, err := c.authTest(ctx)
 	if err != nil {
-		return false, err
+		return err
 	}
+	connected := false
 
 	sm := socketmode.New(c.api, socketmode.OptionLog(slogOutput{h.Logger()}))
 	ctx, cancel := context.WithCancel(ctx)
@@ -188,9 +161,9 @@ func (c *Connector) session(ctx context.Context, h bridges.Host) (connected bool
 	for {
 		select {
 		case <-ctx.Done():
-			return connected, ctx.Err()
+			return ctx.Err()
 		case err := <-errc:
-			return connected, fmt.Errorf("socket mode: %w", err)
+			return fmt.Errorf("socket mode: %w", err)
 		case ev := <-sm.Events:
 			switch ev.Type {
 			case socketmode.EventTypeHello:
@@ -207,16 +180,17 @@ func (c *Connector) session(ctx context.Context, h bridges.Host) (connected bool
 			case socketmode.EventTypeConnectionError, socketmode.EventTypeIncomingError:
 				h.ReportState(bridges.StateTransientDisconnect, errors.New("socket mode connection error"))
 			case socketmode.EventTypeInvalidAuth:
-				return connected, fmt.Errorf("socket mode: %w", errInvalidAuth)
+				return fmt.Errorf("socket mode: %w", errInvalidAuth)
 			case socketmode.EventTypeEventsAPI:
 				if ev.Request == nil {
 					continue
 				}
 				if !c.handleEnvelope(ctx, h, ev) {
-					return connected, ctx.Err() // not acked: Slack re-sends it
+					// Not acked: Slack re-sends it, to the next session.
+					return fmt.Errorf("envelope %s not taken by the gateway", ev.Request.EnvelopeID)
 				}
 				if err := sm.AckCtx(ctx, ev.Request.EnvelopeID, nil); err != nil {
-					return connected, fmt.Errorf("ack envelope: %w", err)
+					return fmt.Errorf("ack envelope: %w", err)
 				}
 			}
 		}

@@ -106,17 +106,16 @@ func (c *Connector) runHTTP(ctx context.Context, h bridges.Host) error {
 	})
 	log.Info("slack events endpoint listening", "addr", addr, "path", c.cfg.EventsPath)
 
-	_ = c.retryLoop(ctx, h, func(ctx context.Context, h bridges.Host) (bool, error) {
-		self, err := c.authTest(ctx)
-		if err != nil {
-			return false, err
-		}
+	// Until auth.test has succeeded the endpoint answers 503 (events cannot be
+	// attributed yet), so Slack re-sends them; a rejected token ends the session.
+	var sessErr error
+	if self, err := c.authTest(ctx); err != nil {
+		sessErr = err
+	} else {
 		log.Info("slack connected", "team", self.team, "bot", self.bot, "transport", TransportHTTP)
 		h.ReportState(bridges.StateConnected, nil)
 		<-ctx.Done()
-		return true, ctx.Err()
-	})
-
+	}
 	cancel()
 	shutCtx, cancelShut := context.WithTimeout(context.Background(), shutdownTimeout)
 	if err := srv.Shutdown(shutCtx); err != nil {
@@ -127,7 +126,7 @@ func (c *Connector) runHTTP(ctx context.Context, h bridges.Host) error {
 	if serveErr != nil {
 		return fmt.Errorf("slack: serve events on %s: %w", addr, serveErr)
 	}
-	return nil
+	return sessErr
 }
 
 // eventsHandler is the Events API endpoint, delivering to h. Each request runs on its

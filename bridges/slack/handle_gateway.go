@@ -29,7 +29,9 @@ import (
 // may have landed), the retry first looks for the key among the channel's latest
 // historyScan messages (conversations.history) and returns the message found instead
 // of posting again. This memory of uncertain keys lives in the process: a retry after
-// a restart, or after more than historyScan newer messages, may post twice.
+// a restart, or after more than historyScan newer messages, may post twice. A key whose
+// post succeeded is remembered too (bridges.SentKeys, the latest maxUncertain): a
+// second Send of it returns the first Receipt and posts nothing.
 
 const (
 	metadataEvent = "statusgate_relay"
@@ -43,6 +45,9 @@ func (c *Connector) Send(ctx context.Context, out bridges.Outbound) (bridges.Rec
 	ch, err := c.destination(out.Channel)
 	if err != nil {
 		return bridges.Receipt{}, err
+	}
+	if r, ok := c.sent.Get(ch + " " + out.Key); ok && out.Key != "" {
+		return r, nil // posted already: a retry after a lost answer
 	}
 	if found, ok := c.findUncertain(ctx, ch, out.Key); ok {
 		return bridges.Receipt{ID: found}, nil
@@ -83,6 +88,9 @@ func (c *Connector) Send(ctx context.Context, out bridges.Outbound) (bridges.Rec
 	id, err := msgID(c.cfg.Name, ch, ts)
 	if err != nil {
 		return bridges.Receipt{}, bridges.Permanent(fmt.Errorf("post to %s: bad ts %q: %w", ch, ts, err))
+	}
+	if out.Key != "" {
+		c.sent.Put(ch+" "+out.Key, bridges.Receipt{ID: id})
 	}
 	c.log.Load().Debug("sent", "chat", out.Channel, "msg_id", id)
 	return bridges.Receipt{ID: id}, nil

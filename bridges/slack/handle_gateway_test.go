@@ -156,7 +156,7 @@ func TestSend_retryAfter429(t *testing.T) {
 	if h := fake.History(chGeneral); len(h) != 1 || fake.Posts() != 1 {
 		t.Errorf("posted %d times, history %d, want 1", fake.Posts(), len(h))
 	}
-	if !strings.Contains(r.host.logs.String(), "retry_after=1s") {
+	if !strings.Contains(r.host.Logs(), "retry_after=1s") {
 		t.Errorf("Retry-After not logged")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/statusgate/statusgate/bridges"
+	"github.com/statusgate/statusgate/bridges/bridgestest"
 	"github.com/statusgate/statusgate/test/slackfake"
 )
 
@@ -18,7 +19,7 @@ func TestRun_deliversMessage(t *testing.T) {
 	r := start(t, testConfig(fake), false)
 
 	ts, env := fake.Post(chGeneral, "U0ALICE", "*bold* _it_ &lt;3 hi <@U0BOB>", "")
-	ev := r.host.waitEvent(t, "message", func(ev bridges.Event) bool { return ev.Kind == bridges.KindMessage })
+	ev := r.host.WaitEvent(t, "message", func(ev bridges.Event) bool { return ev.Kind == bridges.KindMessage })
 	fake.WaitAcked(env, wait)
 
 	want := bridges.Event{
@@ -46,9 +47,9 @@ func TestRun_meMessageThreadEditDelete(t *testing.T) {
 	fake.Edit(chGeneral, root, "root, edited")
 	env := fake.Delete(chGeneral, reply)
 
-	r.host.until(t, "five events", func(evs []bridges.Event, _ []bridges.State) bool { return len(evs) == 5 })
+	r.host.Until(t, "five events", func(evs []bridges.Event, _ []bridgestest.StateReport) bool { return len(evs) == 5 })
 	fake.WaitAcked(env, wait)
-	evs := r.host.delivered()
+	evs := r.host.Events()
 
 	if ev := evs[1]; ev.Kind != bridges.KindAction || ev.Text != "waves" || ev.Sender.Name != "Bob" {
 		t.Errorf("me_message delivered as %+v", ev)
@@ -77,7 +78,7 @@ func TestRun_ownPostsAreBridgeAndOtherChannelsIgnored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := r.host.waitEvent(t, "echo of our post", func(ev bridges.Event) bool { return ev.Origin.ID == rc.ID })
+	ev := r.host.WaitEvent(t, "echo of our post", func(ev bridges.Event) bool { return ev.Origin.ID == rc.ID })
 	if !ev.Sender.IsBridge {
 		t.Errorf("echo of our own post delivered without IsBridge: %+v", ev)
 	}
@@ -90,14 +91,14 @@ func TestRun_ownPostsAreBridgeAndOtherChannelsIgnored(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, kind := range []bridges.Kind{bridges.KindEdit, bridges.KindDelete} {
-		ev := r.host.waitEvent(t, "echo of our "+kind.String(), func(ev bridges.Event) bool { return ev.Kind == kind })
+		ev := r.host.WaitEvent(t, "echo of our "+kind.String(), func(ev bridges.Event) bool { return ev.Kind == kind })
 		if !ev.Sender.IsBridge || ev.Target != rc.ID {
 			t.Errorf("echo of our %s delivered as %+v", kind, ev)
 		}
 	}
 	fake.Post(chGeneral, "U0ALICE", "after", "")
-	r.host.waitEvent(t, "message after", func(ev bridges.Event) bool { return ev.Text == "after" })
-	for _, ev := range r.host.delivered() {
+	r.host.WaitEvent(t, "message after", func(ev bridges.Event) bool { return ev.Text == "after" })
+	for _, ev := range r.host.Events() {
 		if ev.Origin.Channel != mustChannel(t, chGeneral) {
 			t.Errorf("delivered an event of an unserved channel: %+v", ev)
 		}
@@ -115,7 +116,7 @@ func TestRun_threadBroadcast(t *testing.T) {
 		"text": "also in channel", "ts": "1795423259.000200", "thread_ts": root,
 		"root": map[string]any{"ts": root, "text": "root", "user": "U0ALICE"},
 	})
-	ev := r.host.waitEvent(t, "broadcast reply", func(ev bridges.Event) bool { return ev.Text == "also in channel" })
+	ev := r.host.WaitEvent(t, "broadcast reply", func(ev bridges.Event) bool { return ev.Text == "also in channel" })
 	fake.WaitAcked(env, wait)
 	if ev.Kind != bridges.KindMessage || ev.ReplyTo != mustMsg(t, chGeneral, root) || ev.Sender.Name != "Bob" {
 		t.Errorf("thread_broadcast delivered as %+v", ev)
@@ -127,12 +128,12 @@ func TestRun_badBotToken(t *testing.T) {
 	cfg := testConfig(fake)
 	cfg.BotToken = "xoxb-wrong"
 	r := start(t, cfg, true)
-	r.host.waitState(t, bridges.StateBadCredentials)
+	r.host.WaitState(t, bridges.StateBadCredentials)
 	// It keeps retrying slowly rather than returning.
-	r.host.until(t, "a second attempt", func(_ []bridges.Event, states []bridges.State) bool {
+	r.host.Until(t, "a second attempt", func(_ []bridges.Event, states []bridgestest.StateReport) bool {
 		n := 0
 		for _, s := range states {
-			if s == bridges.StateBadCredentials {
+			if s.State == bridges.StateBadCredentials {
 				n++
 			}
 		}
@@ -148,7 +149,7 @@ func TestRun_badAppToken(t *testing.T) {
 	cfg := testConfig(fake)
 	cfg.AppToken = "xapp-wrong"
 	r := start(t, cfg, true)
-	r.host.waitState(t, bridges.StateBadCredentials)
+	r.host.WaitState(t, bridges.StateBadCredentials)
 }
 
 // A restart mid-stream loses nothing and duplicates nothing: envelopes are acked only
@@ -159,13 +160,13 @@ func TestRun_restartMidStream(t *testing.T) {
 	cfg := testConfig(fake)
 	r1 := start(t, cfg, false)
 	_, env1 := fake.Post(chGeneral, "U0ALICE", "one", "")
-	r1.host.waitEvent(t, "one", func(ev bridges.Event) bool { return ev.Text == "one" })
+	r1.host.WaitEvent(t, "one", func(ev bridges.Event) bool { return ev.Text == "one" })
 	fake.WaitAcked(env1, wait)
 
 	// The gateway fails to persist "two" until Run stops: it is never acked.
 	var failing atomic.Bool
 	failing.Store(true)
-	r1.host.setDeliver(func(ctx context.Context, ev bridges.Event) error {
+	r1.host.SetDeliver(func(ctx context.Context, ev bridges.Event) error {
 		if failing.Load() {
 			return errors.New("store unavailable")
 		}
@@ -182,9 +183,9 @@ func TestRun_restartMidStream(t *testing.T) {
 	r2 := start(t, cfg, false)
 	fake.WaitAcked(env2, wait)
 	fake.WaitAcked(env3, wait)
-	r2.host.until(t, "two and three", func(evs []bridges.Event, _ []bridges.State) bool { return len(evs) >= 2 })
+	r2.host.Until(t, "two and three", func(evs []bridges.Event, _ []bridgestest.StateReport) bool { return len(evs) >= 2 })
 	var texts []string
-	for _, ev := range r2.host.delivered() {
+	for _, ev := range r2.host.Events() {
 		texts = append(texts, ev.Text)
 	}
 	if len(texts) != 2 || texts[0] != "two" || texts[1] != "three" {
@@ -196,14 +197,14 @@ func TestRun_reconnectsAfterDrop(t *testing.T) {
 	fake := newFake(t)
 	r := start(t, testConfig(fake), false)
 	fake.DisconnectAll()
-	r.host.until(t, "disconnect and reconnect", func(_ []bridges.Event, states []bridges.State) bool {
+	r.host.Until(t, "disconnect and reconnect", func(_ []bridges.Event, states []bridgestest.StateReport) bool {
 		n := len(states)
-		return n >= 2 && states[n-2] == bridges.StateTransientDisconnect && states[n-1] == bridges.StateConnected
+		return n >= 2 && states[n-2].State == bridges.StateTransientDisconnect && states[n-1].State == bridges.StateConnected
 	})
 	if n := fake.ConnectionsOpened(); n != 2 {
 		t.Errorf("fake saw %d connections, want 2", n)
 	}
 	_, env := fake.Post(chGeneral, "U0ALICE", "after drop", "")
-	r.host.waitEvent(t, "message after drop", func(ev bridges.Event) bool { return ev.Text == "after drop" })
+	r.host.WaitEvent(t, "message after drop", func(ev bridges.Event) bool { return ev.Text == "after drop" })
 	fake.WaitAcked(env, wait)
 }

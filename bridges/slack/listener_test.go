@@ -81,7 +81,7 @@ func TestEventsHTTP_unsignedRequestsNotFlooding(t *testing.T) {
 			t.Fatalf("request %d answered %d, want 401", i, code)
 		}
 	}
-	logs := r.host.logs.String()
+	logs := r.host.Logs()
 	warned := strings.Count(logs, "level=WARN")
 	t.Logf("%d unsigned requests: %d WARN lines, %d counted", n, warned, r.c.RejectedRequests())
 	if warned > 1 {

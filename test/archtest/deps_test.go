@@ -19,8 +19,8 @@ const module = "github.com/statusgate/statusgate"
 func allowed(pkg, dep string) bool {
 	under := func(p, prefix string) bool { return p == prefix || strings.HasPrefix(p, prefix+"/") }
 	switch {
-	case under(dep, "test"):
-		return false // test/... is for _test.go files only (checked without -test)
+	case under(dep, "test"), dep == "bridges/bridgestest":
+		return false // test kits are for _test.go files only (checked without -test)
 	case under(pkg, "cmd"), under(pkg, "test"):
 		return true
 	case pkg == "bridges", pkg == "identity", pkg == "keyfile", pkg == "records", pkg == "":
@@ -137,6 +137,8 @@ func TestAllowed_rules(t *testing.T) {
 		{"core/peers", "core/discv5", true},
 		{"core/peers", "core/node", false},
 		{"core/node", "core/peers", true},
+		{"bridges/irc", "bridges/bridgestest", false},
+		{"cmd/bridge", "bridges/bridgestest", false},
 	}
 	for _, tc := range cases {
 		if got := allowed(tc.pkg, tc.dep); got != tc.ok {

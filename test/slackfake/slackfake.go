@@ -96,6 +96,8 @@ type Server struct {
 	ackSig    chan struct{} // closed and replaced on every ack
 	envSeq    int
 	connCount int
+	down      bool          // SetDown: every request answers 503
+	stored    chan struct{} // closed and replaced on every stored message
 }
 
 type envelope struct {
@@ -126,6 +128,7 @@ func New(t testing.TB, channels ...string) *Server {
 		conns:    make(map[*wsConn]bool),
 		acked:    make(map[string]bool),
 		ackSig:   make(chan struct{}),
+		stored:   make(chan struct{}),
 	}
 	for _, ch := range channels {
 		s.channels[ch] = nil
@@ -139,7 +142,16 @@ func New(t testing.TB, channels ...string) *Server {
 	mux.HandleFunc("/api/conversations.history", s.history)
 	mux.HandleFunc("/api/users.info", s.usersInfo)
 	mux.HandleFunc("/ws", s.websocket)
-	s.srv = httptest.NewServer(mux)
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		down := s.down
+		s.mu.Unlock()
+		if down {
+			http.Error(w, "slackfake: down", http.StatusServiceUnavailable)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}))
 	t.Cleanup(s.Close)
 	return s
 }
@@ -212,6 +224,38 @@ func (s *Server) DisconnectAll() {
 	s.mu.Unlock()
 	for _, c := range conns {
 		_ = c.c.Close()
+	}
+}
+
+// SetDown starts (true) or ends an outage: while down, every Web API call and
+// websocket upgrade answers 503, and SetDown(true) closes the open websockets, as
+// Slack's being unreachable would look to a client.
+func (s *Server) SetDown(down bool) {
+	s.mu.Lock()
+	s.down = down
+	s.mu.Unlock()
+	if down {
+		s.DisconnectAll()
+	}
+}
+
+// WaitHistory waits until cond holds for channel's messages (History), failing the
+// test after timeout, and returns them.
+func (s *Server) WaitHistory(channel string, cond func([]Message) bool, timeout time.Duration) []Message {
+	s.t.Helper()
+	deadline := time.After(timeout)
+	for {
+		s.mu.Lock()
+		sig := s.stored
+		s.mu.Unlock()
+		if h := s.History(channel); cond(h) {
+			return h
+		}
+		select {
+		case <-sig:
+		case <-deadline:
+			s.t.Fatalf("slackfake: channel %s: no such history within %s", channel, timeout)
+		}
 	}
 }
 
@@ -357,6 +401,8 @@ func (s *Server) store(channel string, m *Message) *Message {
 	m.Channel = channel
 	m.TS, m.Timestamp = s.nextTS()
 	s.channels[channel] = append(s.channels[channel], m)
+	close(s.stored)
+	s.stored = make(chan struct{})
 	return m
 }
 
