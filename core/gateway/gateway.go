@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -255,54 +256,22 @@ func (g *Gateway) QueueDepths() map[string]int64 {
 	return out
 }
 
-// runConnector runs c until ctx ends. A Run that returns early (an error, or nil
-// before ctx ended) is logged and restarted with back-off: a connector that cannot
-// start does not take the gateway down, and /readyz shows it.
-func (g *Gateway) runConnector(ctx context.Context, c bridges.Connector) {
-	name := c.Name()
-	log := g.log.With("net", name)
-	h := &host{g: g, net: name, log: log}
-	back := backoff{min: g.cfg.RetryMin, max: g.cfg.RetryMax}
-	for {
-		err := runGuarded(ctx, c, h)
-		if ctx.Err() != nil {
-			return
-		}
-		if err == nil {
-			err = errors.New("Run returned before the gateway stopped")
-		}
-		h.ReportState(bridges.StateTransientDisconnect, err)
-		wait := back.next()
-		log.Error("connector stopped; restarting", "err", err, "in", wait)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-	}
-}
-
-// runGuarded runs c, turning a panic into an error: one connector's bug must not
-// take the process down.
-func runGuarded(ctx context.Context, c bridges.Connector, h bridges.Host) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("connector panicked: %v", p)
-		}
-	}()
-	return c.Run(ctx, h)
-}
-
 // host is the bridges.Host of one connector.
 type host struct {
 	g   *Gateway
 	net string
 	log *slog.Logger
+	// connected: the current session reported StateConnected (runConnector resets the
+	// back-off after such a session).
+	connected atomic.Bool
 }
 
 func (h *host) Logger() *slog.Logger { return h.log }
 
 func (h *host) ReportState(s bridges.State, err error) {
+	if s == bridges.StateConnected {
+		h.connected.Store(true)
+	}
 	st := ConnectorState{State: s, Since: h.g.cfg.Clock()}
 	if err != nil {
 		st.Err = err.Error()
@@ -540,8 +509,8 @@ func (g *Gateway) notifyFailure(ctx context.Context, entry int64, ev *bridges.Ev
 		Text: bridges.Escape(fmt.Sprintf("A message from %s could not be delivered to %s.", who, dest))}
 	nctx, cancel := context.WithTimeout(ctx, g.cfg.AttemptTimeout)
 	defer cancel()
-	if _, err := c.Send(nctx, bridges.Outbound{Event: n, Channel: ev.Origin.Channel,
-		Key: bridges.IdempotencyKey(n.Origin, ev.Origin.Channel)}); err != nil {
+	out := bridges.Outbound{Event: n, Channel: ev.Origin.Channel, Key: bridges.IdempotencyKey(n.Origin, ev.Origin.Channel)}
+	if _, err := guarded(g.log, "send", func() (bridges.Receipt, error) { return c.Send(nctx, out) }); err != nil {
 		g.log.Warn("failure notice not posted", "net", ev.Origin.Network, "channel", ev.Origin.Channel, "err", err)
 	}
 }

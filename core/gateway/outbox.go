@@ -542,7 +542,11 @@ func (o *outbox) deliver(ctx context.Context, e records.OutboxEntry, ev *bridges
 			return nil, err
 		}
 	}
-	lim := textLimit{max: c.Capabilities().MaxTextLen}
+	caps, err := guarded(o.log, "capabilities", func() (bridges.Capabilities, error) { return c.Capabilities(), nil })
+	if err != nil {
+		return nil, err
+	}
+	lim := textLimit{max: caps.MaxTextLen}
 	var r bridges.Receipt
 	switch ev.Kind {
 	case bridges.KindMessage, bridges.KindAction, bridges.KindNotice:
@@ -551,29 +555,29 @@ func (o *outbox) deliver(ctx context.Context, e records.OutboxEntry, ev *bridges
 		// An edit replaces one message: a long one is cut, never split.
 		out.Event.Text = splitText(ev.Text, lim, 0, LongTruncate, 1)[0]
 		if ed, ok := c.(bridges.Editor); ok && out.Target != "" {
-			r, err = ed.Edit(ctx, out)
+			r, err = guarded(o.log, "edit", func() (bridges.Receipt, error) { return ed.Edit(ctx, out) })
 			if !errors.Is(err, bridges.ErrUnsupported) {
 				break
 			}
 		}
 		out.Target = ""
 		out.Event.Kind, out.Event.Target = bridges.KindMessage, ""
-		r, err = c.Send(ctx, out)
+		r, err = guarded(o.log, "send", func() (bridges.Receipt, error) { return c.Send(ctx, out) })
 	case bridges.KindDelete:
 		if rd, ok := c.(bridges.Redactor); ok && out.Target != "" {
-			err = rd.Redact(ctx, out)
+			_, err = guarded(o.log, "redact", func() (struct{}, error) { return struct{}{}, rd.Redact(ctx, out) })
 		} else {
 			o.g.m.dropped.WithLabelValues(dropKind).Inc()
 		}
 	case bridges.KindReaction:
 		if re, ok := c.(bridges.Reactor); ok && out.Target != "" {
-			r, err = re.React(ctx, out)
+			r, err = guarded(o.log, "react", func() (bridges.Receipt, error) { return re.React(ctx, out) })
 		} else {
 			o.g.m.dropped.WithLabelValues(dropKind).Inc()
 		}
 	case bridges.KindJoin, bridges.KindPart:
 		if mo, ok := c.(bridges.Moderator); ok {
-			err = mo.Membership(ctx, out)
+			_, err = guarded(o.log, "membership", func() (struct{}, error) { return struct{}{}, mo.Membership(ctx, out) })
 		} else {
 			o.g.m.dropped.WithLabelValues(dropKind).Inc()
 		}
@@ -604,7 +608,7 @@ func (o *outbox) sendParts(ctx context.Context, c bridges.Connector, e records.O
 		if i > 0 {
 			p.ReplyTo, p.Event.ReplyTo = "", ""
 		}
-		r, err := c.Send(ctx, p)
+		r, err := guarded(o.log, "send", func() (bridges.Receipt, error) { return c.Send(ctx, p) })
 		if err != nil {
 			if i > 0 {
 				o.parts[e.ID] = ids
