@@ -131,6 +131,20 @@ func TestReceive_badInput(t *testing.T) {
 				m.DRHeader.Id = m.X3DHHeader.Id
 			})
 		}, ratchet.ErrUnknownPrekey, func(s ratchet.Stats) uint64 { return s.UnknownPrekey }},
+		{"x3dh from an installation the sender's bundle does not list", alice.pub(), func() []byte {
+			out, err := alice.r.Encrypt(context.Background(), bob.pub(), []byte("x"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return mutate(t, out.Payload, func(pm *protobuf.ProtocolMessage) {
+				m := pm.DirectMessage[bob.inst]
+				bp, _ := bob.r.Bundle(context.Background())
+				spk := bp.GetSignedPreKeys()[bob.inst].GetSignedPreKey()
+				m.X3DHHeader = &protobuf.X3DHHeader{Key: pointOf(t, "ek2"), Id: spk}
+				m.DRHeader.Id = spk
+				pm.InstallationId = "unlisted-installation"
+			})
+		}, ratchet.ErrUnknownInstallation, func(s ratchet.Stats) uint64 { return s.UnknownInstallation }},
 		{"dr message of a never-seen session", alice.pub(), func() []byte {
 			return mutate(t, fresh().Payload, func(pm *protobuf.ProtocolMessage) {
 				pm.DirectMessage[bob.inst].DRHeader.Id = pointOf(t, "unknown bundle")

@@ -21,6 +21,10 @@ var (
 	ErrTooManyBundles = errors.New("too many bundles")
 	// ErrUnknownPrekey: an X3DH header names a signed prekey that is not ours.
 	ErrUnknownPrekey = errors.New("x3dh header names an unknown signed prekey")
+	// ErrUnknownInstallation: an X3DH header from an installation that is not among the
+	// sender's known ones (at most MaxInstallations, learned from bundles); refusing it
+	// bounds the sessions one identity can make us store.
+	ErrUnknownInstallation = errors.New("x3dh from an installation not in the sender's bundle")
 	// ErrSessionNotFound: a Double Ratchet message for a session we never started.
 	ErrSessionNotFound = errors.New("no session for double ratchet message")
 	// ErrReplay: a message whose key was already used and deleted, or an X3DH header of a

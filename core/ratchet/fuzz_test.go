@@ -15,7 +15,7 @@ import (
 var sentinels = []error{
 	ratchet.ErrNotProtocolMessage, ratchet.ErrMalformed, ratchet.ErrBundleSignature, ratchet.ErrBundleSigner,
 	ratchet.ErrTooManyInstallations, ratchet.ErrTooManyBundles, ratchet.ErrUnknownPrekey, ratchet.ErrSessionNotFound,
-	ratchet.ErrReplay, ratchet.ErrTooManySkipped, ratchet.ErrDecrypt, ratchet.ErrNoKeyHeader,
+	ratchet.ErrReplay, ratchet.ErrTooManySkipped, ratchet.ErrDecrypt, ratchet.ErrNoKeyHeader, ratchet.ErrUnknownInstallation,
 }
 
 func checkSentinel(t *testing.T, err error) {

@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/ethereum/go-ethereum/crypto"
 	dr "github.com/status-im/doubleratchet"
@@ -101,10 +102,13 @@ func DecodeProtocolMessage(b []byte) (*protobuf.ProtocolMessage, error) {
 // Receive decodes and processes a ProtocolMessage received in a Whisper envelope signed by
 // from: it verifies and stores the bundles (a bundle's identity must be from), returns a
 // public payload as is, and decrypts a direct message's copy for this installation (or
-// the DH copy), starting a session from an X3DH header. On any bad input it returns an
-// error wrapping one of the sentinels of errors.go, counted in Stats, and nothing is
-// stored. The message key of a decrypted Double Ratchet message stays stored until
-// Processed is called with in.Receipt.
+// the DH copy), starting a session from an X3DH header (only for an installation the
+// sender's bundles made known). On bad input it returns an error wrapping one of the
+// sentinels of errors.go, counted in Stats: a bad bundle or a malformed copy stores
+// nothing; valid bundles are kept when the copy then fails to decrypt (they are signed by
+// the sender); a session and its keys are committed only when decryption succeeds. The
+// message key of a decrypted Double Ratchet message stays stored until Processed is
+// called with in.Receipt.
 func (r *Ratchet) Receive(ctx context.Context, from *ecdsa.PublicKey, payload []byte) (*Incoming, error) {
 	pm, err := DecodeProtocolMessage(payload)
 	if err != nil {
@@ -445,6 +449,13 @@ func olderChain(st State, dh []byte) bool {
 // succeeds. Caller holds r.mu.
 func (r *Ratchet) acceptSession(ctx context.Context, from *ecdsa.PublicKey, peer []byte, inst string, m *protobuf.DirectMessageProtocol, retire int64, in *Incoming) error {
 	x, h := m.GetX3DHHeader(), m.GetDRHeader()
+	devices, err := r.devicesOf(ctx, peer)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(devices, func(d Device) bool { return d.InstallationID == inst }) {
+		return fmt.Errorf("installation %.40q: %w", inst, ErrUnknownInstallation)
+	}
 	p, ok, err := r.cfg.Store.PrekeyByPublic(ctx, r.owner, x.GetId())
 	if err != nil {
 		return storeErr("read prekey", err)

@@ -16,6 +16,7 @@ type Stats struct {
 	TooManyInstallations uint64
 	TooManyBundles       uint64
 	UnknownPrekey        uint64
+	UnknownInstallation  uint64
 	SessionNotFound      uint64
 	Replay               uint64
 	TooManySkipped       uint64
@@ -62,7 +63,7 @@ type counters struct {
 var dropReasons = [...]error{
 	ErrNotProtocolMessage, ErrMalformed, ErrBundleSignature, ErrBundleSigner,
 	ErrTooManyInstallations, ErrTooManyBundles, ErrUnknownPrekey, ErrSessionNotFound,
-	ErrReplay, ErrTooManySkipped, ErrDecrypt, ErrNoKeyHeader,
+	ErrReplay, ErrTooManySkipped, ErrDecrypt, ErrNoKeyHeader, ErrUnknownInstallation,
 }
 
 // countDrop counts err under its reason and reports the reason's name ("" if err is a
@@ -88,7 +89,7 @@ func (r *Ratchet) Stats() Stats {
 	return Stats{
 		NotProtocolMessage: d(0), Malformed: d(1), BundleSignature: d(2), BundleSigner: d(3),
 		TooManyInstallations: d(4), TooManyBundles: d(5), UnknownPrekey: d(6), SessionNotFound: d(7),
-		Replay: d(8), TooManySkipped: d(9), Decrypt: d(10), NoKeyHeader: d(11),
+		Replay: d(8), TooManySkipped: d(9), Decrypt: d(10), NoKeyHeader: d(11), UnknownInstallation: d(12),
 		StoreErrors:    c.storeErr.Load(),
 		ReceivedPublic: c.public.Load(), ReceivedDH: c.dh.Load(), ReceivedX3DH: c.x3dh.Load(), ReceivedDR: c.dr.Load(),
 		BundlesOnly: c.bundlesOnly.Load(), NotForUs: c.notForUs.Load(), Own: c.own.Load(), BundleBacks: c.bundleBacks.Load(),
