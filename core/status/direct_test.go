@@ -16,10 +16,11 @@ import (
 
 // party is one of our identities with its own node, store and client.
 type party struct {
-	key    *ecdsa.PrivateKey
-	client *status.Client
-	direct *status.Direct
-	store  *store.Store
+	key      *ecdsa.PrivateKey
+	client   *status.Client
+	direct   *status.Direct
+	store    *store.Store
+	ratchets status.Ratchets
 }
 
 // newParty opens a SQLite store in dir and a client on nd with ratchets over it.
@@ -32,11 +33,12 @@ func newParty(t *testing.T, nd *node.Node, seed, dir string) *party {
 	}
 	t.Cleanup(func() { st.Close() })
 	k := key(t, seed)
-	c, err := status.New(nd, status.Config{Ratchets: status.StoreRatchets(st, ratchet.Config{}), Identity: k})
+	rs := status.StoreRatchets(st, ratchet.Config{})
+	c, err := status.New(nd, status.Config{Ratchets: rs, Identity: k})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &party{key: k, client: c, store: st}
+	return &party{key: k, client: c, store: st, ratchets: rs}
 }
 
 func (p *party) start(t *testing.T) {
