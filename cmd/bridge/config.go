@@ -88,6 +88,15 @@ type GatewayConfig struct {
 	MaxParts int `yaml:"max_parts"`
 	// RateLimit is the per-sender flood control at ingest (gateway.RateLimit).
 	RateLimit RateLimitConfig `yaml:"rate_limit"`
+	// LedgerRetentionDays: completed deliveries, and the events no pending delivery
+	// refers to, are deleted once older than this many days (checked every 10
+	// minutes); a reply to, an edit of or a deletion of an older message is then no
+	// longer linked. Default (and 0) 30; -1 keeps them for ever.
+	LedgerRetentionDays int `yaml:"ledger_retention_days"`
+	// LedgerMaxBytes bounds the bytes of the events kept (their bodies): past it the
+	// oldest with no pending delivery go first, whatever their age. Pending deliveries
+	// are never deleted. Default (and 0) 256 MiB; -1: no cap.
+	LedgerMaxBytes int64 `yaml:"ledger_max_bytes"`
 	// Routes are the bridged conversations. Default none: the gateway bridges nothing.
 	Routes []RouteConfig `yaml:"routes"`
 }
@@ -319,6 +328,12 @@ func (g *GatewayConfig) withDefaults(dataDir string) {
 	if g.AttemptTimeout == 0 {
 		g.AttemptTimeout = gateway.DefaultAttemptTimeout
 	}
+	if g.LedgerRetentionDays == 0 {
+		g.LedgerRetentionDays = defaultLedgerRetentionDays
+	}
+	if g.LedgerMaxBytes == 0 {
+		g.LedgerMaxBytes = defaultLedgerMaxBytes
+	}
 }
 
 // Validate checks every field after withDefaults, without I/O. It reports every problem:
@@ -385,6 +400,12 @@ func (g *GatewayConfig) Validate() error {
 	}
 	if g.MaxParts < 0 {
 		errs = append(errs, fmt.Errorf("gateway.max_parts: %d is negative", g.MaxParts))
+	}
+	if g.LedgerRetentionDays < -1 || g.LedgerRetentionDays > 36500 {
+		errs = append(errs, fmt.Errorf("gateway.ledger_retention_days: %d is not -1 (for ever) or between 1 and 36500", g.LedgerRetentionDays))
+	}
+	if g.LedgerMaxBytes < -1 || g.LedgerMaxBytes > 0 && g.LedgerMaxBytes < 1<<20 {
+		errs = append(errs, fmt.Errorf("gateway.ledger_max_bytes: %d is not -1 (no cap) or at least 1 MiB", g.LedgerMaxBytes))
 	}
 	rl := g.RateLimit
 	if rl.PerSecond < 0 || math.IsNaN(rl.PerSecond) || math.IsInf(rl.PerSecond, 0) {

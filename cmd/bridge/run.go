@@ -204,6 +204,9 @@ func assemble(cfg *Config, log *slog.Logger, st *store.Store, f startFiles) ([]s
 		}
 		return gw.Run(ctx)
 	}})
+	if lr := newLedgerRetention(cfg, st, log.With("svc", "retention")); lr.enabled() {
+		services = append(services, service{"retention", lr.Run})
+	}
 	if cfg.HTTP.Listen != "" {
 		adm := &adminServer{addr: cfg.HTTP.Listen, gw: gw, peers: func() int { return len(nd.Peers()) }, reg: reg, nd: nd,
 			log: log.With("svc", "http")}

@@ -153,6 +153,9 @@ type MailserverConfig struct {
 	// RetentionDays drops archived envelopes older than this many days. Default (and 0)
 	// 30.
 	RetentionDays int `yaml:"retention_days"`
+	// MaxArchiveBytes bounds the envelope bytes archived: past it the oldest go first,
+	// whatever their age. Default (and 0) 1 GiB; -1: no cap.
+	MaxArchiveBytes int64 `yaml:"max_archive_bytes"`
 	// DefaultLimit is the page size when a request gives none. Default (and 0) 2000.
 	DefaultLimit uint32 `yaml:"default_limit"`
 	// MaxLimit caps the envelopes of one page. Default (and 0) 10000.
@@ -184,6 +187,9 @@ func (m *MailserverConfig) withDefaults() {
 	}
 	if m.RetentionDays == 0 {
 		m.RetentionDays = 30
+	}
+	if m.MaxArchiveBytes == 0 {
+		m.MaxArchiveBytes = mailserver.DefaultMaxArchiveBytes
 	}
 	if m.DefaultLimit == 0 {
 		m.DefaultLimit = 2000
@@ -220,6 +226,9 @@ func (m *MailserverConfig) Validate() error {
 	if m.RetentionDays < 0 || m.RetentionDays > 36500 {
 		errs = append(errs, fmt.Errorf("mailserver.retention_days: %d is not between 1 and 36500", m.RetentionDays))
 	}
+	if m.MaxArchiveBytes < -1 || m.MaxArchiveBytes > 0 && m.MaxArchiveBytes < 1<<20 {
+		errs = append(errs, fmt.Errorf("mailserver.max_archive_bytes: %d is not -1 (no cap) or at least 1 MiB", m.MaxArchiveBytes))
+	}
 	if m.DefaultLimit > m.MaxLimit {
 		errs = append(errs, fmt.Errorf("mailserver.default_limit: %d exceeds mailserver.max_limit %d", m.DefaultLimit, m.MaxLimit))
 	}
@@ -255,6 +264,7 @@ func (m *MailserverConfig) serverConfig(nodeKey *ecdsa.PrivateKey, log *slog.Log
 		DefaultLimit:            m.DefaultLimit,
 		MaxLimit:                m.MaxLimit,
 		Retention:               time.Duration(m.RetentionDays) * 24 * time.Hour,
+		MaxArchiveBytes:         m.MaxArchiveBytes,
 		RequestsPerSecond:       m.RequestsPerSecond,
 		RequestBurst:            m.RequestBurst,
 		MaxResponseBytes:        m.MaxResponseBytes,

@@ -43,6 +43,9 @@ type Archive interface {
 	Query(ctx context.Context, q Query) (envelopes [][]byte, next []byte, err error)
 	// Prune deletes the envelopes created before t and reports how many.
 	Prune(ctx context.Context, before time.Time) (int64, error)
+	// PruneBytes deletes the oldest envelopes, in (Created, Hash) order, until those
+	// kept hold at most maxBytes bytes, and reports how many it deleted.
+	PruneBytes(ctx context.Context, maxBytes int64) (int64, error)
 }
 
 // RecordOf builds the archive record of an envelope.

@@ -96,6 +96,43 @@ func (a *memArchive) Query(_ context.Context, q mailserver.Query) ([][]byte, []b
 	return out, nil, nil
 }
 
+func (a *memArchive) PruneBytes(_ context.Context, maxBytes int64) (int64, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var all []mailserver.Record
+	var total int64
+	for _, r := range a.recs {
+		all = append(all, r)
+		total += int64(len(r.Envelope))
+	}
+	sort.Slice(all, func(i, j int) bool {
+		return bytes.Compare(mailserver.CursorOf(all[i].Created, all[i].Hash), mailserver.CursorOf(all[j].Created, all[j].Hash)) < 0
+	})
+	var n int64
+	for _, r := range all {
+		if total <= maxBytes {
+			break
+		}
+		delete(a.recs, r.Hash)
+		total -= int64(len(r.Envelope))
+		n++
+	}
+	close(a.changed)
+	a.changed = make(chan struct{})
+	return n, nil
+}
+
+// bytes returns the envelope bytes held.
+func (a *memArchive) bytes() int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var n int64
+	for _, r := range a.recs {
+		n += int64(len(r.Envelope))
+	}
+	return n
+}
+
 func (a *memArchive) Prune(_ context.Context, before time.Time) (int64, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -495,4 +532,47 @@ func TestServer_shutdownWritesWhatIsQueued(t *testing.T) {
 	if st := srv.Stats(); archive.len() != len(envs) || st.Lost != 0 || st.Archived != uint64(len(envs)) {
 		t.Fatalf("archived %d of %d, stats %+v", archive.len(), len(envs), st)
 	}
+}
+
+// TestServer_archiveSizeCap: issue 15 finding 11 for the archive: any peer can make us
+// archive envelopes, and only the 30-day retention bounded them. With MaxArchiveBytes
+// the oldest are dropped once a sixteenth of the cap was written since the last check,
+// so the archive stays within the cap and a sixteenth.
+func TestServer_archiveSizeCap(t *testing.T) {
+	archive := newMemArchive()
+	const maxBytes = 64 << 10
+	srv, err := mailserver.NewServer(archive, mailserver.ServerConfig{MaxArchiveBytes: maxBytes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	var sent int64
+	sym := mustSym(t)
+	for i := range 300 {
+		env, err := whisper.Wrap(&whisper.MessageParams{Topic: whisper.TopicFromName("x"), KeySym: sym,
+			Payload: bytes.Repeat([]byte{byte(i)}, 1000), TTL: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent += int64(len(env.Bytes()))
+		srv.Archive(env)
+	}
+	deadline := time.After(10 * time.Second)
+	for {
+		archive.mu.Lock()
+		changed := archive.changed
+		archive.mu.Unlock()
+		if srv.Stats().Archived == 300 && archive.bytes() <= maxBytes+maxBytes/16 {
+			break
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("after 300 envelopes (%d bytes): %d bytes archived, %+v; want at most %d", sent, archive.bytes(), srv.Stats(), maxBytes+maxBytes/16)
+		}
+	}
+	t.Logf("%d bytes sent, %d kept under a %d-byte cap", sent, archive.bytes(), maxBytes)
 }

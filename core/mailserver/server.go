@@ -50,6 +50,13 @@ type ServerConfig struct {
 	MaxBatchBytes int
 	// Retention drops archived envelopes older than this. Default 30 days (Status fleet).
 	Retention time.Duration
+	// MaxArchiveBytes bounds the envelope bytes the archive keeps: past it the oldest
+	// envelopes are dropped (checked with the hourly retention, and whenever a
+	// sixteenth of it was written since the last check, so the archive exceeds it by
+	// at most about 1/16). Any Whisper peer can make us archive envelopes, so without a
+	// cap only the retention bounds the disk they take. Default DefaultMaxArchiveBytes
+	// (1 GiB); negative: no cap.
+	MaxArchiveBytes int64
 	// RequestsPerSecond and RequestBurst limit each peer's history requests; excess
 	// requests are answered with an ERROR= completion. Defaults 1/s and 5.
 	RequestsPerSecond float64
@@ -108,6 +115,9 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	if c.Retention == 0 {
 		c.Retention = 30 * 24 * time.Hour
 	}
+	if c.MaxArchiveBytes == 0 {
+		c.MaxArchiveBytes = DefaultMaxArchiveBytes
+	}
 	if c.RequestsPerSecond == 0 {
 		c.RequestsPerSecond = 1
 	}
@@ -141,6 +151,9 @@ type Server struct {
 
 	stats serverStats
 }
+
+// DefaultMaxArchiveBytes is ServerConfig.MaxArchiveBytes's default.
+const DefaultMaxArchiveBytes = 1 << 30
 
 type serverStats struct {
 	mu                                       sync.Mutex
@@ -177,14 +190,16 @@ func (s *Server) Archive(env *whisper.Envelope) {
 	}
 }
 
-// Run writes queued envelopes in batches and prunes the archive hourly, until ctx ends;
-// then it writes what is still queued and returns. Durability: an envelope is archived
-// when the flush holding it commits; until then it is only in the queue (at most
+// Run writes queued envelopes in batches and prunes the archive hourly (retention and
+// size cap) and after every MaxArchiveBytes/16 written (size cap), until ctx ends; then
+// it writes what is still queued and returns. Durability: an envelope is archived when
+// the flush holding it commits; until then it is only in the queue (at most
 // ArchiveQueue envelopes, one flush's time), which a crash loses, from the archive only.
 func (s *Server) Run(ctx context.Context) error {
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
 	s.prune(ctx)
+	var written int64 // envelope bytes archived since the last size check
 	// Group commit: each flush writes everything queued meanwhile, up to a queue's worth,
 	// in one Put (one transaction). While a flush waits on the disk, the next batch
 	// gathers, so the write rate follows the offered rate.
@@ -216,8 +231,15 @@ func (s *Server) Run(ctx context.Context) error {
 			s.stats.mu.Lock()
 			s.stats.archived += uint64(len(batch))
 			s.stats.mu.Unlock()
+			for _, r := range batch {
+				written += int64(len(r.Envelope))
+			}
 		}
 		batch = batch[:0]
+		if s.cfg.MaxArchiveBytes > 0 && written >= max(s.cfg.MaxArchiveBytes/16, 1) {
+			written = 0
+			s.pruneBytes(ctx)
+		}
 	}
 	for {
 		select {
@@ -226,6 +248,7 @@ func (s *Server) Run(ctx context.Context) error {
 			flush(ctx, false)
 		case <-prune.C:
 			s.prune(ctx)
+			written = 0
 		case <-ctx.Done():
 			close(s.done)
 			drainCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -252,6 +275,9 @@ func (s *Server) take(batch []Record) []Record {
 }
 
 func (s *Server) prune(ctx context.Context) {
+	if s.cfg.MaxArchiveBytes > 0 {
+		defer s.pruneBytes(ctx)
+	}
 	n, err := s.archive.Prune(ctx, s.cfg.Clock().Add(-s.cfg.Retention))
 	if err != nil {
 		s.log.Warn("mailserver prune failed", "err", err)
@@ -259,6 +285,18 @@ func (s *Server) prune(ctx context.Context) {
 	}
 	if n > 0 {
 		s.log.Info("mailserver pruned archive", "envelopes", n, "retention", s.cfg.Retention)
+	}
+}
+
+// pruneBytes applies the archive's size cap, MaxArchiveBytes.
+func (s *Server) pruneBytes(ctx context.Context) {
+	n, err := s.archive.PruneBytes(ctx, s.cfg.MaxArchiveBytes)
+	if err != nil {
+		s.log.Warn("mailserver prune to size failed", "err", err)
+		return
+	}
+	if n > 0 {
+		s.log.Info("mailserver pruned archive to its size cap", "envelopes", n, "max_bytes", s.cfg.MaxArchiveBytes)
 	}
 }
 
