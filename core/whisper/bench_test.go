@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"fmt"
 	"math"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -373,4 +374,87 @@ func BenchmarkIngest(b *testing.B) {
 func fullBloomBytes() []byte {
 	full := FullBloom()
 	return full[:]
+}
+
+// BenchmarkIngestFloor is the floor under Ingest: one libsecp256k1 signer recovery per
+// op (what every signed envelope costs a decrypting worker, and the largest part of
+// Ingest), on every core at once (b.RunParallel, GOMAXPROCS goroutines), as Ingest's
+// workers run. `make bench` prints Ingest / IngestFloor: how far one envelope through a
+// whole node is above the cost it cannot avoid. No reference twin.
+func BenchmarkIngestFloor(b *testing.B) {
+	key, err := crypto.ToECDSA(crypto.Keccak256([]byte("alice")))
+	if err != nil {
+		b.Fatal(err)
+	}
+	hash := crypto.Keccak256(benchPayload(256))
+	sig, err := crypto.Sign(hash, key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := crypto.Ecrecover(hash, sig); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkPoolMemory is the memory one pooled envelope costs: b.N envelopes of a
+// Status chat message's size (a 256-byte payload, signed and padded: 540 bytes of Data)
+// are decoded from code-1 packets of 64, as a peer delivers them, and pooled. The
+// packets' bytes are already on the heap before the clock starts (the envelopes keep
+// them), so the growth of the Go heap after GC, per envelope, is the pool's overhead
+// beyond the envelope's own bytes (overhead-B/env: the Envelope, its pool entry, the
+// hash map and the heaps); size-B/env is the envelope's Size. No reference twin.
+func BenchmarkPoolMemory(b *testing.B) {
+	b.ReportAllocs()
+	p := newPool(math.MaxInt)
+	data := make([]byte, 540)
+	now := uint32(time.Now().Unix())
+	bodies := make([][]byte, 0, b.N/64+1)
+	batch := make([]*Envelope, 0, 64)
+	for j := range b.N {
+		env, err := NewEnvelope(now+300, 300, TopicFromName("status"), data, uint64(j))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if batch = append(batch, env); len(batch) == 64 || j == b.N-1 {
+			body, err := rlp.EncodeToBytes(batch)
+			if err != nil {
+				b.Fatal(err)
+			}
+			bodies = append(bodies, body)
+			batch = batch[:0]
+		}
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	b.ResetTimer()
+	var peer enode.ID
+	size := 0
+	for i, body := range bodies {
+		envs, err := decodeEnvelopeList(body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		peer[0] = byte(i % 25) // 25 peers' shares, as with a full peer set
+		for _, env := range envs {
+			size += env.Size()
+			if res, _ := p.add(env, 1, peer, false); res != poolAdded {
+				b.Fatalf("pool refused an envelope: %v", res)
+			}
+		}
+		bodies[i] = nil // the pool's envelopes keep what they need of the packet
+	}
+	b.StopTimer()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(b.N), "overhead-B/env")
+	b.ReportMetric(float64(size)/float64(b.N), "size-B/env")
+	runtime.KeepAlive(p)
 }
