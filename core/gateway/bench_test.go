@@ -50,8 +50,11 @@ import (
 // 150 ms on average): that hop is the protocol's, not the gateway's. Timings are
 // reported as metrics only; a benchmark fails only when messages are lost.
 
-// benchRate is the offered load, messages per second.
+// benchRate is the offered load, messages per second, of the headline figures;
+// benchRates are the offered loads of the throughput curves (make bench plots them).
 const benchRate = 2000
+
+var benchRates = []int{500, 1000, 2000, 4000}
 
 // benchUserPoW is the PoW of the Status user's envelopes: tiny, so that the sender on
 // node B is not the bottleneck (its PoW is the user's cost, not the gateway's).
@@ -69,6 +72,7 @@ type benchEnv struct {
 	user    *status.Chat
 	userKey *ecdsa.PrivateKey
 	ctx     context.Context
+	nodes   []*node.Node
 }
 
 const benchToken = "bench-token-0123456789"
@@ -107,7 +111,7 @@ func newBenchEnv(b *testing.B, gwPoW float64) *benchEnv {
 	}
 	done := make(chan error, 1)
 	go func() { done <- gw.Run(ctx) }()
-	e := &benchEnv{gw: gw, st: st, ctx: ctx,
+	e := &benchEnv{gw: gw, st: st, ctx: ctx, nodes: nodes,
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
 	b.Cleanup(func() {
 		e.client.CloseIdleConnections()
@@ -255,9 +259,10 @@ func later(a, b time.Time) time.Time {
 	return a
 }
 
-// pace sleeps until message i of a run started at start is due.
-func pace(start time.Time, i int) {
-	if d := time.Until(start.Add(time.Duration(i) * time.Second / benchRate)); d > 0 {
+// pace sleeps until message i of a run started at start, offered at rate per second,
+// is due.
+func pace(start time.Time, i, rate int) {
+	if d := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))); d > 0 {
 		time.Sleep(d)
 	}
 }
@@ -323,6 +328,12 @@ func (e *benchEnv) sseReader(ctx context.Context, l *benchLog, ready chan<- stru
 // whole process's (both nodes, the user, the gateway, the HTTP client) per message;
 // with pacing, ns/op is about 1/rate as long as the gateway keeps up.
 func BenchmarkGateway_StatusToAPI(b *testing.B) {
+	for _, rate := range benchRates {
+		b.Run(fmt.Sprint("rate=", rate), func(b *testing.B) { benchStatusToAPI(b, rate) })
+	}
+}
+
+func benchStatusToAPI(b *testing.B, rate int) {
 	e := newBenchEnv(b, 0)
 	l := newBenchLog(b.N)
 	// The user's chat also delivers the user's own messages; a full chat buffer would
@@ -349,7 +360,7 @@ func BenchmarkGateway_StatusToAPI(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	for i := range b.N {
-		pace(start, i)
+		pace(start, i, rate)
 		if _, err := e.user.Send(context.Background(), "m "+strconv.Itoa(i), e.userKey); err != nil {
 			b.Fatal(err)
 		}
@@ -358,6 +369,7 @@ func BenchmarkGateway_StatusToAPI(b *testing.B) {
 	lost := l.wait()
 	b.StopTimer()
 	l.report(b)
+	b.ReportMetric(float64(rate), "offered-msg/s")
 	b.ReportMetric(float64(reconnects.Load()), "reconnects")
 	if lost > 0 {
 		b.Errorf("%d of %d messages did not reach the SSE client within %v", lost, b.N, benchWait)
@@ -377,28 +389,34 @@ func BenchmarkGateway_APIToStatus(b *testing.B) {
 		name string
 		pow  float64
 	}{{"pow=0", 1e-9}, {"pow=0.002", status.DefaultPoW}} {
-		b.Run(v.name, func(b *testing.B) { benchAPIToStatus(b, v.pow, 50) })
+		for _, rate := range benchRates {
+			if v.pow < status.DefaultPoW && rate != benchRate {
+				continue // the curve is drawn at the default PoW; pow=0 shows PoW's share
+			}
+			b.Run(fmt.Sprintf("%s/rate=%d", v.name, rate), func(b *testing.B) { benchAPIToStatus(b, v.pow, 50, rate) })
+		}
 	}
 }
 
-func benchAPIToStatus(b *testing.B, pow float64, users int) {
+func benchAPIToStatus(b *testing.B, pow float64, users, rate int) {
 	e := newBenchEnv(b, pow)
 	l := newBenchLog(b.N)
 	e.readUser(b, func(m *status.Message) { l.received(benchSeq(m.Text), time.Now()) })
 	b.ReportAllocs()
 	b.ResetTimer()
-	lost := e.post(b, l, b.N, users, true, "b")
+	lost := e.post(b, l, b.N, users, rate, "b")
 	b.StopTimer()
 	l.report(b)
+	b.ReportMetric(float64(rate), "offered-msg/s")
 	if lost > 0 {
 		b.Errorf("%d of %d messages did not reach the Status user within %v", lost, b.N, benchWait)
 	}
 }
 
 // post POSTs n messages "m <i>" with client ids idPrefix+i from users cycled over users
-// distinct ones, paced at benchRate when paced (else as fast as the clients go), and
-// waits for l to see them all; it returns how many it did not.
-func (e *benchEnv) post(b *testing.B, l *benchLog, n, users int, paced bool, idPrefix string) int {
+// distinct ones, paced at rate per second when rate > 0 (else as fast as the clients
+// go), and waits for l to see them all; it returns how many it did not.
+func (e *benchEnv) post(b *testing.B, l *benchLog, n, users, rate int, idPrefix string) int {
 	const workers = 64
 	jobs := make(chan int, n)
 	var wg sync.WaitGroup
@@ -434,8 +452,8 @@ func (e *benchEnv) post(b *testing.B, l *benchLog, n, users int, paced bool, idP
 	}
 	start := time.Now()
 	for i := range n {
-		if paced {
-			pace(start, i)
+		if rate > 0 {
+			pace(start, i, rate)
 		}
 		jobs <- i
 	}
@@ -472,7 +490,7 @@ func BenchmarkGateway_Puppets10K(b *testing.B) {
 		l := newBenchLog(users)
 		cur.Store(l)
 		// The same 10,000 users every iteration, with fresh message ids.
-		if lost := e.post(b, l, users, users, false, fmt.Sprintf("p%d-", it)); lost > 0 {
+		if lost := e.post(b, l, users, users, 0, fmt.Sprintf("p%d-", it)); lost > 0 {
 			b.Fatalf("%d of %d messages did not reach the Status user within %v", lost, users, benchWait)
 		}
 	}
@@ -483,6 +501,15 @@ func BenchmarkGateway_Puppets10K(b *testing.B) {
 	b.ReportMetric(heap, "heap-MB")
 	b.ReportMetric(baseRSS, "base-RSS-MB")
 	b.ReportMetric(baseHeap, "base-heap-MB")
+	pooled, poolBytes := 0, 0
+	for _, n := range e.nodes {
+		st := n.Whisper().Stats()
+		pooled, poolBytes = pooled+st.Envelopes, poolBytes+st.PoolBytes
+	}
+	// With core/whisper's BenchmarkPoolMemory (overhead per pooled envelope), these
+	// separate the pools' share of heap-MB from the puppets'.
+	b.ReportMetric(float64(pooled), "pooled-envelopes")
+	b.ReportMetric(float64(poolBytes)/(1<<20), "pool-MB")
 	if n, err := e.st.CountPuppets(context.Background()); err != nil || n != users {
 		b.Errorf("%d puppets recorded (%v), want %d", n, err, users)
 	}
