@@ -53,14 +53,16 @@ statusgo-ref:
 # transport: core/ratchet's Ratchet_* benchmarks) and writes docs/benchmarks.md. The
 # 10-node propagation benchmark runs over real RLPx at a fixed pace (40 messages/s), in
 # both forwarding modes, so it runs a fixed 400 messages once: its figures are
-# distributions over those messages.
+# distributions over those messages. test/benchplot (a module of its own, for gonum/plot)
+# then draws docs/bench-*.svg from the same run's output and raw samples.
 # The gateway benchmarks offer 2,000 msg/s end to end (nodes, SQLite, api connector), so
 # they run a fixed 4,000 messages once, and the 10,000-puppet memory figure once.
 bench: ref statusgo-ref
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./core/whisper/ | tee $(BIN)/bench-ours.txt
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./core/chat/ ./identity/ | tee -a $(BIN)/bench-ours.txt
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./store/ | tee -a $(BIN)/bench-ours.txt
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 400x -count 1 ./test/statusnet/ | tee -a $(BIN)/bench-ours.txt
+	rm -rf $(BIN)/samples
+	STATUSGATE_BENCH_SAMPLES=$(abspath $(BIN))/samples $(GO) test -run '^$$' -bench . -benchmem -benchtime 400x -count 1 ./test/statusnet/ | tee -a $(BIN)/bench-ours.txt
 	$(GO) test -run '^$$' -bench 'Gateway_(StatusToAPI|APIToStatus)' -benchmem -benchtime 4000x -count 1 ./core/gateway/ | tee -a $(BIN)/bench-ours.txt
 	$(GO) test -run '^$$' -bench 'Gateway_Puppets10K' -benchmem -benchtime 1x -count 1 ./core/gateway/ | tee -a $(BIN)/bench-ours.txt
 	$(GO) test -run '^$$' -bench 'IRC_' -benchmem -benchtime 2000x -count 1 ./bridges/irc/ | tee -a $(BIN)/bench-ours.txt
@@ -69,6 +71,7 @@ bench: ref statusgo-ref
 	./$(REF_BIN) bench -benchtime $(BENCHTIME) -count $(BENCHCOUNT) | tee $(BIN)/bench-ref.txt
 	./$(SGO_BIN) bench -benchtime $(BENCHTIME) -count $(BENCHCOUNT) | tee -a $(BIN)/bench-ref.txt
 	$(GO) run ./test/benchreport -ours $(BIN)/bench-ours.txt -ref $(BIN)/bench-ref.txt -out docs/benchmarks.md
+	cd test/benchplot && GOWORK=off $(GO) run . -ours ../../$(BIN)/bench-ours.txt -ref ../../$(BIN)/bench-ref.txt -samples ../../$(BIN)/samples -out ../../docs
 
 # A short run of every fuzz target (go test -fuzz takes one target at a time).
 fuzz:
@@ -87,6 +90,8 @@ lint:
 	@cd test/reference && GOWORK=off $(GO) mod tidy -diff || { echo "test/reference/go.mod is not tidy: cd test/reference && GOWORK=off go mod tidy"; exit 1; }
 	cd test/statusgo && GOWORK=off $(GO) vet ./...
 	@cd test/statusgo && GOWORK=off $(GO) mod tidy -diff || { echo "test/statusgo/go.mod is not tidy: cd test/statusgo && GOWORK=off go mod tidy"; exit 1; }
+	cd test/benchplot && GOWORK=off $(GO) vet ./...
+	@cd test/benchplot && GOWORK=off $(GO) mod tidy -diff || { echo "test/benchplot/go.mod is not tidy: cd test/benchplot && GOWORK=off go mod tidy"; exit 1; }
 	$(GO) test -count=1 ./test/archtest/
 
 clean:

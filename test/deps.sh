@@ -7,8 +7,9 @@
 #                     postgresql  /usr/lib/postgresql/15/bin/initdb test/pgtest (store, gateway)
 #                     gcc         gcc on PATH                       cgo: go-sqlite3, -race
 #                     strace      strace on PATH                    test/e2e (key files fsynced)
-#   Go modules        go.mod, test/reference/go.mod (the go-ethereum v1.9.20 reference) and
-#                     test/statusgo/go.mod (the status-go v0.70.1 reference)
+#   Go modules        go.mod, test/reference/go.mod (the go-ethereum v1.9.20 reference),
+#                     test/statusgo/go.mod (the status-go v0.70.1 reference) and
+#                     test/benchplot/go.mod (make bench's plots)
 #
 # Built on first use by the harnesses themselves and cached outside the repository
 # (~/.cache/statusgate): the whisper-ref binary (test/interop), the statusgo-ref binary
@@ -41,3 +42,4 @@ fi
 go mod download
 (cd test/reference && GOWORK=off go mod download)
 (cd test/statusgo && GOWORK=off go mod download)
+(cd test/benchplot && GOWORK=off go mod download)

@@ -161,6 +161,10 @@ func report(ours, ref map[string]result) string {
 		fmt.Fprintf(&b, "| %s | %s | %.0f | %.0f | %s | %.0f | %.0f | **%.3f** |\n",
 			n, ns(o.ns), o.bytes, o.allocs, ns(r.ns), r.bytes, r.allocs, o.ns/r.ns)
 	}
+	if in, fl := ours["Ingest"], ours["IngestFloor"]; in.ns > 0 && fl.ns > 0 {
+		fmt.Fprintf(&b, "\nIngest / IngestFloor = **%.2f** (one envelope through a whole node over one libsecp256k1\n"+
+			"recovery on both cores: %s ns against %s ns).\n", in.ns/fl.ns, ns(in.ns), ns(fl.ns))
+	}
 	b.WriteString(notes)
 	if len(prop) > 0 {
 		propagationSection(&b, ours, prop)
@@ -283,18 +287,27 @@ func gatewaySection(b *strings.Builder, ours map[string]result, names []string) 
 		if v, ok := o.extra["reconnects"]; ok {
 			rc = strconv.FormatFloat(v, 'f', 0, 64)
 		}
-		fmt.Fprintf(b, "| %s | %d | %.0f | %.0f | %.0f | %s | %s | %.0f |\n", strings.TrimPrefix(n, gatewayPrefix),
-			gatewayRate, o.extra["msg/s"], o.extra["p50-ms"], o.extra["p99-ms"], rc, ns(o.ns), o.allocs)
+		offered := o.extra["offered-msg/s"]
+		if offered == 0 {
+			offered = gatewayRate
+		}
+		fmt.Fprintf(b, "| %s | %.0f | %.0f | %.0f | %.0f | %s | %s | %.0f |\n", strings.TrimPrefix(n, gatewayPrefix),
+			offered, o.extra["msg/s"], o.extra["p50-ms"], o.extra["p99-ms"], rc, ns(o.ns), o.allocs)
 	}
-	b.WriteString("\n| benchmark | RSS MB | Go heap MB | RSS MB before | Go heap MB before |\n")
-	b.WriteString("|---|---:|---:|---:|---:|\n")
+	b.WriteString("\n| benchmark | RSS MB | Go heap MB | RSS MB before | Go heap MB before | pooled envelopes | their bytes MB | pools' heap MB (est.) | heap per puppet KB (est.) |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, n := range names {
 		o := ours[n]
 		if _, ok := o.extra["RSS-MB"]; !ok {
 			continue
 		}
-		fmt.Fprintf(b, "| %s | %.0f | %.0f | %.0f | %.0f |\n", strings.TrimPrefix(n, gatewayPrefix),
-			o.extra["RSS-MB"], o.extra["heap-MB"], o.extra["base-RSS-MB"], o.extra["base-heap-MB"])
+		// The pools' heap: their envelopes' bytes plus core/whisper's measured overhead per
+		// pooled envelope (BenchmarkPoolMemory); the rest of the growth is the puppets'.
+		pools := o.extra["pool-MB"] + o.extra["pooled-envelopes"]*ours["PoolMemory"].extra["overhead-B/env"]/(1<<20)
+		perPuppet := (o.extra["heap-MB"] - o.extra["base-heap-MB"] - pools) * 1024 / 10000
+		fmt.Fprintf(b, "| %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.1f | %.1f | %.2f |\n", strings.TrimPrefix(n, gatewayPrefix),
+			o.extra["RSS-MB"], o.extra["heap-MB"], o.extra["base-RSS-MB"], o.extra["base-heap-MB"],
+			o.extra["pooled-envelopes"], o.extra["pool-MB"], pools, perPuppet)
 	}
 	b.WriteString(gatewayNotes)
 }
