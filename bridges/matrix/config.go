@@ -18,6 +18,8 @@ const (
 	DefaultBotLocalpart   = "statusbot"
 	DefaultGhostPrefix    = "status_"
 	DefaultRegistrationID = "statusgate"
+	// DefaultNewGhostsPerMinute bounds ghost registrations (Config.NewGhostsPerMinute).
+	DefaultNewGhostsPerMinute = 30
 
 	maxChatLen = 64
 )
@@ -64,6 +66,12 @@ type Config struct {
 	// ghost has one already. Point it at the gateway's identicon endpoint,
 	// "http://<http.listen>/identicons/". Default "": ghosts have no avatar.
 	AvatarURLBase string `yaml:"avatar_url_base"`
+	// NewGhostsPerMinute bounds how many ghosts the connector registers a minute (burst
+	// the same): every Status key a sender mints would otherwise be a new account on
+	// the homeserver. A message whose ghost would pass the bound is posted by the bot
+	// with a "<name> " prefix instead, visibly, and the ghost is made on a later
+	// message. Ghosts already registered cost nothing. Default 30.
+	NewGhostsPerMinute int `yaml:"new_ghosts_per_minute"`
 }
 
 // RoomConfig is one portal room.
@@ -83,7 +91,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("server_name", c.ServerName), slog.String("listen", c.Listen),
 		slog.String("as_token", redact(c.ASToken)), slog.String("hs_token", redact(c.HSToken)),
 		slog.String("bot_localpart", c.BotLocalpart), slog.Int("rooms", len(c.Rooms)),
-		slog.String("avatar_url_base", c.AvatarURLBase))
+		slog.String("avatar_url_base", c.AvatarURLBase), slog.Int("new_ghosts_per_minute", c.NewGhostsPerMinute))
 }
 
 // String redacts the secrets.
@@ -118,6 +126,9 @@ func (c Config) withDefaults() Config {
 	if c.GhostPrefix == "" {
 		c.GhostPrefix = DefaultGhostPrefix
 	}
+	if c.NewGhostsPerMinute == 0 {
+		c.NewGhostsPerMinute = DefaultNewGhostsPerMinute
+	}
 	c.Rooms = append([]RoomConfig(nil), c.Rooms...)
 	return c
 }
@@ -146,6 +157,9 @@ func (c Config) Validate() error {
 	}
 	if len(c.Rooms) == 0 {
 		return bad("rooms", "empty")
+	}
+	if c.NewGhostsPerMinute < 0 {
+		return bad("new_ghosts_per_minute", "negative")
 	}
 	if c.AvatarURLBase != "" {
 		if u, err := url.Parse(c.AvatarURLBase); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

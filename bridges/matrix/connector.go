@@ -16,6 +16,8 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"golang.org/x/time/rate"
+
 	"github.com/statusgate/statusgate/bridges"
 )
 
@@ -68,7 +70,11 @@ type Connector struct {
 	// and redactions go through intent.Client, which does not touch the store.
 	stateMu sync.Mutex
 
-	now        func() time.Time // the clock (catch-up detection, avatar retries)
+	// newGhosts is the budget of ghost registrations (Config.NewGhostsPerMinute);
+	// taken and given back under stateMu.
+	newGhosts *rate.Limiter
+
+	now        func() time.Time // the clock (catch-up detection, avatar retries, ghost budget)
 	httpClient *http.Client     // fetches avatars from Config.AvatarURLBase
 	limits     httpLimits       // of the appservice listener (tests shorten them)
 }
@@ -128,6 +134,7 @@ func New(cfg Config) (*Connector, error) {
 		rooms: map[string]id.RoomID{}, chats: map[id.RoomID]string{},
 		ghosts: map[id.UserID]string{}, names: map[nameKey]string{},
 		avatars:    map[id.UserID]avatarState{},
+		newGhosts:  rate.NewLimiter(rate.Limit(float64(cfg.NewGhostsPerMinute)/60), cfg.NewGhostsPerMinute),
 		txns:       newRecentSet(maxRecentTxns),
 		log:        slog.New(slog.DiscardHandler),
 		now:        time.Now,
@@ -296,11 +303,45 @@ func (c *Connector) ensureJoined(ctx context.Context, intent *appservice.IntentA
 	return intent.EnsureJoined(ctx, room)
 }
 
-// ensureRegistered is intent.EnsureRegistered under stateMu.
+// ensureRegistered is intent.EnsureRegistered under stateMu, for the bot.
 func (c *Connector) ensureRegistered(ctx context.Context, intent *appservice.IntentAPI) error {
 	c.stateMu.Lock()
 	defer c.stateMu.Unlock()
 	return intent.EnsureRegistered(ctx)
+}
+
+// ensureGhost registers a ghost unless this process knows it is registered, paying
+// for a new account from the ghost budget: ErrGhostLimit when the budget is spent (the
+// caller posts through the bot). A ghost that turns out to exist already
+// (M_USER_IN_USE: registered before a restart) gives its token back.
+func (c *Connector) ensureGhost(ctx context.Context, intent *appservice.IntentAPI) error {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	if intent.Registered {
+		return nil
+	}
+	if ok, err := c.as.StateStore.IsRegistered(ctx, intent.UserID); err == nil && ok {
+		intent.Registered = true
+		return nil
+	}
+	now := c.now()
+	r := c.newGhosts.ReserveN(now, 1)
+	if !r.OK() || r.DelayFrom(now) > 0 {
+		r.CancelAt(now)
+		return ErrGhostLimit
+	}
+	err := intent.Register(ctx)
+	if err != nil {
+		r.CancelAt(now) // no new account: an existing ghost, or a failure
+	}
+	if err != nil && !errors.Is(err, mautrix.MUserInUse) {
+		return fmt.Errorf("register ghost: %w", err)
+	}
+	if err := c.as.StateStore.MarkRegistered(ctx, intent.UserID); err != nil {
+		return fmt.Errorf("mark ghost registered: %w", err)
+	}
+	intent.Registered = true
+	return nil
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -15,4 +15,7 @@ var (
 	// ErrRateLimited: the homeserver answered 429 and its retry_after_ms does not fit
 	// the attempt's deadline. Wrapped with bridges.ErrTransient.
 	ErrRateLimited = errors.New("rate limited by the homeserver")
+	// ErrGhostLimit: a new ghost would pass Config.NewGhostsPerMinute. Send, Edit and
+	// Redact then act through the bot instead.
+	ErrGhostLimit = errors.New("new ghost budget spent")
 )

@@ -26,11 +26,11 @@ func (c *Connector) Send(ctx context.Context, out bridges.Outbound) (bridges.Rec
 	if err != nil {
 		return bridges.Receipt{}, err
 	}
-	ghost, err := c.ghost(ctx, out.Event.Sender, room)
+	ghost, text, err := c.ghostOrBot(ctx, out.Event, room)
 	if err != nil {
 		return bridges.Receipt{}, err
 	}
-	content := messageContent(out.Event.Kind, out.Event.Text)
+	content := messageContent(out.Event.Kind, text)
 	if r := eventID(c.cfg.Name, out.ReplyTo); r != "" {
 		content.RelatesTo = &event.RelatesTo{InReplyTo: &event.InReplyTo{EventID: r}}
 	}
@@ -48,11 +48,11 @@ func (c *Connector) Edit(ctx context.Context, out bridges.Outbound) (bridges.Rec
 	if target == "" {
 		return bridges.Receipt{}, bridges.Permanent(fmt.Errorf("edit in %s: target %q is not a matrix event", out.Channel, out.Target))
 	}
-	ghost, err := c.ghost(ctx, out.Event.Sender, room)
+	ghost, text, err := c.ghostOrBot(ctx, out.Event, room)
 	if err != nil {
 		return bridges.Receipt{}, err
 	}
-	nc := messageContent(bridges.KindMessage, out.Event.Text)
+	nc := messageContent(bridges.KindMessage, text)
 	content := &event.MessageEventContent{
 		MsgType: nc.MsgType, Body: "* " + nc.Body, Format: nc.Format, FormattedBody: "* " + nc.FormattedBody,
 		NewContent: nc, RelatesTo: &event.RelatesTo{Type: event.RelReplace, EventID: target},
@@ -72,7 +72,7 @@ func (c *Connector) Redact(ctx context.Context, out bridges.Outbound) error {
 	if target == "" {
 		return bridges.Permanent(fmt.Errorf("redact in %s: target %q is not a matrix event", out.Channel, out.Target))
 	}
-	ghost, err := c.ghost(ctx, out.Event.Sender, room)
+	ghost, _, err := c.ghostOrBot(ctx, out.Event, room)
 	if err != nil {
 		return err
 	}
@@ -146,6 +146,22 @@ func (c *Connector) roomOf(ch bridges.ChannelID) (id.RoomID, error) {
 	return "", bridges.Permanent(fmt.Errorf("%w: %s", ErrUnknownChannel, ch))
 }
 
+// ghostOrBot returns the intent of ev's author's ghost (ghost) and ev's text; when the
+// ghost would be new and the ghost budget is spent (Config.NewGhostsPerMinute), the
+// bot's intent and the text prefixed with the author's name, as a relay bot shows it.
+func (c *Connector) ghostOrBot(ctx context.Context, ev bridges.Event, room id.RoomID) (*appservice.IntentAPI, string, error) {
+	ghost, err := c.ghost(ctx, ev.Sender, room)
+	if !errors.Is(err, ErrGhostLimit) {
+		return ghost, ev.Text, err
+	}
+	c.log.Info("new ghost budget spent; posting through the bot", "sender", ev.Sender.ID, "room", room)
+	name := bridges.Escape(ghostName(ev.Sender))
+	if ev.Kind == bridges.KindAction {
+		return c.as.BotIntent(), name + " " + ev.Text, nil
+	}
+	return c.as.BotIntent(), `\<` + name + `\> ` + ev.Text, nil
+}
+
 // ghost returns the intent of the author's ghost, registered, joined to room and with
 // the author's display name (set when it differs from the one set last) and, with
 // Config.AvatarURLBase, an avatar (ensureAvatar).
@@ -162,7 +178,10 @@ func (c *Connector) ghost(ctx context.Context, s bridges.Sender, room id.RoomID)
 	c.mu.Lock()
 	have, named := c.ghosts[uid]
 	c.mu.Unlock()
-	if err := c.withRateLimit(ctx, func() error { return c.ensureRegistered(ctx, intent) }); err != nil {
+	if err := c.withRateLimit(ctx, func() error { return c.ensureGhost(ctx, intent) }); err != nil {
+		if errors.Is(err, ErrGhostLimit) {
+			return nil, err
+		}
 		return nil, c.classify(err, "register ghost "+string(uid), room)
 	}
 	if !named || have != name {

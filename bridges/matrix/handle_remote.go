@@ -111,6 +111,10 @@ func (c *Connector) toEvent(ctx context.Context, chat string, evt *event.Event) 
 			return bridges.Event{}, false
 		}
 		ev.Kind, ev.Target = bridges.KindDelete, t
+		// Matrix accepts anyone's redaction into a room; it takes effect when its sender
+		// wrote the target or has the room's redact power level. The gateway lets
+		// through the author's own deletes; for others' it needs to know the power.
+		ev.Sender.Moderator = c.mayRedactOthers(ctx, evt.RoomID, evt.Sender)
 	case event.EventMessage:
 		m := evt.Content.AsMessage()
 		rel := m.RelatesTo
@@ -149,6 +153,23 @@ func (c *Connector) toEvent(ctx context.Context, chat string, evt *event.Event) 
 	}
 	ev.Sender.Name = c.displayName(ctx, evt.RoomID, evt.Sender)
 	return ev, true
+}
+
+// mayRedactOthers reports whether u's power level in room reaches the room's redact
+// level (from the room's current m.room.power_levels, read by the bot). When the state
+// cannot be read it reports false: only the author's own deletes go through.
+func (c *Connector) mayRedactOthers(ctx context.Context, room id.RoomID, u id.UserID) bool {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var pl event.PowerLevelsEventContent
+	c.stateMu.Lock() // the client may update the shared state store
+	err := c.as.BotIntent().Client.StateEvent(ctx, room, event.StatePowerLevels, "", &pl)
+	c.stateMu.Unlock()
+	if err != nil {
+		c.log.Warn("power levels unreadable; treating the redaction as the sender's own", "room", room, "sender", u, "err", err)
+		return false
+	}
+	return pl.GetUserLevel(u) >= pl.Redact()
 }
 
 // messageText is the canonical text of a message: formatted_body when it is HTML,

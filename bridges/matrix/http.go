@@ -26,6 +26,10 @@ func (c *Connector) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		c.putTransaction(w, r, strings.TrimPrefix(path, "/_matrix/app/v1/transactions/"))
 	case r.Method == http.MethodPut && strings.HasPrefix(path, "/transactions/"): // legacy path
 		c.putTransaction(w, r, strings.TrimPrefix(path, "/transactions/"))
+	case r.Method == http.MethodPost && path == "/_matrix/app/v1/ping":
+		// The homeserver checks that it reaches us (Matrix v1.7, MSC2659); the hs_token
+		// was checked above, and the body (a transaction_id) needs no answer.
+		writeJSON(w, http.StatusOK, struct{}{})
 	case r.Method == http.MethodGet && (strings.HasPrefix(path, "/_matrix/app/v1/users/") || strings.HasPrefix(path, "/_matrix/app/v1/rooms/")):
 		// Ghosts and portals are created on demand by the connector, never by a query.
 		writeError(w, http.StatusNotFound, "M_NOT_FOUND", "created by the bridge on demand")

@@ -37,6 +37,11 @@ func RegistrationYAML(cfg Config) ([]byte, error) {
 	if cfg.ASToken == "" || cfg.HSToken == "" || cfg.ASToken == cfg.HSToken {
 		return nil, badKey("hs_token", "as_token and hs_token must be set and differ")
 	}
+	// rate_limited false: the homeserver does not rate-limit the bot and the ghosts. The
+	// gateway bounds what reaches the homeserver itself (per-sender flood control at
+	// ingest, Config.NewGhostsPerMinute, one ordered outbox per room), and the
+	// homeserver's own limits are per user: with them, a burst of one busy Status user
+	// would get M_LIMIT_EXCEEDED and sit in the room's outbox behind its retries.
 	rateLimited := false
 	reg := &appservice.Registration{
 		ID: cfg.RegistrationID, URL: cfg.URL, AppToken: cfg.ASToken, ServerToken: cfg.HSToken,
