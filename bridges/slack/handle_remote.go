@@ -131,6 +131,13 @@ func (c *Connector) convertMessage(ctx context.Context, m *slackevents.MessageEv
 		if m.Message == nil || m.PreviousMessage != nil && m.PreviousMessage.Text == m.Message.Text {
 			return bridges.Event{}, false // an unfurl or other change that is not an edit
 		}
+		if e := m.Message.Edited; e != nil && e.User != "" && e.User != m.Message.User {
+			// Slack lets only the author edit; an event saying otherwise is not relayed
+			// (the gateway checks the author against the message it bridged, too).
+			c.log.Load().Warn("edit by someone other than the author not relayed", "chat", m.Channel,
+				"ts", m.Message.Timestamp, "author", m.Message.User, "editor", e.User)
+			return bridges.Event{}, false
+		}
 		ev.Kind = bridges.KindEdit
 		if ev.Target, err = msgID(name, m.Channel, m.Message.Timestamp); err != nil {
 			return bridges.Event{}, false
