@@ -21,6 +21,7 @@ type routeRun struct {
 	code    chan int
 	logs    *logWatch
 	apiAddr string
+	admin   string // the admin server (/readyz, /metrics)
 	auth    string // "Bearer <api token>"
 }
 
@@ -33,7 +34,7 @@ func startRoute(t *testing.T, p, dataDir, admin, apiAddr string, ready time.Dura
 	if code := run(context.Background(), []string{"init", "-keys", "-config", p}, nil, &out, &out); code != exitOK {
 		t.Fatalf("init -keys: %d\n%s", code, out.String())
 	}
-	r := &routeRun{code: make(chan int, 1), logs: newLogWatch("gateway running"), apiAddr: apiAddr}
+	r := &routeRun{code: make(chan int, 1), logs: newLogWatch("gateway running"), apiAddr: apiAddr, admin: admin}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	t.Cleanup(r.cancel)
 	go func() { r.code <- run(r.ctx, []string{"run", "-config", p}, nil, &bytes.Buffer{}, r.logs) }()

@@ -119,3 +119,75 @@ connectors:
 	}
 	r.stop(t)
 }
+
+// TestRun_slackEditsAndDeletesOnlyByAuthor (issue 15 finding 2, on the Slack fake:
+// Slack cannot run here): events claiming another user changed or deleted Carol's
+// bridged message never reach the api stream: a message_changed naming Mallory as the
+// message's user (the gateway checks the author it stored), one whose edited.user is
+// Mallory (the connector checks), a message_deleted whose previous message is
+// Mallory's. Carol's own edit and delete do. Before the fix the forged edit reached the
+// stream as the new text of Carol's message.
+func TestRun_slackEditsAndDeletesOnlyByAuthor(t *testing.T) {
+	fake := slackfake.New(t, "C0STATUS")
+	fake.AddUser("U0CAROL", "Carol")
+	fake.AddUser("U0MALLORY", "Mallory")
+	dir := filepath.Join(t.TempDir(), "data")
+	admin, apiAddr := freeAddr(t), freeAddr(t)
+	p := writeConfig(t, "data_dir: "+dir+`
+node:
+  listen_addr: 127.0.0.1:0
+gateway:
+  routes:
+    - chat: status
+      channels:
+        - channel: api:status
+        - channel: slack:C0STATUS
+http:
+  listen: `+admin+`
+connectors:
+  api:
+    enabled: true
+    listen: `+apiAddr+`
+  slack:
+    - bot_token: `+slackfake.BotToken+`
+      app_token: `+slackfake.AppToken+`
+      api_url: `+fake.APIURL()+`
+      channels: [C0STATUS]
+`)
+	r := startRoute(t, p, dir, admin, apiAddr, 20*time.Second)
+	events := r.events(t)
+	ts, _ := fake.Post("C0STATUS", "U0CAROL", "I will pay you 5 EUR", "")
+	orig := r.nextEvent(t, events, 15*time.Second)
+	if orig["text"] != "I will pay you 5 EUR" {
+		t.Fatalf("SSE got %v", orig)
+	}
+	changed := func(user, editor, text string) map[string]any {
+		return map[string]any{
+			"type": "message", "subtype": "message_changed", "channel": "C0STATUS", "hidden": true,
+			"ts": ts + "1", "event_ts": ts + "1",
+			"message":          map[string]any{"type": "message", "user": user, "text": text, "ts": ts, "edited": map[string]any{"user": editor, "ts": ts + "1"}},
+			"previous_message": map[string]any{"type": "message", "user": "U0CAROL", "text": "I will pay you 5 EUR", "ts": ts},
+		}
+	}
+	fake.Inject(changed("U0MALLORY", "U0MALLORY", "I will pay you 500 EUR"))
+	fake.Inject(changed("U0CAROL", "U0MALLORY", "I will pay you 501 EUR"))
+	fake.Inject(map[string]any{
+		"type": "message", "subtype": "message_deleted", "channel": "C0STATUS", "hidden": true,
+		"ts": ts + "2", "event_ts": ts + "2", "deleted_ts": ts,
+		"previous_message": map[string]any{"type": "message", "user": "U0MALLORY", "text": "I will pay you 5 EUR", "ts": ts},
+	})
+	fake.Edit("C0STATUS", ts, "I will pay you 6 EUR")
+	ev := r.nextEvent(t, events, 15*time.Second)
+	if sender, _ := ev["sender"].(map[string]any); ev["kind"] != "edit" || ev["text"] != "I will pay you 6 EUR" || sender["name"] != "Carol" ||
+		ev["target"] != orig["id"] {
+		t.Fatalf("SSE got %v, want Carol's edit of %v", ev, orig["id"])
+	}
+	fake.Delete("C0STATUS", ts)
+	if ev := r.nextEvent(t, events, 15*time.Second); ev["kind"] != "delete" || ev["target"] != orig["id"] {
+		t.Fatalf("SSE got %v, want Carol's delete of %v", ev, orig["id"])
+	}
+	if _, metrics := httpGet(t, "http://"+admin+"/metrics"); !strings.Contains(metrics, `statusgate_events_dropped_total{reason="not_author"} 2`) {
+		t.Errorf("/metrics does not count 2 not_author drops:\n%s", grepLines(metrics, "events_dropped"))
+	}
+	r.stop(t)
+}
