@@ -7,9 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/statusgate/statusgate/core/chat"
 	"github.com/statusgate/statusgate/core/node"
 	"github.com/statusgate/statusgate/core/ratchet"
 	"github.com/statusgate/statusgate/core/status"
+	"github.com/statusgate/statusgate/core/whisper"
+	"github.com/statusgate/statusgate/identity"
 	"github.com/statusgate/statusgate/store"
 	"github.com/statusgate/statusgate/test/statusnet"
 )
@@ -113,5 +116,50 @@ func TestDirect_dhThenX3DHThenRatchet(t *testing.T) {
 	case m := <-alice.direct.Messages():
 		t.Fatalf("bob's message %q reached Direct.Messages, not the open conversation", m.Text)
 	default:
+	}
+}
+
+// TestDirect_transitAndWrongType: a late-2019 client's 1:1 message (Transit c4 with
+// :user-message, unsigned inside: the envelope's signer is the author) is delivered
+// with its text, clock and author; a public-chat message inside a direct message is
+// dropped as wrong_chat.
+func TestDirect_transitAndWrongType(t *testing.T) {
+	nodes := statusnet.NewNodes(t, 2, node.Config{})
+	statusnet.Connect(t, nodes[0], nodes[1])
+	alice := newParty(t, nodes[0], "alice", t.TempDir())
+	bob, drops := badParty(t, nodes[1], "bob")
+	bob.start(t)
+	ctx := context.Background()
+	ra, err := alice.ratchets(ctx, alice.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(m *chat.Message, f chat.Format) {
+		t.Helper()
+		p, err := chat.Encode(m, f, alice.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := ra.Encrypt(ctx, &bob.key.PublicKey, p) // DH: no bundle of bob's known
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := nodes[0].Post(ctx, &whisper.MessageParams{Topic: out.Envelope.Topic, KeySym: out.Envelope.SymKey, Dst: out.Envelope.Dst,
+			Src: alice.key, Payload: out.Payload, TTL: status.DefaultTTL, PoW: status.DefaultPoW, WorkTime: 5 * time.Second}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := uint64(time.Now().UnixMilli())
+	send(&chat.Message{Clock: now * 100, Timestamp: now, Text: "hi from 2019", ChatID: identity.ChatKey(&bob.key.PublicKey),
+		MessageType: chat.MessageTypeOneToOne, ContentType: chat.ContentTextPlain}, chat.FormatTransit)
+	m := nextDirect(t, bob.direct.Messages())
+	if m.Text != "hi from 2019" || m.Format != chat.FormatTransit || m.Clock != now*100 || !m.Author.Equal(&alice.key.PublicKey) ||
+		m.Mode != ratchet.ModeDH || m.Chat != identity.ChatKey(&alice.key.PublicKey) {
+		t.Fatalf("got %+v", m)
+	}
+	send(&chat.Message{Clock: now + 1, Timestamp: now, Text: "public?", ChatID: "status",
+		MessageType: chat.MessageTypePublicGroup, ContentType: chat.ContentTextPlain}, chat.FormatProtobuf)
+	if r := drops.next(t); r != status.DropWrongChat {
+		t.Fatalf("dropped as %q, want %q", r, status.DropWrongChat)
 	}
 }
