@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +27,13 @@ const (
 	// the memory of one page.
 	minPage = 256
 	maxPage = 5000
+	// maxMergeTopics: a topic-list query of up to this many topics is one statement, a
+	// UNION ALL of one range per topic on envelopes_topic_created_hash, merged in
+	// (created, hash) order by the database (SQLite's compound-select merge,
+	// PostgreSQL's Merge Append) and cut by LIMIT, so it reads about Limit + topics rows
+	// whatever the archive holds. A longer list scans the (created, hash) range like a
+	// bloom and filters by the topic set.
+	maxMergeTopics = 64
 )
 
 // Archive is the mailserver archive: the envelopes table. It implements
@@ -148,8 +156,8 @@ func (a *Archive) Put(ctx context.Context, recs []mailserver.Record) error {
 	return nil
 }
 
-// Query returns the envelopes created in [q.Lower, q.Upper] whose topic's bloom q.Bloom
-// matches, in ascending (created, hash) order, resuming strictly after q.Cursor when it
+// Query returns the envelopes created in [q.Lower, q.Upper] of the topics q.Topics, or,
+// when that is empty, whose topic's bloom q.Bloom matches, in ascending (created, hash) order, resuming strictly after q.Cursor when it
 // is set, at most q.Limit of them and, when q.MaxBytes > 0, no more bytes than that
 // (but at least one envelope). next is the cursor of the last one returned when the
 // byte budget ended the page, or when q.Limit were returned and more may follow (a further matching row was seen, or the
@@ -176,7 +184,10 @@ func (a *Archive) Query(ctx context.Context, q mailserver.Query) (envelopes [][]
 	if from > int64(q.Upper) {
 		return nil, nil, nil
 	}
-	full := q.Bloom.IsFull()
+	if n := len(q.Topics); n > 0 && n <= maxMergeTopics {
+		return a.queryTopics(ctx, &q, from, fromHash)
+	}
+	full := q.Bloom.IsFull() && len(q.Topics) == 0
 	size := 0 // bytes of envelopes so far
 	for {
 		want := q.Limit - len(envelopes)
@@ -246,11 +257,8 @@ func (a *Archive) queryPage(ctx context.Context, q *mailserver.Query, full bool,
 		}
 		pg.readCreated = created
 		pg.readHash = append(pg.readHash[:0], hash...)
-		if !full {
-			tb := whisper.TopicToBloom(whisper.Topic(topic))
-			if !q.Bloom.Matches(&tb) {
-				continue
-			}
+		if !full && !matches(q, whisper.Topic(topic)) {
+			continue
 		}
 		if len(pg.envelopes) == q.Limit {
 			pg.more = true
@@ -303,6 +311,74 @@ func (a *Archive) PruneBytes(ctx context.Context, maxBytes int64) (int64, error)
 		return 0, fmt.Errorf("prune archive to %d bytes: rows affected: %w", maxBytes, err)
 	}
 	return n, nil
+}
+
+// matches reports whether q selects an envelope of topic t: by the topic list when it
+// has one, else by the bloom.
+func matches(q *mailserver.Query, t whisper.Topic) bool {
+	if len(q.Topics) > 0 {
+		return slices.Contains(q.Topics, t)
+	}
+	tb := whisper.TopicToBloom(t)
+	return q.Bloom.Matches(&tb)
+}
+
+// topicsSQL is the merge statement of n topics (see maxMergeTopics); its arguments are
+// topic, from, fromHash, upper per topic, then the limit.
+func topicsSQL(n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteString("\nUNION ALL ")
+		}
+		b.WriteString("SELECT created, hash, envelope FROM envelopes WHERE topic = ? AND (created, hash) > (?, ?) AND created <= ?")
+	}
+	b.WriteString("\nORDER BY created, hash LIMIT ?")
+	return b.String()
+}
+
+// queryTopics is Query for a list of at most maxMergeTopics distinct topics, from the
+// scan position (from, fromHash).
+func (a *Archive) queryTopics(ctx context.Context, q *mailserver.Query, from int64, fromHash []byte) ([][]byte, []byte, error) {
+	args := make([]any, 0, 4*len(q.Topics)+1)
+	for _, t := range q.Topics {
+		args = append(args, t[:], from, fromHash, int64(q.Upper))
+	}
+	args = append(args, q.Limit+1)
+	rows, err := a.db.QueryContext(ctx, a.d.rebind(topicsSQL(len(q.Topics))), args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("query archive [%d, %d] by %d topics: %w", q.Lower, q.Upper, len(q.Topics), err)
+	}
+	defer rows.Close()
+	var (
+		envelopes   [][]byte
+		size        int
+		created     int64
+		hash        sql.RawBytes
+		lastCreated uint32
+		lastHash    [32]byte
+		next        []byte
+	)
+	for rows.Next() {
+		var env []byte
+		if err := rows.Scan(&created, &hash, &env); err != nil {
+			return nil, nil, fmt.Errorf("query archive by topics: scan: %w", err)
+		}
+		if len(hash) != 32 {
+			return nil, nil, fmt.Errorf("query archive by topics: row at created %d: hash of %d bytes", created, len(hash))
+		}
+		if len(envelopes) == q.Limit || q.MaxBytes > 0 && len(envelopes) > 0 && size+len(env) > q.MaxBytes {
+			next = mailserver.CursorOf(lastCreated, lastHash) // a match follows the last one returned
+			break
+		}
+		size += len(env)
+		envelopes = append(envelopes, env)
+		lastCreated, lastHash = uint32(created), [32]byte(hash)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("query archive by topics: read rows: %w", err)
+	}
+	return envelopes, next, nil
 }
 
 // Prune deletes the envelopes created before the given time and reports how many.

@@ -129,6 +129,7 @@ var archiveCases = []struct {
 	{"cursor_paging_filtered", testCursorPagingFiltered},
 	{"cursor_after_filtered_rows", testCursorAfterFilteredRows},
 	{"max_bytes", testMaxBytes},
+	{"topics", testTopics},
 	{"malformed_query", testMalformedQuery},
 	{"prune", testPrune},
 	{"prune_bytes", testPruneBytes},
@@ -425,6 +426,85 @@ func testMaxBytes(t *testing.T, be backend) {
 		q.Cursor = next
 	}
 	equalEnvelopes(t, "byte-bounded pages concatenated", got, want)
+}
+
+// testTopics: a topic list selects exactly those topics, whatever the bloom says, in
+// archive order, across cursor pages and byte-bounded pages, by the merge statement
+// (up to maxMergeTopics topics) and by the range scan (more) alike.
+func testTopics(t *testing.T, be backend) {
+	ctx := context.Background()
+	a := openStore(t, be.config(t)).Archive()
+	topics := make([]whisper.Topic, 100)
+	for i := range topics {
+		topics[i] = whisper.TopicFromName(fmt.Sprintf("t%d", i))
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var recs []mailserver.Record
+	for i := range 3000 {
+		// Several envelopes per second, so that pages end inside a second.
+		recs = append(recs, newRecord(t, 10000+uint32(rng.IntN(600)), topics[rng.IntN(len(topics))], uint64(i), 20+rng.IntN(200)))
+	}
+	if err := a.Put(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	want := func(ts []whisper.Topic, lower, upper uint32) [][]byte {
+		var w []mailserver.Record
+		for _, r := range recs {
+			if slices.Contains(ts, r.Topic) && r.Created >= lower && r.Created <= upper {
+				w = append(w, r)
+			}
+		}
+		return sorted(w)
+	}
+	page := func(q mailserver.Query) [][]byte {
+		var got [][]byte
+		for n := 0; ; n++ {
+			envs, next, err := a.Query(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(next) > 0 && len(envs) < q.Limit && q.MaxBytes == 0 {
+				t.Fatalf("page %d: %d envelopes with a cursor, limit %d", n, len(envs), q.Limit)
+			}
+			got = append(got, envs...)
+			if len(next) == 0 {
+				return got
+			}
+			if n > 3000 {
+				t.Fatal("cursor does not advance")
+			}
+			q.Cursor = next
+		}
+	}
+	none := whisper.BloomOf(whisper.TopicFromName("nothing archived"))
+	for _, tc := range []struct {
+		name         string
+		topics       []whisper.Topic
+		lower, upper uint32
+		limit, bytes int
+	}{
+		{"one topic", topics[3:4], 0, math.MaxUint32, 7, 0},
+		{"three topics, a range", []whisper.Topic{topics[5], topics[50], topics[99]}, 10100, 10400, 10, 0},
+		{"merge bound", topics[:maxMergeTopics], 0, math.MaxUint32, 500, 0},
+		{"range scan", topics[:maxMergeTopics+1], 0, math.MaxUint32, 500, 0},
+		{"byte bound", topics[10:20], 0, math.MaxUint32, 1000, 2000},
+		{"absent topic", []whisper.Topic{whisper.TopicFromName("absent")}, 0, math.MaxUint32, 10, 0},
+	} {
+		q := mailserver.Query{Lower: tc.lower, Upper: tc.upper, Bloom: none, Topics: tc.topics, Limit: tc.limit, MaxBytes: tc.bytes}
+		equalEnvelopes(t, tc.name, page(q), want(tc.topics, tc.lower, tc.upper))
+	}
+	// A cursor from a bloom query resumes a topic query at the same place: cursors name
+	// positions in the archive, not queries.
+	all := want(topics[:1], 0, math.MaxUint32)
+	env, err := whisper.DecodeEnvelope(all[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	envs, _, err := a.Query(ctx, mailserver.Query{Upper: math.MaxUint32, Topics: topics[:1], Limit: 1000, Cursor: mailserver.CursorOf(env.Sent(), env.Hash())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalEnvelopes(t, "resumed after the third", envs, all[3:])
 }
 
 func testMalformedQuery(t *testing.T, be backend) {

@@ -7,8 +7,14 @@ import (
 	"github.com/statusgate/statusgate/core/whisper"
 )
 
-// CursorLength is the size of a cursor: BE uint32 created time ‖ envelope hash (§4.5).
+// CursorLength is the size of a cursor: BE uint32 created time ‖ envelope hash (§4.5),
+// the first 36 bytes of status-go's archive key. Both status-go v0.70.1 backends and
+// ours issue and accept cursors of this form.
 const CursorLength = 36
+
+// dbKeyLength is a whole status-go archive key: the cursor and the topic (db_key.go).
+// Its legacy binary request form carries one as a cursor.
+const dbKeyLength = CursorLength + whisper.TopicLength
 
 // Record is one archived envelope.
 type Record struct {
@@ -22,7 +28,10 @@ type Record struct {
 type Query struct {
 	Lower, Upper uint32        // created time bounds, both inclusive
 	Bloom        whisper.Bloom // only envelopes whose topic's bloom it matches
-	Limit        int           // at most this many envelopes (> 0)
+	// Topics, when not empty, selects envelopes of exactly these topics (distinct), and
+	// Bloom is ignored.
+	Topics []whisper.Topic
+	Limit  int // at most this many envelopes (> 0)
 	// MaxBytes, when > 0, bounds the envelope bytes returned: the answer ends before the
 	// envelope that would take it past MaxBytes, with a cursor, but holds at least one.
 	MaxBytes int

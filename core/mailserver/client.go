@@ -3,6 +3,7 @@ package mailserver
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -27,8 +28,13 @@ type ClientConfig struct {
 	PoW      float64
 	WorkTime time.Duration
 	TTL      uint32
+	// Form is how requests are encoded: FormTopics (default: status-go's payload with
+	// topics, what every status-go server from 2020 on decodes), FormPayload (the
+	// late-2019 payload, for servers older than status-go bc2d0184) or FormStruct
+	// (status-go's MessagesRequest, no envelope, as its Messenger sends; bloom only).
+	Form RequestForm
 	// Limit is the page size asked for; it halves on each failed page down to MinLimit.
-	// Defaults 2000 and 100.
+	// Defaults 1000 (status-go's servers refuse more) and 100.
 	Limit, MinLimit uint32
 	// Timeout waits for a page's completion; Backoff between retries; Retries per page.
 	// Defaults 30 s, 3 s, 3.
@@ -55,8 +61,11 @@ func (c ClientConfig) withDefaults() ClientConfig {
 	if c.TTL == 0 {
 		c.TTL = 50
 	}
+	if c.Form == 0 {
+		c.Form = FormTopics
+	}
 	if c.Limit == 0 {
-		c.Limit = 2000
+		c.Limit = maxStructLimit
 	}
 	if c.MinLimit == 0 {
 		c.MinLimit = 100
@@ -97,6 +106,11 @@ type Client struct {
 func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.NodeKey == nil {
 		return nil, errors.New("mailserver client: no node key to sign requests")
+	}
+	switch cfg.Form {
+	case 0, FormTopics, FormPayload, FormStruct:
+	default:
+		return nil, fmt.Errorf("mailserver client: request form %v: use RequestGeth for the binary form", cfg.Form)
 	}
 	cfg = cfg.withDefaults()
 	sym, err := whisper.SymKeyFromPassword(cfg.Password)
@@ -141,16 +155,22 @@ type Progress struct {
 	Done      bool
 }
 
-// Request fetches h from the mailserver peer p, page by page, calling progress after
-// each page. The envelopes reach the node's subscriptions through the normal filters
-// (code 127 from a trusted peer; SendRequest marks p trusted). A failed page is retried
-// after Backoff with half the limit, Retries times, before Request gives up.
+// Request fetches h from the mailserver peer p, page by page, following the server's
+// cursors, and calls progress after each page. The envelopes reach the node's
+// subscriptions through the normal filters (code 127 from a trusted peer; SendRequest
+// marks p trusted). A failed page is retried after Backoff with half the limit, Retries
+// times, before Request gives up; when p disconnects it gives up at once with an error
+// wrapping ErrPeerGone. Either way the returned Progress.Cursor (also reported to
+// progress after every page) resumes the range: pass it as History.Cursor, with the
+// same range, once the mailserver is back. Cursors are the server's own (status-go's and
+// ours are both the 36-byte archive key of the last envelope sent, kept across a
+// server restart).
 func (c *Client) Request(ctx context.Context, p *whisper.Peer, h History, progress func(Progress)) (Progress, error) {
 	pr := Progress{Peer: p.ID(), Covered: h.From}
 	if h.To.Before(h.From) {
 		return pr, fmt.Errorf("%w: from %v is after to %v", ErrBadRequest, h.From, h.To)
 	}
-	bloom := whisper.BloomOf(h.Topics...)
+	q := query{topics: h.Topics, bloom: whisper.BloomOf(h.Topics...)}
 	limit := c.cfg.Limit
 	directBefore := p.Info().Direct
 	cursor := h.Cursor
@@ -161,7 +181,8 @@ func (c *Client) Request(ctx context.Context, p *whisper.Peer, h History, progre
 		}
 		lower := start.Add(-c.cfg.Drift)
 		for {
-			comp, err := c.page(ctx, p, uint32(max(lower.Unix(), 0)), uint32(end.Unix()), bloom, &limit, cursor)
+			q.lower, q.upper, q.cursor = uint32(max(lower.Unix(), 0)), uint32(end.Unix()), cursor
+			comp, err := c.page(ctx, p, q, &limit)
 			if err != nil {
 				pr.Cursor = cursor
 				return pr, err
@@ -191,8 +212,16 @@ func (c *Client) Request(ctx context.Context, p *whisper.Peer, h History, progre
 	return pr, nil
 }
 
+// query is one page's request.
+type query struct {
+	lower, upper uint32
+	topics       []whisper.Topic
+	bloom        whisper.Bloom
+	cursor       []byte
+}
+
 // page sends one request and waits for its completion, retrying with a halved limit.
-func (c *Client) page(ctx context.Context, p *whisper.Peer, lower, upper uint32, bloom whisper.Bloom, limit *uint32, cursor []byte) (*Completion, error) {
+func (c *Client) page(ctx context.Context, p *whisper.Peer, q query, limit *uint32) (*Completion, error) {
 	var lastErr error
 	for attempt := 0; attempt <= c.cfg.Retries; attempt++ {
 		if attempt > 0 {
@@ -201,14 +230,19 @@ func (c *Client) page(ctx context.Context, p *whisper.Peer, lower, upper uint32,
 			case <-time.After(c.cfg.Backoff):
 			case <-ctx.Done():
 				return nil, ctx.Err()
+			case <-p.Done():
+				return nil, fmt.Errorf("request history from %s: %w", p.ID().TerminalString(), ErrPeerGone)
 			}
 		}
-		comp, err := c.once(ctx, p, lower, upper, bloom, *limit, cursor)
+		comp, err := c.once(ctx, p, q, *limit)
 		if err == nil {
 			return comp, nil
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if errors.Is(err, ErrPeerGone) {
+			return nil, fmt.Errorf("request history from %s: %w", p.ID().TerminalString(), err)
 		}
 		lastErr = err
 		c.log.Info("mailserver page failed", "peer", p.ID().TerminalString(), "attempt", attempt+1, "limit", *limit, "err", err)
@@ -216,21 +250,41 @@ func (c *Client) page(ctx context.Context, p *whisper.Peer, lower, upper uint32,
 	return nil, fmt.Errorf("request history from %s: %w", p.ID().TerminalString(), lastErr)
 }
 
-func (c *Client) once(ctx context.Context, p *whisper.Peer, lower, upper uint32, bloom whisper.Bloom, limit uint32, cursor []byte) (*Completion, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err // never send a request whose answer nobody will wait for
+// request builds the packet body of one page in the configured form and its ID.
+func (c *Client) request(q query, limit uint32) (body []byte, id [32]byte, err error) {
+	if c.cfg.Form == FormStruct {
+		if _, err := rand.Read(id[:]); err != nil {
+			return nil, id, fmt.Errorf("request id: %w", err)
+		}
+		body, err = EncodeMessagesRequest(id, q.lower, q.upper, min(limit, maxStructLimit), q.cursor, q.bloom)
+		return body, id, err
 	}
-	payload, err := EncodePayload(lower, upper, bloom, limit, cursor, true)
+	var payload []byte
+	if c.cfg.Form == FormPayload {
+		payload, err = EncodePayload(q.lower, q.upper, q.bloom, limit, q.cursor, true)
+	} else {
+		payload, err = EncodePayloadTopics(q.lower, q.upper, q.bloom, q.topics, limit, q.cursor, true)
+	}
 	if err != nil {
-		return nil, err
+		return nil, id, err
 	}
 	env, err := whisper.Wrap(&whisper.MessageParams{KeySym: c.sym, Src: c.cfg.NodeKey, Payload: payload,
 		TTL: c.cfg.TTL, PoW: c.cfg.PoW, WorkTime: c.cfg.WorkTime})
 	if err != nil {
-		return nil, fmt.Errorf("build request: %w", err)
+		return nil, id, fmt.Errorf("build request: %w", err)
+	}
+	return env.Bytes(), env.Hash(), nil
+}
+
+func (c *Client) once(ctx context.Context, p *whisper.Peer, q query, limit uint32) (*Completion, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err // never send a request whose answer nobody will wait for
+	}
+	body, id, err := c.request(q, limit)
+	if err != nil {
+		return nil, err
 	}
 	ch := make(chan *Completion, 1)
-	id := env.Hash()
 	c.mu.Lock()
 	c.pending[id] = ch
 	c.mu.Unlock()
@@ -239,17 +293,21 @@ func (c *Client) once(ctx context.Context, p *whisper.Peer, lower, upper uint32,
 		delete(c.pending, id)
 		c.mu.Unlock()
 	}()
-	if err := p.SendRequest(env.Bytes()); err != nil {
-		return nil, err
+	if err := p.SendRequest(body); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrPeerGone, err)
 	}
+	timeout := time.NewTimer(c.cfg.Timeout)
+	defer timeout.Stop()
 	select {
 	case comp := <-ch:
 		if comp.Error != "" {
 			return nil, fmt.Errorf("mailserver: %s", comp.Error)
 		}
 		return comp, nil
-	case <-time.After(c.cfg.Timeout):
+	case <-timeout.C:
 		return nil, fmt.Errorf("no completion within %v", c.cfg.Timeout)
+	case <-p.Done():
+		return nil, ErrPeerGone
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}

@@ -16,6 +16,9 @@ var (
 	ErrRateLimited = errors.New("history requests rate limited")
 	// ErrBusy: the server was serving its maximum of requests for too long.
 	ErrBusy = errors.New("mailserver busy")
+	// ErrPeerGone: the mailserver disconnected before answering; resume from the last
+	// cursor once it is back.
+	ErrPeerGone = errors.New("mailserver disconnected")
 	// ErrCursor: a cursor of the wrong length.
 	ErrCursor = errors.New("malformed cursor")
 )

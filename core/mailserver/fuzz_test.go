@@ -11,8 +11,10 @@ import (
 	"github.com/statusgate/statusgate/core/whisper"
 )
 
-// FuzzDecodeRequest feeds code-126 bodies to the request decoder: it must never panic,
-// every error must wrap a sentinel, and what it accepts must be within bounds.
+// FuzzDecodeRequest feeds code-126 bodies to the request decoder, seeded with every form
+// (late-2019 RLP, RLP with topics, binary with and without limit and cursor, the struct
+// with and without topics): it must never panic, every error must wrap a sentinel, and
+// what it accepts must be within bounds.
 func FuzzDecodeRequest(f *testing.F) {
 	sym, err := whisper.SymKeyFromPassword(DefaultPassword)
 	if err != nil {
@@ -36,8 +38,16 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Add(seal(make([]byte, 8)))
 	f.Add(seal(make([]byte, 72)))
 	f.Add(seal(make([]byte, 76+CursorLength)))
+	f.Add(seal(make([]byte, 76+dbKeyLength)))
 	f.Add(seal([]byte("garbage")))
-	s, _ := rlp.EncodeToBytes(&messagesRequest{ID: make([]byte, 32), From: 1, To: 2, Limit: 10, Bloom: full[:]})
+	topics := []whisper.Topic{whisper.TopicFromName("status"), {1, 2, 3, 4}}
+	p, _ = EncodePayloadTopics(1612700000, 1612790000, whisper.BloomOf(topics...), topics, 1000, make([]byte, CursorLength), true)
+	f.Add(seal(p))
+	p, _ = EncodePayloadTopics(1, 2, full, nil, 0, nil, false)
+	f.Add(seal(p))
+	s, _ := EncodeMessagesRequest([32]byte{1}, 1, 2, 10, nil, full)
+	f.Add(s)
+	s, _ = rlp.EncodeToBytes(&messagesRequest{ID: make([]byte, 32), From: 1, To: 2, Limit: 10, Bloom: full[:], Topics: [][]byte{topics[0][:]}})
 	f.Add(s)
 	f.Add([]byte{0xc0})
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -53,6 +63,19 @@ func FuzzDecodeRequest(f *testing.F) {
 		}
 		if req.Form == FormStruct && req.Limit > maxStructLimit {
 			t.Fatalf("accepted struct limit %d", req.Limit)
+		}
+		if len(req.Topics) > MaxRequestTopics {
+			t.Fatalf("accepted %d topics", len(req.Topics))
+		}
+		seen := map[whisper.Topic]bool{}
+		for _, tp := range req.Topics {
+			if seen[tp] {
+				t.Fatalf("topic %x twice", tp)
+			}
+			seen[tp] = true
+		}
+		if req.Form < FormPayload || req.Form > FormTopics {
+			t.Fatalf("form %d", req.Form)
 		}
 	})
 }

@@ -1,6 +1,8 @@
 package mailserver_test
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -141,4 +143,130 @@ func TestMailserver_globalRateLimit(t *testing.T) {
 	if served != 3 || limited != 3 {
 		t.Fatalf("%d served, %d limited; want 3 and 3", served, limited)
 	}
+}
+
+// TestMailserver_topicList: a request with a topic list (status-go's seven-field
+// payload) returns exactly those topics' envelopes, even when its bloom names another
+// topic: the list takes precedence, as in status-go's server. The late-2019 payload with
+// the same bloom still selects by bloom.
+func TestMailserver_topicList(t *testing.T) {
+	f := newFixture(t, mailserver.ServerConfig{RequestBurst: 100, RequestsPerSecond: 100})
+	topics := []whisper.Topic{whisper.TopicFromName("a"), whisper.TopicFromName("b"), whisper.TopicFromName("c")}
+	base := time.Now().Add(-time.Hour)
+	alice, _ := crypto.GenerateKey()
+	for i := range 90 {
+		env, err := whisper.Wrap(&whisper.MessageParams{Topic: topics[i%3], KeySym: f.sym, Src: alice,
+			Payload: []byte{byte(i)}, TTL: 10, Clock: func() time.Time { return base.Add(time.Duration(i) * time.Second) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.server.Archive(env)
+	}
+	waitArchived(t, f, 90)
+	sub, err := f.clientNode.Subscribe(whisper.Filter{Topics: topics, SymKey: f.sym, AllowP2P: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	nodeKey, _ := crypto.GenerateKey()
+	mailKey, _ := whisper.SymKeyFromPassword(mailserver.DefaultPassword)
+	now := uint32(time.Now().Unix())
+	ask := func(payload []byte) map[whisper.Topic]int {
+		t.Helper()
+		env, err := whisper.Wrap(&whisper.MessageParams{KeySym: mailKey, Src: nodeKey, Payload: payload, TTL: 50, PoW: 0.002, WorkTime: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := f.peer.Info().Direct
+		if err := f.peer.SendRequest(env.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case raw := <-f.comps.raw:
+			if c, err := mailserver.DecodeCompletion(raw); err != nil || c.Error != "" || len(c.Cursor) != 0 {
+				t.Fatalf("completion %+v, %v", c, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no completion")
+		}
+		got := map[whisper.Topic]int{}
+		for range f.peer.Info().Direct - before {
+			select {
+			case m := <-sub.C():
+				got[m.Topic]++
+			case <-time.After(10 * time.Second):
+				t.Fatal("envelope not delivered")
+			}
+		}
+		return got
+	}
+	p, _ := mailserver.EncodePayloadTopics(now-7200, now, whisper.BloomOf(topics[1]), []whisper.Topic{topics[0], topics[2]}, 1000, nil, true)
+	if got := ask(p); len(got) != 2 || got[topics[0]] != 30 || got[topics[2]] != 30 {
+		t.Errorf("topics [a c] with the bloom of b: %v, want 30 of a and 30 of c", got)
+	}
+	p, _ = mailserver.EncodePayload(now-7200, now, whisper.BloomOf(topics[1]), 1000, nil, true)
+	if got := ask(p); len(got) != 1 || got[topics[1]] != 30 {
+		t.Errorf("late-2019 payload with the bloom of b: %v, want 30 of b", got)
+	}
+}
+
+// TestClient_formsAndResume: our client reads 1,000 archived messages exactly once in
+// each request form, paging with the server's cursors; and when the mailserver
+// disconnects mid-paging, Request stops at once with ErrPeerGone and a cursor from
+// which a second Request, on the reconnected peer, fetches exactly the rest.
+func TestClient_formsAndResume(t *testing.T) {
+	f := newFixture(t, mailserver.ServerConfig{RequestBurst: 100, RequestsPerSecond: 100})
+	f.archiveExpired(t, 1000)
+	h := mailserver.History{Topics: []whisper.Topic{f.topic}, From: time.Now().Add(-2 * time.Hour), To: time.Now()}
+	for _, form := range []mailserver.RequestForm{mailserver.FormTopics, mailserver.FormPayload, mailserver.FormStruct} {
+		t.Run(form.String(), func(t *testing.T) {
+			sub := f.subscribe(t)
+			pr, err := f.forms[form].Request(context.Background(), f.peer, h, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			collect(t, sub, map[string]bool{}, 1000)
+			if pr.Envelopes != 1000 || pr.Pages != 4 {
+				t.Fatalf("progress %+v, want 1000 envelopes in 4 pages", pr)
+			}
+			select {
+			case m := <-sub.C():
+				t.Fatalf("extra message %q", m.Payload)
+			default:
+			}
+		})
+	}
+	t.Run("resume after a disconnect", func(t *testing.T) {
+		sub := f.subscribe(t)
+		p := f.peer
+		pr, err := f.client.Request(context.Background(), p, h, func(pr mailserver.Progress) {
+			if pr.Pages == 2 {
+				if err := f.clientNode.RemovePeer(f.serverNode.Enode()); err != nil {
+					t.Error(err)
+				}
+				<-p.Done()
+			}
+		})
+		if !errors.Is(err, mailserver.ErrPeerGone) || len(pr.Cursor) != mailserver.CursorLength {
+			t.Fatalf("request cut by a disconnect: %v, cursor %x", err, pr.Cursor)
+		}
+		seen := map[string]bool{}
+		collect(t, sub, seen, 600)
+		// The server dials back: devp2p would not redial a just-dropped node for 30 s.
+		if err := f.serverNode.AddPeer(f.clientNode.Enode(), false); err != nil {
+			t.Fatal(err)
+		}
+		statusnet.WaitPeer(t, f.clientNode, f.serverNode.ID())
+		h := h
+		h.Cursor = pr.Cursor
+		if _, err := f.client.Request(context.Background(), f.clientNode.Whisper().Peer(f.serverNode.ID()), h, nil); err != nil {
+			t.Fatal(err)
+		}
+		collect(t, sub, seen, 1000)
+		select {
+		case m := <-sub.C():
+			t.Fatalf("extra message %q", m.Payload)
+		default:
+		}
+	})
 }

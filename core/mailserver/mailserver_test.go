@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -84,8 +86,11 @@ func (a *memArchive) Query(_ context.Context, q mailserver.Query) ([][]byte, []b
 		if len(q.Cursor) > 0 && bytes.Compare(mailserver.CursorOf(r.Created, r.Hash), q.Cursor) <= 0 {
 			continue
 		}
-		b := whisper.TopicToBloom(r.Topic)
-		if !q.Bloom.Matches(&b) {
+		if len(q.Topics) > 0 {
+			if !slices.Contains(q.Topics, r.Topic) {
+				continue
+			}
+		} else if b := whisper.TopicToBloom(r.Topic); !q.Bloom.Matches(&b) {
 			continue
 		}
 		if len(out) == q.Limit || q.MaxBytes > 0 && len(out) > 0 && size+len(r.Envelope) > q.MaxBytes {
@@ -152,10 +157,11 @@ func (a *memArchive) len() int {
 	return len(a.recs)
 }
 
-// completions records what a client node's mailservers answer.
+// completions records what a client node's mailservers answer, and hands each
+// completion to every client (a client ignores the IDs it did not ask with).
 type completions struct {
-	client *mailserver.Client
-	raw    chan []byte
+	clients []*mailserver.Client
+	raw     chan []byte
 }
 
 func (c *completions) HandleRequestComplete(p *whisper.Peer, payload []byte) {
@@ -163,8 +169,8 @@ func (c *completions) HandleRequestComplete(p *whisper.Peer, payload []byte) {
 	case c.raw <- payload:
 	default:
 	}
-	if c.client != nil {
-		c.client.HandleRequestComplete(p, payload)
+	for _, cl := range c.clients {
+		cl.HandleRequestComplete(p, payload)
 	}
 }
 
@@ -173,7 +179,8 @@ type fixture struct {
 	server     *mailserver.Server
 	serverNode *node.Node
 	clientNode *node.Node
-	client     *mailserver.Client
+	client     *mailserver.Client                            // FormTopics, the default
+	forms      map[mailserver.RequestForm]*mailserver.Client // a client per request form
 	comps      *completions
 	peer       *whisper.Peer // the server, as the client node sees it
 	topic      whisper.Topic
@@ -197,10 +204,17 @@ func newFixture(t *testing.T, scfg mailserver.ServerConfig) *fixture {
 	f.serverNode = statusnet.NewNode(t, node.Config{Whisper: whisper.Config{Archiver: f.server, Requests: f.server}})
 
 	clientKey, _ := crypto.GenerateKey()
-	if f.client, err = mailserver.NewClient(mailserver.ClientConfig{NodeKey: clientKey, Limit: 300, Backoff: 50 * time.Millisecond, Timeout: 5 * time.Second}); err != nil {
-		t.Fatal(err)
+	f.forms = map[mailserver.RequestForm]*mailserver.Client{}
+	f.comps = &completions{raw: make(chan []byte, 64)}
+	for _, form := range []mailserver.RequestForm{mailserver.FormTopics, mailserver.FormPayload, mailserver.FormStruct} {
+		c, err := mailserver.NewClient(mailserver.ClientConfig{NodeKey: clientKey, Form: form, Limit: 300, Backoff: 50 * time.Millisecond, Timeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.forms[form] = c
+		f.comps.clients = append(f.comps.clients, c)
 	}
-	f.comps = &completions{client: f.client, raw: make(chan []byte, 64)}
+	f.client = f.forms[mailserver.FormTopics]
 	f.clientNode = statusnet.NewNode(t, node.Config{Whisper: whisper.Config{Completions: f.comps}})
 	if err := f.clientNode.AddPeer(f.serverNode.Enode(), true); err != nil {
 		t.Fatal(err)
@@ -343,7 +357,7 @@ func TestMailserver_badRequests(t *testing.T) {
 		{"PoW too low", "", envelope(mailKey, true, good, 0), "PoW"},
 		{"lower above upper", "", envelope(mailKey, true, swapped, 0.002), "lower"},
 		{"malformed cursor", "", envelope(mailKey, true, badCursor, 0.002), "cursor"},
-		{"garbage payload", "", envelope(mailKey, true, []byte("garbage"), 0.002), "binary payload"},
+		{"garbage payload", "", envelope(mailKey, true, []byte("garbage"), 0.002), "neither an RLP MessagesRequestPayload nor the binary form"},
 	}
 	for _, tc := range cases {
 		if err := f.peer.SendRequest(tc.raw); err != nil {
@@ -376,9 +390,22 @@ func TestMailserver_badRequests(t *testing.T) {
 		t.Fatal("huge limit: no completion")
 	}
 	collect(t, sub, map[string]bool{}, 3)
-	// Garbage that is no envelope and no struct has no ID to answer: silently dropped.
+	// Garbage that is no envelope and no struct is answered under its Keccak-256 (what
+	// its hash would be, were it an envelope).
+	for len(f.comps.raw) > 0 {
+		<-f.comps.raw
+	}
 	if err := f.peer.SendRequest([]byte{0xc2, 0x01, 0x02}); err != nil {
 		t.Fatal(err)
+	}
+	select {
+	case raw := <-f.comps.raw:
+		c, err := mailserver.DecodeCompletion(raw)
+		if err != nil || c.RequestID != crypto.Keccak256Hash([]byte{0xc2, 0x01, 0x02}) || !strings.Contains(c.Error, "neither an envelope") {
+			t.Errorf("garbage body: completion %+v, %v", c, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("garbage body: no completion")
 	}
 	// Still served afterwards.
 	if _, err := f.client.Request(context.Background(), f.peer, mailserver.History{Topics: []whisper.Topic{f.topic},

@@ -368,7 +368,7 @@ func (s *Server) serve(p *whisper.Peer, req *Request) error {
 		limit = s.cfg.MaxLimit
 	}
 	envs, next, err := s.archive.Query(context.Background(), Query{Lower: req.Lower, Upper: upper, Bloom: req.Bloom,
-		Limit: int(limit), MaxBytes: s.cfg.MaxResponseBytes, Cursor: req.Cursor})
+		Topics: req.Topics, Limit: int(limit), MaxBytes: s.cfg.MaxResponseBytes, Cursor: req.Cursor})
 	if err != nil {
 		return fmt.Errorf("query archive: %w", err)
 	}

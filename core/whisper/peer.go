@@ -210,6 +210,8 @@ type Peer struct {
 	byteLimiter   *rate.Limiter
 
 	received, sent, packets, dropped, direct atomic.Uint64
+
+	done chan struct{} // closed when the peer is removed from the service
 }
 
 func newPeer(s *Service, pp *p2p.Peer, rw p2p.MsgReadWriter, remote, ours Status) *Peer {
@@ -218,6 +220,7 @@ func newPeer(s *Service, pp *p2p.Peer, rw p2p.MsgReadWriter, remote, ours Status
 		s: s, p: pp, id: pp.ID(), rw: rw, remote: remote,
 		known:         make(map[common.Hash]uint32),
 		notify:        make(chan struct{}, 1),
+		done:          make(chan struct{}),
 		sentPoW:       ours.PoW,
 		sentBloom:     ours.Bloom,
 		packetLimiter: rate.NewLimiter(rate.Limit(l.PacketsPerSecond), l.PacketBurst),
@@ -230,6 +233,10 @@ func newPeer(s *Service, pp *p2p.Peer, rw p2p.MsgReadWriter, remote, ours Status
 
 // ID is the peer's node ID.
 func (p *Peer) ID() enode.ID { return p.id }
+
+// Done is closed once the peer has disconnected (and left the service's peer set): a
+// request waiting for this peer's answer can stop waiting.
+func (p *Peer) Done() <-chan struct{} { return p.done }
 
 // Trusted reports whether the peer may send direct messages (code 127).
 func (p *Peer) Trusted() bool { return p.trusted.Load() }

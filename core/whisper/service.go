@@ -509,6 +509,7 @@ func (s *Service) removePeer(p *Peer) {
 	if s.peers[p.id] == p {
 		delete(s.peers, p.id)
 	}
+	close(p.done)
 }
 
 // Stats are counters since the service was built.
