@@ -39,13 +39,13 @@ func checkStoreAndMailserverDefaults(t *testing.T, c *Config, dbPath string) {
 		t.Errorf("store defaults: %+v, want sqlite at %s", s, dbPath)
 	}
 	m := c.Mailserver
-	if m.Enabled == nil || !*m.Enabled || m.Password != "status-offline-inbox" || m.MinPoW == nil || *m.MinPoW != 0.001 ||
+	if m.Enabled == nil || !*m.Enabled || m.Password != "status-offline-inbox" || m.MinPoW == nil || *m.MinPoW != 0.000002 ||
 		m.RetentionDays != 30 || m.DefaultLimit != 2000 || m.MaxLimit != 10000 || m.RequestsPerSecond != 1 || m.RequestBurst != 5 ||
 		m.MaxResponseBytes != 8<<20 || m.GlobalRequestsPerSecond != 10 || m.GlobalRequestBurst != 20 {
 		t.Errorf("mailserver defaults: %+v", m)
 	}
 	sc := m.serverConfig(nil, nil)
-	if sc.Retention != 30*24*time.Hour || sc.MinPoW != 0.001 || sc.MaxLimit != 10000 || sc.MaxResponseBytes != 8<<20 ||
+	if sc.Retention != 30*24*time.Hour || sc.MinPoW != 0.000002 || sc.MaxLimit != 10000 || sc.MaxResponseBytes != 8<<20 ||
 		sc.GlobalRequestsPerSecond != 10 || sc.GlobalRequestBurst != 20 {
 		t.Errorf("mailserver server config: %+v", sc)
 	}

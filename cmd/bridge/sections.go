@@ -147,8 +147,10 @@ type MailserverConfig struct {
 	// "status-offline-inbox", what Status clients use. Requests encrypted to the node
 	// key are accepted too.
 	Password string `yaml:"password"`
-	// MinPoW is the PoW a request envelope must carry. Default (nil) 0.001; an explicit
-	// 0 accepts any.
+	// MinPoW is the PoW a request envelope must carry. Default (nil)
+	// mailserver.DefaultRequestPoW, 0.000002: what 2020–2021 Status clients seal their
+	// requests at (their node's minimum); an explicit 0 accepts any. The rate limits,
+	// not PoW, are the abuse control (docs/security.md).
 	MinPoW *float64 `yaml:"min_pow"`
 	// RetentionDays drops archived envelopes older than this many days. Default (and 0)
 	// 30.
@@ -182,7 +184,7 @@ func (m *MailserverConfig) withDefaults() {
 		m.Password = mailserver.DefaultPassword
 	}
 	if m.MinPoW == nil {
-		pow := 0.001
+		pow := mailserver.DefaultRequestPoW
 		m.MinPoW = &pow
 	}
 	if m.RetentionDays == 0 {

@@ -322,7 +322,8 @@ func TestMailserver_resumesFromCursor(t *testing.T) {
 // TestMailserver_badRequests: each bad request gets an ERROR= completion (or nothing, when
 // it has no ID), the peer stays connected, and a good request still works afterwards.
 func TestMailserver_badRequests(t *testing.T) {
-	f := newFixture(t, mailserver.ServerConfig{RequestBurst: 100, RequestsPerSecond: 100})
+	// At the app's 0.001, so that a request can fall short of it.
+	f := newFixture(t, mailserver.ServerConfig{RequestBurst: 100, RequestsPerSecond: 100, MinPoW: 0.001})
 	f.archiveExpired(t, 3)
 	nodeKey, _ := crypto.GenerateKey()
 	mailKey, _ := whisper.SymKeyFromPassword(mailserver.DefaultPassword)

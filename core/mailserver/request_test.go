@@ -259,3 +259,32 @@ func TestDecodeRequest_refusals(t *testing.T) {
 		t.Errorf("PoW: %v", err)
 	}
 }
+
+// TestDecodeRequest_statusGoPoW (issue 16): a request sealed as a status-go node on its
+// defaults seals it (shhext makeEnvelop: PoW = the node's minimum, 0.000002, work time
+// 5 s) passes the default requirement; at the app's 0.001 one that fell short is refused
+// naming both figures.
+func TestDecodeRequest_statusGoPoW(t *testing.T) {
+	k := newTestKeys(t)
+	bloom := whisper.BloomOf(whisper.TopicFromName("status"))
+	payload := mustRLP(t, &sgPayloadTopics{Lower: 1, Upper: 2, Bloom: bloom[:], Limit: 1000, Batch: true})
+	for range 20 {
+		env, err := whisper.Wrap(&whisper.MessageParams{KeySym: k.keys.Sym, Src: k.client, Payload: payload, TTL: 50,
+			PoW: 0.000002, WorkTime: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := DecodeRequest(env.Bytes(), k.keys, DefaultRequestPoW); err != nil {
+			t.Fatalf("PoW %.3g at the default requirement: %v", env.PoW(), err)
+		}
+		if env.PoW() >= 0.001 {
+			continue // lucky nonce: try another
+		}
+		_, err = DecodeRequest(env.Bytes(), k.keys, 0.001)
+		if !errors.Is(err, ErrRequestPoW) || !strings.Contains(err.Error(), "< 0.001") {
+			t.Fatalf("PoW %.3g at 0.001: %v", env.PoW(), err)
+		}
+		return
+	}
+	t.Fatal("20 seals at 0.000002 all reached 0.001")
+}

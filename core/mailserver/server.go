@@ -20,6 +20,12 @@ const DefaultPassword = "status-offline-inbox"
 // DefaultMaxResponseBytes is the default byte budget of one answer (ServerConfig).
 const DefaultMaxResponseBytes = 8 << 20
 
+// DefaultRequestPoW is the default PoW a request envelope must carry: status-go's
+// default node minimum (params.WhisperMinimumPoW, v0.70.1), at which 2020–2021 clients
+// seal their requests (shhext makeEnvelop with the node's MinPow). It costs a requester
+// nothing; the rate limits are the abuse control.
+const DefaultRequestPoW = 0.000002
+
 // ServerConfig configures a Server. Zero values mean the documented defaults.
 type ServerConfig struct {
 	// Password derives the symmetric key requests are encrypted with. Default
@@ -27,8 +33,8 @@ type ServerConfig struct {
 	Password string
 	// NodeKey, when set, also opens requests encrypted to the node's public key.
 	NodeKey *ecdsa.PrivateKey
-	// MinPoW is the PoW a request envelope must carry. Default 0.001 (what Status clients
-	// seal requests for: the node's advertised requirement); negative disables the check.
+	// MinPoW is the PoW a request envelope must carry. Default DefaultRequestPoW;
+	// negative disables the check.
 	MinPoW float64
 	// DefaultLimit applies when a request gives none. Default 2000.
 	DefaultLimit uint32
@@ -83,7 +89,7 @@ func (c ServerConfig) withDefaults() ServerConfig {
 		c.Password = DefaultPassword
 	}
 	if c.MinPoW == 0 {
-		c.MinPoW = 0.001
+		c.MinPoW = DefaultRequestPoW
 	}
 	if c.DefaultLimit == 0 {
 		c.DefaultLimit = 2000
