@@ -40,13 +40,13 @@ func checkStoreAndMailserverDefaults(t *testing.T, c *Config, dbPath string) {
 	}
 	m := c.Mailserver
 	if m.Enabled == nil || !*m.Enabled || m.Password != "status-offline-inbox" || m.MinPoW == nil || *m.MinPoW != 0.000002 ||
-		m.RetentionDays != 30 || m.DefaultLimit != 2000 || m.MaxLimit != 10000 || m.RequestsPerSecond != 1 || m.RequestBurst != 5 ||
-		m.MaxResponseBytes != 8<<20 || m.GlobalRequestsPerSecond != 10 || m.GlobalRequestBurst != 20 {
+		m.RetentionDays != 30 || m.DefaultLimit != 2000 || m.MaxLimit != 10000 || m.RequestsPerSecond != 2 || m.RequestBurst != 20 ||
+		m.MaxResponseBytes != 8<<20 || m.GlobalRequestsPerSecond != 20 || m.GlobalRequestBurst != 50 {
 		t.Errorf("mailserver defaults: %+v", m)
 	}
 	sc := m.serverConfig(nil, nil)
 	if sc.Retention != 30*24*time.Hour || sc.MinPoW != 0.000002 || sc.MaxLimit != 10000 || sc.MaxResponseBytes != 8<<20 ||
-		sc.GlobalRequestsPerSecond != 10 || sc.GlobalRequestBurst != 20 {
+		sc.GlobalRequestsPerSecond != 20 || sc.GlobalRequestBurst != 50 {
 		t.Errorf("mailserver server config: %+v", sc)
 	}
 }

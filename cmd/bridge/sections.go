@@ -166,11 +166,11 @@ type MailserverConfig struct {
 	// Default (and 0) 8 MiB.
 	MaxResponseBytes int `yaml:"max_response_bytes"`
 	// RequestsPerSecond and RequestBurst rate-limit each peer's history requests.
-	// Defaults (and 0) 1 and 5.
+	// Defaults (and 0) 2 and 20 (a Messenger pages 1,000 envelopes in 10 requests).
 	RequestsPerSecond float64 `yaml:"requests_per_second"`
 	RequestBurst      int     `yaml:"request_burst"`
 	// GlobalRequestsPerSecond and GlobalRequestBurst rate-limit all peers' requests
-	// together (node IDs cost nothing to mint). Defaults (and 0) 10 and 20.
+	// together (node IDs cost nothing to mint). Defaults (and 0) 20 and 50.
 	GlobalRequestsPerSecond float64 `yaml:"global_requests_per_second"`
 	GlobalRequestBurst      int     `yaml:"global_request_burst"`
 }
@@ -200,19 +200,19 @@ func (m *MailserverConfig) withDefaults() {
 		m.MaxLimit = 10000
 	}
 	if m.RequestsPerSecond == 0 {
-		m.RequestsPerSecond = 1
+		m.RequestsPerSecond = 2
 	}
 	if m.RequestBurst == 0 {
-		m.RequestBurst = 5
+		m.RequestBurst = 20
 	}
 	if m.MaxResponseBytes == 0 {
 		m.MaxResponseBytes = mailserver.DefaultMaxResponseBytes
 	}
 	if m.GlobalRequestsPerSecond == 0 {
-		m.GlobalRequestsPerSecond = 10
+		m.GlobalRequestsPerSecond = 20
 	}
 	if m.GlobalRequestBurst == 0 {
-		m.GlobalRequestBurst = 20
+		m.GlobalRequestBurst = 50
 	}
 }
 

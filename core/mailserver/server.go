@@ -64,12 +64,13 @@ type ServerConfig struct {
 	// (1 GiB); negative: no cap.
 	MaxArchiveBytes int64
 	// RequestsPerSecond and RequestBurst limit each peer's history requests; excess
-	// requests are answered with an ERROR= completion. Defaults 1/s and 5.
+	// requests are answered with an ERROR= completion. Defaults 2/s and 20: status-go's Messenger
+	// pages at limit 100, so 1,000 envelopes are 10 requests in a row.
 	RequestsPerSecond float64
 	RequestBurst      int
 	// GlobalRequestsPerSecond and GlobalRequestBurst limit the requests of all peers
 	// together: node IDs are free to mint, so the per-peer limit alone bounds nothing.
-	// Defaults 10/s and 20.
+	// Defaults 20/s and 50.
 	GlobalRequestsPerSecond float64
 	GlobalRequestBurst      int
 	// MaxTrackedPeers bounds the per-peer limiters kept; beyond it the least recently
@@ -107,10 +108,10 @@ func (c ServerConfig) withDefaults() ServerConfig {
 		c.BusyTimeout = 10 * time.Second
 	}
 	if c.GlobalRequestsPerSecond == 0 {
-		c.GlobalRequestsPerSecond = 10
+		c.GlobalRequestsPerSecond = 20
 	}
 	if c.GlobalRequestBurst == 0 {
-		c.GlobalRequestBurst = 20
+		c.GlobalRequestBurst = 50
 	}
 	if c.MaxTrackedPeers == 0 {
 		c.MaxTrackedPeers = 1024
@@ -125,10 +126,10 @@ func (c ServerConfig) withDefaults() ServerConfig {
 		c.MaxArchiveBytes = DefaultMaxArchiveBytes
 	}
 	if c.RequestsPerSecond == 0 {
-		c.RequestsPerSecond = 1
+		c.RequestsPerSecond = 2
 	}
 	if c.RequestBurst == 0 {
-		c.RequestBurst = 5
+		c.RequestBurst = 20
 	}
 	if c.ArchiveQueue == 0 {
 		c.ArchiveQueue = 4096

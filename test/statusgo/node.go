@@ -27,6 +27,7 @@ import (
 
 	gethbridge "github.com/status-im/status-go/eth-node/bridge/geth"
 	"github.com/status-im/status-go/eth-node/types"
+	"github.com/status-im/status-go/mailserver"
 	"github.com/status-im/status-go/multiaccounts"
 	"github.com/status-im/status-go/protocol"
 	"github.com/status-im/status-go/protocol/common"
@@ -47,6 +48,9 @@ type node struct {
 	shh   *whisper.Whisper
 	tap   *tapNode
 	m     *protocol.Messenger
+	ms    *mailserver.WhisperMailServer // with -mailserver
+
+	delivered deliveries // envelopes made available, per topic and hash
 	out   *lineWriter
 	log   *zap.Logger
 
@@ -69,6 +73,7 @@ type nodeFlags struct {
 	port                                                      int
 	minPoW                                                    float64
 	datasync                                                  bool
+	mailserver                                                mailserverFlags
 }
 
 // runNode parses the flags, starts the node and the Messenger and runs the JSON-lines
@@ -85,6 +90,11 @@ func runNode(args []string, in io.Reader, out io.Writer) error {
 	fs.IntVar(&f.port, "port", 0, "TCP listen port on 127.0.0.1 (0 = random)")
 	fs.Float64Var(&f.minPoW, "minpow", 0.000002, "Whisper MinimumAcceptedPOW (status-go's own nodes: 0.000002; the Messenger seals at 0.002)")
 	fs.BoolVar(&f.datasync, "datasync", false, "enable MVDS (protocol.WithDatasync)")
+	fs.BoolVar(&f.mailserver.enabled, "mailserver", false, "run status-go's WhisperMailServer (archive under -data/mailserver)")
+	fs.StringVar(&f.mailserver.password, "mailserver-password", "status-offline-inbox", "the mailserver's request password")
+	fs.Float64Var(&f.mailserver.pow, "mailserver-pow", -1, "the PoW a request must carry (negative: -minpow, as status-go's config shares MinimumPoW)")
+	fs.IntVar(&f.mailserver.rateLimit, "mailserver-ratelimit", 0, "seconds between two requests of a peer (MailServerRateLimit; 0: none)")
+	fs.StringVar(&f.mailserver.postgres, "mailserver-postgres", "", "PostgreSQL URI for the archive (default: LevelDB)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -108,6 +118,7 @@ func runNode(args []string, in io.Reader, out io.Writer) error {
 		"public_key":      hex.EncodeToString(crypto.FromECDSAPub(&n.identity.PublicKey)),
 		"installation_id": n.installationID,
 		"data":            n.dataDir,
+		"mailserver":      n.ms != nil,
 	})
 
 	r := bufio.NewReaderSize(in, 1<<20)
@@ -183,6 +194,9 @@ func startNode(f nodeFlags, out io.Writer) (*node, error) {
 	cfg := whisper.DefaultConfig
 	cfg.MinimumAcceptedPOW = f.minPoW
 	n.shh = whisper.New(&cfg)
+	if err := n.startMailserver(f.mailserver, f.minPoW); err != nil {
+		return nil, err
+	}
 	if err := stack.Register(func(*gethnode.ServiceContext) (gethnode.Service, error) { return n.shh, nil }); err != nil {
 		return nil, fmt.Errorf("register whisper: %v", err)
 	}
@@ -244,6 +258,9 @@ func (n *node) stop() {
 	}
 	if err := n.stack.Stop(); err != nil {
 		fmt.Fprintf(os.Stderr, "statusgo-ref: node stop: %v\n", err)
+	}
+	if n.ms != nil {
+		n.ms.Close() // closes its database, so a restart on -data opens it again
 	}
 	_ = n.log.Sync()
 }

@@ -42,6 +42,12 @@ var ops = map[string]op{
 	"discovery_start":      opDiscoveryStart,
 	"discovery_status":     opDiscoveryStatus,
 	"release":              opRelease,
+	// mailserver.go
+	"ms_archive":           opMsArchive,
+	"ms_request":           opMsRequest,
+	"ms_messenger_request": opMsMessengerRequest,
+	"ms_sync":              opMsSync,
+	"ms_delivered":         opMsDelivered,
 }
 
 // sendTimeout bounds one SendChatMessage (sealing and posting).

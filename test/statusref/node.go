@@ -60,6 +60,17 @@ type Options struct {
 	// LogLevel is status-go's log level on stderr ("debug", "info", "warn", "error");
 	// "" means "warn". The last 64 KiB of stderr are quoted in failures.
 	LogLevel string
+	// Mailserver runs status-go's WhisperMailServer in the node (-mailserver), its
+	// archive in DataDir (LevelDB; kept across Restart) or in MailserverPostgres.
+	Mailserver bool
+	// MailserverPoW is the PoW a request must carry; 0 means the node's MinPoW, as
+	// status-go's config shares one MinimumPoW.
+	MailserverPoW float64
+	// MailserverRateLimit is status-go's MailServerRateLimit: seconds between two
+	// requests of a peer; 0 means none.
+	MailserverRateLimit int
+	// MailserverPostgres is a PostgreSQL URI for the archive; "" means LevelDB.
+	MailserverPostgres string
 	// Port is the TCP listen port on 127.0.0.1; 0 means random for the first start.
 	// Restart listens on the port of the first start, so the enode stays the same.
 	Port int
@@ -189,6 +200,18 @@ func (n *Node) startProc() (*proc, error) {
 	}
 	if o.LogLevel != "" {
 		args = append(args, "-log", o.LogLevel)
+	}
+	if o.Mailserver {
+		args = append(args, "-mailserver")
+		if o.MailserverPoW != 0 {
+			args = append(args, "-mailserver-pow", strconv.FormatFloat(o.MailserverPoW, 'g', -1, 64))
+		}
+		if o.MailserverRateLimit != 0 {
+			args = append(args, "-mailserver-ratelimit", strconv.Itoa(o.MailserverRateLimit))
+		}
+		if o.MailserverPostgres != "" {
+			args = append(args, "-mailserver-postgres", o.MailserverPostgres)
+		}
 	}
 	return startProc(n, n.bin, args)
 }
