@@ -51,8 +51,8 @@ type node struct {
 	ms    *mailserver.WhisperMailServer // with -mailserver
 
 	delivered deliveries // envelopes made available, per topic and hash
-	out   *lineWriter
-	log   *zap.Logger
+	out       *lineWriter
+	log       *zap.Logger
 
 	identity       *ecdsa.PrivateKey
 	installationID string
