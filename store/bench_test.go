@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -120,6 +121,85 @@ func BenchmarkHistoryQuery10K(b *testing.B) {
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)*historyCount/b.Elapsed().Seconds(), "envelopes/s")
+		})
+	}
+}
+
+// The topic-list workload: a busy mailserver's archive of topicsArchived envelopes
+// spread over topicsCount topics, and a client that follows topicsAsked of them (its
+// chats), asking for the whole range at status-go's page limit.
+const (
+	topicsArchived = 50000
+	topicsCount    = 500
+	topicsAsked    = 10
+	topicsLimit    = 1000 // status-go's maximum
+)
+
+// BenchmarkHistoryQueryTopics is one history request (one op, following cursors to the
+// end) for topicsAsked topics out of topicsCount over topicsArchived envelopes, in the
+// two forms a status-go client may send: "bloom" (the late-2019 payload and the
+// Messenger's struct: the OR of the topics' blooms, a range scan filtered row by row,
+// false positives included) and "topics" (the payload with Topics, status-go from
+// bc2d0184: exactly those topics, one index range each, merged by the database).
+func BenchmarkHistoryQueryTopics(b *testing.B) {
+	for _, be := range backends {
+		b.Run(be.name, func(b *testing.B) {
+			ctx := context.Background()
+			topics := make([]whisper.Topic, topicsCount)
+			for i := range topics {
+				topics[i] = whisper.TopicFromName(fmt.Sprintf("chat %d", i))
+			}
+			data := make([]byte, benchDataLen)
+			recs := make([]mailserver.Record, topicsArchived)
+			for j := range recs {
+				created := uint32(benchT0 + uint64(j)*benchSpan/topicsArchived)
+				env, err := whisper.NewEnvelope(created+benchTTL, benchTTL, topics[j%topicsCount], data, uint64(j))
+				if err != nil {
+					b.Fatal(err)
+				}
+				recs[j] = mailserver.RecordOf(env)
+			}
+			a := openStore(b, be.config(b)).Archive()
+			for i := 0; i < len(recs); i += 1000 {
+				if err := a.Put(ctx, recs[i:i+1000]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			asked := topics[:topicsAsked]
+			want := topicsArchived / topicsCount * topicsAsked
+			for _, form := range []struct {
+				name string
+				q    mailserver.Query
+			}{
+				{"bloom", mailserver.Query{Lower: benchT0, Upper: benchT0 + benchSpan, Bloom: whisper.BloomOf(asked...), Limit: topicsLimit}},
+				{"topics", mailserver.Query{Lower: benchT0, Upper: benchT0 + benchSpan, Bloom: whisper.BloomOf(asked...), Topics: asked, Limit: topicsLimit}},
+			} {
+				b.Run(form.name, func(b *testing.B) {
+					b.ReportAllocs()
+					q := form.q
+					got := 0
+					for range b.N {
+						q.Cursor, got = nil, 0
+						for {
+							envs, next, err := a.Query(ctx, q)
+							if err != nil {
+								b.Fatal(err)
+							}
+							got += len(envs)
+							if len(next) == 0 {
+								break
+							}
+							q.Cursor = next
+						}
+					}
+					b.StopTimer()
+					if got < want || form.name == "topics" && got != want {
+						b.Fatalf("%d envelopes, want %d (the bloom may add false positives)", got, want)
+					}
+					b.ReportMetric(float64(b.N)*float64(want)/b.Elapsed().Seconds(), "envelopes/s")
+					b.ReportMetric(float64(got), "returned")
+				})
+			}
 		})
 	}
 }
