@@ -37,7 +37,7 @@ func TestRemote_toHost(t *testing.T) {
 		if ev.Kind != w.kind || ev.Text != w.text {
 			t.Errorf("event %d: %s %q, want %s %q", i, ev.Kind, ev.Text, w.kind, w.text)
 		}
-		if ev.Sender.Name != "Human" || ev.Sender.ID != "libera:nick/human" || ev.Sender.IsBridge {
+		if ev.Sender.Name != "Human" || ev.Sender.ID != accountless("libera", "human", hum) || ev.Sender.IsBridge {
 			t.Errorf("event %d: sender %+v", i, ev.Sender)
 		}
 		if ev.Origin.Channel != "libera:#status" || ids[ev.Origin.ID] {
@@ -323,5 +323,53 @@ func TestNew_invalidConfig(t *testing.T) {
 		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), key+":") {
 			t.Errorf("%s: %v", key, err)
 		}
+	}
+}
+
+// TestInbound_accountlessIdentity (issue 15 finding 13) against ngircd, whose users
+// have no accounts: carol speaks; after she quits, mallory connects under the nick
+// "carol" (another ident) and speaks; carol comes back as "carol" from where she was
+// and speaks; she changes her nick to "carol2" and speaks. mallory must not be carol
+// (before the fix both were "libera:nick/carol", one Status puppet); carol back must be
+// carol; carol2 is another identity (the documented price of having no account).
+func TestInbound_accountlessIdentity(t *testing.T) {
+	srv := ircd.Start(t, ircd.Options{})
+	_, h := startConnector(t, testConfig(srv))
+	say := func(hum *human, text string) bridges.Event {
+		t.Helper()
+		hum.c.Cmd.Message(testChannel, text)
+		for {
+			if ev := h.Next(t); ev.Text == text {
+				return ev
+			}
+		}
+	}
+	carol, quitCarol := startHumanAs(t, srv, "carol", "carol")
+	first := say(carol, "hi, carol here")
+	quitCarol()
+	mallory, quitMallory := startHumanAs(t, srv, "carol", "mallory")
+	taken := say(mallory, "carol here, send money")
+	quitMallory()
+	carol, _ = startHumanAs(t, srv, "carol", "carol")
+	back := say(carol, "back again")
+	t.Logf("carol %s, mallory as carol %s, carol back %s", first.Sender.ID, taken.Sender.ID, back.Sender.ID)
+	if want := accountless("libera", "carol", carol); back.Sender.ID != want {
+		t.Errorf("carol is %s, want %s", back.Sender.ID, want)
+	}
+	if taken.Sender.ID == first.Sender.ID {
+		t.Errorf("mallory, who took the nick carol, speaks as carol's identity %s", first.Sender.ID)
+	}
+	if back.Sender.ID != first.Sender.ID {
+		t.Errorf("carol back from the same place is %s, was %s", back.Sender.ID, first.Sender.ID)
+	}
+	for _, ev := range []bridges.Event{first, taken, back} {
+		if ev.Sender.Name != "carol" {
+			t.Errorf("name %q, want the nick carol", ev.Sender.Name)
+		}
+	}
+	carol.c.Cmd.Nick("carol2")
+	renamed := say(carol, "new nick")
+	if renamed.Sender.ID == first.Sender.ID || renamed.Sender.Name != "carol2" {
+		t.Errorf("after a nick change: %+v (carol was %s)", renamed.Sender, first.Sender.ID)
 	}
 }

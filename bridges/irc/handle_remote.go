@@ -38,7 +38,7 @@ func (c *Connector) inbound(s *session, cl *girc.Client, e girc.Event) (bridges.
 			account = u.Extras.Account
 		}
 	}
-	uid, err := userID(c.cfg.Name, account, e.Source.Name)
+	uid, err := userID(c.cfg.Name, account, e.Source.Name, e.Source.Ident, e.Source.Host)
 	if err != nil {
 		log.Debug("irc sender ignored", "err", err)
 		return bridges.Event{}, false

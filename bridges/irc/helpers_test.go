@@ -1,7 +1,10 @@
 package irc
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -30,8 +33,16 @@ type human struct {
 
 func startHuman(t testing.TB, srv *ircd.Server, nick string) *human {
 	t.Helper()
-	c := girc.New(girc.Config{Server: srv.Host(), Port: srv.Port(), Nick: nick, User: "human", Name: nick, AllowFlood: true})
-	h := &human{c: c, lines: make(chan line, 10000)}
+	h, _ := startHumanAs(t, srv, nick, "human")
+	return h
+}
+
+// startHumanAs is startHuman with the given user name (ident); quit disconnects the
+// human and waits until its client stopped (also done at the end of the test).
+func startHumanAs(t testing.TB, srv *ircd.Server, nick, user string) (h *human, quit func()) {
+	t.Helper()
+	c := girc.New(girc.Config{Server: srv.Host(), Port: srv.Port(), Nick: nick, User: user, Name: nick, AllowFlood: true})
+	h = &human{c: c, lines: make(chan line, 10000)}
 	joined := make(chan struct{})
 	var once sync.Once
 	c.Handlers.Add(girc.RPL_WELCOME, func(c *girc.Client, _ girc.Event) { c.Cmd.Join(testChannel) })
@@ -49,13 +60,15 @@ func startHuman(t testing.TB, srv *ircd.Server, nick string) *human {
 	c.Handlers.Add(girc.NOTICE, rec)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = c.Connect() }()
-	t.Cleanup(func() { c.Close(); <-done })
+	var stop sync.Once
+	quit = func() { stop.Do(func() { c.Close(); <-done }) }
+	t.Cleanup(quit)
 	select {
 	case <-joined:
 	case <-time.After(wait):
 		t.Fatalf("human %s did not join within %s", nick, wait)
 	}
-	return h
+	return h, quit
 }
 
 // next returns the next n lines the human saw.
@@ -123,4 +136,12 @@ func outbound(t testing.TB, c *Connector, kind bridges.Kind, name, text string, 
 		Channel: ch,
 		Key:     "k" + strconv.Itoa(n),
 	}
+}
+
+// accountless is the user ID of hum under nick on network, built here from the format
+// id.go documents (a compatibility promise: puppet keys derive from it), with the ident
+// and host the server gave hum.
+func accountless(network, nick string, hum *human) bridges.RemoteUserID {
+	where := sha256.Sum256([]byte("statusgate-irc-v1:" + hum.c.GetIdent() + "@" + strings.ToLower(hum.c.GetHost())))
+	return bridges.RemoteUserID(network + ":nick/" + nick + "/" + hex.EncodeToString(where[:8]))
 }

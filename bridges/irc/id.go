@@ -1,6 +1,8 @@
 package irc
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"strconv"
 	"strings"
 
@@ -11,7 +13,11 @@ import (
 //
 //	channel   name:<#channel>                  lowercased (ASCII): "libera:#status"
 //	user      name:account/<account>           when the server reports an account
-//	          name:nick/<nick>                 else the lowercased nick
+//	          name:nick/<nick>/<where>         else the lowercased nick and where it
+//	                                           connects from: 16 hex digits of
+//	                                           SHA-256("statusgate-irc-v1:" ident "@"
+//	                                           host), so that whoever takes the nick
+//	                                           later from elsewhere is someone else
 //	server    name:server/<host>               the configured server, sender of the
 //	                                           bridge's own notices (a gap announcement)
 //	message   name:<#channel>/<start>-<seq>    a received line: start is the connection's
@@ -31,11 +37,20 @@ func channelID(network, channel string) (bridges.ChannelID, error) {
 	return bridges.NewChannelID(network, foldName(channel))
 }
 
-func userID(network, account, nick string) (bridges.RemoteUserID, error) {
+// userID is the ID of an IRC user. The puppet package derives the user's Status
+// identity from it, so it must name one person: the account where the server reports
+// one; without an account, a nick is anyone's once its holder leaves, so it is the nick
+// and where the user connects from (ident and host). The trade-off: the same person
+// reconnecting from elsewhere (another host, another ident), or under another nick, is
+// a new identity; someone connecting from the same ident@host (a shared shell or
+// bouncer, a shared webchat cloak) under the nick is not told apart. Users who want one
+// identity everywhere register an account (account-tag, extended-join or WHOX tell it).
+func userID(network, account, nick, ident, host string) (bridges.RemoteUserID, error) {
 	if account != "" && account != "*" {
 		return bridges.NewRemoteUserID(network, "account/"+account)
 	}
-	return bridges.NewRemoteUserID(network, "nick/"+foldName(nick))
+	where := sha256.Sum256([]byte("statusgate-irc-v1:" + ident + "@" + strings.ToLower(host)))
+	return bridges.NewRemoteUserID(network, "nick/"+foldName(nick)+"/"+hex.EncodeToString(where[:8]))
 }
 
 func serverUserID(network, host string) (bridges.RemoteUserID, error) {

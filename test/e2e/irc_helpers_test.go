@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"strconv"
 	"strings"
 	"sync"
@@ -90,4 +92,13 @@ func (h *ircHuman) next(t *testing.T, timeout time.Duration, what string) ircLin
 		t.Fatalf("IRC user saw no line within %v, waiting for %s", timeout, what)
 		return ircLine{}
 	}
+}
+
+// accountless is the puppet user of h under nick (lowercase) on a server without
+// accounts, built from the format bridges/irc/id.go documents (a compatibility
+// promise: puppet keys derive from it): the nick and 16 hex digits of SHA-256 of
+// "statusgate-irc-v1:" ident "@" host, as the server gave them to h.
+func (h *ircHuman) accountless(nick string) string {
+	where := sha256.Sum256([]byte("statusgate-irc-v1:" + h.c.GetIdent() + "@" + strings.ToLower(h.c.GetHost())))
+	return "nick/" + nick + "/" + hex.EncodeToString(where[:8])
 }

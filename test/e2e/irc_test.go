@@ -43,8 +43,9 @@ func TestE2E_statusIRC(t *testing.T) {
 		t.Fatalf("IRC saw %q, want %q", l, want)
 	}
 
-	// (b) IRC → Status, as the puppet of nick/carol (no account on ngircd).
-	puppet, err := g.secret(t).PuppetKey(identity.PuppetID{Network: ircNetwork, Account: ircNetwork, User: "nick/carol"})
+	// (b) IRC → Status, as the puppet of carol (no account on ngircd: nick and where
+	// she connects from).
+	puppet, err := g.secret(t).PuppetKey(identity.PuppetID{Network: ircNetwork, Account: ircNetwork, User: hum.accountless("carol")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +112,7 @@ func TestE2E_statusIRCPuppets(t *testing.T) {
 	if l.nick == "statusgate" || !strings.HasSuffix(l.nick, "[s]") || l.text != "hello from a puppet" {
 		t.Fatalf("IRC saw %+v; want the line from bob's puppet nick, without prefix", l)
 	}
-	puppet, err := g.secret(t).PuppetKey(identity.PuppetID{Network: ircNetwork, Account: ircNetwork, User: "nick/erin"})
+	puppet, err := g.secret(t).PuppetKey(identity.PuppetID{Network: ircNetwork, Account: ircNetwork, User: hum.accountless("erin")})
 	if err != nil {
 		t.Fatal(err)
 	}
