@@ -91,6 +91,11 @@ type limiter struct {
 
 type senderState struct {
 	bucket *rate.Limiter
+	// last is the latest time the bucket was asked at. Times are clamped to it: a
+	// bucket asked at an earlier time than before would count the gap again as refill
+	// (x/time/rate moves back with it), and Status senders choose their envelopes'
+	// times within the TTL, so alternating old and new times would mint tokens.
+	last time.Time
 }
 
 // dropLogState is when a sender's drops were last logged and how many followed since.
@@ -128,6 +133,10 @@ func (l *limiter) allow(network, sender string, now time.Time) (ok bool, reason 
 		st = &senderState{bucket: rate.NewLimiter(rate.Limit(l.cfg.PerSecond), l.cfg.Burst)}
 		l.senders.put(key, st)
 	}
+	if now.Before(st.last) {
+		now = st.last
+	}
+	st.last = now
 	if !st.bucket.AllowN(now, 1) {
 		return false, dropRateLimited
 	}
