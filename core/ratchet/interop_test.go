@@ -291,3 +291,35 @@ func TestVectors_liveStatusGo(t *testing.T) {
 		t.Fatal("statusgo-ref vectors no longer prints testdata/statusgo-vectors.json: regenerate it (see its test)")
 	}
 }
+
+// TestInterop_bundleBack: status-go knows only our second installation; our first one,
+// receiving a message with no copy for it, answers with a bundle-back (an empty DH message
+// with its bundle); status-go handles it, learns the installation, and its next message
+// carries a copy for each of ours.
+func TestInterop_bundleBack(t *testing.T) {
+	e := statusref.StartEncryption(t)
+	sg := newSG(e, "sg", keyOf(t, "statusgo user"))
+	gwKey := keyOf(t, "gateway")
+	gw1 := realParty(t, "gw1", gwKey)
+	gw2 := realParty(t, "gw2", gwKey)
+	sg.handle(t, gw2, gw2.encrypt(t, sg.fake(), "from gw2"), "from gw2")
+
+	spec := e.BuildDirect(sg.name, gw1.pub(), []byte("to gw2 only"))
+	if len(spec.Installations) != 1 || spec.Installations[0] != gw2.inst {
+		t.Fatalf("status-go addressed %v, want [%s]", spec.Installations, gw2.inst)
+	}
+	in, err := gw1.r.Receive(context.Background(), sg.pub(), spec.Message)
+	if err != nil || in.Kind != ratchet.KindNotForUs || in.Reply == nil {
+		t.Fatalf("gw1: %+v %v, want not-for-us with a bundle-back", in, err)
+	}
+	h, err := e.Handle(sg.name, gw1.pub(), in.Reply.Payload, []byte("bundle-back"))
+	if err != nil || len(h.Payload) != 0 || len(h.Installations) != 1 || h.Installations[0] != gw1.inst {
+		t.Fatalf("status-go on our bundle-back: %+v %v, want no payload and %s learned", h, err, gw1.inst)
+	}
+	both := e.BuildDirect(sg.name, gw1.pub(), []byte("to both"))
+	if len(both.Installations) != 2 {
+		t.Fatalf("status-go now addresses %v, want both installations", both.Installations)
+	}
+	gw1.receiveSG(t, sg, both, "to both")
+	gw2.receiveSG(t, sg, both, "to both")
+}
