@@ -291,6 +291,7 @@ func (g *Gateway) writeMarks(ctx context.Context, batch []*markReq, ds []records
 		ds = append(ds, r.d)
 	}
 	back := backoff{min: 50 * time.Millisecond, max: 5 * time.Second}
+	var giveUp time.Time // while stopping: when to stop retrying
 	for {
 		err := g.ledger.MarkDeliveredBatch(ctx, ds)
 		if err == nil {
@@ -314,6 +315,24 @@ func (g *Gateway) writeMarks(ctx context.Context, batch []*markReq, ds []records
 		if ctx.Err() != nil {
 			return batch
 		}
+		// Stopping with a store that refuses the marks (full disk): the outboxes wait
+		// for their marks before they return, so retrying for ever would hang the stop.
+		// Past markGrace they are released unrecorded: delivered again after a restart,
+		// with the same idempotency keys (harmless by construction, as in flushMarks).
+		select {
+		case <-g.stopping:
+			if giveUp.IsZero() {
+				giveUp = time.Now().Add(markGrace)
+			} else if time.Now().After(giveUp) {
+				g.log.Error("deliveries not recorded at shutdown; they will be made again after a restart",
+					"entries", len(batch), "err", err)
+				for _, r := range batch {
+					r.release()
+				}
+				return nil
+			}
+		default:
+		}
 		wait := back.next()
 		g.log.Error("record deliveries failed; retrying", "entries", len(ds), "err", err, "in", wait)
 		sleep(ctx, wait)
@@ -327,6 +346,10 @@ func (g *Gateway) writeMarks(ctx context.Context, batch []*markReq, ds []records
 	}
 	return nil
 }
+
+// markGrace is how long the mark writer keeps retrying a refused write once the
+// gateway is stopping.
+const markGrace = 5 * time.Second
 
 func (g *Gateway) drainMarks() {
 	for {

@@ -70,6 +70,9 @@ type Gateway struct {
 	ours   map[string]bool // chat keys of puppets used by this process
 	notOur map[string]bool // chat keys looked up and found to be no puppet (bounded)
 	ready  chan struct{}
+	// stopping is closed when Run's context ends: the writers, which outlive the rest,
+	// then stop retrying what the store refuses (markGrace).
+	stopping chan struct{}
 }
 
 // route is one configured route at run time.
@@ -104,7 +107,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		conns: map[string]bridges.Connector{}, byChan: map[bridges.ChannelID]*route{},
 		outbox: map[bridges.ChannelID]*outbox{}, ownKeys: map[string]bool{},
 		states: map[string]ConnectorState{}, ours: map[string]bool{}, notOur: map[string]bool{},
-		ready: make(chan struct{}), ingestC: make(chan *ingestReq, commitQueue), markC: make(chan *markReq, commitQueue)}
+		ready: make(chan struct{}), stopping: make(chan struct{}), ingestC: make(chan *ingestReq, commitQueue), markC: make(chan *markReq, commitQueue)}
 	for _, k := range deps.OwnKeys {
 		g.ownKeys[k] = true
 	}
@@ -226,6 +229,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	close(g.ready)
 	g.log.Info("gateway running", "routes", len(g.routes), "connectors", len(g.conns), "outboxes", len(g.outbox))
 	<-ctx.Done()
+	close(g.stopping)
 	for _, ch := range chats {
 		ch.Leave()
 	}

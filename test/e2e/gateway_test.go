@@ -41,6 +41,8 @@ type gatewayOptions struct {
 	apiListen string
 	// sendFormat is gateway.send_format; "" leaves the default.
 	sendFormat string
+	// storeMaxBytes is store.max_bytes; 0 leaves the default (no cap).
+	storeMaxBytes int64
 }
 
 // gateway is one gateway data dir and configuration, run as `bridge run` processes one
@@ -126,6 +128,9 @@ func (g *gateway) config(nodeAddr string, opts gatewayOptions) string {
 	}
 	if opts.aliasDir != "" {
 		fmt.Fprintf(&b, "identity:\n  alias_words: %s\n", strconv.Quote(opts.aliasDir))
+	}
+	if opts.storeMaxBytes > 0 {
+		fmt.Fprintf(&b, "store:\n  max_bytes: %d\n", opts.storeMaxBytes)
 	}
 	b.WriteString("mailserver:\n  enabled: true\n")
 	b.WriteString("gateway:\n")
