@@ -4,11 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"sort"
 	"strings"
+	"sync"
 
+	"github.com/ethereum/go-ethereum/log"
 	"github.com/ethereum/go-ethereum/p2p"
+	"github.com/ethereum/go-ethereum/p2p/discover"
+	"github.com/ethereum/go-ethereum/p2p/enode"
 	"gopkg.in/yaml.v3"
 
 	"github.com/statusgate/statusgate/core/discv5"
@@ -68,9 +73,6 @@ func (d DiscoveryConfig) TopicsOn() bool { return len(d.Topics) > 0 }
 func (d DiscoveryConfig) Validate() error {
 	if len(d.Rendezvous) > 0 {
 		return errors.New("discovery.rendezvous: not supported (rendezvous v1.3.0 needs libp2p's secio, which no maintained go-libp2p has; see docs/discovery.md)")
-	}
-	if d.V4 && d.TopicsOn() {
-		return errors.New("discovery: v4 and topics both need UDP on the listen port; turn one off")
 	}
 	names := make([]string, 0, len(d.Topics))
 	for t := range d.Topics {
@@ -172,6 +174,29 @@ func (n *Node) startDiscovery(ctx context.Context, srv *p2p.Server) (wait func()
 	if err != nil {
 		return nil, fmt.Errorf("discovery: %w", err)
 	}
+	// With v4 on too, both share the socket as in geth: v4 reads it and hands topic
+	// discovery the packets it cannot decode; its random nodes feed the dialer.
+	var udp discv5.Conn = conn
+	var v4 *discover.UDPv4
+	if n.cfg.Discovery.V4 {
+		unhandled := make(chan discover.ReadPacket, 256)
+		srv.LocalNode().SetFallbackUDP(tcp.Port)
+		v4, err = discover.ListenV4(conn, srv.LocalNode(), discover.Config{PrivateKey: n.key, Bootnodes: n.nodes.boot,
+			Unhandled: unhandled, Log: gethLogger(n.log)})
+		if err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("discovery v4: %w", err)
+		}
+		udp = &discover.SharedUDPConn{UDPConn: conn, Unhandled: unhandled}
+		n.v4nodes.set(v4.RandomNodes())
+	}
+	closeUDP := func() {
+		if v4 != nil {
+			v4.Close() // closes conn, and the unhandled channel topic discovery reads
+		} else {
+			conn.Close()
+		}
+	}
 	dc := n.cfg.Discv5Options
 	dc.PrivateKey, dc.TCPPort, dc.Limits = n.key, uint16(tcp.Port), n.cfg.Discovery.Limits
 	if dc.Logger == nil {
@@ -182,9 +207,9 @@ func (n *Node) startDiscovery(ctx context.Context, srv *p2p.Server) (wait func()
 			dc.Bootnodes = append(dc.Bootnodes, dn)
 		}
 	}
-	disc, err := discv5.New(conn, dc)
+	disc, err := discv5.New(udp, dc)
 	if err != nil {
-		conn.Close()
+		closeUDP()
 		return nil, err
 	}
 	pc := n.cfg.PoolOptions
@@ -202,11 +227,12 @@ func (n *Node) startDiscovery(ctx context.Context, srv *p2p.Server) (wait func()
 	}
 	pool, err := peers.New(pc, srv, disc)
 	if err != nil {
-		conn.Close()
+		closeUDP()
 		return nil, err
 	}
-	done := make(chan struct{}, 2)
+	done := make(chan struct{}, 3)
 	go func() { _ = disc.Run(ctx); done <- struct{}{} }()
+	go func() { <-ctx.Done(); closeUDP(); done <- struct{}{} }()
 	for _, t := range n.cfg.Discovery.registered() {
 		if err := disc.Register(discv5.Topic(t)); err != nil {
 			n.log.Warn("discovery: register failed", "topic", t, "err", err)
@@ -223,7 +249,7 @@ func (n *Node) startDiscovery(ctx context.Context, srv *p2p.Server) (wait func()
 	n.mu.Unlock()
 	n.log.Info("topic discovery on", "udp", conn.LocalAddr(), "register", n.cfg.Discovery.registered(),
 		"topics", len(pc.Topics), "bootnodes", len(dc.Bootnodes))
-	return func() { <-done; <-done }, nil
+	return func() { <-done; <-done; <-done }, nil
 }
 
 // Searches reports whether topic discovery searches topic.
@@ -231,3 +257,77 @@ func (d DiscoveryConfig) Searches(topic string) bool {
 	_, ok := d.Topics[topic]
 	return ok
 }
+
+// lazyIterator is the dial-candidate source of discovery v4 when the node runs v4
+// itself (sharing the UDP socket with topic discovery): the p2p server takes its
+// protocols' candidate sources before it starts, and v4 exists only after. Next blocks
+// until the real iterator is set or the iterator is closed.
+type lazyIterator struct {
+	mu     sync.Mutex
+	cond   *sync.Cond
+	it     enode.Iterator
+	closed bool
+}
+
+func newLazyIterator() *lazyIterator {
+	l := &lazyIterator{}
+	l.cond = sync.NewCond(&l.mu)
+	return l
+}
+
+func (l *lazyIterator) set(it enode.Iterator) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		it.Close()
+		return
+	}
+	l.it = it
+	l.cond.Broadcast()
+}
+
+func (l *lazyIterator) wait() enode.Iterator {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for l.it == nil && !l.closed {
+		l.cond.Wait()
+	}
+	if l.closed {
+		return nil
+	}
+	return l.it
+}
+
+// Next implements enode.Iterator.
+func (l *lazyIterator) Next() bool {
+	it := l.wait()
+	return it != nil && it.Next()
+}
+
+// Node implements enode.Iterator.
+func (l *lazyIterator) Node() *enode.Node {
+	l.mu.Lock()
+	it := l.it
+	l.mu.Unlock()
+	if it == nil {
+		return nil
+	}
+	return it.Node()
+}
+
+// Close implements enode.Iterator.
+func (l *lazyIterator) Close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return
+	}
+	l.closed = true
+	if l.it != nil {
+		l.it.Close()
+	}
+	l.cond.Broadcast()
+}
+
+// gethLogger discards go-ethereum's discovery logs (its log package, not slog).
+func gethLogger(*slog.Logger) log.Logger { return log.NewLogger(slog.DiscardHandler) }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -76,11 +77,50 @@ func TestDiscoveryConfig_yaml(t *testing.T) {
 	for _, bad := range []DiscoveryConfig{
 		{Topics: map[string]peers.Limits{"whisper": {Min: 3, Max: 2}}},
 		{Topics: map[string]peers.Limits{"": {}}},
-		{V4: true, Topics: whisperTopics},
 		{Rendezvous: []string{"/ip4/1.2.3.4/tcp/30703/ethv4/16Uiu2"}},
 	} {
 		if bad.Validate() == nil {
 			t.Errorf("%+v accepted", bad)
 		}
 	}
+}
+
+// v4 and topic discovery share the listen port's UDP socket: a v4-only node and a
+// topic-only node, both given the shared node as bootnode, each find it and connect.
+func TestNode_v4AndTopicsShareTheSocket(t *testing.T) {
+	shared := start(t, Config{ZeroPoW: true, Discovery: DiscoveryConfig{V4: true, Topics: whisperTopics}})
+	v4 := start(t, Config{ZeroPoW: true, BootNodes: []string{shared.Enode()}, Discovery: DiscoveryConfig{V4: true}})
+	topics := start(t, Config{ZeroPoW: true, BootNodes: []string{shared.Enode()}, Discovery: DiscoveryConfig{Topics: whisperTopics}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, n := range []*running{v4, topics} {
+		if err := n.WaitPeers(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := shared.DiscoveryStatus(); !st.On || st.Table == 0 {
+		t.Fatalf("shared node's topic discovery: %+v", st)
+	}
+	if st := topics.DiscoveryStatus(); st.Topics[0].Connected != 1 || st.Topics[0].Peers[0] != shared.ID() {
+		t.Fatalf("topic node: %+v", st.Topics)
+	}
+}
+
+// Stopping nodes with topic discovery (alone, and sharing the socket with v4) leaves no
+// goroutine behind: the reader, the loops, the forwarders and v4 all stop.
+func TestNode_discoveryShutdownLeavesNoGoroutines(t *testing.T) {
+	base := runtime.NumGoroutine()
+	a := start(t, Config{ZeroPoW: true, Discovery: DiscoveryConfig{V4: true, Topics: whisperTopics}})
+	b := start(t, Config{ZeroPoW: true, BootNodes: []string{a.Enode()}, Discovery: DiscoveryConfig{Topics: whisperTopics}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := b.WaitPeers(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	a.stop(t)
+	b.stop(t)
+	if st := a.DiscoveryStatus(); st.On {
+		t.Errorf("stopped node reports discovery %+v", st)
+	}
+	waitGoroutines(t, base)
 }

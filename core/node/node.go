@@ -152,6 +152,7 @@ type Node struct {
 	srv     *p2p.Server // set before ready closes, nil after Run returns
 	disc    *discv5.Network
 	pool    *peers.Pool
+	v4nodes *lazyIterator // v4's nodes for the dialer, when v4 shares the socket
 }
 
 // New validates cfg and builds a node with the given key (see LoadOrCreateKey). It does
@@ -187,17 +188,28 @@ func (n *Node) Run(ctx context.Context) error {
 	for _, t := range n.nodes.trusted {
 		n.shh.MarkTrusted(t.ID())
 	}
+	// v4 alone is the p2p server's own; with topic discovery the node runs v4 itself on
+	// the shared socket and feeds its nodes to the dialer through the protocol.
+	serverV4 := n.cfg.Discovery.V4 && !n.cfg.Discovery.TopicsOn()
+	protocols := n.shh.Protocols()
+	if n.cfg.Discovery.V4 && n.cfg.Discovery.TopicsOn() {
+		n.v4nodes = newLazyIterator()
+		defer n.v4nodes.Close()
+		for i := range protocols {
+			protocols[i].DialCandidates = n.v4nodes
+		}
+	}
 	srv := &p2p.Server{Config: p2p.Config{
 		PrivateKey:     n.key,
 		Name:           n.cfg.Name,
 		MaxPeers:       n.cfg.MaxPeers,
 		ListenAddr:     n.cfg.ListenAddr,
-		NoDiscovery:    !n.cfg.Discovery.V4,
-		DiscoveryV4:    n.cfg.Discovery.V4, // since geth 1.14, NoDiscovery=false alone starts no discovery
+		NoDiscovery:    !serverV4,
+		DiscoveryV4:    serverV4, // since geth 1.14, NoDiscovery=false alone starts no discovery
 		BootstrapNodes: n.nodes.boot,
 		StaticNodes:    append(append([]*enode.Node{}, n.nodes.static...), n.nodes.trusted...),
 		TrustedNodes:   n.nodes.trusted,
-		Protocols:      n.shh.Protocols(),
+		Protocols:      protocols,
 	}}
 	if n.cfg.NoListen {
 		srv.ListenAddr = ""
