@@ -22,9 +22,12 @@ import (
 // over a SQLite store) holding 50 expired messages of #status from an hour ago, and
 // checks that bridge chat --mailserver fetches them: each is printed once, and stderr
 // reports the sync as done with 50 messages.
-func TestChat_mailserverHistory(t *testing.T) {
+// startHistoryMailserver runs our own mailserver node (wired as runGateway wires it,
+// over a SQLite store, with discovery dc) holding n expired messages of #status from an
+// hour ago ("history message 00" …), and returns the node.
+func startHistoryMailserver(t *testing.T, n int, dc node.DiscoveryConfig) *node.Node {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 
 	// The mailserver node.
 	st, err := store.Open(ctx, store.Config{Driver: store.DriverSQLite, Path: filepath.Join(t.TempDir(), "ms.db")})
@@ -40,7 +43,7 @@ func TestChat_mailserverHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nd, err := node.New(node.Config{ListenAddr: "127.0.0.1:0",
+	nd, err := node.New(node.Config{ListenAddr: "127.0.0.1:0", Discovery: dc,
 		Whisper: whisper.Config{MinPoW: node.DefaultMinPoW, Archiver: ms, Requests: ms}}, key)
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +66,7 @@ func TestChat_mailserverHistory(t *testing.T) {
 		t.Fatal("mailserver node not listening within 10 s")
 	}
 
-	// 50 messages of #status, created an hour ago with a TTL of 10 s: long expired, so
+	// n messages of #status, created an hour ago with a TTL of 10 s: long expired, so
 	// only the mailserver can deliver them.
 	symKey, err := chat.PublicChatKey("status")
 	if err != nil {
@@ -73,7 +76,6 @@ func TestChat_mailserverHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const n = 50
 	created := time.Now().Add(-time.Hour)
 	recs := make([]mailserver.Record, 0, n)
 	for i := range n {
@@ -94,6 +96,14 @@ func TestChat_mailserverHistory(t *testing.T) {
 	if err := st.Archive().Put(ctx, recs); err != nil {
 		t.Fatal(err)
 	}
+	return nd
+}
+
+func TestChat_mailserverHistory(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const n = 50
+	nd := startHistoryMailserver(t, n, node.DiscoveryConfig{})
 
 	// bridge chat, with the node as its only peer and as its mailserver.
 	cfg := writeConfig(t, "data_dir: "+t.TempDir()+"\nlog: {level: warn}\n")

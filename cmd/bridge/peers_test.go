@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -98,6 +99,46 @@ connectors:
 	for len(other.Mailservers()) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("our mailserver not found: %+v", other.DiscoveryStatus())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestRun_historyFromDiscoveredMailserver: a gateway whose configuration names no
+// mailserver, given only a bootnode, finds our mailserver node by "whispermail" and
+// catches its route's chat up from it.
+func TestRun_historyFromDiscoveredMailserver(t *testing.T) {
+	const n = 20
+	ms := startHistoryMailserver(t, n, node.DiscoveryConfig{Topics: map[string]peers.Limits{node.TopicWhisper: {Min: 1, Max: 1}},
+		Register: []string{node.TopicWhisper, node.TopicMailserver}})
+	dir := filepath.Join(t.TempDir(), "data")
+	admin, apiAddr := freeAddr(t), freeAddr(t)
+	p := writeConfig(t, "data_dir: "+dir+`
+node:
+  listen_addr: 127.0.0.1:0
+  bootnodes: ["`+ms.Enode()+`"]
+  discovery:
+    topics: {whispermail: {min: 1, max: 3}}
+mailserver: {enabled: false}
+gateway:
+  routes:
+    - chat: status
+      channels:
+        - channel: api:status
+http:
+  listen: `+admin+`
+connectors:
+  api:
+    enabled: true
+    listen: `+apiAddr+`
+`)
+	r := startRoute(t, p, dir, admin, apiAddr, 60*time.Second)
+	defer r.stop(t)
+	want := fmt.Sprintf("envelopes=%d", n)
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(r.logs.String(), want) || !strings.Contains(r.logs.String(), "done=true") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no catch-up of %d envelopes from the discovered mailserver:\n%s", n, r.logs)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
