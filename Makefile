@@ -58,6 +58,7 @@ statusgo-ref:
 # The gateway benchmarks offer 2,000 msg/s end to end (nodes, SQLite, api connector), so
 # they run a fixed 4,000 messages once, and the 10,000-puppet memory figure once.
 bench: ref statusgo-ref
+	@mkdir -p $(BIN) && cat /proc/loadavg > $(BIN)/bench-load.txt
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./core/whisper/ | tee $(BIN)/bench-ours.txt
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./core/chat/ ./identity/ | tee -a $(BIN)/bench-ours.txt
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./store/ | tee -a $(BIN)/bench-ours.txt
@@ -70,7 +71,7 @@ bench: ref statusgo-ref
 	$(GO) test -run '^$$' -bench 'Ratchet_' -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./core/ratchet/ | tee -a $(BIN)/bench-ours.txt
 	./$(REF_BIN) bench -benchtime $(BENCHTIME) -count $(BENCHCOUNT) | tee $(BIN)/bench-ref.txt
 	./$(SGO_BIN) bench -benchtime $(BENCHTIME) -count $(BENCHCOUNT) | tee -a $(BIN)/bench-ref.txt
-	$(GO) run ./test/benchreport -ours $(BIN)/bench-ours.txt -ref $(BIN)/bench-ref.txt -out docs/benchmarks.md
+	$(GO) run ./test/benchreport -ours $(BIN)/bench-ours.txt -ref $(BIN)/bench-ref.txt -load $(BIN)/bench-load.txt -out docs/benchmarks.md
 	cd test/benchplot && GOWORK=off $(GO) run . -ours ../../$(BIN)/bench-ours.txt -ref ../../$(BIN)/bench-ref.txt -samples ../../$(BIN)/samples -out ../../docs
 
 # A short run of every fuzz target (go test -fuzz takes one target at a time).
