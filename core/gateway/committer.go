@@ -40,6 +40,7 @@ type ingestReq struct {
 // outbox's unmarked set.
 func (r *markReq) release() {
 	r.ob.unmarked.Delete(r.d.EntryID)
+	r.ob.marked.done()
 	r.wg.Done()
 }
 

@@ -355,7 +355,7 @@ func (g *Gateway) mayChange(ctx context.Context, ev *bridges.Event) (bool, error
 		// The target may be a copy this gateway just posted, its mark on the way to the
 		// ledger: wait for that channel's marks and look again.
 		if ob := g.outbox[ev.Origin.Channel]; ob != nil {
-			ob.marks.Wait()
+			ob.marked.await(ctx)
 			tev, found, err = g.ledger.EventOf(ctx, string(ev.Origin.Channel), string(ev.Target))
 		}
 	}

@@ -57,7 +57,10 @@ type outbox struct {
 	log   *slog.Logger
 	kick  chan struct{} // capacity 1: "there may be new entries"
 	depth atomic.Int64
-	marks sync.WaitGroup // deliveries handed to markLoop, not yet written
+	marks sync.WaitGroup // deliveries handed to markLoop, not yet written (waited for by this goroutine only)
+	// marked counts the same marks for other goroutines (a WaitGroup must not be
+	// waited on while another goroutine may Add from zero).
+	marked markCounter
 	// unmarked holds the entry IDs of those deliveries (int64 → struct{}), so that a
 	// re-read of the outbox does not deliver them again.
 	unmarked sync.Map
@@ -488,6 +491,7 @@ func (o *outbox) waitConnected(ctx context.Context) bool {
 func (o *outbox) delivered(ctx context.Context, e records.OutboxEntry, ids []string) bool {
 	o.forget(e.ID)
 	o.marks.Add(1)
+	o.marked.add()
 	o.unmarked.Store(e.ID, struct{}{})
 	r := &markReq{d: records.Delivery{EntryID: e.ID, IDs: ids, At: o.g.cfg.Clock()}, ob: o, wg: &o.marks, sent: e.Received}
 	if o.net == StatusNetwork {
@@ -635,9 +639,7 @@ func partKey(key string, i int) string {
 func (o *outbox) mapped(ctx context.Context, ev *bridges.Event, id bridges.RemoteMsgID) (bridges.RemoteMsgID, error) {
 	ids, err := o.g.ledger.MappedIDs(ctx, string(ev.Origin.Channel), string(id), string(o.dest))
 	if err == nil && len(ids) == 0 {
-		// The answered message may be one this outbox just delivered, its mark still on
-		// the way to the ledger: wait for this outbox's marks and look again.
-		o.marks.Wait()
+		o.awaitMarks(ctx, ev.Origin.Channel)
 		ids, err = o.g.ledger.MappedIDs(ctx, string(ev.Origin.Channel), string(id), string(o.dest))
 	}
 	if err != nil {
@@ -655,7 +657,7 @@ func (o *outbox) mapped(ctx context.Context, ev *bridges.Event, id bridges.Remot
 func (o *outbox) mappedStatus(ctx context.Context, ev *bridges.Event, id bridges.RemoteMsgID) (string, error) {
 	ids, err := o.g.ledger.MappedIDs(ctx, string(ev.Origin.Channel), string(id), string(o.dest))
 	if err == nil && len(ids) == 0 {
-		o.marks.Wait()
+		o.awaitMarks(ctx, ev.Origin.Channel)
 		ids, err = o.g.ledger.MappedIDs(ctx, string(ev.Origin.Channel), string(id), string(o.dest))
 	}
 	if err != nil {
@@ -728,6 +730,62 @@ func (o *outbox) toStatus(ctx context.Context, e records.OutboxEntry, ev *bridge
 		}
 	}
 	return ids, nil
+}
+
+// awaitMarks waits until the deliveries marked so far by this outbox and by the outbox
+// of channel src (where the message's ID there came from, when it is a copy) are
+// written: a message just delivered is then found in the ledger. Used when a reply or
+// a target is not found.
+func (o *outbox) awaitMarks(ctx context.Context, src bridges.ChannelID) {
+	o.marks.Wait()
+	if so := o.g.outbox[src]; so != nil && so != o {
+		so.marked.await(ctx)
+	}
+}
+
+// markCounter counts one outbox's marks handed to markLoop and those written, for
+// goroutines other than the outbox's to wait for the ones handed over so far.
+type markCounter struct {
+	mu               sync.Mutex
+	queued, finished uint64
+	progress         chan struct{} // closed and replaced when finished moves
+}
+
+func (m *markCounter) add() {
+	m.mu.Lock()
+	m.queued++
+	m.mu.Unlock()
+}
+
+func (m *markCounter) done() {
+	m.mu.Lock()
+	m.finished++
+	if m.progress != nil {
+		close(m.progress)
+		m.progress = nil
+	}
+	m.mu.Unlock()
+}
+
+// await waits until as many marks are finished as were queued when it was called
+// (marks of one outbox finish in about the order they were queued), or ctx ends.
+func (m *markCounter) await(ctx context.Context) {
+	m.mu.Lock()
+	target := m.queued
+	for m.finished < target {
+		if m.progress == nil {
+			m.progress = make(chan struct{})
+		}
+		ch := m.progress
+		m.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		}
+		m.mu.Lock()
+	}
+	m.mu.Unlock()
 }
 
 func sleep(ctx context.Context, d time.Duration) {
