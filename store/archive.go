@@ -279,6 +279,17 @@ func (a *Archive) queryPage(ctx context.Context, q *mailserver.Query, full bool,
 	return pg, nil
 }
 
+// Newest returns the created time of the newest archived envelope, false when the
+// archive is empty (mailserver.Archive). The mailserver asks once at start, to know
+// where a gap sync from peer mailservers begins; one index probe.
+func (a *Archive) Newest(ctx context.Context) (uint32, bool, error) {
+	var created sql.NullInt64
+	if err := a.db.QueryRowContext(ctx, `SELECT MAX(created) FROM envelopes`).Scan(&created); err != nil {
+		return 0, false, fmt.Errorf("newest archived envelope: %w", err)
+	}
+	return uint32(created.Int64), created.Valid, nil
+}
+
 // PruneBytes deletes the oldest envelopes, in (created, hash) order, until those kept
 // hold at most maxBytes bytes of envelopes, and reports how many it deleted; maxBytes
 // ≤ 0 deletes nothing. The database file is larger than the envelopes it holds (keys,

@@ -50,6 +50,9 @@ type Archive interface {
 	// empty when there is nothing more, else the CursorLength-byte key of the last
 	// envelope returned.
 	Query(ctx context.Context, q Query) (envelopes [][]byte, next []byte, err error)
+	// Newest returns the created time of the newest archived envelope; ok is false when
+	// the archive is empty.
+	Newest(ctx context.Context) (created uint32, ok bool, err error)
 	// Prune deletes the envelopes created before t and reports how many.
 	Prune(ctx context.Context, before time.Time) (int64, error)
 	// PruneBytes deletes the oldest envelopes, in (Created, Hash) order, until those

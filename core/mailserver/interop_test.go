@@ -6,6 +6,7 @@ package mailserver_test
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -48,7 +49,7 @@ func startOurMailserver(t *testing.T, cfg mailserver.ServerConfig) *ourMailserve
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	n := statusnet.NewNode(t, node.Config{Whisper: whisper.Config{Archiver: srv, Requests: srv}})
+	n := statusnet.NewNode(t, node.Config{Whisper: whisper.Config{Archiver: srv, Requests: srv, Syncs: srv}})
 	return &ourMailserver{node: n, server: srv, archive: st.Archive()}
 }
 
@@ -369,5 +370,205 @@ func TestInterop_ourClientOnStatusGoMailserver(t *testing.T) {
 			t.Fatal(err)
 		}
 		collectOnce(t, sub, seen, 1000)
+	})
+}
+
+// restartable is our mailserver on a SQLite file that the test can stop and start again
+// (same file, same node key), as an operator restarts one.
+type restartable struct {
+	t      *testing.T
+	path   string
+	key    *ecdsa.PrivateKey
+	cfg    mailserver.ServerConfig
+	st     *store.Store
+	server *mailserver.Server
+	node   *node.Node
+	stop   func()
+}
+
+func newRestartable(t *testing.T, cfg mailserver.ServerConfig) *restartable {
+	key, _ := crypto.GenerateKey()
+	r := &restartable{t: t, path: filepath.Join(t.TempDir(), "archive.db"), key: key, cfg: cfg}
+	t.Cleanup(func() {
+		if r.stop != nil {
+			r.stop()
+		}
+	})
+	return r
+}
+
+// start opens the store, starts the server's Run (which notes where the archive stops)
+// and the node.
+func (r *restartable) start() {
+	t := r.t
+	t.Helper()
+	var err error
+	if r.st, err = store.Open(context.Background(), store.Config{Path: r.path}); err != nil {
+		t.Fatal(err)
+	}
+	if r.server, err = mailserver.NewServer(r.st.Archive(), r.cfg); err != nil {
+		t.Fatal(err)
+	}
+	r.node, err = node.New(node.Config{ListenAddr: "127.0.0.1:0", MaxPeers: 50,
+		Whisper: whisper.Config{Archiver: r.server, Requests: r.server, Syncs: r.server}}, r.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srvDone, nodeDone := make(chan error, 1), make(chan error, 1)
+	go func() { srvDone <- r.server.Run(ctx) }()
+	go func() { nodeDone <- r.node.Run(ctx) }()
+	r.stop = func() {
+		cancel()
+		<-nodeDone
+		<-srvDone
+		r.st.Close()
+		r.stop = nil
+	}
+	select {
+	case <-r.node.Ready():
+	case err := <-nodeDone:
+		t.Fatalf("node: %v", err)
+	case <-time.After(interopWait):
+		t.Fatal("node did not start")
+	}
+}
+
+func (r *restartable) put(envs []*whisper.Envelope) {
+	r.t.Helper()
+	recs := make([]mailserver.Record, len(envs))
+	for i, e := range envs {
+		recs[i] = mailserver.RecordOf(e)
+	}
+	if err := r.st.Archive().Put(context.Background(), recs); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// envelopesAt builds n envelopes of topic created from base on, step apart.
+func envelopesAt(t *testing.T, topic whisper.Topic, key *whisper.SymKey, base time.Time, step time.Duration, n int, tag string) []*whisper.Envelope {
+	t.Helper()
+	alice, _ := crypto.GenerateKey()
+	envs := make([]*whisper.Envelope, n)
+	for i := range envs {
+		var err error
+		envs[i], err = whisper.Wrap(&whisper.MessageParams{Topic: topic, KeySym: key, Src: alice,
+			Payload: []byte(fmt.Sprintf("%s %d", tag, i)), TTL: 10,
+			Clock: func() time.Time { return base.Add(time.Duration(i) * step) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return envs
+}
+
+func rawOf(envs []*whisper.Envelope) [][]byte {
+	raw := make([][]byte, len(envs))
+	for i, e := range envs {
+		raw[i] = e.Bytes()
+	}
+	return raw
+}
+
+// readAll has our client fetch [from, now] of topic from the mailserver peer id and
+// checks that want envelopes arrive, each once.
+func readAll(t *testing.T, c *ourClientNode, id enode.ID, topic whisper.Topic, key *whisper.SymKey, from time.Time, want int) {
+	t.Helper()
+	sub, err := c.node.Subscribe(whisper.Filter{Topics: []whisper.Topic{topic}, SymKey: key, AllowP2P: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	// Read while the request runs: a full subscription holds the node's read loop.
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.forms[mailserver.FormTopics].Request(context.Background(), c.node.Whisper().Peer(id),
+			mailserver.History{Topics: []whisper.Topic{topic}, From: from, To: time.Now()}, nil)
+		done <- err
+	}()
+	collect(t, sub, map[string]bool{}, want)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-sub.C():
+		t.Fatalf("extra message %q", m.Payload)
+	default:
+	}
+}
+
+// TestInterop_syncWithStatusGo (issue 16): mailserver ⇄ mailserver sync (codes 123/124)
+// with status-go v0.70.1's WhisperMailServer, both ways, after 60 s of downtime. The
+// downtime is in archive time: what the other side archived meanwhile is created over
+// the 60 s before the restart (handed to its archive hook), so the test does not wait.
+//
+// Ours ← status-go: our mailserver stops; status-go's archives 1,500 envelopes; ours
+// starts again on the same SQLite file, notes that its archive stops 70 s ago, syncs
+// that gap from status-go (SyncMargin 10 s; 1,500 envelopes: two rounds, the second
+// from status-go's cursor) and serves all 1,550 to a client, each once.
+// Status-go ← ours: status-go's mailserver restarts while ours archives 60 more; it
+// syncs them from ours with shhext's SyncMessages and serves all 1,610 to a client.
+func TestInterop_syncWithStatusGo(t *testing.T) {
+	topic := whisper.TopicFromName("sync interop")
+	key, _ := whisper.SymKeyFromPassword("sync interop")
+	now := time.Now()
+	before := envelopesAt(t, topic, key, now.Add(-120*time.Second), time.Second, 50, "before") // both have these
+	sg := statusref.Start(t, statusref.Options{Mailserver: true})
+	sgID := mustNodeID(t, sg)
+	if err := sg.MsArchive(rawOf(before)); err != nil {
+		t.Fatal(err)
+	}
+	ours := newRestartable(t, mailserver.ServerConfig{SyncMargin: 10 * time.Second, RequestBurst: 100})
+	ours.start()
+	ours.put(before)
+	ours.stop()
+
+	t.Run("ours from status-go", func(t *testing.T) {
+		// Down for the 60 s in which status-go archived these.
+		// 1,500 over 60 s: two rounds of status-go's sync, the second from its cursor.
+		gap := envelopesAt(t, topic, key, now.Add(-65*time.Second), 40*time.Millisecond, 1500, "gap")
+		if err := sg.MsArchive(rawOf(gap)); err != nil {
+			t.Fatal(err)
+		}
+		ours.start()
+		if err := ours.node.AddPeer(sg.Enode(), true); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), interopWait)
+		defer cancel()
+		if err := ours.server.RunSync(ctx, ours.node.Whisper().Peer, []enode.ID{sgID}); err != nil || ctx.Err() != nil {
+			t.Fatalf("gap sync: %v %v", err, ctx.Err())
+		}
+		if st := ours.server.Stats(); st.Archived < 1500 {
+			t.Fatalf("archived %d after the sync, want the 1,500 of the gap", st.Archived)
+		}
+		client := startOurClient(t)
+		statusnet.Connect(t, client.node, ours.node)
+		client.node.Whisper().MarkTrusted(ours.node.ID())
+		readAll(t, client, ours.node.ID(), topic, key, now.Add(-time.Hour), 1550)
+	})
+
+	t.Run("status-go from ours", func(t *testing.T) {
+		sg.Restart(t) // down while ours archives these
+		gap2 := envelopesAt(t, topic, key, now.Add(-62*time.Second), time.Second, 60, "gap2")
+		ours.put(gap2)
+		if err := sg.AddPeer(ours.node.Enode()); err != nil {
+			t.Fatal(err)
+		}
+		statusnet.WaitPeer(t, ours.node, sgID)
+		cursor, rounds, refused, err := sg.MsSync(ours.node.Enode(), uint32(now.Add(-70*time.Second).Unix()),
+			uint32(time.Now().Unix()+60), 1000, nil, true)
+		if err != nil || refused != "" || len(cursor) != 0 {
+			t.Fatalf("status-go's sync from ours: cursor %x, rounds %d, refused %q, %v", cursor, rounds, refused, err)
+		}
+		if st := ours.server.Stats(); st.SyncRequests != 2 || rounds != 2 {
+			t.Errorf("ours served %d sync requests, status-go made %d rounds; want 2 (1,560 envelopes, 1,000 a round)", st.SyncRequests, rounds)
+		}
+		client := startOurClient(t)
+		if err := client.node.AddPeer(sg.Enode(), true); err != nil {
+			t.Fatal(err)
+		}
+		statusnet.WaitPeer(t, client.node, sgID)
+		readAll(t, client, sgID, topic, key, now.Add(-time.Hour), 1610)
 	})
 }

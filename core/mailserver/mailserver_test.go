@@ -138,6 +138,16 @@ func (a *memArchive) bytes() int64 {
 	return n
 }
 
+func (a *memArchive) Newest(context.Context) (uint32, bool, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var newest uint32
+	for _, r := range a.recs {
+		newest = max(newest, r.Created)
+	}
+	return newest, len(a.recs) > 0, nil
+}
+
 func (a *memArchive) Prune(_ context.Context, before time.Time) (int64, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -201,8 +211,15 @@ func newFixture(t *testing.T, scfg mailserver.ServerConfig) *fixture {
 	done := make(chan error, 1)
 	go func() { done <- f.server.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	f.serverNode = statusnet.NewNode(t, node.Config{Whisper: whisper.Config{Archiver: f.server, Requests: f.server}})
+	f.serverNode = statusnet.NewNode(t, node.Config{Whisper: whisper.Config{Archiver: f.server, Requests: f.server, Syncs: f.server}})
+	f.connectClient(t)
+	return f
+}
 
+// connectClient starts the client node, with a client per request form, and connects it
+// to the server node as to a trusted mailserver.
+func (f *fixture) connectClient(t *testing.T) {
+	t.Helper()
 	clientKey, _ := crypto.GenerateKey()
 	f.forms = map[mailserver.RequestForm]*mailserver.Client{}
 	f.comps = &completions{raw: make(chan []byte, 64)}
@@ -221,7 +238,6 @@ func newFixture(t *testing.T, scfg mailserver.ServerConfig) *fixture {
 	}
 	statusnet.WaitPeer(t, f.clientNode, f.serverNode.ID())
 	f.peer = f.clientNode.Whisper().Peer(f.serverNode.ID())
-	return f
 }
 
 // archiveExpired puts n envelopes created an hour ago (long expired, so only the
@@ -252,6 +268,18 @@ func (f *fixture) subscribe(t *testing.T) *whisper.Subscription {
 	}
 	t.Cleanup(sub.Unsubscribe)
 	return sub
+}
+
+// collectN reads n distinct messages, then checks that nothing more comes.
+func collectN(t *testing.T, sub *whisper.Subscription, n int) {
+	t.Helper()
+	seen := map[string]bool{}
+	collect(t, sub, seen, n)
+	select {
+	case m := <-sub.C():
+		t.Fatalf("extra message %q", m.Payload)
+	default:
+	}
 }
 
 // collect reads messages until n distinct ones arrived; a duplicate fails the test.

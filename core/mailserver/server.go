@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/p2p/enode"
 
 	"github.com/statusgate/statusgate/core/whisper"
 )
@@ -79,6 +80,16 @@ type ServerConfig struct {
 	// ArchiveQueue bounds envelopes waiting to be written. Default 4096. Overflow policy:
 	// block (the peer that delivered the envelope waits), so nothing accepted is lost.
 	ArchiveQueue int
+	// SyncTimeout bounds the wait for a peer mailserver's final sync response of a round.
+	// Default 30 s (status-go's).
+	SyncTimeout time.Duration
+	// SyncWindow is how far back RunSync fetches when the archive is empty, or stopped
+	// longer ago than this. Default 24 h.
+	SyncWindow time.Duration
+	// SyncMargin is how far before the archive's newest envelope RunSync starts, for
+	// envelopes created earlier that reached the peer later. Default 5 min (the longest
+	// TTL our pool admits).
+	SyncMargin time.Duration
 	// Logger receives request outcomes at Debug, errors at Warn. Default: discard.
 	Logger *slog.Logger
 	// Clock is the time for "upper = 0" and retention. Default time.Now.
@@ -134,6 +145,15 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	if c.ArchiveQueue == 0 {
 		c.ArchiveQueue = 4096
 	}
+	if c.SyncTimeout == 0 {
+		c.SyncTimeout = 30 * time.Second
+	}
+	if c.SyncWindow == 0 {
+		c.SyncWindow = 24 * time.Hour
+	}
+	if c.SyncMargin == 0 {
+		c.SyncMargin = 5 * time.Minute
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -156,6 +176,12 @@ type Server struct {
 	limiter *requestLimiter
 	serving chan struct{} // a slot per request being served
 
+	syncMu  sync.Mutex
+	syncing map[enode.ID]*syncRound // the sync in progress from each peer
+
+	gapKnown chan struct{} // closed once Run has set gapFrom
+	gapFrom  time.Time     // where the archive stopped: RunSync fetches from here
+
 	stats serverStats
 }
 
@@ -163,8 +189,8 @@ type Server struct {
 const DefaultMaxArchiveBytes = 1 << 30
 
 type serverStats struct {
-	mu                                       sync.Mutex
-	archived, requests, served, failed, lost uint64
+	mu                                                                      sync.Mutex
+	archived, requests, served, failed, lost, syncRequests, syncUnsolicited uint64
 }
 
 // NewServer validates cfg and builds a server on archive. It derives the symmetric key
@@ -181,7 +207,7 @@ func NewServer(archive Archive, cfg ServerConfig) (*Server, error) {
 	return &Server{cfg: cfg, archive: archive, keys: Keys{Sym: sym, Asym: cfg.NodeKey}, log: cfg.Logger,
 		queue: make(chan Record, cfg.ArchiveQueue), done: make(chan struct{}),
 		limiter: newRequestLimiter(cfg.RequestsPerSecond, cfg.RequestBurst, cfg.GlobalRequestsPerSecond, cfg.GlobalRequestBurst, cfg.MaxTrackedPeers),
-		serving: make(chan struct{}, cfg.MaxConcurrentRequests)}, nil
+		serving: make(chan struct{}, cfg.MaxConcurrentRequests), syncing: map[enode.ID]*syncRound{}, gapKnown: make(chan struct{})}, nil
 }
 
 // Archive queues an accepted envelope for the archive (whisper.Archiver). It blocks
@@ -203,6 +229,7 @@ func (s *Server) Archive(env *whisper.Envelope) {
 // the flush holding it commits; until then it is only in the queue (at most
 // ArchiveQueue envelopes, one flush's time), which a crash loses, from the archive only.
 func (s *Server) Run(ctx context.Context) error {
+	s.findGap(ctx)
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
 	s.prune(ctx)
@@ -421,11 +448,15 @@ func (s *Server) send(p *whisper.Peer, envs [][]byte, batch bool) error {
 // ServerStats are a server's counters.
 type ServerStats struct {
 	Archived, Requests, Served, Failed, Lost uint64
+	// SyncRequests are peer mailservers' sync requests (code 123); SyncUnsolicited the
+	// sync responses (code 124) that came while no sync from that peer was running.
+	SyncRequests, SyncUnsolicited uint64
 }
 
 // Stats returns the counters.
 func (s *Server) Stats() ServerStats {
 	s.stats.mu.Lock()
 	defer s.stats.mu.Unlock()
-	return ServerStats{s.stats.archived, s.stats.requests, s.stats.served, s.stats.failed, s.stats.lost}
+	return ServerStats{Archived: s.stats.archived, Requests: s.stats.requests, Served: s.stats.served, Failed: s.stats.failed,
+		Lost: s.stats.lost, SyncRequests: s.stats.syncRequests, SyncUnsolicited: s.stats.syncUnsolicited}
 }

@@ -42,6 +42,8 @@ var handlers = map[uint64]msgHandler{
 	batchAcknowledgedCode:  handleBatchAcknowledged,
 	messageResponseCode:    handleMessageResponse,
 	rateLimitingCode:       handleRateLimits,
+	p2pSyncRequestCode:     handleSyncRequest,
+	p2pSyncResponseCode:    handleSyncResponse,
 	p2pRequestCompleteCode: handleRequestComplete,
 	p2pRequestCode:         handleRequest,
 	p2pMessageCode:         handleP2PMessage,
@@ -380,6 +382,32 @@ func handleRequest(s *Service, p *Peer, msg p2p.Msg) error {
 	if err := s.cfg.Requests.HandleRequest(p, body); err != nil {
 		return fmt.Errorf("history request: %w", err)
 	}
+	return nil
+}
+
+func handleSyncRequest(s *Service, p *Peer, msg p2p.Msg) error {
+	if s.cfg.Syncs == nil {
+		return nil // not a mailserver: ignored, as in status-go
+	}
+	body, err := readBody(msg)
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Syncs.HandleSyncRequest(p, body); err != nil {
+		return fmt.Errorf("mailserver sync request: %w", err)
+	}
+	return nil
+}
+
+func handleSyncResponse(s *Service, p *Peer, msg p2p.Msg) error {
+	if !p.Trusted() || s.cfg.Syncs == nil {
+		return nil
+	}
+	body, err := readBody(msg)
+	if err != nil {
+		return err
+	}
+	s.cfg.Syncs.HandleSyncResponse(p, body)
 	return nil
 }
 

@@ -67,6 +67,18 @@ type fuzzCompletions struct{}
 
 func (fuzzCompletions) HandleRequestComplete(*Peer, []byte) {}
 
+// fuzzSyncs stands in for the mailserver's sync side; an empty request disconnects.
+type fuzzSyncs struct{}
+
+func (fuzzSyncs) HandleSyncRequest(_ *Peer, payload []byte) error {
+	if len(payload) == 0 {
+		return errors.New("empty sync request")
+	}
+	return nil
+}
+
+func (fuzzSyncs) HandleSyncResponse(*Peer, []byte) {}
+
 type fuzzArchiver struct{}
 
 func (fuzzArchiver) Archive(*Envelope) {}
@@ -84,6 +96,7 @@ func FuzzHandler(f *testing.F) {
 		Requests:       fuzzRequests{},
 		Completions:    fuzzCompletions{},
 		Archiver:       fuzzArchiver{},
+		Syncs:          fuzzSyncs{},
 	})
 	trustedID, untrustedID := enode.ID{1}, enode.ID{2}
 	s.MarkTrusted(trustedID)
@@ -134,6 +147,11 @@ func FuzzHandler(f *testing.F) {
 		f.Add(trusted, one(p2pRequestCode, env.Bytes()))
 		f.Add(trusted, one(p2pRequestCode, nil))
 		f.Add(trusted, one(p2pRequestCompleteCode, hash))
+		syncReq, _ := rlp.EncodeToBytes([]any{uint32(1), uint32(2), full[:], uint32(10), []byte{}})
+		f.Add(trusted, one(p2pSyncRequestCode, syncReq))
+		f.Add(trusted, one(p2pSyncRequestCode, nil))
+		syncResp, _ := rlp.EncodeToBytes([]any{[]*Envelope{env}, []byte{}, true, ""})
+		f.Add(trusted, one(p2pSyncResponseCode, syncResp))
 	}
 	f.Add(false, one(powRequirementCode, powBits(0.5)))
 	f.Add(false, one(powRequirementCode, powBits(math.NaN())))

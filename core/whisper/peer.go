@@ -551,6 +551,18 @@ func (p *Peer) SendRequest(body []byte) error {
 	return p.sendRaw(p2pRequestCode, body)
 }
 
+// SendSyncRequest asks a peer mailserver for a range of its archive (code 123, status-go's
+// SyncMailRequest) and trusts the peer from now on, so that its code-124 answers count.
+func (p *Peer) SendSyncRequest(body []byte) error {
+	p.trusted.Store(true)
+	return p.sendRaw(p2pSyncRequestCode, body)
+}
+
+// SendSyncResponse answers a sync request (code 124); body is the packet's RLP.
+func (p *Peer) SendSyncResponse(body []byte) error {
+	return p.sendRaw(p2pSyncResponseCode, body)
+}
+
 // SendRequestComplete answers a history request (code 125); body is the packet's RLP.
 func (p *Peer) SendRequestComplete(body []byte) error {
 	return p.sendRaw(p2pRequestCompleteCode, body)

@@ -67,6 +67,8 @@ const (
 	batchAcknowledgedCode  = 11  // status-go: keccak256 of a received code-1 body
 	messageResponseCode    = 12  // status-go: per-envelope errors of a batch
 	rateLimitingCode       = 20  // status-go ≥ v0.39: [ip, peer, topic] packets/s
+	p2pSyncRequestCode     = 123 // mailserver ⇄ mailserver: sync request (status-go)
+	p2pSyncResponseCode    = 124 // mailserver ⇄ mailserver: sync response (trusted peers)
 	p2pRequestCompleteCode = 125 // mailserver: request complete
 	p2pRequestCode         = 126 // mailserver: history request (trusted peers)
 	p2pMessageCode         = 127 // mailserver: direct delivery (trusted peers)

@@ -85,6 +85,9 @@ type Config struct {
 	Requests RequestHandler
 	// Completions, when set, receives request-complete packets (code 125) from trusted peers.
 	Completions CompletionHandler
+	// Syncs, when set, serves mailserver sync requests (code 123) from any peer and
+	// receives sync responses (code 124) from trusted peers.
+	Syncs SyncHandler
 
 	// Logger receives lifecycle logs at Info and per-peer detail at Debug. Default: discard.
 	Logger *slog.Logger
@@ -109,6 +112,14 @@ type RequestHandler interface {
 // trusted peer, on that peer's read goroutine.
 type CompletionHandler interface {
 	HandleRequestComplete(p *Peer, payload []byte)
+}
+
+// SyncHandler is a mailserver's side of status-go's mailserver sync: code 123 asks for
+// a range of the archive, answered by code-124 packets. Both run on the peer's read
+// goroutine; an error from HandleSyncRequest disconnects the peer.
+type SyncHandler interface {
+	HandleSyncRequest(p *Peer, payload []byte) error
+	HandleSyncResponse(p *Peer, payload []byte)
 }
 
 func (c Config) withDefaults() Config {
