@@ -75,6 +75,8 @@ mailserver:
   max_response_bytes: 1048576
   global_requests_per_second: 3
   global_request_burst: 4
+  sync_peers: ["enode://1dd9d65c4552b5eb43d5ad55a2ee3f56c6cbc1c64a5c8d659f51fcd51bace24351232b8d7821617d2b29b54b81cdefb9b3e9c37d7fd5f63270bcc9e1a6f6a439@127.0.0.1:30303"]
+  sync_window_hours: 48
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +94,7 @@ mailserver:
 	sc := m.serverConfig(nil, nil)
 	if sc.Password != "other" || sc.MinPoW >= 0 || sc.Retention != 7*24*time.Hour || sc.DefaultLimit != 10 ||
 		sc.MaxLimit != 100 || sc.RequestsPerSecond != 0.5 || sc.RequestBurst != 2 || sc.MaxResponseBytes != 1<<20 ||
-		sc.GlobalRequestsPerSecond != 3 || sc.GlobalRequestBurst != 4 {
+		sc.GlobalRequestsPerSecond != 3 || sc.GlobalRequestBurst != 4 || sc.SyncWindow != 48*time.Hour || len(m.SyncPeers) != 1 {
 		t.Errorf("mailserver server config: %+v (min_pow 0 must disable the check)", sc)
 	}
 }
@@ -183,6 +185,8 @@ func TestLoadConfig_rejects(t *testing.T) {
 		{"tiny response budget", "mailserver: {max_response_bytes: 1000}\n", "mailserver.max_response_bytes"},
 		{"negative global rate", "mailserver: {global_requests_per_second: -1}\n", "mailserver.global_requests_per_second"},
 		{"negative global burst", "mailserver: {global_request_burst: -1}\n", "mailserver.global_request_burst"},
+		{"bad sync peer", "mailserver: {sync_peers: [http://x]}\n", "mailserver.sync_peers[0]"},
+		{"negative sync window", "mailserver: {sync_window_hours: -1}\n", "mailserver.sync_window_hours"},
 		{"unknown mailserver key", "mailserver: {enable: true}\n", "enable"},
 	}
 	for _, tc := range cases {

@@ -148,7 +148,10 @@ func assemble(cfg *Config, log *slog.Logger, st *store.Store, f startFiles) ([]s
 		if err != nil {
 			return nil, fmt.Errorf("mailserver: %w", err)
 		}
-		nc.Whisper.Archiver, nc.Whisper.Requests = ms, ms
+		nc.Whisper.Archiver, nc.Whisper.Requests, nc.Whisper.Syncs = ms, ms, ms
+		// Peer mailservers to sync from are dialled as trusted peers, so that their
+		// sync responses (code 124) count.
+		nc.TrustedPeers = append(append([]string(nil), nc.TrustedPeers...), cfg.Mailserver.SyncPeers...)
 		if nc.Discovery.Register == nil { // a mailserver is findable as one
 			nc.Discovery.Register = []string{node.TopicWhisper, node.TopicMailserver}
 		}
@@ -183,6 +186,22 @@ func assemble(cfg *Config, log *slog.Logger, st *store.Store, f startFiles) ([]s
 		services = append(services, service{"mailserver", ms.Run})
 	}
 	services = append(services, service{"node", nd.Run})
+	if ms != nil && len(cfg.Mailserver.SyncPeers) > 0 {
+		ids := make([]enode.ID, 0, len(cfg.Mailserver.SyncPeers))
+		for _, u := range cfg.Mailserver.SyncPeers {
+			n, err := enode.ParseV4(u)
+			if err != nil {
+				return nil, fmt.Errorf("mailserver.sync_peers: %w", err)
+			}
+			ids = append(ids, n.ID())
+		}
+		// Fills the gap left by our downtime once each peer is connected, then returns.
+		services = append(services, service{"mailserver-sync", func(ctx context.Context) error {
+			err := ms.RunSync(ctx, nd.Whisper().Peer, ids)
+			<-ctx.Done() // a service that returns early stops the others
+			return err
+		}})
+	}
 	if len(cfg.Gateway.Routes) == 0 {
 		log.Warn("no gateway routes configured: running a Status node only")
 		return services, nil

@@ -173,6 +173,15 @@ type MailserverConfig struct {
 	// together (node IDs cost nothing to mint). Defaults (and 0) 20 and 50.
 	GlobalRequestsPerSecond float64 `yaml:"global_requests_per_second"`
 	GlobalRequestBurst      int     `yaml:"global_request_burst"`
+	// SyncPeers are enode URLs of peer mailservers (ours or status-go's): dialled as
+	// trusted peers; at start the mailserver fetches from each, with mailserver sync
+	// (codes 123/124), what it missed while it was down: from its newest archived
+	// envelope (less 5 min) to now, or SyncWindowHours back when its archive is empty.
+	// It answers their sync requests whether listed or not. Default none.
+	SyncPeers []string `yaml:"sync_peers"`
+	// SyncWindowHours is how far back a sync goes when the archive is empty (or older).
+	// Default (and 0) 24.
+	SyncWindowHours int `yaml:"sync_window_hours"`
 }
 
 func (m *MailserverConfig) withDefaults() {
@@ -214,6 +223,9 @@ func (m *MailserverConfig) withDefaults() {
 	if m.GlobalRequestBurst == 0 {
 		m.GlobalRequestBurst = 50
 	}
+	if m.SyncWindowHours == 0 {
+		m.SyncWindowHours = 24
+	}
 }
 
 // Validate checks the mailserver section, reporting every bad setting.
@@ -246,6 +258,14 @@ func (m *MailserverConfig) Validate() error {
 	if r := m.GlobalRequestsPerSecond; math.IsNaN(r) || math.IsInf(r, 0) || r <= 0 {
 		errs = append(errs, fmt.Errorf("mailserver.global_requests_per_second: %v is not a finite positive number", r))
 	}
+	for i, u := range m.SyncPeers {
+		if _, err := enode.ParseV4(u); err != nil {
+			errs = append(errs, fmt.Errorf("mailserver.sync_peers[%d]: %w", i, err))
+		}
+	}
+	if m.SyncWindowHours < 0 || m.SyncWindowHours > 24*36500 {
+		errs = append(errs, fmt.Errorf("mailserver.sync_window_hours: %d is not between 1 and %d", m.SyncWindowHours, 24*36500))
+	}
 	if m.GlobalRequestBurst < 1 {
 		errs = append(errs, fmt.Errorf("mailserver.global_request_burst: %d is less than 1", m.GlobalRequestBurst))
 	}
@@ -271,6 +291,7 @@ func (m *MailserverConfig) serverConfig(nodeKey *ecdsa.PrivateKey, log *slog.Log
 		RequestBurst:            m.RequestBurst,
 		MaxResponseBytes:        m.MaxResponseBytes,
 		GlobalRequestsPerSecond: m.GlobalRequestsPerSecond,
+		SyncWindow:              time.Duration(m.SyncWindowHours) * time.Hour,
 		GlobalRequestBurst:      m.GlobalRequestBurst,
 		Logger:                  log,
 	}
