@@ -478,7 +478,7 @@ func (s *Store) CountPending(ctx context.Context, dest string) (int64, error) {
 // records.ErrUnknownEntry. It is MarkDeliveredBatch of one element.
 func (s *Store) MarkDelivered(ctx context.Context, entryID int64, ids []string, at time.Time) error {
 	if err := s.markDelivered(ctx, []records.Delivery{{EntryID: entryID, IDs: ids, At: at}}); err != nil {
-		return fmt.Errorf("mark outbox entry %d delivered: %w", entryID, err)
+		return fmt.Errorf("mark outbox entry %d delivered: %w", entryID, full(err))
 	}
 	return nil
 }

@@ -30,14 +30,14 @@ func (s *Store) AddPeer(ctx context.Context, topic, node string) error {
 	if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO peer_cache (topic, node_id, enode, added_at) VALUES (?, ?, ?, ?)
 ON CONFLICT (topic, node_id) DO UPDATE SET enode = excluded.enode, added_at = excluded.added_at`),
 		topic, n.ID().String(), n.URLv4(), time.Now().UnixNano()); err != nil {
-		return fmt.Errorf("cache peer: %w", err)
+		return fmt.Errorf("cache peer: %w", full(err))
 	}
 	if _, err := tx.ExecContext(ctx, s.d.rebind(`DELETE FROM peer_cache WHERE topic = ? AND node_id NOT IN
 (SELECT node_id FROM peer_cache WHERE topic = ? ORDER BY added_at DESC, node_id LIMIT ?)`), topic, topic, peerCacheLimit); err != nil {
 		return fmt.Errorf("cache peer: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("cache peer: %w", err)
+		return fmt.Errorf("cache peer: %w", full(err))
 	}
 	return nil
 }

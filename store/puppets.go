@@ -24,7 +24,7 @@ ON CONFLICT (network, account, remote_user) DO UPDATE SET
 	last_seen = excluded.last_seen`),
 		r.Network, r.Account, r.User, r.ChatKey, r.DisplayName, r.FirstSeen.UnixNano(), r.LastSeen.UnixNano())
 	if err != nil {
-		return fmt.Errorf("upsert puppet %s/%s: %w", r.Network, r.Account, err)
+		return fmt.Errorf("upsert puppet %s/%s: %w", r.Network, r.Account, full(err))
 	}
 	return nil
 }

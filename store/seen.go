@@ -22,7 +22,7 @@ func (s *Store) MarkSeen(ctx context.Context, owner []byte, id [32]byte, at time
 	res, err := s.db.ExecContext(ctx, s.d.rebind(`INSERT INTO direct_seen (owner, id, seen_at) VALUES (?, ?, ?) ON CONFLICT (owner, id) DO NOTHING`),
 		owner, id[:], at.UnixNano())
 	if err != nil {
-		return false, fmt.Errorf("mark message %x seen: %w", id[:4], err)
+		return false, fmt.Errorf("mark message %x seen: %w", id[:4], full(err))
 	}
 	n, err := res.RowsAffected()
 	if err != nil {

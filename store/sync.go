@@ -51,7 +51,7 @@ func (s *Store) SaveSync(ctx context.Context, chat string, st mailserver.SyncSta
 ON CONFLICT (chat) DO UPDATE SET covered = excluded.covered, cursor = excluded.cursor, to_time = excluded.to_time`),
 		chat, st.Covered.UnixNano(), cursor, to)
 	if err != nil {
-		return fmt.Errorf("save sync state of %q: %w", chat, err)
+		return fmt.Errorf("save sync state of %q: %w", chat, full(err))
 	}
 	return nil
 }
