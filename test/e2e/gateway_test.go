@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,6 +44,9 @@ type gatewayOptions struct {
 	sendFormat string
 	// storeMaxBytes is store.max_bytes; 0 leaves the default (no cap).
 	storeMaxBytes int64
+	// dataDir is data_dir (where the database lives too); "" is "data" in the test's
+	// temp dir.
+	dataDir string
 }
 
 // gateway is one gateway data dir and configuration, run as `bridge run` processes one
@@ -76,7 +80,7 @@ func newGateway(t *testing.T, opts gatewayOptions) *gateway {
 	g := &gateway{
 		dir:      dir,
 		cfgPath:  filepath.Join(dir, "statusgate.yaml"),
-		dataDir:  filepath.Join(dir, "data"),
+		dataDir:  cmp.Or(opts.dataDir, filepath.Join(dir, "data")),
 		logPath:  filepath.Join(dir, "bridge.log"),
 		apiAddr:  opts.apiListen,
 		httpAddr: freeAddr(t),
