@@ -44,7 +44,9 @@ identity is printed with its author. The authors shown are remembered in
 (Ctrl-D) quits too, once a peer has had about a second to take what was sent; with no
 peer connected within 15 s (the messages' TTL) it exits 1. With --mailserver, the
 session also dials that mailserver as a trusted peer and, once it is connected, fetches
-the chat's last 24 hours from it, reporting progress on stderr.
+the chat's last 24 hours from it (ours or status-go's, following its cursors page by
+page), reporting progress on stderr; if the mailserver disconnects meanwhile, the fetch
+resumes from the last page once it is back.
 
 flags:
 `
@@ -60,6 +62,8 @@ type chatOptions struct {
 	aliasWords string // empty: identity.alias_words
 	listen     string // empty: no incoming connections
 	mailserver string // empty: no history
+	msForm     mailserver.RequestForm
+	msLimit    uint
 }
 
 // peerList is the repeatable --peer flag.
@@ -94,6 +98,8 @@ func parseChatFlags(args []string, stderr io.Writer) (o chatOptions, code int, o
 	fs.StringVar(&o.aliasWords, "alias-words", "", "`DIR` holding Status's adjectives.txt and animals.txt, for three-word aliases (default: identity.alias_words)")
 	fs.StringVar(&o.listen, "listen", "", "`ADDR` to accept incoming peers on, host:port (default: none)")
 	fs.StringVar(&o.mailserver, "mailserver", "", "`ENODE` URL of a mailserver to dial as a trusted peer and fetch the chat's history from (default: none)")
+	msForm := fs.String("mailserver-form", "topics", "`FORM` of history requests: topics (status-go's mailservers from 2020, ours), payload (late 2019) or struct (status-go's Messenger)")
+	fs.UintVar(&o.msLimit, "mailserver-limit", 1000, "envelopes per history page, `N` (status-go's mailservers refuse more than 1000)")
 	fs.StringVar(&o.config, "config", "", "configuration `FILE` (default: the embedded config.example.yaml)")
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		return o, exitOK, false
@@ -107,6 +113,14 @@ func parseChatFlags(args []string, stderr io.Writer) (o chatOptions, code int, o
 	}
 	if fs.NArg() > 0 {
 		return fail("unexpected argument %q", fs.Arg(0))
+	}
+	if o.msLimit < 1 || o.msLimit > 10000 {
+		return fail("--mailserver-limit: %d is not between 1 and 10000", o.msLimit)
+	}
+	if f, err := mailserver.ParseRequestForm(*msForm); err != nil || f == mailserver.FormBinary {
+		return fail("--mailserver-form: %q: want topics, payload or struct", *msForm)
+	} else {
+		o.msForm = f
 	}
 	if len(peers) == 0 {
 		return fail("--peer: at least one enode URL is required")
@@ -247,7 +261,8 @@ func newChatSession(cfg *Config, o chatOptions, namer *identity.Namer, stdout, s
 			}
 		}
 		// Requests are signed with the node key, as status-go signs them.
-		hc, err := mailserver.NewClient(mailserver.ClientConfig{NodeKey: nodeKey, Logger: log.With("net", "mailserver")})
+		hc, err := mailserver.NewClient(mailserver.ClientConfig{NodeKey: nodeKey, Form: o.msForm, Limit: uint32(o.msLimit),
+			MinLimit: min(uint32(o.msLimit), 100), Logger: log.With("net", "mailserver")})
 		if err != nil {
 			return nil, err
 		}
@@ -290,6 +305,9 @@ const (
 	// chatLingerMax bounds the wait for a peer at the end of input: the envelope TTL,
 	// after which what was sent has expired anyway.
 	chatLingerMax = status.DefaultTTL * time.Second
+	// chatHistoryResumes bounds how often a history fetch cut by the mailserver
+	// disconnecting resumes when it is back.
+	chatHistoryResumes = 10
 	// chatPeerPoll is how often the session looks at the peer count to report changes.
 	chatPeerPoll = 250 * time.Millisecond
 )
@@ -431,32 +449,47 @@ func (s *chatSession) linger(ctx context.Context, nodeErr <-chan error) error {
 func (s *chatSession) syncHistory(ctx context.Context, ch *status.Chat) {
 	poll := time.NewTicker(chatPeerPoll / 5)
 	defer poll.Stop()
-	var p *whisper.Peer
-	for p == nil {
-		select {
-		case <-ctx.Done():
-			return
-		case <-poll.C:
-			p = s.nd.Whisper().Peer(s.mailserver.ID())
-		}
-	}
-	fmt.Fprintf(s.stderr, "bridge chat: history: fetching #%s from the mailserver\n", s.o.chat)
 	// A sync that resumes an interrupted range makes a second request, whose count starts
 	// again at 0: done counts what finished requests delivered.
 	var done uint64
-	err := ch.SyncHistory(ctx, p, func(pr status.HistoryProgress) {
-		if pr.Done {
-			done += pr.Envelopes
-			return
+	for attempt := 0; ; attempt++ {
+		var p *whisper.Peer
+		for p == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-poll.C:
+				p = s.nd.Whisper().Peer(s.mailserver.ID())
+			}
 		}
-		fmt.Fprintf(s.stderr, "bridge chat: history: %d messages, up to %s\n", done+pr.Envelopes, pr.Covered.Local().Format("15:04"))
-	})
-	switch {
-	case ctx.Err() != nil:
-	case err != nil:
-		fmt.Fprintf(s.stderr, "bridge chat: history: %v\n", err)
-	default:
-		fmt.Fprintf(s.stderr, "bridge chat: history: done (%d messages)\n", done)
+		if attempt == 0 {
+			fmt.Fprintf(s.stderr, "bridge chat: history: fetching #%s from the mailserver\n", s.o.chat)
+		} else {
+			fmt.Fprintf(s.stderr, "bridge chat: history: the mailserver is back; resuming\n")
+		}
+		var last uint64 // delivered by the request under way, as of its last page
+		err := ch.SyncHistory(ctx, p, func(pr status.HistoryProgress) {
+			if pr.Done {
+				done, last = done+pr.Envelopes, 0
+				return
+			}
+			last = pr.Envelopes
+			fmt.Fprintf(s.stderr, "bridge chat: history: %d messages, up to %s\n", done+pr.Envelopes, pr.Covered.Local().Format("15:04"))
+		})
+		switch {
+		case ctx.Err() != nil:
+		case errors.Is(err, mailserver.ErrPeerGone) && attempt < chatHistoryResumes:
+			// The sync state keeps the cursor of the last page: the next attempt goes on
+			// from there once the mailserver is connected again.
+			done += last
+			fmt.Fprintf(s.stderr, "bridge chat: history: the mailserver disconnected after %d messages; resuming when it is back\n", done)
+			continue
+		case err != nil:
+			fmt.Fprintf(s.stderr, "bridge chat: history: %v\n", err)
+		default:
+			fmt.Fprintf(s.stderr, "bridge chat: history: done (%d messages)\n", done)
+		}
+		return
 	}
 }
 

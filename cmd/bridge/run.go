@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/ecdsa"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -160,7 +161,8 @@ func assemble(cfg *Config, log *slog.Logger, st *store.Store, f startFiles) ([]s
 	// history from them at start; the client takes their completions (code 125).
 	var history *mailserver.Client
 	if len(cfg.Gateway.Routes) > 0 && (len(cfg.Node.TrustedPeers) > 0 || nc.Discovery.Searches(node.TopicMailserver)) {
-		if history, err = mailserver.NewClient(mailserver.ClientConfig{NodeKey: key, Logger: log.With("net", "mailserver")}); err != nil {
+		if history, err = mailserver.NewClient(mailserver.ClientConfig{NodeKey: key, Form: cfg.Node.requestForm(),
+			Logger: log.With("net", "mailserver")}); err != nil {
 			return nil, fmt.Errorf("mailserver client: %w", err)
 		}
 		nc.Whisper.Completions = history
@@ -270,6 +272,10 @@ func buildGateway(cfg *Config, log *slog.Logger, nd *node.Node, nodeChatKey stri
 		Connectors: conns, OwnKeys: []string{nodeChatKey}, Registerer: reg, Joined: joined})
 }
 
+// catchUpResumes bounds how often a catch-up cut by one mailserver disconnecting resumes
+// from it when it is back.
+const catchUpResumes = 10
+
 // mailserverSource lists mailservers found by topic discovery, most recently seen first
 // (core/node's Node.Mailservers).
 type mailserverSource interface{ Mailservers() []string }
@@ -277,10 +283,12 @@ type mailserverSource interface{ Mailservers() []string }
 // catchUp fetches ch's history once, from the configured trusted peers (mailservers)
 // and those found by topic discovery ("whispermail"): every candidate is dialled as a
 // trusted peer, the first whose Whisper handshake completes (the fastest to answer) is
-// asked, and on failure the next one is; the gateway deduplicates what it already
-// relayed. Discovered candidates it dialled and did not use are disconnected again.
+// asked, and on failure the next one is; a catch-up cut by the mailserver disconnecting
+// (a restart) resumes from the last page's cursor (kept in the store) once it, or
+// another, is connected again; the gateway deduplicates what it already relayed. Discovered candidates it dialled and did not use are disconnected again.
 func catchUp(ctx context.Context, log *slog.Logger, nd *node.Node, trusted []string, found mailserverSource, ch *status.Chat) {
 	tried := map[enode.ID]bool{}
+	resumes := map[enode.ID]int{} // catch-ups cut by that mailserver disconnecting
 	dialled := map[enode.ID]string{}
 	defer func() {
 		for _, u := range dialled {
@@ -327,6 +335,15 @@ func catchUp(ctx context.Context, log *slog.Logger, nd *node.Node, trusted []str
 			}
 			if ctx.Err() != nil {
 				return
+			}
+			if errors.Is(err, mailserver.ErrPeerGone) && resumes[n.ID()] < catchUpResumes {
+				// The chat's sync state holds the cursor of the last page: resume from it
+				// once this mailserver (or another) is connected again.
+				resumes[n.ID()]++
+				tried[n.ID()] = false
+				log.Warn("history catch-up cut: the mailserver disconnected; resuming when it is back", "chat", ch.Name(),
+					"mailserver", n.ID().TerminalString(), "err", err)
+				continue
 			}
 			log.Warn("history catch-up failed; trying the next mailserver", "chat", ch.Name(), "mailserver", n.ID().TerminalString(), "err", err)
 		}

@@ -58,6 +58,11 @@ type NodeConfig struct {
 	// MaxMessageSize bounds an envelope and a packet, in bytes. Default (and 0)
 	// whisper.DefaultMaxMessageSize, 1 MiB.
 	MaxMessageSize uint32 `yaml:"max_message_size"`
+	// MailserverRequestForm is how the gateway's catch-up asks mailservers for history:
+	// "topics" (status-go's payload with topics: every status-go mailserver from 2020,
+	// and ours), "payload" (the late-2019 payload, for older servers) or "struct"
+	// (status-go's MessagesRequest, as its Messenger sends). Default "topics".
+	MailserverRequestForm string `yaml:"mailserver_request_form"`
 }
 
 func (n *NodeConfig) withDefaults(dataDir string) {
@@ -76,6 +81,9 @@ func (n *NodeConfig) withDefaults(dataDir string) {
 	}
 	if n.MaxMessageSize == 0 {
 		n.MaxMessageSize = whisper.DefaultMaxMessageSize
+	}
+	if n.MailserverRequestForm == "" {
+		n.MailserverRequestForm = mailserver.FormTopics.String()
 	}
 }
 
@@ -98,6 +106,9 @@ func (n *NodeConfig) Validate() error {
 	if _, _, err := net.SplitHostPort(n.ListenAddr); err != nil {
 		errs = append(errs, fmt.Errorf("node.listen_addr: %w", err))
 	}
+	if f, err := mailserver.ParseRequestForm(n.MailserverRequestForm); err != nil || f == mailserver.FormBinary {
+		errs = append(errs, fmt.Errorf("node.mailserver_request_form: %q: want topics, payload or struct", n.MailserverRequestForm))
+	}
 	for _, list := range []struct {
 		key  string
 		urls []string
@@ -115,6 +126,12 @@ func (n *NodeConfig) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// requestForm is the form of the gateway's history requests (validated).
+func (n *NodeConfig) requestForm() mailserver.RequestForm {
+	f, _ := mailserver.ParseRequestForm(n.MailserverRequestForm)
+	return f
 }
 
 // nodeConfig maps the section onto core/node's Config.

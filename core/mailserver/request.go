@@ -31,6 +31,17 @@ const (
 	FormTopics
 )
 
+// ParseRequestForm parses a form's name as String gives it: "topics", "payload",
+// "struct" or "binary".
+func ParseRequestForm(s string) (RequestForm, error) {
+	for _, f := range []RequestForm{FormTopics, FormPayload, FormStruct, FormBinary} {
+		if s == f.String() {
+			return f, nil
+		}
+	}
+	return 0, fmt.Errorf("request form %q: want topics, payload or struct", s)
+}
+
 func (f RequestForm) String() string {
 	switch f {
 	case FormPayload:

@@ -36,8 +36,10 @@ const (
 
 // gatewayOptions are the settings of one gateway's generated configuration.
 type gatewayOptions struct {
-	peers    []string // node.static_peers
-	aliasDir string   // identity.alias_words; "" for none
+	peers []string // node.static_peers
+	// trustedPeers is node.trusted_peers: mailservers the gateway catches up from.
+	trustedPeers []string
+	aliasDir     string // identity.alias_words; "" for none
 	// apiListen is connectors.api.listen; "" picks a free port.
 	apiListen string
 	// sendFormat is gateway.send_format; "" leaves the default.
@@ -129,6 +131,12 @@ func (g *gateway) config(nodeAddr string, opts gatewayOptions) string {
 	}
 	if len(opts.peers) == 0 {
 		b.WriteString("    []\n")
+	}
+	if len(opts.trustedPeers) > 0 {
+		b.WriteString("  trusted_peers:\n")
+		for _, p := range opts.trustedPeers {
+			fmt.Fprintf(&b, "    - %s\n", strconv.Quote(p))
+		}
 	}
 	if opts.aliasDir != "" {
 		fmt.Fprintf(&b, "identity:\n  alias_words: %s\n", strconv.Quote(opts.aliasDir))
