@@ -21,6 +21,7 @@ import (
 	"github.com/statusgate/statusgate/core/node"
 	"github.com/statusgate/statusgate/core/whisper"
 	"github.com/statusgate/statusgate/store"
+	"github.com/statusgate/statusgate/test/pgtest"
 	"github.com/statusgate/statusgate/test/statusnet"
 	"github.com/statusgate/statusgate/test/statusref"
 )
@@ -572,3 +573,44 @@ func TestInterop_syncWithStatusGo(t *testing.T) {
 		readAll(t, client, sgID, topic, key, now.Add(-time.Hour), 1610)
 	})
 }
+
+// TestInterop_ourClientOnStatusGoPostgres: status-go's mailserver on its PostgreSQL
+// backend (mailserver_db_postgres.go) answers newest first, with its cursor as an
+// exclusive upper bound, and filters a topic list in SQL: our client, in both forms,
+// still gets each of 1,000 envelopes exactly once by following its cursors.
+func TestInterop_ourClientOnStatusGoPostgres(t *testing.T) {
+	topic := whisper.TopicFromName("status-go postgres interop")
+	envs := oldEnvelopes(t, topic, 1000, "pg")
+	ref := statusref.Start(t, statusref.Options{Mailserver: true, MailserverPostgres: pgtest.Start(t)})
+	if err := ref.MsArchive(rawOf(envs)); err != nil {
+		t.Fatal(err)
+	}
+	ours := startOurClient(t)
+	if err := ours.node.AddPeer(ref.Enode(), true); err != nil {
+		t.Fatal(err)
+	}
+	refID := mustNodeID(t, ref)
+	statusnet.WaitPeer(t, ours.node, refID)
+	key, _ := whisper.SymKeyFromPassword("interop pg")
+	h := mailserver.History{Topics: []whisper.Topic{topic}, From: time.Now().Add(-2 * time.Hour), To: time.Now()}
+	for _, form := range []mailserver.RequestForm{mailserver.FormTopics, mailserver.FormStruct} {
+		t.Run(form.String(), func(t *testing.T) {
+			sub, err := ours.node.Subscribe(whisper.Filter{Topics: []whisper.Topic{topic}, SymKey: key, AllowP2P: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Unsubscribe()
+			pr, err := ours.forms[form].Request(context.Background(), ours.node.Whisper().Peer(refID), h, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			collectN(t, sub, 1000)
+			// Pages of 300, newest first; the fourth (100) ends without a cursor.
+			if pr.Envelopes != 1000 || pr.Pages != 4 {
+				t.Errorf("progress %+v, want 1000 envelopes in 4 pages", pr)
+			}
+		})
+	}
+}
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
