@@ -64,8 +64,8 @@ bench: ref statusgo-ref
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./store/ | tee -a $(BIN)/bench-ours.txt
 	rm -rf $(BIN)/samples
 	STATUSGATE_BENCH_SAMPLES=$(abspath $(BIN))/samples $(GO) test -run '^$$' -bench . -benchmem -benchtime 400x -count 1 ./test/statusnet/ | tee -a $(BIN)/bench-ours.txt
-	$(GO) test -run '^$$' -bench 'Gateway_(StatusToAPI|APIToStatus)' -benchmem -benchtime 4000x -count 1 ./core/gateway/ | tee -a $(BIN)/bench-ours.txt
-	$(GO) test -run '^$$' -bench 'Gateway_Puppets10K' -benchmem -benchtime 1x -count 1 ./core/gateway/ | tee -a $(BIN)/bench-ours.txt
+	$(GO) test -run '^$$' -bench 'Gateway_(StatusToAPI|APIToStatus)' -benchmem -benchtime 4000x -count 1 ./core/gateway/onnode/ | tee -a $(BIN)/bench-ours.txt
+	$(GO) test -run '^$$' -bench 'Gateway_Puppets10K' -benchmem -benchtime 1x -count 1 ./core/gateway/onnode/ | tee -a $(BIN)/bench-ours.txt
 	$(GO) test -run '^$$' -bench 'IRC_' -benchmem -benchtime 2000x -count 1 ./bridges/irc/ | tee -a $(BIN)/bench-ours.txt
 	$(GO) test -run '^$$' -bench 'Matrix_' -benchmem -benchtime 500x -count 1 ./bridges/matrix/ | tee -a $(BIN)/bench-ours.txt
 	$(GO) test -run '^$$' -bench 'Ratchet_' -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./core/ratchet/ | tee -a $(BIN)/bench-ours.txt

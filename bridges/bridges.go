@@ -12,10 +12,10 @@
 //	          Receipt → gateway marks delivered
 //
 // The required interface, Connector, is small: Name, Capabilities, Run and Send. Edits,
-// deletes, reactions and membership are optional capability interfaces (Editor,
-// Redactor, Reactor, Moderator) that the gateway finds by type assertion; when one is
-// missing, the gateway degrades (an edit becomes a new message quoting the old one, a
-// reaction becomes a short notice, and so on) and never fails.
+// deletes and reactions are optional capability interfaces (Editor, Redactor, Reactor)
+// that the gateway finds by type assertion; when one is missing, the gateway degrades
+// (an edit becomes a new message, a delete or a reaction is recorded and not posted)
+// and never fails.
 // Each connector lists its surface in compile-time guards at the top of its
 // connector.go:
 //
@@ -96,8 +96,9 @@ type Connector interface {
 	// Called by the gateway's outbox goroutine for out.Channel. It may block on the
 	// network, and must return once ctx is done (the gateway sets a deadline per
 	// attempt). The connector converts out.Event.Text
-	// from canonical text and shows out.Event.Sender as its network allows (a ghost or
-	// puppet where Capabilities.Puppets, else a "<name>" prefix).
+	// from canonical text and shows out.Event.Sender as its network allows (the Status
+	// user's ghost: a Matrix ghost user, an IRC ghost connection, a Slack username and
+	// icon; else a "<name>" prefix).
 	//
 	// A nil error means the message is posted: the gateway stores the Receipt and marks
 	// the outbox entry delivered. A permanent error (IsPermanent) marks the entry failed;
@@ -141,18 +142,6 @@ type Reactor interface {
 	React(ctx context.Context, out Outbound) (Receipt, error)
 }
 
-// Moderator is implemented by connectors that can show membership: make the remote
-// presence of a Status user (a Matrix ghost, an IRC puppet connection) join or leave a
-// channel. Without it the gateway posts nothing for joins and parts, and relayed
-// senders appear only in message text.
-type Moderator interface {
-	// Membership carries out a KindJoin or KindPart of out.Event.Sender in out.Channel.
-	// Called like Send: on the outbox goroutine for out.Channel, may block until ctx is
-	// done. Joining a channel already joined, or leaving one already left, is success.
-	// Errors are classified as for Send.
-	Membership(ctx context.Context, out Outbound) error
-}
-
 // Host is what the gateway offers a running connector. The gateway implements it and
 // passes it to Connector.Run; the connector keeps it only for the duration of that Run
 // (each session gets the same Host, so keeping it across sessions is harmless but
@@ -192,24 +181,22 @@ type Host interface {
 }
 
 // Capabilities describes what a connector's network (as configured) can show. The
-// gateway reads it to plan degradations before it sends; optional operations are
-// offered by the capability interfaces, not by flags here. The zero value means: no
-// limit on length, no replies, no puppets, edits without a time limit.
+// gateway reads it before every delivery to shape what it sends (core/gateway's
+// connDest); optional operations are offered by the capability interfaces, not by flags
+// here. The zero value means: no limit on length, no replies, edits without a time
+// limit.
 type Capabilities struct {
-	// MaxTextLen is the longest text, in bytes of the network's own format, that one
-	// message may hold; 0 means no limit below MaxTextLen. The connector still splits
-	// or truncates what it converts; the gateway uses this to warn and to split long
-	// Status messages at paragraph boundaries first.
+	// MaxTextLen is the longest text, in bytes of canonical text, that one message may
+	// hold; 0 means no limit below MaxTextLen. The gateway splits a longer text into
+	// marked parts at paragraph, then line, then rune boundaries, or cuts it, as the
+	// route's long-text policy says; the connector still shapes what it converts.
 	MaxTextLen int
 	// Replies is true if the network shows a message as an answer to another; when
-	// false the gateway renders Event.ReplyTo as a quote in the text.
+	// false the gateway renders Event.ReplyTo as a quote at the top of the text (the
+	// answered message's author and first line) and sends no Outbound.ReplyTo.
 	Replies bool
-	// Puppets is true if each bridged Status user appears as their own account or
-	// connection (Matrix ghosts, IRC puppet connections, Slack per-message username
-	// and icon); when false the connector relays as one bot with a name prefix.
-	Puppets bool
 	// EditWindow is how long after posting an Editor may still edit a message; 0 means
-	// no limit. Older edits are sent as new messages.
+	// no limit. The gateway sends an edit of an older message as a new message.
 	EditWindow time.Duration
 }
 

@@ -19,14 +19,12 @@ const (
 	KindEdit                     // a new Text for the message Target
 	KindDelete                   // the message Target was removed
 	KindReaction                 // Reaction on the message Target
-	KindJoin                     // Sender joined Origin.Channel
-	KindPart                     // Sender left Origin.Channel; Text is the reason, if any
 	KindNotice                   // an automated message (bot, server notice): Text
 )
 
 var kindNames = [...]string{
 	KindMessage: "message", KindAction: "action", KindEdit: "edit", KindDelete: "delete",
-	KindReaction: "reaction", KindJoin: "join", KindPart: "part", KindNotice: "notice",
+	KindReaction: "reaction", KindNotice: "notice",
 }
 
 // String returns the lowercase name used in logs and metrics ("message"), or "Kind(n)".
@@ -47,8 +45,7 @@ type Origin struct {
 	// Channel is where the event happened.
 	Channel ChannelID
 	// ID is the network's ID of the event itself. Connectors for networks that number
-	// nothing (plain IRC) build one that is unique and stable for the event; it is
-	// required for every Kind but KindJoin and KindPart.
+	// nothing (plain IRC) build one that is unique and stable for the event. Required.
 	ID RemoteMsgID
 }
 
@@ -85,8 +82,6 @@ type Sender struct {
 //	KindEdit                              Target, Text (the whole new text)
 //	KindDelete                            Target
 //	KindReaction                          Target, Reaction
-//	KindJoin                              (Sender only)
-//	KindPart                              optional Text (the reason)
 //
 // Origin.Channel and Sender.ID are required for every Kind (a server or bot that
 // posts notices gets a user ID too). All IDs in an Event belong to Origin.Network. Events are values: pass and copy them
@@ -128,7 +123,7 @@ func (e *Event) Validate() error {
 		required bool
 	}{
 		{"origin channel", string(e.Origin.Channel), true},
-		{"origin ID", string(e.Origin.ID), e.Kind != KindJoin && e.Kind != KindPart},
+		{"origin ID", string(e.Origin.ID), true},
 		{"sender", string(e.Sender.ID), true},
 		{"reply-to", string(e.ReplyTo), false},
 		{"target", string(e.Target), e.Kind == KindEdit || e.Kind == KindDelete || e.Kind == KindReaction},
@@ -155,7 +150,7 @@ func (e *Event) Validate() error {
 		if e.Text == "" {
 			return bad("empty text")
 		}
-	case KindDelete, KindJoin:
+	case KindDelete:
 		if e.Text != "" {
 			return bad("text not allowed")
 		}

@@ -11,7 +11,7 @@ import (
 func TestKind_String(t *testing.T) {
 	want := map[Kind]string{
 		KindMessage: "message", KindAction: "action", KindEdit: "edit", KindDelete: "delete",
-		KindReaction: "reaction", KindJoin: "join", KindPart: "part", KindNotice: "notice",
+		KindReaction: "reaction", KindNotice: "notice",
 		0: "Kind(0)", KindNotice + 1: "Kind(9)",
 	}
 	for k, s := range want {
@@ -96,8 +96,6 @@ func TestEvent_Validate(t *testing.T) {
 		func(e *Event) { e.Kind, e.Target, e.Text = KindEdit, "irc:m0", "fixed" },
 		func(e *Event) { e.Kind, e.Target, e.Text = KindDelete, "irc:m0", "" },
 		func(e *Event) { e.Kind, e.Target, e.Text, e.Reaction = KindReaction, "irc:m0", "", "👍" },
-		func(e *Event) { e.Kind, e.Text, e.Origin.ID = KindJoin, "", "" },
-		func(e *Event) { e.Kind, e.Text, e.Origin.ID = KindPart, "bye", "" },
 	}
 	for i, mod := range ok {
 		e := validMessage()

@@ -114,7 +114,7 @@ func (c *Connector) Name() string { return c.cfg.Name }
 // Capabilities: clients see reply_to and the real sender of every event, and there is
 // no length limit below bridges.MaxTextLen.
 func (c *Connector) Capabilities() bridges.Capabilities {
-	return bridges.Capabilities{Replies: true, Puppets: true}
+	return bridges.Capabilities{Replies: true}
 }
 
 // Addr returns the address the HTTP server listens on, or nil when it is not

@@ -66,7 +66,7 @@ func TestConfig_validate(t *testing.T) {
 	if c.cfg.String() != want.String() || c.Name() != "api" {
 		t.Errorf("defaults %v, want %v", c.cfg, want)
 	}
-	if caps := c.Capabilities(); caps != (bridges.Capabilities{Replies: true, Puppets: true}) {
+	if caps := c.Capabilities(); caps != (bridges.Capabilities{Replies: true}) {
 		t.Errorf("capabilities %+v", caps)
 	}
 	if c.Addr() != nil {

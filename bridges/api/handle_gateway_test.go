@@ -198,7 +198,7 @@ func TestSend_rejectsPermanently(t *testing.T) {
 	otherNet := outbound("status", "k", "x")
 	otherNet.Channel = "irc:status"
 	badKind := outbound("status", "k", "x")
-	badKind.Event.Kind = bridges.KindJoin
+	badKind.Event.Kind = bridges.KindDelete
 	badKey := outbound("status", "k\x00", "x")
 	for name, out := range map[string]bridges.Outbound{"unknown channel": unknown, "other network": otherNet, "kind": badKind, "key": badKey} {
 		if _, err := c.Send(ctx, out); !bridges.IsPermanent(err) {

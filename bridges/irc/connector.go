@@ -90,8 +90,7 @@ func New(cfg Config) (*Connector, error) {
 // Name returns Config.Name.
 func (c *Connector) Name() string { return c.cfg.Name }
 
-// Capabilities: no replies; Puppets when Config.Puppets is enabled (relay mode
-// otherwise); MaxTextLen what Config.MaxLines lines hold after the longest relay
+// Capabilities: no replies (the gateway quotes the answered message); MaxTextLen what Config.MaxLines lines hold after the longest relay
 // prefix ("<" + a 64-byte name + "> ", and the codes re-opened on a continuation), so
 // that the gateway splits a longer text into marked parts (each a Send of up to MaxLines
 // lines) rather than this connector cutting it with "… (N more lines)". A text of many
@@ -104,7 +103,7 @@ func (c *Connector) Capabilities() bridges.Capabilities {
 		}
 	}
 	perLine := wireBudget(maxNickLen, c.cfg.User, longest, false) - len("<> ") - maxRelayName - len(zwsp) - 2
-	return bridges.Capabilities{MaxTextLen: c.cfg.MaxLines * perLine, Puppets: c.cfg.Puppets.Enabled}
+	return bridges.Capabilities{MaxTextLen: c.cfg.MaxLines * perLine}
 }
 
 // ChannelID returns the ID of a configured channel name, for routes and tests.

@@ -37,9 +37,6 @@ func TestPuppets_twoSenders(t *testing.T) {
 	srv := ircd.Start(t, ircd.Options{})
 	hum := startHuman(t, srv, "human")
 	c, h := startConnector(t, puppetConfig(srv, 0, time.Hour))
-	if !c.Capabilities().Puppets {
-		t.Error("Capabilities.Puppets false with puppets enabled")
-	}
 	send(t, c, from(t, c, bridges.KindMessage, "status:0xa", "Alice Smith", "hello **all**", 1))
 	send(t, c, from(t, c, bridges.KindMessage, "status:0xb", "bob", "hi", 2))
 	send(t, c, from(t, c, bridges.KindAction, "status:0xa", "Alice Smith", "waves", 3))

@@ -149,7 +149,7 @@ func (c *Connector) Name() string { return c.cfg.Name }
 // Capabilities: replies, ghosts, edits without a window; Matrix events may be up to
 // 64 KiB, of which the text gets about half (body and formatted_body).
 func (c *Connector) Capabilities() bridges.Capabilities {
-	return bridges.Capabilities{MaxTextLen: 24 << 10, Replies: true, Puppets: true}
+	return bridges.Capabilities{MaxTextLen: 24 << 10, Replies: true}
 }
 
 // Handler returns the appservice HTTP handler (hs_token check, transactions, user and

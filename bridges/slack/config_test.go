@@ -131,7 +131,7 @@ func TestNew_defaults(t *testing.T) {
 	if c.Name() != "slack" || c.cfg.APIURL != DefaultAPIURL || c.cfg.RatePerChannel != 1 || c.cfg.Burst != 3 {
 		t.Errorf("defaults not applied: %v", c.cfg)
 	}
-	if caps := c.Capabilities(); !caps.Puppets || !caps.Replies {
+	if caps := c.Capabilities(); !caps.Replies {
 		t.Errorf("capabilities %+v", caps)
 	}
 }

@@ -96,7 +96,7 @@ func (c *Connector) Name() string { return c.cfg.Name }
 // Capabilities: Slack shows threads (Replies) and a per-message username and icon
 // (Puppets, with the chat:write.customize scope); edits have no time limit for a bot.
 func (c *Connector) Capabilities() bridges.Capabilities {
-	return bridges.Capabilities{MaxTextLen: maxTextLen, Replies: true, Puppets: true}
+	return bridges.Capabilities{MaxTextLen: maxTextLen, Replies: true}
 }
 
 // Run serves one session (bridges.Connector.Run): it checks the bot token

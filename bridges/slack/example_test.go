@@ -19,7 +19,7 @@ func ExampleNew() {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println(c.Name(), c.Capabilities().Puppets)
+	fmt.Println(c.Name(), c.Capabilities().Replies)
 
 	_, err = slack.New(slack.Config{BotToken: "xoxb-1", AppToken: "xapp-1", Channels: []string{"#general"}})
 	fmt.Println(err)

@@ -3,13 +3,11 @@ package main
 import (
 	"context"
 	"crypto/ecdsa"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"slices"
-	"time"
 
 	"github.com/ethereum/go-ethereum/p2p/enode"
 	"github.com/prometheus/client_golang/prometheus"
@@ -246,10 +244,12 @@ func buildGateway(cfg *Config, log *slog.Logger, nd *node.Node, nodeChatKey stri
 	// the store, one per puppet, made on first use.
 	sc := status.Config{Namer: f.namer, Logger: log.With("net", "status"), SendFormat: cfg.Gateway.SendFormat,
 		Ratchets: status.StoreRatchets(st, ratchet.Config{Logger: log.With("net", "ratchet")})}
-	var joined func(context.Context, *status.Chat)
 	if history != nil {
-		sc.History = status.HistoryConfig{Client: history, Store: st}
-		joined = func(ctx context.Context, ch *status.Chat) { catchUp(ctx, log, nd, cfg.Node.TrustedPeers, nd, ch) }
+		// Each chat catches up from the first mailserver to answer, trusted or found by
+		// discovery (core/status); the gateway deduplicates what it relayed already.
+		sc.History = status.HistoryConfig{Client: history, Store: st,
+			Mailservers:        func() (trusted, found []string) { return cfg.Node.TrustedPeers, nd.Mailservers() },
+			MailserversChanged: nd.MailserversChanged}
 	}
 	client, err := status.New(nd, sc)
 	if err != nil {
@@ -268,91 +268,8 @@ func buildGateway(cfg *Config, log *slog.Logger, nd *node.Node, nodeChatKey stri
 	}
 	gc := cfg.Gateway.gatewayConfig()
 	gc.Logger = log.With("svc", "gateway")
-	return gateway.New(gc, gateway.Deps{Ledger: st, Status: client, Puppets: puppet.New(f.secret, st, nil),
-		Connectors: conns, OwnKeys: []string{nodeChatKey}, Registerer: reg, Joined: joined})
-}
-
-// catchUpResumes bounds how often a catch-up cut by one mailserver disconnecting resumes
-// from it when it is back.
-const catchUpResumes = 10
-
-// mailserverSource lists mailservers found by topic discovery, most recently seen first
-// (core/node's Node.Mailservers).
-type mailserverSource interface{ Mailservers() []string }
-
-// catchUp fetches ch's history once, from the configured trusted peers (mailservers)
-// and those found by topic discovery ("whispermail"): every candidate is dialled as a
-// trusted peer, the first whose Whisper handshake completes (the fastest to answer) is
-// asked, and on failure the next one is; a catch-up cut by the mailserver disconnecting
-// (a restart) resumes from the last page's cursor (kept in the store) once it, or
-// another, is connected again; the gateway deduplicates what it already relayed. Discovered candidates it dialled and did not use are disconnected again.
-func catchUp(ctx context.Context, log *slog.Logger, nd *node.Node, trusted []string, found mailserverSource, ch *status.Chat) {
-	tried := map[enode.ID]bool{}
-	resumes := map[enode.ID]int{} // catch-ups cut by that mailserver disconnecting
-	dialled := map[enode.ID]string{}
-	defer func() {
-		for _, u := range dialled {
-			_ = nd.RemovePeer(u)
-		}
-	}()
-	candidates := func() []*enode.Node {
-		var ns []*enode.Node
-		urls := append([]string(nil), trusted...)
-		if found != nil {
-			for _, u := range found.Mailservers() {
-				if n, err := enode.ParseV4(u); err == nil && !tried[n.ID()] {
-					if _, ok := dialled[n.ID()]; !ok && len(dialled) < 3 {
-						if nd.AddPeer(u, true) == nil {
-							dialled[n.ID()] = u
-						}
-					}
-				}
-				urls = append(urls, u)
-			}
-		}
-		for _, u := range urls {
-			if n, err := enode.ParseV4(u); err == nil && !tried[n.ID()] {
-				ns = append(ns, n)
-			}
-		}
-		return ns
-	}
-	tick := time.NewTicker(500 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		for _, n := range candidates() {
-			p := nd.Whisper().Peer(n.ID())
-			if p == nil {
-				continue
-			}
-			tried[n.ID()] = true
-			err := ch.SyncHistory(ctx, p, func(pr status.HistoryProgress) {
-				log.Info("history", "chat", pr.Chat, "envelopes", pr.Envelopes, "covered", pr.Covered, "done", pr.Done)
-			})
-			if err == nil {
-				delete(dialled, n.ID()) // keep the mailserver that answered
-				return
-			}
-			if ctx.Err() != nil {
-				return
-			}
-			if errors.Is(err, mailserver.ErrPeerGone) && resumes[n.ID()] < catchUpResumes {
-				// The chat's sync state holds the cursor of the last page: resume from it
-				// once this mailserver (or another) is connected again.
-				resumes[n.ID()]++
-				tried[n.ID()] = false
-				log.Warn("history catch-up cut: the mailserver disconnected; resuming when it is back", "chat", ch.Name(),
-					"mailserver", n.ID().TerminalString(), "err", err)
-				continue
-			}
-			log.Warn("history catch-up failed; trying the next mailserver", "chat", ch.Name(), "mailserver", n.ID().TerminalString(), "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
+	return gateway.New(gc, gateway.Deps{Ledger: st, Status: gateway.StatusOver(client), Puppets: puppet.New(f.secret, st, nil),
+		Connectors: conns, OwnKeys: []string{nodeChatKey}, Registerer: reg})
 }
 
 // service is one long-running part of the process.

@@ -8,14 +8,15 @@ import (
 
 	"github.com/statusgate/statusgate/bridges"
 	"github.com/statusgate/statusgate/core/gateway"
+	"github.com/statusgate/statusgate/core/gateway/gatewaytest"
 )
 
 // redactConn is a testConn whose network can delete: Redact records the delete on the
 // same channel as Send.
-type redactConn struct{ *testConn }
+type redactConn struct{ *gatewaytest.Conn }
 
 func (c redactConn) Redact(ctx context.Context, out bridges.Outbound) error {
-	c.got <- out
+	c.Record(out)
 	return nil
 }
 
@@ -37,7 +38,7 @@ func remoteChange(t *testing.T, id, user, target, text string) bridges.Event {
 // vouches for as a moderator goes through. Before the fix mallory's edit reached
 // Status as "(edited) I will pay you 500 EUR" and other:room as the new text.
 func TestGateway_editsAndDeletesOnlyByAuthor(t *testing.T) {
-	other := redactConn{newTestConn("other")}
+	other := redactConn{gatewaytest.NewConn("other")}
 	e := newEnv(t, envOpts{extra: []bridges.Connector{other}, cfg: func(c *gateway.Config) {
 		c.Routes[0].Channels = append(c.Routes[0].Channels, gateway.RouteChannel{Channel: "other:room"})
 	}})
@@ -52,7 +53,7 @@ func TestGateway_editsAndDeletesOnlyByAuthor(t *testing.T) {
 	if m := nextStatus(t, e.user); m.Text != "[test] <Alice> I will pay you 5 EUR" {
 		t.Fatalf("status got %q", m.Text)
 	}
-	if out := other.next(t); out.Event.Text != "I will pay you 5 EUR" {
+	if out := other.Next(t); out.Event.Text != "I will pay you 5 EUR" {
 		t.Fatalf("other got %q", out.Event.Text)
 	}
 	// mallory edits and deletes alice's message: nothing anywhere. alice's own edit
@@ -63,22 +64,22 @@ func TestGateway_editsAndDeletesOnlyByAuthor(t *testing.T) {
 	if m := nextStatus(t, e.user); m.Text != "[test] <alice> (edited) I will pay you 6 EUR" {
 		t.Fatalf("status got %q, want alice's edit", m.Text)
 	}
-	if out := other.next(t); out.Event.Kind != bridges.KindMessage || out.Event.Text != "I will pay you 6 EUR" ||
+	if out := other.Next(t); out.Event.Kind != bridges.KindMessage || out.Event.Text != "I will pay you 6 EUR" ||
 		out.Event.Sender.ID != "test:alice" {
 		t.Fatalf("other got %s %q by %s, want alice's edit (sent as a message: no Editor)", out.Event.Kind, out.Event.Text, out.Event.Sender.ID)
 	}
 	// A delete by a moderator is relayed; so is alice's own.
 	deliver(remoteEvent(t, "bob1", "bob", "Bob", "spam"))
 	nextStatus(t, e.user)
-	other.next(t)
+	other.Next(t)
 	mod := remoteChange(t, "mod-del", "carol", "bob1", "")
 	mod.Sender.Moderator = true
 	deliver(mod)
-	if out := other.next(t); out.Event.Kind != bridges.KindDelete || out.Event.Sender.ID != "test:carol" || out.Target != "other:m3" {
+	if out := other.Next(t); out.Event.Kind != bridges.KindDelete || out.Event.Sender.ID != "test:carol" || out.Target != "other:m3" {
 		t.Fatalf("other got %s of %s by %s, want carol's delete of other:m3", out.Event.Kind, out.Target, out.Event.Sender.ID)
 	}
 	deliver(remoteChange(t, "alice-del", "alice", "alice1", ""))
-	if out := other.next(t); out.Event.Kind != bridges.KindDelete || out.Event.Sender.ID != "test:alice" || out.Target != "other:m1" {
+	if out := other.Next(t); out.Event.Kind != bridges.KindDelete || out.Event.Sender.ID != "test:alice" || out.Target != "other:m1" {
 		t.Fatalf("other got %s of %s by %s, want alice's delete of other:m1", out.Event.Kind, out.Target, out.Event.Sender.ID)
 	}
 	// The Status side refuses a moderator's edit outright.
@@ -87,7 +88,7 @@ func TestGateway_editsAndDeletesOnlyByAuthor(t *testing.T) {
 	if err := e.host.Deliver(ctx, bad); !bridges.IsPermanent(err) {
 		t.Fatalf("a moderator's edit: %v, want a permanent error", err)
 	}
-	quietStatus(t, e.user, time.Second)
+	quietStatus(t, e.user, 300*time.Millisecond)
 }
 
 // TestGateway_floodControl (issue 15 finding 8): with a burst of 3 and the gateway's
@@ -95,10 +96,10 @@ func TestGateway_editsAndDeletesOnlyByAuthor(t *testing.T) {
 // still gets through; a Status user's flood is cut the same way; a network's new
 // senders beyond its budget are dropped. Before the fix every event was relayed.
 func TestGateway_floodControl(t *testing.T) {
-	frozen := time.Now() // the gateway's clock stands still: no bucket refills during the test
+	// The gateway's clock stands still (its timers run): no bucket refills during the test.
 	e := newEnv(t, envOpts{cfg: func(c *gateway.Config) {
 		c.RateLimit = gateway.RateLimit{Burst: 3, NewSendersPerMinute: 3}
-		c.Clock = func() time.Time { return frozen }
+		c.Clock = frozenClock{time.Now()}
 	}})
 	ctx := context.Background()
 	for i := range 5 {
@@ -118,7 +119,7 @@ func TestGateway_floodControl(t *testing.T) {
 			t.Errorf("Status got %v, missing %q", got, want)
 		}
 	}
-	quietStatus(t, e.user, time.Second)
+	quietStatus(t, e.user, 300*time.Millisecond)
 
 	// New senders: alice and bob took two of the network's three; carol takes the
 	// last, dave gets none.
@@ -130,7 +131,7 @@ func TestGateway_floodControl(t *testing.T) {
 	if m := nextStatus(t, e.user); m.Text != "[test] <carol> hi from carol" {
 		t.Errorf("Status got %q, want carol's", m.Text)
 	}
-	quietStatus(t, e.user, time.Second)
+	quietStatus(t, e.user, 300*time.Millisecond)
 
 	// A Status user's flood.
 	for i := range 5 {
@@ -139,9 +140,17 @@ func TestGateway_floodControl(t *testing.T) {
 		}
 	}
 	for i := range 3 {
-		if out := e.conn.next(t); out.Event.Text != fmt.Sprintf("status %d", i) {
+		if out := e.conn.Next(t); out.Event.Text != fmt.Sprintf("status %d", i) {
 			t.Errorf("connector got %q, want status %d", out.Event.Text, i)
 		}
 	}
-	e.conn.quiet(t, time.Second)
+	e.conn.Quiet(t, 300*time.Millisecond)
+}
+
+// frozenClock reads one instant; its timers are the system's.
+type frozenClock struct{ at time.Time }
+
+func (c frozenClock) Now() time.Time { return c.at }
+func (c frozenClock) NewTimer(d time.Duration) gateway.Timer {
+	return gateway.SystemClock{}.NewTimer(d)
 }

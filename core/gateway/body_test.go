@@ -35,15 +35,10 @@ func TestBody_readsV1Fixture(t *testing.T) {
 	}
 	defer st.Close()
 	want := map[bridges.RemoteMsgID]bridges.Event{}
-	var joins []bridges.Event
 	for _, ev := range v1FixtureEvents() {
-		if ev.Origin.ID == "" {
-			joins = append(joins, ev)
-		} else {
-			want[ev.Origin.ID] = ev
-		}
+		want[ev.Origin.ID] = ev
 	}
-	n := 0
+	n, dropped := 0, 0
 	for _, dest := range []string{"status:status", "api:status"} {
 		entries, err := st.PendingEntries(ctx, dest, 0, 100)
 		if err != nil {
@@ -54,13 +49,19 @@ func TestBody_readsV1Fixture(t *testing.T) {
 				t.Fatalf("fixture entry %d is not in the v1 format: %s", e.ID, e.Body)
 			}
 			ev, err := decodeBody(e.Body)
+			if strings.Contains(string(e.Body), `"Kind":6,`) || strings.Contains(string(e.Body), `"Kind":7,`) {
+				// A join or a part: kinds since dropped. The row is unreadable (its entry
+				// then fails visibly), never read as another kind.
+				if !errors.Is(err, errBodyFormat) {
+					t.Errorf("entry %d, a join or part: %+v, %v; want unreadable", e.ID, ev, err)
+				}
+				dropped++
+				continue
+			}
 			if err != nil {
 				t.Fatalf("entry %d: %v", e.ID, err)
 			}
 			w, ok := want[ev.Origin.ID]
-			if ev.Origin.ID == "" && len(joins) > 0 {
-				w, ok, joins = joins[0], true, joins[1:]
-			}
 			if !ok {
 				t.Fatalf("entry %d: unexpected event %+v", e.ID, ev)
 			}
@@ -74,8 +75,8 @@ func TestBody_readsV1Fixture(t *testing.T) {
 			n++
 		}
 	}
-	if n != len(v1FixtureEvents()) {
-		t.Errorf("%d pending entries decoded, want %d", n, len(v1FixtureEvents()))
+	if n != len(v1FixtureEvents()) || dropped != v1JoinPartRows {
+		t.Errorf("%d pending entries decoded and %d refused, want %d and %d", n, dropped, len(v1FixtureEvents()), v1JoinPartRows)
 	}
 }
 
@@ -120,7 +121,7 @@ func TestBody_kindsHaveNames(t *testing.T) {
 func TestBody_rejects(t *testing.T) {
 	for _, b := range []string{
 		``, `[]`, `{"v":3,"kind":"message"}`, `{"v":2,"kind":"shout"}`, `{"v":2,"kind":1}`,
-		`{"Kind":0}`, `{"Kind":9}`, `{"Kind":"message"}`,
+		`{"Kind":0}`, `{"Kind":9}`, `{"Kind":"message"}`, `{"Kind":6}`, `{"Kind":7}`,
 	} {
 		if ev, err := decodeBody([]byte(b)); !errors.Is(err, errBodyFormat) {
 			t.Errorf("%s: %+v, %v", b, ev, err)

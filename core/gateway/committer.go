@@ -138,7 +138,7 @@ func (g *Gateway) writeIngest(ctx context.Context, batch []*ingestReq, ins []rec
 		}
 		wait := back.next()
 		g.log.Error("persist events failed; retrying", "events", len(ins), "err", err, "in", wait)
-		sleep(ctx, wait)
+		g.sleep(ctx, wait)
 	}
 	var aliases []records.Alias
 	for i, r := range batch {
@@ -159,12 +159,22 @@ func (g *Gateway) writeIngest(ctx context.Context, batch []*ingestReq, ins []rec
 		} else {
 			g.m.in.WithLabelValues(r.rt.Chat, r.in.Event.Network).Inc()
 			for _, d := range r.dests {
-				g.outbox[d].added()
+				if ob := g.outboxOf(d); ob != nil { // nil: its route was removed meanwhile
+					ob.added()
+				}
 			}
 		}
 		reply(r.done, nil)
 	}
 	return true
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // drainIngest answers every queued request with err (the gateway is stopping).
@@ -192,8 +202,7 @@ func (g *Gateway) markLoop(ctx context.Context) {
 	// arrival plus a constant, so the head is always the first due). Holding them here,
 	// not sleeping, keeps every other mark flowing.
 	var held []*markReq
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+	var timer Timer
 	take := func(r *markReq, now time.Time) {
 		if r.notBefore.After(now) {
 			held = append(held, r)
@@ -205,18 +214,25 @@ func (g *Gateway) markLoop(ctx context.Context) {
 		batch, ds = batch[:0], ds[:0]
 		var due <-chan time.Time
 		if len(held) > 0 {
-			timer.Reset(time.Until(held[0].notBefore))
-			due = timer.C
+			timer = g.clock.NewTimer(held[0].notBefore.Sub(g.clock.Now()))
+			due = timer.C()
 		}
+		now := g.clock.Now()
 		select {
 		case <-ctx.Done():
 			g.flushMarks(held)
 			return
 		case r := <-g.markC:
-			take(r, time.Now())
+			now = g.clock.Now()
+			take(r, now)
 		case <-due:
+			// The head's wait is over on the clock's own timer, whatever Now says.
+			now = later(g.clock.Now(), held[0].notBefore)
 		}
-		now := time.Now()
+		if timer != nil {
+			timer.Stop()
+			timer = nil
+		}
 		for len(held) > 0 && !held[0].notBefore.After(now) && len(batch) < commitBatch {
 			batch = append(batch, held[0])
 			held = held[1:]
@@ -267,9 +283,7 @@ func (g *Gateway) flushMarks(held []*markReq) {
 		}
 		break
 	}
-	if wait := time.Until(last); wait > 0 {
-		sleep(ctx, wait)
-	}
+	g.sleep(ctx, last.Sub(g.clock.Now()))
 	for len(held) > 0 {
 		n := min(len(held), commitBatch)
 		batch, ds = append(batch[:0], held[:n]...), ds[:0]
@@ -323,8 +337,8 @@ func (g *Gateway) writeMarks(ctx context.Context, batch []*markReq, ds []records
 		select {
 		case <-g.stopping:
 			if giveUp.IsZero() {
-				giveUp = time.Now().Add(markGrace)
-			} else if time.Now().After(giveUp) {
+				giveUp = g.clock.Now().Add(markGrace)
+			} else if g.clock.Now().After(giveUp) {
 				g.log.Error("deliveries not recorded at shutdown; they will be made again after a restart",
 					"entries", len(batch), "err", err)
 				for _, r := range batch {
@@ -336,9 +350,9 @@ func (g *Gateway) writeMarks(ctx context.Context, batch []*markReq, ds []records
 		}
 		wait := back.next()
 		g.log.Error("record deliveries failed; retrying", "entries", len(ds), "err", err, "in", wait)
-		sleep(ctx, wait)
+		g.sleep(ctx, wait)
 	}
-	now := g.cfg.Clock()
+	now := g.clock.Now()
 	for _, r := range batch {
 		r.ob.done()
 		g.m.out.WithLabelValues(r.ob.rt.Chat, r.ob.net).Inc()

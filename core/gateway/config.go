@@ -118,8 +118,9 @@ type Config struct {
 	RateLimit RateLimit
 	// Logger receives the gateway's logs. Default: discard.
 	Logger *slog.Logger
-	// Clock is the time source. Default time.Now.
-	Clock func() time.Time
+	// Clock is the time source of every reading, deadline and timer. Default
+	// SystemClock.
+	Clock Clock
 }
 
 func (c *Config) withDefaults() {
@@ -152,7 +153,7 @@ func (c *Config) withDefaults() {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.Clock == nil {
-		c.Clock = time.Now
+		c.Clock = SystemClock{}
 	}
 }
 

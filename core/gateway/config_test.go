@@ -6,12 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ethereum/go-ethereum/crypto"
-
 	"github.com/statusgate/statusgate/bridges"
 	"github.com/statusgate/statusgate/core/gateway"
-	"github.com/statusgate/statusgate/core/node"
-	"github.com/statusgate/statusgate/core/status"
+	"github.com/statusgate/statusgate/core/gateway/gatewaytest"
 	"github.com/statusgate/statusgate/puppet"
 	"github.com/statusgate/statusgate/store"
 )
@@ -66,15 +63,7 @@ func TestNew_refusesUnknownOrReservedConnectors(t *testing.T) {
 	if _, err := gateway.New(cfg, gateway.Deps{}); err == nil || !strings.Contains(err.Error(), "required") {
 		t.Errorf("missing deps: %v", err)
 	}
-	key, _ := crypto.GenerateKey()
-	nd, err := node.New(node.Config{}, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := status.New(nd, status.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sc := newMemNet()
 	st, err := store.Open(context.Background(), store.Config{Driver: store.DriverSQLite, Path: filepath.Join(t.TempDir(), "x.db")})
 	if err != nil {
 		t.Fatal(err)
@@ -87,16 +76,16 @@ func TestNew_refusesUnknownOrReservedConnectors(t *testing.T) {
 		deps gateway.Deps
 		want string
 	}{
-		"no connector for the channel": {deps(newTestConn("other")), `no connector named "test"`},
-		"reserved status":              {deps(newTestConn("test"), newTestConn("status")), "reserved"},
-		"reserved gateway":             {deps(newTestConn("test"), newTestConn("gateway")), "reserved"},
-		"twice the same name":          {deps(newTestConn("test"), newTestConn("test")), "two connectors"},
+		"no connector for the channel": {deps(gatewaytest.NewConn("other")), `no connector named "test"`},
+		"reserved status":              {deps(gatewaytest.NewConn("test"), gatewaytest.NewConn("status")), "reserved"},
+		"reserved gateway":             {deps(gatewaytest.NewConn("test"), gatewaytest.NewConn("gateway")), "reserved"},
+		"twice the same name":          {deps(gatewaytest.NewConn("test"), gatewaytest.NewConn("test")), "two connectors"},
 	} {
 		if _, err := gateway.New(cfg, tc.deps); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", name, err, tc.want)
 		}
 	}
-	if _, err := gateway.New(cfg, deps(newTestConn("test"))); err != nil {
+	if _, err := gateway.New(cfg, deps(gatewaytest.NewConn("test"))); err != nil {
 		t.Errorf("valid: %v", err)
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/statusgate/statusgate/bridges"
-	"github.com/statusgate/statusgate/core/status"
 	"github.com/statusgate/statusgate/identity"
 	"github.com/statusgate/statusgate/records"
 )
@@ -29,8 +28,9 @@ type Puppets interface {
 // Deps are the services a Gateway runs on. All are required except Registerer and
 // OwnKeys.
 type Deps struct {
-	Ledger  Ledger
-	Status  *status.Client
+	Ledger Ledger
+	// Status is the Status network: StatusOver(client) in production.
+	Status  StatusNet
 	Puppets Puppets
 	// Connectors are the enabled connectors, each with a distinct Name.
 	Connectors []bridges.Connector
@@ -39,51 +39,55 @@ type Deps struct {
 	OwnKeys []string
 	// Registerer receives the gateway's metrics; nil registers none.
 	Registerer prometheus.Registerer
-	// Joined, if set, is called once for each route's chat after it is joined, on the
-	// chat's goroutine (cmd/bridge uses it to start a mailserver catch-up).
-	Joined func(ctx context.Context, ch *status.Chat)
 }
 
 // Gateway routes events between the Status chats and the connectors. Build it with
 // New and run it with Run.
+//
+// Lock: mu guards the connector states, the puppet key sets and the route table
+// (routes, byChan, outbox); it is a leaf (nothing blocks under it, no I/O). The route
+// table changes only at Run's start and through the route methods (routes.go), which
+// build a route's outboxes and chat before they publish it.
 type Gateway struct {
 	cfg     Config
 	log     *slog.Logger
+	clock   Clock
 	ledger  Ledger
-	status  *status.Client
+	status  StatusNet
 	puppets Puppets
-	joined  func(context.Context, *status.Chat)
 	m       *metrics
 	limits  *limiter
 
 	conns   map[string]bridges.Connector
-	routes  []*route
-	byChan  map[bridges.ChannelID]*route // remote channel → route
-	outbox  map[bridges.ChannelID]*outbox
 	ownKeys map[string]bool
 
 	ingestC chan *ingestReq // to ingestLoop
 	markC   chan *markReq   // to markLoop
 
-	mu     sync.Mutex
-	states map[string]ConnectorState
-	ours   map[string]bool // chat keys of puppets used by this process
-	notOur map[string]bool // chat keys looked up and found to be no puppet (bounded)
-	ready  chan struct{}
+	mu      sync.Mutex
+	states  map[string]ConnectorState
+	changed chan struct{}   // closed and replaced at every state or queue depth change (Changed)
+	ours    map[string]bool // chat keys of puppets used by this process
+	notOur  map[string]bool // chat keys looked up and found to be no puppet (bounded)
+	routes  map[string]*route
+	byChan  map[bridges.ChannelID]*route // remote channel → route
+	outbox  map[bridges.ChannelID]*outbox
+	ready   chan struct{}
 	// stopping is closed when Run's context ends: the writers, which outlive the rest,
 	// then stop retrying what the store refuses (markGrace).
 	stopping chan struct{}
 }
 
-// route is one configured route at run time.
+// route is one route at run time: its Status chat, its outboxes and their goroutines.
 type route struct {
 	Route
 	status bridges.ChannelID // "status:<chat>"
 	dir    map[bridges.ChannelID]Direction
-
-	chatMu sync.Mutex
-	chat   *status.Chat // set once joined
-	joined chan struct{}
+	chat   *statusDest
+	// stop ends the route's goroutines (its chat reader and outboxes) and wg waits for
+	// them; set when the route starts.
+	stop context.CancelFunc
+	wg   sync.WaitGroup
 }
 
 // ConnectorState is what /readyz shows of one connector.
@@ -102,12 +106,13 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	if deps.Ledger == nil || deps.Status == nil || deps.Puppets == nil {
 		return nil, errors.New("gateway: Ledger, Status and Puppets are required")
 	}
-	g := &Gateway{cfg: cfg, log: cfg.Logger, ledger: deps.Ledger, status: deps.Status, puppets: deps.Puppets,
-		joined: deps.Joined, m: newMetrics(deps.Registerer), limits: newLimiter(cfg.RateLimit, cfg.Logger),
-		conns: map[string]bridges.Connector{}, byChan: map[bridges.ChannelID]*route{},
-		outbox: map[bridges.ChannelID]*outbox{}, ownKeys: map[string]bool{},
-		states: map[string]ConnectorState{}, ours: map[string]bool{}, notOur: map[string]bool{},
-		ready: make(chan struct{}), stopping: make(chan struct{}), ingestC: make(chan *ingestReq, commitQueue), markC: make(chan *markReq, commitQueue)}
+	g := &Gateway{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, ledger: deps.Ledger, status: deps.Status, puppets: deps.Puppets,
+		m: newMetrics(deps.Registerer), limits: newLimiter(cfg.RateLimit, cfg.Logger),
+		conns: map[string]bridges.Connector{}, ownKeys: map[string]bool{},
+		states: map[string]ConnectorState{}, changed: make(chan struct{}), ours: map[string]bool{}, notOur: map[string]bool{},
+		routes: map[string]*route{}, byChan: map[bridges.ChannelID]*route{}, outbox: map[bridges.ChannelID]*outbox{},
+		ready: make(chan struct{}), stopping: make(chan struct{}),
+		ingestC: make(chan *ingestReq, commitQueue), markC: make(chan *markReq, commitQueue)}
 	for _, k := range deps.OwnKeys {
 		g.ownKeys[k] = true
 	}
@@ -126,24 +131,22 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		g.states[name] = ConnectorState{State: bridges.StateUnknown}
 	}
 	for _, r := range cfg.Routes {
-		r.Chat = trimHash(r.Chat)
-		sid, err := bridges.NewChannelID(StatusNetwork, r.Chat)
-		if err != nil {
-			return nil, fmt.Errorf("gateway: route %q: %w", r.Chat, err)
-		}
-		rt := &route{Route: r, status: sid, dir: map[bridges.ChannelID]Direction{}, joined: make(chan struct{})}
-		g.routes = append(g.routes, rt)
-		g.outbox[sid] = g.newOutbox(sid, rt)
-		for _, ch := range r.Channels {
-			if _, ok := g.conns[ch.Channel.Network()]; !ok {
-				return nil, fmt.Errorf("gateway: route %q: channel %s: no connector named %q", r.Chat, ch.Channel, ch.Channel.Network())
-			}
-			rt.dir[ch.Channel] = ch.Direction
-			g.byChan[ch.Channel] = rt
-			g.outbox[ch.Channel] = g.newOutbox(ch.Channel, rt)
+		if err := g.checkRoute(r); err != nil {
+			return nil, err
 		}
 	}
 	return g, nil
+}
+
+// checkRoute checks what Config.Validate cannot: that a connector carries every
+// channel.
+func (g *Gateway) checkRoute(r Route) error {
+	for _, ch := range r.Channels {
+		if _, ok := g.conns[ch.Channel.Network()]; !ok {
+			return fmt.Errorf("gateway: route %q: channel %s: no connector named %q", r.Chat, ch.Channel, ch.Channel.Network())
+		}
+	}
+	return nil
 }
 
 func trimHash(s string) string {
@@ -154,87 +157,109 @@ func trimHash(s string) string {
 }
 
 // Run joins every route's chat, runs the connectors and the outboxes, and relays until
-// ctx ends. A connector whose Run fails is logged and restarted with back-off; it
-// never stops the others. Run returns nil when ctx ends, or an error when a chat
-// cannot be joined or the ledger cannot be read at start.
+// ctx ends. A connector's session that ends is retried after back-off; it never stops
+// the others. Run returns nil when ctx ends, or an error when a chat cannot be joined
+// or the ledger cannot be read at start.
 func (g *Gateway) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for dest, ob := range g.outbox {
-		n, err := g.ledger.CountPending(ctx, string(dest))
-		if err != nil {
-			return fmt.Errorf("gateway: read outbox %s: %w", dest, err)
-		}
-		ob.depth.Store(n)
-		g.m.depth.WithLabelValues(string(dest)).Set(float64(n))
-	}
-	chats := make([]*status.Chat, len(g.routes))
-	for i, rt := range g.routes {
-		ch, err := g.status.Join(ctx, rt.Chat)
-		if err != nil {
-			for _, c := range chats[:i] {
-				c.Leave()
-			}
-			return fmt.Errorf("gateway: join %q: %w", rt.Chat, err)
-		}
-		chats[i] = ch
-		// Clocks fixed before a restart may run ahead of the wall clock (a burst faster
-		// than one message a millisecond): resume from them, so the order holds.
-		last, err := g.ledger.MaxClock(ctx, string(rt.status))
-		if err != nil {
-			for _, c := range chats[:i+1] {
-				c.Leave()
-			}
-			return fmt.Errorf("gateway: read clock of %q: %w", rt.Chat, err)
-		}
-		// The last entry may have been split: its parts took up to MaxParts clocks.
-		if last > 0 {
-			last += uint64(g.cfg.MaxParts)
-		}
-		ch.RestoreClock(last)
-		rt.chatMu.Lock()
-		rt.chat = ch
-		rt.chatMu.Unlock()
-		close(rt.joined)
-	}
 	// The writers stop last: readers and outboxes hand them work until they exit.
 	writers, stopWriters := context.WithCancel(context.WithoutCancel(ctx))
 	var ww sync.WaitGroup
-	ww.Add(2)
-	go func() { defer ww.Done(); g.ingestLoop(writers) }()
-	go func() { defer ww.Done(); g.markLoop(writers) }()
+	ww.Go(func() { g.ingestLoop(writers) })
+	ww.Go(func() { g.markLoop(writers) })
 	defer func() { stopWriters(); ww.Wait() }()
+	defer g.stopRoutes()
+	defer close(g.stopping) // before the routes stop: their outboxes wait for their marks
+	for _, r := range g.cfg.Routes {
+		if err := g.startRoute(ctx, r); err != nil {
+			return err
+		}
+	}
 	var wg sync.WaitGroup
-	for i, rt := range g.routes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			g.readStatus(ctx, rt, chats[i])
-		}()
-	}
-	for _, ob := range g.outbox {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ob.run(ctx)
-		}()
-	}
 	for _, c := range g.conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			g.runConnector(ctx, c)
-		}()
+		wg.Go(func() { g.runConnector(ctx, c) })
 	}
 	close(g.ready)
-	g.log.Info("gateway running", "routes", len(g.routes), "connectors", len(g.conns), "outboxes", len(g.outbox))
+	g.mu.Lock()
+	n := len(g.routes)
+	g.mu.Unlock()
+	g.log.Info("gateway running", "routes", n, "connectors", len(g.conns))
 	<-ctx.Done()
-	close(g.stopping)
-	for _, ch := range chats {
-		ch.Leave()
-	}
 	wg.Wait()
 	return nil
+}
+
+// startRoute joins r's Status chat, builds its outboxes, publishes the route and starts
+// its goroutines (the chat reader and one per outbox) under ctx.
+func (g *Gateway) startRoute(ctx context.Context, r Route) error {
+	r.Chat = trimHash(r.Chat)
+	sid, err := bridges.NewChannelID(StatusNetwork, r.Chat)
+	if err != nil {
+		return fmt.Errorf("gateway: route %q: %w", r.Chat, err)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	rt := &route{Route: r, status: sid, dir: map[bridges.ChannelID]Direction{}, stop: stop}
+	chat, err := g.status.Join(rctx, r.Chat)
+	if err != nil {
+		stop()
+		return fmt.Errorf("gateway: join %q: %w", r.Chat, err)
+	}
+	rt.chat = &statusDest{g: g, rt: rt, chat: chat}
+	if err := rt.chat.restore(ctx); err != nil {
+		stop()
+		chat.Leave()
+		return fmt.Errorf("gateway: %w", err)
+	}
+	obs := []*outbox{g.newOutbox(sid, rt, rt.chat)}
+	for _, ch := range r.Channels {
+		rt.dir[ch.Channel] = ch.Direction
+		net := ch.Channel.Network()
+		obs = append(obs, g.newOutbox(ch.Channel, rt, &connDest{g: g, rt: rt, c: g.conns[net], net: net}))
+	}
+	for _, ob := range obs {
+		n, err := g.ledger.CountPending(ctx, string(ob.dest))
+		if err != nil {
+			stop()
+			chat.Leave()
+			return fmt.Errorf("gateway: read outbox %s: %w", ob.dest, err)
+		}
+		ob.depth.Store(n)
+		g.m.depth.WithLabelValues(string(ob.dest)).Set(float64(n))
+	}
+	g.mu.Lock()
+	g.routes[r.Chat] = rt
+	for _, ob := range obs {
+		g.outbox[ob.dest] = ob
+		if ob.dest != sid {
+			g.byChan[ob.dest] = rt
+		}
+	}
+	g.mu.Unlock()
+	rt.wg.Go(func() {
+		rt.chat.readStatus(rctx)
+		chat.Leave()
+	})
+	for _, ob := range obs {
+		rt.wg.Go(func() { ob.run(rctx) })
+	}
+	return nil
+}
+
+// stopRoutes stops every route and waits for their goroutines.
+func (g *Gateway) stopRoutes() {
+	g.mu.Lock()
+	rts := make([]*route, 0, len(g.routes))
+	for _, rt := range g.routes {
+		rts = append(rts, rt)
+	}
+	g.mu.Unlock()
+	for _, rt := range rts {
+		rt.stop()
+	}
+	for _, rt := range rts {
+		rt.wg.Wait()
+	}
 }
 
 // Ready is closed once Run has joined every chat and started every service.
@@ -253,6 +278,8 @@ func (g *Gateway) States() map[string]ConnectorState {
 
 // QueueDepths returns each destination's pending outbox entries.
 func (g *Gateway) QueueDepths() map[string]int64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	out := make(map[string]int64, len(g.outbox))
 	for dest, ob := range g.outbox {
 		out[string(dest)] = ob.depth.Load()
@@ -276,13 +303,14 @@ func (h *host) ReportState(s bridges.State, err error) {
 	if s == bridges.StateConnected {
 		h.connected.Store(true)
 	}
-	st := ConnectorState{State: s, Since: h.g.cfg.Clock()}
+	st := ConnectorState{State: s, Since: h.g.clock.Now()}
 	if err != nil {
 		st.Err = err.Error()
 	}
 	h.g.mu.Lock()
 	prev := h.g.states[h.net]
 	h.g.states[h.net] = st
+	h.g.signalLocked()
 	h.g.mu.Unlock()
 	h.g.m.setState(h.net, s)
 	if prev.State != s {
@@ -308,7 +336,9 @@ func (h *host) Deliver(ctx context.Context, ev bridges.Event) error {
 		g.m.dropped.WithLabelValues(dropLoop).Inc()
 		return nil
 	}
+	g.mu.Lock()
 	rt := g.byChan[ev.Origin.Channel]
+	g.mu.Unlock()
 	if rt == nil {
 		g.m.dropped.WithLabelValues(dropNoRoute).Inc()
 		h.log.Debug("event for a channel in no route", "channel", ev.Origin.Channel)
@@ -318,15 +348,14 @@ func (h *host) Deliver(ctx context.Context, ev bridges.Event) error {
 		g.m.dropped.WithLabelValues(dropDirection).Inc()
 		return nil
 	}
+	now := g.clock.Now()
 	if ev.Time.IsZero() {
-		ev.Time = g.cfg.Clock()
+		ev.Time = now
 	}
-	if ev.Kind != bridges.KindJoin && ev.Kind != bridges.KindPart {
-		if ok, reason := g.limits.allow(h.net, string(ev.Sender.ID), g.cfg.Clock()); !ok {
-			g.m.dropped.WithLabelValues(reason).Inc()
-			g.limits.dropped(h.net, string(ev.Sender.ID), reason, g.cfg.Clock(), "channel", ev.Origin.Channel)
-			return nil
-		}
+	if ok, reason := g.limits.allow(h.net, string(ev.Sender.ID), now); !ok {
+		g.m.dropped.WithLabelValues(reason).Inc()
+		g.limits.dropped(h.net, string(ev.Sender.ID), reason, now, "channel", ev.Origin.Channel)
+		return nil
 	}
 	if ev.Kind == bridges.KindEdit || ev.Kind == bridges.KindDelete {
 		ok, err := g.mayChange(ctx, &ev)
@@ -335,7 +364,7 @@ func (h *host) Deliver(ctx context.Context, ev bridges.Event) error {
 		}
 		if !ok {
 			g.m.dropped.WithLabelValues(dropNotAuthor).Inc()
-			g.limits.dropped(h.net, string(ev.Sender.ID), dropNotAuthor, g.cfg.Clock(),
+			g.limits.dropped(h.net, string(ev.Sender.ID), dropNotAuthor, g.clock.Now(),
 				"kind", ev.Kind.String(), "target", ev.Target, "channel", ev.Origin.Channel)
 			return nil
 		}
@@ -354,7 +383,7 @@ func (g *Gateway) mayChange(ctx context.Context, ev *bridges.Event) (bool, error
 	if err == nil && !found {
 		// The target may be a copy this gateway just posted, its mark on the way to the
 		// ledger: wait for that channel's marks and look again.
-		if ob := g.outbox[ev.Origin.Channel]; ob != nil {
+		if ob := g.outboxOf(ev.Origin.Channel); ob != nil {
 			ob.marked.await(ctx)
 			tev, found, err = g.ledger.EventOf(ctx, string(ev.Origin.Channel), string(ev.Target))
 		}
@@ -410,7 +439,11 @@ func toStatus(k bridges.Kind) bool {
 // returns once the event is persisted (nil) or ctx ended; without, once it is queued
 // (the Status reader pipelines: queue order is commit order).
 func (g *Gateway) ingest(ctx context.Context, rt *route, ev bridges.Event, wait bool, aliases ...string) error {
-	dests := g.destinations(rt, &ev)
+	return g.ingestTo(ctx, rt, ev, g.destinations(rt, &ev), wait, aliases...)
+}
+
+// ingestTo is ingest to the destinations dests.
+func (g *Gateway) ingestTo(ctx context.Context, rt *route, ev bridges.Event, dests []bridges.ChannelID, wait bool, aliases ...string) error {
 	body, err := encodeBody(&ev)
 	if err != nil {
 		return bridges.Permanent(err)
@@ -418,18 +451,14 @@ func (g *Gateway) ingest(ctx context.Context, rt *route, ev bridges.Event, wait 
 	ld := make([]records.Dest, 0, len(dests))
 	for _, d := range dests {
 		e := records.Dest{Dest: string(d), Key: bridges.IdempotencyKey(ev.Origin, d)}
-		if d.Network() == StatusNetwork {
-			// The clock is fixed now, so every retry sends the same message ids: one
-			// clock per part of a long text, consecutive.
-			if ch := rt.statusChat(); ch != nil {
-				e.Clock = ch.NextClocks(ev.Time, len(g.statusTexts(rt, &ev)))
-			}
+		if ob := g.outboxOf(d); ob != nil {
+			e.Clock = ob.to.reserve(&ev)
 		}
 		ld = append(ld, e)
 	}
 	r := &ingestReq{rt: rt, dests: dests, in: records.Ingest{Dests: ld, Event: records.Event{Network: ev.Origin.Network,
 		Channel: string(ev.Origin.Channel), MsgID: string(ev.Origin.ID), Kind: ev.Kind.String(), Body: body,
-		Received: g.cfg.Clock()}}}
+		Received: g.clock.Now()}}}
 	for _, a := range aliases {
 		r.aliases = append(r.aliases, records.Alias{Channel: string(ev.Origin.Channel), MsgID: string(ev.Origin.ID), Alias: a})
 	}
@@ -457,10 +486,33 @@ func (g *Gateway) ingest(ctx context.Context, rt *route, ev bridges.Event, wait 
 	}
 }
 
-func (rt *route) statusChat() *status.Chat {
-	rt.chatMu.Lock()
-	defer rt.chatMu.Unlock()
-	return rt.chat
+// Changed returns a channel closed at the next change of a connector state or a queue
+// depth (States, QueueDepths): a caller waiting for one re-reads them when it closes.
+func (g *Gateway) Changed() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.changed
+}
+
+// signalLocked wakes the Changed waiters. Called with g.mu held.
+func (g *Gateway) signalLocked() {
+	close(g.changed)
+	g.changed = make(chan struct{})
+}
+
+// outboxOf returns the outbox of dest, nil if none.
+func (g *Gateway) outboxOf(dest bridges.ChannelID) *outbox {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.outbox[dest]
+}
+
+// connState returns network's connector state, and a channel closed at the next change
+// of any connector's state.
+func (g *Gateway) connState(network string) (bridges.State, <-chan struct{}) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.states[network].State, g.changed
 }
 
 // backoff doubles from min to max.
@@ -483,19 +535,13 @@ func (b *backoff) next() time.Duration {
 // GatewayNetwork is the network name of the gateway's own notices.
 const GatewayNetwork = "gateway"
 
-// notifyFailure tells the origin channel of ev, when it is a connector's and the
-// connector can post, that ev could not be delivered to dest. It is one best-effort
-// attempt, not an outbox entry: the failure itself is already recorded, logged and
-// counted, and a notice about a notice must not queue up behind a broken network.
-func (g *Gateway) notifyFailure(ctx context.Context, entry int64, ev *bridges.Event, dest bridges.ChannelID) {
-	c, ok := g.conns[ev.Origin.Network]
-	if !ok || ev.Kind == bridges.KindJoin || ev.Kind == bridges.KindPart {
-		return
-	}
-	g.mu.Lock()
-	up := g.states[ev.Origin.Network].State == bridges.StateConnected
-	g.mu.Unlock()
-	if !up {
+// noticeFailure tells the origin channel of ev, when a connector's, that ev could not be
+// delivered to dest: a notice from the gateway, queued in that channel's own outbox
+// like any event (in order, retried, idempotent: one notice per failed entry). Called
+// by the failing destination's outbox; it does not wait for the notice.
+func (g *Gateway) noticeFailure(ctx context.Context, entry int64, ev *bridges.Event, dest bridges.ChannelID) {
+	origin := g.outboxOf(ev.Origin.Channel)
+	if origin == nil || ev.Origin.Network == StatusNetwork || ev.Origin.Network == GatewayNetwork {
 		return
 	}
 	id, err1 := bridges.NewRemoteMsgID(GatewayNetwork, fmt.Sprintf("failure-%d", entry))
@@ -509,12 +555,9 @@ func (g *Gateway) notifyFailure(ctx context.Context, entry int64, ev *bridges.Ev
 		who = ev.Sender.ID.Local()
 	}
 	n := bridges.Event{Kind: bridges.KindNotice, Origin: bridges.Origin{Network: GatewayNetwork, Channel: ch, ID: id},
-		Sender: bridges.Sender{ID: sender, Name: "statusgate", IsBridge: true}, Time: g.cfg.Clock(),
+		Sender: bridges.Sender{ID: sender, Name: "statusgate", IsBridge: true}, Time: g.clock.Now(),
 		Text: bridges.Escape(fmt.Sprintf("A message from %s could not be delivered to %s.", who, dest))}
-	nctx, cancel := context.WithTimeout(ctx, g.cfg.AttemptTimeout)
-	defer cancel()
-	out := bridges.Outbound{Event: n, Channel: ev.Origin.Channel, Key: bridges.IdempotencyKey(n.Origin, ev.Origin.Channel)}
-	if _, err := guarded(g.log, "send", func() (bridges.Receipt, error) { return c.Send(nctx, out) }); err != nil {
-		g.log.Warn("failure notice not posted", "net", ev.Origin.Network, "channel", ev.Origin.Channel, "err", err)
+	if err := g.ingestTo(ctx, origin.rt, n, []bridges.ChannelID{ev.Origin.Channel}, false); err != nil {
+		g.log.Warn("failure notice not queued", "net", ev.Origin.Network, "channel", ev.Origin.Channel, "err", err)
 	}
 }

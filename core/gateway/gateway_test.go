@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -19,123 +20,81 @@ import (
 
 	"github.com/statusgate/statusgate/bridges"
 	"github.com/statusgate/statusgate/core/gateway"
-	"github.com/statusgate/statusgate/core/mailserver"
-	"github.com/statusgate/statusgate/core/node"
-	"github.com/statusgate/statusgate/core/status"
-	"github.com/statusgate/statusgate/core/whisper"
+	"github.com/statusgate/statusgate/core/gateway/gatewaytest"
 	"github.com/statusgate/statusgate/identity"
 	"github.com/statusgate/statusgate/puppet"
+	"github.com/statusgate/statusgate/records"
 	"github.com/statusgate/statusgate/store"
-	"github.com/statusgate/statusgate/test/statusnet"
 )
+
+// The gateway's tests run it on a real SQLite ledger and puppet registry, with the
+// Status side in memory (memNet: no nodes, no proof of work) and scripted connectors
+// (gatewaytest.Conn). The tests on real Status nodes are in core/gateway/onnode.
 
 var _ gateway.Ledger = (*store.Store)(nil)
 
-// testConn is a connector for the network "test", written against the bridges
-// contract inside the test: it stands for a remote network (there is none to run
-// here; the real connectors have their own tests against real servers). It records
-// what the gateway sends and lets the test deliver events as if they came from remote
-// users. fail, when set, decides the error of each Send.
-type testConn struct {
-	name string
-	host chan bridges.Host
-
-	mu    sync.Mutex
-	sent  []bridges.Outbound
-	keys  map[string]bridges.RemoteMsgID
-	fail  func(out bridges.Outbound) error
-	calls int
-	got   chan bridges.Outbound
-	caps  bridges.Capabilities
+// watchLedger is the store with a signal: changed closes after every write, so that a
+// test waits for the ledger to reach a state instead of polling it.
+type watchLedger struct {
+	*store.Store
+	mu      sync.Mutex
+	changed chan struct{}
 }
 
-func newTestConn(name string) *testConn {
-	return &testConn{name: name, host: make(chan bridges.Host, 1), keys: map[string]bridges.RemoteMsgID{},
-		got: make(chan bridges.Outbound, 4096)}
+func (l *watchLedger) signal() {
+	l.mu.Lock()
+	close(l.changed)
+	l.changed = make(chan struct{})
+	l.mu.Unlock()
 }
 
-func (c *testConn) Name() string { return c.name }
-func (c *testConn) Capabilities() bridges.Capabilities {
-	caps := c.caps
-	caps.Replies = true
-	return caps
+func (l *watchLedger) wait() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.changed
 }
 
-func (c *testConn) Run(ctx context.Context, h bridges.Host) error {
-	h.ReportState(bridges.StateConnecting, nil)
-	h.ReportState(bridges.StateConnected, nil)
-	select {
-	case c.host <- h:
-	default:
-	}
-	<-ctx.Done()
-	return nil
+func (l *watchLedger) IngestEvents(ctx context.Context, batch []records.Ingest) ([]records.Ingested, error) {
+	defer l.signal()
+	return l.Store.IngestEvents(ctx, batch)
 }
 
-func (c *testConn) Send(ctx context.Context, out bridges.Outbound) (bridges.Receipt, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.calls++
-	if c.fail != nil {
-		if err := c.fail(out); err != nil {
-			return bridges.Receipt{}, err
-		}
-	}
-	if id, ok := c.keys[out.Key]; ok { // idempotent, as a network with txn IDs is
-		return bridges.Receipt{ID: id}, nil
-	}
-	id, _ := bridges.NewRemoteMsgID(c.name, fmt.Sprintf("m%d", len(c.sent)+1))
-	c.keys[out.Key] = id
-	c.sent = append(c.sent, out)
-	c.got <- out
-	return bridges.Receipt{ID: id}, nil
+func (l *watchLedger) MarkDeliveredBatch(ctx context.Context, batch []records.Delivery) error {
+	defer l.signal()
+	return l.Store.MarkDeliveredBatch(ctx, batch)
 }
 
-func (c *testConn) next(t *testing.T) bridges.Outbound {
-	t.Helper()
-	select {
-	case out := <-c.got:
-		return out
-	case <-time.After(20 * time.Second):
-		t.Fatal("connector got nothing within 20 s")
-		return bridges.Outbound{}
-	}
+func (l *watchLedger) MarkRetry(ctx context.Context, id int64, attempts int, next time.Time, lastErr string) error {
+	defer l.signal()
+	return l.Store.MarkRetry(ctx, id, attempts, next, lastErr)
 }
 
-func (c *testConn) quiet(t *testing.T, d time.Duration) {
-	t.Helper()
-	select {
-	case out := <-c.got:
-		t.Fatalf("connector got an unexpected %s %q", out.Event.Kind, out.Event.Text)
-	case <-time.After(d):
-	}
+func (l *watchLedger) MarkFailed(ctx context.Context, id int64, attempts int, lastErr string, at time.Time) error {
+	defer l.signal()
+	return l.Store.MarkFailed(ctx, id, attempts, lastErr, at)
 }
 
-// env is a gateway on node A with one route "status" ⇄ test:room, and a Status user
-// on node B joined to the same chat.
+// env is a gateway with one route "status" ⇄ test:room, and a Status user in the chat.
 type env struct {
 	gw      *gateway.Gateway
 	st      *store.Store
-	conn    *testConn
+	led     *watchLedger
+	net     *memNet
+	conn    *gatewaytest.Conn
 	host    bridges.Host
 	userKey *ecdsa.PrivateKey
-	user    *status.Chat
+	user    *memSub
 	secret  *identity.Secret
 	stop    func()
-	nodeA   *node.Node
-	dbPath  string
 }
 
 type envOpts struct {
 	dbPath string
 	secret *identity.Secret
-	nodes  []*node.Node
-	conn   *testConn
+	net    *memNet // the Status network; shared by the runs of a restart test
+	conn   *gatewaytest.Conn
 	extra  []bridges.Connector
 	cfg    func(*gateway.Config)
-	// statusCfg configures the gateway's Status client; joined is Deps.Joined.
-	statusCfg status.Config
-	joined    func(context.Context, *status.Chat)
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -149,22 +108,18 @@ func newEnv(t *testing.T, o envOpts) *env {
 			t.Fatal(err)
 		}
 	}
-	if o.nodes == nil {
-		o.nodes = statusnet.NewNodes(t, 2, node.Config{})
-		statusnet.Connect(t, o.nodes[0], o.nodes[1])
+	if o.net == nil {
+		o.net = newMemNet()
 	}
 	if o.conn == nil {
-		o.conn = newTestConn("test")
+		o.conn = gatewaytest.NewConn("test")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	st, err := store.Open(ctx, store.Config{Driver: store.DriverSQLite, Path: o.dbPath})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc, err := status.New(o.nodes[0], o.statusCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	led := &watchLedger{Store: st, changed: make(chan struct{})}
 	room, _ := bridges.NewChannelID("test", "room")
 	cfg := gateway.Config{Routes: []gateway.Route{{Chat: "status",
 		Channels: []gateway.RouteChannel{{Channel: room}}}},
@@ -172,14 +127,14 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if o.cfg != nil {
 		o.cfg(&cfg)
 	}
-	gw, err := gateway.New(cfg, gateway.Deps{Ledger: st, Status: sc,
-		Puppets: puppet.New(o.secret, st, nil), Connectors: append([]bridges.Connector{o.conn}, o.extra...), Joined: o.joined})
+	gw, err := gateway.New(cfg, gateway.Deps{Ledger: led, Status: o.net,
+		Puppets: puppet.New(o.secret, st, nil), Connectors: append([]bridges.Connector{o.conn}, o.extra...)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- gw.Run(ctx) }()
-	e := &env{gw: gw, st: st, conn: o.conn, secret: o.secret, nodeA: o.nodes[0], dbPath: o.dbPath}
+	e := &env{gw: gw, st: st, led: led, net: o.net, conn: o.conn, secret: o.secret}
 	var once sync.Once
 	e.stop = func() {
 		once.Do(func() {
@@ -191,20 +146,30 @@ func newEnv(t *testing.T, o envOpts) *env {
 		})
 	}
 	t.Cleanup(e.stop)
-	select {
-	case e.host = <-o.conn.host:
-	case <-time.After(20 * time.Second):
-		t.Fatal("connector not started")
-	}
-	uc, err := status.New(o.nodes[1], status.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e.user, err = uc.Join(ctx, "status"); err != nil {
-		t.Fatal(err)
-	}
+	e.host = o.conn.Host(t)
+	e.user = o.net.user(t, "status")
 	e.userKey, _ = crypto.GenerateKey()
 	return e
+}
+
+// until waits until cond holds, looking again after every ledger write and every
+// change of a queue depth or connector state; it fails the test, naming what, after
+// 20 s.
+func (e *env) until(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		written, changed := e.led.wait(), e.gw.Changed()
+		if cond() {
+			return
+		}
+		select {
+		case <-written:
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("no %s within 20 s", what)
+		}
+	}
 }
 
 func remoteEvent(t *testing.T, id, user, name, text string) bridges.Event {
@@ -219,34 +184,15 @@ func remoteEvent(t *testing.T, id, user, name, text string) bridges.Event {
 		Sender: bridges.Sender{ID: uid, Name: name}, Text: text, Time: time.Now()}
 }
 
-func nextStatus(t *testing.T, ch *status.Chat) *status.Message {
-	t.Helper()
-	select {
-	case m := <-ch.Messages():
-		return m
-	case <-time.After(20 * time.Second):
-		t.Fatal("no Status message within 20 s")
-		return nil
-	}
-}
-
-func quietStatus(t *testing.T, ch *status.Chat, d time.Duration) {
-	t.Helper()
-	select {
-	case m := <-ch.Messages():
-		t.Fatalf("unexpected Status message %q from %s", m.Text, m.AuthorKey)
-	case <-time.After(d):
-	}
-}
-
 // TestGateway_statusToConnector: a Status user's message reaches the connector once,
-// with the author's alias, the route's channel and an idempotency key.
+// with the author's alias, the route's channel and an idempotency key. (On real nodes,
+// with both payload generations: core/gateway/onnode.)
 func TestGateway_statusToConnector(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	if _, err := e.user.Send(context.Background(), "hello bridge", e.userKey); err != nil {
 		t.Fatal(err)
 	}
-	out := e.conn.next(t)
+	out := e.conn.Next(t)
 	if out.Event.Text != "hello bridge" || out.Channel != "test:room" || out.Event.Origin.Network != "status" ||
 		out.Event.Origin.Channel != "status:status" || out.Event.Sender.ID != bridges.RemoteUserID("status:"+identity.ChatKey(&e.userKey.PublicKey)) ||
 		out.Event.Sender.Name == "" || len(out.Key) != 32 {
@@ -255,7 +201,6 @@ func TestGateway_statusToConnector(t *testing.T) {
 	if out.Key != bridges.IdempotencyKey(out.Event.Origin, out.Channel) {
 		t.Fatal("key is not the event's idempotency key")
 	}
-	e.conn.quiet(t, time.Second) // the other format's twin is not relayed again
 }
 
 // TestGateway_connectorToStatusAsPuppet: a remote user's message arrives in Status
@@ -281,8 +226,8 @@ func TestGateway_connectorToStatusAsPuppet(t *testing.T) {
 	if err := e.host.Deliver(context.Background(), ev); err != nil {
 		t.Fatal(err)
 	}
-	quietStatus(t, e.user, 1500*time.Millisecond)
-	e.conn.quiet(t, 0) // the puppet's echo did not loop back
+	quietStatus(t, e.user, 200*time.Millisecond)
+	e.conn.Quiet(t, 0) // the puppet's echo did not loop back
 	// bob is somebody else.
 	if err := e.host.Deliver(context.Background(), remoteEvent(t, "r2", "bob-id", "Bob", "and me")); err != nil {
 		t.Fatal(err)
@@ -300,10 +245,10 @@ func TestGateway_connectorToStatusAsPuppet(t *testing.T) {
 // (down until "one" has been tried three times), transient errors are retried with the
 // same key and the queue keeps its order; a permanent error ends that entry only.
 func TestGateway_retriesInOrderAndFailsVisibly(t *testing.T) {
-	conn := newTestConn("test")
-	down := true
+	conn := gatewaytest.NewConn("test")
+	down := true // read and written by Send only (under the connector's lock)
 	tries := 0
-	conn.fail = func(out bridges.Outbound) error {
+	conn.SetFail(func(out bridges.Outbound) error {
 		if strings.HasPrefix(out.Event.Text, "poison") {
 			return bridges.Permanent(errors.New("channel refuses this"))
 		}
@@ -317,28 +262,21 @@ func TestGateway_retriesInOrderAndFailsVisibly(t *testing.T) {
 			return fmt.Errorf("%w: network down", bridges.ErrTransient)
 		}
 		return nil
-	}
+	})
 	e := newEnv(t, envOpts{conn: conn})
 	for _, text := range []string{"one", "poison pill", "two", "three"} {
 		if _, err := e.user.Send(context.Background(), text, e.userKey); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(50 * time.Millisecond) // distinct clocks keep Status's own order
 	}
 	var got []string
 	for range 3 {
-		got = append(got, conn.next(t).Event.Text)
+		got = append(got, conn.Next(t).Event.Text)
 	}
 	if strings.Join(got, ",") != "one,two,three" {
 		t.Fatalf("delivered %v, want one,two,three in order", got)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for e.gw.QueueDepths()["test:room"] != 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if d := e.gw.QueueDepths()["test:room"]; d != 0 {
-		t.Fatalf("queue depth %d after all ended", d)
-	}
+	e.until(t, "an empty queue", func() bool { return e.gw.QueueDepths()["test:room"] == 0 })
 	if n, _ := e.st.CountPending(context.Background(), "test:room"); n != 0 {
 		t.Fatalf("%d entries still pending", n)
 	}
@@ -350,18 +288,18 @@ func TestGateway_retriesInOrderAndFailsVisibly(t *testing.T) {
 // which is then moved aside, retried on its back-off and ends failed, visibly. Before
 // the fix "a" arrived only after all of stuck's 4 attempts.
 func TestGateway_failingEntryDoesNotBlock(t *testing.T) {
-	conn := newTestConn("test")
-	var stuckTries, stuckAtA int
-	conn.fail = func(out bridges.Outbound) error {
+	conn := gatewaytest.NewConn("test")
+	var stuckTries, stuckAtA atomic.Int64
+	conn.SetFail(func(out bridges.Outbound) error {
 		switch out.Event.Text {
 		case "stuck":
-			stuckTries++
+			stuckTries.Add(1)
 			return fmt.Errorf("%w: the network chokes on this one", bridges.ErrTransient)
 		case "a":
-			stuckAtA = stuckTries
+			stuckAtA.Store(stuckTries.Load())
 		}
 		return nil
-	}
+	})
 	e := newEnv(t, envOpts{conn: conn, cfg: func(c *gateway.Config) {
 		c.RetryMin, c.RetryMax = 200*time.Millisecond, 400*time.Millisecond
 	}})
@@ -372,27 +310,24 @@ func TestGateway_failingEntryDoesNotBlock(t *testing.T) {
 	}
 	var got []string
 	for range 2 {
-		got = append(got, conn.next(t).Event.Text)
+		got = append(got, conn.Next(t).Event.Text)
 	}
-	conn.mu.Lock()
-	at := stuckAtA
-	conn.mu.Unlock()
+	at := stuckAtA.Load()
 	t.Logf("\"a\" delivered after %d attempt(s) of \"stuck\"", at)
 	if strings.Join(got, ",") != "a,b" || at != 1 {
 		t.Fatalf("delivered %v after %d attempts of stuck; want a,b after 1", got, at)
 	}
 	// stuck ends failed after its 4 attempts, and nothing stays pending.
-	deadline := time.Now().Add(20 * time.Second)
-	for e.gw.QueueDepths()["test:room"] != 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	e.until(t, "an empty queue", func() bool { return e.gw.QueueDepths()["test:room"] == 0 })
 	if n, _ := e.st.CountPending(context.Background(), "test:room"); n != 0 {
+		es, _ := e.st.PendingEntries(context.Background(), "test:room", 0, 10)
+		for _, x := range es {
+			t.Logf("pending %d attempts %d next %v body %s", x.ID, x.Attempts, x.NextAttempt, x.Body)
+		}
 		t.Fatalf("%d entries still pending", n)
 	}
-	conn.mu.Lock()
-	defer conn.mu.Unlock()
-	if stuckTries != 4 {
-		t.Errorf("stuck tried %d times, want 4 (MaxAttempts)", stuckTries)
+	if n := stuckTries.Load(); n != 4 {
+		t.Errorf("stuck tried %d times, want 4 (MaxAttempts)", n)
 	}
 }
 
@@ -403,8 +338,8 @@ func TestGateway_failingEntryDoesNotBlock(t *testing.T) {
 func TestGateway_longTextSplitForConnector(t *testing.T) {
 	for _, policy := range []gateway.LongText{gateway.LongSplit, gateway.LongTruncate} {
 		t.Run(policy.String(), func(t *testing.T) {
-			conn := newTestConn("test")
-			conn.caps.MaxTextLen = 100
+			conn := gatewaytest.NewConn("test")
+			conn.SetCaps(bridges.Capabilities{MaxTextLen: 100, Replies: true})
 			e := newEnv(t, envOpts{conn: conn, cfg: func(c *gateway.Config) { c.Routes[0].LongText = policy }})
 			para := strings.TrimSpace(strings.Repeat("lorem ipsum ", 6)) // 71 bytes
 			text := para + "\n\n" + para + "\n\n" + para
@@ -412,16 +347,16 @@ func TestGateway_longTextSplitForConnector(t *testing.T) {
 				t.Fatal(err)
 			}
 			if policy == gateway.LongTruncate {
-				out := conn.next(t)
+				out := conn.Next(t)
 				if len(out.Event.Text) > 100 || !strings.HasSuffix(out.Event.Text, "[…]") || !strings.HasPrefix(out.Event.Text, "lorem") {
 					t.Errorf("truncated to %q", out.Event.Text)
 				}
-				conn.quiet(t, time.Second)
+				conn.Quiet(t, time.Second)
 				return
 			}
 			keys := map[string]bool{}
 			for i := range 3 {
-				out := conn.next(t)
+				out := conn.Next(t)
 				if want := fmt.Sprintf("(%d/3) %s", i+1, para); out.Event.Text != want {
 					t.Errorf("part %d: %q, want %q", i+1, out.Event.Text, want)
 				}
@@ -455,14 +390,14 @@ func TestGateway_longTextToStatus(t *testing.T) {
 			if policy == gateway.LongTruncate {
 				want = 1
 			}
-			var ms []*status.Message
+			var ms []memMsg
 			for len(ms) < want+1 {
 				ms = append(ms, nextStatus(t, e.user))
 			}
-			slices.SortFunc(ms, func(a, b *status.Message) int { return cmp.Compare(a.Clock, b.Clock) })
+			slices.SortFunc(ms, func(a, b memMsg) int { return cmp.Compare(a.Clock, b.Clock) })
 			n := 0
 			for i, m := range ms[:want] {
-				if c := utf8.RuneCountInString(m.Text); c > status.MaxTextLength {
+				if c := utf8.RuneCountInString(m.Text); c > gateway.StatusMaxTextLen {
 					t.Errorf("message %d has %d characters", i, c)
 				}
 				n += strings.Count(m.Text, "ж")
@@ -488,13 +423,12 @@ func TestGateway_longTextToStatus(t *testing.T) {
 // (the connector was failing) are delivered after a restart on the same store, once;
 // the Status side is not re-sent what it already got.
 func TestGateway_restartDeliversPendingOnce(t *testing.T) {
-	nodes := statusnet.NewNodes(t, 2, node.Config{})
-	statusnet.Connect(t, nodes[0], nodes[1])
+	net := newMemNet()
 	secret, _ := identity.GenerateSecret(rand.Reader)
 	db := filepath.Join(t.TempDir(), "gw.db")
-	down := newTestConn("test")
-	down.fail = func(bridges.Outbound) error { return fmt.Errorf("%w: down", bridges.ErrTransient) }
-	e := newEnv(t, envOpts{dbPath: db, secret: secret, nodes: nodes, conn: down,
+	down := gatewaytest.NewConn("test")
+	down.SetFail(func(bridges.Outbound) error { return fmt.Errorf("%w: down", bridges.ErrTransient) })
+	e := newEnv(t, envOpts{dbPath: db, secret: secret, net: net, conn: down,
 		cfg: func(c *gateway.Config) { c.MaxAttempts = 1000 }})
 	for i := range 5 {
 		if _, err := e.user.Send(context.Background(), fmt.Sprintf("while down %d", i), e.userKey); err != nil {
@@ -505,34 +439,27 @@ func TestGateway_restartDeliversPendingOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	nextStatus(t, e.user)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	e.until(t, "5 pending entries", func() bool {
 		n, _ := e.st.CountPending(context.Background(), "test:room")
-		if n == 5 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d pending, want 5", n)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return n == 5
+	})
 	e.stop()
-	up := newTestConn("test")
-	e2 := newEnv(t, envOpts{dbPath: db, secret: secret, nodes: nodes, conn: up})
+	up := gatewaytest.NewConn("test")
+	e2 := newEnv(t, envOpts{dbPath: db, secret: secret, net: net, conn: up})
 	seen := map[string]bool{}
 	for range 5 {
-		out := up.next(t)
+		out := up.Next(t)
 		if seen[out.Event.Text] {
 			t.Fatalf("%q delivered twice", out.Event.Text)
 		}
 		seen[out.Event.Text] = true
 	}
-	up.quiet(t, time.Second)
+	up.Quiet(t, 200*time.Millisecond)
 	// The old event again (a connector re-delivering after its own restart): no-op.
 	if err := e2.host.Deliver(context.Background(), remoteEvent(t, "x1", "carol", "Carol", "to status")); err != nil {
 		t.Fatal(err)
 	}
-	quietStatus(t, e2.user, 1500*time.Millisecond)
+	quietStatus(t, e2.user, 200*time.Millisecond)
 }
 
 // TestGateway_badEvents: invalid events are refused permanently; events for unknown
@@ -565,62 +492,12 @@ func TestGateway_badEvents(t *testing.T) {
 	quietStatus(t, e.user, time.Second)
 }
 
-// TestGateway_replyIsMapped: a Status reply to a bridged message reaches the connector
-// as a reply to the connector's own message ID.
-func TestGateway_replyIsMapped(t *testing.T) {
-	e := newEnv(t, envOpts{})
-	if err := e.host.Deliver(context.Background(), remoteEvent(t, "orig", "dave", "Dave", "question?")); err != nil {
-		t.Fatal(err)
-	}
-	m := nextStatus(t, e.user)
-	// Wait until the gateway recorded the Status ids of the puppet's message.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ids, _ := e.st.MappedIDs(context.Background(), "test:room", "test:orig", "status:status")
-		if len(ids) > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("puppet message never mapped")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if _, err := e.user.SendMessage(context.Background(), status.Outgoing{Text: "answer", ResponseTo: m.ID.String()}, e.userKey); err != nil {
-		t.Fatal(err)
-	}
-	out := e.conn.next(t)
-	if out.Event.Text != "answer" || out.ReplyTo != "test:orig" {
-		t.Fatalf("reply arrived as %+v (ReplyTo %q)", out.Event, out.ReplyTo)
-	}
-	// A reply to a Status user's message may name either payload's id (a 2019 client
-	// answers the Transit one, a 2020 client the protobuf one): both map to the
-	// connector's copy.
-	ids, err := e.user.Send(context.Background(), "status question", e.userKey)
-	if err != nil || len(ids) != 2 {
-		t.Fatalf("send: %v %v", ids, err)
-	}
-	q := e.conn.next(t)
-	e.conn.mu.Lock()
-	qID := e.conn.keys[q.Key]
-	e.conn.mu.Unlock()
-	for i, id := range ids {
-		time.Sleep(20 * time.Millisecond) // distinct clocks
-		text := fmt.Sprintf("answer to twin %d", i)
-		if _, err := e.user.SendMessage(context.Background(), status.Outgoing{Text: text, ResponseTo: id.String()}, e.userKey); err != nil {
-			t.Fatal(err)
-		}
-		if out := e.conn.next(t); out.Event.Text != text || out.ReplyTo != qID {
-			t.Fatalf("%s arrived as %q replying to %q, want %q", text, out.Event.Text, out.ReplyTo, qID)
-		}
-	}
-}
-
 // TestGateway_failureNoticeToOrigin: when a remote user's message cannot be delivered
 // to another network for good, the user's channel gets a notice saying so, and the
 // Status side still gets the message.
 func TestGateway_failureNoticeToOrigin(t *testing.T) {
-	broken := newTestConn("other")
-	broken.fail = func(bridges.Outbound) error { return bridges.Permanent(errors.New("banned from channel")) }
+	broken := gatewaytest.NewConn("other")
+	broken.SetFail(func(bridges.Outbound) error { return bridges.Permanent(errors.New("banned from channel")) })
 	e := newEnv(t, envOpts{extra: []bridges.Connector{broken}, cfg: func(c *gateway.Config) {
 		c.Routes[0].Channels = append(c.Routes[0].Channels, gateway.RouteChannel{Channel: "other:room"})
 	}})
@@ -630,116 +507,12 @@ func TestGateway_failureNoticeToOrigin(t *testing.T) {
 	if m := nextStatus(t, e.user); m.Text != "[test] <Erin> can you hear me" {
 		t.Fatalf("status got %q", m.Text)
 	}
-	n := e.conn.next(t)
+	n := e.conn.Next(t)
 	if n.Event.Kind != bridges.KindNotice || n.Channel != "test:room" || !n.Event.Sender.IsBridge ||
 		!strings.Contains(n.Event.Text, "Erin") || !strings.Contains(n.Event.Text, "other:room") {
 		t.Fatalf("notice %+v to %s", n.Event, n.Channel)
 	}
-	broken.mu.Lock()
-	calls := broken.calls
-	broken.mu.Unlock()
-	if calls != 1 {
+	if calls := broken.Calls(); calls != 1 {
 		t.Fatalf("a permanent failure was tried %d times", calls)
 	}
-}
-
-// TestGateway_mailserverCatchUpIsDeduplicated: after a restart the gateway catches up
-// on the chat from a mailserver; what it relayed before is a no-op, and what was sent
-// while it was down is relayed once.
-func TestGateway_mailserverCatchUpIsDeduplicated(t *testing.T) {
-	archive, err := store.Open(context.Background(), store.Config{Driver: store.DriverSQLite, Path: filepath.Join(t.TempDir(), "archive.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { archive.Close() })
-	srv, err := mailserver.NewServer(archive.Archive(), mailserver.ServerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	ms := statusnet.NewNode(t, node.Config{Whisper: whisper.Config{Archiver: srv, Requests: srv}})
-
-	nodeKey, _ := crypto.GenerateKey()
-	mc, err := mailserver.NewClient(mailserver.ClientConfig{NodeKey: nodeKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := statusnet.NewNode(t, node.Config{Whisper: whisper.Config{Completions: mc}})
-	b := statusnet.NewNode(t, node.Config{})
-	if err := a.AddPeer(ms.Enode(), true); err != nil {
-		t.Fatal(err)
-	}
-	statusnet.WaitPeer(t, a, ms.ID())
-	statusnet.Connect(t, a, b)
-	statusnet.Connect(t, b, ms)
-
-	synced := make(chan error, 4)
-	opts := envOpts{nodes: []*node.Node{a, b}, dbPath: filepath.Join(t.TempDir(), "gw.db"),
-		statusCfg: status.Config{History: status.HistoryConfig{Client: mc, Window: time.Hour}},
-		joined: func(ctx context.Context, ch *status.Chat) {
-			synced <- ch.SyncHistory(ctx, a.Whisper().Peer(ms.ID()), nil)
-		}}
-	secret, _ := identity.GenerateSecret(rand.Reader)
-	opts.secret = secret
-	e := newEnv(t, opts)
-	waitSync := func() {
-		t.Helper()
-		select {
-		case err := <-synced:
-			if err != nil {
-				t.Fatalf("catch-up: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatal("no catch-up within 30 s")
-		}
-	}
-	waitSync()
-	// The Status user outlives both gateway runs.
-	uc, err := status.New(b, status.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	user, err := uc.Join(ctx, "status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(user.Leave)
-	for i := range 3 {
-		if _, err := user.Send(context.Background(), fmt.Sprintf("before %d", i), e.userKey); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for range 3 {
-		e.conn.next(t)
-	}
-	e.stop()
-	// Sent while the gateway is down: node A has no subscriber, the mailserver archives it.
-	if _, err := user.Send(context.Background(), "while down", e.userKey); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		envs, _, err := archive.Archive().Query(context.Background(), mailserver.Query{Lower: uint32(time.Now().Add(-time.Hour).Unix()),
-			Upper: uint32(time.Now().Add(time.Minute).Unix()), Bloom: whisper.BloomOf(whisper.TopicFromName("status")), Limit: 100})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(envs) >= 8 { // 4 messages × 2 formats
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mailserver archived %d envelopes, want 8", len(envs))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	opts.conn = newTestConn("test")
-	e2 := newEnv(t, opts)
-	waitSync()
-	if out := e2.conn.next(t); out.Event.Text != "while down" {
-		t.Fatalf("after catch-up the connector got %q, want only the message sent while down", out.Event.Text)
-	}
-	e2.conn.quiet(t, 1500*time.Millisecond)
 }

@@ -4,20 +4,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/statusgate/statusgate/bridges"
-	"github.com/statusgate/statusgate/core/status"
-	"github.com/statusgate/statusgate/identity"
 	"github.com/statusgate/statusgate/records"
 )
 
@@ -33,8 +29,8 @@ const statusSettle = 600 * time.Millisecond
 // outboxBatch is how many pending entries one ledger read fetches.
 const outboxBatch = 128
 
-// outbox delivers one destination's entries in order, one at a time (Status: several
-// first attempts at once), and keeps one failing entry from holding up the others
+// outbox delivers one destination's entries in order, one at a time (or several first
+// attempts at once where the destination allows: Status), and keeps one failing entry from holding up the others
 // (issue 15 finding 1):
 //
 //   - an entry whose attempt fails is passed over for now and the next entry is tried
@@ -54,6 +50,7 @@ type outbox struct {
 	dest  bridges.ChannelID
 	net   string
 	rt    *route
+	to    destination
 	log   *slog.Logger
 	kick  chan struct{} // capacity 1: "there may be new entries"
 	depth atomic.Int64
@@ -93,8 +90,8 @@ type failedEntry struct {
 	next     time.Time // when its back-off ends
 }
 
-func (g *Gateway) newOutbox(dest bridges.ChannelID, rt *route) *outbox {
-	return &outbox{g: g, dest: dest, net: dest.Network(), rt: rt, kick: make(chan struct{}, 1),
+func (g *Gateway) newOutbox(dest bridges.ChannelID, rt *route, to destination) *outbox {
+	return &outbox{g: g, dest: dest, net: dest.Network(), rt: rt, to: to, kick: make(chan struct{}, 1),
 		log: g.log.With("dest", string(dest)), aside: map[int64]asideEntry{}, parts: map[int64][]string{}}
 }
 
@@ -102,6 +99,9 @@ func (g *Gateway) newOutbox(dest bridges.ChannelID, rt *route) *outbox {
 func (o *outbox) added() {
 	d := o.depth.Add(1)
 	o.g.m.depth.WithLabelValues(string(o.dest)).Set(float64(d))
+	o.g.mu.Lock()
+	o.g.signalLocked()
+	o.g.mu.Unlock()
 	select {
 	case o.kick <- struct{}{}:
 	default:
@@ -115,6 +115,9 @@ func (o *outbox) done() {
 		d = 0
 	}
 	o.g.m.depth.WithLabelValues(string(o.dest)).Set(float64(d))
+	o.g.mu.Lock()
+	o.g.signalLocked()
+	o.g.mu.Unlock()
 }
 
 // outcome is what one attempt at an entry came to.
@@ -139,7 +142,7 @@ func (o *outbox) run(ctx context.Context) {
 			}
 			wait := storeBack.next()
 			o.log.Error("read outbox failed; retrying", "err", err, "in", wait)
-			sleep(ctx, wait)
+			o.g.sleep(ctx, wait)
 			continue
 		}
 		storeBack = backoff{min: storeBack.min, max: storeBack.max}
@@ -154,13 +157,13 @@ func (o *outbox) run(ctx context.Context) {
 			// delivery is recorded, so that none is read back as pending.
 			o.marks.Wait()
 			after = 0
-			wake := time.NewTimer(o.idleWait())
+			wake := o.g.clock.NewTimer(o.idleWait())
 			select {
 			case <-ctx.Done():
 				wake.Stop()
 				return
 			case <-o.kick:
-			case <-wake.C: // an entry aside is due, or entries added by another process sharing the store
+			case <-wake.C(): // an entry aside is due, or entries added by another process sharing the store
 			}
 			wake.Stop()
 			continue
@@ -173,7 +176,7 @@ func (o *outbox) run(ctx context.Context) {
 // the first entry set aside or failing is due, at most 5 s (entries added by another
 // process sharing the store).
 func (o *outbox) idleWait() time.Duration {
-	now := o.g.cfg.Clock()
+	now := o.g.clock.Now()
 	wait := 5 * time.Second
 	for _, a := range o.aside {
 		wait = min(wait, a.next.Sub(now))
@@ -232,7 +235,7 @@ func (o *outbox) runBatch(ctx context.Context, entries []records.OutboxEntry, af
 // over, failing but not the head, the head before its back-off ends, or, read back after
 // a restart, its recorded next attempt still ahead.
 func (o *outbox) waiting(e records.OutboxEntry) bool {
-	now := o.g.cfg.Clock()
+	now := o.g.clock.Now()
 	if a, ok := o.aside[e.ID]; ok {
 		return now.Before(a.next)
 	}
@@ -252,7 +255,7 @@ func (o *outbox) waiting(e records.OutboxEntry) bool {
 // which the head is read again.
 func (o *outbox) restart(ctx context.Context) int64 {
 	head := o.failing[0]
-	sleep(ctx, head.next.Sub(o.g.cfg.Clock()))
+	o.g.sleep(ctx, head.next.Sub(o.g.clock.Now()))
 	return head.id - 1
 }
 
@@ -307,19 +310,19 @@ func (o *outbox) failed(id int64, attempts int, next time.Time) {
 	o.failing = append(o.failing, failedEntry{id: id, attempts: attempts, next: next})
 }
 
-// statusParallel is how many Status deliveries are sealed at once. Status needs no
-// delivery order (clients order by the clock fixed at ingest), and sealing (signing,
-// encryption, proof of work) is CPU work that one goroutine would serialise.
+// statusParallel is how many Status deliveries are sealed at once (statusDest).
 var statusParallel = max(4, 2*runtime.GOMAXPROCS(0))
 
-// parallelizable returns how many of the first entries may be attempted together: for
-// the Status destination, first attempts of a full queue's worth, else 1.
+// parallelizable returns how many of the first entries may be attempted together: first
+// attempts, up to the destination's parallel(), unless the queue is over its limit or
+// failing.
 func (o *outbox) parallelizable(entries []records.OutboxEntry) int {
-	if o.net != StatusNetwork || o.depth.Load() > int64(o.g.cfg.QueueLimit) || len(o.failing) > 0 {
+	p := o.to.parallel()
+	if p <= 1 || o.depth.Load() > int64(o.g.cfg.QueueLimit) || len(o.failing) > 0 {
 		return 1
 	}
 	n := 0
-	for n < len(entries) && n < statusParallel && entries[n].Attempts == 0 && entries[n].NextAttempt.IsZero() &&
+	for n < len(entries) && n < p && entries[n].Attempts == 0 && entries[n].NextAttempt.IsZero() &&
 		!o.waiting(entries[n]) {
 		n++
 	}
@@ -349,7 +352,7 @@ func (o *outbox) processParallel(ctx context.Context, entries []records.OutboxEn
 				return
 			}
 			actx, cancel := context.WithTimeout(ctx, o.g.cfg.AttemptTimeout)
-			r.ids, r.err = o.toStatus(actx, entries[j], &r.ev)
+			r.ids, r.err = o.to.deliver(actx, o, entries[j], &r.ev)
 			cancel()
 		}()
 	}
@@ -400,7 +403,7 @@ func (o *outbox) process(ctx context.Context, e records.OutboxEntry) outcome {
 		}
 		return ended
 	}
-	if !o.waitConnected(ctx) {
+	if !o.to.ready(ctx) {
 		return stopped
 	}
 	ev, err := decodeBody(e.Body)
@@ -411,7 +414,7 @@ func (o *outbox) process(ctx context.Context, e records.OutboxEntry) outcome {
 		return ended
 	}
 	actx, cancel := context.WithTimeout(ctx, g.cfg.AttemptTimeout)
-	ids, err := o.deliver(actx, e, &ev)
+	ids, err := o.to.deliver(actx, o, e, &ev)
 	cancel()
 	if err == nil {
 		// Recorded even when stopping (markLoop outlives the outboxes), so that it is
@@ -453,36 +456,14 @@ func (o *outbox) retryLater(ctx context.Context, e records.OutboxEntry, ev *brid
 	}
 	g.m.retries.WithLabelValues(o.net).Inc()
 	o.log.Warn("delivery failed; will retry", "id", ev.Origin.ID, "attempt", attempts, "in", wait, "err", err)
-	next := g.cfg.Clock().Add(wait)
+	next := g.clock.Now().Add(wait)
 	for ctx.Err() == nil {
 		if err := g.ledger.MarkRetry(ctx, e.ID, attempts, next, err.Error()); err == nil {
 			break
 		}
-		sleep(ctx, time.Second)
+		g.sleep(ctx, time.Second)
 	}
 	o.failed(e.ID, attempts, next)
-}
-
-// waitConnected waits until the destination can take deliveries: the Status chat is
-// always ready; a connector must report StateConnected. Attempts are not spent on a
-// network that is down.
-func (o *outbox) waitConnected(ctx context.Context) bool {
-	if o.net == StatusNetwork {
-		return true
-	}
-	for {
-		o.g.mu.Lock()
-		st := o.g.states[o.net].State
-		o.g.mu.Unlock()
-		if st == bridges.StateConnected {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
 }
 
 // delivered hands the completed entry to the mark writer and moves on: the queue does
@@ -493,9 +474,9 @@ func (o *outbox) delivered(ctx context.Context, e records.OutboxEntry, ids []str
 	o.marks.Add(1)
 	o.marked.add()
 	o.unmarked.Store(e.ID, struct{}{})
-	r := &markReq{d: records.Delivery{EntryID: e.ID, IDs: ids, At: o.g.cfg.Clock()}, ob: o, wg: &o.marks, sent: e.Received}
-	if o.net == StatusNetwork {
-		r.notBefore = time.Now().Add(statusSettle)
+	r := &markReq{d: records.Delivery{EntryID: e.ID, IDs: ids, At: o.g.clock.Now()}, ob: o, wg: &o.marks, sent: e.Received}
+	if d := o.to.settle(); d > 0 {
+		r.notBefore = o.g.clock.Now().Add(d)
 	}
 	// No ctx case: Run stops markLoop only after every outbox returned, so this send
 	// always finds its reader, and a delivery that went out is never left unrecorded.
@@ -508,7 +489,7 @@ func (o *outbox) delivered(ctx context.Context, e records.OutboxEntry, ids []str
 func (o *outbox) fail(ctx context.Context, e records.OutboxEntry, ev *bridges.Event, attempts int, reason string) bool {
 	g := o.g
 	for {
-		err := g.ledger.MarkFailed(ctx, e.ID, attempts, reason, g.cfg.Clock())
+		err := g.ledger.MarkFailed(ctx, e.ID, attempts, reason, g.clock.Now())
 		if err == nil {
 			break
 		}
@@ -516,112 +497,16 @@ func (o *outbox) fail(ctx context.Context, e records.OutboxEntry, ev *bridges.Ev
 			return false
 		}
 		o.log.Error("record failure failed; retrying", "entry", e.ID, "err", err)
-		sleep(ctx, time.Second)
+		g.sleep(ctx, time.Second)
 	}
 	o.forget(e.ID)
 	o.done()
 	g.m.failures.WithLabelValues(o.net).Inc()
 	o.log.Error("delivery failed for good", "entry", e.ID, "attempts", attempts, "reason", reason)
 	if ev != nil {
-		o.g.notifyFailure(ctx, e.ID, ev, o.dest)
+		o.g.noticeFailure(ctx, e.ID, ev, o.dest)
 	}
 	return true
-}
-
-// deliver makes one attempt and returns the destination-side IDs of what was posted.
-func (o *outbox) deliver(ctx context.Context, e records.OutboxEntry, ev *bridges.Event) ([]string, error) {
-	if o.net == StatusNetwork {
-		return o.toStatus(ctx, e, ev)
-	}
-	c := o.g.conns[o.net]
-	out := bridges.Outbound{Event: *ev, Channel: o.dest, Key: e.Key}
-	var err error
-	if ev.ReplyTo != "" {
-		if out.ReplyTo, err = o.mapped(ctx, ev, ev.ReplyTo); err != nil {
-			return nil, err
-		}
-	}
-	if ev.Target != "" {
-		if out.Target, err = o.mapped(ctx, ev, ev.Target); err != nil {
-			return nil, err
-		}
-	}
-	caps, err := guarded(o.log, "capabilities", func() (bridges.Capabilities, error) { return c.Capabilities(), nil })
-	if err != nil {
-		return nil, err
-	}
-	lim := textLimit{max: caps.MaxTextLen}
-	var r bridges.Receipt
-	switch ev.Kind {
-	case bridges.KindMessage, bridges.KindAction, bridges.KindNotice:
-		return o.sendParts(ctx, c, e, out, splitText(ev.Text, lim, 0, o.rt.LongText, o.g.cfg.MaxParts))
-	case bridges.KindEdit:
-		// An edit replaces one message: a long one is cut, never split.
-		out.Event.Text = splitText(ev.Text, lim, 0, LongTruncate, 1)[0]
-		if ed, ok := c.(bridges.Editor); ok && out.Target != "" {
-			r, err = guarded(o.log, "edit", func() (bridges.Receipt, error) { return ed.Edit(ctx, out) })
-			if !errors.Is(err, bridges.ErrUnsupported) {
-				break
-			}
-		}
-		out.Target = ""
-		out.Event.Kind, out.Event.Target = bridges.KindMessage, ""
-		r, err = guarded(o.log, "send", func() (bridges.Receipt, error) { return c.Send(ctx, out) })
-	case bridges.KindDelete:
-		if rd, ok := c.(bridges.Redactor); ok && out.Target != "" {
-			_, err = guarded(o.log, "redact", func() (struct{}, error) { return struct{}{}, rd.Redact(ctx, out) })
-		} else {
-			o.g.m.dropped.WithLabelValues(dropKind).Inc()
-		}
-	case bridges.KindReaction:
-		if re, ok := c.(bridges.Reactor); ok && out.Target != "" {
-			r, err = guarded(o.log, "react", func() (bridges.Receipt, error) { return re.React(ctx, out) })
-		} else {
-			o.g.m.dropped.WithLabelValues(dropKind).Inc()
-		}
-	case bridges.KindJoin, bridges.KindPart:
-		if mo, ok := c.(bridges.Moderator); ok {
-			_, err = guarded(o.log, "membership", func() (struct{}, error) { return struct{}{}, mo.Membership(ctx, out) })
-		} else {
-			o.g.m.dropped.WithLabelValues(dropKind).Inc()
-		}
-	}
-	if errors.Is(err, bridges.ErrUnsupported) {
-		o.g.m.dropped.WithLabelValues(dropKind).Inc()
-		return nil, nil // recorded as done: the network cannot show it
-	}
-	if err != nil {
-		return nil, err
-	}
-	if r.ID != "" {
-		return []string{string(r.ID)}, nil
-	}
-	return nil, nil
-}
-
-// sendParts posts the parts of a message (one, unless split) through c.Send, each with
-// its own idempotency key (the first: the entry's), the reply on the first only. Parts
-// posted by an earlier attempt of this process are not posted again; after a restart
-// they are, with the same keys (networks with transaction IDs post them once).
-func (o *outbox) sendParts(ctx context.Context, c bridges.Connector, e records.OutboxEntry, out bridges.Outbound, parts []string) ([]string, error) {
-	done := o.parts[e.ID]
-	ids := slices.Clone(done)
-	for i := len(done); i < len(parts); i++ {
-		p := out
-		p.Event.Text, p.Key = parts[i], partKey(e.Key, i)
-		if i > 0 {
-			p.ReplyTo, p.Event.ReplyTo = "", ""
-		}
-		r, err := guarded(o.log, "send", func() (bridges.Receipt, error) { return c.Send(ctx, p) })
-		if err != nil {
-			if i > 0 {
-				o.parts[e.ID] = ids
-			}
-			return nil, err
-		}
-		ids = append(ids, string(r.ID))
-	}
-	return slices.DeleteFunc(ids, func(id string) bool { return id == "" }), nil
 }
 
 // partKey is the idempotency key of part i (from 0) of a split message: the entry's key
@@ -635,99 +520,28 @@ func partKey(key string, i int) string {
 	return hex.EncodeToString(h[:16])
 }
 
-// mapped returns the ID in this destination of the message id (of ev's origin network).
+// mapped returns the ID in this destination of the message id (of ev's origin
+// network), or "" when none is known.
 func (o *outbox) mapped(ctx context.Context, ev *bridges.Event, id bridges.RemoteMsgID) (bridges.RemoteMsgID, error) {
-	ids, err := o.g.ledger.MappedIDs(ctx, string(ev.Origin.Channel), string(id), string(o.dest))
-	if err == nil && len(ids) == 0 {
-		o.awaitMarks(ctx, ev.Origin.Channel)
-		ids, err = o.g.ledger.MappedIDs(ctx, string(ev.Origin.Channel), string(id), string(o.dest))
-	}
-	if err != nil {
-		return "", fmt.Errorf("map %s: %w", id, err)
-	}
-	if len(ids) == 0 {
-		return "", nil
+	ids, err := o.mappedIDs(ctx, ev, id)
+	if err != nil || len(ids) == 0 {
+		return "", err
 	}
 	return bridges.RemoteMsgID(ids[0]), nil
 }
 
-// mappedStatus returns the real Status message id ("0x…") of the message id (of ev's
-// origin network), or "" when none is known: the ledger also maps twin IDs, which are
-// no message ids.
-func (o *outbox) mappedStatus(ctx context.Context, ev *bridges.Event, id bridges.RemoteMsgID) (string, error) {
+// mappedIDs returns the IDs in this destination of the message id (of ev's origin
+// network), oldest first.
+func (o *outbox) mappedIDs(ctx context.Context, ev *bridges.Event, id bridges.RemoteMsgID) ([]string, error) {
 	ids, err := o.g.ledger.MappedIDs(ctx, string(ev.Origin.Channel), string(id), string(o.dest))
 	if err == nil && len(ids) == 0 {
+		// The answered message may be one just delivered, its mark still on the way to
+		// the ledger: wait for the marks and look again.
 		o.awaitMarks(ctx, ev.Origin.Channel)
 		ids, err = o.g.ledger.MappedIDs(ctx, string(ev.Origin.Channel), string(id), string(o.dest))
 	}
 	if err != nil {
-		return "", fmt.Errorf("map %s: %w", id, err)
-	}
-	for _, m := range ids {
-		if local := bridges.RemoteMsgID(m).Local(); !strings.HasPrefix(local, "twin-") {
-			return local, nil
-		}
-	}
-	return "", nil
-}
-
-// toStatus posts ev into the route's chat as the sender's puppet, one message per part
-// of a long text, with the clocks fixed at ingest so that a retry sends the same
-// message ids (parts already posted are posted again: Status clients show a message id
-// once).
-func (o *outbox) toStatus(ctx context.Context, e records.OutboxEntry, ev *bridges.Event) ([]string, error) {
-	g := o.g
-	ch := o.rt.statusChat()
-	if ch == nil {
-		return nil, fmt.Errorf("%w: chat %q not joined", bridges.ErrTransient, o.rt.Chat)
-	}
-	account := g.cfg.Accounts[ev.Origin.Network]
-	if account == "" {
-		account = ev.Origin.Network
-	}
-	pid := identity.PuppetID{Network: ev.Origin.Network, Account: account, User: ev.Sender.ID.Local()}
-	key, rec, err := g.puppets.Key(ctx, pid, ev.Sender.Name)
-	if err != nil {
-		if errors.Is(err, identity.ErrInvalidPuppetID) {
-			return nil, bridges.Permanent(err)
-		}
-		return nil, err
-	}
-	g.markOurs(rec.ChatKey)
-	var responseTo string
-	if ev.ReplyTo != "" {
-		if responseTo, err = o.mappedStatus(ctx, ev, ev.ReplyTo); err != nil {
-			return nil, err
-		}
-	}
-	var ids []string
-	for i, text := range g.statusTexts(o.rt, ev) {
-		msg := status.Outgoing{Text: text, Timestamp: ev.Time}
-		if e.Clock != 0 {
-			msg.Clock = e.Clock + uint64(i) // reserved at ingest (NextClocks)
-		}
-		if i == 0 {
-			msg.ResponseTo = responseTo
-		}
-		start := time.Now()
-		sent, err := ch.SendMessage(ctx, msg, key)
-		g.m.sendTime.Observe(time.Since(start).Seconds())
-		if errors.Is(err, status.ErrUnsendable) {
-			return nil, bridges.Permanent(err) // the same message can never be sent
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", bridges.ErrTransient, err)
-		}
-		for _, id := range sent {
-			ids = append(ids, StatusNetwork+":"+id.String())
-		}
-		if msg.Clock != 0 {
-			// Mapped too: the echo of this message is then a known origin (a duplicate),
-			// and a reply naming it resolves through the chat's twin index.
-			if twin, err := twinOrigin(msg.TwinID(&key.PublicKey).String()); err == nil {
-				ids = append(ids, string(twin))
-			}
-		}
+		return nil, fmt.Errorf("map %s: %w", id, err)
 	}
 	return ids, nil
 }
@@ -738,7 +552,7 @@ func (o *outbox) toStatus(ctx context.Context, e records.OutboxEntry, ev *bridge
 // a target is not found.
 func (o *outbox) awaitMarks(ctx context.Context, src bridges.ChannelID) {
 	o.marks.Wait()
-	if so := o.g.outbox[src]; so != nil && so != o {
+	if so := o.g.outboxOf(src); so != nil && so != o {
 		so.marked.await(ctx)
 	}
 }
@@ -786,13 +600,4 @@ func (m *markCounter) await(ctx context.Context) {
 		m.mu.Lock()
 	}
 	m.mu.Unlock()
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

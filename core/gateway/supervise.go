@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"runtime/debug"
-	"time"
 
 	"github.com/statusgate/statusgate/bridges"
 )
@@ -45,12 +44,12 @@ func (g *Gateway) runConnector(ctx context.Context, c bridges.Connector) {
 		wait += rand.N(wait/2 + 1)
 		h.ReportState(state, err)
 		log.Warn("connector session ended; next in", "err", err, "in", wait)
-		t := time.NewTimer(wait)
+		t := g.clock.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
-		case <-t.C:
+		case <-t.C():
 		}
 	}
 }

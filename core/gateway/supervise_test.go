@@ -59,8 +59,8 @@ func (l *syncLog) String() string {
 // other, reports each end as its result says, and survives a panic in Run or Send.
 func TestRunConnector_sessions(t *testing.T) {
 	logs := new(syncLog)
-	g := &Gateway{cfg: Config{RetryMin: time.Millisecond, RetryMax: 4 * time.Millisecond, Clock: time.Now},
-		log: slog.New(slog.NewTextHandler(logs, nil)), m: newMetrics(nil), states: map[string]ConnectorState{}}
+	g := &Gateway{cfg: Config{RetryMin: time.Millisecond, RetryMax: 4 * time.Millisecond}, clock: SystemClock{},
+		log: slog.New(slog.NewTextHandler(logs, nil)), m: newMetrics(nil), states: map[string]ConnectorState{}, changed: make(chan struct{})}
 	c := &sessions{script: make(chan func(context.Context, bridges.Host) error), started: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -163,6 +163,18 @@ func (n *Node) Mailservers() []string {
 	return urls
 }
 
+// MailserversChanged returns a channel closed when the discovery pool's state next
+// changes (Mailservers may hold new candidates); nil, never closed, without discovery.
+func (n *Node) MailserversChanged() <-chan struct{} {
+	n.mu.Lock()
+	pool := n.pool
+	n.mu.Unlock()
+	if pool == nil {
+		return nil
+	}
+	return pool.CandidatesChanged()
+}
+
 // startDiscovery runs topic discovery on UDP at the server's listen port and the peer
 // pool over it, until ctx ends; it returns a wait function.
 func (n *Node) startDiscovery(ctx context.Context, srv *p2p.Server) (wait func(), err error) {

@@ -362,6 +362,12 @@ func (n *Node) SetMinPoW(pow float64) error { return n.shh.SetMinPoW(pow) }
 // SetBloom changes the advertised bloom filter and notifies peers.
 func (n *Node) SetBloom(b whisper.Bloom) { n.shh.SetBloom(b) }
 
+// Peer returns the connected Whisper peer with that ID, or nil.
+func (n *Node) Peer(id enode.ID) *whisper.Peer { return n.shh.Peer(id) }
+
+// PeersChanged returns a channel closed when the next Whisper peer joins or leaves.
+func (n *Node) PeersChanged() <-chan struct{} { return n.shh.PeersChanged() }
+
 // WaitPeers blocks until at least k Whisper peers are connected or ctx ends.
 func (n *Node) WaitPeers(ctx context.Context, k int) error {
 	t := time.NewTicker(20 * time.Millisecond)

@@ -187,6 +187,9 @@ type Pool struct {
 
 	mu     sync.Mutex // guards status, the copy of the state read by Status
 	status Status
+	// candidatesChanged is closed when the state is next published (CandidatesChanged);
+	// nil until asked for. Guarded by mu.
+	candidatesChanged chan struct{}
 }
 
 type foundNode struct {
@@ -245,6 +248,17 @@ func (p *Pool) Candidates(topic discv5.Topic) []*enode.Node {
 		}
 	}
 	return nil
+}
+
+// CandidatesChanged returns a channel closed at the pool's next state change (after
+// which Candidates may hold new nodes).
+func (p *Pool) CandidatesChanged() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.candidatesChanged == nil {
+		p.candidatesChanged = make(chan struct{})
+	}
+	return p.candidatesChanged
 }
 
 // Run subscribes to the server's peer events, seeds each topic from the cache, starts
@@ -622,6 +636,10 @@ func (p *Pool) publish() {
 	}
 	p.mu.Lock()
 	p.status = s
+	if p.candidatesChanged != nil {
+		close(p.candidatesChanged)
+		p.candidatesChanged = nil
+	}
 	p.mu.Unlock()
 }
 

@@ -48,6 +48,10 @@ type Chat struct {
 	quit   chan struct{}
 	done   chan struct{}
 	once   sync.Once
+	// history is the chat's own catch-up (HistoryConfig.Mailservers), if any: stopped
+	// and waited for by Leave.
+	history     sync.WaitGroup
+	stopHistory context.CancelFunc
 
 	mu    sync.Mutex // guards clock, seen and twins
 	clock chat.Clock
@@ -81,8 +85,13 @@ func (c *Client) Join(ctx context.Context, name string, opts ...JoinOptions) (*C
 	}
 	ch := &Chat{c: c, name: name, topic: topic, key: key, format: format, sub: sub,
 		out: make(chan *Message, c.cfg.Buffer), quit: make(chan struct{}), done: make(chan struct{}),
-		seen: newDedupe(c.cfg.DedupeWindow), twins: newTwinIndex(c.cfg.DedupeWindow)}
+		seen: newDedupe(c.cfg.DedupeWindow), twins: newTwinIndex(c.cfg.DedupeWindow), stopHistory: func() {}}
 	go ch.receiveLoop(ctx)
+	if peers, ok := c.tr.(MailserverPeers); ok && c.cfg.History.Client != nil && c.cfg.History.Mailservers != nil {
+		hctx, cancel := context.WithCancel(ctx)
+		ch.stopHistory = cancel
+		ch.history.Go(func() { defer cancel(); ch.catchUp(hctx, peers) })
+	}
 	return ch, nil
 }
 
@@ -93,9 +102,12 @@ func (ch *Chat) Name() string { return ch.name }
 // for display order). It is closed after Leave.
 func (ch *Chat) Messages() <-chan *Message { return ch.out }
 
-// Leave unsubscribes and waits until the receive loop has stopped and Messages is closed.
+// Leave unsubscribes and waits until the receive loop (and the chat's own catch-up, if
+// any) has stopped and Messages is closed.
 func (ch *Chat) Leave() {
 	ch.once.Do(func() { close(ch.quit) })
+	ch.stopHistory()
+	ch.history.Wait()
 	<-ch.done
 }
 

@@ -212,6 +212,8 @@ type Service struct {
 	peerMu  sync.RWMutex
 	peers   map[enode.ID]*Peer
 	trusted map[enode.ID]bool
+	// peersChanged is closed and replaced whenever a peer joins or leaves (PeersChanged).
+	peersChanged chan struct{}
 
 	subMu sync.RWMutex
 	subs  map[string]*Subscription
@@ -241,16 +243,17 @@ func NewService(cfg Config) (*Service, error) {
 	}
 	cfg = cfg.withDefaults()
 	s := &Service{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		now:     cfg.Clock,
-		filters: NewFilters(),
-		pool:    newPool(cfg.MaxPoolBytes),
-		peers:   make(map[enode.ID]*Peer),
-		trusted: make(map[enode.ID]bool),
-		subs:    make(map[string]*Subscription),
-		queue:   make(chan delivery, cfg.QueueSize),
-		done:    make(chan struct{}),
+		cfg:          cfg,
+		log:          cfg.Logger,
+		now:          cfg.Clock,
+		filters:      NewFilters(),
+		pool:         newPool(cfg.MaxPoolBytes),
+		peers:        make(map[enode.ID]*Peer),
+		trusted:      make(map[enode.ID]bool),
+		peersChanged: make(chan struct{}),
+		subs:         make(map[string]*Subscription),
+		queue:        make(chan delivery, cfg.QueueSize),
+		done:         make(chan struct{}),
 	}
 	st := &settings{minPoW: cfg.MinPoW, prevPoW: cfg.MinPoW, bloom: FullBloom()}
 	if cfg.TopicBloom {
@@ -489,6 +492,20 @@ func (s *Service) Peer(id enode.ID) *Peer {
 	return s.peers[id]
 }
 
+// PeersChanged returns a channel that is closed when the next peer joins or leaves: a
+// caller waiting for a peer re-checks (Peer) when it closes, instead of polling.
+func (s *Service) PeersChanged() <-chan struct{} {
+	s.peerMu.RLock()
+	defer s.peerMu.RUnlock()
+	return s.peersChanged
+}
+
+// peersChange wakes the PeersChanged waiters. Called with peerMu held for writing.
+func (s *Service) peersChange() {
+	close(s.peersChanged)
+	s.peersChanged = make(chan struct{})
+}
+
 // Peers describes the connected peers, ordered by ID.
 func (s *Service) Peers() []PeerInfo {
 	s.peerMu.RLock()
@@ -511,6 +528,7 @@ func (s *Service) addPeer(p *Peer) error {
 		p.trusted.Store(true)
 	}
 	s.peers[p.id] = p
+	s.peersChange()
 	return nil
 }
 
@@ -519,6 +537,7 @@ func (s *Service) removePeer(p *Peer) {
 	defer s.peerMu.Unlock()
 	if s.peers[p.id] == p {
 		delete(s.peers, p.id)
+		s.peersChange()
 	}
 	close(p.done)
 }

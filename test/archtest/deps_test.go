@@ -19,7 +19,7 @@ const module = "github.com/statusgate/statusgate"
 func allowed(pkg, dep string) bool {
 	under := func(p, prefix string) bool { return p == prefix || strings.HasPrefix(p, prefix+"/") }
 	switch {
-	case under(dep, "test"), dep == "bridges/bridgestest":
+	case under(dep, "test"), dep == "bridges/bridgestest", dep == "core/gateway/gatewaytest":
 		return false // test kits are for _test.go files only (checked without -test)
 	case under(pkg, "cmd"), under(pkg, "test"):
 		return true
@@ -139,6 +139,8 @@ func TestAllowed_rules(t *testing.T) {
 		{"core/node", "core/peers", true},
 		{"bridges/irc", "bridges/bridgestest", false},
 		{"cmd/bridge", "bridges/bridgestest", false},
+		{"cmd/bridge", "core/gateway/gatewaytest", false},
+		{"core/gateway", "core/gateway/gatewaytest", false},
 	}
 	for _, tc := range cases {
 		if got := allowed(tc.pkg, tc.dep); got != tc.ok {

@@ -278,7 +278,7 @@ const ratchetNotes = `
   the hot rows (sessions, installations, agreed installations) are cached in memory.
 `
 
-// gatewayPrefix names the end-to-end gateway benchmarks (core/gateway/bench_test.go):
+// gatewayPrefix names the end-to-end gateway benchmarks (core/gateway/onnode/bench_test.go):
 // they have no reference twin and report custom metrics, so they get their own section.
 const gatewayPrefix = "Gateway_"
 
@@ -324,7 +324,7 @@ func gatewaySection(b *strings.Builder, ours map[string]result, names []string) 
 }
 
 // gatewayIntro opens the Gateway section.
-const gatewayIntro = "End to end through the whole gateway in one process (core/gateway/bench_test.go), no\n" +
+const gatewayIntro = "End to end through the whole gateway in one process (core/gateway/onnode/bench_test.go), no\n" +
 	"reference twin: two of our nodes over RLPx on loopback; on node A the gateway with its\n" +
 	"SQLite ledger (WAL, synchronous FULL, as the product opens it), the puppet registry on\n" +
 	"that store and the real api connector (HTTP + SSE on 127.0.0.1); on node B a Status user\n" +
@@ -429,7 +429,7 @@ const ircNotes = `
   than the connector's: a homeserver on PostgreSQL, or Synapse, will differ.
 `
 
-// gatewayRate is benchRate of core/gateway/bench_test.go, the offered load.
+// gatewayRate is benchRate of core/gateway/onnode/bench_test.go, the offered load.
 const gatewayRate = 2000
 
 // twin finds the reference result for our benchmark name: the same name, or for a

@@ -1,4 +1,4 @@
-package gateway_test
+package onnode
 
 import (
 	"bufio"
@@ -105,7 +105,7 @@ func newBenchEnv(b *testing.B, gwPoW float64) *benchEnv {
 	// One Status user sends the whole load: flood control off (it measures the path).
 	gw, err := gateway.New(gateway.Config{Routes: []gateway.Route{{Chat: "status",
 		Channels: []gateway.RouteChannel{{Channel: ch}}}}, RateLimit: gateway.RateLimit{Disabled: true}},
-		gateway.Deps{Ledger: st, Status: sc, Puppets: puppet.New(secret, st, nil), Connectors: []bridges.Connector{conn}})
+		gateway.Deps{Ledger: st, Status: gateway.StatusOver(sc), Puppets: puppet.New(secret, st, nil), Connectors: []bridges.Connector{conn}})
 	if err != nil {
 		b.Fatal(err)
 	}
