@@ -12,7 +12,7 @@ func TestKind_String(t *testing.T) {
 	want := map[Kind]string{
 		KindMessage: "message", KindAction: "action", KindEdit: "edit", KindDelete: "delete",
 		KindReaction: "reaction", KindNotice: "notice",
-		0: "Kind(0)", KindNotice + 1: "Kind(9)",
+		0: "Kind(0)", KindNotice + 1: "Kind(7)",
 	}
 	for k, s := range want {
 		if got := k.String(); got != s {
