@@ -12,8 +12,8 @@
 //	          Receipt → gateway marks delivered
 //
 // The required interface, Connector, is small: Name, Capabilities, Run and Send. Edits,
-// deletes and reactions are optional capability interfaces (Editor, Redactor, Reactor)
-// that the gateway finds by type assertion; when one is missing, the gateway degrades
+// deletes, reactions and channels named at run time are optional capability interfaces
+// (Editor, Redactor, Reactor, Joiner) that the gateway finds by type assertion; when one is missing, the gateway degrades
 // (an edit becomes a new message, a delete or a reaction is recorded and not posted)
 // and never fails.
 // Each connector lists its surface in compile-time guards at the top of its
@@ -140,6 +140,23 @@ type Reactor interface {
 	// own ID where the network has one (so that a later KindDelete can remove it), else
 	// empty. A reaction key the network does not know returns ErrUnsupported.
 	React(ctx context.Context, out Outbound) (Receipt, error)
+}
+
+// Joiner is implemented by connectors that serve channels named at run time: the
+// gateway calls Join for every channel of a route when the route starts (at its start,
+// for the routes in its table, and when a route is added while it runs) and Leave when
+// the route is removed. Without it a connector serves the channels of its own
+// configuration, and a route can carry only those.
+type Joiner interface {
+	// Join makes the connector serve ch, a channel of its own network, from now on and
+	// in later sessions; serving it already is success. Called on the goroutine that
+	// changes the route table, whether a session is up or not; it should not wait for
+	// the network (a session that is up may join in the background). An error fails
+	// the route's start (a permanent one: the channel can never be served).
+	Join(ctx context.Context, ch ChannelID) error
+	// Leave stops serving ch; not serving it is success. Called like Join when a route
+	// is removed; an error is logged.
+	Leave(ctx context.Context, ch ChannelID) error
 }
 
 // Host is what the gateway offers a running connector. The gateway implements it and

@@ -104,3 +104,36 @@ type Puppet struct {
 	FirstSeen time.Time
 	LastSeen  time.Time
 }
+
+// Sentinel errors of the route table.
+var (
+	// ErrRouteExists: a route for that conversation is in the table already.
+	ErrRouteExists = errors.New("route exists")
+	// ErrChannelTaken: a channel of the route belongs to another route.
+	ErrChannelTaken = errors.New("channel in another route")
+	// ErrNoRoute: no route for that conversation.
+	ErrNoRoute = errors.New("no such route")
+)
+
+// Route is one row of the route table: a Status conversation and the remote channels
+// bridged to it.
+type Route struct {
+	// Chat names the Status conversation: for Kind "public", the public chat's name.
+	Chat string
+	// Kind is the kind of conversation: "public" (a public chat). 1:1 and group
+	// conversations will be kinds of their own, named by a key or a group ID in Chat.
+	Kind string
+	// LongText is the route's long-text policy ("split" or "truncate"; "" is split).
+	LongText string
+	// Channels are the remote channels, in the order they were given.
+	Channels []RouteChannel
+	// Source says where the route came from: "config" (the configuration file, loaded
+	// at every start) or "api" (added at run time).
+	Source string
+}
+
+// RouteChannel is one channel of a route.
+type RouteChannel struct {
+	Channel   string // bridges.ChannelID
+	Direction string // "both", "in" or "out"
+}

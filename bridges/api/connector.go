@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,7 @@ var (
 	_ bridges.Editor    = (*Connector)(nil)
 	_ bridges.Redactor  = (*Connector)(nil)
 	_ bridges.Reactor   = (*Connector)(nil)
+	_ bridges.Joiner    = (*Connector)(nil)
 )
 
 // Timeouts of the connector. They are not configuration: they bound resources, and
@@ -60,9 +62,10 @@ var serverLimits = httpLimits{
 type Connector struct {
 	cfg      Config
 	tokenSum [sha256.Size]byte // SHA-256 of Token: compared in constant time, never logged
-	channels []*channel        // in Config.Channels order
-	byName   map[string]*channel
-	byID     map[bridges.ChannelID]*channel
+	// chans are the channels served: Config.Channels, and those joined since (Join).
+	// Copied on write under joinMu; read without a lock.
+	chans  atomic.Pointer[channelSet]
+	joinMu sync.Mutex
 
 	// Injected time and randomness (STYLE.md rule 14); tests replace them.
 	now    func() time.Time
@@ -88,24 +91,88 @@ func New(cfg Config) (*Connector, error) {
 	c := &Connector{
 		cfg:      cfg,
 		tokenSum: sha256.Sum256([]byte(cfg.Token)),
-		byName:   make(map[string]*channel, len(cfg.Channels)),
-		byID:     make(map[bridges.ChannelID]*channel, len(cfg.Channels)),
 		now:      time.Now,
 		rand:     rand.Reader,
 		limits:   serverLimits,
 		ready:    make(chan struct{}),
 	}
+	set := &channelSet{byName: map[string]*channel{}, byID: map[bridges.ChannelID]*channel{}}
 	for _, name := range cfg.Channels {
 		id, err := channelID(cfg.Name, name)
 		if err != nil { // Validate checked it
 			return nil, fmt.Errorf("%w: api.channels: %v", ErrInvalidConfig, err)
 		}
-		ch := newChannel(name, id, cfg.Replay, cfg.ReplayBytes, cfg.SubscriberBuffer)
-		c.channels = append(c.channels, ch)
-		c.byName[name] = ch
-		c.byID[id] = ch
+		set.add(newChannel(name, id, cfg.Replay, cfg.ReplayBytes, cfg.SubscriberBuffer))
 	}
+	c.chans.Store(set)
 	return c, nil
+}
+
+// channelSet is the channels served, by name and by ID, in the order they came.
+type channelSet struct {
+	list   []*channel
+	byName map[string]*channel
+	byID   map[bridges.ChannelID]*channel
+}
+
+func (s *channelSet) add(ch *channel) {
+	s.list = append(s.list, ch)
+	s.byName[ch.name] = ch
+	s.byID[ch.id] = ch
+}
+
+// names lists the channel names served.
+func (s *channelSet) names() []string {
+	out := make([]string, len(s.list))
+	for i, ch := range s.list {
+		out[i] = ch.name
+	}
+	return out
+}
+
+// Join serves the channel ch from now on (bridges.Joiner): a route added at run time
+// names it. Its replay ring starts empty. Joining a channel served already does
+// nothing; a name Config.Channels would refuse is a permanent error.
+func (c *Connector) Join(_ context.Context, ch bridges.ChannelID) error {
+	name := ch.Local()
+	if ch.Network() != c.cfg.Name || name == "" || strings.Contains(name, "/") || len(name) > maxChannelLen {
+		return bridges.Permanent(fmt.Errorf("join %s: %w", ch, ErrUnknownChannel))
+	}
+	c.joinMu.Lock()
+	defer c.joinMu.Unlock()
+	old := c.chans.Load()
+	if old.byID[ch] != nil {
+		return nil
+	}
+	set := &channelSet{byName: map[string]*channel{}, byID: map[bridges.ChannelID]*channel{}}
+	for _, x := range old.list {
+		set.add(x)
+	}
+	set.add(newChannel(name, ch, c.cfg.Replay, c.cfg.ReplayBytes, c.cfg.SubscriberBuffer))
+	c.chans.Store(set)
+	c.logger().Info("api channel joined", "chat", name)
+	return nil
+}
+
+// Leave stops serving ch (bridges.Joiner): a POST to it or a new stream of it is
+// answered 404, and Send fails; open streams get nothing more. Leaving a channel not
+// served does nothing.
+func (c *Connector) Leave(_ context.Context, ch bridges.ChannelID) error {
+	c.joinMu.Lock()
+	defer c.joinMu.Unlock()
+	old := c.chans.Load()
+	if old.byID[ch] == nil {
+		return nil
+	}
+	set := &channelSet{byName: map[string]*channel{}, byID: map[bridges.ChannelID]*channel{}}
+	for _, x := range old.list {
+		if x.id != ch {
+			set.add(x)
+		}
+	}
+	c.chans.Store(set)
+	c.logger().Info("api channel left", "chat", ch.Local())
+	return nil
 }
 
 // Name returns Config.Name.
@@ -138,7 +205,7 @@ func (c *Connector) Ready() <-chan struct{} { return c.ready }
 // runs it again after its back-off. It also returns an error when it cannot run at all
 // (not built with New, nil host, already running).
 func (c *Connector) Run(ctx context.Context, h bridges.Host) error {
-	if c == nil || c.byName == nil {
+	if c == nil || c.chans.Load() == nil {
 		return fmt.Errorf("%w: connector not built with New", ErrInvalidConfig)
 	}
 	if h == nil {

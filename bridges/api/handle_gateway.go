@@ -83,7 +83,7 @@ func (c *Connector) publish(ctx context.Context, kind bridges.Kind, out bridges.
 	if err := ctx.Err(); err != nil {
 		return bridges.Receipt{}, err
 	}
-	ch := c.byID[out.Channel]
+	ch := c.chans.Load().byID[out.Channel]
 	if ch == nil {
 		return bridges.Receipt{}, bridges.Permanent(fmt.Errorf("send %s to %s: %w", kind, out.Channel, ErrUnknownChannel))
 	}

@@ -294,7 +294,7 @@ func TestSSE_slowSubscriberIsDisconnected(t *testing.T) {
 	}
 	defer resp.Body.Close()
 
-	ch := r.c.byName["status"]
+	ch := r.c.chans.Load().byName["status"]
 	text := strings.Repeat("a", 60<<10)
 	var slowest time.Duration
 	sent := 0
@@ -390,7 +390,7 @@ func TestSSE_replayBoundedByBytes(t *testing.T) {
 	if first.event != "gap" || replayed >= total || bytes > int(DefaultReplayBytes) {
 		t.Errorf("replayed %d events, %d bytes (first frame %q): want a gap and at most %d bytes", replayed, bytes, first.event, DefaultReplayBytes)
 	}
-	if n, b := r.c.byName["status"].kept(); b > DefaultReplayBytes || n != replayed+1 {
+	if n, b := r.c.chans.Load().byName["status"].kept(); b > DefaultReplayBytes || n != replayed+1 {
 		t.Errorf("ring keeps %d events, %d bytes; want %d, ≤ %d", n, b, replayed+1, DefaultReplayBytes)
 	}
 }

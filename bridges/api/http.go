@@ -143,13 +143,13 @@ func isEventsPath(r *http.Request) bool {
 
 // handleChannels answers GET /v1/channels with the JSON list of channel names.
 func (s *server) handleChannels(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.c.cfg.Channels)
+	writeJSON(w, http.StatusOK, s.c.chans.Load().names())
 }
 
 // lookup returns the channel named in the path, or answers 404 and returns nil.
 func (s *server) lookup(w http.ResponseWriter, r *http.Request) *channel {
 	name := r.PathValue("name")
-	ch := s.c.byName[name]
+	ch := s.c.chans.Load().byName[name]
 	if ch == nil {
 		writeError(w, http.StatusNotFound, "unknown channel "+strconv.Quote(name))
 	}

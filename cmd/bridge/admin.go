@@ -31,6 +31,9 @@ type adminServer struct {
 	peers func() int
 	nd    *node.Node // nil in tests without a node
 	reg   *prometheus.Registry
+	// token is the bearer token of /v1/routes (http.token_file); "" refuses every
+	// request there.
+	token string
 	log   *slog.Logger
 	bound chan net.Addr // receives the listening address once (tests)
 	// limits bound each connection; the zero value means adminLimits (tests shorten
@@ -114,6 +117,11 @@ func (a *adminServer) handler() http.Handler {
 		_ = enc.Encode(reportPeers(a.nd))
 	})
 	mux.HandleFunc("GET /identicons/{id}", identiconHandler)
+	if a.gw != nil {
+		routes := routesHandler(a.gw, a.token)
+		mux.Handle("/v1/routes", routes)
+		mux.Handle("/v1/routes/", routes)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}))
 	return mux
 }

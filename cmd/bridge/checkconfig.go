@@ -234,6 +234,11 @@ func checkStart(c *Config) []error {
 			errs = append(errs, fmt.Errorf("connectors.api.token_file: %w", err))
 		}
 	}
+	if c.HTTP.Listen != "" && len(c.Gateway.Routes) > 0 {
+		if _, err := loadToken(c.HTTP.TokenFile); err != nil {
+			errs = append(errs, fmt.Errorf("http.token_file: %w", err))
+		}
+	}
 	if c.Validate() != nil {
 		return errs // the constructors would refuse what is reported already
 	}

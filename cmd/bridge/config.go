@@ -299,6 +299,9 @@ func (c *Config) withDefaults() {
 		c.Store.Path = filepath.Join(c.DataDir, "statusgate.db")
 	}
 	c.Mailserver.withDefaults()
+	if c.HTTP.TokenFile == "" {
+		c.HTTP.TokenFile = filepath.Join(c.DataDir, "admin.token")
+	}
 	c.Gateway.withDefaults(c.DataDir)
 	c.Connectors.withDefaults(c.DataDir, c.Gateway.Routes)
 }

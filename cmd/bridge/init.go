@@ -191,6 +191,7 @@ func initKeys(cfg *Config, w io.Writer) error {
 		{"node key      ", cfg.Node.KeyFile, func(p string) error { _, err := node.LoadOrCreateKey(p); return err }},
 		{"gateway secret", cfg.Gateway.SecretFile, createSecret},
 		{"api token     ", cfg.Connectors.API.TokenFile, createToken},
+		{"admin token   ", cfg.HTTP.TokenFile, createToken},
 	} {
 		ok, err := exists(k.path)
 		if err != nil {

@@ -39,8 +39,8 @@ func main() {
 const usage = `usage: bridge <command> [flags]
 
 commands:
-  init      create a configuration, the data dir, the node key, the gateway secret and
-            the API token:
+  init      create a configuration, the data dir, the node key, the gateway secret, the
+            API token and the admin token:
             bridge init [-out FILE | -config FILE] [-force]  (default -out statusgate.yaml;
             -force overwrites the configuration, never a key file)
             bridge init -keys [-config FILE]  (only the missing key files, no configuration)
@@ -53,6 +53,9 @@ commands:
             write the Matrix appservice registration (and fresh tokens) for a
             connectors.matrix section: bridge generate-registration [-config FILE]
               [-network NAME] [-out registration.yaml] [-force]
+  routes    list or change the running gateway's route table (applied at once, kept
+            across restarts), through its admin server (http.listen, http.token_file):
+            bridge routes [-config FILE] list | add CHAT CHANNEL[=in|=out]… | remove CHAT
   whois     look a puppet up by its Status chat key or by the remote user it stands for:
             bridge whois [-config FILE] <chat key | network:user>  (exit 1 if none)
   chat      join a Status public chat from the terminal:
@@ -97,6 +100,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runInit(args[1:], stdout, stderr)
 	case "check-config":
 		return runCheckConfig(args[1:], stdout, stderr)
+	case "routes":
+		return runRoutes(ctx, args[1:], stdout, stderr)
 	case "whois":
 		return runWhois(ctx, args[1:], stdout, stderr)
 	case "generate-registration":

@@ -103,6 +103,9 @@ type startFiles struct {
 	namer  *identity.Namer
 	key    *ecdsa.PrivateKey // the node key
 	secret *identity.Secret  // the gateway secret; nil without routes
+	// adminToken is the bearer token of the admin server's route table; "" without
+	// routes or without http.listen.
+	adminToken string
 }
 
 // loadStartFiles reads the alias word lists, the node key (created when missing), and, when the gateway runs, the gateway secret and the API token
@@ -124,6 +127,11 @@ func loadStartFiles(cfg *Config) (startFiles, error) {
 		if *cfg.Connectors.API.Enabled {
 			if cfg.Connectors.API.Token, err = loadToken(cfg.Connectors.API.TokenFile); err != nil {
 				return f, fmt.Errorf("connectors.api.token_file: %w", err)
+			}
+		}
+		if cfg.HTTP.Listen != "" {
+			if f.adminToken, err = loadToken(cfg.HTTP.TokenFile); err != nil {
+				return f, fmt.Errorf("http.token_file: %w", err)
 			}
 		}
 	}
@@ -228,7 +236,7 @@ func assemble(cfg *Config, log *slog.Logger, st *store.Store, f startFiles) ([]s
 	}
 	if cfg.HTTP.Listen != "" {
 		adm := &adminServer{addr: cfg.HTTP.Listen, gw: gw, peers: func() int { return len(nd.Peers()) }, reg: reg, nd: nd,
-			log: log.With("svc", "http")}
+			token: f.adminToken, log: log.With("svc", "http")}
 		services = append(services, service{"http", adm.Run})
 	}
 	return services, nil
@@ -269,7 +277,7 @@ func buildGateway(cfg *Config, log *slog.Logger, nd *node.Node, nodeChatKey stri
 	gc := cfg.Gateway.gatewayConfig()
 	gc.Logger = log.With("svc", "gateway")
 	return gateway.New(gc, gateway.Deps{Ledger: st, Status: gateway.StatusOver(client), Puppets: puppet.New(f.secret, st, nil),
-		Connectors: conns, OwnKeys: []string{nodeChatKey}, Registerer: reg})
+		Connectors: conns, OwnKeys: []string{nodeChatKey}, Registerer: reg, Routes: st})
 }
 
 // service is one long-running part of the process.

@@ -350,15 +350,22 @@ func loadNamer(key, dir string) (*identity.Namer, error) {
 	return identity.NewNamer(words), nil
 }
 
-// HTTPConfig is the health and metrics server.
+// HTTPConfig is the admin server: /healthz, /readyz, /metrics, and the route table
+// (/v1/routes, for `bridge routes`), which takes a bearer token.
 type HTTPConfig struct {
-	// Listen is the host:port serving /healthz, /readyz and /metrics. Default "": no
-	// HTTP server.
+	// Listen is the host:port serving /healthz, /readyz, /metrics and /v1/routes.
+	// Default "": no HTTP server.
 	Listen string `yaml:"listen"`
+	// TokenFile holds the bearer token of /v1/routes (64 hex characters, mode 0600);
+	// `bridge init -keys` creates it. Default "<data_dir>/admin.token".
+	TokenFile string `yaml:"token_file"`
 }
 
 // Validate checks the http section.
 func (h *HTTPConfig) Validate() error {
+	if strings.TrimSpace(h.TokenFile) == "" {
+		return errors.New("http.token_file: blank")
+	}
 	if h.Listen == "" {
 		return nil
 	}

@@ -168,39 +168,63 @@ func (c *Config) Validate() error {
 	chats := map[string]int{}
 	channels := map[bridges.ChannelID]string{}
 	for i, r := range c.Routes {
+		key := fmt.Sprintf("routes[%d]", i)
+		errs = append(errs, r.problems(key)...)
 		name := strings.TrimPrefix(r.Chat, "#")
-		if name == "" {
-			errs = append(errs, fmt.Errorf("routes[%d].chat: empty", i))
-		} else if j, dup := chats[name]; dup {
-			errs = append(errs, fmt.Errorf("routes[%d].chat: %q is also routes[%d]", i, name, j))
-		} else if err := status.ValidateChatName(name); err != nil {
-			errs = append(errs, fmt.Errorf("routes[%d].chat: %w", i, err))
+		if j, dup := chats[name]; dup && name != "" {
+			errs = append(errs, fmt.Errorf("%s.chat: %q is also routes[%d]", key, name, j))
 		} else {
 			chats[name] = i
 		}
-		if r.LongText > LongTruncate {
-			errs = append(errs, fmt.Errorf("routes[%d].long_text: invalid", i))
-		}
 		for j, ch := range r.Channels {
-			key := fmt.Sprintf("routes[%d].channels[%d]", i, j)
-			if err := ch.Channel.Validate(); err != nil {
-				errs = append(errs, fmt.Errorf("%s.channel: %w", key, err))
-				continue
-			}
-			if n := ch.Channel.Network(); n == StatusNetwork || n == GatewayNetwork {
-				errs = append(errs, fmt.Errorf("%s.channel: %q: network %q is reserved (the Status side is the route's chat)", key, ch.Channel, ch.Channel.Network()))
+			ckey := fmt.Sprintf("%s.channels[%d]", key, j)
+			if ch.Channel.Validate() != nil {
+				continue // reported by problems
 			}
 			if prev, dup := channels[ch.Channel]; dup {
-				errs = append(errs, fmt.Errorf("%s.channel: %q is also in %s", key, ch.Channel, prev))
+				errs = append(errs, fmt.Errorf("%s.channel: %q is also in %s", ckey, ch.Channel, prev))
 			}
-			channels[ch.Channel] = key
-			if ch.Direction > DirOut {
-				errs = append(errs, fmt.Errorf("%s.direction: invalid", key))
-			}
+			channels[ch.Channel] = ckey
 		}
 	}
 	if strings.ContainsAny(c.NickFormat, "\r\n") {
 		errs = append(errs, errors.New("nick_format: holds a line break"))
 	}
 	return errors.Join(errs...)
+}
+
+// problems lists what is wrong with r alone, each error naming key (routes[i]) and the
+// field: the chat name, each channel's ID (not a Status or gateway one, not twice),
+// direction and the long-text policy. Whether a connector carries each network is the
+// gateway's check (New, AddRoute).
+func (r Route) problems(key string) []error {
+	var errs []error
+	name := strings.TrimPrefix(r.Chat, "#")
+	if name == "" {
+		errs = append(errs, fmt.Errorf("%s.chat: empty", key))
+	} else if err := status.ValidateChatName(name); err != nil {
+		errs = append(errs, fmt.Errorf("%s.chat: %w", key, err))
+	}
+	if r.LongText > LongTruncate {
+		errs = append(errs, fmt.Errorf("%s.long_text: invalid", key))
+	}
+	seen := map[bridges.ChannelID]bool{}
+	for j, ch := range r.Channels {
+		ckey := fmt.Sprintf("%s.channels[%d]", key, j)
+		if err := ch.Channel.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("%s.channel: %w", ckey, err))
+			continue
+		}
+		if n := ch.Channel.Network(); n == StatusNetwork || n == GatewayNetwork {
+			errs = append(errs, fmt.Errorf("%s.channel: %q: network %q is reserved (the Status side is the route's chat)", ckey, ch.Channel, ch.Channel.Network()))
+		}
+		if seen[ch.Channel] {
+			errs = append(errs, fmt.Errorf("%s.channel: %q twice", ckey, ch.Channel))
+		}
+		seen[ch.Channel] = true
+		if ch.Direction > DirOut {
+			errs = append(errs, fmt.Errorf("%s.direction: invalid", ckey))
+		}
+	}
+	return errs
 }

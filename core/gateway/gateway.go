@@ -39,6 +39,9 @@ type Deps struct {
 	OwnKeys []string
 	// Registerer receives the gateway's metrics; nil registers none.
 	Registerer prometheus.Registerer
+	// Routes keeps the route table (routes.go); nil runs the routes of Config only,
+	// and the table cannot change.
+	Routes RouteStore
 }
 
 // Gateway routes events between the Status chats and the connectors. Build it with
@@ -57,6 +60,13 @@ type Gateway struct {
 	puppets Puppets
 	m       *metrics
 	limits  *limiter
+
+	// routeStore keeps the route table; routeMu serialises its changes (AddRoute,
+	// RemoveRoute: held across their I/O, taken before mu), and runCtx is Run's
+	// context while it runs, the lifetime of the routes it starts (nil otherwise).
+	routeStore RouteStore
+	routeMu    sync.Mutex
+	runCtx     context.Context
 
 	conns   map[string]bridges.Connector
 	ownKeys map[string]bool
@@ -107,7 +117,8 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		return nil, errors.New("gateway: Ledger, Status and Puppets are required")
 	}
 	g := &Gateway{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, ledger: deps.Ledger, status: deps.Status, puppets: deps.Puppets,
-		m: newMetrics(deps.Registerer), limits: newLimiter(cfg.RateLimit, cfg.Logger),
+		routeStore: deps.Routes,
+		m:          newMetrics(deps.Registerer), limits: newLimiter(cfg.RateLimit, cfg.Logger),
 		conns: map[string]bridges.Connector{}, ownKeys: map[string]bool{},
 		states: map[string]ConnectorState{}, changed: make(chan struct{}), ours: map[string]bool{}, notOur: map[string]bool{},
 		routes: map[string]*route{}, byChan: map[bridges.ChannelID]*route{}, outbox: map[bridges.ChannelID]*outbox{},
@@ -171,11 +182,24 @@ func (g *Gateway) Run(ctx context.Context) error {
 	defer func() { stopWriters(); ww.Wait() }()
 	defer g.stopRoutes()
 	defer close(g.stopping) // before the routes stop: their outboxes wait for their marks
-	for _, r := range g.cfg.Routes {
+	routes, err := g.loadRoutes(ctx)
+	if err != nil {
+		return err
+	}
+	g.routeMu.Lock()
+	defer func() { // no route changes once Run returns
+		g.routeMu.Lock()
+		g.runCtx = nil
+		g.routeMu.Unlock()
+	}()
+	g.runCtx = ctx
+	for _, r := range routes {
 		if err := g.startRoute(ctx, r); err != nil {
+			g.routeMu.Unlock()
 			return err
 		}
 	}
+	g.routeMu.Unlock()
 	var wg sync.WaitGroup
 	for _, c := range g.conns {
 		wg.Go(func() { g.runConnector(ctx, c) })
@@ -197,6 +221,20 @@ func (g *Gateway) startRoute(ctx context.Context, r Route) error {
 	sid, err := bridges.NewChannelID(StatusNetwork, r.Chat)
 	if err != nil {
 		return fmt.Errorf("gateway: route %q: %w", r.Chat, err)
+	}
+	g.mu.Lock()
+	_, running := g.routes[r.Chat]
+	for _, ch := range r.Channels {
+		if _, ok := g.byChan[ch.Channel]; ok {
+			running = true
+		}
+	}
+	g.mu.Unlock()
+	if running {
+		return fmt.Errorf("gateway: route %q: %w", r.Chat, records.ErrChannelTaken)
+	}
+	if err := g.joinChannels(ctx, r); err != nil {
+		return err
 	}
 	rctx, stop := context.WithCancel(ctx)
 	rt := &route{Route: r, status: sid, dir: map[bridges.ChannelID]Direction{}, stop: stop}

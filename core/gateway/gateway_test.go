@@ -95,6 +95,10 @@ type envOpts struct {
 	conn   *gatewaytest.Conn
 	extra  []bridges.Connector
 	cfg    func(*gateway.Config)
+	routes bool // keep the route table in the store (Deps.Routes)
+	// wrap, if set, is the connector the gateway runs in place of conn itself (conn with
+	// more capabilities).
+	wrap bridges.Connector
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -127,8 +131,16 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if o.cfg != nil {
 		o.cfg(&cfg)
 	}
-	gw, err := gateway.New(cfg, gateway.Deps{Ledger: led, Status: o.net,
-		Puppets: puppet.New(o.secret, st, nil), Connectors: append([]bridges.Connector{o.conn}, o.extra...)})
+	var first bridges.Connector = o.conn
+	if o.wrap != nil {
+		first = o.wrap
+	}
+	deps := gateway.Deps{Ledger: led, Status: o.net,
+		Puppets: puppet.New(o.secret, st, nil), Connectors: append([]bridges.Connector{first}, o.extra...)}
+	if o.routes {
+		deps.Routes = led
+	}
+	gw, err := gateway.New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
