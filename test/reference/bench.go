@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"regexp"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -84,6 +86,7 @@ func bench(args []string, out, diag io.Writer) error {
 	fs.SetOutput(diag)
 	benchtime := fs.String("benchtime", "1s", "run each benchmark for `D` (a duration, or Nx for N iterations)")
 	count := fs.Int("count", 1, "run each benchmark `N` times")
+	only := fs.String("bench", "", "run only the benchmarks whose name matches `REGEXP` (all when empty)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -92,6 +95,10 @@ func bench(args []string, out, diag io.Writer) error {
 	}
 	if *count < 1 {
 		return fmt.Errorf("bench: -count must be at least 1, got %d", *count)
+	}
+	match, err := regexp.Compile(*only)
+	if err != nil {
+		return fmt.Errorf("bench: -bench: %w", err)
 	}
 	testing.Init()
 	if err := flag.Set("test.benchtime", *benchtime); err != nil {
@@ -112,6 +119,7 @@ func bench(args []string, out, diag io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("bench: setup: %w", err)
 	}
+	workloads = slices.DeleteFunc(workloads, func(w workload) bool { return !match.MatchString(w.name) })
 	fmt.Fprintf(diag, "whisper-ref: setup took %v\n", time.Since(start).Round(time.Millisecond))
 
 	procs := runtime.GOMAXPROCS(0)
