@@ -16,7 +16,7 @@ import (
 //
 // At most one PING is in flight per connection: a Send whose lines went out before
 // the in-flight PING was written waits for that PONG; a later one waits for the next
-// PING. So concurrent Sends (other channels, other senders of a puppet) share PINGs
+// PING. So concurrent Sends (other channels, other senders of a ghost) share PINGs
 // (group commit) and one Send costs at most two round trips.
 //
 // The PINGs do not take tokens from the connection's bucket: there is at most one

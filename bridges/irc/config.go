@@ -19,13 +19,13 @@ const (
 	DefaultQueueSize  = 64
 	DefaultMaxLines   = 5
 
-	DefaultPuppetsMax         = 10
-	DefaultPuppetsIdleTimeout = 30 * time.Minute
-	DefaultPuppetsNickSuffix  = "[s]"
+	DefaultGhostsMax         = 10
+	DefaultGhostsIdleTimeout = 30 * time.Minute
+	DefaultGhostsNickSuffix  = "[s]"
 
 	maxNickLen    = 30 // ngircd's MaxNickLength in tests; most networks allow 16-32
 	maxChannelLen = 50 // RFC 2812
-	maxSuffixLen  = 10 // Puppets.NickSuffix
+	maxSuffixLen  = 10 // Ghosts.NickSuffix
 )
 
 // Config configures one IRC network (one relay connection). It is a value: New copies
@@ -72,28 +72,41 @@ type Config struct {
 	// AntiPing inserts a zero-width space into relayed nicks, so that IRC users of the
 	// same nick are not highlighted. Default false.
 	AntiPing bool `yaml:"anti_ping"`
-	// Puppets gives the busiest Status senders IRC connections of their own (puppet.go).
+	// Ghosts gives the busiest Status senders IRC connections of their own (ghost.go).
 	// Default off: every Status sender is relayed as "<nick>" lines.
-	Puppets PuppetsConfig `yaml:"puppets"`
+	Ghosts GhostsConfig `yaml:"ghosts"`
+	// Puppets is Ghosts' former name, still read: a configuration with puppets and no
+	// ghosts runs with them as Ghosts, and Deprecated says to rename the key. Both set
+	// is an error.
+	Puppets *GhostsConfig `yaml:"puppets"`
 }
 
-// PuppetsConfig configures per-user puppet connections: with Enabled, a Status sender's
+// Deprecated lists the keys of c read under a former name, each with what to write
+// instead; cmd/bridge logs them at start and check-config prints them.
+func (c Config) Deprecated() []string {
+	if c.Puppets != nil {
+		return []string{"irc.puppets: renamed ghosts (a Status user's presence on IRC); rename the key, it is read for now"}
+	}
+	return nil
+}
+
+// GhostsConfig configures per-user ghost connections: with Enabled, a Status sender's
 // messages come from an IRC connection of their own, with a nick made from their name
 // (sanitised, NickSuffix appended, digits added on a collision), without the "<nick>"
-// prefix. Senders beyond Max, and messages sent while a sender's puppet is still
+// prefix. Senders beyond Max, and messages sent while a sender's ghost is still
 // connecting, go through the relay connection as before: nothing waits long and nothing
 // is dropped.
-type PuppetsConfig struct {
-	// Enabled turns puppets on. Default false.
+type GhostsConfig struct {
+	// Enabled turns ghosts on. Default false.
 	Enabled bool `yaml:"enabled"`
-	// Max caps the puppet connections open at once (the server counts them per IP:
+	// Max caps the ghost connections open at once (the server counts them per IP:
 	// mind its limit). Default 10.
 	Max int `yaml:"max"`
-	// IdleTimeout is how long a puppet stays connected after its last message; then
+	// IdleTimeout is how long a ghost stays connected after its last message; then
 	// it QUITs, and reconnects on the sender's next message. Default 30m.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
-	// NickSuffix is appended to every puppet nick, so IRC users can tell Status users
-	// apart and a puppet does not take a regular's nick. Default "[s]". Nick
+	// NickSuffix is appended to every ghost nick, so IRC users can tell Status users
+	// apart and a ghost does not take a regular's nick. Default "[s]". Nick
 	// characters only, at most 10 bytes.
 	NickSuffix string `yaml:"nick_suffix"`
 }
@@ -127,6 +140,9 @@ func (c Config) String() string { return c.LogValue().String() }
 func (c Config) Network() string { return c.withDefaults().Name }
 
 func (c Config) withDefaults() Config {
+	if c.Puppets != nil && c.Ghosts == (GhostsConfig{}) {
+		c.Ghosts = *c.Puppets
+	}
 	if c.Name == "" {
 		c.Name = DefaultName
 	}
@@ -148,14 +164,14 @@ func (c Config) withDefaults() Config {
 	if c.MaxLines == 0 {
 		c.MaxLines = DefaultMaxLines
 	}
-	if c.Puppets.Max == 0 {
-		c.Puppets.Max = DefaultPuppetsMax
+	if c.Ghosts.Max == 0 {
+		c.Ghosts.Max = DefaultGhostsMax
 	}
-	if c.Puppets.IdleTimeout == 0 {
-		c.Puppets.IdleTimeout = DefaultPuppetsIdleTimeout
+	if c.Ghosts.IdleTimeout == 0 {
+		c.Ghosts.IdleTimeout = DefaultGhostsIdleTimeout
 	}
-	if c.Puppets.NickSuffix == "" {
-		c.Puppets.NickSuffix = DefaultPuppetsNickSuffix
+	if c.Ghosts.NickSuffix == "" {
+		c.Ghosts.NickSuffix = DefaultGhostsNickSuffix
 	}
 	c.Channels = append([]ChannelConfig(nil), c.Channels...)
 	return c
@@ -164,10 +180,13 @@ func (c Config) withDefaults() Config {
 // Validate returns nil if c (after defaults) can work, else an error wrapping
 // ErrInvalidConfig that names the key.
 func (c Config) Validate() error {
-	c = c.withDefaults()
 	bad := func(key, format string, args ...any) error {
 		return fmt.Errorf("%w: irc.%s: %s", ErrInvalidConfig, key, fmt.Sprintf(format, args...))
 	}
+	if c.Puppets != nil && c.Ghosts != (GhostsConfig{}) {
+		return bad("puppets", "the former name of ghosts: set ghosts only")
+	}
+	c = c.withDefaults()
 	if err := bridges.ValidNetwork(c.Name); err != nil {
 		return bad("name", "%v", err)
 	}
@@ -222,12 +241,12 @@ func (c Config) Validate() error {
 		return bad("queue_size", "below 1")
 	case c.MaxLines < 2:
 		return bad("max_lines", "below 2")
-	case c.Puppets.Max < 1:
-		return bad("puppets.max", "below 1")
-	case c.Puppets.IdleTimeout < 0:
-		return bad("puppets.idle_timeout", "negative")
-	case len(c.Puppets.NickSuffix) > maxSuffixLen || validNick("a"+c.Puppets.NickSuffix) != nil:
-		return bad("puppets.nick_suffix", "%q: want at most %d nick characters", c.Puppets.NickSuffix, maxSuffixLen)
+	case c.Ghosts.Max < 1:
+		return bad("ghosts.max", "below 1")
+	case c.Ghosts.IdleTimeout < 0:
+		return bad("ghosts.idle_timeout", "negative")
+	case len(c.Ghosts.NickSuffix) > maxSuffixLen || validNick("a"+c.Ghosts.NickSuffix) != nil:
+		return bad("ghosts.nick_suffix", "%q: want at most %d nick characters", c.Ghosts.NickSuffix, maxSuffixLen)
 	}
 	return nil
 }

@@ -40,7 +40,7 @@ type Connector struct {
 	// waits for the PONG: tests kill the server there.
 	testHookWritten func()
 
-	puppets *puppetPool // Config.Puppets; empty unless enabled
+	ghosts *ghostPool // Config.Ghosts; empty unless enabled
 	// sent remembers the latest posted keys: IRC has no transaction IDs, so a Send of
 	// a key that went out returns its receipt without posting it again.
 	sent *bridges.SentKeys
@@ -72,7 +72,7 @@ func New(cfg Config) (*Connector, error) {
 		now:      time.Now,
 		sent:     bridges.NewSentKeys(sentKeys),
 	}
-	c.puppets = newPuppetPool(c)
+	c.ghosts = newGhostPool(c)
 	if cfg.FloodRate == 0 { // unreachable after defaults; kept for clarity
 		c.limiter = rate.NewLimiter(rate.Inf, 1)
 	}
@@ -129,11 +129,11 @@ func (c *Connector) Run(ctx context.Context, h bridges.Host) error {
 	}
 	defer c.running.Store(false)
 	c.log.Store(h.Logger())
-	// The puppets live for this session: they stop (QUIT) when it ends, whatever ended it.
+	// The ghosts live for this session: they stop (QUIT) when it ends, whatever ended it.
 	ctx, cancel := context.WithCancel(ctx)
-	if c.cfg.Puppets.Enabled {
-		c.puppets.start(ctx)
-		defer c.puppets.stop() // after cancel
+	if c.cfg.Ghosts.Enabled {
+		c.ghosts.start(ctx)
+		defer c.ghosts.stop() // after cancel
 	}
 	defer cancel()
 	h.ReportState(bridges.StateConnecting, nil)

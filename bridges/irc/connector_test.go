@@ -300,21 +300,21 @@ func TestNew_invalidConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	for key, mut := range map[string]func(*Config){
-		"irc.name":                 func(c *Config) { c.Name = "Libera" },
-		"irc.server":               func(c *Config) { c.Server = "irc.example.org" },
-		"irc.nick":                 func(c *Config) { c.Nick = "bad nick" },
-		"irc.user":                 func(c *Config) { c.User = "a\r\nQUIT" },
-		"irc.password":             func(c *Config) { c.Password = "x\ny" },
-		"irc.channels":             func(c *Config) { c.Channels = nil },
-		"irc.channels[0].name":     func(c *Config) { c.Channels[0].Name = "#a\r\nQUIT" },
-		"irc.channels[1].name":     func(c *Config) { c.Channels = append(c.Channels, ChannelConfig{Name: "#A"}) },
-		"irc.channels[0].key":      func(c *Config) { c.Channels[0].Key = "a b" },
-		"irc.sasl":                 func(c *Config) { c.SASL.User = "u" },
-		"irc.max_lines":            func(c *Config) { c.MaxLines = 1 },
-		"irc.flood_rate":           func(c *Config) { c.FloodRate = -1 },
-		"irc.puppets.max":          func(c *Config) { c.Puppets.Max = -1 },
-		"irc.puppets.idle_timeout": func(c *Config) { c.Puppets.IdleTimeout = -time.Second },
-		"irc.puppets.nick_suffix":  func(c *Config) { c.Puppets.NickSuffix = "\r\nQUIT" },
+		"irc.name":                func(c *Config) { c.Name = "Libera" },
+		"irc.server":              func(c *Config) { c.Server = "irc.example.org" },
+		"irc.nick":                func(c *Config) { c.Nick = "bad nick" },
+		"irc.user":                func(c *Config) { c.User = "a\r\nQUIT" },
+		"irc.password":            func(c *Config) { c.Password = "x\ny" },
+		"irc.channels":            func(c *Config) { c.Channels = nil },
+		"irc.channels[0].name":    func(c *Config) { c.Channels[0].Name = "#a\r\nQUIT" },
+		"irc.channels[1].name":    func(c *Config) { c.Channels = append(c.Channels, ChannelConfig{Name: "#A"}) },
+		"irc.channels[0].key":     func(c *Config) { c.Channels[0].Key = "a b" },
+		"irc.sasl":                func(c *Config) { c.SASL.User = "u" },
+		"irc.max_lines":           func(c *Config) { c.MaxLines = 1 },
+		"irc.flood_rate":          func(c *Config) { c.FloodRate = -1 },
+		"irc.ghosts.max":          func(c *Config) { c.Ghosts.Max = -1 },
+		"irc.ghosts.idle_timeout": func(c *Config) { c.Ghosts.IdleTimeout = -time.Second },
+		"irc.ghosts.nick_suffix":  func(c *Config) { c.Ghosts.NickSuffix = "\r\nQUIT" },
 	} {
 		cfg := ok
 		cfg.Channels = append([]ChannelConfig(nil), ok.Channels...)

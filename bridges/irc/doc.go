@@ -4,8 +4,8 @@
 // "<nick> text" lines (Send), with /me as CTCP ACTION, and edits as short
 // "<nick> * correction: text" lines (Edit). After a lost connection comes back it tells
 // the other side, once per channel, how long it was away (gap.go): IRC keeps no history.
-// With Config.Puppets, the busiest Status senders get IRC connections of their own
-// (puppet.go): capped, closed when idle, with sanitised nicks; the rest is relayed.
+// With Config.Ghosts, the busiest Status senders get IRC connections of their own
+// (ghost.go): capped, closed when idle, with sanitised nicks; the rest is relayed.
 //
 // It owns the IRC wire's safety: every outgoing line goes through sanitize and shape
 // (convert.go), so no CR, LF, NUL or CTCP delimiter from another network reaches the

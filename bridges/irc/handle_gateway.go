@@ -18,8 +18,8 @@ const editMaxLines = 3
 const correctionMark = "* correction: "
 
 // Send posts out.Event as "<nick> text" lines (KindAction as CTCP ACTION "nick text",
-// KindNotice as NOTICE) to out.Channel, or, with Config.Puppets, as plain lines from
-// the sender's puppet connection when it has one in the channel (puppet.go). It blocks for a queue slot and for the token
+// KindNotice as NOTICE) to out.Channel, or, with Config.Ghosts, as plain lines from
+// the sender's ghost connection when it has one in the channel (ghost.go). It blocks for a queue slot and for the token
 // bucket (back-pressure), returns an error wrapping bridges.ErrTransient when the
 // connection is down or the channel not joined, and a permanent error for an unknown
 // channel or an event kind IRC cannot show. Receipt.ID is name:out/<out.Key>; a key
@@ -54,8 +54,8 @@ func (c *Connector) Edit(ctx context.Context, out bridges.Outbound) (bridges.Rec
 }
 
 // post writes out.Event.Text as kind (message, action or notice) lines that start with
-// the sender's prefix and mark, at most maxLines of them: from the sender's puppet
-// (puppet.go) without the "<nick>" prefix when there is one, else from the relay
+// the sender's prefix and mark, at most maxLines of them: from the sender's ghost
+// (ghost.go) without the "<nick>" prefix when there is one, else from the relay
 // connection.
 func (c *Connector) post(ctx context.Context, out bridges.Outbound, kind bridges.Kind, mark string, maxLines int) (bridges.Receipt, error) {
 	channel, ok := c.channels[out.Channel]
@@ -88,7 +88,7 @@ func (c *Connector) post(ctx context.Context, out bridges.Outbound, kind bridges
 		w.cmd = girc.NOTICE
 	}
 	var prefix string
-	if p := c.puppetFor(ctx, ev.Sender, channel); p != nil {
+	if p := c.ghostFor(ctx, ev.Sender, channel); p != nil {
 		defer p.release(c.now())
 		w.client, w.bar, w.limiter = p.client, p.bar, p.limiter
 		w.alive = func() bool { return p.isJoined(channel) }
@@ -114,7 +114,7 @@ func (c *Connector) post(ctx context.Context, out bridges.Outbound, kind bridges
 		return bridges.Receipt{}, fmt.Errorf("send to %s: %w", out.Channel, err)
 	}
 	c.sent.Put(sentKey(out), rcpt)
-	c.log.Load().Debug("irc sent", "chat", channel, "kind", ev.Kind, "lines", len(lines), "msg_id", rcpt.ID, "puppet", prefix == mark)
+	c.log.Load().Debug("irc sent", "chat", channel, "kind", ev.Kind, "lines", len(lines), "msg_id", rcpt.ID, "ghost", prefix == mark)
 	return rcpt, nil
 }
 
@@ -127,13 +127,13 @@ func sentKey(out bridges.Outbound) string {
 	return string(out.Channel) + " " + out.Key
 }
 
-// puppetFor returns the sender's puppet, in channel and marked busy, or nil for the
-// relay connection (puppets off, over the cap, still connecting).
-func (c *Connector) puppetFor(ctx context.Context, sender bridges.Sender, channel string) *puppet {
-	if !c.cfg.Puppets.Enabled {
+// ghostFor returns the sender's ghost, in channel and marked busy, or nil for the
+// relay connection (ghosts off, over the cap, still connecting).
+func (c *Connector) ghostFor(ctx context.Context, sender bridges.Sender, channel string) *ghost {
+	if !c.cfg.Ghosts.Enabled {
 		return nil
 	}
-	return c.puppets.acquire(ctx, sender, channel)
+	return c.ghosts.acquire(ctx, sender, channel)
 }
 
 // lineWriter is where post writes: a connection, its bucket and barrier, and the

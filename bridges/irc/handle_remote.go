@@ -60,8 +60,8 @@ func (c *Connector) inbound(s *session, cl *girc.Client, e girc.Event) (bridges.
 	}, true
 }
 
-// isBridgeNick reports whether nick is the relay connection's own or a puppet's
-// (puppet.go): their lines are the bridge's echoes, which must not come back.
+// isBridgeNick reports whether nick is the relay connection's own or a ghost's
+// (ghost.go): their lines are the bridge's echoes, which must not come back.
 func (c *Connector) isBridgeNick(cl *girc.Client, nick string) bool {
-	return foldName(nick) == foldName(cl.GetNick()) || c.puppets.isPuppet(nick)
+	return foldName(nick) == foldName(cl.GetNick()) || c.ghosts.isGhost(nick)
 }

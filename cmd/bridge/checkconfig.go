@@ -64,6 +64,9 @@ func runCheckConfig(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	name := displayPath(*cfgPath)
+	for _, w := range deprecationWarnings(*cfgPath) {
+		fmt.Fprintln(stderr, w.format(name))
+	}
 	problems := checkConfig(*cfgPath)
 	if w := exposedConfig(*cfgPath); w != "" {
 		fmt.Fprintf(stdout, "%s: warning: %s\n", name, w)
@@ -76,6 +79,26 @@ func runCheckConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, p.format(name))
 	}
 	return exitConfig
+}
+
+// deprecationWarnings are the configuration's keys read under a former name, as
+// warnings at their lines ("deprecated: …"); they do not fail the check.
+func deprecationWarnings(path string) []problem {
+	raw, err := readConfigBytes(path)
+	if err != nil {
+		return nil
+	}
+	c, root, _, ok := parseConfig(raw)
+	if !ok {
+		return nil
+	}
+	var out []problem
+	for _, d := range c.deprecations() {
+		p := keyProblem(root, d)
+		p.msg = "deprecated: " + p.msg
+		out = append(out, p)
+	}
+	return out
 }
 
 // problem is one finding of check-config. line is 0 when unknown; key is the dotted key

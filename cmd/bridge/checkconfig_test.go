@@ -264,3 +264,23 @@ func remove(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 }
+
+// TestCheckConfig_deprecatedKey: a key read under its former name is a warning at its
+// line on stderr; the configuration is still ok.
+func TestCheckConfig_deprecatedKey(t *testing.T) {
+	dir, _ := cleanDataDir(t)
+	p := writeConfig(t, "data_dir: "+dir+`
+connectors:
+  api: {enabled: true}
+  irc:
+    - name: libera
+      server: irc.example.org:6697
+      nick: statusgate
+      channels: [{name: "#status"}]
+      puppets: {enabled: true}
+`)
+	code, out, errs := runCheckConfigCmd(t, "-config", p)
+	if code != exitOK || out != p+": ok\n" || !strings.HasPrefix(errs, p+":9: connectors.irc[0].puppets: deprecated: renamed ghosts") {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}

@@ -233,6 +233,24 @@ func (c *Config) validateConnectors() (map[string]bool, error) {
 	return enabled, errors.Join(errs...)
 }
 
+// deprecations lists the keys of the configuration read under a former name, each as
+// "connectors.irc[0].puppets: what to do".
+func (c *Config) deprecations() []string {
+	var out []string
+	for _, s := range c.connectorSections() {
+		if s.deprecated == nil {
+			continue
+		}
+		for _, d := range s.deprecated() {
+			if _, rest, ok := strings.Cut(d, "."); ok { // "irc.puppets: …" → "puppets: …"
+				d = rest
+			}
+			out = append(out, s.key+"."+d)
+		}
+	}
+	return out
+}
+
 // connectorKeyRE matches a connector's config error, "invalid irc config: irc.nick: …".
 var connectorKeyRE = regexp.MustCompile(`^invalid \w+ config: \w+\.([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+(?:\[\d+\])?)*): (.*)$`)
 

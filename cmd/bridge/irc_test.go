@@ -114,6 +114,8 @@ connectors:
 	}
 }
 
+// TestLoadConfig_ircPuppets: ghosts (per-user IRC connections) are read from their key,
+// and from puppets, their former name, with a deprecation.
 func TestLoadConfig_ircPuppets(t *testing.T) {
 	c, err := loadConfig(writeConfig(t, `data_dir: `+t.TempDir()+`
 gateway:
@@ -133,8 +135,30 @@ connectors:
 		t.Fatal(err)
 	}
 	ic := c.Connectors.IRC[0]
-	if !ic.Puppets.Enabled || ic.Puppets.Max != 3 || ic.Puppets.IdleTimeout != 10*time.Minute || ic.Puppets.NickSuffix != "|s" ||
+	if ic.Puppets == nil || !ic.Puppets.Enabled || ic.Puppets.Max != 3 || ic.Puppets.IdleTimeout != 10*time.Minute || ic.Puppets.NickSuffix != "|s" ||
 		!ic.TLS || ic.Channels[0].Key != "sesame" {
 		t.Fatalf("irc config %+v", ic)
+	}
+	if d := c.deprecations(); len(d) != 1 || !strings.HasPrefix(d[0], "connectors.irc[0].puppets: renamed ghosts") {
+		t.Errorf("deprecations %q", d)
+	}
+	c, err = loadConfig(writeConfig(t, `data_dir: `+t.TempDir()+`
+gateway:
+  routes:
+    - chat: status
+      channels: [{channel: "libera:#status"}]
+connectors:
+  irc:
+    - name: libera
+      server: irc.example.org:6697
+      nick: statusgate
+      channels: [{name: "#status"}]
+      ghosts: {enabled: true, max: 3}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := c.Connectors.IRC[0].Ghosts; !g.Enabled || g.Max != 3 || len(c.deprecations()) != 0 {
+		t.Fatalf("ghosts %+v, deprecations %q", g, c.deprecations())
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/ethereum/go-ethereum/p2p/enode"
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,12 +30,13 @@ import (
 )
 
 // connectorSection is one configured connector: its key in the file, its network name,
-// the check of its section and its constructor.
+// the check of its section, its keys read under a former name, and its constructor.
 type connectorSection struct {
-	key      string // "connectors.irc[0]"
-	network  string
-	validate func() error
-	build    func() (bridges.Connector, error)
+	key        string // "connectors.irc[0]"
+	network    string
+	validate   func() error
+	deprecated func() []string // "<pkg>.<key>: what to do", nil when none
+	build      func() (bridges.Connector, error)
 }
 
 // connectorConfig is what a connector package's Config gives the composition root.
@@ -49,6 +51,9 @@ func sectionsOf[C connectorConfig, T bridges.Connector](key string, cfgs []C, ne
 	for i, c := range cfgs {
 		out[i] = connectorSection{key: fmt.Sprintf("%s[%d]", key, i), network: c.Network(), validate: c.Validate,
 			build: func() (bridges.Connector, error) { return newConnector(c) }}
+		if d, ok := any(c).(interface{ Deprecated() []string }); ok {
+			out[i].deprecated = d.Deprecated
+		}
 	}
 	return out
 }
@@ -71,6 +76,10 @@ func (c *Config) connectorSections() []connectorSection {
 // are never logged.
 func runGateway(ctx context.Context, cfg *Config, logOut io.Writer) error {
 	log := cfg.Log.logger(logOut)
+	for _, d := range cfg.deprecations() {
+		key, what, _ := strings.Cut(d, ": ")
+		log.Warn("deprecated configuration key", "key", key, "do", what)
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}

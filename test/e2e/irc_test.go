@@ -83,11 +83,11 @@ func TestE2E_statusIRC(t *testing.T) {
 	}
 }
 
-// TestE2E_statusIRCPuppets: with puppets on, a Status user appears on IRC as a nick of
+// TestE2E_statusIRCGhosts: with ghosts on, a Status user appears on IRC as a nick of
 // their own (sanitised alias + "[s]"), saying the text without a "<nick>" prefix; the
-// puppet's line is not relayed back into Status (no loop), and an IRC answer still
+// ghost's line is not relayed back into Status (no loop), and an IRC answer still
 // reaches Status as the IRC user's puppet key.
-func TestE2E_statusIRCPuppets(t *testing.T) {
+func TestE2E_statusIRCGhosts(t *testing.T) {
 	t.Parallel()
 	srv := ircd.Start(t, ircd.Options{})
 	hum := startIRCHuman(t, srv, "Erin")
@@ -95,7 +95,7 @@ func TestE2E_statusIRCPuppets(t *testing.T) {
 	aliasDir, _ := aliasWords(t)
 	opts := gatewayOptions{peers: []string{sp.ref.Enode()}, aliasDir: aliasDir}
 	g := newGateway(t, opts)
-	writeFile(t, g.cfgPath, ircConfig(t, g, opts, srv)+"      puppets:\n        enabled: true\n        max: 4\n")
+	writeFile(t, g.cfgPath, ircConfig(t, g, opts, srv)+"      ghosts:\n        enabled: true\n        max: 4\n")
 	g.start(t)
 	g.waitReady(t)
 	g.waitPeer(t, sp)
@@ -104,13 +104,13 @@ func TestE2E_statusIRCPuppets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sp.post(t, bob, encodeStatus(t, bob, "hello from a puppet", chat.FormatProtobuf))
-	l := hum.next(t, msgTimeout, "the puppet's line")
-	for l.cmd != "PRIVMSG" { // the puppet's JOIN is not recorded; skip notices if any
-		l = hum.next(t, msgTimeout, "the puppet's line")
+	sp.post(t, bob, encodeStatus(t, bob, "hello from a ghost", chat.FormatProtobuf))
+	l := hum.next(t, msgTimeout, "the ghost's line")
+	for l.cmd != "PRIVMSG" { // the ghost's JOIN is not recorded; skip notices if any
+		l = hum.next(t, msgTimeout, "the ghost's line")
 	}
-	if l.nick == "statusgate" || !strings.HasSuffix(l.nick, "[s]") || l.text != "hello from a puppet" {
-		t.Fatalf("IRC saw %+v; want the line from bob's puppet nick, without prefix", l)
+	if l.nick == "statusgate" || !strings.HasSuffix(l.nick, "[s]") || l.text != "hello from a ghost" {
+		t.Fatalf("IRC saw %+v; want the line from bob's ghost nick, without prefix", l)
 	}
 	puppet, err := g.secret(t).PuppetKey(identity.PuppetID{Network: ircNetwork, Account: ircNetwork, User: hum.accountless("erin")})
 	if err != nil {

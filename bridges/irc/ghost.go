@@ -16,46 +16,46 @@ import (
 	"github.com/statusgate/statusgate/bridges"
 )
 
-// Puppet connections (Config.Puppets): a Status sender's messages come from an IRC
+// Ghost connections (Config.Ghosts): a Status sender's messages come from an IRC
 // connection of their own, with a nick made from their name, instead of "<nick>"
 // lines from the relay connection.
 //
 //   - The pool lives while Run runs: Run starts it and, on its way out, QUITs every
-//     puppet and waits for their goroutines (one per puppet, plus girc's Connect).
-//   - Send asks the pool for the sender's puppet. A new one (while fewer than Max are
-//     open) is dialled, and Send waits up to puppetWait for it to join the channel;
-//     a puppet that is still connecting, a full pool, or a join that fails or takes
+//     ghost and waits for their goroutines (one per ghost, plus girc's Connect).
+//   - Send asks the pool for the sender's ghost. A new one (while fewer than Max are
+//     open) is dialled, and Send waits up to ghostWait for it to join the channel;
+//     a ghost that is still connecting, a full pool, or a join that fails or takes
 //     longer sends the message through the relay connection instead: never a long
 //     wait, never a drop.
-//   - A puppet QUITs after IdleTimeout without a message and is dialled again on the
-//     sender's next one; a puppet whose connection drops is forgotten the same way.
-//   - The relay connection sees the puppets' lines like any user's: their nicks, while
-//     in use and for puppetEchoGrace after, mark those lines Sender.IsBridge, so the
+//   - A ghost QUITs after IdleTimeout without a message and is dialled again on the
+//     sender's next one; a ghost whose connection drops is forgotten the same way.
+//   - The relay connection sees the ghosts' lines like any user's: their nicks, while
+//     in use and for ghostEchoGrace after, mark those lines Sender.IsBridge, so the
 //     gateway discards them and nothing loops.
 
-// puppetWait bounds the wait of a Send for a new puppet (connect, register, join).
-const puppetWait = 3 * time.Second
+// ghostWait bounds the wait of a Send for a new ghost (connect, register, join).
+const ghostWait = 3 * time.Second
 
-// maxNickTries bounds the nicks a puppet tries after a collision.
+// maxNickTries bounds the nicks a ghost tries after a collision.
 const maxNickTries = 20
 
-// puppetEchoGrace is how long the relay connection still recognises a released
-// puppet nick: lines the puppet wrote before its QUIT may reach it after.
-const puppetEchoGrace = time.Minute
+// ghostEchoGrace is how long the relay connection still recognises a released
+// ghost nick: lines the ghost wrote before its QUIT may reach it after.
+const ghostEchoGrace = time.Minute
 
-// puppetPool is the set of puppet connections. Its fields are guarded by mu.
-type puppetPool struct {
+// ghostPool is the set of ghost connections. Its fields are guarded by mu.
+type ghostPool struct {
 	c *Connector
 
 	mu       sync.Mutex
-	ctx      context.Context // Run's, nil while Run is not running: no new puppets
-	wg       sync.WaitGroup  // one per puppet goroutine
-	bySender map[bridges.RemoteUserID]*puppet
+	ctx      context.Context // Run's, nil while Run is not running: no new ghosts
+	wg       sync.WaitGroup  // one per ghost goroutine
+	bySender map[bridges.RemoteUserID]*ghost
 	nicks    map[string]time.Time // folded nick → zero while held, else when released
 }
 
-// puppet is one sender's connection. Fields above mu are set before it connects.
-type puppet struct {
+// ghost is one sender's connection. Fields above mu are set before it connects.
+type ghost struct {
 	sender  bridges.RemoteUserID
 	client  *girc.Client
 	bar     *barrier
@@ -65,7 +65,7 @@ type puppet struct {
 	mu       sync.Mutex
 	welcomed bool
 	done     bool
-	busy     int             // Sends using the puppet: no idle QUIT meanwhile
+	busy     int             // Sends using the ghost: no idle QUIT meanwhile
 	nick     string          // the nick the server gave, once welcomed
 	joins    map[string]bool // folded channel → JOIN sent
 	joined   map[string]bool // folded channel → joined
@@ -73,36 +73,36 @@ type puppet struct {
 	changed  chan struct{}   // closed and replaced on every change above
 }
 
-func newPuppetPool(c *Connector) *puppetPool {
-	return &puppetPool{c: c, bySender: map[bridges.RemoteUserID]*puppet{}, nicks: map[string]time.Time{}}
+func newGhostPool(c *Connector) *ghostPool {
+	return &ghostPool{c: c, bySender: map[bridges.RemoteUserID]*ghost{}, nicks: map[string]time.Time{}}
 }
 
 // start opens the pool for Run's ctx.
-func (pp *puppetPool) start(ctx context.Context) {
+func (pp *ghostPool) start(ctx context.Context) {
 	pp.mu.Lock()
 	defer pp.mu.Unlock()
 	pp.ctx = ctx
 }
 
-// stop closes the pool and waits until every puppet has gone (ctx, Run's, is done).
-func (pp *puppetPool) stop() {
+// stop closes the pool and waits until every ghost has gone (ctx, Run's, is done).
+func (pp *ghostPool) stop() {
 	pp.mu.Lock()
 	pp.ctx = nil
 	pp.mu.Unlock()
 	pp.wg.Wait()
 }
 
-// isPuppet reports whether nick is, or was within puppetEchoGrace, a puppet's.
-func (pp *puppetPool) isPuppet(nick string) bool {
+// isGhost reports whether nick is, or was within ghostEchoGrace, a ghost's.
+func (pp *ghostPool) isGhost(nick string) bool {
 	pp.mu.Lock()
 	defer pp.mu.Unlock()
 	at, ok := pp.nicks[foldName(nick)]
-	return ok && (at.IsZero() || pp.c.now().Sub(at) < puppetEchoGrace)
+	return ok && (at.IsZero() || pp.c.now().Sub(at) < ghostEchoGrace)
 }
 
-// acquire returns sender's puppet, joined to channel, marked busy (call release), or
+// acquire returns sender's ghost, joined to channel, marked busy (call release), or
 // nil when the message should go through the relay connection.
-func (pp *puppetPool) acquire(ctx context.Context, sender bridges.Sender, channel string) *puppet {
+func (pp *ghostPool) acquire(ctx context.Context, sender bridges.Sender, channel string) *ghost {
 	if sender.ID == "" || sender.IsBridge {
 		return nil
 	}
@@ -113,7 +113,7 @@ func (pp *puppetPool) acquire(ctx context.Context, sender bridges.Sender, channe
 	}
 	p, fresh := pp.bySender[sender.ID], false
 	if p == nil {
-		if len(pp.bySender) >= pp.c.cfg.Puppets.Max {
+		if len(pp.bySender) >= pp.c.cfg.Ghosts.Max {
 			pp.mu.Unlock()
 			return nil
 		}
@@ -125,7 +125,7 @@ func (pp *puppetPool) acquire(ctx context.Context, sender bridges.Sender, channe
 	pp.mu.Unlock()
 	wait := time.Duration(0)
 	if fresh {
-		wait = puppetWait
+		wait = ghostWait
 	}
 	if !p.waitJoined(ctx, channel, wait) {
 		return nil
@@ -141,23 +141,23 @@ func (pp *puppetPool) acquire(ctx context.Context, sender bridges.Sender, channe
 }
 
 // release ends a use that acquire began.
-func (p *puppet) release(now time.Time) {
+func (p *ghost) release(now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.busy--
 	p.last.Store(now.UnixNano())
 }
 
-// isJoined reports whether the puppet is still up and in channel.
-func (p *puppet) isJoined(channel string) bool {
+// isJoined reports whether the ghost is still up and in channel.
+func (p *ghost) isJoined(channel string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return !p.done && p.joined[foldName(channel)] && p.client.IsConnected()
 }
 
-// waitJoined asks the puppet to join channel if it has not and waits up to d (and
+// waitJoined asks the ghost to join channel if it has not and waits up to d (and
 // ctx) for it to be in channel.
-func (p *puppet) waitJoined(ctx context.Context, channel string, d time.Duration) bool {
+func (p *ghost) waitJoined(ctx context.Context, channel string, d time.Duration) bool {
 	key := foldName(channel)
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -189,7 +189,7 @@ func (p *puppet) waitJoined(ctx context.Context, channel string, d time.Duration
 }
 
 // update changes p's state under its lock and wakes the waiters.
-func (p *puppet) update(f func()) {
+func (p *ghost) update(f func()) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	f()
@@ -197,24 +197,24 @@ func (p *puppet) update(f func()) {
 	p.changed = make(chan struct{})
 }
 
-// dial builds (without I/O) the puppet of sender. Called with pp.mu held.
-func (pp *puppetPool) dial(sender bridges.Sender) *puppet {
+// dial builds (without I/O) the ghost of sender. Called with pp.mu held.
+func (pp *ghostPool) dial(sender bridges.Sender) *ghost {
 	c := pp.c
 	host, portStr, _ := net.SplitHostPort(c.cfg.Server)
 	port, _ := strconv.Atoi(portStr)
-	base := puppetNick(sender.Name, c.cfg.Puppets.NickSuffix, 0)
+	base := ghostNick(sender.Name, c.cfg.Ghosts.NickSuffix, 0)
 	tries := 0
 	gcfg := girc.Config{
-		Server: host, Port: port, Nick: base, User: c.cfg.User, Name: "statusgate puppet",
+		Server: host, Port: port, Nick: base, User: c.cfg.User, Name: "statusgate ghost",
 		ServerPass: c.cfg.Password, SSL: c.cfg.TLS,
-		AllowFlood:  true, // the puppet's own token bucket limits writes
+		AllowFlood:  true, // the ghost's own token bucket limits writes
 		PingDelay:   30 * time.Second,
 		PingTimeout: 60 * time.Second,
 		HandleNickCollide: func(string) string { // "alice[s]" → "alice[s]2", "alice[s]3", …
 			if tries++; tries > maxNickTries { // give up: the Send falls back to relay, idle QUITs
 				return ""
 			}
-			return puppetNick(sender.Name, c.cfg.Puppets.NickSuffix, tries+1)
+			return ghostNick(sender.Name, c.cfg.Ghosts.NickSuffix, tries+1)
 		},
 	}
 	if c.cfg.TLS {
@@ -225,7 +225,7 @@ func (pp *puppetPool) dial(sender bridges.Sender) *puppet {
 		gcfg.TLSConfig = &tls.Config{ServerName: name, MinVersion: tls.VersionTLS12}
 	}
 	cl := girc.New(gcfg)
-	p := &puppet{
+	p := &ghost{
 		sender: sender.ID, client: cl,
 		bar:     newBarrier(cl, c.now().UnixNano()),
 		limiter: rate.NewLimiter(rate.Limit(c.cfg.FloodRate), c.cfg.FloodBurst),
@@ -268,13 +268,13 @@ func (pp *puppetPool) dial(sender bridges.Sender) *puppet {
 
 // runLoop connects p and keeps it until it drops, idles out or ctx ends, then
 // forgets it. It owns the goroutine of girc's Connect and waits for it.
-func (pp *puppetPool) runLoop(ctx context.Context, p *puppet) {
+func (pp *ghostPool) runLoop(ctx context.Context, p *ghost) {
 	defer pp.wg.Done()
 	c := pp.c
 	log := c.log.Load()
 	connected := make(chan error, 1)
 	go func() { connected <- p.client.Connect() }()
-	idle := c.cfg.Puppets.IdleTimeout
+	idle := c.cfg.Ghosts.IdleTimeout
 	t := time.NewTimer(idle)
 	defer t.Stop()
 	quit := func(reason string) {
@@ -289,7 +289,7 @@ func (pp *puppetPool) runLoop(ctx context.Context, p *puppet) {
 	for alive := true; alive; {
 		select {
 		case err := <-connected:
-			log.Info("irc puppet disconnected", "nick", p.client.GetNick(), "err", err)
+			log.Info("irc ghost disconnected", "nick", p.client.GetNick(), "err", err)
 			alive = false
 		case <-ctx.Done():
 			pp.forget(p, true)
@@ -308,7 +308,7 @@ func (pp *puppetPool) runLoop(ctx context.Context, p *puppet) {
 				t.Reset(idle)
 				continue
 			}
-			log.Info("irc puppet idle", "nick", p.client.GetNick(), "idle", since)
+			log.Info("irc ghost idle", "nick", p.client.GetNick(), "idle", since)
 			quit("idle")
 			alive = false
 		}
@@ -323,7 +323,7 @@ func (pp *puppetPool) runLoop(ctx context.Context, p *puppet) {
 		pp.nicks[foldName(n)] = c.now()
 	}
 	for n, at := range pp.nicks { // expire released nicks
-		if !at.IsZero() && c.now().Sub(at) >= puppetEchoGrace {
+		if !at.IsZero() && c.now().Sub(at) >= ghostEchoGrace {
 			delete(pp.nicks, n)
 		}
 	}
@@ -332,7 +332,7 @@ func (pp *puppetPool) runLoop(ctx context.Context, p *puppet) {
 
 // forget takes p out of the pool and marks it done, unless a Send is using it and
 // force is false; it reports whether it did. Lock order: pp.mu, then p.mu.
-func (pp *puppetPool) forget(p *puppet, force bool) bool {
+func (pp *ghostPool) forget(p *ghost, force bool) bool {
 	pp.mu.Lock()
 	defer pp.mu.Unlock()
 	ok := true
@@ -349,10 +349,10 @@ func (pp *puppetPool) forget(p *puppet, force bool) bool {
 	return ok
 }
 
-// puppetNick is the nick of a Status user called name: its nick characters (others
+// ghostNick is the nick of a Status user called name: its nick characters (others
 // dropped; "_" first if it would start with a digit or '-'; "user" if nothing is left),
 // cut so that it fits maxNickLen with suffix and, for n ≥ 2, the digits of n after it.
-func puppetNick(name, suffix string, n int) string {
+func ghostNick(name, suffix string, n int) string {
 	var b strings.Builder
 	for i := 0; i < len(name); i++ {
 		ch := name[i]

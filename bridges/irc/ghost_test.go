@@ -11,9 +11,9 @@ import (
 	"github.com/statusgate/statusgate/test/ircd"
 )
 
-func puppetConfig(srv *ircd.Server, maxPuppets int, idle time.Duration) Config {
+func ghostConfig(srv *ircd.Server, maxGhosts int, idle time.Duration) Config {
 	cfg := testConfig(srv)
-	cfg.Puppets = PuppetsConfig{Enabled: true, Max: maxPuppets, IdleTimeout: idle}
+	cfg.Ghosts = GhostsConfig{Enabled: true, Max: maxGhosts, IdleTimeout: idle}
 	return cfg
 }
 
@@ -33,10 +33,10 @@ func send(t testing.TB, c *Connector, out bridges.Outbound) {
 	}
 }
 
-func TestPuppets_twoSenders(t *testing.T) {
+func TestGhosts_twoSenders(t *testing.T) {
 	srv := ircd.Start(t, ircd.Options{})
 	hum := startHuman(t, srv, "human")
-	c, h := startConnector(t, puppetConfig(srv, 0, time.Hour))
+	c, h := startConnector(t, ghostConfig(srv, 0, time.Hour))
 	send(t, c, from(t, c, bridges.KindMessage, "status:0xa", "Alice Smith", "hello **all**", 1))
 	send(t, c, from(t, c, bridges.KindMessage, "status:0xb", "bob", "hi", 2))
 	send(t, c, from(t, c, bridges.KindAction, "status:0xa", "Alice Smith", "waves", 3))
@@ -52,7 +52,7 @@ func TestPuppets_twoSenders(t *testing.T) {
 			t.Errorf("line %d: %q, want %q", i, l, want[i])
 		}
 	}
-	// The relay connection sees the puppets' lines: they are the bridge's own.
+	// The relay connection sees the ghosts' lines: they are the bridge's own.
 	hum.c.Cmd.Message(testChannel, "done")
 	evs := h.WaitEvents(t, 5)
 	for i, ev := range evs {
@@ -65,21 +65,21 @@ func TestPuppets_twoSenders(t *testing.T) {
 	}
 }
 
-func TestPuppets_nickCollision(t *testing.T) {
+func TestGhosts_nickCollision(t *testing.T) {
 	srv := ircd.Start(t, ircd.Options{})
 	hum := startHuman(t, srv, "human")
-	startHuman(t, srv, "alice[s]") // a human already holds the puppet's nick
-	c, _ := startConnector(t, puppetConfig(srv, 0, time.Hour))
+	startHuman(t, srv, "alice[s]") // a human already holds the ghost's nick
+	c, _ := startConnector(t, ghostConfig(srv, 0, time.Hour))
 	send(t, c, from(t, c, bridges.KindMessage, "status:0xa", "alice", "hi", 1))
 	if l := hum.next(t, 1)[0]; l != (line{"PRIVMSG", "alice[s]2", "hi"}) {
 		t.Errorf("got %q, want from alice[s]2", l)
 	}
 }
 
-func TestPuppets_capFallsBackToRelay(t *testing.T) {
+func TestGhosts_capFallsBackToRelay(t *testing.T) {
 	srv := ircd.Start(t, ircd.Options{})
 	hum := startHuman(t, srv, "human")
-	c, _ := startConnector(t, puppetConfig(srv, 1, time.Hour))
+	c, _ := startConnector(t, ghostConfig(srv, 1, time.Hour))
 	send(t, c, from(t, c, bridges.KindMessage, "status:0xa", "alice", "one", 1))
 	send(t, c, from(t, c, bridges.KindMessage, "status:0xb", "bob", "two", 2))
 	want := []line{{"PRIVMSG", "alice[s]", "one"}, {"PRIVMSG", "statusgate", "<bob> two"}}
@@ -90,12 +90,12 @@ func TestPuppets_capFallsBackToRelay(t *testing.T) {
 	}
 }
 
-func TestPuppets_idleQuitAndLazyReconnect(t *testing.T) {
+func TestGhosts_idleQuitAndLazyReconnect(t *testing.T) {
 	srv := ircd.Start(t, ircd.Options{})
 	hum := startHuman(t, srv, "human")
 	quits := make(chan string, 10)
 	hum.c.Handlers.Add(girc.QUIT, func(_ *girc.Client, e girc.Event) { quits <- e.Source.Name })
-	c, _ := startConnector(t, puppetConfig(srv, 0, 200*time.Millisecond))
+	c, _ := startConnector(t, ghostConfig(srv, 0, 200*time.Millisecond))
 	send(t, c, from(t, c, bridges.KindMessage, "status:0xa", "alice", "before", 1))
 	if l := hum.next(t, 1)[0]; l.nick != "alice[s]" {
 		t.Fatalf("got %q", l)
@@ -106,7 +106,7 @@ func TestPuppets_idleQuitAndLazyReconnect(t *testing.T) {
 			t.Errorf("QUIT from %s", nick)
 		}
 	case <-time.After(wait):
-		t.Fatal("the idle puppet did not QUIT")
+		t.Fatal("the idle ghost did not QUIT")
 	}
 	send(t, c, from(t, c, bridges.KindMessage, "status:0xa", "alice", "after", 2))
 	if l := hum.next(t, 1)[0]; l != (line{"PRIVMSG", "alice[s]", "after"}) {
@@ -114,7 +114,7 @@ func TestPuppets_idleQuitAndLazyReconnect(t *testing.T) {
 	}
 }
 
-func TestPuppetNick(t *testing.T) {
+func TestGhostNick(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		n    int
@@ -130,9 +130,9 @@ func TestPuppetNick(t *testing.T) {
 		{"abcdefghijklmnopqrstuvwxyz0123456789", 0, "abcdefghijklmnopqrstuvwxyz0[s]"},
 		{"abcdefghijklmnopqrstuvwxyz0123456789", 12, "abcdefghijklmnopqrstuvwxy[s]12"},
 	} {
-		got := puppetNick(tc.name, "[s]", tc.n)
+		got := ghostNick(tc.name, "[s]", tc.n)
 		if got != tc.want || validNick(got) != nil {
-			t.Errorf("puppetNick(%q, %d) = %q, want %q", tc.name, tc.n, got, tc.want)
+			t.Errorf("ghostNick(%q, %d) = %q, want %q", tc.name, tc.n, got, tc.want)
 		}
 	}
 }
