@@ -243,10 +243,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURN
 		old := `SELECT id FROM ratchet_sessions WHERE owner = ? AND peer = ? AND installation_id = ? AND id NOT IN (
 	SELECT id FROM ratchet_sessions WHERE owner = ? AND peer = ? AND installation_id = ? ORDER BY id DESC LIMIT ?)`
 		args := []any{owner, r.Peer, r.InstallationID, owner, r.Peer, r.InstallationID, n.Keep}
-		if _, err := tx.ExecContext(ctx, s.d.rebind(`DELETE FROM ratchet_keys WHERE session_id IN (`+old+`)`), args...); err != nil {
-			return 0, fmt.Errorf("delete old sessions' keys: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, s.d.rebind(`DELETE FROM ratchet_sessions WHERE id IN (`+old+`)`), args...); err != nil {
+		if err := s.deleteSessions(ctx, tx, old, args...); err != nil {
 			return 0, fmt.Errorf("delete old sessions: %w", err)
 		}
 	}
@@ -254,6 +251,21 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURN
 		return 0, fmt.Errorf("insert session: commit: %w", err)
 	}
 	return id, nil
+}
+
+// deleteSessions deletes the sessions ids (a query of session ids taking args) with
+// their message keys and old chains.
+func (s *Store) deleteSessions(ctx context.Context, tx *sql.Tx, ids string, args ...any) error {
+	for _, q := range []string{
+		`DELETE FROM ratchet_keys WHERE session_id IN (`,
+		`DELETE FROM ratchet_old_chains WHERE session_id IN (`,
+		`DELETE FROM ratchet_sessions WHERE id IN (`,
+	} {
+		if _, err := tx.ExecContext(ctx, s.d.rebind(q+ids+`)`), args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // UpdateSession implements ratchet.Store.
@@ -291,6 +303,18 @@ WHERE owner = ? AND id = ?`),
 		if _, err := tx.ExecContext(ctx, s.d.rebind(`DELETE FROM ratchet_keys WHERE session_id = ? AND seq <= ?`),
 			u.Session, u.DeleteUpTo); err != nil {
 			return fmt.Errorf("delete old message keys: %w", err)
+		}
+	}
+	if len(u.OldChain) > 0 && u.OldChainsKept > 0 {
+		if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO ratchet_old_chains (session_id, dh, seq)
+SELECT ?, ?, COALESCE(MAX(seq), 0) + 1 FROM ratchet_old_chains WHERE session_id = ?
+ON CONFLICT (session_id, dh) DO NOTHING`), u.Session, u.OldChain, u.Session); err != nil {
+			return fmt.Errorf("remember old chain: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, s.d.rebind(`DELETE FROM ratchet_old_chains WHERE session_id = ? AND seq <= (
+	SELECT seq FROM ratchet_old_chains WHERE session_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)`),
+			u.Session, u.Session, u.OldChainsKept); err != nil {
+			return fmt.Errorf("cap old chains: %w", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -341,6 +365,109 @@ func (s *Store) DeleteMessageKey(ctx context.Context, session int64, dh []byte, 
 		return fmt.Errorf("delete message key: %w", err)
 	}
 	return nil
+}
+
+// OldChain implements ratchet.Store.
+func (s *Store) OldChain(ctx context.Context, session int64, dh []byte) (bool, error) {
+	var one int
+	err := s.db.QueryRowContext(ctx, s.d.rebind(`SELECT 1 FROM ratchet_old_chains WHERE session_id = ? AND dh = ?`),
+		session, nz(dh)).Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("read old chains: %w", err)
+	}
+	return true, nil
+}
+
+// UsePeer implements ratchet.Store: the bound on an owner's peers, least recently used
+// first, never a pinned one.
+func (s *Store) UsePeer(ctx context.Context, owner, peer []byte, u ratchet.PeerUse) (ratchet.Admission, error) {
+	var a ratchet.Admission
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return a, fmt.Errorf("use peer: begin: %w", err)
+	}
+	defer tx.Rollback() // no-op after Commit
+	at := u.At.UnixNano()
+	res, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE ratchet_peers SET last_seen = ?, pinned = (pinned OR ?)
+WHERE owner = ? AND peer = ?`), at, u.Pin, owner, peer)
+	if err != nil {
+		return a, fmt.Errorf("use peer: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return a, fmt.Errorf("use peer: %w", err)
+	} else if n > 0 {
+		a.Admitted = true
+	} else if !u.Admit {
+		return a, nil
+	} else {
+		if u.Max > 0 {
+			var kept int
+			if err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT COUNT(*) FROM ratchet_peers WHERE owner = ?`), owner).Scan(&kept); err != nil {
+				return a, fmt.Errorf("count peers: %w", err)
+			}
+			if kept >= u.Max {
+				if a.Evicted, err = s.evictPeers(ctx, tx, owner, kept-u.Max+1); err != nil {
+					return a, err
+				}
+				if len(a.Evicted) < kept-u.Max+1 && !u.Pin {
+					// Every other kept peer is pinned: not admitted. The evictions
+					// made stand (they were beyond the bound).
+					return a, full(tx.Commit())
+				}
+			}
+		}
+		if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO ratchet_peers (owner, peer, last_seen, pinned) VALUES (?, ?, ?, ?)`),
+			owner, peer, at, u.Pin); err != nil {
+			return a, fmt.Errorf("add peer: %w", err)
+		}
+		a.Admitted = true
+	}
+	if err := tx.Commit(); err != nil {
+		return ratchet.Admission{}, fmt.Errorf("use peer: commit: %w", full(err))
+	}
+	return a, nil
+}
+
+// evictPeers forgets up to n of owner's least recently used peers that are not pinned,
+// with every row about them, and returns them.
+func (s *Store) evictPeers(ctx context.Context, tx *sql.Tx, owner []byte, n int) ([][]byte, error) {
+	rows, err := tx.QueryContext(ctx, s.d.rebind(`SELECT peer FROM ratchet_peers WHERE owner = ? AND pinned = ?
+ORDER BY last_seen, peer LIMIT ?`), owner, false, n)
+	if err != nil {
+		return nil, fmt.Errorf("least recently used peers: %w", err)
+	}
+	var victims [][]byte
+	for rows.Next() {
+		var p []byte
+		if err := rows.Scan(&p); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("least recently used peers: %w", err)
+		}
+		victims = append(victims, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("least recently used peers: %w", err)
+	}
+	for _, p := range victims {
+		if err := s.deleteSessions(ctx, tx, `SELECT id FROM ratchet_sessions WHERE owner = ? AND peer = ?`, owner, p); err != nil {
+			return nil, fmt.Errorf("evict peer's sessions: %w", err)
+		}
+		for _, q := range []string{
+			`DELETE FROM ratchet_devices WHERE owner = ? AND identity = ?`,
+			`DELETE FROM ratchet_agreed WHERE owner = ? AND peer = ?`,
+			`DELETE FROM ratchet_secret_peers WHERE owner = ? AND peer = ?`,
+			`DELETE FROM ratchet_peers WHERE owner = ? AND peer = ?`,
+		} {
+			if _, err := tx.ExecContext(ctx, s.d.rebind(q), owner, p); err != nil {
+				return nil, fmt.Errorf("evict peer: %w", err)
+			}
+		}
+	}
+	return victims, nil
 }
 
 // AddSecretPeer implements ratchet.Store.

@@ -187,3 +187,108 @@ func TestRatchetStore(t *testing.T) {
 		})
 	}
 }
+
+// TestRatchetStore_peers: on both backends, the bound on an owner's peers (UsePeer):
+// a use touches a kept peer; a new one is admitted until the bound, then the least
+// recently used peer that is not pinned is evicted with every row about it
+// (installations, sessions with their keys and old chains, agreed installations,
+// negotiated secret); a touch never admits; with every kept peer pinned a new one is
+// refused unless the use pins it; other owners are not affected. And a session's old
+// chains are capped, oldest first.
+func TestRatchetStore_peers(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			s := openStore(t, be.config(t))
+			owner, other := key(1), key(9)
+			p1, p2, p3, p4 := key(21), key(22), key(23), key(24)
+			at := func(i int) time.Time { return time.Unix(1_700_000_000+int64(i), 0) }
+			use := func(owner, peer []byte, i int, pin, admit bool) ratchet.Admission {
+				t.Helper()
+				a, err := s.UsePeer(ctx, owner, peer, ratchet.PeerUse{At: at(i), Pin: pin, Admit: admit, Max: 2})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return a
+			}
+			if a := use(owner, p1, 1, false, true); !a.Admitted || len(a.Evicted) != 0 {
+				t.Fatalf("first peer: %+v", a)
+			}
+			// p1's state: an installation, a session with a key and an old chain, an
+			// agreed installation and the negotiated secret.
+			if err := s.SaveDevice(ctx, owner, ratchet.Device{Identity: p1, InstallationID: "a", SignedPreKey: key(30), ProtocolVersion: 1, Timestamp: 1}, 3); err != nil {
+				t.Fatal(err)
+			}
+			st := ratchet.State{DHsPublic: key(40), DHsPrivate: key(41)[:32], RootKey: key(42)[:32], SendKey: key(43)[:32], RecvKey: key(44)[:32]}
+			id, err := s.InsertSession(ctx, owner, ratchet.NewSession{Session: ratchet.Session{Peer: p1, InstallationID: "a", BundleID: key(30),
+				SK: key(45)[:32], Created: at(1), State: st}, Keys: []ratchet.MessageKey{{DH: key(50), N: 1, Key: key(46)[:32]}}, Keep: 8})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, c := range [][]byte{key(60), key(61), key(62)} {
+				if err := s.UpdateSession(ctx, owner, ratchet.SessionUpdate{Session: id, State: st, DeleteUpTo: -1, OldChain: c, OldChainsKept: 2}); err != nil {
+					t.Fatalf("old chain %d: %v", i, err)
+				}
+			}
+			for i, want := range []bool{false, true, true} {
+				if ok, err := s.OldChain(ctx, id, key(byte(60+i))); err != nil || ok != want {
+					t.Fatalf("old chain %d remembered=%v (%v), want %v (2 kept, oldest dropped)", i, ok, err, want)
+				}
+			}
+			if _, err := s.MarkAgreed(ctx, owner, p1, "a"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.AddSecretPeer(ctx, owner, p1); err != nil {
+				t.Fatal(err)
+			}
+
+			use(owner, p2, 2, false, true)
+			if a := use(owner, p1, 3, false, false); !a.Admitted {
+				t.Fatal("a touch of a kept peer: not admitted")
+			}
+			use(owner, p2, 4, false, false) // p1 is the least recently used again
+			a := use(owner, p3, 5, false, true)
+			if !a.Admitted || len(a.Evicted) != 1 || !bytes.Equal(a.Evicted[0], p1) {
+				t.Fatalf("third peer with a bound of 2: %+v, want p1 evicted", a)
+			}
+			if ds, _ := s.Devices(ctx, owner, p1); len(ds) != 0 {
+				t.Fatalf("evicted peer's installations kept: %+v", ds)
+			}
+			if ss, _ := s.Sessions(ctx, owner, p1, "a"); len(ss) != 0 {
+				t.Fatalf("evicted peer's sessions kept: %+v", ss)
+			}
+			if _, ok, _ := s.MessageKey(ctx, id, key(50), 1); ok {
+				t.Fatal("evicted peer's message key kept")
+			}
+			if ok, _ := s.OldChain(ctx, id, key(62)); ok {
+				t.Fatal("evicted peer's old chains kept")
+			}
+			if ids, _ := s.Agreed(ctx, owner, p1); len(ids) != 0 {
+				t.Fatalf("evicted peer's agreed installations kept: %v", ids)
+			}
+			if ps, _ := s.SecretPeers(ctx, owner); len(ps) != 0 {
+				t.Fatalf("evicted peer's secret kept: %x", ps)
+			}
+			if a := use(owner, p4, 6, false, false); a.Admitted || len(a.Evicted) != 0 {
+				t.Fatalf("a touch admitted a new peer: %+v", a)
+			}
+			// Both kept peers pinned: a new one is refused, unless pinned itself.
+			use(owner, p2, 7, true, true)
+			use(owner, p3, 8, true, true)
+			if a := use(owner, p4, 9, false, true); a.Admitted || len(a.Evicted) != 0 {
+				t.Fatalf("with every kept peer pinned: %+v, want refused", a)
+			}
+			if a := use(owner, p4, 10, true, true); !a.Admitted || len(a.Evicted) != 0 {
+				t.Fatalf("the user's own conversation: %+v, want admitted beyond the bound", a)
+			}
+			if a := use(owner, p1, 11, false, true); a.Admitted {
+				t.Fatalf("over the bound, all pinned: %+v, want refused", a)
+			}
+			// Another owner's peers are its own.
+			if a := use(other, p1, 12, false, true); !a.Admitted || len(a.Evicted) != 0 {
+				t.Fatalf("another owner: %+v", a)
+			}
+		})
+	}
+}

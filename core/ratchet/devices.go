@@ -137,6 +137,9 @@ func (r *Ratchet) handleBundle(ctx context.Context, signer *ecdsa.PublicKey, b *
 			b.GetIdentity()[:4], crypto.CompressPubkey(signer)[:4], ErrBundleSigner)
 	}
 	ours := bytes.Equal(b.GetIdentity(), r.owner)
+	if kept, err := r.usePeer(ctx, b.GetIdentity(), false, true); err != nil || !kept {
+		return nil, err // not kept: verified, not stored (MaxPeers, every kept peer pinned)
+	}
 	known, err := r.devicesOf(ctx, b.GetIdentity())
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package ratchet_test
 import (
 	"context"
 	"crypto/ecdsa"
+	"fmt"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/crypto"
@@ -236,5 +237,55 @@ func TestReceive_replay(t *testing.T) {
 	bob.expectDrop(t, alice.pub(), old.Payload, ratchet.ErrReplay)
 	if s := bob.r.Stats(); s.Replay != 3 || s.Decrypt != 0 {
 		t.Fatalf("replays %d, decrypt failures %d; want 3 and 0", s.Replay, s.Decrypt)
+	}
+}
+
+// TestReceive_replayOfOldChains: a processed message replayed after its chain has
+// been left behind by many turns of the conversation (here 40: more than the 16 chains
+// the session row remembers) is still a replay, not a decrypt failure: the store
+// remembers Config.OldChains more. Beyond those (OldChains 4 below), a replay cannot be
+// told from a message with a forged ratchet key (both name a ratchet key the session
+// does not know, and neither decrypts): it counts as Decrypt, as the forgery does.
+func TestReceive_replayOfOldChains(t *testing.T) {
+	converse := func(alice, bob *party, turns int) {
+		t.Helper()
+		for i := range turns {
+			alice.receive(t, bob, bob.encrypt(t, alice, fmt.Sprintf("turn %d", i)), fmt.Sprintf("turn %d", i))
+			bob.receive(t, alice, alice.encrypt(t, bob, fmt.Sprintf("answer %d", i)), fmt.Sprintf("answer %d", i))
+		}
+	}
+	for _, tc := range []struct {
+		name      string
+		oldChains int
+		want      error
+	}{
+		{"remembered", 0, ratchet.ErrReplay},
+		{"beyond OldChains", 4, ratchet.ErrDecrypt},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := newClock()
+			mod := func(c *ratchet.Config) { c.OldChains = tc.oldChains }
+			alice := newParty(t, "alice", keyOf(t, "alice"), clock, mod)
+			bob := newParty(t, "bob", keyOf(t, "bob"), clock, mod)
+			bob.receive(t, alice, alice.encrypt(t, bob, "dh"), "dh")
+			alice.receive(t, bob, bob.encrypt(t, alice, "x3dh"), "x3dh")
+			old := alice.encrypt(t, bob, "first chain")
+			bob.receive(t, alice, old, "first chain")
+			converse(alice, bob, 40)
+			bob.restart(t) // the old chains are the store's, not the process's
+			bob.expectDrop(t, alice.pub(), old.Payload, tc.want)
+			forged := mutate(t, alice.encrypt(t, bob, "forged").Payload, func(pm *protobuf.ProtocolMessage) {
+				pm.DirectMessage[bob.inst].DRHeader.Key = pointOf(t, "a ratchet key never used")
+			})
+			bob.expectDrop(t, alice.pub(), forged, ratchet.ErrDecrypt)
+			s := bob.r.Stats()
+			if tc.want == ratchet.ErrReplay && (s.Replay != 1 || s.Decrypt != 1) {
+				t.Fatalf("replays %d, decrypt failures %d; want 1 and 1 (the forgery)", s.Replay, s.Decrypt)
+			}
+			if tc.want == ratchet.ErrDecrypt && (s.Replay != 0 || s.Decrypt != 2) {
+				t.Fatalf("replays %d, decrypt failures %d; want 0 and 2", s.Replay, s.Decrypt)
+			}
+			converse(alice, bob, 1) // and the conversation goes on
+		})
 	}
 }

@@ -27,8 +27,10 @@ var (
 	ErrUnknownInstallation = errors.New("x3dh from an installation not in the sender's bundle")
 	// ErrSessionNotFound: a Double Ratchet message for a session we never started.
 	ErrSessionNotFound = errors.New("no session for double ratchet message")
-	// ErrReplay: a message whose key was already used and deleted, or an X3DH header of a
-	// session that has since been replaced.
+	// ErrReplay: a message whose key was already used and deleted (of the current chain
+	// or of one of the 16 + Config.OldChains previous chains of its session), or an X3DH
+	// header of a session that has since been replaced. A replay of a chain older than
+	// that cannot be told from a forged ratchet key: it counts as ErrDecrypt.
 	ErrReplay = errors.New("replayed message")
 	// ErrTooManySkipped: the message would skip more than MaxSkip message keys.
 	ErrTooManySkipped = errors.New("too many skipped messages")

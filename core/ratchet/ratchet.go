@@ -27,6 +27,13 @@ const (
 	DefaultBundleBackInterval       = 7200 * time.Second
 	DefaultContactCodeInterval      = 21600 * time.Second
 
+	// DefaultMaxPeers bounds the peer identities whose state one Ratchet keeps (see
+	// Config.MaxPeers).
+	DefaultMaxPeers = 4096
+	// DefaultOldChains is how many previous receiving chains of a session are
+	// remembered beyond the newest 16 (see Config.OldChains).
+	DefaultOldChains = 1024
+
 	// sessionsKept is how many sessions are kept per peer installation (the ones in use
 	// and the retired ones that recognise replayed X3DH headers).
 	sessionsKept = 8
@@ -63,6 +70,22 @@ type Config struct {
 	// ContactCodeInterval is the least time between two contact-code advertisements
 	// (default 6 h).
 	ContactCodeInterval time.Duration
+	// MaxPeers bounds the peer identities whose state (installations, sessions with
+	// their message keys, negotiated secret) is kept (default 4096). Eviction policy:
+	// when a new identity would pass the bound, the least recently used one that is not
+	// pinned is forgotten with all its rows (counted in Stats.PeersEvicted; its
+	// negotiated topic is reported in Incoming/Outgoing.Evicted). A peer is pinned once
+	// the local user opened (Pin) or started (Encrypt) a conversation with it, and is
+	// never evicted: the bound holds for the identities remote parties make us store,
+	// and is exceeded only by conversations the user started. When every kept peer is
+	// pinned, a new remote identity's bundle is not stored (Stats.PeersRefused): its
+	// messages still decrypt in DH mode, and an answer to it starts a conversation.
+	MaxPeers int
+	// OldChains is how many previous receiving chains of a session are remembered,
+	// beyond the newest 16 kept in the session row, so that a replayed message of
+	// one is counted as a replay, not as a forgery (default 1024). A replay of a chain
+	// older than that cannot be told from a forged ratchet key and counts as Decrypt.
+	OldChains int
 
 	// Clock is the time source (default time.Now).
 	Clock func() time.Time
@@ -91,6 +114,12 @@ func (c Config) withDefaults() Config {
 	if c.ContactCodeInterval == 0 {
 		c.ContactCodeInterval = DefaultContactCodeInterval
 	}
+	if c.MaxPeers == 0 {
+		c.MaxPeers = DefaultMaxPeers
+	}
+	if c.OldChains == 0 {
+		c.OldChains = DefaultOldChains
+	}
 	if c.Clock == nil {
 		c.Clock = time.Now
 	}
@@ -112,7 +141,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ratchet.installation_id %q: %w", c.InstallationID, ErrConfig)
 	case c.Store == nil:
 		return fmt.Errorf("ratchet.store: nil: %w", ErrConfig)
-	case c.MaxSkip < 0, c.MaxKeep < 0, c.MaxMessageKeysPerSession < 0:
+	case c.MaxSkip < 0, c.MaxKeep < 0, c.MaxMessageKeysPerSession < 0, c.MaxPeers < 0, c.OldChains < 0:
 		return fmt.Errorf("ratchet limits must not be negative: %w", ErrConfig)
 	case c.BundleRefresh < 0, c.BundleBackInterval < 0, c.ContactCodeInterval < 0:
 		return fmt.Errorf("ratchet intervals must not be negative: %w", ErrConfig)
@@ -144,6 +173,10 @@ type Ratchet struct {
 	contactCode *whisper.SymKey
 	// cache holds rows read from and written to the Store (cache.go).
 	cache cache
+	// peers remembers recent Store.UsePeer results (bound.go); evicted holds the
+	// secrets of evicted peers until the next Receive or Encrypt reports them.
+	peers   map[string]peerMark
+	evicted []*Secret
 }
 
 // New returns a Ratchet for cfg. It does no I/O: the Store is first used by the first
@@ -162,6 +195,7 @@ func New(cfg Config) (*Ratchet, error) {
 		bundleBackAt: map[string]time.Time{},
 		secrets:      map[string]*Secret{},
 		cache:        newCache(),
+		peers:        map[string]peerMark{},
 	}, nil
 }
 

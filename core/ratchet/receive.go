@@ -69,6 +69,9 @@ type Incoming struct {
 	// Reply is a bundle-back answer (KindNotForUs, at most one per peer per
 	// BundleBackInterval): send it so the sender learns this installation.
 	Reply *Outgoing
+	// Evicted lists the negotiated secrets of peers forgotten to keep MaxPeers (by this
+	// message or an earlier call): stop listening on their topics.
+	Evicted []*Secret
 	// Receipt identifies the message key to delete once the payload is processed
 	// (Ratchet.Processed); zero for messages that keep no key.
 	Receipt Receipt
@@ -122,6 +125,9 @@ func (r *Ratchet) Receive(ctx context.Context, from *ecdsa.PublicKey, payload []
 func (r *Ratchet) ReceiveMessage(ctx context.Context, from *ecdsa.PublicKey, pm *protobuf.ProtocolMessage) (*Incoming, error) {
 	r.mu.Lock()
 	in, err := r.receive(ctx, from, pm)
+	if err == nil {
+		in.Evicted = r.takeEvicted()
+	}
 	r.mu.Unlock()
 	if err != nil {
 		r.drop(from, err)
@@ -216,6 +222,11 @@ func (r *Ratchet) receive(ctx context.Context, from *ecdsa.PublicKey, pm *protob
 	// direct message of protocol version ≥ 1, as its bundle in this message says.
 	if protocolVersionOf(pm.GetBundles(), inst) >= 1 {
 		peer := crypto.CompressPubkey(from)
+		// The bundle in this message admitted the peer, unless it was refused (MaxPeers,
+		// every kept peer pinned): then no secret is recorded.
+		if kept, err := r.usePeer(ctx, peer, false, false); err != nil || !kept {
+			return in, err
+		}
 		if err := r.markAgreed(ctx, peer, inst); err != nil {
 			return nil, err
 		}
@@ -314,6 +325,10 @@ func (r *Ratchet) decryptDH(m *protobuf.DirectMessageProtocol) ([]byte, error) {
 func (r *Ratchet) decryptDR(ctx context.Context, from *ecdsa.PublicKey, inst string, m *protobuf.DirectMessageProtocol, in *Incoming) error {
 	peer := crypto.CompressPubkey(from)
 	h := m.GetDRHeader()
+	// Touch, never admit: a peer has sessions and installations only if it was kept.
+	if _, err := r.usePeer(ctx, peer, false, false); err != nil {
+		return err
+	}
 	sessions, err := r.sessionsOf(ctx, peer, inst)
 	if err != nil {
 		return err
@@ -372,10 +387,11 @@ func (r *Ratchet) decryptDR(ctx context.Context, from *ecdsa.PublicKey, inst str
 		}
 		return fmt.Errorf("ratchet decrypt (tampered, or replayed from an older chain): %w: %v", ErrDecrypt, err)
 	}
-	st.saved.PrevDHr = prevChains(s.State, st.saved.DHr)
+	var dropped []byte
+	st.saved.PrevDHr, dropped = prevChains(s.State, st.saved.DHr)
 	u := SessionUpdate{
 		Session: s.ID, State: *st.saved, Confirmed: true, Keys: st.keys,
-		MaxKeys: st.maxKeys, DeleteUpTo: st.deleteUpTo,
+		MaxKeys: st.maxKeys, DeleteUpTo: st.deleteUpTo, OldChain: dropped, OldChainsKept: r.cfg.OldChains,
 	}
 	if err := r.updateSession(ctx, peer, inst, u); err != nil {
 		return err
@@ -414,23 +430,34 @@ func (r *Ratchet) precheck(ctx context.Context, s *Session, h dr.MessageHeader) 
 	if olderChain(st, h.DH) {
 		return false, fmt.Errorf("message %d of an older chain: %w", h.N, ErrReplay)
 	}
+	if len(st.PrevDHr) >= maxPrevChains*compressedKeyLen {
+		// Chains older than the 16 in the row are remembered by the store.
+		if old, err := r.cfg.Store.OldChain(ctx, s.ID, h.DH); err != nil {
+			return false, storeErr("read old chains", err)
+		} else if old {
+			return false, fmt.Errorf("message %d of an old chain: %w", h.N, ErrReplay)
+		}
+	}
 	if uint64(h.PN) > uint64(st.RecvN)+maxSkip || uint64(h.N) > maxSkip {
 		return false, fmt.Errorf("new chain at %d after %d (ours at %d): %w", h.N, h.PN, st.RecvN, ErrTooManySkipped)
 	}
 	return false, nil
 }
 
-// maxPrevChains bounds State.PrevDHr.
+// maxPrevChains bounds State.PrevDHr; older chains are the store's (Config.OldChains).
 const maxPrevChains = 16
 
 // prevChains returns old's PrevDHr, with old's remote ratchet key in front when the step
-// moved to a new one (dhr).
-func prevChains(old State, dhr []byte) []byte {
+// moved to a new one (dhr), and the key that fell off its end, if any.
+func prevChains(old State, dhr []byte) (prev, dropped []byte) {
 	if len(old.DHr) != compressedKeyLen || bytes.Equal(old.DHr, dhr) {
-		return old.PrevDHr
+		return old.PrevDHr, nil
 	}
 	out := append(bytes.Clone(old.DHr), old.PrevDHr...)
-	return out[:min(len(out), maxPrevChains*compressedKeyLen)]
+	if keep := maxPrevChains * compressedKeyLen; len(out) > keep {
+		return out[:keep], out[keep : keep+compressedKeyLen]
+	}
+	return out, nil
 }
 
 // olderChain reports whether dh is the remote ratchet key of one of st's previous

@@ -74,6 +74,9 @@ type Outgoing struct {
 	// listen on its topic from now on (status-go does before sending, so that the answer,
 	// which may already use it, is heard).
 	NewSecret *Secret
+	// Evicted lists the negotiated secrets of peers forgotten to keep MaxPeers: stop
+	// listening on their topics.
+	Evicted []*Secret
 }
 
 // Encrypt encrypts payload for every known installation of to (at most
@@ -89,6 +92,9 @@ func (r *Ratchet) Encrypt(ctx context.Context, to *ecdsa.PublicKey, payload []by
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	peer := crypto.CompressPubkey(to)
+	if _, err := r.usePeer(ctx, peer, true, true); err != nil { // the user's conversation: pinned
+		return nil, err
+	}
 	devices, err := r.recipientDevices(ctx, peer)
 	if err != nil {
 		return nil, err
@@ -126,6 +132,9 @@ func (r *Ratchet) EncryptDH(ctx context.Context, to *ecdsa.PublicKey, payload []
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if _, err := r.usePeer(ctx, crypto.CompressPubkey(to), true, true); err != nil {
+		return nil, err
+	}
 	dmp, err := r.encryptDH(to, payload)
 	if err != nil {
 		return nil, err
@@ -302,13 +311,22 @@ func (r *Ratchet) finish(ctx context.Context, to *ecdsa.PublicKey, peer []byte, 
 	if err != nil {
 		return nil, err
 	}
-	isNew, err := r.addSecretPeer(ctx, peer)
+	// The secret is recorded for a kept peer only: Encrypt kept (pinned) it; a
+	// bundle-back to a peer that is not kept records nothing.
+	kept, err := r.usePeer(ctx, peer, false, false)
 	if err != nil {
 		return nil, err
 	}
-	if isNew {
-		out.NewSecret = secret
+	if kept {
+		isNew, err := r.addSecretPeer(ctx, peer)
+		if err != nil {
+			return nil, err
+		}
+		if isNew {
+			out.NewSecret = secret
+		}
 	}
+	out.Evicted = r.takeEvicted()
 	var ids []string
 	for id := range dm {
 		if id != noInstallationID {

@@ -48,6 +48,11 @@ type Stats struct {
 	// DevicesEvicted those removed beyond MaxInstallations per identity.
 	DevicesSaved   uint64
 	DevicesEvicted uint64
+	// PeersEvicted counts peer identities forgotten, with all their state, to keep
+	// MaxPeers (least recently used, never pinned); PeersRefused the remote identities
+	// whose state was not stored because every kept peer is pinned.
+	PeersEvicted uint64
+	PeersRefused uint64
 }
 
 type counters struct {
@@ -57,6 +62,7 @@ type counters struct {
 	public, dh, x3dh, dr, bundlesOnly, notForUs, own, bundleBacks atomic.Uint64
 	sentDH, sentX3DH, sentDR                                      atomic.Uint64
 	devicesSaved, devicesEvicted                                  atomic.Uint64
+	peersEvicted, peersRefused                                    atomic.Uint64
 }
 
 // dropReasons are the sentinels counted as drops, in Stats order.
@@ -95,5 +101,6 @@ func (r *Ratchet) Stats() Stats {
 		BundlesOnly: c.bundlesOnly.Load(), NotForUs: c.notForUs.Load(), Own: c.own.Load(), BundleBacks: c.bundleBacks.Load(),
 		SentDH: c.sentDH.Load(), SentX3DH: c.sentX3DH.Load(), SentDR: c.sentDR.Load(),
 		DevicesSaved: c.devicesSaved.Load(), DevicesEvicted: c.devicesEvicted.Load(),
+		PeersEvicted: c.peersEvicted.Load(), PeersRefused: c.peersRefused.Load(),
 	}
 }

@@ -65,6 +65,21 @@ type Store interface {
 	// Agreed lists the installations of peer recorded by MarkAgreed.
 	Agreed(ctx context.Context, owner, peer []byte) ([]string, error)
 
+	// UsePeer records a use of the owner's state about peer (an identity other than the
+	// owner) at u.At, under the bound of u.Max peers per owner. If peer has a row, its
+	// last use becomes u.At (and it is pinned if u.Pin): admitted. If not and u.Admit is
+	// false, nothing is written: not admitted. Otherwise, in one transaction, when the
+	// owner already keeps u.Max peers or more, the least recently used peers that are
+	// not pinned are forgotten with every row about them (installations, sessions and
+	// their message keys and old chains, agreed installations, negotiated secret) until
+	// there is room; if every peer is pinned, a pinned use (u.Pin) is admitted beyond
+	// the bound and any other is not. The evicted peers are returned.
+	UsePeer(ctx context.Context, owner, peer []byte, u PeerUse) (Admission, error)
+
+	// OldChain reports whether dh is the remote ratchet key of one of the previous
+	// receiving chains of session that SessionUpdate.OldChain handed to the store.
+	OldChain(ctx context.Context, session int64, dh []byte) (bool, error)
+
 	// ContactCodePublished returns when the owner's contact code was last published (the
 	// zero time if never).
 	ContactCodePublished(ctx context.Context, owner []byte) (time.Time, error)
@@ -156,4 +171,29 @@ type SessionUpdate struct {
 	Keys       []MessageKey
 	MaxKeys    int
 	DeleteUpTo int64 // delete keys with Seq ≤ DeleteUpTo; -1 for none
+	// OldChain, when set, is the remote ratchet key of a previous receiving chain that
+	// no longer fits in State.PrevDHr: the store remembers it for OldChain, keeping the
+	// OldChainsKept most recent ones of the session.
+	OldChain      []byte
+	OldChainsKept int
+}
+
+// PeerUse is one use of the state kept about a peer identity (Store.UsePeer).
+type PeerUse struct {
+	At time.Time
+	// Pin: the local user opened or started a conversation with the peer; a pinned
+	// peer is never evicted.
+	Pin bool
+	// Admit: a peer without a row may be given one (evicting others to make room).
+	Admit bool
+	// Max bounds the owner's peers; 0 means no bound.
+	Max int
+}
+
+// Admission is what Store.UsePeer decided.
+type Admission struct {
+	// Admitted: the peer has a row; its state may be stored.
+	Admitted bool
+	// Evicted lists the peers forgotten to make room (compressed keys).
+	Evicted [][]byte
 }

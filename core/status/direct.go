@@ -31,9 +31,10 @@ type SeenStore interface {
 // bookkeepingTimeout bounds the store writes after a hand-over (processed).
 const bookkeepingTimeout = 10 * time.Second
 
-// contactCodeTick is how often Direct checks whether the contact code is due (status-go's
-// publisher ticks every 120 s; the Ratchet keeps the 6 h interval).
-const contactCodeTick = 120 * time.Second
+// maxClocks bounds the Lamport clocks Direct keeps per peer. Overflow policy: the clock
+// of a peer without an open Conversation is forgotten; its next message to us or from
+// us starts again from the time of day, which a Lamport clock allows.
+const maxClocks = 4096
 
 // Direct is the 1:1 side of one of our identities: it listens on the identity's
 // asymmetric topics (its partitioned topic, contact-discovery and its personal discovery
@@ -108,7 +109,7 @@ func (c *Client) Direct(ctx context.Context, as *ecdsa.PrivateKey) (*Direct, err
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		t := time.NewTicker(contactCodeTick)
+		t := time.NewTicker(c.cfg.ContactCodeTick)
 		defer t.Stop()
 		_ = d.r.RunContactCode(d.ctx, t.C, nil, d.post) // returns when the Direct ends
 	}()
@@ -269,6 +270,7 @@ func (d *Direct) accept(ctx context.Context, rm *whisper.ReceivedMessage) (*Mess
 		c.drop(where, DropRatchet, err, rm.EnvelopeHash[:])
 		return nil, nil, ratchet.Receipt{}
 	}
+	d.unlisten(in.Evicted)
 	if in.NewSecret != nil {
 		if err := d.listen(in.NewSecret); err != nil {
 			c.log.Warn("status negotiated topic not joined", "err", err)
@@ -347,14 +349,49 @@ func (d *Direct) accept(ctx context.Context, rm *whisper.ReceivedMessage) (*Mess
 	}, to, in.Receipt
 }
 
-// clockLocked returns the Lamport clock of the conversation with peer. Caller holds d.mu.
+// clockLocked returns the Lamport clock of the conversation with peer (maxClocks
+// bounds them). Caller holds d.mu.
 func (d *Direct) clockLocked(peer string) *chat.Clock {
 	cl := d.clocks[peer]
 	if cl == nil {
+		if len(d.clocks) >= maxClocks {
+			for p := range d.clocks {
+				if d.convs[p] == nil {
+					delete(d.clocks, p)
+					break
+				}
+			}
+		}
 		cl = &chat.Clock{}
 		d.clocks[peer] = cl
 	}
 	return cl
+}
+
+// unlisten stops listening on the negotiated topics of secrets the Ratchet no longer
+// holds (peers it evicted to keep its bound) and forgets their clocks, unless a
+// Conversation with them is open.
+func (d *Direct) unlisten(secrets []*ratchet.Secret) {
+	if len(secrets) == 0 {
+		return
+	}
+	var subs []*whisper.Subscription
+	d.mu.Lock()
+	for _, s := range secrets {
+		peer := string(crypto.CompressPubkey(s.Peer))
+		if d.convs[peer] != nil {
+			continue
+		}
+		delete(d.clocks, peer)
+		if sub := d.subs[s.Topic]; sub != nil {
+			delete(d.subs, s.Topic)
+			subs = append(subs, sub)
+		}
+	}
+	d.mu.Unlock()
+	for _, sub := range subs {
+		sub.Unsubscribe() // its forwarder returns
+	}
 }
 
 // post sends an encrypted message over Whisper as the envelope rules say, signed by our
@@ -429,6 +466,7 @@ func (d *Direct) SendMessage(ctx context.Context, to *ecdsa.PublicKey, m Outgoin
 	if err != nil {
 		return chat.ID{}, fmt.Errorf("direct send: %w", err)
 	}
+	d.unlisten(out.Evicted)
 	if err := d.post(ctx, out); err != nil {
 		return chat.ID{}, fmt.Errorf("direct send: %w", err)
 	}
@@ -445,10 +483,18 @@ type Conversation struct {
 }
 
 // Open returns the conversation with peer (one per peer: a second Open returns the
-// same). From then on peer's messages go to it instead of Direct.Messages.
+// same). From then on peer's messages go to it instead of Direct.Messages. The peer is
+// pinned in the Ratchet: its state is never evicted to make room for others
+// (ratchet.Config.MaxPeers).
 func (d *Direct) Open(peer *ecdsa.PublicKey) (*Conversation, error) {
 	if peer == nil || peer.X == nil {
 		return nil, fmt.Errorf("open conversation: %w", ratchet.ErrInvalidKey)
+	}
+	if d.ctx.Err() != nil {
+		return nil, fmt.Errorf("open conversation: %w", ErrLeft)
+	}
+	if err := d.r.Pin(d.ctx, peer); err != nil {
+		return nil, fmt.Errorf("open conversation: %w", err)
 	}
 	k := string(crypto.CompressPubkey(peer))
 	d.mu.Lock()

@@ -63,6 +63,10 @@ type Config struct {
 	// Default: in memory only (Config.DedupeWindow), so a DH-mode message re-delivered
 	// after a restart is delivered again.
 	Seen SeenStore
+	// ContactCodeTick is how often a Direct checks whether its contact code is due
+	// (the Ratchet's ContactCodeInterval, 6 h, decides). Default 120 s, status-go's
+	// publisher tick.
+	ContactCodeTick time.Duration
 	// Identity is the key whose Ratchet stores the bundles learned from public chats
 	// (the gateway's own key), so that a first 1:1 message to their authors uses X3DH.
 	// Default none: those bundles are verified, not stored.
@@ -94,6 +98,9 @@ func (c Config) withDefaults() Config {
 	if c.Clock == nil {
 		c.Clock = time.Now
 	}
+	if c.ContactCodeTick == 0 {
+		c.ContactCodeTick = 120 * time.Second
+	}
 	if c.History.Window == 0 {
 		c.History.Window = 24 * time.Hour
 	}
@@ -109,8 +116,8 @@ func (c Config) Validate() error {
 	if c.PoW < 0 || c.PoW > MaxPoW {
 		return fmt.Errorf("pow: %v is outside [0, %v]", c.PoW, MaxPoW)
 	}
-	if c.Buffer < 0 || c.DedupeWindow < 0 {
-		return errors.New("buffer and dedupe_window must not be negative")
+	if c.Buffer < 0 || c.DedupeWindow < 0 || c.ContactCodeTick < 0 {
+		return errors.New("buffer, dedupe_window and contact_code_tick must not be negative")
 	}
 	if c.SendFormat.Wrapped() && c.Ratchets == nil {
 		return fmt.Errorf("send_format wrapped: %w", ErrNoRatchets)
