@@ -54,3 +54,37 @@ func TestMarkSeen(t *testing.T) {
 		})
 	}
 }
+
+// TestMarkSeen_bounded: on both backends the marks are bounded in number too (SeenMax,
+// here 10), not only in age: a flood of messages within the retention keeps the newest
+// marks, drops the oldest at the next prune, and counts them.
+func TestMarkSeen_bounded(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			s := openStore(t, be.config(t))
+			s.seenMax = 10
+			owners := [][]byte{{2, 1}, {3, 2}}
+			t0 := time.Unix(1575000000, 0)
+			id := func(i int) [32]byte { return [32]byte{4, byte(i), byte(i >> 8)} }
+			for i := range seenPruneEvery {
+				if _, err := s.MarkSeen(ctx, owners[i%2], id(i), t0.Add(time.Duration(i)*time.Second)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := range seenPruneEvery {
+				ok, err := s.Seen(ctx, owners[i%2], id(i))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := i >= seenPruneEvery-10; ok != want {
+					t.Fatalf("mark %d of %d kept=%v, want %v (the newest 10)", i, seenPruneEvery, ok, want)
+				}
+			}
+			if n := s.SeenEvicted(); n != seenPruneEvery-10 {
+				t.Fatalf("evictions counted %d, want %d", n, seenPruneEvery-10)
+			}
+		})
+	}
+}

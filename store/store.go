@@ -16,8 +16,11 @@ type Store struct {
 	d       dialect
 	archive *Archive
 	applied int // migrations applied by this Open, for tests
-	// seenInserts counts MarkSeen inserts, to prune every seenPruneEvery.
+	// seenInserts counts MarkSeen inserts, to prune every seenPruneEvery; seenMax is
+	// SeenMax (tests lower it); seenEvicted counts the marks dropped to keep it.
 	seenInserts atomic.Uint64
+	seenMax     int
+	seenEvicted atomic.Uint64
 }
 
 // Open connects to the database the config names, applies the embedded migrations it
@@ -61,7 +64,7 @@ func OpenDB(ctx context.Context, db *sql.DB, driver string) (*Store, error) {
 	if !ok {
 		return nil, fmt.Errorf("store.driver: %q is neither %q nor %q: %w", driver, DriverSQLite, DriverPostgres, ErrConfig)
 	}
-	s := &Store{db: db, d: d}
+	s := &Store{db: db, d: d, seenMax: SeenMax}
 	n, err := s.migrate(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("migrate %s store: %w", driver, err)
