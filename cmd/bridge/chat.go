@@ -39,7 +39,8 @@ identity key. With --to instead of --chat it is a 1:1 session with one Status us
 chat key 0x04…, 02…/03… or zQ3…, or the three-word alias of an author bridge chat has
 shown before), end-to-end encrypted (X3DH and the Double Ratchet, state in the store of
 the configuration): typed lines go to that user, and every direct message to the
-identity is printed with its author. The authors shown are remembered in
+identity is printed with its author (with the author's short key when it is not the
+--to user: aliases are not unique). The authors shown are remembered in
 <data_dir>/chat_authors.json. Notices and logs go to stderr. Ctrl-C quits at once. The end of input
 (Ctrl-D) quits too, once a peer has had about a second to take what was sent; with no
 peer connected within 15 s (the messages' TTL) it exits 1. With --mailserver, the
@@ -525,8 +526,22 @@ func (s *chatSession) printDirectLoop(conv, others <-chan *status.Message) {
 				others = nil
 				continue
 			}
-			s.show(m)
+			s.showOther(m)
 		}
+	}
+}
+
+// showOther prints a direct message from someone other than the --to peer with the
+// author's short key beside the alias: a three-word alias is not unique (a key can be
+// ground to show the peer's), the alias and the key together are not forgeable.
+func (s *chatSession) showOther(m *status.Message) {
+	shown := *m
+	if k := identity.ShortKey(m.Author); k != m.Alias {
+		shown.Alias = m.Alias + " [" + k + "]"
+	}
+	fmt.Fprintln(s.stdout, formatChatLine(&shown))
+	if err := s.authors.add(m.Author, m.Alias, time.Now()); err != nil {
+		fmt.Fprintf(s.stderr, "bridge chat: remember author: %v\n", err)
 	}
 }
 
