@@ -1,8 +1,14 @@
 package e2e
 
 import (
+	"crypto/ecdsa"
+	"database/sql"
 	"encoding/hex"
+	"path/filepath"
 	"testing"
+
+	"github.com/ethereum/go-ethereum/crypto"
+	_ "github.com/mattn/go-sqlite3" // reads the gateway's store after it stopped
 
 	"github.com/statusgate/statusgate/identity"
 	"github.com/statusgate/statusgate/test/statusref"
@@ -14,7 +20,9 @@ import (
 // text; an api answer to it reaches status-go signed by the poster's puppet key, as a
 // Status reply naming status-go's own message id (so the gateway knew the right id);
 // and each api message reaches status-go once: bare with the default send format, in a
-// ProtocolMessage with the puppet's bundle with send_format wrapped.
+// ProtocolMessage with the puppet's bundle with send_format wrapped. The gateway verified
+// the bundle status-go's wrapped message carried and stored nothing about it: its store
+// holds no secure-transport state about any peer.
 func TestE2E_statusGoPublicChat(t *testing.T) {
 	t.Parallel()
 	for _, format := range []string{"both", "wrapped"} {
@@ -78,5 +86,30 @@ func statusGoPublicChat(t *testing.T, format string) {
 	g.mustPost(t, postBody{User: "alice", Name: "Alice", Text: "second", ID: "a2"})
 	if m := ref.WaitMessage(t, msgTimeout); m.Text != "[api] <Alice> second" {
 		t.Fatalf("status-go showed %q from %s next, want the second message", m.Text, identity.ChatKey(m.From))
+	}
+	g.stop(t)
+	checkNoPeerState(t, filepath.Join(g.dataDir, "statusgate.db"), ref.PublicKey())
+}
+
+// checkNoPeerState fails t if the SQLite store at path holds secure-transport state
+// about any peer (installations, sessions, negotiated secrets, kept peers), in
+// particular about author, whose bundles the gateway read in public messages: the
+// gateway verifies those bundles and keeps none (status.Config.Identity is not set), so
+// public chat authors cannot grow its store.
+func checkNoPeerState(t *testing.T, path string, author *ecdsa.PublicKey) {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM ratchet_devices WHERE identity = ?`, crypto.CompressPubkey(author)).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("the gateway stored %d installations of the public chat author (%v)", n, err)
+	}
+	for _, table := range []string{"ratchet_peers", "ratchet_devices", "ratchet_sessions", "ratchet_secret_peers", "ratchet_agreed"} {
+		if err := db.QueryRow(`SELECT COUNT(*) FROM ` + table).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("the gateway's %s holds %d rows (%v), want none", table, n, err)
+		}
 	}
 }

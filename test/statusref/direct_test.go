@@ -364,3 +364,36 @@ func drainSent(n *Node) {
 		}
 	}
 }
+
+// The contact code: when our 1:1 side starts it advertises our bundle on our
+// contact-code topic (and again every 6 h); status-go listens on the contact-code topic
+// of every 1:1 chat it has, learns our bundle from it, and so its first message to us is
+// X3DH, not DH as in (a) and (g), where it opened the chat after our advertisement.
+func TestStatusGo_contactCode(t *testing.T) {
+	ref := Start(t, Options{})
+	u := newUsLate(t)
+	link(t, u, ref)
+	chatID, err := ref.OpenChat(u.pub())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.startDirect(t)
+	topic := [4]byte(whisper.TopicFromName(ratchet.ContactCodeTopicName(u.pub())))
+	deadline := timeAfter(wait)
+	for seen := false; !seen; {
+		select {
+		case e := <-ref.Envelopes():
+			if e.Topic != topic {
+				continue
+			}
+			if e.Mode != ModeBundleOnly || e.Signer == nil || !e.Signer.Equal(u.pub()) || len(e.Bundles) != 1 ||
+				!e.Bundles[0].Identity.Equal(u.pub()) || e.Bundles[0].Installations[0] != u.direct.Installation() {
+				t.Fatalf("status-go read our contact code as %+v", e)
+			}
+			seen = true
+		case <-deadline:
+			t.Fatalf("status-go retrieved no envelope on our contact-code topic %x within %v", topic, wait)
+		}
+	}
+	checkMode(t, fromRef(t, ref, chatID, u.direct.Messages(), "I know your bundle from your contact code"), ratchet.ModeX3DH)
+}

@@ -35,9 +35,17 @@ type us struct {
 	client *status.Client
 	direct *status.Direct
 	stop   func()
+	// late: start leaves the 1:1 side (and its contact code) to startDirect.
+	late bool
+	ctx  context.Context // the started side's lifetime
 }
 
-func newUs(t *testing.T) *us {
+func newUs(t *testing.T) *us { return newUsWith(t, false) }
+
+// newUsLate is newUs without the 1:1 side: startDirect starts it.
+func newUsLate(t *testing.T) *us { return newUsWith(t, true) }
+
+func newUsWith(t *testing.T, late bool) *us {
 	t.Helper()
 	k, err := crypto.GenerateKey()
 	if err != nil {
@@ -47,7 +55,7 @@ func newUs(t *testing.T) *us {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := &us{key: k, nodeKey: nk, dir: t.TempDir(), format: chat.SendProtobuf}
+	u := &us{key: k, nodeKey: nk, dir: t.TempDir(), format: chat.SendProtobuf, late: late}
 	u.start(t)
 	t.Cleanup(func() { u.stop() })
 	return u
@@ -76,10 +84,10 @@ func (u *us) start(t *testing.T) {
 		wg.Wait()
 		t.Fatal(err)
 	}
-	var direct *status.Direct
+	u.direct = nil
 	u.stop = func() {
-		if direct != nil {
-			direct.Close()
+		if u.direct != nil {
+			u.direct.Close()
 		}
 		cancel()
 		wg.Wait()
@@ -100,8 +108,17 @@ func (u *us) start(t *testing.T) {
 		u.stop()
 		t.Fatal(err)
 	}
-	if direct, err = u.client.Direct(ctx, u.key); err != nil {
-		u.stop()
+	u.ctx = ctx
+	if !u.late {
+		u.startDirect(t)
+	}
+}
+
+// startDirect starts the 1:1 side of our identity, which publishes its contact code.
+func (u *us) startDirect(t *testing.T) {
+	t.Helper()
+	direct, err := u.client.Direct(u.ctx, u.key)
+	if err != nil {
 		t.Fatal(err)
 	}
 	u.direct = direct
