@@ -1,6 +1,7 @@
 package ratchet_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/statusgate/statusgate/core/ratchet"
+	"github.com/statusgate/statusgate/core/ratchet/protobuf"
 )
 
 // TestConversation_outOfOrder: 20 messages delivered in reverse order all decrypt, each
@@ -366,4 +368,71 @@ func TestLimits_skippedKeys(t *testing.T) {
 	for i := range 9 {
 		bob.receive(t, alice, second[i], fmt.Sprintf("m%d", i))
 	}
+}
+
+// TestLimits_maxKeep: a stored message key is deleted once MaxKeep newer keys were
+// derived in its session (status-go's WithMaxKeep), even below the per-session cap: a
+// message that late cannot be read any more, and it is a counted drop; the newer ones
+// still are.
+func TestLimits_maxKeep(t *testing.T) {
+	clock := newClock()
+	small := func(c *ratchet.Config) { c.MaxSkip, c.MaxKeep, c.MaxMessageKeysPerSession = 20, 5, 100 }
+	alice := newParty(t, "alice", keyOf(t, "alice"), clock, small)
+	bob := newParty(t, "bob", keyOf(t, "bob"), clock, small)
+	bob.receive(t, alice, alice.encrypt(t, bob, "dh"), "dh")
+	alice.receive(t, bob, bob.encrypt(t, alice, "x3dh"), "x3dh")
+	var outs []*ratchet.Outgoing
+	for i := range 10 {
+		outs = append(outs, alice.encrypt(t, bob, fmt.Sprintf("m%d", i)))
+	}
+	// Receiving m9 derives the keys of m0…m9 (10 keys); with MaxKeep 5, those more
+	// than 5 keys back (m0…m5) are deleted at once.
+	bob.receive(t, alice, outs[9], "m9")
+	for i := range 6 {
+		before := bob.r.Stats()
+		if _, err := bob.r.Receive(context.Background(), alice.pub(), outs[i].Payload); err == nil {
+			t.Fatalf("m%d readable after MaxKeep newer keys were derived", i)
+		}
+		if s := bob.r.Stats(); s.Replay+s.Decrypt != before.Replay+before.Decrypt+1 {
+			t.Fatalf("the drop of m%d was not counted: %+v", i, s)
+		}
+	}
+	for i := 6; i < 9; i++ {
+		bob.receive(t, alice, outs[i], fmt.Sprintf("m%d", i))
+	}
+}
+
+// TestBundle_olderNeverReplacesNewer: bundles of an installation replace what we
+// stored only when newer: after Alice's refreshed bundle (prekey version 2), her older
+// bundle arriving late (a delayed or replayed message) changes nothing, and Bob's next
+// session with her uses the new prekey.
+func TestBundle_olderNeverReplacesNewer(t *testing.T) {
+	ctx := context.Background()
+	clock := newClock()
+	alice := newParty(t, "alice", keyOf(t, "alice"), clock, nil)
+	bob := newParty(t, "bob", keyOf(t, "bob"), clock, nil)
+	old, err := alice.r.Bundle(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(25 * time.Hour)
+	fresh, err := alice.r.Bundle(ctx)
+	if err != nil || fresh.GetSignedPreKeys()[alice.inst].GetVersion() != 2 {
+		t.Fatalf("refreshed bundle %v %v", fresh, err)
+	}
+	for i, b := range []*protobuf.Bundle{fresh, old} {
+		if _, err := bob.r.HandleBundle(ctx, alice.pub(), b); err != nil {
+			t.Fatalf("bundle %d: %v", i, err)
+		}
+	}
+	ds, err := bob.r.Installations(ctx, alice.pub())
+	want := fresh.GetSignedPreKeys()[alice.inst].GetSignedPreKey()
+	if err != nil || len(ds) != 1 || ds[0].PrekeyVersion != 2 || !bytes.Equal(ds[0].SignedPreKey, want) || ds[0].Timestamp != fresh.GetTimestamp() {
+		t.Fatalf("stored %+v %v, want the refreshed prekey (version 2)", ds, err)
+	}
+	out := bob.encrypt(t, alice, "to your new prekey")
+	if out.Copies[0].Mode != ratchet.ModeX3DH || !bytes.Equal(out.Message.DirectMessage[alice.inst].GetX3DHHeader().GetId(), want) {
+		t.Fatalf("bob's first message: %+v, want X3DH with the refreshed prekey", out.Copies)
+	}
+	alice.receive(t, bob, out, "to your new prekey")
 }
