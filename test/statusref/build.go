@@ -124,7 +124,8 @@ func moduleDir() (string, error) {
 
 // hashTree returns the hex sha256 over the Go version and the relative path and
 // contents of every regular file under dir, in lexical order, leaving out a
-// statusgo-ref binary built in dir itself.
+// statusgo-ref binary built in dir itself and the Markdown files (documentation: a
+// change to them does not change the binary).
 func hashTree(dir string) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s %s/%s\x00", runtime.Version(), runtime.GOOS, runtime.GOARCH)
@@ -140,7 +141,7 @@ func hashTree(dir string) (string, error) {
 			return err
 		}
 		rel = filepath.ToSlash(rel)
-		if rel == builtName {
+		if rel == builtName || strings.HasSuffix(rel, ".md") {
 			return nil
 		}
 		data, err := os.ReadFile(path)
