@@ -163,3 +163,89 @@ func TestDirect_transitAndWrongType(t *testing.T) {
 		t.Fatalf("dropped as %q, want %q", r, status.DropWrongChat)
 	}
 }
+
+// TestDirect_bundleBackPosted: a message addressed only to another installation of our
+// identity (carol knows bob's second device, not this one) is answered by Direct over
+// Whisper with a bundle-back: an empty DH message with our bundle, on carol's
+// partitioned topic, ECIES to her key. Carol learns this installation from it, and her
+// next message has a copy for it, which Direct delivers. (The answer's rate limit, one
+// per peer per 2 h, is the Ratchet's: TestBundleBack in core/ratchet.)
+func TestDirect_bundleBackPosted(t *testing.T) {
+	nodes := statusnet.NewNodes(t, 2, node.Config{})
+	statusnet.Connect(t, nodes[0], nodes[1])
+	ctx := context.Background()
+	bob1 := newParty(t, nodes[1], "bob", t.TempDir())
+	bob1.start(t)
+	ratchetsOf := func() status.Ratchets {
+		st, err := store.Open(ctx, store.Config{Driver: store.DriverSQLite, Path: filepath.Join(t.TempDir(), "state.db")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return status.StoreRatchets(st, ratchet.Config{})
+	}
+	carolKey := key(t, "carol")
+	carol, err := ratchetsOf()(ctx, carolKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob2, err := ratchetsOf()(ctx, bob1.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Carol knows bob's second device from a public message of it (a direct one would
+	// agree the negotiated topic, which this installation has never heard of).
+	hello, err := bob2.WrapPublic(ctx, []byte("public"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := carol.Receive(ctx, &bob1.key.PublicKey, hello); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := nodes[0].Subscribe(whisper.Filter{Topics: []whisper.Topic{whisper.TopicFromName(ratchet.PartitionedTopicName(&carolKey.PublicKey))},
+		AsymKey: carolKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	send := func(text string) *ratchet.Outgoing {
+		t.Helper()
+		now := uint64(time.Now().UnixMilli())
+		p, err := chat.Encode(&chat.Message{Clock: now, Timestamp: now, Text: text, ChatID: identity.ChatKey(&bob1.key.PublicKey),
+			MessageType: chat.MessageTypeOneToOne, ContentType: chat.ContentTextPlain}, chat.FormatProtobuf, carolKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := carol.Encrypt(ctx, &bob1.key.PublicKey, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := nodes[0].Post(ctx, &whisper.MessageParams{Topic: out.Envelope.Topic, KeySym: out.Envelope.SymKey, Dst: out.Envelope.Dst,
+			Src: carolKey, Payload: out.Payload, TTL: status.DefaultTTL, PoW: status.DefaultPoW, WorkTime: 5 * time.Second}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if out := send("for your other device"); len(out.Copies) != 1 || out.Copies[0].InstallationID == bob1.direct.Installation() {
+		t.Fatalf("carol's copies %+v, want one, not for this installation", out.Copies)
+	}
+	select {
+	case rm := <-sub.C():
+		if rm.Src == nil || !rm.Src.Equal(&bob1.key.PublicKey) {
+			t.Fatalf("answer signed by %v, want bob", rm.Src)
+		}
+		in, err := carol.Receive(ctx, rm.Src, rm.Payload)
+		if err != nil || in.Kind != ratchet.KindDirect || in.Mode != ratchet.ModeDH || len(in.Payload) != 0 ||
+			len(in.NewInstallations) != 1 || in.NewInstallations[0] != bob1.direct.Installation() {
+			t.Fatalf("carol on the bundle-back: %+v %v", in, err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no bundle-back within 15 s")
+	}
+	if out := send("now for both devices"); len(out.Copies) != 2 {
+		t.Fatalf("carol's copies after the bundle-back: %+v, want two", out.Copies)
+	}
+	if m := nextDirect(t, bob1.direct.Messages()); m.Text != "now for both devices" || !m.Author.Equal(&carolKey.PublicKey) {
+		t.Fatalf("got %q from %s", m.Text, m.AuthorKey)
+	}
+}
