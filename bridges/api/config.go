@@ -64,6 +64,9 @@ type Config struct {
 	SubscriberBuffer int `yaml:"subscriber_buffer"`
 	// Heartbeat is the interval of the ": ping" comment on idle SSE streams. Default 15s.
 	Heartbeat time.Duration `yaml:"heartbeat"`
+	// RateLimit bounds the POSTs of the whole connector and of each user name (429
+	// past it). Zero fields are their defaults (RateLimit's doc).
+	RateLimit RateLimit `yaml:"rate_limit"`
 }
 
 // Network is the network name after defaults: Name, or DefaultName.
@@ -92,6 +95,7 @@ func (c Config) withDefaults() Config {
 	if c.Heartbeat == 0 {
 		c.Heartbeat = DefaultHeartbeat
 	}
+	c.RateLimit = c.RateLimit.withDefaults()
 	c.Channels = append([]string(nil), c.Channels...)
 	return c
 }
@@ -159,6 +163,9 @@ func (c Config) Validate() error {
 	}
 	if c.Heartbeat < 0 {
 		return bad("heartbeat", "negative")
+	}
+	if err := c.RateLimit.validate(); err != nil {
+		return fmt.Errorf("%w: api.%v", ErrInvalidConfig, err)
 	}
 	return nil
 }

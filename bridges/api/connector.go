@@ -71,6 +71,7 @@ type Connector struct {
 	now    func() time.Time
 	rand   io.Reader
 	limits httpLimits
+	posts  *postLimiter // RateLimit's buckets
 
 	running   atomic.Bool
 	log       atomic.Pointer[slog.Logger] // the Host's, while Run runs
@@ -94,6 +95,7 @@ func New(cfg Config) (*Connector, error) {
 		now:      time.Now,
 		rand:     rand.Reader,
 		limits:   serverLimits,
+		posts:    newPostLimiter(cfg.RateLimit),
 		ready:    make(chan struct{}),
 	}
 	set := &channelSet{byName: map[string]*channel{}, byID: map[bridges.ChannelID]*channel{}}
@@ -305,3 +307,7 @@ func (c *Connector) randomHex() (string, error) {
 	}
 	return hex.EncodeToString(b[:]), nil
 }
+
+// RateLimitedRequests returns how many POSTs the rate limit refused (429) since New;
+// cmd/bridge exports it as statusgate_rate_limited_requests_total{network=…}.
+func (c *Connector) RateLimitedRequests() uint64 { return c.posts.refusedCount() }

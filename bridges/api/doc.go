@@ -49,8 +49,10 @@
 //	                                   it; 400 bad body (not UTF-8, unknown field, bad
 //	                                   user/text/id/kind/reply_to), 404 unknown channel,
 //	                                   413 body over MaxBodyBytes, 422 refused by the
-//	                                   gateway as invalid, 503 + Retry-After: 1 not
-//	                                   accepted (retry with the same id)
+//	                                   gateway as invalid, 429 + Retry-After past the
+//	                                   RateLimit (of the user or of all users), 503 +
+//	                                   Retry-After: 1 not accepted (retry with the same
+//	                                   id after Retry-After)
 //	GET  /v1/channels/{name}/events    text/event-stream; 404 unknown channel
 //
 // The POST body is {"user", "name", "text", "id", "reply_to", "kind"}: user (1..128

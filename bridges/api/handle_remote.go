@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -168,6 +171,11 @@ func (s *server) handlePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if ok, why := s.c.posts.allow(p.User, ev.Time); !ok {
+		s.refuse(w, ch.name, p.User, why, ev.Time)
+		return
+	}
+
 	ctx, cancel := context.WithTimeout(r.Context(), deliverTimeout)
 	defer cancel()
 	switch err := s.host.Deliver(ctx, ev); {
@@ -186,6 +194,25 @@ func (s *server) handlePost(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "1")
 		writeJSON(w, http.StatusServiceUnavailable, body)
 	}
+}
+
+// refuse answers a POST the rate limit refused: 429, Retry-After in whole seconds
+// (at least 1), logged at most once a minute.
+func (s *server) refuse(w http.ResponseWriter, chat, user string, why refusal, now time.Time) {
+	secs := max(int64(math.Ceil(why.retryAfter.Seconds())), 1)
+	if why.retryAfter > time.Hour { // a bucket that never refills (rate 0)
+		secs = 3600
+	}
+	if log, unlogged := s.c.posts.logRefusal(now); log {
+		s.log.Warn("POST refused by the rate limit (logged at most once a minute)", "chat", chat,
+			"user", user, "limit", why.scope, "retry_after_s", secs, "not_logged_before", unlogged)
+	}
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	scope := "this user's"
+	if why.scope == "all" {
+		scope = "all users'"
+	}
+	writeError(w, http.StatusTooManyRequests, fmt.Sprintf("rate limited (%s share): not accepted, retry after %d s", scope, secs))
 }
 
 type postResponse struct {

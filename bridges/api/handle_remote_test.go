@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -226,5 +227,80 @@ func TestPost_deliverWaitsForGateway(t *testing.T) {
 	cancel()
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Errorf("client error %v", err)
+	}
+}
+
+// TestPost_rateLimited is the api's part of issue 15 finding 8: the token may post as
+// any user name, so the whole connector has a bucket beside each user's. Before, every
+// POST was accepted (the gateway exempts the api network from its flood control): 10 of
+// 10 from one user, and names minted without end. After: a user past its burst, and
+// everyone past the connector's, get 429 with Retry-After, nothing reaches the gateway,
+// refusals are counted and logged once a minute, and the user buckets are bounded.
+func TestPost_rateLimited(t *testing.T) {
+	cfg := testConfig()
+	cfg.RateLimit = RateLimit{PerSecond: 5, Burst: 6, UserPerSecond: 1, UserBurst: 3, MaxUsers: 4}
+	var now atomic.Int64
+	now.Store(time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC).UnixNano())
+	r := start(t, cfg, func(c *Connector) {
+		c.now = func() time.Time { return time.Unix(0, now.Load()) }
+	})
+	post := func(user, id string) response {
+		return r.post(t, "status", fmt.Sprintf(`{"user":%q,"text":"hi","id":%q}`, user, id))
+	}
+	want := func(resp response, status int, what string) {
+		t.Helper()
+		if resp.status != status {
+			t.Fatalf("%s: %d %s, want %d", what, resp.status, resp.body, status)
+		}
+	}
+	for i := range 3 {
+		want(post("alice", fmt.Sprint("a", i)), http.StatusAccepted, "alice within her burst")
+	}
+	resp := post("alice", "a3")
+	want(resp, http.StatusTooManyRequests, "alice past her burst")
+	if ra := resp.header.Get("Retry-After"); ra != "1" {
+		t.Errorf("Retry-After %q, want 1", ra)
+	}
+	if !strings.Contains(string(resp.body), "this user's") {
+		t.Errorf("429 body %s does not say whose share", resp.body)
+	}
+	for i := range 3 {
+		want(post("bob", fmt.Sprint("b", i)), http.StatusAccepted, "bob within his burst and the connector's")
+	}
+	resp = post("carol", "c0") // the connector's burst of 6 is spent
+	want(resp, http.StatusTooManyRequests, "carol past the connector's burst")
+	if !strings.Contains(string(resp.body), "all users'") {
+		t.Errorf("429 body %s does not say whose share", resp.body)
+	}
+	if n := len(r.host.Events()); n != 6 {
+		t.Fatalf("%d events reached the gateway, want 6", n)
+	}
+
+	// A second later: a token each for alice and carol (carol's refusal took none).
+	now.Add(int64(time.Second))
+	want(post("alice", "a3"), http.StatusAccepted, "alice's retry a second later")
+	want(post("carol", "c0"), http.StatusAccepted, "carol's retry a second later")
+	want(post("alice", "a4"), http.StatusTooManyRequests, "alice again at once")
+
+	if n := r.c.RateLimitedRequests(); n != 3 {
+		t.Errorf("RateLimitedRequests %d, want 3", n)
+	}
+	if n := strings.Count(r.host.Logs(), "refused by the rate limit"); n != 1 {
+		t.Errorf("%d log lines about refusals within a minute, want 1:\n%s", n, r.host.Logs())
+	}
+	// Minting names: the user buckets stay bounded (least recently used evicted), and
+	// the connector's bucket bounds what the names get.
+	now.Add(int64(time.Minute))
+	accepted := 0
+	for i := range 50 {
+		if post(fmt.Sprint("minted", i), "m"+fmt.Sprint(i)).status == http.StatusAccepted {
+			accepted++
+		}
+	}
+	if accepted != 6 {
+		t.Errorf("%d of 50 minted names accepted at once, want the connector's burst, 6", accepted)
+	}
+	if n := r.c.posts.userCount(); n != 4 {
+		t.Errorf("%d user buckets kept, want MaxUsers 4", n)
 	}
 }

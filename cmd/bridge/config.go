@@ -114,7 +114,9 @@ type RateLimitConfig struct {
 	// NewSendersPerMinute bounds the senders without a bucket each network may add a
 	// minute. Default (and 0) 120.
 	NewSendersPerMinute int `yaml:"new_senders_per_minute"`
-	// Exempt lists networks not limited. Default (absent) [api]; [] exempts none.
+	// Exempt lists networks not limited. Default (absent) the api connector's network
+	// (it limits its callers itself, answering 429: connectors.api.rate_limit); []
+	// exempts none.
 	Exempt []string `yaml:"exempt"`
 	// Disabled turns flood control off. Default false.
 	Disabled bool `yaml:"disabled"`

@@ -284,6 +284,10 @@ func buildGateway(cfg *Config, log *slog.Logger, nd *node.Node, nodeChatKey stri
 		return nil, err
 	}
 	gc := cfg.Gateway.gatewayConfig()
+	if gc.RateLimit.Exempt == nil && cfg.Connectors.API.Enabled != nil && *cfg.Connectors.API.Enabled {
+		// The api limits its callers itself (429); exempt it under whatever name it has.
+		gc.RateLimit.Exempt = []string{cfg.Connectors.API.Network()}
+	}
 	gc.Logger = log.With("svc", "gateway")
 	return gateway.New(gc, gateway.Deps{Ledger: st, Status: gateway.StatusOver(client), Puppets: puppet.New(f.secret, st, nil),
 		Connectors: conns, OwnKeys: []string{nodeChatKey}, Registerer: reg, Routes: st})

@@ -42,10 +42,28 @@ type rejectCounter interface {
 	RejectedRequests() uint64
 }
 
+// rateLimitCounter is a connector that refuses requests past its own rate limit
+// (bridges/api: 429) and counts them.
+type rateLimitCounter interface {
+	Name() string
+	RateLimitedRequests() uint64
+}
+
 // registerRejectCounters exports each such connector's count as
-// statusgate_rejected_requests_total{network=…}.
+// statusgate_rejected_requests_total{network=…}, and each rateLimitCounter's as
+// statusgate_rate_limited_requests_total{network=…}.
 func registerRejectCounters(reg prometheus.Registerer, conns []bridges.Connector) error {
 	for _, c := range conns {
+		if lc, ok := c.(rateLimitCounter); ok {
+			err := reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: "statusgate", Name: "rate_limited_requests_total",
+				Help:        "Requests a connector refused past its own rate limit (the api: 429).",
+				ConstLabels: prometheus.Labels{"network": lc.Name()},
+			}, func() float64 { return float64(lc.RateLimitedRequests()) }))
+			if err != nil {
+				return fmt.Errorf("register rate_limited_requests_total of %s: %w", lc.Name(), err)
+			}
+		}
 		rc, ok := c.(rejectCounter)
 		if !ok {
 			continue

@@ -169,7 +169,7 @@ func TestE2E_kill9MidBurst(t *testing.T) {
 		killAt  = 300
 	)
 	sp := startStatusPeer(t)
-	g := newGateway(t, gatewayOptions{peers: []string{sp.ref.Enode()}})
+	g := newGateway(t, gatewayOptions{peers: []string{sp.ref.Enode()}, apiUnlimited: true})
 	g.start(t)
 	g.waitReady(t)
 	g.waitPeer(t, sp)

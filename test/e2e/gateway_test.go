@@ -49,6 +49,9 @@ type gatewayOptions struct {
 	// dataDir is data_dir (where the database lives too); "" is "data" in the test's
 	// temp dir.
 	dataDir string
+	// apiUnlimited turns the api connector's rate limit off (connectors.api.rate_limit:
+	// 20 POSTs at once per user, then 1/s), for tests that post as fast as they can.
+	apiUnlimited bool
 }
 
 // gateway is one gateway data dir and configuration, run as `bridge run` processes one
@@ -152,6 +155,9 @@ func (g *gateway) config(nodeAddr string, opts gatewayOptions) string {
 	b.WriteString("  routes:\n    - chat: status\n      channels:\n        - channel: \"api:status\"\n")
 	fmt.Fprintf(&b, "http:\n  listen: %s\n", strconv.Quote(g.httpAddr))
 	fmt.Fprintf(&b, "connectors:\n  api:\n    enabled: true\n    listen: %s\n", strconv.Quote(g.apiAddr))
+	if opts.apiUnlimited {
+		b.WriteString("    rate_limit: {disabled: true}\n")
+	}
 	return b.String()
 }
 

@@ -27,7 +27,7 @@ func TestE2E_storeFull(t *testing.T) {
 	t.Parallel()
 	const maxBytes = 1 << 20
 	sp := startStatusPeer(t)
-	g := newGateway(t, gatewayOptions{peers: []string{sp.ref.Enode()}, storeMaxBytes: maxBytes})
+	g := newGateway(t, gatewayOptions{peers: []string{sp.ref.Enode()}, storeMaxBytes: maxBytes, apiUnlimited: true})
 	g.start(t)
 	g.waitReady(t)
 	g.waitPeer(t, sp)

@@ -97,7 +97,9 @@ func newBenchEnv(b *testing.B, gwPoW float64) *benchEnv {
 	if err != nil {
 		b.Fatal(err)
 	}
-	conn, err := api.New(api.Config{Listen: "127.0.0.1:0", Token: benchToken, Channels: []string{"status"}})
+	// The load comes from few api users: the api limit is off too.
+	conn, err := api.New(api.Config{Listen: "127.0.0.1:0", Token: benchToken, Channels: []string{"status"},
+		RateLimit: api.RateLimit{Disabled: true}})
 	if err != nil {
 		b.Fatal(err)
 	}
