@@ -17,6 +17,7 @@ import (
 	rpb "github.com/statusgate/statusgate/core/ratchet/protobuf"
 	"github.com/statusgate/statusgate/core/status"
 	"github.com/statusgate/statusgate/core/whisper"
+	"github.com/statusgate/statusgate/identity"
 	"github.com/statusgate/statusgate/store"
 	"github.com/statusgate/statusgate/test/statusnet"
 )
@@ -245,5 +246,87 @@ func TestDirect_badInput(t *testing.T) {
 	}
 	if n := bob.client.Stats().Dropped[status.DropRatchet]; n != uint64(len(steps)) {
 		t.Fatalf("%d ratchet drops counted, want %d", n, len(steps))
+	}
+}
+
+// TestDirect_onceAcrossRestart: each 1:1 message is delivered once, also across a
+// restart: a DH-mode message (it has no key to delete, so it decrypts again) that
+// comes back in a new envelope after our side restarted on the same store, as a
+// mailserver or a peer's pool would re-deliver it, is a counted duplicate; the next
+// message is delivered. Opened by chat key (the zQ3… form).
+func TestDirect_onceAcrossRestart(t *testing.T) {
+	nodes := statusnet.NewNodes(t, 2, node.Config{})
+	statusnet.Connect(t, nodes[0], nodes[1])
+	ctx := context.Background()
+	alice := newParty(t, nodes[0], "alice", t.TempDir())
+	bob, _ := badParty(t, nodes[1], "bob")
+	bob.start(t)
+	ra, err := alice.ratchets(ctx, alice.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(payload []byte, env ratchet.Envelope) {
+		t.Helper()
+		if _, err := nodes[0].Post(ctx, &whisper.MessageParams{Topic: env.Topic, KeySym: env.SymKey, Dst: env.Dst, Src: alice.key,
+			Payload: payload, TTL: status.DefaultTTL, PoW: status.DefaultPoW, WorkTime: 5 * time.Second}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	encrypt := func(text string) *ratchet.Outgoing {
+		t.Helper()
+		now := uint64(time.Now().UnixMilli())
+		p, err := chat.Encode(&chat.Message{Clock: now, Timestamp: now, Text: text, ChatID: identity.ChatKey(&bob.key.PublicKey),
+			MessageType: chat.MessageTypeOneToOne, ContentType: chat.ContentTextPlain}, chat.FormatProtobuf, alice.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := ra.Encrypt(ctx, &bob.key.PublicKey, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	once := encrypt("once") // DH: alice knows no bundle of bob's
+	if once.Copies[0].Mode != ratchet.ModeDH {
+		t.Fatalf("first message %+v, want DH", once.Copies)
+	}
+	post(once.Payload, once.Envelope)
+	if m := nextDirect(t, bob.direct.Messages()); m.Text != "once" {
+		t.Fatalf("got %q", m.Text)
+	}
+
+	// Our side restarts on the same store: a new client, Ratchet and Direct.
+	bob.direct.Close()
+	drops := dropWatch{reasons: make(chan string, 64)}
+	c, err := status.New(nodes[1], status.Config{Ratchets: status.StoreRatchets(bob.store, ratchet.Config{}), Identity: bob.key,
+		Seen: bob.store, Logger: slog.New(drops)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dctx, cancel := context.WithCancel(ctx)
+	d, err := c.Direct(dctx, bob.key)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); d.Close() })
+	cv, err := d.OpenChatKey(identity.DisplayKey(&alice.key.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.OpenChatKey("zQ3shNotAKey"); err == nil {
+		t.Fatal("opened a conversation with a key that does not parse")
+	}
+	post(once.Payload, once.Envelope) // the same message, in a new envelope
+	if r := drops.next(t); r != status.DropDuplicate {
+		t.Fatalf("re-delivered message dropped as %q, want %q", r, status.DropDuplicate)
+	}
+	next := encrypt("next")
+	post(next.Payload, next.Envelope)
+	if m := nextDirect(t, cv.Messages()); m.Text != "next" || !m.Author.Equal(&alice.key.PublicKey) {
+		t.Fatalf("after the duplicate: %q from %s", m.Text, m.AuthorKey)
+	}
+	if n := c.Stats().Dropped[status.DropDuplicate]; n != 1 {
+		t.Fatalf("%d duplicates counted, want 1", n)
 	}
 }
