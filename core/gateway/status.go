@@ -31,8 +31,9 @@ type StatusNet interface {
 
 // StatusChat is one joined public chat. Its methods are safe for concurrent use.
 type StatusChat interface {
-	// Next returns the chat's next message, each once (the gateway's own included),
-	// in arrival order; ok is false once the chat ended or ctx is done. Overflow
+	// Next returns the chat's next message, each once, in arrival order (the
+	// gateway's own may be among them: StatusOver leaves out what its node posts, but
+	// not a puppet's post read back from a mailserver or another node); ok is false once the chat ended or ctx is done. Overflow
 	// policy: the chat holds messages until they are read (back-pressure).
 	Next(ctx context.Context) (m StatusMessage, ok bool)
 	// NextClocks reserves n consecutive Lamport clocks for messages sent at t and

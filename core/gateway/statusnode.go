@@ -19,8 +19,11 @@ var _ = [1]struct{}{}[status.MaxTextLength-StatusMaxTextLen]
 
 type statusClient struct{ c *status.Client }
 
+// Join joins with OmitLocal: the node posts only as the gateway's puppets, so its own
+// posts are left out before decryption instead of being decrypted, their signers
+// recovered (three per message across both payloads) and then dropped as ours.
 func (s statusClient) Join(ctx context.Context, name string) (StatusChat, error) {
-	ch, err := s.c.Join(ctx, name)
+	ch, err := s.c.Join(ctx, name, status.JoinOptions{OmitLocal: true})
 	if err != nil {
 		return nil, err
 	}

@@ -33,6 +33,13 @@ const MaxTextLength = chat.MaxTextLength
 type JoinOptions struct {
 	// SendFormat overrides Config.SendFormat for this chat.
 	SendFormat chat.SendFormat
+	// OmitLocal leaves out of Messages what this client's transport (its node) posts
+	// itself, whichever client posted it: those envelopes are neither decrypted nor
+	// their signers recovered (whisper.Filter.OmitLocal). SendMessage then records the
+	// ids and twin of what it sent, as the echo would have: TwinOf knows them, and a
+	// copy from a mailserver is a duplicate. For the gateway, whose node posts only as
+	// its puppets, which it would recognise and drop.
+	OmitLocal bool
 }
 
 // Chat is one joined public chat. Messages arrive on Messages until Leave or the Join
@@ -43,11 +50,13 @@ type Chat struct {
 	topic  whisper.Topic
 	key    *whisper.SymKey
 	format chat.SendFormat
-	sub    *whisper.Subscription
-	out    chan *Message
-	quit   chan struct{}
-	done   chan struct{}
-	once   sync.Once
+	// omitLocal: the subscription leaves out our own posts (JoinOptions.OmitLocal).
+	omitLocal bool
+	sub       *whisper.Subscription
+	out       chan *Message
+	quit      chan struct{}
+	done      chan struct{}
+	once      sync.Once
 	// history is the chat's own catch-up (HistoryConfig.Mailservers), if any: stopped
 	// and waited for by Leave.
 	history     sync.WaitGroup
@@ -70,20 +79,22 @@ func (c *Client) Join(ctx context.Context, name string, opts ...JoinOptions) (*C
 		return nil, fmt.Errorf("join %q: %w", name, err)
 	}
 	format := c.cfg.SendFormat
+	omitLocal := false
 	for _, o := range opts {
 		if o.SendFormat != 0 {
 			format = o.SendFormat
 		}
+		omitLocal = omitLocal || o.OmitLocal
 	}
 	if format.Wrapped() && c.cfg.Ratchets == nil {
 		return nil, fmt.Errorf("join %q: send format wrapped: %w", name, ErrNoRatchets)
 	}
 	topic := chat.PublicChatTopic(name)
-	sub, err := c.tr.Subscribe(whisper.Filter{Topics: []whisper.Topic{topic}, SymKey: key, AllowP2P: true})
+	sub, err := c.tr.Subscribe(whisper.Filter{Topics: []whisper.Topic{topic}, SymKey: key, AllowP2P: true, OmitLocal: omitLocal})
 	if err != nil {
 		return nil, fmt.Errorf("join %q: %w", name, err)
 	}
-	ch := &Chat{c: c, name: name, topic: topic, key: key, format: format, sub: sub,
+	ch := &Chat{c: c, name: name, topic: topic, key: key, format: format, sub: sub, omitLocal: omitLocal,
 		out: make(chan *Message, c.cfg.Buffer), quit: make(chan struct{}), done: make(chan struct{}),
 		seen: newDedupe(c.cfg.DedupeWindow), twins: newTwinIndex(c.cfg.DedupeWindow), stopHistory: func() {}}
 	go ch.receiveLoop(ctx)
@@ -342,6 +353,15 @@ func (ch *Chat) SendMessage(ctx context.Context, m Outgoing, as *ecdsa.PrivateKe
 		}
 		ids = append(ids, id)
 		c.count(func(s *Stats) { s.Sent++ })
+		if ch.omitLocal {
+			// What accept would have recorded of the echo.
+			twin := twinKey(&as.PublicKey, msg)
+			ch.mu.Lock()
+			ch.twins.put(id, twin)
+			ch.seen.add(id)
+			ch.seen.add(twin)
+			ch.mu.Unlock()
+		}
 	}
 	return ids, nil
 }

@@ -229,3 +229,53 @@ func TestChat_sendMessageFixedClockIsIdempotent(t *testing.T) {
 		t.Fatalf("the retried send was delivered again: %+v", second)
 	}
 }
+
+// A chat joined with OmitLocal does not deliver what its node posted (the node's
+// Whisper service never hands it over), knows the twin of what it sent as if it had read
+// it, and delivers everything else; the other node's reader gets the post as usual.
+func TestChat_omitLocal(t *testing.T) {
+	nodes := statusnet.NewNodes(t, 2, node.Config{})
+	statusnet.Connect(t, nodes[0], nodes[1])
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	ca, err := status.New(nodes[0], status.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := status.New(nodes[1], status.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chatA, err := ca.Join(ctx, "status", status.JoinOptions{OmitLocal: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(chatA.Leave)
+	chatB, err := cb.Join(ctx, "status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(chatB.Leave)
+
+	alice, bob := key(t, "alice"), key(t, "bob")
+	at := time.Now().Truncate(time.Millisecond)
+	out := status.Outgoing{Text: "mine", Clock: chatA.NextClock(at), Timestamp: at}
+	ids, err := chatA.SendMessage(ctx, out, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if twin, ok := chatA.TwinOf(id.String()); !ok || twin != out.TwinID(&alice.PublicKey) {
+			t.Fatalf("TwinOf(%v) = %v, %v; want the sent message's twin", id, twin, ok)
+		}
+	}
+	if m := next(t, chatB); m.Text != "mine" {
+		t.Fatalf("node B got %q, want the post", m.Text)
+	}
+	if _, err := chatB.Send(ctx, "yours", bob); err != nil {
+		t.Fatal(err)
+	}
+	if m := next(t, chatA); m.Text != "yours" || !m.Author.Equal(&bob.PublicKey) {
+		t.Fatalf("chat A got %q by %v first, want bob's message (its own post is left out)", m.Text, m.AuthorKey)
+	}
+}

@@ -22,6 +22,13 @@ type Filter struct {
 	PoW float64
 	// AllowP2P accepts envelopes delivered directly by a trusted peer (mailserver code 127).
 	AllowP2P bool
+	// OmitLocal leaves out the envelopes this node sends itself (Service.Send, so
+	// node.Post): they are not decrypted for this filter, nor their signers recovered.
+	// For a subscriber that knows what its node posts, such as the gateway, whose node
+	// posts only as its own puppets: it would decrypt and recover each of its posts
+	// again only to recognise and drop it. Envelopes from peers are opened as usual,
+	// whoever signed them.
+	OmitLocal bool
 }
 
 // Match is one filter that opened an envelope, with the message it got.
@@ -145,7 +152,10 @@ func (fs *Filters) Topics() []Topic {
 // registered for env's topic are considered; the PoW floor and the p2p flag are checked
 // before any decryption; and each distinct key decrypts at most once, its message shared
 // by every filter holding that key. p2p says the envelope came by direct delivery (code 127).
-func (fs *Filters) Match(env *Envelope, p2p bool) []Match {
+func (fs *Filters) Match(env *Envelope, p2p bool) []Match { return fs.match(env, p2p, false) }
+
+// match is Match; local says env is our own Send (see Filter.OmitLocal).
+func (fs *Filters) match(env *Envelope, p2p, local bool) []Match {
 	fs.mu.RLock()
 	candidates := fs.byTopic[env.topic]
 	fs.mu.RUnlock()
@@ -159,7 +169,7 @@ func (fs *Filters) Match(env *Envelope, p2p bool) []Match {
 	)
 	for _, in := range candidates {
 		f := &in.f
-		if p2p && !f.AllowP2P {
+		if p2p && !f.AllowP2P || local && f.OmitLocal {
 			continue
 		}
 		if f.PoW > 0 && env.PoW() < f.PoW {

@@ -225,7 +225,7 @@ func handleMessages(s *Service, p *Peer, msg p2p.Msg) error {
 			p.received.Add(1)
 		}
 		if isNew {
-			if err := s.publish(env); err != nil {
+			if err := s.publish(env, false); err != nil {
 				return err
 			}
 		}
@@ -442,7 +442,7 @@ func handleP2PMessage(s *Service, p *Peer, msg p2p.Msg) error {
 	}
 	p.direct.Add(uint64(len(envs)))
 	for _, env := range envs {
-		if err := s.enqueue(env, true); err != nil {
+		if err := s.enqueue(delivery{env: env, p2p: true}); err != nil {
 			return err
 		}
 	}

@@ -232,8 +232,9 @@ type serviceStats struct {
 
 // delivery is one envelope on its way to the decrypting workers.
 type delivery struct {
-	env *Envelope
-	p2p bool
+	env   *Envelope
+	p2p   bool // direct delivery by a trusted peer (code 127)
+	local bool // our own Send
 }
 
 // NewService validates cfg and builds a service. It starts nothing.
@@ -336,7 +337,7 @@ func (s *Service) dispatch(d delivery) {
 			s.log.Error("whisper dispatch panicked", "envelope", d.env, "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
-	for _, m := range s.filters.Match(d.env, d.p2p) {
+	for _, m := range s.filters.match(d.env, d.p2p, d.local) {
 		s.subMu.RLock()
 		sub := s.subs[m.FilterID]
 		s.subMu.RUnlock()
@@ -347,9 +348,9 @@ func (s *Service) dispatch(d delivery) {
 }
 
 // enqueue hands an envelope to the workers, blocking while the queue is full.
-func (s *Service) enqueue(env *Envelope, p2p bool) error {
+func (s *Service) enqueue(d delivery) error {
 	select {
-	case s.queue <- delivery{env, p2p}:
+	case s.queue <- d:
 		return nil
 	case <-s.done:
 		return ErrNotRunning
@@ -400,16 +401,18 @@ func (s *Service) ingest(env *Envelope, from *Peer) (cached, isNew bool, err err
 	return true, true, nil
 }
 
-// publish archives a newly pooled envelope and queues it for the subscriptions.
-func (s *Service) publish(env *Envelope) error {
+// publish archives a newly pooled envelope and queues it for the subscriptions; local
+// says it is our own Send.
+func (s *Service) publish(env *Envelope, local bool) error {
 	if s.cfg.Archiver != nil {
 		s.cfg.Archiver.Archive(env)
 	}
-	return s.enqueue(env, false)
+	return s.enqueue(delivery{env: env, local: local})
 }
 
 // Send validates env against our own rules, pools it for gossip and delivers it to our
-// own matching subscriptions, as geth's Send does.
+// own matching subscriptions, as geth's Send does (but for those whose filter has
+// OmitLocal).
 func (s *Service) Send(env *Envelope) error {
 	if s.stopped() {
 		return ErrNotRunning
@@ -422,7 +425,7 @@ func (s *Service) Send(env *Envelope) error {
 		return fmt.Errorf("send envelope %s: expired", env)
 	}
 	if isNew {
-		return s.publish(env)
+		return s.publish(env, true)
 	}
 	return nil
 }

@@ -454,3 +454,38 @@ func TestService_eagerForwardingWithinAdvertisedLimits(t *testing.T) {
 		t.Fatalf("peer info %+v", info)
 	}
 }
+
+// A filter with OmitLocal is never handed (so never opens) what the node Sends itself,
+// and gets a peer's envelopes like any other filter; a filter without it gets both.
+func TestService_omitLocal(t *testing.T) {
+	s := startService(t, Config{})
+	name := "chat"
+	omit, err := s.Subscribe(Filter{Topics: []Topic{TopicFromName(name)}, SymKey: symKeyOf(t, name), OmitLocal: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(omit.Unsubscribe)
+	all := subscribe(t, s, name)
+
+	if err := s.Send(testEnvelope(t, name, "ours", 0, 10, time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if m := receive(t, all); string(m.Payload) != "ours" {
+		t.Fatalf("got %q, want our own message", m.Payload)
+	}
+	peer := dialRaw(t, s, nil)
+	peer.next(statusCode)
+	list, err := rlp.EncodeToBytes([]*Envelope{testEnvelope(t, name, "theirs", 0, 10, time.Now())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer.send(messagesCode, list)
+	// One worker hands an envelope to its filters in the order they were installed, so
+	// had omit been handed ours, it would have had it before all did: first.
+	if m := receive(t, omit); string(m.Payload) != "theirs" {
+		t.Fatalf("OmitLocal filter got %q first, want the peer's message", m.Payload)
+	}
+	if m := receive(t, all); string(m.Payload) != "theirs" {
+		t.Fatalf("got %q, want the peer's message", m.Payload)
+	}
+}
