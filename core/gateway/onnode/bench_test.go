@@ -65,6 +65,7 @@ const benchWait = 60 * time.Second
 
 // benchEnv is the gateway on node A with the api connector, and a Status user on node B.
 type benchEnv struct {
+	stages  *benchStages // when each stage of the gateway saw each message
 	gw      *gateway.Gateway
 	st      *store.Store
 	base    string // http://host:port of the api connector
@@ -104,16 +105,18 @@ func newBenchEnv(b *testing.B, gwPoW float64) *benchEnv {
 		b.Fatal(err)
 	}
 	ch, _ := bridges.NewChannelID("api", "status")
+	stages := &benchStages{}
 	// One Status user sends the whole load: flood control off (it measures the path).
 	gw, err := gateway.New(gateway.Config{Routes: []gateway.Route{{Chat: "status",
 		Channels: []gateway.RouteChannel{{Channel: ch}}}}, RateLimit: gateway.RateLimit{Disabled: true}},
-		gateway.Deps{Ledger: st, Status: gateway.StatusOver(sc), Puppets: puppet.New(secret, st, nil), Connectors: []bridges.Connector{conn}})
+		gateway.Deps{Ledger: st, Status: timedNet{gateway.StatusOver(sc), stages}, Puppets: puppet.New(secret, st, nil),
+			Connectors: []bridges.Connector{timedConn{conn, stages}}})
 	if err != nil {
 		b.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- gw.Run(ctx) }()
-	e := &benchEnv{gw: gw, st: st, ctx: ctx, nodes: nodes,
+	e := &benchEnv{stages: stages, gw: gw, st: st, ctx: ctx, nodes: nodes,
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
 	b.Cleanup(func() {
 		e.client.CloseIdleConnections()
@@ -261,6 +264,121 @@ func later(a, b time.Time) time.Time {
 	return a
 }
 
+// benchStages records when the gateway's own stages saw each message "… m <n>", so that
+// the gateway's share of the latency is reported apart from sealing (PoW) and the
+// Whisper hop. Each stage keeps the first time it saw a message. The hooks are thin
+// wrappers (timedConn, timedNet) around the real connector and the real Status side:
+//
+//   - deliver: the api connector calls Host.Deliver (the POST is parsed);
+//   - post, posted: the gateway's Status outbox calls StatusChat.Post, and it returns
+//     (signing, encryption and PoW of both payloads, and the node taking them);
+//   - next: the gateway's Status reader gets the message from its chat (the hop, node
+//     A's decryption and recovery and the chat's decoding are behind it);
+//   - send: the gateway's api outbox calls the connector's Send.
+type benchStages struct {
+	mu                                sync.Mutex
+	deliver, post, posted, next, send []time.Time
+}
+
+// reset sizes every stage for n messages and forgets earlier runs.
+func (s *benchStages) reset(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range []*[]time.Time{&s.deliver, &s.post, &s.posted, &s.next, &s.send} {
+		*st = make([]time.Time, n)
+	}
+}
+
+// mark records now in stage for the message whose text ends in "m <n>".
+func (s *benchStages) mark(stage *[]time.Time, text string) {
+	now := time.Now()
+	i := benchSeq(text)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i >= 0 && i < len(*stage) && (*stage)[i].IsZero() {
+		(*stage)[i] = now
+	}
+}
+
+// report sets <name>-p50-ms and <name>-p99-ms: the distribution of to − from over the
+// messages both stages saw. Call it with the timer stopped.
+func (s *benchStages) report(b *testing.B, name string, from, to []time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var lat []float64
+	for i := range min(len(from), len(to)) {
+		if !from[i].IsZero() && !to[i].IsZero() {
+			lat = append(lat, float64(to[i].Sub(from[i]))/1e6)
+		}
+	}
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	q := func(p float64) float64 { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+	b.ReportMetric(q(0.50), name+"-p50-ms")
+	b.ReportMetric(q(0.99), name+"-p99-ms")
+}
+
+// timedConn is the api connector with Host.Deliver and Send timed.
+type timedConn struct {
+	*api.Connector
+	st *benchStages
+}
+
+func (c timedConn) Run(ctx context.Context, h bridges.Host) error {
+	return c.Connector.Run(ctx, timedHost{h, c.st})
+}
+
+func (c timedConn) Send(ctx context.Context, out bridges.Outbound) (bridges.Receipt, error) {
+	c.st.mark(&c.st.send, out.Event.Text)
+	return c.Connector.Send(ctx, out)
+}
+
+type timedHost struct {
+	bridges.Host
+	st *benchStages
+}
+
+func (h timedHost) Deliver(ctx context.Context, ev bridges.Event) error {
+	h.st.mark(&h.st.deliver, ev.Text)
+	return h.Host.Deliver(ctx, ev)
+}
+
+// timedNet is the gateway's Status side with the chats' Next and Post timed.
+type timedNet struct {
+	gateway.StatusNet
+	st *benchStages
+}
+
+func (n timedNet) Join(ctx context.Context, name string) (gateway.StatusChat, error) {
+	ch, err := n.StatusNet.Join(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return timedChat{ch, n.st}, nil
+}
+
+type timedChat struct {
+	gateway.StatusChat
+	st *benchStages
+}
+
+func (c timedChat) Next(ctx context.Context) (gateway.StatusMessage, bool) {
+	m, ok := c.StatusChat.Next(ctx)
+	if ok {
+		c.st.mark(&c.st.next, m.Text)
+	}
+	return m, ok
+}
+
+func (c timedChat) Post(ctx context.Context, p gateway.StatusPost, key *ecdsa.PrivateKey) (gateway.StatusPosted, error) {
+	c.st.mark(&c.st.post, p.Text)
+	r, err := c.StatusChat.Post(ctx, p, key)
+	c.st.mark(&c.st.posted, p.Text)
+	return r, err
+}
+
 // pace sleeps until message i of a run started at start, offered at rate per second,
 // is due.
 func pace(start time.Time, i, rate int) {
@@ -358,6 +476,7 @@ func benchStatusToAPI(b *testing.B, rate int) {
 		errc <- err
 		b.Fatal(err)
 	}
+	e.stages.reset(b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
@@ -371,6 +490,10 @@ func benchStatusToAPI(b *testing.B, rate int) {
 	lost := l.wait()
 	b.StopTimer()
 	l.report(b)
+	// gw: the gateway's share (reader to the connector's Send: ingest, outbox); in:
+	// the user's Send returning to the gateway's reader (hop and node A's opening).
+	e.stages.report(b, "gw", e.stages.next, e.stages.send)
+	e.stages.report(b, "in", l.sent, e.stages.next)
 	b.ReportMetric(float64(rate), "offered-msg/s")
 	b.ReportMetric(float64(reconnects.Load()), "reconnects")
 	if lost > 0 {
@@ -404,11 +527,18 @@ func benchAPIToStatus(b *testing.B, pow float64, users, rate int) {
 	e := newBenchEnv(b, pow)
 	l := newBenchLog(b.N)
 	e.readUser(b, func(m *status.Message) { l.received(benchSeq(m.Text), time.Now()) })
+	e.stages.reset(b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
 	lost := e.post(b, l, b.N, users, rate, "b")
 	b.StopTimer()
 	l.report(b)
+	// gw: the gateway's share (Deliver to its Status outbox's Post: ingest, outbox);
+	// seal: Post (signing, encryption, PoW of both payloads); out: Post returning to the
+	// user's chat (the hop and node B's opening).
+	e.stages.report(b, "gw", e.stages.deliver, e.stages.post)
+	e.stages.report(b, "seal", e.stages.post, e.stages.posted)
+	e.stages.report(b, "out", e.stages.posted, l.recv)
 	b.ReportMetric(float64(rate), "offered-msg/s")
 	if lost > 0 {
 		b.Errorf("%d of %d messages did not reach the Status user within %v", lost, b.N, benchWait)
