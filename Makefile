@@ -65,6 +65,7 @@ bench: ref statusgo-ref
 	rm -rf $(BIN)/samples
 	STATUSGATE_BENCH_SAMPLES=$(abspath $(BIN))/samples $(GO) test -run '^$$' -bench . -benchmem -benchtime 400x -count 1 ./test/statusnet/ | tee -a $(BIN)/bench-ours.txt
 	$(GO) test -run '^$$' -bench 'Gateway_(StatusToAPI|APIToStatus)' -benchmem -benchtime 4000x -count 1 ./core/gateway/onnode/ | tee -a $(BIN)/bench-ours.txt
+	$(GO) test -run '^$$' -bench 'Gateway_Sustained' -benchmem -benchtime 120000x -count 1 -timeout 30m ./core/gateway/onnode/ | tee -a $(BIN)/bench-ours.txt
 	$(GO) test -run '^$$' -bench 'Gateway_Puppets10K' -benchmem -benchtime 1x -count 1 ./core/gateway/onnode/ | tee -a $(BIN)/bench-ours.txt
 	$(GO) test -run '^$$' -bench 'IRC_' -benchmem -benchtime 2000x -count 1 ./bridges/irc/ | tee -a $(BIN)/bench-ours.txt
 	$(GO) test -run '^$$' -bench 'Matrix_' -benchmem -benchtime 500x -count 1 ./bridges/matrix/ | tee -a $(BIN)/bench-ours.txt

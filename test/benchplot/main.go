@@ -190,8 +190,8 @@ func gateway(ours map[string]metrics) (*plot.Plot, error) {
 	series := map[string]plotter.XYs{}
 	for name, m := range ours {
 		rest, ok := strings.CutPrefix(name, "Gateway_")
-		if !ok || m["offered-msg/s"] == 0 {
-			continue
+		if !ok || m["offered-msg/s"] == 0 || strings.HasPrefix(rest, "Sustained/") {
+			continue // Sustained: one rate held for a minute, not a point of the curve
 		}
 		dir := rest[:strings.LastIndex(rest, "/rate=")]
 		series[dir] = append(series[dir], plotter.XY{X: m["offered-msg/s"], Y: m["msg/s"]})
