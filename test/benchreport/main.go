@@ -287,8 +287,8 @@ const gatewayPrefix = "Gateway_"
 func gatewaySection(b *strings.Builder, ours map[string]result, names []string) {
 	b.WriteString("\n## Gateway\n\n")
 	b.WriteString(gatewayIntro)
-	b.WriteString("| benchmark | offered msg/s | achieved msg/s | p50 ms | p99 ms | gateway p50 ms | gateway p99 ms | seal p99 ms | hop p99 ms | SSE reconnects | ns/op | allocs/op |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| benchmark | offered msg/s | achieved msg/s | p50 ms | p99 ms | gateway p50 ms | gateway p99 ms | seal p99 ms | hop p99 ms | SSE reconnects | CPU µs/msg | ns/op | allocs/op |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, n := range names {
 		o := ours[n]
 		if _, ok := o.extra["p50-ms"]; !ok {
@@ -308,9 +308,9 @@ func gatewaySection(b *strings.Builder, ours map[string]result, names []string) 
 		if hop == "—" {
 			hop = metric(o, "in-p99-ms", 1)
 		}
-		fmt.Fprintf(b, "| %s | %.0f | %.0f | %.0f | %.0f | %s | %s | %s | %s | %s | %s | %.0f |\n", strings.TrimPrefix(n, gatewayPrefix),
+		fmt.Fprintf(b, "| %s | %.0f | %.0f | %.0f | %.0f | %s | %s | %s | %s | %s | %s | %s | %.0f |\n", strings.TrimPrefix(n, gatewayPrefix),
 			offered, o.extra["msg/s"], o.extra["p50-ms"], o.extra["p99-ms"], metric(o, "gw-p50-ms", 1), metric(o, "gw-p99-ms", 1),
-			metric(o, "seal-p99-ms", 2), hop, rc, ns(o.ns), o.allocs)
+			metric(o, "seal-p99-ms", 2), hop, rc, metric(o, "cpu-us/msg", 0), ns(o.ns), o.allocs)
 	}
 	b.WriteString("\n| benchmark | RSS MB | Go heap MB | RSS MB before | Go heap MB before | freed, not returned MB | executable's RSS MB | settled RSS MB | pooled envelopes | their bytes MB | pools' heap MB (est.) | heap per puppet KB (est.) |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
@@ -383,7 +383,12 @@ const gatewayNotes = `
   share plus PoW (APIToStatus) plus queueing when the run does not keep up.
 - **rate=…**: the offered load; docs/bench-gateway.svg plots achieved against offered.
 - **ns/op, allocs/op** are the whole process's (both nodes, the user, the gateway, the
-  HTTP clients) per message; while the gateway keeps up, ns/op is about 1/rate.
+  HTTP clients) per message; while the gateway keeps up, ns/op is about 1/rate. **CPU
+  µs/msg** is the process's CPU time (getrusage, every thread) per message: on two
+  cores, a rate R needs R × CPU µs/msg below 2,000,000, with room for the scheduler.
+  Profiled (APIToStatus, 2026-12-06): about half of it is node B's, the Status user's
+  (opening both envelopes: three signer recoveries), a quarter the gateway's Post (three
+  signatures a message: the protobuf payload's and each envelope's), a tenth SQLite.
 - **Puppets10K**: 10,000 distinct api users POST one message each (as fast as 64 clients
   go) and all reach Status, so the gateway derived and recorded 10,000 puppets and holds
   their keys in the registry's LRU (puppet.DefaultCacheSize = 10,000). RSS is VmRSS of the
@@ -400,9 +405,10 @@ const gatewayNotes = `
 - **Where API→Status time goes**: not the CPU (a profile shows the two cores about half
   busy: libsecp256k1 signing and recovery and SQLite are most of what is busy; per
   message the process signs three times and recovers three signatures on node B; until
-  2026-12-06 node A also recovered three more, of the gateway's own echo). Two limits were found and removed on 2026-11-23: the
-  puppet registry wrote each sighting (a synced SQLite transaction per message; now only
-  a new puppet, a new name or a sighting a minute after the last), and the Status outbox
+  2026-12-06 node A also recovered three more, of the gateway's own echo). Two limits
+  were found and removed on 2026-11-23: the puppet registry wrote each sighting (a
+  synced SQLite transaction per message; now only a new puppet, a new name or a
+  sighting a minute after the last), and the Status outbox
   sealed one message at a time (now several first attempts at once; Status orders by the
   clock fixed at ingest). That took APIToStatus from about 550 to about 1,300 msg/s;
   what holds it there is not found yet (more parallel sealing did not change it).

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -480,6 +481,7 @@ func benchStatusToAPI(b *testing.B, rate int) {
 	e.stages.reset(b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	start := time.Now()
 	for i := range b.N {
 		pace(start, i, rate)
@@ -490,6 +492,7 @@ func benchStatusToAPI(b *testing.B, rate int) {
 	}
 	lost := l.wait()
 	b.StopTimer()
+	b.ReportMetric(float64(cpuTime()-cpu0)/1e3/float64(b.N), "cpu-us/msg")
 	l.report(b)
 	// gw: the gateway's share (reader to the connector's Send: ingest, outbox); in:
 	// the user's Send returning to the gateway's reader (hop and node A's opening).
@@ -541,8 +544,10 @@ func benchAPIToStatus(b *testing.B, pow float64, users, rate int) {
 	e.stages.reset(b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	lost := e.post(b, l, b.N, users, rate, "b")
 	b.StopTimer()
+	b.ReportMetric(float64(cpuTime()-cpu0)/1e3/float64(b.N), "cpu-us/msg")
 	l.report(b)
 	// gw: the gateway's share (Deliver to its Status outbox's Post: ingest, outbox);
 	// seal: Post (signing, encryption, PoW of both payloads); out: Post returning to the
@@ -668,6 +673,17 @@ func BenchmarkGateway_Puppets10K(b *testing.B) {
 	if n, err := e.st.CountPuppets(context.Background()); err != nil || n != users {
 		b.Errorf("%d puppets recorded (%v), want %d", n, err, users)
 	}
+}
+
+// cpuTime is the CPU time the process has used (user and system, every thread), in ns:
+// per message, the cost of the whole path whatever else the machine runs (both nodes,
+// the user, the gateway and the HTTP clients share the process).
+func cpuTime() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 // benchMem returns the process's VmRSS and the Go heap in use, in MiB.
