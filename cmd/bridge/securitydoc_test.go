@@ -126,7 +126,8 @@ func TestSecurityDoc_limitsMatchCode(t *testing.T) {
 	// literals of other packages, and policies without a number.
 	byHand := map[string]string{
 		"RLPx and devp2p hello handshake (go-ethereum's `p2p`, fixed)":                    "go-ethereum p2p/transport.go handshakeTimeout = 5 * time.Second",
-		"envelope pool (`whisper.Config.MaxPoolBytes`)":                                   "core/whisper/service.go withDefaults: 256 << 20",
+		"envelope pool (`whisper.Config.MaxPoolBytes`)":                                   "core/whisper/service.go withDefaults: 256 << 20; pool.go pooledOverhead = 256",
+		"envelopes known per peer (`whisper.maxKnown`)":                                   "core/whisper/peer.go maxKnown = 1 << 16",
 		"inbound per peer (`whisper.PeerLimits`)":                                         "core/whisper/peer.go PeerLimits.withDefaults: 100, 200, 4 << 20, 16 << 20",
 		"outbound per peer (`whisper.PeerLimits.SendPacketsPerSecond`, eager forwarding)": "core/whisper/peer.go PeerLimits.withDefaults: 50, 20",
 		"decrypt queue and subscription buffers (`whisper.Config.QueueSize`)":             "core/whisper/service.go withDefaults: 1024",

@@ -1,6 +1,7 @@
 package whisper
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"math"
@@ -98,6 +99,27 @@ func DecodeEnvelope(raw []byte) (*Envelope, error) {
 	e.raw = raw
 	e.hash = crypto.Keccak256Hash(raw)
 	return &e, nil
+}
+
+// detached returns e backed by a buffer of exactly its own bytes. An envelope decoded
+// from a packet aliases the packet's whole body (DecodeEnvelope keeps raw, and data
+// within it), which stays in memory as long as any envelope of it is: one pooled
+// envelope of a 1 MiB packet of tiny envelopes would hold the whole MiB. The copy has
+// the same fields and hash; its PoW is computed again when asked.
+func (e *Envelope) detached() *Envelope {
+	raw := bytes.Clone(e.raw)
+	off := cap(e.raw) - cap(e.data) // data aliases raw (DecodeEnvelope, NewEnvelope)
+	if len(e.data) > 0 && (off < 0 || off+len(e.data) > len(e.raw) || &e.raw[off] != &e.data[0]) {
+		if d, err := DecodeEnvelope(raw); err == nil { // not aliased: decode the copy
+			return d
+		}
+		return e
+	}
+	c := &Envelope{expiry: e.expiry, ttl: e.ttl, topic: e.topic, nonce: e.nonce, raw: raw, hash: e.hash}
+	if len(e.data) > 0 {
+		c.data = raw[off : off+len(e.data) : off+len(e.data)]
+	}
+	return c
 }
 
 func splitUint32(b []byte, field string) (uint32, []byte, error) {

@@ -150,3 +150,36 @@ func TestPoWTargetBits_edges(t *testing.T) {
 		}
 	}
 }
+
+// TestEnvelope_detached: a copy out of its packet has the same fields, bytes, hash and
+// PoW, and shares no memory with the packet.
+func TestEnvelope_detached(t *testing.T) {
+	var envs []*Envelope
+	for i, data := range [][]byte{nil, []byte("x"), bytes.Repeat([]byte("status"), 100)} {
+		env, err := NewEnvelope(1700000300, 300, TopicFromName("t"), data, uint64(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		envs = append(envs, env)
+	}
+	body, err := rlp.EncodeToBytes(envs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoded, err := decodeEnvelopeList(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range decoded {
+		d := e.detached()
+		if d.hash != envs[i].hash || !bytes.Equal(d.raw, e.raw) || !bytes.Equal(d.data, envs[i].data) ||
+			d.expiry != e.expiry || d.ttl != e.ttl || d.topic != e.topic || d.nonce != e.nonce || d.PoW() != envs[i].PoW() {
+			t.Errorf("envelope %d: detached %v differs from %v", i, d, e)
+		}
+		for j := range body { // no byte of the packet is shared
+			if len(d.raw) > 0 && &body[j] == &d.raw[0] || len(d.data) > 0 && &body[j] == &d.data[0] {
+				t.Fatalf("envelope %d: detached still aliases the packet", i)
+			}
+		}
+	}
+}

@@ -220,6 +220,12 @@ func handleMessages(s *Service, p *Peer, msg p2p.Msg) error {
 		report []envelopeError
 	)
 	for _, env := range envs {
+		if len(envs) > 1 && !s.pool.contains(env.hash) {
+			// A new envelope must not keep the whole packet in memory (detached); one
+			// alone in its packet holds little more than itself, and duplicates, most of
+			// what gossip brings, are dropped without a copy.
+			env = env.detached()
+		}
 		cached, isNew, err := s.ingest(env, p)
 		if cached {
 			p.received.Add(1)

@@ -192,12 +192,18 @@ type Peer struct {
 
 	trusted atomic.Bool
 
-	mu         sync.Mutex // guards the fields below; never held while writing to rw
-	pow        float64
-	bloom      Bloom
-	fullNode   bool
-	rescan     bool // requirements changed: the next cycle looks at the whole pool again
+	mu       sync.Mutex // guards the fields below; never held while writing to rw
+	pow      float64
+	bloom    Bloom
+	fullNode bool
+	rescan   bool // requirements changed: the next cycle looks at the whole pool again
+	// known holds the hashes of envelopes the peer has (it sent them, or we did) and
+	// their expiry, so that none is sent to it (again). At most maxKnown: eviction policy
+	// oldest first (knownRing, a FIFO of insertions), since forgetting costs at most a
+	// duplicate send; expired entries go at each expiry cycle.
 	known      map[common.Hash]uint32
+	knownRing  []common.Hash
+	knownNext  int
 	rateLimits *RateLimits
 
 	notify        chan struct{} // cap 1: our settings changed (coalescing)
@@ -289,7 +295,7 @@ func (p *Peer) setBloom(b Bloom) {
 
 func (p *Peer) mark(env *Envelope) {
 	p.mu.Lock()
-	p.known[env.hash] = env.expiry
+	p.addKnownLocked(env.hash, env.expiry)
 	p.mu.Unlock()
 }
 
@@ -505,10 +511,30 @@ func (p *Peer) sendEnvelopes(code uint64, envs []*Envelope, contentSize int) err
 	}
 	p.mu.Lock()
 	for _, e := range envs {
-		p.known[e.hash] = e.expiry
+		p.addKnownLocked(e.hash, e.expiry)
 	}
 	p.mu.Unlock()
 	return nil
+}
+
+// maxKnown bounds a peer's known set. Without it a peer sending tiny envelopes at its
+// byte limit (4 MiB/s, about 140,000 a second) for the longest TTL (300 s) made its set
+// hold tens of millions of hashes, gigabytes, whatever the pool kept. 65,536 covers what
+// a pool under honest load holds (4,000 msg/s for 15 s) at about 6 MiB a peer.
+const maxKnown = 1 << 16
+
+// addKnownLocked records h as known to the peer until exp. Caller holds p.mu.
+func (p *Peer) addKnownLocked(h common.Hash, exp uint32) {
+	if _, ok := p.known[h]; !ok {
+		if len(p.knownRing) < maxKnown {
+			p.knownRing = append(p.knownRing, h)
+		} else {
+			delete(p.known, p.knownRing[p.knownNext]) // oldest first
+			p.knownRing[p.knownNext] = h
+			p.knownNext = (p.knownNext + 1) % maxKnown
+		}
+	}
+	p.known[h] = exp
 }
 
 func (p *Peer) expireKnown(now int64) {

@@ -63,7 +63,8 @@ func (h *cheapHeap) Pop() any {
 }
 
 // pool is the envelope store every peer gossips from: deduplicated by hash, bounded in
-// bytes, emptied of expired envelopes once per ExpirationCycle.
+// bytes (poolCost: an envelope's Size and what holding it costs beyond that), emptied of
+// expired envelopes once per ExpirationCycle.
 //
 // Overflow policy, "largest share first" (issue 15 finding 7: a peer pinning the pool
 // with cheap, long-lived envelopes must not make our own posts fail). When an envelope
@@ -86,8 +87,8 @@ type pool struct {
 	byHash   map[common.Hash]*pooled
 	order    []*pooled // ascending seq; may hold evicted envelopes until compact
 	nextSeq  uint64
-	bytes    int // Size of the pooled envelopes
-	stale    int // Size of evicted envelopes still referenced by order
+	bytes    int // poolCost of the pooled envelopes
+	stale    int // poolCost of evicted envelopes still referenced by order
 	maxBytes int
 	sources  map[enode.ID]*poolSource // peers with envelopes in the pool
 	local    *poolSource
@@ -118,7 +119,7 @@ func (p *pool) add(env *Envelope, pow float64, from enode.ID, local bool) (res p
 	if _, ok := p.byHash[env.hash]; ok {
 		return poolDuplicate, 0
 	}
-	size := env.Size()
+	size := poolCost(env)
 	e := &pooled{env: env, pow: pow, idx: -1}
 	if p.bytes+size > p.maxBytes {
 		victims := p.makeRoom(e, from, local, size)
@@ -186,8 +187,8 @@ func (p *pool) makeRoom(e *pooled, from enode.ID, local bool, size int) []*poole
 			return nil
 		}
 		victims = append(victims, victim)
-		taken[victim.src] += victim.env.Size()
-		free += victim.env.Size()
+		taken[victim.src] += poolCost(victim.env)
+		free += poolCost(victim.env)
 	}
 	return victims
 }
@@ -211,7 +212,7 @@ func (p *pool) largest(taken map[*poolSource]int) *poolSource {
 func (p *pool) evict(v *pooled) {
 	v.evicted.Store(true)
 	delete(p.byHash, v.env.hash)
-	size := v.env.Size()
+	size := poolCost(v.env)
 	p.bytes -= size
 	p.stale += size
 	p.dropFromSource(v, size)
@@ -224,6 +225,16 @@ func (p *pool) dropFromSource(v *pooled, size int) {
 		delete(p.sources, s.id)
 	}
 }
+
+// pooledOverhead is what holding an envelope costs beyond its Size: the Envelope and
+// pooled structs, the map slot and the places in order and in its source's heap, 256
+// bytes by BenchmarkPoolMemory. The byte bound counts it: without it, envelopes of
+// no data (Size 20) let MaxPoolBytes hold over thirteen times its bytes in memory.
+const pooledOverhead = 256
+
+// poolCost is what env counts against MaxPoolBytes. Its bytes are its own (the handler
+// detaches envelopes from the packets they came in: detached), so this is what it holds.
+func poolCost(env *Envelope) int { return env.Size() + pooledOverhead }
 
 func (p *pool) contains(h common.Hash) bool {
 	p.mu.RLock()
@@ -275,7 +286,7 @@ func (p *pool) compact(now int64) int {
 			continue
 		}
 		if int64(e.env.expiry) < now {
-			size := e.env.Size()
+			size := poolCost(e.env)
 			delete(p.byHash, e.env.hash)
 			p.bytes -= size
 			heap.Remove(&e.src.cheapest, e.idx)
@@ -292,7 +303,7 @@ func (p *pool) compact(now int64) int {
 	return expired
 }
 
-// stats returns the number of envelopes and their total Size.
+// stats returns the number of envelopes and their total poolCost.
 func (p *pool) stats() (n, bytes int) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()

@@ -3,6 +3,7 @@ package whisper
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +27,8 @@ func poolEnv(t *testing.T, nonce uint64, size int, expiry uint32) *Envelope {
 func TestPool_largestShareFirst(t *testing.T) {
 	var flooder, small, other enode.ID
 	flooder[0], small[0], other[0] = 1, 2, 3
-	p := newPool(1000)
+	unit := poolCost(poolEnv(t, 0, 100, 2000)) // what one envelope of Size 100 counts
+	p := newPool(10 * unit)
 	add := func(n uint64, from enode.ID, local bool, pow float64) (poolResult, int) {
 		return p.add(poolEnv(t, n, 100, 2000), pow, from, local)
 	}
@@ -59,8 +61,8 @@ func TestPool_largestShareFirst(t *testing.T) {
 			t.Fatalf("own envelope %d: %v, %d evicted", n, res, ev)
 		}
 	}
-	if got := p.sources[flooder].bytes; got != 400 {
-		t.Fatalf("flooder holds %d bytes, want 400 (an equal share with the small peer)", got)
+	if got := p.sources[flooder].bytes; got != 4*unit {
+		t.Fatalf("flooder holds %d bytes, want %d (an equal share with the small peer)", got, 4*unit)
 	}
 	// The two peers are even now: neither evicts the other's, a third evicts one.
 	if res, _ := add(105, small, false, 0.001); res != poolFull {
@@ -70,7 +72,7 @@ func TestPool_largestShareFirst(t *testing.T) {
 		t.Fatalf("third peer: %v, %d evicted", res, ev)
 	}
 	// A peer never evicts our own envelopes.
-	q := newPool(300)
+	q := newPool(3 * unit)
 	for n := range uint64(3) {
 		q.add(poolEnv(t, n, 100, 2000), 0, enode.ID{}, true)
 	}
@@ -89,7 +91,7 @@ func TestPool_largestShareFirst(t *testing.T) {
 		}
 	}
 	n, bytes := p.stats()
-	if n != 10 || bytes != 1000 || evicted != len(p.since(0))-10 {
+	if n != 10 || bytes != 10*unit || evicted != len(p.since(0))-10 {
 		t.Fatalf("%d envelopes, %d bytes, %d of %d flagged", n, bytes, evicted, len(p.since(0)))
 	}
 	if got := p.expire(2001); got != 10 {
@@ -200,4 +202,72 @@ func TestPool_pinningDoesNotBlockOwnPosts(t *testing.T) {
 	if !attacker.alive() || !honest.alive() {
 		t.Fatal("a peer was disconnected; pool pressure is our limit, not the peer's fault")
 	}
+}
+
+// TestPool_tinyEnvelopesBoundedInMemory is the review of issue 15's "byte bounds on every
+// buffer, cache, ring and map that remote input can grow" for the pool and the peers'
+// known sets: one peer sends packets of 1 MiB, each of 32,768 envelopes with no data
+// (Size 20, the cheapest there are), at its byte limit. MaxPoolBytes must bound what
+// the pool holds in memory and the peer's known set must stay bounded.
+//
+// Before: the pool counted 20 bytes an envelope (a 256 KiB pool took 13,107 envelopes,
+// each costing about 276 bytes), every pooled envelope held its whole 1 MiB packet
+// (DecodeEnvelope aliases the body), and the peer's known set held every hash it sent
+// (262,144); the heap grew by tens of MiB. After: the pool's cost counts each
+// envelope's overhead, new envelopes of a packet of several are copied out of it, and
+// the known set holds at most maxKnown.
+func TestPool_tinyEnvelopesBoundedInMemory(t *testing.T) {
+	const (
+		poolBytes = 256 << 10
+		packets   = 8
+		perPacket = 32768
+	)
+	s := startService(t, Config{MinPoW: 1e-4, MaxPoolBytes: poolBytes, Confirmations: true,
+		Limits: PeerLimits{PacketsPerSecond: 1e6, PacketBurst: 1e6, BytesPerSecond: 1e12, ByteBurst: 1 << 40}})
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+
+	attacker := dialRaw(t, s, nil)
+	attacker.next(statusCode)
+	expiry := uint32(time.Now().Unix()) + DefaultMaxTTL
+	topic := TopicFromName("tiny")
+	sent := 0
+	for i := range packets {
+		envs := make([]*Envelope, perPacket)
+		for j := range envs {
+			env, err := NewEnvelope(expiry, DefaultMaxTTL, topic, nil, uint64(i*perPacket+j))
+			if err != nil {
+				t.Fatal(err)
+			}
+			envs[j] = env
+		}
+		attacker.sendAcked(envs...)
+		sent += len(envs)
+	}
+	st := s.Stats()
+	p := s.Peer(attacker.id)
+	if p == nil {
+		t.Fatal("the attacker was disconnected")
+	}
+	p.mu.Lock()
+	known := len(p.known)
+	p.mu.Unlock()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("%d tiny envelopes in %d packets: pool holds %d envelopes, %d bytes counted (bound %d); the peer's known set %d; heap grew %.1f MiB",
+		sent, packets, st.Envelopes, st.PoolBytes, poolBytes, known, float64(grown)/(1<<20))
+	if max := poolBytes / (EnvelopeHeaderLength + pooledOverhead); st.Envelopes > max {
+		t.Errorf("pool holds %d envelopes of no data: more than %d, the bytes they cost", st.Envelopes, max)
+	}
+	if known > maxKnown {
+		t.Errorf("the peer's known set holds %d hashes, over %d", known, maxKnown)
+	}
+	// The pool's bound, the known set's (about 6 MiB) and slack: not the 8 MiB of
+	// packets, nor a hash of each of the 262,144 envelopes.
+	if limit := int64(poolBytes + 8<<20); grown > limit {
+		t.Errorf("heap grew %.1f MiB holding a %d KiB pool, over %.1f MiB", float64(grown)/(1<<20), poolBytes>>10, float64(limit)/(1<<20))
+	}
+	runtime.KeepAlive(s)
 }

@@ -44,7 +44,9 @@ type Config struct {
 	// (status-go's behaviour; the envelope is still rejected). Default false: geth
 	// disconnects such peers.
 	SoftTimeErrors bool
-	// MaxPoolBytes bounds the total Size of pooled envelopes. Default 256 MiB. When full,
+	// MaxPoolBytes bounds the memory of pooled envelopes: their Size and 256 bytes each
+	// for holding them (pooledOverhead), so that tiny envelopes cannot hold many times
+	// the bound. Default 256 MiB (about 480,000 envelopes of Status' usual 300 bytes). When full,
 	// the overflow policy is "largest share first" (see pool): our own envelopes evict
 	// the cheapest envelopes of the peer holding the most bytes, a peer's envelope evicts
 	// those of a peer holding more than the sender, and what cannot get in is dropped
@@ -548,7 +550,7 @@ func (s *Service) removePeer(p *Peer) {
 // Stats are counters since the service was built.
 type Stats struct {
 	Envelopes   int    // in the pool now
-	PoolBytes   int    // their total Size
+	PoolBytes   int    // what they count against MaxPoolBytes: Size plus 256 bytes each
 	Received    uint64 // new envelopes accepted (ours included)
 	Duplicates  uint64 // envelopes already pooled
 	Rejected    uint64 // envelopes breaking an acceptance rule
