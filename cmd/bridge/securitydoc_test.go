@@ -17,8 +17,10 @@ import (
 	"github.com/statusgate/statusgate/core/chat"
 	"github.com/statusgate/statusgate/core/gateway"
 	"github.com/statusgate/statusgate/core/mailserver"
+	"github.com/statusgate/statusgate/core/ratchet"
 	"github.com/statusgate/statusgate/core/status"
 	"github.com/statusgate/statusgate/core/whisper"
+	"github.com/statusgate/statusgate/store"
 )
 
 // TestSecurityDoc_limitsMatchCode holds docs/security.md § Limits and defaults to the
@@ -120,6 +122,15 @@ func TestSecurityDoc_limitsMatchCode(t *testing.T) {
 		})) + " events"},
 		"admin (`http.listen`)": {fmtSecs(adminLimits.readHeader) + " | " + fmtSecs(adminLimits.read) + " | " + fmtSecs(adminLimits.write) + " | " +
 			fmtSecs(adminLimits.idle) + " | " + fmtSize(adminLimits.maxHeaderBytes)},
+		"installations per identity (`ratchet.MaxInstallations`)":              {fmtInt(ratchet.MaxInstallations)},
+		"message keys per session (`ratchet.DefaultMaxMessageKeysPerSession`)": {fmtInt(ratchet.DefaultMaxMessageKeysPerSession)},
+		"keys one message may skip (`ratchet.DefaultMaxSkip`)":                 {fmtInt(ratchet.DefaultMaxSkip)},
+		"a stored message key (`ratchet.DefaultMaxKeep`)":                      {fmtInt(ratchet.DefaultMaxKeep) + " newer keys"},
+		"old chains per session (`ratchet.DefaultOldChains`)":                  {"+ " + fmtInt(ratchet.DefaultOldChains)},
+		"peer identities per identity (`ratchet.DefaultMaxPeers`)":             {fmtInt(ratchet.DefaultMaxPeers)},
+		"bundle-back answers (`ratchet.DefaultBundleBackInterval`)":            {fmt.Sprintf("per %d h", ratchet.DefaultBundleBackInterval/time.Hour)},
+		"1:1 message ids remembered across restarts (`store.SeenMax`, `store.SeenRetention`)": {fmtInt(store.SeenMax) + " rows",
+			fmt.Sprintf("%d days", store.SeenRetention/(24*time.Hour))},
 		"`store.max_bytes` (SQLite only)": {fmt.Sprintf("%d: none", same("store.max_bytes", func(c *Config) any { return c.Store.MaxBytes }))},
 	}
 	// Checked by hand against the source (2026-12, issue 15 review): unexported
@@ -149,6 +160,7 @@ func TestSecurityDoc_limitsMatchCode(t *testing.T) {
 		"key files (node key, gateway secret, API token, Matrix registration)": "keyfile: 0600 in 0700, fsynced (keyfile tests)",
 		"the configuration file":          "keyfile.Replace 0600; security.go warns",
 		"SQLite database, `-wal`, `-shm`": "store/sqlite.go: 0600 (TestOpen_sqliteFilesPrivate)",
+		"sessions per peer installation":  "core/ratchet/ratchet.go sessionsKept = 8 (TestRatchetStore: keep)",
 	}
 	for _, r := range rows {
 		want, ok := checked[r.limit]
