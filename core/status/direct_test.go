@@ -249,3 +249,39 @@ func TestDirect_bundleBackPosted(t *testing.T) {
 		t.Fatalf("got %q from %s", m.Text, m.AuthorKey)
 	}
 }
+
+// TestDirect_discoveryTopics: Direct hears a first message on each asymmetric topic a
+// sender may use for it: its partitioned topic (status-go v0.70.1), the generic
+// "contact-discovery" topic (late-2019 clients) and its personal discovery topic.
+func TestDirect_discoveryTopics(t *testing.T) {
+	nodes := statusnet.NewNodes(t, 2, node.Config{})
+	statusnet.Connect(t, nodes[0], nodes[1])
+	ctx := context.Background()
+	alice := newParty(t, nodes[0], "alice", t.TempDir())
+	bob := newParty(t, nodes[1], "bob", t.TempDir())
+	bob.start(t)
+	ra, err := alice.ratchets(ctx, alice.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{ratchet.PartitionedTopicName(&bob.key.PublicKey), ratchet.DiscoveryTopicName,
+		ratchet.PersonalDiscoveryTopicName(&bob.key.PublicKey)} {
+		now := uint64(time.Now().UnixMilli())
+		p, err := chat.Encode(&chat.Message{Clock: now, Timestamp: now, Text: "on " + name, ChatID: identity.ChatKey(&bob.key.PublicKey),
+			MessageType: chat.MessageTypeOneToOne, ContentType: chat.ContentTextPlain}, chat.FormatProtobuf, alice.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := ra.EncryptDH(ctx, &bob.key.PublicKey, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := nodes[0].Post(ctx, &whisper.MessageParams{Topic: whisper.TopicFromName(name), Dst: &bob.key.PublicKey, Src: alice.key,
+			Payload: out.Payload, TTL: status.DefaultTTL, PoW: status.DefaultPoW, WorkTime: 5 * time.Second}); err != nil {
+			t.Fatal(err)
+		}
+		if m := nextDirect(t, bob.direct.Messages()); m.Text != "on "+name || !m.Author.Equal(&alice.key.PublicKey) {
+			t.Fatalf("got %q from %s, want %q", m.Text, m.AuthorKey, "on "+name)
+		}
+	}
+}
