@@ -156,3 +156,47 @@ func TestConnector_newGhostBudget(t *testing.T) {
 		t.Errorf("posted as\n%q\nwant\n%q", senders, want)
 	}
 }
+
+// TestConnector_ghostCachesBounded is the review of issue 15's "byte bounds on every map
+// remote input can grow": every Status author posting into a portal room adds a ghost to
+// the connector's caches of ghosts named and given an avatar, and nothing took them out
+// (the ghost budget only slows that to 30 a minute). With the caches bounded to 2, five
+// authors (the first twice) leave at most 2 in each (before: 4), and every message is
+// still posted by its author's ghost under its name.
+func TestConnector_ghostCachesBounded(t *testing.T) {
+	av := newAvatarServer(t)
+	r := newRig(t, func(c *Config) { c.AvatarURLBase = av.URL + "/identicons/" })
+	r.c.ghostCache = 2
+	ctx := ctxT(t)
+	mostGhosts, mostAvatars := 0, 0
+	names := []string{"Alice", "Bob", "Carol", "Dave", "Alice"}
+	var ids []id.EventID
+	for i, name := range names {
+		out := outbound(t, bridges.KindMessage, "status:0x04"+strings.ToLower(name), name, fmt.Sprintf("hello %d", i), fmt.Sprintf("k-cache-%d", i))
+		rc, err := r.c.Send(ctx, out)
+		if err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+		ids = append(ids, eventID(DefaultName, rc.ID))
+		r.c.mu.Lock()
+		mostGhosts, mostAvatars = max(mostGhosts, len(r.c.ghosts)), max(mostAvatars, len(r.c.avatars))
+		r.c.mu.Unlock()
+	}
+	if mostGhosts > 2 || mostAvatars > 2 {
+		t.Errorf("caches held %d ghosts and %d avatars, over their bound of 2", mostGhosts, mostAvatars)
+	}
+	for i, eid := range ids {
+		ev, err := r.getEvent(ctx, r.room, eid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := ghostLocalpart(r.cfg.withDefaults().GhostPrefix, bridges.RemoteUserID("status:0x04"+strings.ToLower(names[i])))
+		if ev.Sender.Localpart() != want {
+			t.Errorf("message %d posted by %s, want %s's ghost %s", i, ev.Sender, names[i], want)
+		}
+		prof, err := r.human.GetDisplayName(ctx, ev.Sender)
+		if err != nil || prof.DisplayName != names[i] {
+			t.Errorf("ghost %s named %+v (%v), want %q", ev.Sender, prof, err, names[i])
+		}
+	}
+}

@@ -56,6 +56,9 @@ func (c *Connector) ensureAvatar(ctx context.Context, intent *appservice.IntentA
 	defer cancel()
 	err := c.setAvatar(ctx, intent, s)
 	c.mu.Lock()
+	if _, ok := c.avatars[uid]; !ok && len(c.avatars) >= c.ghostCache {
+		clear(c.avatars) // maxGhosts
+	}
 	if err != nil {
 		c.avatars[uid] = avatarState{retryAt: now.Add(avatarRetry)}
 	} else {

@@ -32,6 +32,11 @@ const (
 	maxRecentTxns = 4096
 	// maxNames bounds the display name cache (cleared when full).
 	maxNames = 8192
+	// maxGhosts bounds the caches of ghosts named and given an avatar (ghosts,
+	// avatars): every Status author posting into a portal room adds one, at the ghost
+	// budget's pace, for ever. Eviction policy: cleared when full; a ghost no longer
+	// cached has its display name set (and its avatar checked) again on its next message.
+	maxGhosts = 8192
 )
 
 // Connector is the Matrix application service. Build it with New; the gateway runs its
@@ -54,11 +59,13 @@ type Connector struct {
 	mu      sync.Mutex
 	host    bridges.Host
 	log     *slog.Logger
-	rooms   map[string]id.RoomID // chat → room
-	chats   map[id.RoomID]string // room → chat
-	ghosts  map[id.UserID]string // ghost → display name set
-	avatars map[id.UserID]avatarState
-	names   map[nameKey]string // (room, user) → display name of humans
+	rooms   map[string]id.RoomID      // chat → room
+	chats   map[id.RoomID]string      // room → chat
+	ghosts  map[id.UserID]string      // ghost → display name set (at most ghostCache)
+	avatars map[id.UserID]avatarState // at most ghostCache
+	names   map[nameKey]string        // (room, user) → display name of humans
+	// ghostCache bounds ghosts and avatars (maxGhosts; tests lower it).
+	ghostCache int
 
 	txnMu sync.Mutex
 	txns  recentSet
@@ -134,6 +141,7 @@ func New(cfg Config) (*Connector, error) {
 		rooms: map[string]id.RoomID{}, chats: map[id.RoomID]string{},
 		ghosts: map[id.UserID]string{}, names: map[nameKey]string{},
 		avatars:    map[id.UserID]avatarState{},
+		ghostCache: maxGhosts,
 		newGhosts:  rate.NewLimiter(rate.Limit(float64(cfg.NewGhostsPerMinute)/60), cfg.NewGhostsPerMinute),
 		txns:       newRecentSet(maxRecentTxns),
 		log:        slog.New(slog.DiscardHandler),

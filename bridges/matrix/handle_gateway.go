@@ -190,6 +190,9 @@ func (c *Connector) ghost(ctx context.Context, s bridges.Sender, room id.RoomID)
 			return nil, c.classify(err, "set display name of "+string(uid), room)
 		}
 		c.mu.Lock()
+		if _, ok := c.ghosts[uid]; !ok && len(c.ghosts) >= c.ghostCache {
+			clear(c.ghosts) // maxGhosts
+		}
 		c.ghosts[uid] = name
 		c.mu.Unlock()
 	}

@@ -154,3 +154,29 @@ func (c frozenClock) Now() time.Time { return c.at }
 func (c frozenClock) NewTimer(d time.Duration) gateway.Timer {
 	return gateway.SystemClock{}.NewTimer(d)
 }
+
+// TestGateway_puppetKeyCacheBounded is the review of issue 15's "byte bounds on every map
+// remote input can grow": every remote user relayed to Status adds its puppet's chat
+// key to the gateway's cache of its own keys (loop prevention), and nothing took them
+// out. 12 remote users through a cache bounded to 4: it never holds more than 4 (before:
+// 12), and the echoes of every puppet's post, cached or not, are still recognised as
+// ours (the registry answers for the ones cleared), so none loops back.
+func TestGateway_puppetKeyCacheBounded(t *testing.T) {
+	e := newEnv(t, envOpts{cfg: func(c *gateway.Config) { c.RateLimit.Disabled = true }})
+	e.gw.SetOursLimit(4)
+	most := 0
+	for i := range 12 {
+		ev := remoteEvent(t, fmt.Sprint("m", i), fmt.Sprint("user-", i), fmt.Sprint("User ", i), fmt.Sprint("hello ", i))
+		if err := e.host.Deliver(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+		if m := nextStatus(t, e.user); m.Text != fmt.Sprintf("[test] <User %d> hello %d", i, i) {
+			t.Fatalf("Status got %q", m.Text)
+		}
+		most = max(most, e.gw.OursLen())
+	}
+	if most > 4 {
+		t.Errorf("the puppet key cache held %d keys, over its bound of 4", most)
+	}
+	e.conn.Quiet(t, 300*time.Millisecond) // no echo relayed back to the connector
+}

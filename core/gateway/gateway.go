@@ -79,10 +79,12 @@ type Gateway struct {
 	changed chan struct{}   // closed and replaced at every state or queue depth change (Changed)
 	ours    map[string]bool // chat keys of puppets used by this process
 	notOur  map[string]bool // chat keys looked up and found to be no puppet (bounded)
-	routes  map[string]*route
-	byChan  map[bridges.ChannelID]*route // remote channel → route
-	outbox  map[bridges.ChannelID]*outbox
-	ready   chan struct{}
+	// oursLimit bounds ours (oursLimit; tests lower it).
+	oursLimit int
+	routes    map[string]*route
+	byChan    map[bridges.ChannelID]*route // remote channel → route
+	outbox    map[bridges.ChannelID]*outbox
+	ready     chan struct{}
 	// stopping is closed when Run's context ends: the writers, which outlive the rest,
 	// then stop retrying what the store refuses (markGrace).
 	stopping chan struct{}
@@ -120,7 +122,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		routeStore: deps.Routes,
 		m:          newMetrics(deps.Registerer), limits: newLimiter(cfg.RateLimit, cfg.Logger),
 		conns: map[string]bridges.Connector{}, ownKeys: map[string]bool{},
-		states: map[string]ConnectorState{}, changed: make(chan struct{}), ours: map[string]bool{}, notOur: map[string]bool{},
+		states: map[string]ConnectorState{}, changed: make(chan struct{}), ours: map[string]bool{}, notOur: map[string]bool{}, oursLimit: oursLimit,
 		routes: map[string]*route{}, byChan: map[bridges.ChannelID]*route{}, outbox: map[bridges.ChannelID]*outbox{},
 		ready: make(chan struct{}), stopping: make(chan struct{}),
 		ingestC: make(chan *ingestReq, commitQueue), markC: make(chan *markReq, commitQueue)}

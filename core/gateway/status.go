@@ -85,6 +85,12 @@ var ErrStatusUnsendable = errors.New("status message cannot be sent")
 // notOursLimit bounds the negative cache of chat keys found to be no puppet.
 const notOursLimit = 10_000
 
+// oursLimit bounds the cache of chat keys of puppets this process spoke as: every remote
+// user relayed to Status adds one, so remote input grows it (at the new-sender budget's
+// pace, for ever). Eviction policy: cleared when full (about 10 MiB); a key no longer
+// cached is found in the puppet registry again (isOurs).
+const oursLimit = 50_000
+
 // statusDest delivers into a route's Status chat as the senders' puppets.
 type statusDest struct {
 	g    *Gateway
@@ -372,9 +378,18 @@ func (g *Gateway) nick(ev *bridges.Event, withFormat bool) string {
 // markOurs records the chat key of a puppet this process speaks as.
 func (g *Gateway) markOurs(chatKey string) {
 	g.mu.Lock()
-	g.ours[chatKey] = true
+	g.addOursLocked(chatKey)
 	delete(g.notOur, chatKey)
 	g.mu.Unlock()
+}
+
+// addOursLocked caches chatKey as a puppet's, clearing the cache when full. Caller
+// holds g.mu.
+func (g *Gateway) addOursLocked(chatKey string) {
+	if !g.ours[chatKey] && len(g.ours) >= g.oursLimit {
+		clear(g.ours)
+	}
+	g.ours[chatKey] = true
 }
 
 // isOurs reports whether chatKey is the gateway's own key or any puppet's (loop
@@ -402,7 +417,7 @@ func (g *Gateway) isOurs(ctx context.Context, chatKey string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if len(recs) > 0 {
-		g.ours[chatKey] = true
+		g.addOursLocked(chatKey)
 		return true
 	}
 	if len(g.notOur) >= notOursLimit {
