@@ -59,7 +59,7 @@ func TestConnector_redactionPower(t *testing.T) {
 		}
 	}
 	// The bot created the portal room: it raises the moderator to the redact level.
-	if _, err := r.c.as.BotIntent().SetPowerLevel(ctx, r.room, homeserver.UserID("moderator"), 50); err != nil {
+	if _, err := r.c.appservice().BotIntent().SetPowerLevel(ctx, r.room, homeserver.UserID("moderator"), 50); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := r.human.SendText(ctx, r.room, "I will pay you 5 EUR")
@@ -159,14 +159,20 @@ func TestConnector_newGhostBudget(t *testing.T) {
 
 // TestConnector_ghostCachesBounded is the review of issue 15's "byte bounds on every map
 // remote input can grow": every Status author posting into a portal room adds a ghost to
-// the connector's caches of ghosts named and given an avatar, and nothing took them out
-// (the ghost budget only slows that to 30 a minute). With the caches bounded to 2, five
-// authors (the first twice) leave at most 2 in each (before: 4), and every message is
-// still posted by its author's ghost under its name.
+// the connector's caches of ghosts named and given an avatar, and to mautrix's
+// appservice (an intent, a client, its state store's registration and memberships:
+// about 1.5 KiB), and nothing took them out (the ghost budget only slows that to 30 a
+// minute). With the connector's caches bounded to 2 and the appservice's to 3 entries,
+// five authors (the first twice) leave at most 2 in each cache (before: 4), the
+// appservice is renewed (before: never; it held all 4 ghosts) and holds at most 3, and
+// every message is still posted by its author's ghost under its name.
 func TestConnector_ghostCachesBounded(t *testing.T) {
 	av := newAvatarServer(t)
 	r := newRig(t, func(c *Config) { c.AvatarURLBase = av.URL + "/identicons/" })
 	r.c.ghostCache = 2
+	r.c.stateMu.Lock()
+	r.c.stateCache = 3
+	r.c.stateMu.Unlock()
 	ctx := ctxT(t)
 	mostGhosts, mostAvatars := 0, 0
 	names := []string{"Alice", "Bob", "Carol", "Dave", "Alice"}
@@ -184,6 +190,12 @@ func TestConnector_ghostCachesBounded(t *testing.T) {
 	}
 	if mostGhosts > 2 || mostAvatars > 2 {
 		t.Errorf("caches held %d ghosts and %d avatars, over their bound of 2", mostGhosts, mostAvatars)
+	}
+	r.c.stateMu.Lock()
+	registered := len(r.c.appservice().StateStore.(*mautrix.MemoryStateStore).Registrations)
+	r.c.stateMu.Unlock()
+	if n := r.c.renewals.Load(); n == 0 || registered > 3 {
+		t.Errorf("appservice renewed %d times, holding %d registrations: want renewed, at most 3", n, registered)
 	}
 	for i, eid := range ids {
 		ev, err := r.getEvent(ctx, r.room, eid)

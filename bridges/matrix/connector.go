@@ -32,6 +32,14 @@ const (
 	maxRecentTxns = 4096
 	// maxNames bounds the display name cache (cleared when full).
 	maxNames = 8192
+	// maxStateEntries bounds what mautrix's appservice remembers: an IntentAPI and a
+	// client per ghost, and its MemoryStateStore's registrations and room memberships
+	// (about 1.5 KiB a ghost), none ever forgotten, while every Status author posting
+	// into a portal room makes a ghost and every member event of a portal room is
+	// noted. Eviction policy: past it the appservice is replaced by a fresh one
+	// (renewLocked); what it forgot costs a registration answered M_USER_IN_USE and an
+	// idempotent join per ghost and room, on the ghost's next message.
+	maxStateEntries = 16384
 	// maxGhosts bounds the caches of ghosts named and given an avatar (ghosts,
 	// avatars): every Status author posting into a portal room adds one, at the ghost
 	// budget's pace, for ever. Eviction policy: cleared when full; a ghost no longer
@@ -48,7 +56,9 @@ const (
 // state store (see the field).
 type Connector struct {
 	cfg Config
-	as  *appservice.AppService
+	// as is the mautrix appservice (appservice): replaced by a fresh one when its
+	// caches pass stateCache (renewLocked).
+	as  atomic.Pointer[appservice.AppService]
 	bot id.UserID
 
 	ready     chan struct{} // closed once the portal rooms were first set up
@@ -80,6 +90,11 @@ type Connector struct {
 	// newGhosts is the budget of ghost registrations (Config.NewGhostsPerMinute);
 	// taken and given back under stateMu.
 	newGhosts *rate.Limiter
+	// stateEntries counts what the appservice's caches took since it was made (ghosts
+	// registered, memberships noted), under stateMu; past stateCache (maxStateEntries;
+	// tests lower it) the appservice is renewed. renewals counts that.
+	stateEntries, stateCache int
+	renewals                 atomic.Int64
 
 	now        func() time.Time // the clock (catch-up detection, avatar retries, ghost budget)
 	httpClient *http.Client     // fetches avatars from Config.AvatarURLBase
@@ -121,6 +136,31 @@ func New(cfg Config) (*Connector, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	as, err := newAppService(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c := &Connector{
+		cfg: cfg, bot: id.NewUserID(cfg.BotLocalpart, cfg.ServerName),
+		ready: make(chan struct{}),
+		rooms: map[string]id.RoomID{}, chats: map[id.RoomID]string{},
+		ghosts: map[id.UserID]string{}, names: map[nameKey]string{},
+		avatars:    map[id.UserID]avatarState{},
+		ghostCache: maxGhosts,
+		stateCache: maxStateEntries,
+		newGhosts:  rate.NewLimiter(rate.Limit(float64(cfg.NewGhostsPerMinute)/60), cfg.NewGhostsPerMinute),
+		txns:       newRecentSet(maxRecentTxns),
+		log:        slog.New(slog.DiscardHandler),
+		now:        time.Now,
+		httpClient: &http.Client{Timeout: avatarTimeout},
+		limits:     listenerLimits,
+	}
+	c.as.Store(as)
+	return c, nil
+}
+
+// newAppService builds the mautrix appservice of cfg. It does no I/O.
+func newAppService(cfg Config) (*appservice.AppService, error) {
 	as, err := appservice.CreateFull(appservice.CreateOpts{
 		Registration: &appservice.Registration{
 			ID: cfg.RegistrationID, URL: cfg.URL, AppToken: cfg.ASToken, ServerToken: cfg.HSToken,
@@ -135,20 +175,28 @@ func New(cfg Config) (*Connector, error) {
 	// The connector retries itself (429 with retry_after_ms, the gateway's outbox for
 	// the rest); mautrix's own retries would hide the deadline.
 	as.DefaultHTTPRetries = 0
-	return &Connector{
-		cfg: cfg, as: as, bot: id.NewUserID(cfg.BotLocalpart, cfg.ServerName),
-		ready: make(chan struct{}),
-		rooms: map[string]id.RoomID{}, chats: map[id.RoomID]string{},
-		ghosts: map[id.UserID]string{}, names: map[nameKey]string{},
-		avatars:    map[id.UserID]avatarState{},
-		ghostCache: maxGhosts,
-		newGhosts:  rate.NewLimiter(rate.Limit(float64(cfg.NewGhostsPerMinute)/60), cfg.NewGhostsPerMinute),
-		txns:       newRecentSet(maxRecentTxns),
-		log:        slog.New(slog.DiscardHandler),
-		now:        time.Now,
-		httpClient: &http.Client{Timeout: avatarTimeout},
-		limits:     listenerLimits,
-	}, nil
+	return as, nil
+}
+
+// appservice is the current mautrix appservice.
+func (c *Connector) appservice() *appservice.AppService { return c.as.Load() }
+
+// noteStateLocked counts one more entry in the appservice's caches and renews it past
+// stateCache. Caller holds stateMu.
+func (c *Connector) noteStateLocked() {
+	c.stateEntries++
+	if c.stateEntries < c.stateCache {
+		return
+	}
+	as, err := newAppService(c.cfg)
+	if err != nil { // New built one from the same Config
+		c.log.Warn("matrix appservice not renewed", "err", err)
+		return
+	}
+	c.as.Store(as)
+	c.stateEntries = 0
+	c.renewals.Add(1)
+	c.log.Info("matrix appservice renewed: its caches of ghosts and memberships passed their bound", "entries", c.stateCache)
 }
 
 // Name returns the network name (Config.Name).
@@ -227,7 +275,7 @@ func (c *Connector) Run(ctx context.Context, h bridges.Host) error {
 }
 
 func (c *Connector) setup(ctx context.Context) error {
-	bot := c.as.BotIntent()
+	bot := c.appservice().BotIntent()
 	c.stateMu.Lock()
 	err := bot.EnsureRegistered(ctx)
 	c.stateMu.Unlock()
@@ -264,7 +312,7 @@ var stateBridge = event.Type{Type: "m.bridge", Class: event.StateEventType}
 // public room created with the alias #<ghost_prefix><chat>, the m.bridge state event
 // and a topic; the bot is joined to it.
 func (c *Connector) ensurePortal(ctx context.Context, r RoomConfig) (id.RoomID, error) {
-	bot := c.as.BotIntent()
+	bot := c.appservice().BotIntent()
 	if len(r.Room) > 0 && r.Room[0] == '!' {
 		room := id.RoomID(r.Room)
 		return room, c.ensureJoined(ctx, bot, room)
@@ -298,7 +346,7 @@ func (c *Connector) ensurePortal(ctx context.Context, r RoomConfig) (id.RoomID, 
 		return "", fmt.Errorf("create room %s: %w", alias, err)
 	}
 	c.stateMu.Lock()
-	_ = c.as.StateStore.SetMembership(ctx, resp.RoomID, c.bot, event.MembershipJoin)
+	_ = c.appservice().StateStore.SetMembership(ctx, resp.RoomID, c.bot, event.MembershipJoin)
 	c.stateMu.Unlock()
 	c.log.Info("created portal room", "chat", r.Chat, "room", resp.RoomID, "alias", alias)
 	return resp.RoomID, nil
@@ -328,7 +376,7 @@ func (c *Connector) ensureGhost(ctx context.Context, intent *appservice.IntentAP
 	if intent.Registered {
 		return nil
 	}
-	if ok, err := c.as.StateStore.IsRegistered(ctx, intent.UserID); err == nil && ok {
+	if ok, err := c.appservice().StateStore.IsRegistered(ctx, intent.UserID); err == nil && ok {
 		intent.Registered = true
 		return nil
 	}
@@ -345,9 +393,10 @@ func (c *Connector) ensureGhost(ctx context.Context, intent *appservice.IntentAP
 	if err != nil && !errors.Is(err, mautrix.MUserInUse) {
 		return fmt.Errorf("register ghost: %w", err)
 	}
-	if err := c.as.StateStore.MarkRegistered(ctx, intent.UserID); err != nil {
+	if err := c.appservice().StateStore.MarkRegistered(ctx, intent.UserID); err != nil {
 		return fmt.Errorf("mark ghost registered: %w", err)
 	}
+	c.noteStateLocked()
 	intent.Registered = true
 	return nil
 }

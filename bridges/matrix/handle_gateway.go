@@ -82,7 +82,7 @@ func (c *Connector) Redact(ctx context.Context, out bridges.Outbound) error {
 	})
 	if errors.Is(err, mautrix.MForbidden) {
 		err = c.withRateLimit(ctx, func() error {
-			_, err := c.as.BotIntent().Client.RedactEvent(ctx, room, target, mautrix.ReqRedact{TxnID: out.Key})
+			_, err := c.appservice().BotIntent().Client.RedactEvent(ctx, room, target, mautrix.ReqRedact{TxnID: out.Key})
 			return err
 		})
 	}
@@ -157,9 +157,9 @@ func (c *Connector) ghostOrBot(ctx context.Context, ev bridges.Event, room id.Ro
 	c.log.Info("new ghost budget spent; posting through the bot", "sender", ev.Sender.ID, "room", room)
 	name := bridges.Escape(ghostName(ev.Sender))
 	if ev.Kind == bridges.KindAction {
-		return c.as.BotIntent(), name + " " + ev.Text, nil
+		return c.appservice().BotIntent(), name + " " + ev.Text, nil
 	}
-	return c.as.BotIntent(), `\<` + name + `\> ` + ev.Text, nil
+	return c.appservice().BotIntent(), `\<` + name + `\> ` + ev.Text, nil
 }
 
 // ghost returns the intent of the author's ghost, registered, joined to room and with
@@ -170,7 +170,7 @@ func (c *Connector) ghost(ctx context.Context, s bridges.Sender, room id.RoomID)
 		return nil, bridges.Permanent(fmt.Errorf("send to %s: no sender", room))
 	}
 	uid := id.NewUserID(ghostLocalpart(c.cfg.GhostPrefix, s.ID), c.cfg.ServerName)
-	intent := c.as.Intent(uid)
+	intent := c.appservice().Intent(uid)
 	if intent == nil {
 		return nil, bridges.Permanent(fmt.Errorf("ghost %s: not in our server", uid))
 	}

@@ -68,7 +68,8 @@ func (c *Connector) noteMember(ctx context.Context, evt *event.Event) {
 	m := evt.Content.AsMember()
 	user := id.UserID(*evt.StateKey)
 	c.stateMu.Lock()
-	_ = c.as.StateStore.SetMembership(ctx, evt.RoomID, user, m.Membership)
+	_ = c.appservice().StateStore.SetMembership(ctx, evt.RoomID, user, m.Membership)
+	c.noteStateLocked()
 	c.stateMu.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -163,7 +164,7 @@ func (c *Connector) mayRedactOthers(ctx context.Context, room id.RoomID, u id.Us
 	defer cancel()
 	var pl event.PowerLevelsEventContent
 	c.stateMu.Lock() // the client may update the shared state store
-	err := c.as.BotIntent().Client.StateEvent(ctx, room, event.StatePowerLevels, "", &pl)
+	err := c.appservice().BotIntent().Client.StateEvent(ctx, room, event.StatePowerLevels, "", &pl)
 	c.stateMu.Unlock()
 	if err != nil {
 		c.log.Warn("power levels unreadable; treating the redaction as the sender's own", "room", room, "sender", u, "err", err)
@@ -225,9 +226,9 @@ func (c *Connector) displayName(ctx context.Context, room id.RoomID, u id.UserID
 	var m event.MemberEventContent
 	c.stateMu.Lock() // the client may update the shared state store
 	defer c.stateMu.Unlock()
-	if err := c.as.BotIntent().Client.StateEvent(ctx, room, event.StateMember, string(u), &m); err == nil && m.Displayname != "" {
+	if err := c.appservice().BotIntent().Client.StateEvent(ctx, room, event.StateMember, string(u), &m); err == nil && m.Displayname != "" {
 		name = m.Displayname
-	} else if p, err := c.as.BotIntent().GetDisplayName(ctx, u); err == nil && p.DisplayName != "" {
+	} else if p, err := c.appservice().BotIntent().GetDisplayName(ctx, u); err == nil && p.DisplayName != "" {
 		name = p.DisplayName
 	} else {
 		return u.Localpart() // not cached: a later lookup may succeed
