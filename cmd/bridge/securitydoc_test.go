@@ -160,7 +160,7 @@ func TestSecurityDoc_limitsMatchCode(t *testing.T) {
 		"Matrix appservice":                                       "bridges/matrix/connector.go listenerLimits: 10 s, 60 s, 90 s, 2 min, 16 << 10",
 		"Slack Events API":                                        "bridges/slack/events_http.go limits: 10 s, 30 s, 30 s, 2 min, 64 << 10",
 		"api":                                                     "bridges/api/connector.go serverLimits: 10 s, 30 s, 45 s, 2 min, 16 << 10",
-		"key files (node key, gateway secret, API token, Matrix registration)": "keyfile: 0600 in 0700, fsynced (keyfile tests)",
+		"key files (node key, gateway secret, API and admin tokens, Matrix registration)": "keyfile: 0600 in 0700, fsynced (keyfile tests)",
 		"the configuration file":          "keyfile.Replace 0600; security.go warns",
 		"SQLite database, `-wal`, `-shm`": "store/sqlite.go: 0600 (TestOpen_sqliteFilesPrivate)",
 		"sessions per peer installation":  "core/ratchet/ratchet.go sessionsKept = 8 (TestRatchetStore: keep)",

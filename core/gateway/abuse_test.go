@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -179,4 +180,41 @@ func TestGateway_puppetKeyCacheBounded(t *testing.T) {
 		t.Errorf("the puppet key cache held %d keys, over its bound of 4", most)
 	}
 	e.conn.Quiet(t, 300*time.Millisecond) // no echo relayed back to the connector
+}
+
+// TestGateway_unsendableToStatusFailsAtOnce is issue 15 finding 1's "an error that will
+// never succeed is permanent" on the Status side: a post the Status encoder refuses
+// (status.ErrUnsendable: the text the protocol cannot carry) is tried once, ends failed
+// visibly (counted in statusgate_delivery_failures_total, its sender told in its own
+// channel), and the message behind it goes through. Were the refusal classified
+// transient, as the "too long" error was before the fix, it would be tried
+// MaxAttempts (4) times.
+func TestGateway_unsendableToStatusFailsAtOnce(t *testing.T) {
+	net := newMemNet()
+	net.unsendable = "POISON"
+	e := newEnv(t, envOpts{net: net})
+	for _, ev := range []bridges.Event{
+		remoteEvent(t, "u1", "mallory", "Mallory", "POISON"),
+		remoteEvent(t, "u2", "alice", "Alice", "after the poison"),
+	} {
+		if err := e.host.Deliver(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := nextStatus(t, e.user); m.Text != "[test] <Alice> after the poison" {
+		t.Fatalf("Status got %q", m.Text)
+	}
+	if n := e.conn.Next(t); n.Event.Kind != bridges.KindNotice || !strings.Contains(n.Event.Text, "Mallory") {
+		t.Fatalf("the poison's sender got %s %q, want a failure notice", n.Event.Kind, n.Event.Text)
+	}
+	e.until(t, "the poison's delivery ended failed", func() bool {
+		n, err := e.st.CountPending(context.Background(), "status:status")
+		return err == nil && n == 0
+	})
+	net.mu.Lock()
+	refused := net.refused
+	net.mu.Unlock()
+	if refused != 1 {
+		t.Fatalf("an unsendable Status post was tried %d times, want 1", refused)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,6 +27,10 @@ import (
 type memNet struct {
 	mu    sync.Mutex
 	rooms map[string]*memRoom
+	// unsendable, if set, is a text the network refuses as core/status refuses what
+	// it cannot carry (ErrStatusUnsendable); refused counts those posts.
+	unsendable string
+	refused    int
 }
 
 type memRoom struct {
@@ -153,6 +158,13 @@ func (s *memSub) Post(ctx context.Context, p gateway.StatusPost, key *ecdsa.Priv
 	if utf8.RuneCountInString(p.Text) > gateway.StatusMaxTextLen || !utf8.ValidString(p.Text) {
 		return gateway.StatusPosted{}, fmt.Errorf("%w: %d characters", gateway.ErrStatusUnsendable, utf8.RuneCountInString(p.Text))
 	}
+	s.net.mu.Lock()
+	if s.net.unsendable != "" && strings.Contains(p.Text, s.net.unsendable) {
+		s.net.refused++
+		s.net.mu.Unlock()
+		return gateway.StatusPosted{}, fmt.Errorf("%w: refused by the test", gateway.ErrStatusUnsendable)
+	}
+	s.net.mu.Unlock()
 	s.net.mu.Lock()
 	r := s.net.room(s.name)
 	clock := p.Clock
