@@ -115,6 +115,18 @@ func testDiskFull(t *testing.T, s *store.Store, fs *diskfull.FS) {
 		}
 	}
 
+	// And the secure transport's state (core/ratchet's Store).
+	for i := range 200 {
+		owner := append([]byte{2}, body()[:32]...)
+		if _, err := s.SetInstallationID(ctx, owner, fmt.Sprintf("%x", body()[:16])); err != nil {
+			if !errors.Is(err, store.ErrFull) {
+				t.Fatalf("record an installation id on a full disk: %v, want nil or ErrFull", err)
+			}
+			t.Logf("record an installation id on a full disk: refused after %d: %v", i, err)
+			break
+		}
+	}
+
 	// Room returns on disk: the same store takes the refused batch and more.
 	fs.Free(t)
 	if _, err := s.IngestEvents(ctx, batch); err != nil {

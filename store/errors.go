@@ -44,5 +44,8 @@ func full(err error) error {
 	return err
 }
 
+// fullErr is full for a write method's named error result: defer fullErr(&err).
+func fullErr(err *error) { *err = full(*err) }
+
 // pgDiskFull is PostgreSQL's SQLSTATE disk_full.
 const pgDiskFull = "53100"

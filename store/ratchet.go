@@ -36,7 +36,8 @@ func (s *Store) InstallationID(ctx context.Context, owner []byte) (string, bool,
 }
 
 // SetInstallationID implements ratchet.Store: the first id written wins.
-func (s *Store) SetInstallationID(ctx context.Context, owner []byte, id string) (string, error) {
+func (s *Store) SetInstallationID(ctx context.Context, owner []byte, id string) (_ string, err error) {
+	defer fullErr(&err)
 	if _, err := s.db.ExecContext(ctx, s.d.rebind(`INSERT INTO ratchet_owners (owner, installation_id) VALUES (?, ?)
 ON CONFLICT (owner) DO UPDATE SET installation_id = excluded.installation_id
 WHERE ratchet_owners.installation_id = ''`), owner, id); err != nil {
@@ -69,7 +70,8 @@ FROM ratchet_prekeys WHERE owner = ? ORDER BY version DESC`), owner)
 }
 
 // AddPrekey implements ratchet.Store.
-func (s *Store) AddPrekey(ctx context.Context, owner []byte, p ratchet.Prekey) error {
+func (s *Store) AddPrekey(ctx context.Context, owner []byte, p ratchet.Prekey) (err error) {
+	defer fullErr(&err)
 	if _, err := s.db.ExecContext(ctx, s.d.rebind(`INSERT INTO ratchet_prekeys (owner, public_key, private_key, version, created)
 VALUES (?, ?, ?, ?, ?)`), owner, p.Public, p.Private, int64(p.Version), p.Created.UnixNano()); err != nil {
 		return fmt.Errorf("add prekey: %w", err)
@@ -132,7 +134,8 @@ FROM ratchet_devices WHERE owner = ? AND identity = ? ORDER BY bundle_ts DESC, i
 }
 
 // SaveDevice implements ratchet.Store.
-func (s *Store) SaveDevice(ctx context.Context, owner []byte, d ratchet.Device, keep int) error {
+func (s *Store) SaveDevice(ctx context.Context, owner []byte, d ratchet.Device, keep int) (err error) {
+	defer fullErr(&err)
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("save installation: begin: %w", err)
@@ -160,7 +163,8 @@ ON CONFLICT (owner, identity, installation_id) DO UPDATE SET
 }
 
 // SetDeviceEnabled implements ratchet.Store.
-func (s *Store) SetDeviceEnabled(ctx context.Context, owner, identity []byte, installationID string, enabled bool) (bool, error) {
+func (s *Store) SetDeviceEnabled(ctx context.Context, owner, identity []byte, installationID string, enabled bool) (_ bool, err error) {
+	defer fullErr(&err)
 	res, err := s.db.ExecContext(ctx, s.d.rebind(`UPDATE ratchet_devices SET enabled = ?
 WHERE owner = ? AND identity = ? AND installation_id = ?`), enabled, owner, identity, installationID)
 	if err != nil {
@@ -213,7 +217,8 @@ WHERE owner = ? AND peer = ? AND installation_id = ? ORDER BY id DESC`), owner, 
 }
 
 // InsertSession implements ratchet.Store.
-func (s *Store) InsertSession(ctx context.Context, owner []byte, n ratchet.NewSession) (int64, error) {
+func (s *Store) InsertSession(ctx context.Context, owner []byte, n ratchet.NewSession) (_ int64, err error) {
+	defer fullErr(&err)
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("insert session: begin: %w", err)
@@ -269,7 +274,8 @@ func (s *Store) deleteSessions(ctx context.Context, tx *sql.Tx, ids string, args
 }
 
 // UpdateSession implements ratchet.Store.
-func (s *Store) UpdateSession(ctx context.Context, owner []byte, u ratchet.SessionUpdate) error {
+func (s *Store) UpdateSession(ctx context.Context, owner []byte, u ratchet.SessionUpdate) (err error) {
+	defer fullErr(&err)
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("update session: begin: %w", err)
@@ -359,7 +365,8 @@ func (s *Store) MessageKey(ctx context.Context, session int64, dh []byte, n uint
 }
 
 // DeleteMessageKey implements ratchet.Store.
-func (s *Store) DeleteMessageKey(ctx context.Context, session int64, dh []byte, n uint32) error {
+func (s *Store) DeleteMessageKey(ctx context.Context, session int64, dh []byte, n uint32) (err error) {
+	defer fullErr(&err)
 	if _, err := s.db.ExecContext(ctx, s.d.rebind(`DELETE FROM ratchet_keys WHERE session_id = ? AND dh = ? AND n = ?`),
 		session, nz(dh), int64(n)); err != nil {
 		return fmt.Errorf("delete message key: %w", err)
@@ -383,7 +390,8 @@ func (s *Store) OldChain(ctx context.Context, session int64, dh []byte) (bool, e
 
 // UsePeer implements ratchet.Store: the bound on an owner's peers, least recently used
 // first, never a pinned one.
-func (s *Store) UsePeer(ctx context.Context, owner, peer []byte, u ratchet.PeerUse) (ratchet.Admission, error) {
+func (s *Store) UsePeer(ctx context.Context, owner, peer []byte, u ratchet.PeerUse) (_ ratchet.Admission, err error) {
+	defer fullErr(&err)
 	var a ratchet.Admission
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -471,7 +479,8 @@ ORDER BY last_seen, peer LIMIT ?`), owner, false, n)
 }
 
 // AddSecretPeer implements ratchet.Store.
-func (s *Store) AddSecretPeer(ctx context.Context, owner, peer []byte) (bool, error) {
+func (s *Store) AddSecretPeer(ctx context.Context, owner, peer []byte) (_ bool, err error) {
+	defer fullErr(&err)
 	res, err := s.db.ExecContext(ctx, s.d.rebind(`INSERT INTO ratchet_secret_peers (owner, peer) VALUES (?, ?)
 ON CONFLICT (owner, peer) DO NOTHING`), owner, peer)
 	if err != nil {
@@ -506,7 +515,8 @@ func (s *Store) SecretPeers(ctx context.Context, owner []byte) ([][]byte, error)
 }
 
 // MarkAgreed implements ratchet.Store.
-func (s *Store) MarkAgreed(ctx context.Context, owner, peer []byte, installationID string) (bool, error) {
+func (s *Store) MarkAgreed(ctx context.Context, owner, peer []byte, installationID string) (_ bool, err error) {
+	defer fullErr(&err)
 	res, err := s.db.ExecContext(ctx, s.d.rebind(`INSERT INTO ratchet_agreed (owner, peer, installation_id) VALUES (?, ?, ?)
 ON CONFLICT (owner, peer, installation_id) DO NOTHING`), owner, peer, installationID)
 	if err != nil {
@@ -556,7 +566,8 @@ func (s *Store) ContactCodePublished(ctx context.Context, owner []byte) (time.Ti
 
 // SetContactCodePublished implements ratchet.Store. An owner without an installation id
 // yet gets a row with an empty one, which SetInstallationID then fills.
-func (s *Store) SetContactCodePublished(ctx context.Context, owner []byte, at time.Time) error {
+func (s *Store) SetContactCodePublished(ctx context.Context, owner []byte, at time.Time) (err error) {
+	defer fullErr(&err)
 	if _, err := s.db.ExecContext(ctx, s.d.rebind(`INSERT INTO ratchet_owners (owner, installation_id, contact_code_at)
 VALUES (?, '', ?) ON CONFLICT (owner) DO UPDATE SET contact_code_at = excluded.contact_code_at`), owner, at.UnixNano()); err != nil {
 		return fmt.Errorf("record contact code time: %w", err)
