@@ -9,13 +9,13 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/ethereum/go-ethereum/p2p"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 
 	"github.com/statusgate/statusgate/core/discv5"
 	"github.com/statusgate/statusgate/core/peers"
+	"github.com/statusgate/statusgate/core/waku"
 	"github.com/statusgate/statusgate/core/whisper"
 )
 
@@ -50,9 +50,17 @@ type Config struct {
 	PoolOptions   peers.Config
 	// MaxPeers bounds connected peers. Default 25.
 	MaxPeers int
-	// Whisper configures the shh/6 service. A zero Whisper.MinPoW means DefaultMinPoW
-	// (use ZeroPoW to advertise 0).
+	// Whisper configures the envelope service every protocol shares (pool, PoW, filters,
+	// forwarding). A zero Whisper.MinPoW means DefaultMinPoW (use ZeroPoW to advertise
+	// 0). Whisper.Limits are the per-peer limits of a protocol Limits does not name.
 	Whisper whisper.Config
+	// Protocols are the protocols the node speaks, ProtocolShh and ProtocolWaku. Default
+	// both (DefaultProtocols): envelopes from either generation reach the other.
+	Protocols []string
+	// Limits are per-protocol per-peer limits, by protocol name.
+	Limits map[string]Limits
+	// Waku configures the Waku protocol (versions offered).
+	Waku waku.Config
 	// ZeroPoW advertises a PoW requirement of 0 instead of DefaultMinPoW.
 	ZeroPoW bool
 	// Logger receives lifecycle logs. Default: discard.
@@ -68,6 +76,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxPeers == 0 {
 		c.MaxPeers = 25
+	}
+	if c.Protocols == nil {
+		c.Protocols = DefaultProtocols
 	}
 	if c.Whisper.MinPoW == 0 && !c.ZeroPoW {
 		c.Whisper.MinPoW = DefaultMinPoW
@@ -116,6 +127,9 @@ func (c Config) parse() (parsed, error) {
 	if err := c.Whisper.Validate(); err != nil {
 		return p, fmt.Errorf("whisper.%w", err)
 	}
+	if err := validateProtocols(c.Protocols, c.Limits, c.Waku); err != nil {
+		return p, err
+	}
 	if err := c.Discovery.Validate(); err != nil {
 		return p, err
 	}
@@ -137,13 +151,14 @@ func parseNodes(key string, urls []string) ([]*enode.Node, error) {
 	return out, nil
 }
 
-// Node is a devp2p host running Whisper. Build it with New, run it with Run; the API
-// methods work while Run runs.
+// Node is a devp2p host running Whisper v6 and Waku over one envelope service. Build it
+// with New, run it with Run; the API methods work while Run runs.
 type Node struct {
-	cfg   Config
-	key   *ecdsa.PrivateKey
-	nodes parsed
-	shh   *whisper.Service
+	cfg    Config
+	key    *ecdsa.PrivateKey
+	nodes  parsed
+	shh    *whisper.Service
+	protos []p2p.Protocol
 	log   *slog.Logger
 
 	started atomic.Bool   // Run may be called once
@@ -170,7 +185,9 @@ func New(cfg Config, key *ecdsa.PrivateKey) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Node{cfg: cfg, key: key, nodes: nodes, shh: shh, log: cfg.Logger, ready: make(chan struct{})}, nil
+	n := &Node{cfg: cfg, key: key, nodes: nodes, shh: shh, log: cfg.Logger, ready: make(chan struct{})}
+	n.protos = n.protocols()
+	return n, nil
 }
 
 // Run starts the Whisper service and the p2p server, and blocks until ctx ends; then it
@@ -191,7 +208,7 @@ func (n *Node) Run(ctx context.Context) error {
 	// v4 alone is the p2p server's own; with topic discovery the node runs v4 itself on
 	// the shared socket and feeds its nodes to the dialer through the protocol.
 	serverV4 := n.cfg.Discovery.V4 && !n.cfg.Discovery.TopicsOn()
-	protocols := n.shh.Protocols()
+	protocols := append([]p2p.Protocol(nil), n.protos...)
 	if n.cfg.Discovery.V4 && n.cfg.Discovery.TopicsOn() {
 		n.v4nodes = newLazyIterator()
 		defer n.v4nodes.Close()
@@ -298,8 +315,8 @@ func (n *Node) Enode() string {
 	return enode.NewV4(&n.key.PublicKey, ip, addr.Port, udp).URLv4()
 }
 
-// Whisper is the node's shh/6 service, for layers that need more than this API (the
-// mailserver).
+// Whisper is the node's envelope service (shh/6 and Waku peers alike), for layers that
+// need more than this API (the mailserver).
 func (n *Node) Whisper() *whisper.Service { return n.shh }
 
 // AddPeer dials url and keeps redialling it while the node runs.
@@ -334,7 +351,7 @@ func (n *Node) RemovePeer(url string) error {
 	return nil
 }
 
-// Peers describes the connected Whisper peers.
+// Peers describes the connected peers (Whisper and Waku), one per node.
 func (n *Node) Peers() []whisper.PeerInfo { return n.shh.Peers() }
 
 // Subscribe delivers the messages that f opens; see whisper.Service.Subscribe.
@@ -362,22 +379,24 @@ func (n *Node) SetMinPoW(pow float64) error { return n.shh.SetMinPoW(pow) }
 // SetBloom changes the advertised bloom filter and notifies peers.
 func (n *Node) SetBloom(b whisper.Bloom) { n.shh.SetBloom(b) }
 
-// Peer returns the connected Whisper peer with that ID, or nil.
+// Peer returns the connected peer with that ID (on the protocol it gossips on), or nil.
 func (n *Node) Peer(id enode.ID) *whisper.Peer { return n.shh.Peer(id) }
 
-// PeersChanged returns a channel closed when the next Whisper peer joins or leaves.
+// PeersChanged returns a channel closed at the next change of the peer set or of a
+// peer's settings.
 func (n *Node) PeersChanged() <-chan struct{} { return n.shh.PeersChanged() }
 
-// WaitPeers blocks until at least k Whisper peers are connected or ctx ends.
+// WaitPeers blocks until at least k peers are connected or ctx ends.
 func (n *Node) WaitPeers(ctx context.Context, k int) error {
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for len(n.shh.Peers()) < k {
+	for {
+		changed := n.shh.PeersChanged()
+		if len(n.shh.Peers()) >= k {
+			return nil
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("wait for %d peers (have %d): %w", k, len(n.shh.Peers()), ctx.Err())
-		case <-t.C:
+		case <-changed:
 		}
 	}
-	return nil
 }

@@ -445,7 +445,7 @@ func BenchmarkPoolMemory(b *testing.B) {
 		peer[0] = byte(i % 25) // 25 peers' shares, as with a full peer set
 		for _, env := range envs {
 			size += env.Size()
-			if res, _ := p.add(env, 1, peer, false); res != poolAdded {
+			if res, _ := p.add(env, 1, peer, false, 1); res != poolAdded {
 				b.Fatalf("pool refused an envelope: %v", res)
 			}
 		}

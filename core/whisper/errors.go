@@ -54,6 +54,9 @@ var (
 	// status-go has this rule, so it is our policy, not the sender's fault: the envelope
 	// is refused without disconnecting the peer.
 	ErrTTLTooLong = errors.New("envelope TTL above the maximum")
+	// ErrTopicMismatch: a peer that heard our topic interest (Waku) sent an envelope
+	// outside it.
+	ErrTopicMismatch = errors.New("envelope outside topic interest")
 
 	// ErrNoTopics: a filter must name at least one topic, so that envelopes are only ever
 	// tried against keys registered for their topic.

@@ -29,19 +29,14 @@ const (
 	envelopeOtherErrorCode = 37
 )
 
-// msgHandler processes one packet from p. A returned error disconnects the peer.
-type msgHandler func(s *Service, p *Peer, msg p2p.Msg) error
-
-// handlers maps each packet code we act on to its handler; other codes are read and
-// ignored, for forward compatibility (geth does the same).
-var handlers = map[uint64]msgHandler{
+// handlers maps each packet code every wire shares to its handler; a wire adds its own
+// (Wire.Handler); other codes are read and ignored, for forward compatibility (geth
+// and status-go do the same).
+var handlers = map[uint64]PacketHandler{
 	statusCode:             handleStatusAgain,
 	messagesCode:           handleMessages,
-	powRequirementCode:     handlePoWRequirement,
-	bloomFilterExCode:      handleBloomFilter,
 	batchAcknowledgedCode:  handleBatchAcknowledged,
 	messageResponseCode:    handleMessageResponse,
-	rateLimitingCode:       handleRateLimits,
 	p2pSyncRequestCode:     handleSyncRequest,
 	p2pSyncResponseCode:    handleSyncResponse,
 	p2pRequestCompleteCode: handleRequestComplete,
@@ -49,16 +44,29 @@ var handlers = map[uint64]msgHandler{
 	p2pMessageCode:         handleP2PMessage,
 }
 
-// Protocols returns the shh/6 protocol for a p2p.Server. Each connected peer runs on the
-// goroutine p2p gives it, plus one broadcast goroutine that the handler owns and waits for.
+// Protocols returns the shh/6 protocol for a p2p.Server, with Config.Limits. Each
+// connected peer runs on the goroutine p2p gives it, plus one broadcast goroutine that
+// the handler owns and waits for.
 func (s *Service) Protocols() []p2p.Protocol {
-	return []p2p.Protocol{{
-		Name:    ProtocolName,
-		Version: uint(ProtocolVersion),
+	return []p2p.Protocol{s.Protocol(ShhWire(), WireConfig{Limits: s.cfg.Limits})}
+}
+
+// Protocol registers wire w with the service and returns its protocol for a
+// p2p.Server. Register every wire before the server starts; registering a wire of the
+// same name and version again replaces its configuration.
+func (s *Service) Protocol(w Wire, wc WireConfig) p2p.Protocol {
+	e := s.register(w, wc)
+	version := fmt.Sprintf("%d", w.Version())
+	if w.Name() == ProtocolName {
+		version = ProtocolVersionStr
+	}
+	return p2p.Protocol{
+		Name:    w.Name(),
+		Version: w.Version(),
 		Length:  NumberOfMessageCodes,
-		Run:     s.RunPeer,
+		Run:     func(pp *p2p.Peer, rw p2p.MsgReadWriter) error { return s.runPeer(pp, rw, e) },
 		NodeInfo: func() any {
-			return map[string]any{"version": ProtocolVersionStr, "minPoW": s.MinPoW(), "maxMessageSize": s.cfg.MaxMessageSize}
+			return map[string]any{"version": version, "minPoW": s.MinPoW(), "maxMessageSize": s.cfg.MaxMessageSize}
 		},
 		PeerInfo: func(id enode.ID) any {
 			if p := s.Peer(id); p != nil {
@@ -66,13 +74,49 @@ func (s *Service) Protocols() []p2p.Protocol {
 			}
 			return nil
 		},
-	}}
+	}
 }
 
-// RunPeer serves one peer until the connection fails, the peer breaks a rule, or the
-// service stops: handshake, then a broadcast goroutine and the read loop. It is the
-// p2p.Protocol Run function, exported so tests can drive it over p2p.MsgPipe.
-func (s *Service) RunPeer(pp *p2p.Peer, rw p2p.MsgReadWriter) (err error) {
+func (s *Service) register(w Wire, wc WireConfig) *wireEntry {
+	s.wireMu.Lock()
+	defer s.wireMu.Unlock()
+	limits := wc.Limits.withDefaults(s.cfg.MaxMessageSize)
+	idx := -1
+	for i, e := range s.wires {
+		if e.wire.Name() == w.Name() {
+			idx = i
+			if e.wire.Version() == w.Version() {
+				e.cfg, e.limits = wc, limits
+				return e
+			}
+		}
+	}
+	if idx < 0 {
+		idx = len(s.wires)
+		if idx >= maxWires {
+			panic(fmt.Sprintf("whisper: more than %d wires", maxWires))
+		}
+	}
+	e := &wireEntry{wire: w, idx: idx, cfg: wc, limits: limits}
+	s.wires = append(s.wires, e)
+	return e
+}
+
+// RunPeer serves one shh/6 peer with Config.Limits: the p2p.Protocol Run function of
+// Protocols, exported so tests can drive it over p2p.MsgPipe.
+func (s *Service) RunPeer(pp *p2p.Peer, rw p2p.MsgReadWriter) error {
+	return s.RunPeerOn(ShhWire(), WireConfig{Limits: s.cfg.Limits}, pp, rw)
+}
+
+// RunPeerOn serves one peer of wire w (registering w as Protocol does), for tests that
+// drive a wire over p2p.MsgPipe.
+func (s *Service) RunPeerOn(w Wire, wc WireConfig, pp *p2p.Peer, rw p2p.MsgReadWriter) error {
+	return s.runPeer(pp, rw, s.register(w, wc))
+}
+
+// runPeer serves one peer until the connection fails, the peer breaks a rule, or the
+// service stops: handshake, then a broadcast goroutine and the read loop.
+func (s *Service) runPeer(pp *p2p.Peer, rw p2p.MsgReadWriter, we *wireEntry) (err error) {
 	// A bug triggered by one peer's input disconnects that peer, not the node.
 	defer func() {
 		if r := recover(); r != nil {
@@ -83,21 +127,24 @@ func (s *Service) RunPeer(pp *p2p.Peer, rw p2p.MsgReadWriter) (err error) {
 	if s.stopped() {
 		return ErrNotRunning
 	}
-	st := s.settings.Load()
-	ours := Status{PoW: st.minPoW, Bloom: st.bloom, Confirmations: s.cfg.Confirmations}
-	theirs, err := Handshake(rw, ours, HandshakePolicy{LightNode: s.cfg.LightNode, RestrictLightPeers: s.cfg.RestrictLightPeers,
-		Timeout: s.cfg.HandshakeTimeout, Abort: func() { pp.Disconnect(p2p.DiscReadTimeout) }})
+	w := we.wire
+	ours := s.advert(w, we.limits)
+	body, err := w.EncodeStatus(ours)
 	if err != nil {
-		s.log.Debug("whisper handshake failed", "peer", pp.ID().TerminalString(), "err", err)
 		return err
 	}
-	ours.LightNode = s.cfg.LightNode
-	p := newPeer(s, pp, rw, theirs, ours)
+	theirs, err := exchangeStatus(rw, body, w.MaxStatusSize(), w.DecodeStatus, HandshakePolicy{LightNode: s.cfg.LightNode,
+		RestrictLightPeers: s.cfg.RestrictLightPeers, Timeout: s.cfg.HandshakeTimeout, Abort: func() { pp.Disconnect(p2p.DiscReadTimeout) }})
+	if err != nil {
+		s.log.Debug("whisper handshake failed", "peer", pp.ID().TerminalString(), "protocol", w.Name(), "err", err)
+		return err
+	}
+	p := newPeer(s, pp, rw, we, theirs, ours)
 	if err := s.addPeer(p); err != nil {
 		return err
 	}
 	defer s.removePeer(p)
-	s.log.Debug("whisper peer up", "peer", p.id.TerminalString(), "pow", theirs.PoW, "light", theirs.LightNode)
+	s.log.Debug("whisper peer up", "peer", p.id.TerminalString(), "protocol", p.Protocol())
 
 	// Our settings may have changed between the handshake and addPeer.
 	p.settingsChanged()
@@ -119,12 +166,13 @@ func (s *Service) RunPeer(pp *p2p.Peer, rw p2p.MsgReadWriter) (err error) {
 		close(quit)
 		<-bdone
 	}()
-	err = s.readLoop(p)
+	err = p.readLoop()
 	s.log.Debug("whisper peer down", "peer", p.id.TerminalString(), "err", err)
 	return err
 }
 
-func (s *Service) readLoop(p *Peer) error {
+func (p *Peer) readLoop() error {
+	s := p.s
 	for {
 		msg, err := p.rw.ReadMsg()
 		if err != nil {
@@ -136,6 +184,9 @@ func (s *Service) readLoop(p *Peer) error {
 		}
 		h := handlers[msg.Code]
 		if h == nil {
+			h = p.wire.Handler(msg.Code)
+		}
+		if h == nil {
 			msg.Discard()
 			continue
 		}
@@ -144,7 +195,7 @@ func (s *Service) readLoop(p *Peer) error {
 			msg.Discard()
 			continue
 		}
-		err = h(s, p, msg)
+		err = h(p, msg)
 		msg.Discard()
 		if err != nil {
 			return err
@@ -161,7 +212,8 @@ func readBody(msg p2p.Msg) ([]byte, error) {
 	return body, nil
 }
 
-func handleStatusAgain(s *Service, p *Peer, _ p2p.Msg) error {
+func handleStatusAgain(p *Peer, _ p2p.Msg) error {
+	s := p.s
 	s.log.Debug("whisper status packet after handshake ignored", "peer", p.id.TerminalString())
 	return nil
 }
@@ -205,8 +257,9 @@ type envelopeError struct {
 // handleMessages applies the acceptance rules to every envelope of a code-1 packet and
 // pools the good ones. As in geth, the rest of the packet is still processed after a bad
 // envelope, and the peer is disconnected at the end; with SoftTimeErrors, clock errors
-// alone do not disconnect.
-func handleMessages(s *Service, p *Peer, msg p2p.Msg) error {
+// alone do not disconnect, and a lenient wire (Waku) disconnects for none.
+func handleMessages(p *Peer, msg p2p.Msg) error {
+	s := p.s
 	body, err := readBody(msg)
 	if err != nil {
 		return err
@@ -219,6 +272,7 @@ func handleMessages(s *Service, p *Peer, msg p2p.Msg) error {
 		fatal  error
 		report []envelopeError
 	)
+	timeCode, otherCode := p.wire.EnvelopeErrorCodes()
 	for _, env := range envs {
 		if len(envs) > 1 && !s.pool.contains(env.hash) {
 			// A new envelope must not keep the whole packet in memory (detached); one
@@ -235,6 +289,9 @@ func handleMessages(s *Service, p *Peer, msg p2p.Msg) error {
 				return err
 			}
 		}
+		if err != nil && !errors.Is(err, ErrNotRunning) && !errors.Is(err, ErrPoolFull) {
+			p.rejected.Add(1)
+		}
 		switch {
 		case err == nil:
 		case errors.Is(err, ErrNotRunning):
@@ -244,18 +301,21 @@ func handleMessages(s *Service, p *Peer, msg p2p.Msg) error {
 		case errors.Is(err, ErrTTLTooLong):
 			// Our policy, not a protocol rule: refused and counted in Stats.LongTTL, and
 			// reported to a peer that asked for confirmations.
-			report = append(report, envelopeError{env.hash, envelopeOtherErrorCode, err.Error()})
+			report = append(report, envelopeError{env.hash, otherCode, err.Error()})
 		case IsTimeError(err):
-			report = append(report, envelopeError{env.hash, envelopeTimeErrorCode, timeErrorText(err)})
+			report = append(report, envelopeError{env.hash, timeCode, timeErrorText(err)})
 			if !s.cfg.SoftTimeErrors && fatal == nil {
 				fatal = err
 			}
 		default:
-			report = append(report, envelopeError{env.hash, envelopeOtherErrorCode, err.Error()})
+			report = append(report, envelopeError{env.hash, otherCode, err.Error()})
 			if fatal == nil {
 				fatal = err
 			}
 		}
+	}
+	if p.wire.LenientEnvelopes() {
+		fatal = nil
 	}
 	if s.cfg.Confirmations {
 		if err := sendConfirmation(p, body, report); err != nil {
@@ -284,16 +344,17 @@ func sendConfirmation(p *Peer, body []byte, report []envelopeError) error {
 	for i, e := range report {
 		errs[i] = []any{e.hash, e.code, e.desc}
 	}
-	if err := p2p.Send(p.rw, messageResponseCode, []any{uint(1), []any{batch, errs}}); err != nil {
+	w := countingWriter{p}
+	if err := p2p.Send(w, messageResponseCode, []any{uint(1), []any{batch, errs}}); err != nil {
 		return fmt.Errorf("send message response: %w", err)
 	}
-	if err := p2p.Send(p.rw, batchAcknowledgedCode, batch); err != nil {
+	if err := p2p.Send(w, batchAcknowledgedCode, batch); err != nil {
 		return fmt.Errorf("send batch acknowledgement: %w", err)
 	}
 	return nil
 }
 
-func handlePoWRequirement(s *Service, p *Peer, msg p2p.Msg) error {
+func handlePoWRequirement(p *Peer, msg p2p.Msg) error {
 	var bits uint64
 	if err := msg.Decode(&bits); err != nil {
 		return fmt.Errorf("PoW requirement: %w: %w", ErrMalformedPacket, err)
@@ -306,7 +367,7 @@ func handlePoWRequirement(s *Service, p *Peer, msg p2p.Msg) error {
 	return nil
 }
 
-func handleBloomFilter(s *Service, p *Peer, msg p2p.Msg) error {
+func handleBloomFilter(p *Peer, msg p2p.Msg) error {
 	var b []byte
 	if err := msg.Decode(&b); err != nil {
 		return fmt.Errorf("bloom filter: %w: %w", ErrMalformedPacket, err)
@@ -321,7 +382,8 @@ func handleBloomFilter(s *Service, p *Peer, msg p2p.Msg) error {
 // handleBatchAcknowledged and handleMessageResponse accept status-go's confirmations.
 // Nothing above the protocol tracks them yet, so they are checked and logged; a
 // malformed one is ignored, as status-go ignores them from peers it did not ask.
-func handleBatchAcknowledged(s *Service, p *Peer, msg p2p.Msg) error {
+func handleBatchAcknowledged(p *Peer, msg p2p.Msg) error {
+	s := p.s
 	var h common.Hash
 	if err := msg.Decode(&h); err != nil {
 		s.log.Debug("whisper malformed batch acknowledgement", "peer", p.id.TerminalString(), "err", err)
@@ -331,7 +393,8 @@ func handleBatchAcknowledged(s *Service, p *Peer, msg p2p.Msg) error {
 	return nil
 }
 
-func handleMessageResponse(s *Service, p *Peer, msg p2p.Msg) error {
+func handleMessageResponse(p *Peer, msg p2p.Msg) error {
+	s := p.s
 	var resp struct {
 		Version  uint
 		Response struct {
@@ -353,19 +416,18 @@ func handleMessageResponse(s *Service, p *Peer, msg p2p.Msg) error {
 	return nil
 }
 
-func handleRateLimits(s *Service, p *Peer, msg p2p.Msg) error {
+func handleRateLimits(p *Peer, msg p2p.Msg) error {
 	var rl []uint64
 	if err := msg.Decode(&rl); err != nil || len(rl) < 3 {
-		s.log.Debug("whisper malformed rate limits", "peer", p.id.TerminalString(), "err", err)
+		p.s.log.Debug("whisper malformed rate limits", "peer", p.id.TerminalString(), "err", err)
 		return nil
 	}
-	p.mu.Lock()
-	p.rateLimits = &RateLimits{IP: rl[0], PeerID: rl[1], Topic: rl[2]}
-	p.mu.Unlock()
+	p.Apply(PeerSettings{PacketLimits: &RateLimits{IP: rl[0], PeerID: rl[1], Topic: rl[2]}})
 	return nil
 }
 
-func handleRequestComplete(s *Service, p *Peer, msg p2p.Msg) error {
+func handleRequestComplete(p *Peer, msg p2p.Msg) error {
+	s := p.s
 	if !p.Trusted() || s.cfg.Completions == nil {
 		return nil
 	}
@@ -377,7 +439,8 @@ func handleRequestComplete(s *Service, p *Peer, msg p2p.Msg) error {
 	return nil
 }
 
-func handleRequest(s *Service, p *Peer, msg p2p.Msg) error {
+func handleRequest(p *Peer, msg p2p.Msg) error {
+	s := p.s
 	if s.cfg.Requests == nil {
 		return nil // not a mailserver: ignored, as in geth
 	}
@@ -391,7 +454,8 @@ func handleRequest(s *Service, p *Peer, msg p2p.Msg) error {
 	return nil
 }
 
-func handleSyncRequest(s *Service, p *Peer, msg p2p.Msg) error {
+func handleSyncRequest(p *Peer, msg p2p.Msg) error {
+	s := p.s
 	if s.cfg.Syncs == nil {
 		return nil // not a mailserver: ignored, as in status-go
 	}
@@ -405,7 +469,8 @@ func handleSyncRequest(s *Service, p *Peer, msg p2p.Msg) error {
 	return nil
 }
 
-func handleSyncResponse(s *Service, p *Peer, msg p2p.Msg) error {
+func handleSyncResponse(p *Peer, msg p2p.Msg) error {
+	s := p.s
 	if !p.Trusted() || s.cfg.Syncs == nil {
 		return nil
 	}
@@ -421,7 +486,8 @@ func handleSyncResponse(s *Service, p *Peer, msg p2p.Msg) error {
 // that allow them, skipping every acceptance rule and the pool (they are not gossiped).
 // The body is one envelope (geth) or a list of them (status-go); from untrusted peers it
 // is ignored.
-func handleP2PMessage(s *Service, p *Peer, msg p2p.Msg) error {
+func handleP2PMessage(p *Peer, msg p2p.Msg) error {
+	s := p.s
 	if !p.Trusted() {
 		return nil
 	}

@@ -3,8 +3,6 @@ package whisper
 import (
 	"bytes"
 	"fmt"
-	"io"
-	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,7 +10,6 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/p2p"
 	"github.com/ethereum/go-ethereum/p2p/enode"
-	"github.com/ethereum/go-ethereum/rlp"
 	"golang.org/x/time/rate"
 )
 
@@ -43,76 +40,27 @@ type HandshakePolicy struct {
 	Abort func()
 }
 
-// Handshake sends ours and reads the peer's status concurrently, as geth does, and
-// waits for its own send before returning (p2p bounds a write with its frame deadline).
-// The peer's first packet must be the status; anything else, an oversize or malformed
-// status, no status within policy.Timeout, or a light peer we refuse is an error
-// wrapping ErrHandshake, after which the caller disconnects.
+// Handshake sends ours and reads the peer's shh/6 status concurrently, as geth does,
+// and waits for its own send before returning (p2p bounds a write with its frame
+// deadline). The peer's first packet must be the status; anything else, an oversize or
+// malformed status, no status within policy.Timeout, or a light peer we refuse is an
+// error wrapping ErrHandshake, after which the caller disconnects.
 func Handshake(rw p2p.MsgReadWriter, ours Status, policy HandshakePolicy) (Status, error) {
-	if policy.Timeout > 0 && policy.Abort == nil {
-		return Status{}, fmt.Errorf("handshake: %w: a timeout needs an abort function", ErrHandshake)
-	}
 	ours.LightNode = policy.LightNode
 	body, err := EncodeStatus(ours)
 	if err != nil {
 		return Status{}, err
 	}
-	sent := make(chan error, 1)
-	go func() { sent <- p2p.Send(rw, statusCode, rlp.RawValue(body)) }()
-
-	type result struct {
-		st  Status
-		err error
+	var theirs Status
+	decode := func(b []byte) (PeerSettings, error) {
+		st, err := DecodeStatus(b)
+		theirs = st
+		return st.settings(), err
 	}
-	read := make(chan result, 1)
-	go func() { // waited for on every path below
-		st, err := readStatus(rw)
-		read <- result{st, err}
-	}()
-	var timeout <-chan time.Time
-	if policy.Timeout > 0 {
-		t := time.NewTimer(policy.Timeout)
-		defer t.Stop()
-		timeout = t.C
-	}
-	var got result
-	select {
-	case got = <-read:
-	case <-timeout:
-		policy.Abort()
-		<-read
-		got.err = fmt.Errorf("handshake: %w: no status within %v", ErrHandshake, policy.Timeout)
-	}
-	theirs, readErr := got.st, got.err
-	if err := <-sent; err != nil && readErr == nil {
-		readErr = fmt.Errorf("send status: %w", err)
-	}
-	if readErr != nil {
-		return Status{}, readErr
-	}
-	if theirs.LightNode && policy.LightNode && policy.RestrictLightPeers {
-		return Status{}, fmt.Errorf("handshake: %w: both sides are light nodes", ErrHandshake)
+	if _, err := exchangeStatus(rw, body, maxStatusSize, decode, policy); err != nil {
+		return Status{}, err
 	}
 	return theirs, nil
-}
-
-func readStatus(rw p2p.MsgReadWriter) (Status, error) {
-	msg, err := rw.ReadMsg()
-	if err != nil {
-		return Status{}, fmt.Errorf("read status: %w", err)
-	}
-	defer msg.Discard()
-	if msg.Code != statusCode {
-		return Status{}, fmt.Errorf("handshake: %w: packet code %d before status", ErrHandshake, msg.Code)
-	}
-	if msg.Size > maxStatusSize {
-		return Status{}, fmt.Errorf("handshake: %w: status of %d bytes", ErrHandshake, msg.Size)
-	}
-	body := make([]byte, msg.Size)
-	if _, err := io.ReadFull(msg.Payload, body); err != nil {
-		return Status{}, fmt.Errorf("read status: %w", err)
-	}
-	return DecodeStatus(body)
 }
 
 // PeerLimits bound what one peer can make us do, and how fast we send to it. Inbound
@@ -181,22 +129,34 @@ func (l PeerLimits) Validate() error {
 	return nil
 }
 
-// Peer is one connected shh/6 peer. Its state is written by its own read loop (what the
-// peer tells us) and read by its broadcast loop (what we send it).
+// Peer is one connected peer on one wire (shh/6, waku/1, …). Its state is written by
+// its own read loop (what the peer tells us) and read by its broadcast loop (what we
+// send it). A node that speaks several wires with us on one connection has a Peer per
+// wire; only the preferred one gossips envelopes (the others are its secondaries: they
+// mark what they receive as known to it, and carry settings, confirmations and
+// mailserver packets).
 type Peer struct {
-	s      *Service
-	p      *p2p.Peer
-	id     enode.ID
-	rw     p2p.MsgReadWriter
-	remote Status // the handshake as received
+	s       *Service
+	p       *p2p.Peer
+	id      enode.ID
+	rw      p2p.MsgReadWriter
+	wire    Wire
+	wireIdx int // index of the wire in the service's statistics
+	pref    int
+	limits  PeerLimits
 
 	trusted atomic.Bool
+	// primary is the Peer of the same node that gossips, when it is not this one.
+	primary atomic.Pointer[Peer]
 
-	mu       sync.Mutex // guards the fields below; never held while writing to rw
-	pow      float64
-	bloom    Bloom
-	fullNode bool
-	rescan   bool // requirements changed: the next cycle looks at the whole pool again
+	mu            sync.Mutex // guards the fields below; never held while writing to rw
+	pow           float64
+	bloom         Bloom
+	fullNode      bool
+	topics        map[Topic]struct{} // the peer's topic interest; nil: its bloom decides
+	light         bool
+	confirmations bool
+	rescan        bool // requirements changed: the next cycle looks at the whole pool again
 	// known holds the hashes of envelopes the peer has (it sent them, or we did) and
 	// their expiry, so that none is sent to it (again). At most maxKnown: eviction policy
 	// oldest first (knownRing, a FIFO of insertions), since forgetting costs at most a
@@ -204,41 +164,44 @@ type Peer struct {
 	known      map[common.Hash]uint32
 	knownRing  []common.Hash
 	knownNext  int
-	rateLimits *RateLimits
+	rateLimits *RateLimits // packets per second the peer accepts (status-go's limits)
+	byteLimits *RateLimits // bytes per second the peer accepts (Waku option 6)
 
 	notify        chan struct{} // cap 1: our settings changed (coalescing)
-	sentPoW       float64       // broadcast loop only: what the peer last heard from us
-	sentBloom     Bloom
-	cursor        uint64       // broadcast loop only: last pool seq examined
-	batch         []byte       // broadcast loop only: reused packet buffer
-	budget        packetBudget // broadcast loop only: eager forwarding's packet budget
+	heard         Advert        // broadcast loop only: what the peer last heard from us
+	cursor        uint64        // broadcast loop only: last pool seq examined
+	batch         []byte        // broadcast loop only: reused packet buffer
+	budget        packetBudget  // eager forwarding's packet budget; control packets spend it too
 	packetLimiter *rate.Limiter
 	byteLimiter   *rate.Limiter
 
-	received, sent, packets, dropped, direct atomic.Uint64
+	received, sent, packets, dropped, direct, rejected atomic.Uint64
 
 	done chan struct{} // closed when the peer is removed from the service
 }
 
-func newPeer(s *Service, pp *p2p.Peer, rw p2p.MsgReadWriter, remote, ours Status) *Peer {
-	l := s.cfg.Limits
+func newPeer(s *Service, pp *p2p.Peer, rw p2p.MsgReadWriter, w *wireEntry, remote PeerSettings, ours Advert) *Peer {
+	l := w.limits
 	p := &Peer{
-		s: s, p: pp, id: pp.ID(), rw: rw, remote: remote,
+		s: s, p: pp, id: pp.ID(), rw: rw, wire: w.wire, wireIdx: w.idx, pref: w.cfg.Preference, limits: l,
 		known:         make(map[common.Hash]uint32),
 		notify:        make(chan struct{}, 1),
 		done:          make(chan struct{}),
-		sentPoW:       ours.PoW,
-		sentBloom:     ours.Bloom,
+		heard:         ours,
+		bloom:         FullBloom(),
+		fullNode:      true,
 		packetLimiter: rate.NewLimiter(rate.Limit(l.PacketsPerSecond), l.PacketBurst),
 		byteLimiter:   rate.NewLimiter(rate.Limit(l.BytesPerSecond), l.ByteBurst),
 	}
-	p.setRequirements(remote.PoW, remote.Bloom)
-	p.rateLimits = remote.RateLimits
+	p.apply(remote)
 	return p
 }
 
 // ID is the peer's node ID.
 func (p *Peer) ID() enode.ID { return p.id }
+
+// Protocol is the peer's wire as "name/version" ("shh/6", "waku/1").
+func (p *Peer) Protocol() string { return fmt.Sprintf("%s/%d", p.wire.Name(), p.wire.Version()) }
 
 // Done is closed once the peer has disconnected (and left the service's peer set): a
 // request waiting for this peer's answer can stop waiting.
@@ -247,59 +210,122 @@ func (p *Peer) Done() <-chan struct{} { return p.done }
 // Trusted reports whether the peer may send direct messages (code 127).
 func (p *Peer) Trusted() bool { return p.trusted.Load() }
 
+// Service is the service the peer belongs to.
+func (p *Peer) Service() *Service { return p.s }
+
+// Apply takes what the peer told us about itself in a settings packet (a wire's own
+// code; Waku's status update): nil fields are unchanged, a topic interest replaces the
+// bloom filter and a bloom filter the topic interest. Values must have been validated
+// by the wire's decoder.
+func (p *Peer) Apply(ps PeerSettings) {
+	p.apply(ps)
+	p.s.peersChanged()
+}
+
+func (p *Peer) apply(ps PeerSettings) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if ps.PoW != nil && *ps.PoW != p.pow {
+		p.pow, p.rescan = *ps.PoW, true
+	}
+	switch {
+	case ps.HasTopics:
+		p.topics = make(map[Topic]struct{}, len(ps.Topics))
+		for _, t := range ps.Topics {
+			p.topics[t] = struct{}{}
+		}
+		p.fullNode, p.rescan = false, true
+	case ps.Bloom != nil:
+		p.topics, p.bloom, p.fullNode, p.rescan = nil, *ps.Bloom, ps.Bloom.IsFull(), true
+	}
+	if ps.LightNode != nil {
+		p.light = *ps.LightNode
+	}
+	if ps.Confirmations != nil {
+		p.confirmations = *ps.Confirmations
+	}
+	if ps.PacketLimits != nil {
+		rl := *ps.PacketLimits
+		p.rateLimits = &rl
+	}
+	if ps.ByteLimits != nil {
+		rl := *ps.ByteLimits
+		p.byteLimits = &rl
+	}
+}
+
 // PeerInfo describes a connected peer.
 type PeerInfo struct {
-	ID            enode.ID
-	Name          string
-	RemoteAddr    string
+	ID         enode.ID
+	Name       string
+	RemoteAddr string
+	// Protocol is the wire the peer gossips on ("shh/6", "waku/1"); Also lists the
+	// other wires the same node speaks with us on the connection.
+	Protocol      string
+	Also          []string
 	Trusted       bool
 	PoW           float64 // the peer's requirement
 	FullNode      bool    // the peer's bloom is all ones
+	Topics        int     // the size of the peer's topic interest; -1: none (its bloom decides)
 	LightNode     bool
 	Confirmations bool
-	RateLimits    *RateLimits
-	Received      uint64 // envelopes the peer sent that we pooled (new or duplicate)
-	Sent          uint64 // envelopes we sent the peer
-	Packets       uint64 // code-1 packets we sent the peer (Sent/Packets: envelopes per packet)
-	Dropped       uint64 // packets discarded for exceeding PeerLimits
-	Direct        uint64 // envelopes delivered directly (code 127) by this trusted peer
+	RateLimits    *RateLimits // packets per second the peer accepts
+	ByteLimits    *RateLimits // bytes per second the peer accepts
+	Received      uint64      // envelopes the peer sent that we pooled (new or duplicate)
+	Rejected      uint64      // envelopes the peer sent that broke an acceptance rule
+	Sent          uint64      // envelopes we sent the peer
+	Packets       uint64      // code-1 packets we sent the peer (Sent/Packets: envelopes per packet)
+	Dropped       uint64      // packets discarded for exceeding PeerLimits
+	Direct        uint64      // envelopes delivered directly (code 127) by this trusted peer
 }
 
 // Info returns the peer's description.
 func (p *Peer) Info() PeerInfo {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return PeerInfo{ID: p.id, Name: p.p.Fullname(), RemoteAddr: p.p.RemoteAddr().String(), Trusted: p.trusted.Load(),
-		PoW: p.pow, FullNode: p.fullNode, LightNode: p.remote.LightNode, Confirmations: p.remote.Confirmations,
-		RateLimits: p.rateLimits, Received: p.received.Load(), Sent: p.sent.Load(), Packets: p.packets.Load(), Dropped: p.dropped.Load(),
-		Direct: p.direct.Load()}
+	topics := -1
+	if p.topics != nil {
+		topics = len(p.topics)
+	}
+	return PeerInfo{ID: p.id, Name: p.p.Fullname(), RemoteAddr: p.p.RemoteAddr().String(), Protocol: p.Protocol(),
+		Trusted: p.trusted.Load(), PoW: p.pow, FullNode: p.fullNode, Topics: topics, LightNode: p.light,
+		Confirmations: p.confirmations, RateLimits: p.rateLimits, ByteLimits: p.byteLimits,
+		Received: p.received.Load(), Rejected: p.rejected.Load(), Sent: p.sent.Load(), Packets: p.packets.Load(),
+		Dropped: p.dropped.Load(), Direct: p.direct.Load()}
 }
 
-func (p *Peer) setRequirements(pow float64, bloom Bloom) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.pow, p.bloom, p.fullNode, p.rescan = pow, bloom, bloom.IsFull(), true
-}
+func (p *Peer) setPoW(pow float64) { p.Apply(PeerSettings{PoW: &pow}) }
 
-func (p *Peer) setPoW(pow float64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.pow, p.rescan = pow, true
-}
+func (p *Peer) setBloom(b Bloom) { p.Apply(PeerSettings{Bloom: &b}) }
 
-func (p *Peer) setBloom(b Bloom) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.bloom, p.fullNode, p.rescan = b, b.IsFull(), true
-}
-
+// mark records env as known to the node behind p (on the wire that gossips with it).
 func (p *Peer) mark(env *Envelope) {
+	if q := p.primary.Load(); q != nil {
+		p = q
+	}
 	p.mu.Lock()
 	p.addKnownLocked(env.hash, env.expiry)
 	p.mu.Unlock()
 }
 
-// settingsChanged wakes the broadcast loop to send our new PoW or bloom.
+// wants reports whether the peer asks for an envelope of this PoW: its requirement,
+// then its topic interest or bloom filter. p.mu must be held.
+func (p *Peer) wants(c *pooled) bool {
+	if c.pow < p.pow {
+		return false
+	}
+	if p.topics != nil {
+		_, ok := p.topics[c.env.topic]
+		return ok
+	}
+	if p.fullNode {
+		return true
+	}
+	sample := c.env.Bloom()
+	return p.bloom.Matches(&sample)
+}
+
+// settingsChanged wakes the broadcast loop to send our new settings.
 func (p *Peer) settingsChanged() {
 	select {
 	case p.notify <- struct{}{}:
@@ -321,10 +347,12 @@ func (p *Peer) allow(size uint32) bool {
 // go out eagerly: a new arrival in the pool wakes the loop, which waits CoalesceWindow
 // (or until the packet budget has a token, whichever is later) so that what arrives
 // meanwhile shares the packet, then sends everything new. Every TransmissionCycle it
-// also sends whatever is still pending, whatever the budget: what the budget held back,
-// and the whole pool again after the peer changed its PoW or bloom (geth's cycle, and
-// the only one with Config.PeriodicOnly). It returns nil when quit closes,
-// ErrNotRunning when stop closes, or the error of a failed write.
+// also sends whatever is still pending: what the budget held back, and the whole pool
+// again after the peer changed its requirements (geth's cycle, and the only one with
+// Config.PeriodicOnly). For a peer that advertised rate limits the cycle too waits for
+// the budget, so that we never send it more than it accepts. A secondary wire of a node
+// (see Peer) sends only settings. It returns nil when quit closes, ErrNotRunning when
+// stop closes, or the error of a failed write.
 func (p *Peer) broadcastLoop(quit, stop <-chan struct{}) error {
 	transmit := time.NewTicker(TransmissionCycle)
 	defer transmit.Stop()
@@ -337,7 +365,7 @@ func (p *Peer) broadcastLoop(quit, stop <-chan struct{}) error {
 	armed := false // flush is set to send new arrivals
 	for {
 		var arrivals <-chan struct{}
-		if eager && !armed {
+		if eager && !armed && p.primary.Load() == nil {
 			arrivals = p.s.pool.arrivals(p.cursor)
 		}
 		select {
@@ -362,6 +390,15 @@ func (p *Peer) broadcastLoop(quit, stop <-chan struct{}) error {
 				return err
 			}
 		case <-transmit.C:
+			if p.strict() {
+				if wait := p.budgetWait(time.Now()); wait > 0 {
+					if !armed {
+						flush.Reset(wait)
+						armed = true
+					}
+					continue
+				}
+			}
 			if err := p.transmit(); err != nil {
 				return err
 			}
@@ -385,133 +422,218 @@ func (p *Peer) transmit() error {
 	return p.broadcast()
 }
 
-// packetBudget is a token bucket of code-1 packets, owned by the broadcast loop.
+// packetBudget is a token bucket of packets (and, for a peer that advertised byte
+// limits, of bytes). The broadcast loop waits on it; control packets (settings,
+// confirmations) spend it without waiting.
 type packetBudget struct {
-	tokens float64
-	last   time.Time
+	mu       sync.Mutex // leaf
+	tokens   float64
+	bytes    float64
+	byteNeed int // bytes the packet held back by the byte budget needs
+	last     time.Time
 }
 
 // sendRate returns the packet rate and burst eager forwarding may use with this peer:
-// PeerLimits, lowered to the peer's advertised status-go limits, but at least one
-// packet per TransmissionCycle.
+// PeerLimits, lowered to the peer's advertised status-go limits (peer ID or IP,
+// whichever is lower; a peer on loopback shares its IP with nobody we know of). A peer
+// that advertised no limit gets at least one packet per TransmissionCycle, the pace of
+// geth's cycle, which sends what is pending whatever the budget.
 func (p *Peer) sendRate() (perSecond, burst float64) {
-	l := p.s.cfg.Limits
+	l := p.limits
 	perSecond, burst = l.SendPacketsPerSecond, float64(l.SendPacketBurst)
-	p.mu.Lock()
-	rl := p.rateLimits
-	p.mu.Unlock()
-	if rl != nil {
-		for _, lim := range []uint64{rl.PeerID, rl.IP} {
-			if lim > 0 {
-				perSecond, burst = min(perSecond, float64(lim)), min(burst, float64(lim))
-			}
-		}
+	if lim := p.advertised(false); lim > 0 {
+		return min(perSecond, lim), max(1, min(burst, lim))
 	}
 	floor := float64(time.Second) / float64(TransmissionCycle)
 	return max(perSecond, floor), max(burst, 1)
 }
 
-// budgetWait refills the budget and returns how long until it holds a whole token.
+// byteRate returns the bytes per second the peer accepts, 0 when it set no limit.
+func (p *Peer) byteRate() float64 { return p.advertised(true) }
+
+// strict reports whether the peer advertised a limit we must never exceed.
+func (p *Peer) strict() bool { return p.advertised(false) > 0 || p.advertised(true) > 0 }
+
+// advertised returns the lowest non-zero limit (peer ID or IP) the peer advertised, of
+// packets or of bytes, 0 if none.
+func (p *Peer) advertised(bytes bool) float64 {
+	p.mu.Lock()
+	rl := p.rateLimits
+	if bytes {
+		rl = p.byteLimits
+	}
+	p.mu.Unlock()
+	lowest := 0.0
+	if rl != nil {
+		for _, lim := range []uint64{rl.PeerID, rl.IP} {
+			if lim > 0 && (lowest == 0 || float64(lim) < lowest) {
+				lowest = float64(lim)
+			}
+		}
+	}
+	return lowest
+}
+
+// budgetWait refills the budget and returns how long until it holds a whole token (and
+// the bytes of a packet the byte budget held back).
 func (p *Peer) budgetWait(now time.Time) time.Duration {
 	perSecond, burst := p.sendRate()
+	byteRate := p.byteRate()
 	b := &p.budget
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refill(now, perSecond, burst, byteRate)
+	wait := time.Duration(0)
+	if b.tokens < 1 {
+		wait = time.Duration((1 - b.tokens) / perSecond * float64(time.Second))
+	}
+	if byteRate > 0 && b.byteNeed > 0 && b.bytes < float64(b.byteNeed) {
+		wait = max(wait, time.Duration((float64(b.byteNeed)-b.bytes)/byteRate*float64(time.Second)))
+	}
+	return wait
+}
+
+// refill adds the tokens earned since the last refill. b.mu must be held.
+func (b *packetBudget) refill(now time.Time, perSecond, burst, byteRate float64) {
 	if b.last.IsZero() {
-		b.tokens = burst
+		b.tokens, b.bytes = burst, byteRate
 	} else {
-		b.tokens = min(burst, b.tokens+now.Sub(b.last).Seconds()*perSecond)
+		elapsed := now.Sub(b.last).Seconds()
+		b.tokens = min(burst, b.tokens+elapsed*perSecond)
+		b.bytes = min(byteRate, b.bytes+elapsed*byteRate)
 	}
 	b.last = now
-	if b.tokens >= 1 {
-		return 0
+}
+
+// spend takes one packet of size bytes from the budget. With wait (a code-1 packet to a
+// peer with advertised limits) it refuses when the budget cannot pay, remembering the
+// bytes the packet needs; otherwise it always pays, going into debt if it must (the
+// next code-1 packet waits longer).
+func (p *Peer) spend(size int, wait bool) bool {
+	perSecond, burst := p.sendRate()
+	byteRate := p.byteRate()
+	b := &p.budget
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refill(time.Now(), perSecond, burst, byteRate)
+	if wait && (b.tokens < 1 || byteRate > 0 && b.bytes < float64(size) && b.bytes < byteRate) {
+		// A packet larger than the whole byte budget goes out once the budget is full.
+		b.byteNeed = min(size, int(byteRate))
+		return false
 	}
-	return time.Duration((1 - b.tokens) / perSecond * float64(time.Second))
+	b.tokens--
+	if byteRate > 0 {
+		b.bytes -= float64(size)
+	}
+	b.byteNeed = 0
+	return true
+}
+
+// advert is what we tell this peer now.
+func (p *Peer) advert() Advert {
+	return p.s.advert(p.wire, p.limits)
 }
 
 func (p *Peer) sendSettings() error {
-	st := p.s.settings.Load()
-	if st.minPoW != p.sentPoW {
-		if err := p2p.Send(p.rw, powRequirementCode, math.Float64bits(st.minPoW)); err != nil {
-			return fmt.Errorf("send PoW requirement: %w", err)
-		}
-		p.sentPoW = st.minPoW
+	now := p.advert()
+	if err := p.wire.SendUpdate(countingWriter{p}, p.heard, now); err != nil {
+		return err
 	}
-	if st.bloom != p.sentBloom {
-		if err := p2p.Send(p.rw, bloomFilterExCode, st.bloom[:]); err != nil {
-			return fmt.Errorf("send bloom filter: %w", err)
-		}
-		p.sentBloom = st.bloom
-	}
+	p.heard = now
 	return nil
 }
 
+// countingWriter spends the budget for every control packet written through it.
+type countingWriter struct{ p *Peer }
+
+func (w countingWriter) WriteMsg(m p2p.Msg) error {
+	w.p.spend(int(m.Size), false)
+	return w.p.rw.WriteMsg(m)
+}
+
 // broadcast sends what arrived in the pool since the last broadcast (or the whole pool
-// after the peer changed its requirements), in packets of at most MaxBatchBytes.
+// after the peer changed its requirements), in packets of at most MaxBatchBytes (and at
+// most the bytes per second the peer accepts). For a peer that advertised limits it
+// stops when the budget cannot pay for the next packet, and resumes there.
 func (p *Peer) broadcast() error {
+	if p.primary.Load() != nil {
+		return nil // a secondary wire: the node gets envelopes on its primary
+	}
 	p.mu.Lock()
 	if p.rescan {
 		p.rescan, p.cursor = false, 0
 	}
-	pow, bloom, full := p.pow, p.bloom, p.fullNode
 	p.mu.Unlock()
 
 	candidates := p.s.pool.since(p.cursor)
 	if len(candidates) == 0 {
 		return nil
 	}
-	p.cursor = candidates[len(candidates)-1].seq
 
-	var bundle []*Envelope
-	limit := p.s.cfg.Limits.MaxBatchBytes
+	var bundle []*pooled
 	p.mu.Lock()
 	for _, c := range candidates {
 		if c.evicted.Load() {
 			continue
 		}
-		if _, seen := p.known[c.env.hash]; seen || c.pow < pow {
+		if _, seen := p.known[c.env.hash]; seen || !p.wants(c) {
 			continue
 		}
-		if !full {
-			sample := c.env.Bloom()
-			if !bloom.Matches(&sample) {
-				continue
-			}
-		}
-		bundle = append(bundle, c.env)
+		bundle = append(bundle, c)
 	}
 	p.mu.Unlock()
 
+	strict := p.strict()
+	limit := p.limits.MaxBatchBytes
+	if br := p.byteRate(); br > 0 {
+		limit = min(limit, max(int(br), 1))
+	}
 	for len(bundle) > 0 {
 		n, size := 0, 0
-		for n < len(bundle) && (n == 0 || size+len(bundle[n].raw) <= limit-9) {
-			size += len(bundle[n].raw)
+		for n < len(bundle) && (n == 0 || size+len(bundle[n].env.raw) <= limit-9) {
+			size += len(bundle[n].env.raw)
 			n++
 		}
-		if err := p.sendEnvelopes(messagesCode, bundle[:n], size); err != nil {
+		if strict && !p.spend(size+9, true) {
+			p.cursor = bundle[0].seq - 1 // resume here when the budget can pay
+			return nil
+		}
+		if err := p.sendEnvelopes(messagesCode, bundle[:n], size, !strict); err != nil {
 			return err
 		}
 		bundle = bundle[n:]
 	}
+	p.cursor = candidates[len(candidates)-1].seq
 	return nil
 }
 
 // sendEnvelopes writes one packet holding the list of envs (contentSize bytes of RLP)
-// and marks them as known to the peer.
-func (p *Peer) sendEnvelopes(code uint64, envs []*Envelope, contentSize int) error {
+// and marks them as known to the peer; spend takes the packet from the budget (a strict
+// peer's packets were paid for already).
+func (p *Peer) sendEnvelopes(code uint64, envs []*pooled, contentSize int, spend bool) error {
 	p.batch = appendHeader(p.batch[:0], 0xc0, 0xf7, contentSize)
 	for _, e := range envs {
-		p.batch = append(p.batch, e.raw...)
+		p.batch = append(p.batch, e.env.raw...)
 	}
 	// Counted before the write so that the count never lags what the peer has seen.
 	p.sent.Add(uint64(len(envs)))
 	p.packets.Add(1)
-	p.budget.tokens-- // may go below zero after the periodic cycle: eager sends wait longer
+	for _, e := range envs {
+		p.s.stats.sentFrom[e.origin][p.wireIdx].Add(1)
+	}
+	if spend {
+		p.spend(len(p.batch), false) // may go into debt after the periodic cycle: eager sends wait longer
+	}
 	if err := p.rw.WriteMsg(p2p.Msg{Code: code, Size: uint32(len(p.batch)), Payload: bytes.NewReader(p.batch)}); err != nil {
 		p.sent.Add(^uint64(len(envs) - 1))
+		for _, e := range envs {
+			p.s.stats.sentFrom[e.origin][p.wireIdx].Add(^uint64(0))
+		}
 		return fmt.Errorf("send %d envelopes: %w", len(envs), err)
 	}
 	p.mu.Lock()
 	for _, e := range envs {
-		p.addKnownLocked(e.hash, e.expiry)
+		p.addKnownLocked(e.env.hash, e.env.expiry)
 	}
 	p.mu.Unlock()
 	return nil

@@ -18,7 +18,12 @@ func remote(t *testing.T, rw p2p.MsgReadWriter, code uint64, body []byte) <-chan
 		if err := p2p.Send(rw, code, rlp.RawValue(body)); err != nil {
 			t.Errorf("remote send: %v", err)
 		}
-		st, err := readStatus(rw)
+		var st Status
+		_, err := readStatus(rw, maxStatusSize, func(b []byte) (PeerSettings, error) {
+			var err error
+			st, err = DecodeStatus(b)
+			return PeerSettings{}, err
+		})
 		if err != nil {
 			t.Errorf("remote read: %v", err)
 		}
@@ -133,21 +138,27 @@ func TestPeer_sendRateHonoursAdvertisedLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Peer{s: s}
-	if r, b := p.sendRate(); r != 50 || b != 20 {
+	p := &Peer{s: s, limits: s.cfg.Limits}
+	if r, b := p.sendRate(); r != 50 || b != 20 || p.strict() {
 		t.Fatalf("defaults: %v/s burst %v, want 50 and 20", r, b)
 	}
 	p.rateLimits = &RateLimits{IP: 10, PeerID: 5}
-	if r, b := p.sendRate(); r != 5 || b != 5 {
+	if r, b := p.sendRate(); r != 5 || b != 5 || !p.strict() {
 		t.Fatalf("status-go's limits 10 per IP, 5 per peer: %v/s burst %v, want 5 and 5", r, b)
 	}
+	// A limit below geth's pace is honoured too: the periodic cycle waits for the budget.
 	p.rateLimits = &RateLimits{PeerID: 1}
-	if r, b := p.sendRate(); r < 3.33 || r > 3.34 || b != 1 {
-		t.Fatalf("a limit below geth's pace: %v/s burst %v, want one per transmission cycle", r, b)
+	if r, b := p.sendRate(); r != 1 || b != 1 {
+		t.Fatalf("a limit below geth's pace: %v/s burst %v, want 1 and 1", r, b)
 	}
 	p.rateLimits = &RateLimits{} // advertised, but no limits (status-go's zero value)
-	if r, b := p.sendRate(); r != 50 || b != 20 {
+	if r, b := p.sendRate(); r != 50 || b != 20 || p.strict() {
 		t.Fatalf("zero limits: %v/s burst %v, want the defaults", r, b)
+	}
+	// Waku's byte limits (option 6): the lowest non-zero one, and then strict.
+	p.byteLimits = &RateLimits{IP: 1 << 20, PeerID: 4096}
+	if br := p.byteRate(); br != 4096 || !p.strict() {
+		t.Fatalf("byte limits: %v B/s, strict %v; want 4096 and strict", br, p.strict())
 	}
 }
 
@@ -156,7 +167,7 @@ func TestPeer_budget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Peer{s: s}
+	p := &Peer{s: s, limits: s.cfg.Limits}
 	t0 := time.Unix(1000, 0)
 	for i := range 2 {
 		if w := p.budgetWait(t0); w != 0 {

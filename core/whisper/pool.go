@@ -17,6 +17,8 @@ type pooled struct {
 	env *Envelope
 	pow float64 // PoW as accepted (time-adjusted when the envelope came from the future)
 	seq uint64
+	// origin is where the envelope came from: 0 our own Send, i+1 a peer of wire i.
+	origin uint8
 	src *poolSource // who brought it in (pool.mu)
 	idx int         // position in src.cheapest (pool.mu)
 	// evicted is set when the fair-share policy removed the envelope before its expiry.
@@ -111,16 +113,17 @@ const (
 	poolFull                        // no room under the overflow policy: dropped, counted
 )
 
-// add pools env, brought by the peer from or, when local, by our own Send. evicted is
+// add pools env, brought by the peer from (of the wire origin-1) or, when local, by our
+// own Send. evicted is
 // how many envelopes the overflow policy removed to make room.
-func (p *pool) add(env *Envelope, pow float64, from enode.ID, local bool) (res poolResult, evicted int) {
+func (p *pool) add(env *Envelope, pow float64, from enode.ID, local bool, origin uint8) (res poolResult, evicted int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if _, ok := p.byHash[env.hash]; ok {
 		return poolDuplicate, 0
 	}
 	size := poolCost(env)
-	e := &pooled{env: env, pow: pow, idx: -1}
+	e := &pooled{env: env, pow: pow, idx: -1, origin: origin}
 	if p.bytes+size > p.maxBytes {
 		victims := p.makeRoom(e, from, local, size)
 		if victims == nil {

@@ -30,7 +30,7 @@ func TestPool_largestShareFirst(t *testing.T) {
 	unit := poolCost(poolEnv(t, 0, 100, 2000)) // what one envelope of Size 100 counts
 	p := newPool(10 * unit)
 	add := func(n uint64, from enode.ID, local bool, pow float64) (poolResult, int) {
-		return p.add(poolEnv(t, n, 100, 2000), pow, from, local)
+		return p.add(poolEnv(t, n, 100, 2000), pow, from, local, 0)
 	}
 	// The flooder fills the pool: 10 envelopes, the cheapest being nonce 3.
 	for n := range uint64(10) {
@@ -74,12 +74,12 @@ func TestPool_largestShareFirst(t *testing.T) {
 	// A peer never evicts our own envelopes.
 	q := newPool(3 * unit)
 	for n := range uint64(3) {
-		q.add(poolEnv(t, n, 100, 2000), 0, enode.ID{}, true)
+		q.add(poolEnv(t, n, 100, 2000), 0, enode.ID{}, true, 0)
 	}
-	if res, _ := q.add(poolEnv(t, 9, 100, 2000), 100, other, false); res != poolFull {
+	if res, _ := q.add(poolEnv(t, 9, 100, 2000), 100, other, false, 1); res != poolFull {
 		t.Fatalf("peer over our own envelopes: %v, want poolFull", res)
 	}
-	if res, _ := q.add(poolEnv(t, 10, 100, 2000), 100, enode.ID{}, true); res != poolFull {
+	if res, _ := q.add(poolEnv(t, 10, 100, 2000), 100, enode.ID{}, true, 0); res != poolFull {
 		t.Fatalf("own envelope over our own: %v, want poolFull", res)
 	}
 

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -177,6 +179,31 @@ type settings struct {
 	powChanged      time.Time
 	bloom, prevBlm  Bloom
 	bloomChanged    time.Time
+	// topics is our topic interest (Config.TopicBloom: the topics of our filters),
+	// sorted, advertised on wires that carry one; nil otherwise, and above
+	// MaxTopicInterest topics (the bloom alone then).
+	topics, prevTopics []Topic
+	topicSet, prevSet  map[Topic]struct{}
+	topicsChanged      time.Time
+}
+
+// topicAllowed reports whether a peer that heard our topic interest may send topic t
+// at now: it is in our interest, or was until DefaultSyncAllowance seconds ago.
+func (st *settings) topicAllowed(t Topic, now time.Time) bool {
+	if st.topicSet == nil {
+		return true
+	}
+	if _, ok := st.topicSet[t]; ok {
+		return true
+	}
+	if now.Sub(st.topicsChanged) < DefaultSyncAllowance*time.Second {
+		if st.prevSet == nil {
+			return true
+		}
+		_, ok := st.prevSet[t]
+		return ok
+	}
+	return false
 }
 
 // acceptance returns the rules in force at now.
@@ -212,10 +239,15 @@ type Service struct {
 	setMu    sync.Mutex // serialises setting changes so notifications go out in order
 
 	peerMu  sync.RWMutex
-	peers   map[enode.ID]*Peer
+	peers   map[enode.ID]*Peer   // the wire of each node that gossips
+	others  map[enode.ID][]*Peer // the node's other wires on the same connection
 	trusted map[enode.ID]bool
-	// peersChanged is closed and replaced whenever a peer joins or leaves (PeersChanged).
-	peersChanged chan struct{}
+	// changed is closed (and replaced) when a peer connects, leaves or changes its
+	// settings: PeersChanged.
+	changed chan struct{}
+
+	wireMu sync.Mutex
+	wires  []*wireEntry
 
 	subMu sync.RWMutex
 	subs  map[string]*Subscription
@@ -229,7 +261,22 @@ type Service struct {
 }
 
 type serviceStats struct {
-	received, duplicates, rejected, poolFull, evicted, longTTL, expired atomic.Uint64
+	received, duplicates, rejected, poolFull, evicted, longTTL, expired, topicMismatch atomic.Uint64
+	// receivedBy counts new envelopes per wire they came in on; sentFrom counts
+	// envelopes sent per origin (0: our own, i+1: wire i) and wire they went out on.
+	receivedBy [maxWires]atomic.Uint64
+	sentFrom   [maxWires + 1][maxWires]atomic.Uint64
+}
+
+// maxWires bounds the wires of one service (shh and waku need two).
+const maxWires = 4
+
+// wireEntry is a wire registered with Protocol.
+type wireEntry struct {
+	wire   Wire
+	idx    int
+	cfg    WireConfig
+	limits PeerLimits
 }
 
 // delivery is one envelope on its way to the decrypting workers.
@@ -246,21 +293,24 @@ func NewService(cfg Config) (*Service, error) {
 	}
 	cfg = cfg.withDefaults()
 	s := &Service{
-		cfg:          cfg,
-		log:          cfg.Logger,
-		now:          cfg.Clock,
-		filters:      NewFilters(),
-		pool:         newPool(cfg.MaxPoolBytes),
-		peers:        make(map[enode.ID]*Peer),
-		trusted:      make(map[enode.ID]bool),
-		peersChanged: make(chan struct{}),
-		subs:         make(map[string]*Subscription),
-		queue:        make(chan delivery, cfg.QueueSize),
-		done:         make(chan struct{}),
+		cfg:     cfg,
+		log:     cfg.Logger,
+		now:     cfg.Clock,
+		filters: NewFilters(),
+		pool:    newPool(cfg.MaxPoolBytes),
+		peers:   make(map[enode.ID]*Peer),
+		others:  make(map[enode.ID][]*Peer),
+		trusted: make(map[enode.ID]bool),
+		changed: make(chan struct{}),
+		subs:    make(map[string]*Subscription),
+		queue:   make(chan delivery, cfg.QueueSize),
+		done:    make(chan struct{}),
 	}
 	st := &settings{minPoW: cfg.MinPoW, prevPoW: cfg.MinPoW, bloom: FullBloom()}
 	if cfg.TopicBloom {
 		st.bloom = Bloom{}
+		st.topics, st.topicSet = []Topic{}, map[Topic]struct{}{}
+		st.prevTopics, st.prevSet = st.topics, st.topicSet
 	} else if cfg.Bloom != nil {
 		st.bloom = *cfg.Bloom
 	}
@@ -383,11 +433,18 @@ func (s *Service) ingest(env *Envelope, from *Peer) (cached, isNew bool, err err
 		return false, false, nil // expired recently: dropped silently
 	}
 	var id enode.ID
+	origin := uint8(0)
 	if from != nil {
+		if from.wire.TopicInterest() && !st.topicAllowed(env.topic, now) {
+			// Waku: the peer heard our topic interest (status-go rejects such envelopes).
+			s.stats.topicMismatch.Add(1)
+			return false, false, fmt.Errorf("%s: %w", env, ErrTopicMismatch)
+		}
 		from.mark(env)
 		id = from.id
+		origin = uint8(from.wireIdx + 1)
 	}
-	res, evicted := s.pool.add(env, pow, id, from == nil)
+	res, evicted := s.pool.add(env, pow, id, from == nil, origin)
 	if evicted > 0 {
 		s.stats.evicted.Add(uint64(evicted))
 	}
@@ -400,6 +457,9 @@ func (s *Service) ingest(env *Envelope, from *Peer) (cached, isNew bool, err err
 		return false, false, fmt.Errorf("%s: %w", env, ErrPoolFull)
 	}
 	s.stats.received.Add(1)
+	if from != nil {
+		s.stats.receivedBy[from.wireIdx].Add(1)
+	}
 	return true, true, nil
 }
 
@@ -455,20 +515,81 @@ func (s *Service) SetMinPoW(pow float64) error {
 }
 
 // SetBloom changes the bloom filter we advertise and enforce and tells every peer
-// (code 3). Envelopes matching the previous filter are still accepted for
+// (code 3; Waku: code 22), replacing a topic interest. Envelopes matching the previous filter are still accepted for
 // DefaultSyncAllowance seconds.
 func (s *Service) SetBloom(b Bloom) {
 	s.setMu.Lock()
 	old := s.settings.Load()
-	if old.bloom == b {
+	if old.bloom == b && old.topics == nil {
 		s.setMu.Unlock()
 		return
 	}
 	next := *old
-	next.prevBlm, next.bloom, next.bloomChanged = old.bloom, b, s.now()
+	now := s.now()
+	if old.bloom != b {
+		next.prevBlm, next.bloom, next.bloomChanged = old.bloom, b, now
+	}
+	if old.topics != nil { // a bloom filter replaces the topic interest, as in status-go
+		next.prevTopics, next.prevSet, next.topics, next.topicSet, next.topicsChanged = old.topics, old.topicSet, nil, nil, now
+	}
 	s.settings.Store(&next)
 	s.setMu.Unlock()
 	s.notifyPeers()
+}
+
+// SetTopics sets our topic interest and the bloom filter of those topics (what a node
+// listening only for its own filters advertises; Subscribe keeps it up to date with
+// Config.TopicBloom), and tells every peer. Above MaxTopicInterest topics the wires
+// that carry a topic interest fall back to the bloom filter, as status-go refuses
+// longer lists. Envelopes matching the previous interest are still accepted for
+// DefaultSyncAllowance seconds.
+func (s *Service) SetTopics(topics []Topic) {
+	ts := slices.Clone(topics)
+	slices.SortFunc(ts, func(a, b Topic) int { return bytes.Compare(a[:], b[:]) })
+	ts = slices.Compact(ts)
+	var b Bloom
+	for _, t := range ts {
+		b.Add(t)
+	}
+	var set map[Topic]struct{}
+	if len(ts) > MaxTopicInterest {
+		ts = nil
+	} else {
+		set = make(map[Topic]struct{}, len(ts))
+		for _, t := range ts {
+			set[t] = struct{}{}
+		}
+	}
+	s.setMu.Lock()
+	old := s.settings.Load()
+	if old.bloom == b && SameTopics(old.topics, ts) {
+		s.setMu.Unlock()
+		return
+	}
+	next := *old
+	now := s.now()
+	if old.bloom != b {
+		next.prevBlm, next.bloom, next.bloomChanged = old.bloom, b, now
+	}
+	next.prevTopics, next.prevSet, next.topics, next.topicSet, next.topicsChanged = old.topics, old.topicSet, ts, set, now
+	s.settings.Store(&next)
+	s.setMu.Unlock()
+	s.notifyPeers()
+}
+
+// Topics is the topic interest currently advertised on wires that carry one; nil when
+// the bloom filter alone is advertised.
+func (s *Service) Topics() []Topic { return slices.Clone(s.settings.Load().topics) }
+
+// advert is what we tell a peer of wire w with inbound limits l now.
+func (s *Service) advert(w Wire, l PeerLimits) Advert {
+	st := s.settings.Load()
+	a := Advert{PoW: st.minPoW, Bloom: st.bloom, LightNode: s.cfg.LightNode, Confirmations: s.cfg.Confirmations,
+		PacketLimits: RateLimits{PeerID: uint64(l.PacketsPerSecond)}, ByteLimits: RateLimits{PeerID: uint64(l.BytesPerSecond)}}
+	if w.TopicInterest() && st.topics != nil {
+		a.Topics = st.topics
+	}
+	return a
 }
 
 func (s *Service) notifyPeers() {
@@ -477,6 +598,31 @@ func (s *Service) notifyPeers() {
 	for _, p := range s.peers {
 		p.settingsChanged()
 	}
+	for _, ps := range s.others {
+		for _, p := range ps {
+			p.settingsChanged()
+		}
+	}
+}
+
+// PeersChanged returns a channel that is closed at the next change of the peer set or
+// of a peer's settings (a handshake completed, a peer left, a settings packet): wait on
+// it between two looks at Peers.
+func (s *Service) PeersChanged() <-chan struct{} {
+	s.peerMu.RLock()
+	defer s.peerMu.RUnlock()
+	return s.changed
+}
+
+func (s *Service) peersChanged() {
+	s.peerMu.Lock()
+	defer s.peerMu.Unlock()
+	s.changedLocked()
+}
+
+func (s *Service) changedLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
 }
 
 // MarkTrusted lets a peer deliver direct messages (code 127) and request-complete
@@ -488,63 +634,115 @@ func (s *Service) MarkTrusted(id enode.ID) {
 	if p := s.peers[id]; p != nil {
 		p.trusted.Store(true)
 	}
+	for _, p := range s.others[id] {
+		p.trusted.Store(true)
+	}
 }
 
-// Peer returns the connected peer with that ID, or nil.
+// Peer returns the connected peer with that ID (the wire it gossips on), or nil.
 func (s *Service) Peer(id enode.ID) *Peer {
 	s.peerMu.RLock()
 	defer s.peerMu.RUnlock()
 	return s.peers[id]
 }
 
-// PeersChanged returns a channel that is closed when the next peer joins or leaves: a
-// caller waiting for a peer re-checks (Peer) when it closes, instead of polling.
-func (s *Service) PeersChanged() <-chan struct{} {
-	s.peerMu.RLock()
-	defer s.peerMu.RUnlock()
-	return s.peersChanged
-}
-
-// peersChange wakes the PeersChanged waiters. Called with peerMu held for writing.
-func (s *Service) peersChange() {
-	close(s.peersChanged)
-	s.peersChanged = make(chan struct{})
-}
-
-// Peers describes the connected peers, ordered by ID.
+// Peers describes the connected peers, one per node (on the wire it gossips on), ordered
+// by ID.
 func (s *Service) Peers() []PeerInfo {
 	s.peerMu.RLock()
 	out := make([]PeerInfo, 0, len(s.peers))
-	for _, p := range s.peers {
-		out = append(out, p.Info())
+	for id, p := range s.peers {
+		info := p.Info()
+		for _, o := range s.others[id] {
+			info.Also = append(info.Also, o.Protocol())
+		}
+		out = append(out, info)
 	}
 	s.peerMu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return bytes.Compare(out[i].ID[:], out[j].ID[:]) < 0 })
 	return out
 }
 
+// addPeer registers p. When its node is connected on another wire already, the wire
+// with the higher preference gossips (it takes over what the other knows) and the
+// other becomes its secondary.
 func (s *Service) addPeer(p *Peer) error {
 	s.peerMu.Lock()
 	defer s.peerMu.Unlock()
-	if s.peers[p.id] != nil {
-		return fmt.Errorf("peer %s: already connected", p.id.TerminalString())
-	}
 	if s.trusted[p.id] {
 		p.trusted.Store(true)
 	}
+	defer s.changedLocked()
+	cur := s.peers[p.id]
+	if cur == nil {
+		s.peers[p.id] = p
+		return nil
+	}
+	if cur.wire.Name() == p.wire.Name() && cur.wire.Version() == p.wire.Version() {
+		return fmt.Errorf("peer %s: already connected", p.id.TerminalString())
+	}
+	for _, o := range s.others[p.id] {
+		if o.wire.Name() == p.wire.Name() && o.wire.Version() == p.wire.Version() {
+			return fmt.Errorf("peer %s: already connected", p.id.TerminalString())
+		}
+	}
+	if p.pref <= cur.pref {
+		p.primary.Store(cur)
+		s.others[p.id] = append(s.others[p.id], p)
+		return nil
+	}
+	// p takes over: it learns what the node knows, the old primary and its
+	// secondaries defer to it.
+	cur.mu.Lock()
+	known := maps.Clone(cur.known)
+	cur.mu.Unlock()
+	p.mu.Lock()
+	for h, exp := range known {
+		p.addKnownLocked(h, exp)
+	}
+	p.mu.Unlock()
+	for _, o := range s.others[p.id] {
+		o.primary.Store(p)
+	}
+	cur.primary.Store(p)
+	s.others[p.id] = append(s.others[p.id], cur)
 	s.peers[p.id] = p
-	s.peersChange()
 	return nil
 }
 
+// removePeer unregisters p; when it gossiped, the node's preferred other wire (if
+// any is left) takes over.
 func (s *Service) removePeer(p *Peer) {
 	s.peerMu.Lock()
 	defer s.peerMu.Unlock()
+	defer close(p.done)
+	defer s.changedLocked()
+	others := slices.DeleteFunc(s.others[p.id], func(o *Peer) bool { return o == p })
 	if s.peers[p.id] == p {
 		delete(s.peers, p.id)
-		s.peersChange()
+		if len(others) > 0 {
+			best := others[0]
+			for _, o := range others[1:] {
+				if o.pref > best.pref {
+					best = o
+				}
+			}
+			others = slices.DeleteFunc(others, func(o *Peer) bool { return o == best })
+			best.primary.Store(nil)
+			best.mu.Lock()
+			best.rescan = true // it never gossiped: look at the whole pool
+			best.mu.Unlock()
+			for _, o := range others {
+				o.primary.Store(best)
+			}
+			s.peers[p.id] = best
+		}
 	}
-	close(p.done)
+	if len(others) == 0 {
+		delete(s.others, p.id)
+	} else {
+		s.others[p.id] = others
+	}
 }
 
 // Stats are counters since the service was built.
@@ -558,7 +756,25 @@ type Stats struct {
 	Evicted     uint64 // envelopes the pool's overflow policy removed before their expiry
 	LongTTL     uint64 // envelopes refused for a TTL above MaxTTL (not in Rejected)
 	Expired     uint64 // envelopes dropped from the pool by the expiry cycle
-	Subscribers int
+	// TopicMismatch counts envelopes refused from Waku peers outside our topic
+	// interest (not in Rejected).
+	TopicMismatch uint64
+	Subscribers   int
+	// Protocols has the counters of each wire, in the order they were registered.
+	Protocols []ProtocolStats
+}
+
+// ProtocolStats are the counters of one wire ("shh", "waku").
+type ProtocolStats struct {
+	Name string
+	// Peers is the number of nodes that gossip with us on the wire.
+	Peers int
+	// Received counts new envelopes accepted from its peers.
+	Received uint64
+	// SentFrom counts the envelopes sent to its peers by where they came from: "local"
+	// (our own Send) or a wire's name. Those from another wire are the envelopes relayed
+	// between generations.
+	SentFrom map[string]uint64
 }
 
 // Stats returns the service's counters.
@@ -567,7 +783,43 @@ func (s *Service) Stats() Stats {
 	s.subMu.RLock()
 	subs := len(s.subs)
 	s.subMu.RUnlock()
-	return Stats{Envelopes: n, PoolBytes: b, Received: s.stats.received.Load(), Duplicates: s.stats.duplicates.Load(),
+	st := Stats{Envelopes: n, PoolBytes: b, Received: s.stats.received.Load(), Duplicates: s.stats.duplicates.Load(),
 		Rejected: s.stats.rejected.Load(), PoolFull: s.stats.poolFull.Load(), Evicted: s.stats.evicted.Load(),
-		LongTTL: s.stats.longTTL.Load(), Expired: s.stats.expired.Load(), Subscribers: subs}
+		LongTTL: s.stats.longTTL.Load(), Expired: s.stats.expired.Load(), TopicMismatch: s.stats.topicMismatch.Load(),
+		Subscribers: subs}
+	s.wireMu.Lock()
+	wires := slices.Clone(s.wires)
+	s.wireMu.Unlock()
+	peers := make([]int, maxWires)
+	s.peerMu.RLock()
+	for _, p := range s.peers {
+		peers[p.wireIdx]++
+	}
+	s.peerMu.RUnlock()
+	// One row per wire name (waku/0 and waku/1 share theirs), in registration order.
+	names := []string{}
+	for _, w := range wires {
+		if w.idx == len(names) {
+			names = append(names, w.wire.Name())
+		}
+	}
+	for i, name := range names {
+		ps := ProtocolStats{Name: name, Peers: peers[i], Received: s.stats.receivedBy[i].Load(), SentFrom: map[string]uint64{}}
+		for o := range len(names) + 1 {
+			from := "local"
+			if o > 0 {
+				from = names[o-1]
+			}
+			if c := s.stats.sentFrom[o][i].Load(); c > 0 {
+				ps.SentFrom[from] = c
+			}
+		}
+		st.Protocols = append(st.Protocols, ps)
+	}
+	return st
 }
+
+// RefusesLightPeers reports whether we refuse light peers (we are light and
+// RestrictLightPeers is set), for wires that learn of a peer's light flag after the
+// handshake.
+func (s *Service) RefusesLightPeers() bool { return s.cfg.LightNode && s.cfg.RestrictLightPeers }

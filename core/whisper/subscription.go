@@ -21,7 +21,7 @@ type Subscription struct {
 // Subscribe installs f and returns a subscription for the messages it opens, including
 // those we send ourselves. The buffer holds Config.QueueSize messages; when it is full,
 // delivery blocks (overflow policy: backpressure), so readers must keep up. With
-// TopicBloom set, the advertised bloom widens to f's topics.
+// TopicBloom set, the advertised bloom and topic interest widen to f's topics.
 func (s *Service) Subscribe(f Filter) (*Subscription, error) {
 	id, err := s.filters.Install(f)
 	if err != nil {
@@ -32,7 +32,7 @@ func (s *Service) Subscribe(f Filter) (*Subscription, error) {
 	s.subs[id] = sub
 	s.subMu.Unlock()
 	if s.cfg.TopicBloom {
-		s.SetBloom(s.filters.Bloom())
+		s.SetTopics(s.filters.Topics())
 	}
 	return sub, nil
 }
@@ -53,7 +53,7 @@ func (sub *Subscription) Unsubscribe() {
 		s.subMu.Unlock()
 		sub.close()
 		if s.cfg.TopicBloom {
-			s.SetBloom(s.filters.Bloom())
+			s.SetTopics(s.filters.Topics())
 		}
 	})
 }
