@@ -159,7 +159,7 @@ type Node struct {
 	nodes  parsed
 	shh    *whisper.Service
 	protos []p2p.Protocol
-	log   *slog.Logger
+	log    *slog.Logger
 
 	started atomic.Bool   // Run may be called once
 	ready   chan struct{} // closed once the p2p server listens

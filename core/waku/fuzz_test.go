@@ -156,7 +156,9 @@ func fuzzConnection(t *testing.T, s *whisper.Service, w whisper.Wire, pkts []fuz
 	id := enode.ID{1}
 	rwNode, rwPeer := p2p.MsgPipe()
 	peerDone := make(chan error, 1)
-	go func() { peerDone <- s.RunPeerOn(w, whisper.WireConfig{}, p2p.NewPeerPipe(id, "fuzz", nil, rwNode), rwNode) }()
+	go func() {
+		peerDone <- s.RunPeerOn(w, whisper.WireConfig{}, p2p.NewPeerPipe(id, "fuzz", nil, rwNode), rwNode)
+	}()
 	readDone := make(chan struct{})
 	go func() {
 		defer close(readDone)

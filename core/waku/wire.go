@@ -17,11 +17,11 @@ type wire struct{ v uint }
 
 var _ whisper.Wire = wire{}
 
-func (w wire) Name() string              { return Name }
-func (w wire) Version() uint             { return w.v }
-func (wire) MaxStatusSize() uint32       { return maxStatusSize }
-func (wire) TopicInterest() bool         { return true }
-func (wire) LenientEnvelopes() bool      { return true }
+func (w wire) Name() string         { return Name }
+func (w wire) Version() uint        { return w.v }
+func (wire) MaxStatusSize() uint32  { return maxStatusSize }
+func (wire) TopicInterest() bool    { return true }
+func (wire) LenientEnvelopes() bool { return true }
 func (wire) EnvelopeErrorCodes() (uint, uint) {
 	return envelopeTimeErrorCode, envelopeOtherErrorCode
 }

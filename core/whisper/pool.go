@@ -19,8 +19,8 @@ type pooled struct {
 	seq uint64
 	// origin is where the envelope came from: 0 our own Send, i+1 a peer of wire i.
 	origin uint8
-	src *poolSource // who brought it in (pool.mu)
-	idx int         // position in src.cheapest (pool.mu)
+	src    *poolSource // who brought it in (pool.mu)
+	idx    int         // position in src.cheapest (pool.mu)
 	// evicted is set when the fair-share policy removed the envelope before its expiry.
 	// Readers of a since slice, which hold no lock, skip it.
 	evicted atomic.Bool

@@ -747,15 +747,15 @@ func (s *Service) removePeer(p *Peer) {
 
 // Stats are counters since the service was built.
 type Stats struct {
-	Envelopes   int    // in the pool now
-	PoolBytes   int    // what they count against MaxPoolBytes: Size plus 256 bytes each
-	Received    uint64 // new envelopes accepted (ours included)
-	Duplicates  uint64 // envelopes already pooled
-	Rejected    uint64 // envelopes breaking an acceptance rule
-	PoolFull    uint64 // envelopes dropped because the pool was full
-	Evicted     uint64 // envelopes the pool's overflow policy removed before their expiry
-	LongTTL     uint64 // envelopes refused for a TTL above MaxTTL (not in Rejected)
-	Expired     uint64 // envelopes dropped from the pool by the expiry cycle
+	Envelopes  int    // in the pool now
+	PoolBytes  int    // what they count against MaxPoolBytes: Size plus 256 bytes each
+	Received   uint64 // new envelopes accepted (ours included)
+	Duplicates uint64 // envelopes already pooled
+	Rejected   uint64 // envelopes breaking an acceptance rule
+	PoolFull   uint64 // envelopes dropped because the pool was full
+	Evicted    uint64 // envelopes the pool's overflow policy removed before their expiry
+	LongTTL    uint64 // envelopes refused for a TTL above MaxTTL (not in Rejected)
+	Expired    uint64 // envelopes dropped from the pool by the expiry cycle
 	// TopicMismatch counts envelopes refused from Waku peers outside our topic
 	// interest (not in Rejected).
 	TopicMismatch uint64
