@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/p2p/enode"
 )
 
@@ -420,6 +421,11 @@ func (s *Service) ingest(env *Envelope, from *Peer) (cached, isNew bool, err err
 	now := s.now()
 	st := s.settings.Load()
 	acc := st.acceptance(s.cfg.MaxMessageSize, s.cfg.MaxTTL, now)
+	if from == nil {
+		// Our bloom filter (and topic interest) says what we want to receive, not what we
+		// may send: a light node posts a 1:1 message on its recipient's topic.
+		acc.Bloom, acc.PrevBloom = FullBloom(), FullBloom()
+	}
 	pow, ok, err := acc.accept(env, now)
 	if err != nil {
 		if errors.Is(err, ErrTTLTooLong) {
@@ -823,3 +829,7 @@ func (s *Service) Stats() Stats {
 // RestrictLightPeers is set), for wires that learn of a peer's light flag after the
 // handshake.
 func (s *Service) RefusesLightPeers() bool { return s.cfg.LightNode && s.cfg.RestrictLightPeers }
+
+// Pooled reports whether the envelope with hash h is in the pool (accepted and not yet
+// expired).
+func (s *Service) Pooled(h common.Hash) bool { return s.pool.contains(h) }

@@ -16,6 +16,7 @@ require (
 	github.com/ethereum/go-ethereum v1.9.5
 	github.com/golang/protobuf v1.3.4
 	github.com/mutecomm/go-sqlcipher v0.0.0-20190227152316-55dbde17881f
+	github.com/prometheus/client_golang v1.5.0
 	github.com/status-im/doubleratchet v3.0.0+incompatible
 	github.com/status-im/status-go v0.70.1
 	github.com/syndtr/goleveldb v1.0.0
@@ -113,7 +114,6 @@ require (
 	github.com/opentracing/opentracing-go v1.1.0 // indirect
 	github.com/pborman/uuid v1.2.0 // indirect
 	github.com/pkg/errors v0.9.1 // indirect
-	github.com/prometheus/client_golang v1.5.0 // indirect
 	github.com/prometheus/client_model v0.2.0 // indirect
 	github.com/prometheus/common v0.9.1 // indirect
 	github.com/prometheus/procfs v0.0.8 // indirect

@@ -66,6 +66,9 @@ func (n *node) seal(req types.NewMessage) (*whisper.Envelope, error) {
 }
 
 func opHold(n *node, _ []byte) (map[string]any, error) {
+	if n.waku != nil {
+		return nil, errors.New("hold: Whisper only")
+	}
 	n.holdMu.Lock()
 	defer n.holdMu.Unlock()
 	n.holding = true

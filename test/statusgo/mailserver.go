@@ -76,16 +76,18 @@ type deliveries struct {
 	counts map[whisper.TopicType]map[common.Hash]int
 }
 
-func (d *deliveries) add(ev whisper.EnvelopeEvent) {
+func (d *deliveries) add(ev whisper.EnvelopeEvent) { d.count(ev.Topic, ev.Hash) }
+
+func (d *deliveries) count(topic whisper.TopicType, h common.Hash) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.counts == nil {
 		d.counts = map[whisper.TopicType]map[common.Hash]int{}
 	}
-	if d.counts[ev.Topic] == nil {
-		d.counts[ev.Topic] = map[common.Hash]int{}
+	if d.counts[topic] == nil {
+		d.counts[topic] = map[common.Hash]int{}
 	}
-	d.counts[ev.Topic][ev.Hash]++
+	d.counts[topic][h]++
 }
 
 // eventBuffer holds a request's events until its completion: a page of up to a
@@ -123,6 +125,9 @@ func opMsDelivered(n *node, line []byte) (map[string]any, error) {
 // Whisper calls for every new envelope: how tests fill status-go's archive with
 // envelopes created in the past.
 func opMsArchive(n *node, line []byte) (map[string]any, error) {
+	if n.waku != nil {
+		return opMsArchiveWaku(n, line)
+	}
 	if n.ms == nil {
 		return nil, errors.New("not a mailserver (-mailserver)")
 	}
@@ -171,6 +176,9 @@ func makeEnvelop(payload []byte, symKey []byte, publicKey *ecdsa.PublicKey, node
 // ext.MakeMessagesRequestPayload; then it waits for the completion as
 // RequestMessagesSync does.
 func opMsRequest(n *node, line []byte) (map[string]any, error) {
+	if n.waku != nil {
+		return opMsRequestWaku(n, line)
+	}
 	var p struct {
 		Mailserver string   `json:"mailserver"`
 		From       uint32   `json:"from"`
@@ -297,6 +305,9 @@ func (n *node) waitCompleted(events <-chan whisper.EnvelopeEvent, match func(com
 // RequestHistoricMessages → transport.SendMessagesRequest): the MessagesRequest struct
 // form, limit 100, the bloom of all the Messenger's filters. It returns the next cursor.
 func opMsMessengerRequest(n *node, line []byte) (map[string]any, error) {
+	if n.waku != nil {
+		return opMsMessengerRequestWaku(n, line)
+	}
 	var p struct {
 		Mailserver string `json:"mailserver"`
 		From       uint32 `json:"from"`
@@ -345,6 +356,9 @@ func opMsMessengerRequest(n *node, line []byte) (map[string]any, error) {
 // follow is set. The peer must be trusted for its 124s to count; SyncMessages'
 // documentation leaves that to the caller (shh_markTrustedPeer), done here first.
 func opMsSync(n *node, line []byte) (map[string]any, error) {
+	if n.waku != nil {
+		return nil, errors.New("ms_sync: Whisper only (status-go's Waku has no mailserver sync)")
+	}
 	var p struct {
 		Mailserver string   `json:"mailserver"`
 		From       uint32   `json:"from"`

@@ -42,10 +42,12 @@ const (
 	dbKey = "statusgo-ref"
 )
 
-// node is a running status-go Messenger on a devp2p node with Whisper v6.
+// node is a running status-go Messenger on a devp2p node with Whisper v6, or with Waku
+// (-waku; wakumode.go).
 type node struct {
 	stack *gethnode.Node
-	shh   *whisper.Whisper
+	shh   *whisper.Whisper // nil with -waku
+	waku  *wakuNode        // nil without -waku
 	tap   *tapNode
 	m     *protocol.Messenger
 	ms    *mailserver.WhisperMailServer // with -mailserver
@@ -74,6 +76,7 @@ type nodeFlags struct {
 	minPoW                                                    float64
 	datasync                                                  bool
 	mailserver                                                mailserverFlags
+	waku                                                      wakuFlags
 }
 
 // runNode parses the flags, starts the node and the Messenger and runs the JSON-lines
@@ -95,6 +98,7 @@ func runNode(args []string, in io.Reader, out io.Writer) error {
 	fs.Float64Var(&f.mailserver.pow, "mailserver-pow", -1, "the PoW a request must carry (negative: -minpow, as status-go's config shares MinimumPoW)")
 	fs.IntVar(&f.mailserver.rateLimit, "mailserver-ratelimit", 0, "seconds between two requests of a peer (MailServerRateLimit; 0: none)")
 	fs.StringVar(&f.mailserver.postgres, "mailserver-postgres", "", "PostgreSQL URI for the archive (default: LevelDB)")
+	f.waku.define(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -110,6 +114,10 @@ func runNode(args []string, in io.Reader, out io.Writer) error {
 	wg.Add(2)
 	go func() { defer wg.Done(); n.pollLoop(quit) }()
 	go func() { defer wg.Done(); n.peerEvents(events, quit) }()
+	if n.waku != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); n.wakuEvents(quit) }()
+	}
 
 	n.out.emit(map[string]any{
 		"type":            "ready",
@@ -118,7 +126,8 @@ func runNode(args []string, in io.Reader, out io.Writer) error {
 		"public_key":      hex.EncodeToString(crypto.FromECDSAPub(&n.identity.PublicKey)),
 		"installation_id": n.installationID,
 		"data":            n.dataDir,
-		"mailserver":      n.ms != nil,
+		"mailserver":      n.ms != nil || n.waku != nil && n.waku.ms != nil,
+		"waku":            n.waku != nil,
 	})
 
 	r := bufio.NewReaderSize(in, 1<<20)
@@ -191,22 +200,28 @@ func startNode(f nodeFlags, out io.Writer) (*node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new node: %v", err)
 	}
-	cfg := whisper.DefaultConfig
-	cfg.MinimumAcceptedPOW = f.minPoW
-	n.shh = whisper.New(&cfg)
-	if err := n.startMailserver(f.mailserver, f.minPoW); err != nil {
-		return nil, err
-	}
-	if err := stack.Register(func(*gethnode.ServiceContext) (gethnode.Service, error) { return n.shh, nil }); err != nil {
-		return nil, fmt.Errorf("register whisper: %v", err)
+	if f.waku.enabled {
+		if err := n.startWaku(f, stack); err != nil {
+			return nil, err
+		}
+	} else {
+		cfg := whisper.DefaultConfig
+		cfg.MinimumAcceptedPOW = f.minPoW
+		n.shh = whisper.New(&cfg)
+		if err := n.startMailserver(f.mailserver, f.minPoW); err != nil {
+			return nil, err
+		}
+		if err := stack.Register(func(*gethnode.ServiceContext) (gethnode.Service, error) { return n.shh, nil }); err != nil {
+			return nil, fmt.Errorf("register whisper: %v", err)
+		}
 	}
 	if err := stack.Start(); err != nil {
 		return nil, fmt.Errorf("start node: %v", err)
 	}
 	n.stack = stack
-	if n.tap, err = newTapNode(gethbridge.NewNodeBridge(stack), n.onSent, n.holdPost); err != nil {
+	if n.tap, err = newTapNode(gethbridge.NewNodeBridge(stack), f.waku.enabled, n.onSent, n.holdPost); err != nil {
 		stack.Stop()
-		return nil, fmt.Errorf("whisper bridge: %v", err)
+		return nil, fmt.Errorf("node bridge: %v", err)
 	}
 	if err := n.startMessenger(f.deviceName); err != nil {
 		stack.Stop()
@@ -262,6 +277,9 @@ func (n *node) stop() {
 	if n.ms != nil {
 		n.ms.Close() // closes its database, so a restart on -data opens it again
 	}
+	if n.waku != nil && n.waku.ms != nil {
+		n.waku.ms.Close()
+	}
 	_ = n.log.Sync()
 }
 
@@ -314,9 +332,9 @@ func (n *node) pollLoop(quit <-chan struct{}) {
 // envelope was handed out (then there may be more).
 func (n *node) pollOnce() bool {
 	n.mu.Lock()
-	n.tap.shh.api.open()
+	n.tap.api.open()
 	resp, err := n.m.RetrieveAll()
-	env := n.tap.shh.api.take()
+	env := n.tap.api.take()
 	n.mu.Unlock()
 	if err != nil {
 		n.out.emit(map[string]any{"type": "error", "error": "retrieve: " + err.Error()})

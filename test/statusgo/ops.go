@@ -48,6 +48,8 @@ var ops = map[string]op{
 	"ms_messenger_request": opMsMessengerRequest,
 	"ms_sync":              opMsSync,
 	"ms_delivered":         opMsDelivered,
+	"post":                 opPost,
+	"metrics":              opMetrics,
 }
 
 // sendTimeout bounds one SendChatMessage (sealing and posting).
@@ -105,6 +107,9 @@ func opSetPoW(n *node, line []byte) (map[string]any, error) {
 	}
 	if err := params(line, &p); err != nil {
 		return nil, err
+	}
+	if n.waku != nil {
+		return nil, n.setPoWWaku(p.PoW)
 	}
 	return nil, n.shh.SetMinimumPoW(p.PoW)
 }

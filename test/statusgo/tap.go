@@ -13,7 +13,8 @@ import (
 )
 
 // tapNode is the types.Node the Messenger runs on: geth's node bridge with Whisper
-// only (so the Messenger cannot fall back to Waku) and a tap on the Whisper API.
+// only, or (-waku) with Waku only, so that the Messenger uses that one, and a tap on its
+// API (Whisper's and Waku's public APIs have the same methods).
 //
 // The tap does two things the Messenger has no hook for:
 //   - it reports every envelope the Messenger posts (topic, key, ProtocolMessage
@@ -23,26 +24,44 @@ import (
 //     and can be reported with its topic, signer, sender installation and mode.
 type tapNode struct {
 	inner types.Node
-	shh   *tapWhisper
+	shh   *tapWhisper // nil with -waku
+	waku  *tapWaku    // nil without -waku
+	api   *tapAPI
 }
 
 var _ types.Node = (*tapNode)(nil)
 
-func newTapNode(inner types.Node, onSent func(envelopeInfo), hold func(types.NewMessage) ([]byte, bool, error)) (*tapNode, error) {
+func newTapNode(inner types.Node, useWaku bool, onSent func(envelopeInfo), hold func(types.NewMessage) ([]byte, bool, error)) (*tapNode, error) {
+	if useWaku {
+		w, err := inner.GetWaku(nil)
+		if err != nil {
+			return nil, err
+		}
+		api := &tapAPI{PublicWhisperAPI: w.PublicWakuAPI(), onSent: onSent, hold: hold, queues: map[string][]*types.Message{}}
+		return &tapNode{inner: inner, waku: &tapWaku{Waku: w, api: api}, api: api}, nil
+	}
 	shh, err := inner.GetWhisper(nil)
 	if err != nil {
 		return nil, err
 	}
 	api := &tapAPI{PublicWhisperAPI: shh.PublicWhisperAPI(), onSent: onSent, hold: hold, queues: map[string][]*types.Message{}}
-	return &tapNode{inner: inner, shh: &tapWhisper{Whisper: shh, api: api}}, nil
+	return &tapNode{inner: inner, shh: &tapWhisper{Whisper: shh, api: api}, api: api}, nil
 }
 
 func (t *tapNode) NewENSVerifier(l *zap.Logger) enstypes.ENSVerifier {
 	return t.inner.NewENSVerifier(l)
 }
-func (t *tapNode) GetWhisper(interface{}) (types.Whisper, error) { return t.shh, nil }
+func (t *tapNode) GetWhisper(interface{}) (types.Whisper, error) {
+	if t.shh == nil {
+		return nil, errors.New("statusgo-ref runs Waku only (-waku)")
+	}
+	return t.shh, nil
+}
 func (t *tapNode) GetWaku(interface{}) (types.Waku, error) {
-	return nil, errors.New("statusgo-ref runs Whisper only")
+	if t.waku == nil {
+		return nil, errors.New("statusgo-ref runs Whisper only")
+	}
+	return t.waku, nil
 }
 func (t *tapNode) AddPeer(url string) error    { return t.inner.AddPeer(url) }
 func (t *tapNode) RemovePeer(url string) error { return t.inner.RemovePeer(url) }
@@ -55,6 +74,14 @@ type tapWhisper struct {
 }
 
 func (w *tapWhisper) PublicWhisperAPI() types.PublicWhisperAPI { return w.api }
+
+// tapWaku is the node's Waku with the tapped API.
+type tapWaku struct {
+	types.Waku
+	api *tapAPI
+}
+
+func (w *tapWaku) PublicWakuAPI() types.PublicWakuAPI { return w.api }
 
 // tapAPI wraps the Whisper API the Messenger's transport posts and polls through.
 type tapAPI struct {

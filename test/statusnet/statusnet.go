@@ -84,12 +84,28 @@ func Connect(tb testing.TB, a, b *node.Node) {
 // WaitPeer waits until n has a Whisper peer with id.
 func WaitPeer(tb testing.TB, n *node.Node, id enode.ID) {
 	tb.Helper()
-	deadline := time.Now().Add(WaitTimeout)
-	for !HasPeer(n, id) {
-		if time.Now().After(deadline) {
-			tb.Fatalf("node %s: no peer %s within %v", n.ID().TerminalString(), id.TerminalString(), WaitTimeout)
+	WaitPeerInfo(tb, n, func(p whisper.PeerInfo) bool { return p.ID == id })
+}
+
+// WaitPeerInfo waits until n has a peer whose description satisfies cond (a peer
+// connecting, leaving or changing its settings wakes it) and returns that description;
+// it fails tb after WaitTimeout.
+func WaitPeerInfo(tb testing.TB, n *node.Node, cond func(whisper.PeerInfo) bool) whisper.PeerInfo {
+	tb.Helper()
+	deadline := time.After(WaitTimeout)
+	for {
+		changed := n.Whisper().PeersChanged()
+		for _, p := range n.Peers() {
+			if cond(p) {
+				return p
+			}
 		}
-		time.Sleep(10 * time.Millisecond)
+		select {
+		case <-changed:
+		case <-deadline:
+			tb.Fatalf("node %s: no such peer within %v; peers %+v", n.ID().TerminalString(), WaitTimeout, n.Peers())
+			return whisper.PeerInfo{}
+		}
 	}
 }
 

@@ -71,6 +71,9 @@ type Options struct {
 	MailserverRateLimit int
 	// MailserverPostgres is a PostgreSQL URI for the archive; "" means LevelDB.
 	MailserverPostgres string
+	// Waku runs status-go's Waku (waku/0 and waku/1) instead of Whisper (-waku); the
+	// Messenger then uses Waku. See WakuOptions.
+	Waku WakuOptions
 	// Port is the TCP listen port on 127.0.0.1; 0 means random for the first start.
 	// Restart listens on the port of the first start, so the enode stays the same.
 	Port int
@@ -92,6 +95,7 @@ type Node struct {
 	envelopes     chan Envelope // received envelopes (drop when full, counted)
 	sent          chan Envelope // sent envelopes (drop when full, counted)
 	peers         chan PeerEvent
+	wakuEvents    chan WakuEvent
 	problems      []string
 }
 
@@ -127,6 +131,7 @@ func Start(tb testing.TB, opts Options) *Node {
 		envelopes:     make(chan Envelope, eventBuffer),
 		sent:          make(chan Envelope, eventBuffer),
 		peers:         make(chan PeerEvent, eventBuffer),
+		wakuEvents:    make(chan WakuEvent, eventBuffer),
 	}
 	tb.Cleanup(func() {
 		n.mu.Lock()
@@ -213,6 +218,7 @@ func (n *Node) startProc() (*proc, error) {
 			args = append(args, "-mailserver-postgres", o.MailserverPostgres)
 		}
 	}
+	args = append(args, o.Waku.args()...)
 	return startProc(n, n.bin, args)
 }
 
@@ -498,6 +504,8 @@ func (p *proc) dispatch(line []byte, isReady *bool, ready chan<- struct{}) {
 		default:
 			p.n.problem("installation channel full, event dropped")
 		}
+	case "waku":
+		p.n.dispatchWaku(line)
 	case "envelope", "sent":
 		var w struct {
 			Envelope wireEnvelope `json:"envelope"`

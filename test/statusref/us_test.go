@@ -28,6 +28,7 @@ type us struct {
 	nodeKey *ecdsa.PrivateKey
 	dir     string
 	format  chat.SendFormat
+	nodeCfg node.Config // ListenAddr and MaxPeers are set by start
 
 	nd     *node.Node
 	tr     *holdTransport
@@ -40,12 +41,15 @@ type us struct {
 	ctx  context.Context // the started side's lifetime
 }
 
-func newUs(t *testing.T) *us { return newUsWith(t, false) }
+func newUs(t *testing.T) *us { return newUsWith(t, false, node.Config{}) }
 
 // newUsLate is newUs without the 1:1 side: startDirect starts it.
-func newUsLate(t *testing.T) *us { return newUsWith(t, true) }
+func newUsLate(t *testing.T) *us { return newUsWith(t, true, node.Config{}) }
 
-func newUsWith(t *testing.T, late bool) *us {
+// newUsNode is newUs with a node configuration (protocols, light mode, limits).
+func newUsNode(t *testing.T, cfg node.Config) *us { return newUsWith(t, false, cfg) }
+
+func newUsWith(t *testing.T, late bool, cfg node.Config) *us {
 	t.Helper()
 	k, err := crypto.GenerateKey()
 	if err != nil {
@@ -55,7 +59,7 @@ func newUsWith(t *testing.T, late bool) *us {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := &us{key: k, nodeKey: nk, dir: t.TempDir(), format: chat.SendProtobuf, late: late}
+	u := &us{key: k, nodeKey: nk, dir: t.TempDir(), format: chat.SendProtobuf, late: late, nodeCfg: cfg}
 	u.start(t)
 	t.Cleanup(func() { u.stop() })
 	return u
@@ -66,7 +70,9 @@ func (u *us) pub() *ecdsa.PublicKey { return &u.key.PublicKey }
 func (u *us) start(t *testing.T) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	nd, err := node.New(node.Config{ListenAddr: "127.0.0.1:0", MaxPeers: 50}, u.nodeKey)
+	cfg := u.nodeCfg
+	cfg.ListenAddr, cfg.MaxPeers = "127.0.0.1:0", 50
+	nd, err := node.New(cfg, u.nodeKey)
 	if err != nil {
 		t.Fatal(err)
 	}

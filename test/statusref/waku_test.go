@@ -1,0 +1,535 @@
+package statusref
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/p2p"
+	"github.com/ethereum/go-ethereum/p2p/enode"
+	"github.com/ethereum/go-ethereum/rlp"
+
+	"github.com/statusgate/statusgate/core/node"
+	"github.com/statusgate/statusgate/core/ratchet"
+	"github.com/statusgate/statusgate/core/status"
+	"github.com/statusgate/statusgate/core/waku"
+	"github.com/statusgate/statusgate/core/whisper"
+	"github.com/statusgate/statusgate/test/statusnet"
+)
+
+// Waku (waku/1) against status-go v0.70.1's own Waku over real RLPx: the reference runs
+// waku.New instead of Whisper and its Messenger uses Waku; our node speaks shh/6 and
+// Waku on one envelope service.
+
+// startWaku starts the reference on Waku with o (Enabled set).
+func startWaku(t *testing.T, o WakuOptions, opts Options) *Node {
+	t.Helper()
+	o.Enabled = true
+	opts.Waku = o
+	return Start(t, opts)
+}
+
+// refPeer waits until our node has the reference as a peer satisfying cond.
+func refPeer(t *testing.T, u *us, ref *Node, cond func(whisper.PeerInfo) bool) whisper.PeerInfo {
+	t.Helper()
+	id := enode.HexID(ref.ID())
+	return statusnet.WaitPeerInfo(t, u.nd, func(p whisper.PeerInfo) bool { return p.ID == id && cond(p) })
+}
+
+// TestWaku_handshakeOptions: status-go's handshake as our node reads it, in each of its
+// modes: options present (confirmations, packet and byte limits, topic interest or a
+// bloom filter) or left at their zero values, and the protocol it picks with us, waku/1.
+func TestWaku_handshakeOptions(t *testing.T) {
+	cases := []struct {
+		name  string
+		o     WakuOptions
+		check func(whisper.PeerInfo) bool
+	}{
+		{"app defaults: topic interest, no limits, no confirmations", WakuOptions{}, func(p whisper.PeerInfo) bool {
+			return !p.LightNode && p.Topics > 0 && !p.FullNode && !p.Confirmations && *p.RateLimits == (whisper.RateLimits{}) && *p.ByteLimits == (whisper.RateLimits{})
+		}},
+		// A light client in bloom mode starts from an empty bloom filter and widens it
+		// to its filters' topics (in bloom mode alone its filter stays nil: a full node).
+		{"light client in bloom mode, confirmations, rate limits", WakuOptions{Light: true, BloomMode: true, Confirmations: true,
+			PacketLimit: 50, BytesLimit: 1 << 20}, func(p whisper.PeerInfo) bool {
+			return p.LightNode && p.Topics == -1 && !p.FullNode && p.Confirmations && *p.RateLimits == (whisper.RateLimits{IP: 50, PeerID: 50}) &&
+				*p.ByteLimits == (whisper.RateLimits{IP: 1 << 20, PeerID: 1 << 20})
+		}},
+		{"full node", WakuOptions{Full: true}, func(p whisper.PeerInfo) bool { return !p.LightNode && p.Topics == -1 && p.FullNode }},
+	}
+	u := newUs(t)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ref := startWaku(t, tc.o, Options{})
+			link(t, u, ref)
+			p := refPeer(t, u, ref, func(p whisper.PeerInfo) bool { return p.Protocol == "waku/1" })
+			if p.PoW != 0.000002 || !tc.check(p) {
+				t.Fatalf("status-go's handshake as we read it: %+v", p)
+			}
+		})
+	}
+}
+
+// rawWaku is a hand-driven waku/1 peer over real RLPx: it sends the handshake body the
+// test gives (options in any order, some or all absent) and reads status-go's.
+type rawWaku struct {
+	t      *testing.T
+	srv    *p2p.Server
+	status chan []byte // status-go's handshake body
+	in     chan rawPacket
+	rw     chan p2p.MsgReadWriter
+	ended  chan error
+}
+
+type rawPacket struct {
+	code uint64
+	body []byte
+}
+
+func dialRawWaku(t *testing.T, ref *Node, ours []byte) *rawWaku {
+	t.Helper()
+	key, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rawWaku{t: t, status: make(chan []byte, 1), in: make(chan rawPacket, 1024), rw: make(chan p2p.MsgReadWriter, 1), ended: make(chan error, 1)}
+	run := func(p *p2p.Peer, rw p2p.MsgReadWriter) error {
+		if err := rw.WriteMsg(p2p.Msg{Code: 0, Size: uint32(len(ours)), Payload: bytes.NewReader(ours)}); err != nil {
+			r.ended <- err
+			return err
+		}
+		r.rw <- rw
+		for {
+			msg, err := rw.ReadMsg()
+			if err != nil {
+				r.ended <- err
+				return err
+			}
+			body, _ := io.ReadAll(msg.Payload)
+			if msg.Code == 0 {
+				r.status <- body
+				continue
+			}
+			select {
+			case r.in <- rawPacket{msg.Code, body}:
+			default:
+			}
+		}
+	}
+	r.srv = &p2p.Server{Config: p2p.Config{PrivateKey: key, ListenAddr: "127.0.0.1:0", NoDiscovery: true, MaxPeers: 5, Name: "statusgate-raw",
+		Protocols: []p2p.Protocol{{Name: waku.Name, Version: waku.V1, Length: whisper.NumberOfMessageCodes, Run: run}}}}
+	if err := r.srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.srv.Stop)
+	r.srv.AddPeer(enode.MustParse(ref.Enode()))
+	ref.WaitPeer(t, r.srv.Self().ID().String(), wait)
+	return r
+}
+
+// options returns status-go's handshake as the raw peer read it.
+func (r *rawWaku) options() waku.Options {
+	r.t.Helper()
+	select {
+	case b := <-r.status:
+		o, err := waku.DecodeStatus(b, waku.V1)
+		if err != nil {
+			r.t.Fatalf("status-go's handshake %x: %v", b, err)
+		}
+		return o
+	case <-time.After(wait):
+		r.t.Fatal("no handshake from status-go")
+		return waku.Options{}
+	}
+}
+
+// envelopes returns the envelopes of the next code-1 packet.
+func (r *rawWaku) envelopes() []*whisper.Envelope {
+	r.t.Helper()
+	timeout := time.After(wait)
+	for {
+		select {
+		case p := <-r.in:
+			if p.code != 1 {
+				continue
+			}
+			var raws []rlp.RawValue
+			if err := rlp.DecodeBytes(p.body, &raws); err != nil {
+				r.t.Fatal(err)
+			}
+			out := make([]*whisper.Envelope, len(raws))
+			for i, raw := range raws {
+				env, err := whisper.DecodeEnvelope(raw)
+				if err != nil {
+					r.t.Fatal(err)
+				}
+				out[i] = env
+			}
+			return out
+		case err := <-r.ended:
+			r.t.Fatalf("status-go ended the connection: %v", err)
+		case <-timeout:
+			r.t.Fatal("no envelopes from status-go")
+		}
+	}
+}
+
+// next returns the next packet with code.
+func (r *rawWaku) next(code uint64) []byte {
+	r.t.Helper()
+	timeout := time.After(wait)
+	for {
+		select {
+		case p := <-r.in:
+			if p.code == code {
+				return p.body
+			}
+		case err := <-r.ended:
+			r.t.Fatalf("status-go ended the connection: %v", err)
+		case <-timeout:
+			r.t.Fatalf("no packet %d from status-go", code)
+		}
+	}
+}
+
+func (r *rawWaku) send(code uint64, v any) {
+	r.t.Helper()
+	select {
+	case rw := <-r.rw:
+		r.rw <- rw
+		if err := p2p.Send(rw, code, v); err != nil {
+			r.t.Fatal(err)
+		}
+	case <-time.After(wait):
+		r.t.Fatal("no connection")
+	}
+}
+
+// TestWaku_statusGoReadsOurOptions: status-go accepts a handshake with every option
+// absent (and applies its defaults: a full node at PoW 0.001, which its Messenger's
+// 0.002 envelopes meet) and one with options out of order and an unknown key (the
+// topic interest in it honoured: of two chats, only the one asked for arrives); and it
+// sends its own options in key order, as we do.
+func TestWaku_statusGoReadsOurOptions(t *testing.T) {
+	ref := startWaku(t, WakuOptions{}, Options{})
+	for _, chat := range []string{"waku-a", "waku-b"} {
+		if err := ref.JoinPublic(chat); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every option absent.
+	empty, _ := rlp.EncodeToBytes([]any{})
+	r := dialRawWaku(t, ref, empty)
+	if o := r.options(); o.PoW == nil || *o.PoW != 0.000002 || !o.HasTopics || len(o.TopicInterest) == 0 || o.BloomFilter != nil ||
+		o.LightNode == nil || o.Confirmations == nil || o.PacketLimits == nil || o.ByteLimits == nil {
+		t.Fatalf("status-go's options: %+v", o)
+	}
+	sent, err := ref.Send("waku-a", "to a peer that said nothing", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if envs := r.envelopes(); len(envs) != 1 || envs[0].Topic() != whisper.TopicFromName("waku-a") {
+		t.Fatalf("got %v, want the message %x", envs, sent.ID)
+	}
+	// Out of order, an unknown key last (status-go stops reading at an unknown key, so
+	// it cannot come first), a topic interest of chat b only.
+	b := whisper.TopicFromName("waku-b")
+	some, _ := rlp.EncodeToBytes([]any{
+		[]any{uint64(5), [][]byte{b[:]}},
+		[]any{uint64(2), false},
+		[]any{uint64(0), math.Float64bits(0)},
+		[]any{uint64(42), []any{"future option"}},
+	})
+	r2 := dialRawWaku(t, ref, some)
+	r2.options()
+	for _, chat := range []string{"waku-a", "waku-b"} { // a first: it must not arrive
+		if _, err := ref.Send(chat, "to "+chat, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for {
+		envs := r2.envelopes()
+		for _, e := range envs {
+			if e.Topic() != b {
+				t.Fatalf("topic %s arrived; the topic interest was %s only", e.Topic(), b)
+			}
+		}
+		if len(envs) > 0 {
+			break
+		}
+	}
+}
+
+// TestWaku_publicBothWays: a public chat between our SDK and status-go's Messenger over
+// Waku: messages both ways with id, author, text and clock intact.
+func TestWaku_publicBothWays(t *testing.T) {
+	ref := startWaku(t, WakuOptions{}, Options{})
+	u := newUs(t)
+	link(t, u, ref)
+	refPeer(t, u, ref, func(p whisper.PeerInfo) bool { return p.Protocol == "waku/1" })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch, err := u.client.Join(ctx, publicChat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Leave()
+	if err := ref.JoinPublic(publicChat); err != nil {
+		t.Fatal(err)
+	}
+	fromRef(t, ref, publicChat, ch.Messages(), "hello over waku")
+	text := "from statusgate over waku"
+	clock := ch.NextClock(timeNow())
+	ids, err := ch.SendMessage(ctx, status.Outgoing{Text: text, Clock: clock}, u.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := ref.WaitMessage(t, wait)
+	if len(ids) != 1 || m.Text != text || m.ID != [32]byte(ids[0]) || !m.From.Equal(u.pub()) || m.Clock != clock || m.ChatID != publicChat {
+		t.Fatalf("status-go got %+v; we sent %x", m, ids)
+	}
+}
+
+// TestWaku_directBothWays: 1:1 through the SDK's Direct conversations over Waku: DH to
+// a key with no bundle, X3DH from the bundle it carried, then the Double Ratchet, both
+// ways.
+func TestWaku_directBothWays(t *testing.T) {
+	ref := startWaku(t, WakuOptions{}, Options{})
+	u := newUs(t)
+	link(t, u, ref)
+	refPeer(t, u, ref, func(p whisper.PeerInfo) bool { return p.Protocol == "waku/1" })
+	chatID, err := ref.OpenChat(u.pub())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cv, err := u.direct.Open(ref.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkMode(t, fromRef(t, ref, chatID, cv.Messages(), "one over waku"), ratchet.ModeDH)
+	checkRefMode(t, toRef(t, u, cv, ref, "two over waku"), ref.InstallationID(), ModeX3DH)
+	checkMode(t, fromRef(t, ref, chatID, cv.Messages(), "three over waku"), ratchet.ModeDR)
+	checkRefMode(t, toRef(t, u, cv, ref, "four over waku"), ref.InstallationID(), ModeDR)
+}
+
+// sealed builds an envelope of topic sealed to pow, encrypted with password's key.
+func sealed(t *testing.T, topic whisper.Topic, password string, pow float64) *whisper.Envelope {
+	t.Helper()
+	key, err := whisper.SymKeyFromPassword(password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := whisper.Wrap(&whisper.MessageParams{Topic: topic, KeySym: key, Payload: []byte("sealed"), TTL: 60, PoW: pow, WorkTime: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+// received waits for status-go's event that it received hash from peer, failing if it
+// reports receiving any of never first.
+func received(t *testing.T, ref *Node, peer string, hash [32]byte, never ...[32]byte) {
+	t.Helper()
+	ref.WaitWakuEvent(t, wait, func(ev WakuEvent) bool {
+		if ev.Event != "envelope.received" || ev.Peer != peer {
+			return false
+		}
+		for _, h := range never {
+			if ev.Hash == h {
+				t.Fatalf("status-go received %x, which it had not asked for", h)
+			}
+		}
+		return ev.Hash == hash
+	})
+}
+
+// TestWaku_statusUpdatePoW: a Status Update changing the PoW requirement is honoured
+// both ways. status-go raises its requirement: we send it only what meets it (status-go
+// reports receiving the high envelope and never the low one before it), and the low one
+// once it lowers the requirement again. We raise ours: status-go sends us only what
+// meets it (the low envelope never reaches our pool), and the low one once we lower it.
+func TestWaku_statusUpdatePoW(t *testing.T) {
+	ref := startWaku(t, WakuOptions{}, Options{})
+	if err := ref.JoinPublic("waku-pow"); err != nil {
+		t.Fatal(err)
+	}
+	u := newUs(t)
+	link(t, u, ref)
+	refPeer(t, u, ref, func(p whisper.PeerInfo) bool { return p.Topics > 0 })
+	topic, us := whisper.TopicFromName("waku-pow"), u.nd.ID().String()
+
+	t.Run("status-go raises its PoW", func(t *testing.T) {
+		if err := ref.SetPoW(1); err != nil {
+			t.Fatal(err)
+		}
+		refPeer(t, u, ref, func(p whisper.PeerInfo) bool { return p.PoW == 1 })
+		low, high := sealed(t, topic, "waku-pow", 0.002), sealed(t, topic, "waku-pow", 2)
+		for _, e := range []*whisper.Envelope{low, high} {
+			if err := u.nd.Whisper().Send(e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		received(t, ref, us, high.Hash(), low.Hash())
+		if err := ref.SetPoW(0.000002); err != nil {
+			t.Fatal(err)
+		}
+		received(t, ref, us, low.Hash())
+	})
+	t.Run("we raise ours", func(t *testing.T) {
+		key, err := whisper.SymKeyFromPassword("waku-ours")
+		if err != nil {
+			t.Fatal(err)
+		}
+		mine := whisper.TopicFromName("waku-ours")
+		if err := ref.JoinPublic("waku-ours"); err != nil { // status-go posts only in its topic interest
+			t.Fatal(err)
+		}
+		sub, err := u.nd.Subscribe(whisper.Filter{Topics: []whisper.Topic{mine}, SymKey: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Unsubscribe()
+		if err := u.nd.SetMinPoW(1); err != nil {
+			t.Fatal(err)
+		}
+		// An envelope of ours after the change: status-go reads our Status Update first.
+		marker := sealed(t, topic, "waku-pow", 2)
+		if err := u.nd.Whisper().Send(marker); err != nil {
+			t.Fatal(err)
+		}
+		received(t, ref, us, marker.Hash())
+		lowHash, _, err := ref.Post(mine, "waku-ours", []byte("low"), 0.002, 60)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, payload := range []string{"high", "high again"} {
+			h, pow, err := ref.Post(mine, "waku-ours", []byte(payload), 2, 60)
+			if err != nil || pow < 1 {
+				t.Fatalf("post %d: pow %g, %v", i, pow, err)
+			}
+			if m := recvWhisper(t, sub); string(m.Payload) != payload || m.EnvelopeHash != h {
+				t.Fatalf("got %q, want %q", m.Payload, payload)
+			}
+		}
+		// "high again" came in a later packet than "high": every packet before it,
+		// whatever status-go put in it, was handled.
+		if u.nd.Whisper().Pooled(lowHash) || refPeer(t, u, ref, all).Rejected != 0 {
+			t.Fatal("status-go sent the low envelope while our requirement was 1")
+		}
+		if err := u.nd.SetMinPoW(0.001); err != nil {
+			t.Fatal(err)
+		}
+		if m := recvWhisper(t, sub); string(m.Payload) != "low" {
+			t.Fatalf("got %q, want the low envelope", m.Payload)
+		}
+	})
+}
+
+func all(whisper.PeerInfo) bool { return true }
+
+func recvWhisper(t *testing.T, sub *whisper.Subscription) *whisper.ReceivedMessage {
+	t.Helper()
+	select {
+	case m, ok := <-sub.C():
+		if !ok {
+			t.Fatal("subscription closed")
+		}
+		return m
+	case <-time.After(wait):
+		t.Fatal("no message")
+		return nil
+	}
+}
+
+// TestWaku_topicInterest: topic interest honoured both ways, and its Status Updates.
+// We send status-go only its topics (an envelope of another arrives only after its
+// Messenger joined that chat); status-go sends our light node only the topics of our
+// SDK's chats and 1:1 filters (none other reaches our pool) until our SDK joins another.
+func TestWaku_topicInterest(t *testing.T) {
+	ref := startWaku(t, WakuOptions{}, Options{})
+	if err := ref.JoinPublic("waku-joined"); err != nil {
+		t.Fatal(err)
+	}
+	joined, other := whisper.TopicFromName("waku-joined"), whisper.TopicFromName("waku-later")
+
+	t.Run("we honour status-go's", func(t *testing.T) {
+		u := newUs(t)
+		link(t, u, ref)
+		us := u.nd.ID().String()
+		p := refPeer(t, u, ref, func(p whisper.PeerInfo) bool { return p.Topics > 0 })
+		elsewhere, there := sealed(t, other, "waku-later", 0.002), sealed(t, joined, "waku-joined", 0.002)
+		for _, e := range []*whisper.Envelope{elsewhere, there} {
+			if err := u.nd.Whisper().Send(e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		received(t, ref, us, there.Hash(), elsewhere.Hash())
+		// Its Status Update with the new chat's topic: the held envelope goes now.
+		if err := ref.JoinPublic("waku-later"); err != nil {
+			t.Fatal(err)
+		}
+		refPeer(t, u, ref, func(q whisper.PeerInfo) bool { return q.Topics > p.Topics })
+		received(t, ref, us, elsewhere.Hash())
+	})
+	t.Run("status-go honours ours", func(t *testing.T) {
+		u := newUsNode(t, node.Config{Whisper: whisper.Config{TopicBloom: true}})
+		link(t, u, ref)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		ch, err := u.client.Join(ctx, "waku-joined")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ch.Leave()
+		// Our interest: exactly what the SDK listens on: the chat, and the 1:1 topics of
+		// our identity (partitioned, generic discovery, personal discovery).
+		want := map[whisper.Topic]bool{joined: true}
+		for _, name := range []string{ratchet.PartitionedTopicName(u.pub()), ratchet.DiscoveryTopicName, ratchet.PersonalDiscoveryTopicName(u.pub())} {
+			want[whisper.TopicFromName(name)] = true
+		}
+		got := u.nd.Whisper().Topics()
+		if len(got) != len(want) {
+			t.Fatalf("we advertise %v; the SDK listens on %v", got, want)
+		}
+		for _, tp := range got {
+			if !want[tp] {
+				t.Fatalf("we advertise %s, which no filter of ours needs", tp)
+			}
+		}
+		if _, err := ref.Send("waku-later", "not for you yet", ""); err != nil {
+			t.Fatal(err)
+		}
+		fromRef(t, ref, "waku-joined", ch.Messages(), "for you")
+		fromRef(t, ref, "waku-joined", ch.Messages(), "for you again") // in a later packet
+		p := refPeer(t, u, ref, all)
+		if p.Rejected != 0 || u.nd.Whisper().Stats().TopicMismatch != 0 {
+			t.Fatalf("status-go sent what we did not ask for: %+v", p)
+		}
+		// Our Status Update when the SDK joins the other chat: its messages come (the
+		// one held back too, if still alive).
+		ch2, err := u.client.Join(ctx, "waku-later")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ch2.Leave()
+		sent, err := ref.Send("waku-later", "now for you", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			m := recv(t, ch2.Messages())
+			if m.Text == "not for you yet" {
+				continue
+			}
+			if m.Text != "now for you" || [32]byte(m.ID) != sent.ID {
+				t.Fatalf("got %q", m.Text)
+			}
+			break
+		}
+	})
+}
+
