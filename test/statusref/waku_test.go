@@ -532,4 +532,3 @@ func TestWaku_topicInterest(t *testing.T) {
 		}
 	})
 }
-
