@@ -182,15 +182,15 @@ func (p *Peer) readLoop() error {
 			msg.Discard()
 			return fmt.Errorf("packet %d of %d bytes: %w", msg.Code, msg.Size, ErrPacketTooLarge)
 		}
-		h := handlers[msg.Code]
+		h, settings := handlers[msg.Code], false
 		if h == nil {
-			h = p.wire.Handler(msg.Code)
+			h, settings = p.wire.Handler(msg.Code), true
 		}
 		if h == nil {
 			msg.Discard()
 			continue
 		}
-		if !p.allow(msg.Size) {
+		if !p.allow(msg.Size, settings) {
 			p.dropped.Add(1)
 			msg.Discard()
 			continue

@@ -3,6 +3,7 @@ package whisper
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,11 +86,13 @@ type PeerLimits struct {
 	MaxBatchBytes int
 	// SendPacketsPerSecond and SendPacketBurst bound the code-1 packets eager forwarding
 	// sends one peer (a token bucket): past them, new envelopes wait for the next token,
-	// gathering into fewer, larger packets. Defaults 50 and 20. A peer that advertises
-	// status-go rate limits (handshake or code 20) gets at most its lower limit (peer ID
-	// or IP), but never less than one packet per TransmissionCycle: the periodic cycle
-	// sends what is pending whatever the budget, as geth does, so no envelope waits
-	// longer than a cycle.
+	// gathering into fewer, larger packets. Defaults 50 and 20. For a peer that
+	// advertises no limit the periodic cycle sends what is pending whatever the budget,
+	// as geth does, so no envelope waits longer than a cycle. A peer that advertises
+	// status-go rate limits (shh/6: handshake or code 20; Waku: options 4 and 6) is
+	// never sent more than three quarters of its lower limit (peer ID or IP), packets
+	// and bytes, with bursts of half of it, every packet to it counted: status-go's
+	// limiter refills only every 100 ms, and packets bunch up in transit.
 	SendPacketsPerSecond float64
 	SendPacketBurst      int
 }
@@ -333,12 +336,17 @@ func (p *Peer) settingsChanged() {
 	}
 }
 
-// allow applies the inbound limits to one packet.
-func (p *Peer) allow(size uint32) bool {
+// allow applies the inbound limits to one packet. A settings packet (a wire's own code:
+// shh/6's PoW, bloom and rate limits, Waku's Status Update) counts against the byte
+// limit only: dropping it would leave us forwarding what the peer no longer wants.
+func (p *Peer) allow(size uint32, settings bool) bool {
 	if p.trusted.Load() {
 		return true
 	}
 	now := time.Now()
+	if settings {
+		return p.byteLimiter.AllowN(now, int(size))
+	}
 	return p.packetLimiter.AllowN(now, 1) && p.byteLimiter.AllowN(now, int(size))
 }
 
@@ -433,23 +441,30 @@ type packetBudget struct {
 	last     time.Time
 }
 
+// limitShare is the part of a peer's advertised rate limit we use: status-go's limiter
+// (tsenart/tb) refills every 100 ms, and packets bunch up in transit, so sending at its
+// exact rate would now and then exceed it (and with its drop-peer handler, cost the
+// connection).
+const limitShare = 0.75
+
 // sendRate returns the packet rate and burst eager forwarding may use with this peer:
-// PeerLimits, lowered to the peer's advertised status-go limits (peer ID or IP,
-// whichever is lower; a peer on loopback shares its IP with nobody we know of). A peer
-// that advertised no limit gets at least one packet per TransmissionCycle, the pace of
-// geth's cycle, which sends what is pending whatever the budget.
+// PeerLimits, lowered to limitShare of the peer's advertised status-go limits (peer ID
+// or IP, whichever is lower) with bursts of half of it. A peer that advertised no limit
+// gets at least one packet per TransmissionCycle, the pace of geth's cycle, which sends
+// what is pending whatever the budget.
 func (p *Peer) sendRate() (perSecond, burst float64) {
 	l := p.limits
 	perSecond, burst = l.SendPacketsPerSecond, float64(l.SendPacketBurst)
 	if lim := p.advertised(false); lim > 0 {
-		return min(perSecond, lim), max(1, min(burst, lim))
+		return min(perSecond, lim*limitShare), max(1, min(burst, math.Floor(lim/2)))
 	}
 	floor := float64(time.Second) / float64(TransmissionCycle)
 	return max(perSecond, floor), max(burst, 1)
 }
 
-// byteRate returns the bytes per second the peer accepts, 0 when it set no limit.
-func (p *Peer) byteRate() float64 { return p.advertised(true) }
+// byteRate returns the bytes per second we may send the peer, limitShare of its
+// advertised limit; 0 when it set none.
+func (p *Peer) byteRate() float64 { return p.advertised(true) * limitShare }
 
 // strict reports whether the peer advertised a limit we must never exceed.
 func (p *Peer) strict() bool { return p.advertised(false) > 0 || p.advertised(true) > 0 }

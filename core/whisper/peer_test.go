@@ -142,14 +142,14 @@ func TestPeer_sendRateHonoursAdvertisedLimits(t *testing.T) {
 	if r, b := p.sendRate(); r != 50 || b != 20 || p.strict() {
 		t.Fatalf("defaults: %v/s burst %v, want 50 and 20", r, b)
 	}
-	p.rateLimits = &RateLimits{IP: 10, PeerID: 5}
-	if r, b := p.sendRate(); r != 5 || b != 5 || !p.strict() {
-		t.Fatalf("status-go's limits 10 per IP, 5 per peer: %v/s burst %v, want 5 and 5", r, b)
+	p.rateLimits = &RateLimits{IP: 10, PeerID: 4}
+	if r, b := p.sendRate(); r != 3 || b != 2 || !p.strict() {
+		t.Fatalf("status-go's limits 10 per IP, 4 per peer: %v/s burst %v, want 3 and 2", r, b)
 	}
 	// A limit below geth's pace is honoured too: the periodic cycle waits for the budget.
 	p.rateLimits = &RateLimits{PeerID: 1}
-	if r, b := p.sendRate(); r != 1 || b != 1 {
-		t.Fatalf("a limit below geth's pace: %v/s burst %v, want 1 and 1", r, b)
+	if r, b := p.sendRate(); r != 0.75 || b != 1 {
+		t.Fatalf("a limit below geth's pace: %v/s burst %v, want 0.75 and 1", r, b)
 	}
 	p.rateLimits = &RateLimits{} // advertised, but no limits (status-go's zero value)
 	if r, b := p.sendRate(); r != 50 || b != 20 || p.strict() {
@@ -157,8 +157,8 @@ func TestPeer_sendRateHonoursAdvertisedLimits(t *testing.T) {
 	}
 	// Waku's byte limits (option 6): the lowest non-zero one, and then strict.
 	p.byteLimits = &RateLimits{IP: 1 << 20, PeerID: 4096}
-	if br := p.byteRate(); br != 4096 || !p.strict() {
-		t.Fatalf("byte limits: %v B/s, strict %v; want 4096 and strict", br, p.strict())
+	if br := p.byteRate(); br != 3072 || !p.strict() {
+		t.Fatalf("byte limits: %v B/s, strict %v; want 3072 and strict", br, p.strict())
 	}
 }
 

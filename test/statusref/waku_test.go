@@ -3,6 +3,7 @@ package statusref
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"math"
 	"testing"
@@ -92,6 +93,14 @@ type rawPacket struct {
 
 func dialRawWaku(t *testing.T, ref *Node, ours []byte) *rawWaku {
 	t.Helper()
+	r := dialRaw(t, ref.Enode(), ours)
+	ref.WaitPeer(t, r.srv.Self().ID().String(), wait)
+	return r
+}
+
+// dialRaw connects a raw waku/1 peer sending ours as its handshake to the node at url.
+func dialRaw(t *testing.T, url string, ours []byte) *rawWaku {
+	t.Helper()
 	key, err := crypto.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -126,8 +135,7 @@ func dialRawWaku(t *testing.T, ref *Node, ours []byte) *rawWaku {
 		t.Fatal(err)
 	}
 	t.Cleanup(r.srv.Stop)
-	r.srv.AddPeer(enode.MustParse(ref.Enode()))
-	ref.WaitPeer(t, r.srv.Self().ID().String(), wait)
+	r.srv.AddPeer(enode.MustParse(url))
 	return r
 }
 
@@ -530,5 +538,185 @@ func TestWaku_topicInterest(t *testing.T) {
 			}
 			break
 		}
+	})
+}
+
+// messageResponse is a decoded code-12 packet.
+type messageResponse struct {
+	Version  uint
+	Response struct {
+		Hash   [32]byte
+		Errors []struct {
+			Hash        [32]byte
+			Code        uint
+			Description string
+		}
+	}
+}
+
+func decodeResponse(t *testing.T, body []byte) messageResponse {
+	t.Helper()
+	var mr messageResponse
+	if err := rlp.DecodeBytes(body, &mr); err != nil {
+		t.Fatalf("message response %x: %v", body, err)
+	}
+	return mr
+}
+
+// TestWaku_lowPoW: an envelope below the PoW requirement is handled by our node as
+// status-go handles it: refused (not pooled, not forwarded), the peer kept, and reported
+// in the message response (same version, batch hash and envelope); a good envelope
+// after it is taken by both.
+func TestWaku_lowPoW(t *testing.T) {
+	const chat = "waku-low-pow"
+	ref := startWaku(t, WakuOptions{Confirmations: true}, Options{MinPoW: 0.01})
+	if err := ref.JoinPublic(chat); err != nil {
+		t.Fatal(err)
+	}
+	u := newUsWith(t, node.Config{Whisper: whisper.Config{MinPoW: 0.01, Confirmations: true}})
+	topic := whisper.TopicFromName(chat)
+	low := sealed(t, topic, chat, 0)
+	for low.PoW() >= 0.01 {
+		low = sealed(t, topic, chat, 0)
+	}
+	good := sealed(t, topic, chat, 0.02)
+	hello, _ := rlp.EncodeToBytes([]any{[]any{uint64(0), math.Float64bits(0)}, []any{uint64(3), true}})
+
+	responses := map[string]messageResponse{}
+	for _, side := range []struct {
+		name string
+		dial func() *rawWaku
+	}{
+		{"status-go", func() *rawWaku { return dialRawWaku(t, ref, hello) }},
+		{"ours", func() *rawWaku {
+			r := dialRaw(t, u.nd.Enode(), hello)
+			statusnet.WaitPeer(t, u.nd, r.srv.Self().ID())
+			return r
+		}},
+	} {
+		r := side.dial()
+		r.options()
+		r.send(1, []*whisper.Envelope{low})
+		mr := decodeResponse(t, r.next(12))
+		if len(mr.Response.Errors) != 1 || mr.Response.Errors[0].Hash != low.Hash() {
+			t.Fatalf("%s: response %+v, want one error for %x", side.name, mr, low.Hash())
+		}
+		responses[side.name] = mr
+		r.send(1, []*whisper.Envelope{good})
+		if mr := decodeResponse(t, r.next(12)); len(mr.Response.Errors) != 0 {
+			t.Fatalf("%s: the good envelope after it: %+v", side.name, mr)
+		}
+	}
+	// The same batch hash and envelope; the codes differ by a status-go bug: its
+	// TimeSyncError is `type TimeSyncError error`, an interface every error satisfies,
+	// so its Waku reports every rejection as a clock error (21). We report a clock
+	// error as 21 and any other as 22, as its constants intend (and its own Messenger
+	// treats 22 as a plain failure).
+	sg, ours := responses["status-go"], responses["ours"]
+	if sg.Version != ours.Version || sg.Response.Hash != ours.Response.Hash || sg.Response.Errors[0].Code != 21 ||
+		ours.Response.Errors[0].Code != 22 {
+		t.Fatalf("status-go answered %+v, we answered %+v", sg, ours)
+	}
+	t.Logf("status-go: %q; ours: %q", sg.Response.Errors[0].Description, ours.Response.Errors[0].Description)
+	m, err := ref.Metrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m["waku_envelopes_cache_failures_total{type=low_pow}"] != 1 {
+		t.Fatalf("status-go's low-PoW count %v, want 1", m["waku_envelopes_cache_failures_total{type=low_pow}"])
+	}
+	peers := u.nd.Peers()
+	if u.nd.Whisper().Pooled(low.Hash()) || !u.nd.Whisper().Pooled(good.Hash()) || len(peers) != 1 || peers[0].Rejected != 1 || peers[0].Received != 1 {
+		t.Fatalf("our pool: low %v, good %v; peers %+v", u.nd.Whisper().Pooled(low.Hash()), u.nd.Whisper().Pooled(good.Hash()), peers)
+	}
+}
+
+// TestWaku_rateLimits: status-go's rate limits respected by us, ours enforced on it,
+// both counted. status-go limits every peer to 8 packets per second (and 64 KiB) and
+// drops a peer at the first excess: a burst of 60 envelopes from us all arrive, we stay
+// connected, and its limiter counted our packets and no excess. Our node allows status-go
+// one packet per second: status-go, which honours no peer's limits, sends a packet per
+// broadcast cycle, and what exceeds ours is dropped and counted while it stays
+// connected.
+func TestWaku_rateLimits(t *testing.T) {
+	const chat = "waku-rate"
+	topic := whisper.TopicFromName(chat)
+	t.Run("status-go's respected by us", func(t *testing.T) {
+		ref := startWaku(t, WakuOptions{PacketLimit: 8, BytesLimit: 64 << 10, Tolerance: 1}, Options{})
+		if err := ref.JoinPublic(chat); err != nil {
+			t.Fatal(err)
+		}
+		u := newUs(t)
+		link(t, u, ref)
+		p := refPeer(t, u, ref, func(p whisper.PeerInfo) bool { return p.Topics > 0 })
+		if *p.RateLimits != (whisper.RateLimits{IP: 8, PeerID: 8}) || *p.ByteLimits != (whisper.RateLimits{IP: 64 << 10, PeerID: 64 << 10}) {
+			t.Fatalf("status-go's limits as we read them: %+v %+v", *p.RateLimits, *p.ByteLimits)
+		}
+		want := map[[32]byte]bool{}
+		start := time.Now()
+		for range 60 {
+			env := sealed(t, topic, chat, 0.002)
+			want[env.Hash()] = true
+			if err := u.nd.Whisper().Send(env); err != nil {
+				t.Fatal(err)
+			}
+		}
+		us := u.nd.ID().String()
+		for len(want) > 0 {
+			ev := ref.WaitWakuEvent(t, wait, func(ev WakuEvent) bool { return ev.Event == "envelope.received" && ev.Peer == us })
+			delete(want, ev.Hash)
+		}
+		elapsed := time.Since(start).Seconds()
+		select {
+		case ev := <-ref.PeerEvents():
+			if ev.Event == "drop" {
+				t.Fatalf("status-go dropped us: %+v", ev)
+			}
+		default:
+		}
+		m, err := ref.Metrics()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p = refPeer(t, u, ref, all)
+		if m["waku_rate_limits_processed_total"] < float64(p.Packets) || m["waku_rate_limits_exceeded_total{type=peer_id}"] != 0 ||
+			m["waku_rate_limits_exceeded_total{type=ip}"] != 0 {
+			t.Fatalf("status-go's limiter: %v; we sent %d packets", m, p.Packets)
+		}
+		if float64(p.Packets) > 4+8*0.75*elapsed+1 {
+			t.Fatalf("%d packets in %.2f s: above three quarters of 8/s with a burst of 4", p.Packets, elapsed)
+		}
+		t.Logf("60 envelopes in %d packets over %.2f s; status-go processed %v packets, exceeded none", p.Packets, elapsed, m["waku_rate_limits_processed_total"])
+	})
+	t.Run("ours enforced on status-go", func(t *testing.T) {
+		ref := startWaku(t, WakuOptions{}, Options{})
+		if err := ref.JoinPublic(chat); err != nil {
+			t.Fatal(err)
+		}
+		u := newUsWith(t, node.Config{Limits: map[string]node.Limits{node.ProtocolWaku: {PacketsPerSecond: 1, PacketBurst: 1}}})
+		link(t, u, ref)
+		refPeer(t, u, ref, func(p whisper.PeerInfo) bool { return p.Topics > 0 })
+		us := u.nd.ID().String()
+		const n = 10
+		start := time.Now()
+		for i := range n {
+			if _, err := ref.Send(chat, fmt.Sprintf("message %d", i), ""); err != nil {
+				t.Fatal(err)
+			}
+			// Wait for status-go's broadcast to send it to us: one packet each.
+			ref.WaitWakuEvent(t, wait, func(ev WakuEvent) bool { return ev.Event == "envelope.sent" && ev.Peer == us })
+		}
+		elapsed := time.Since(start).Seconds()
+		// Its Status Update comes after those packets and is never dropped (settings
+		// count against the byte limit only): once we have it, we handled them all.
+		if err := ref.SetPoW(0.0001); err != nil {
+			t.Fatal(err)
+		}
+		p := refPeer(t, u, ref, func(p whisper.PeerInfo) bool { return p.PoW == 0.0001 })
+		bound := float64(n) - (1 + elapsed)
+		if p.Dropped == 0 || float64(p.Dropped) < bound || p.Received+p.Dropped < n {
+			t.Fatalf("%d packets in %.2f s: dropped %d, received %d; want at least %.1f dropped", n, elapsed, p.Dropped, p.Received, bound)
+		}
+		t.Logf("%d packets in %.2f s at our limit of 1/s: %d dropped and counted", n, elapsed, p.Dropped)
 	})
 }
