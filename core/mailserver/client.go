@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -250,13 +251,18 @@ func (c *Client) page(ctx context.Context, p *whisper.Peer, q query, limit *uint
 	return nil, fmt.Errorf("request history from %s: %w", p.ID().TerminalString(), lastErr)
 }
 
-// request builds the packet body of one page in the configured form and its ID.
-func (c *Client) request(q query, limit uint32) (body []byte, id [32]byte, err error) {
+// request builds the packet body of one page in the configured form and its ID; the
+// struct form has Topics for a Waku mailserver.
+func (c *Client) request(q query, limit uint32, waku bool) (body []byte, id [32]byte, err error) {
 	if c.cfg.Form == FormStruct {
 		if _, err := rand.Read(id[:]); err != nil {
 			return nil, id, fmt.Errorf("request id: %w", err)
 		}
-		body, err = EncodeMessagesRequest(id, q.lower, q.upper, min(limit, maxStructLimit), q.cursor, q.bloom)
+		if waku {
+			body, err = EncodeWakuMessagesRequest(id, q.lower, q.upper, min(limit, maxStructLimit), q.cursor, q.bloom, q.topics)
+		} else {
+			body, err = EncodeMessagesRequest(id, q.lower, q.upper, min(limit, maxStructLimit), q.cursor, q.bloom)
+		}
 		return body, id, err
 	}
 	var payload []byte
@@ -280,7 +286,7 @@ func (c *Client) once(ctx context.Context, p *whisper.Peer, q query, limit uint3
 	if err := ctx.Err(); err != nil {
 		return nil, err // never send a request whose answer nobody will wait for
 	}
-	body, id, err := c.request(q, limit)
+	body, id, err := c.request(q, limit, strings.HasPrefix(p.Protocol(), "waku/"))
 	if err != nil {
 		return nil, err
 	}

@@ -308,6 +308,12 @@ type (
 		From, To, Limit uint32
 		Cursor, Bloom   []byte
 	}
+	encWakuMessagesRequest struct {
+		ID              []byte
+		From, To, Limit uint32
+		Cursor, Bloom   []byte
+		Topics          [][]byte
+	}
 )
 
 // EncodePayload is the late-2019 RLP MessagesRequestPayload (FormPayload) a client puts
@@ -334,6 +340,19 @@ func EncodePayloadTopics(lower, upper uint32, bloom whisper.Bloom, topics []whis
 func EncodeMessagesRequest(id [32]byte, from, to, limit uint32, cursor []byte, bloom whisper.Bloom) ([]byte, error) {
 	return rlp.EncodeToBytes(&encMessagesRequest{ID: id[:], From: from, To: to, Limit: limit,
 		Cursor: append([]byte{}, cursor...), Bloom: bloom[:]})
+}
+
+// EncodeWakuMessagesRequest is the body of a struct-form request to a Waku mailserver:
+// status-go v0.70.1's waku/common.MessagesRequest has a seventh field, Topics, which its
+// RLP decoder requires (six fields fail to decode, and the request goes unanswered); a
+// non-empty list selects exactly.
+func EncodeWakuMessagesRequest(id [32]byte, from, to, limit uint32, cursor []byte, bloom whisper.Bloom, topics []whisper.Topic) ([]byte, error) {
+	ts := make([][]byte, len(topics))
+	for i := range topics {
+		ts[i] = topics[i][:]
+	}
+	return rlp.EncodeToBytes(&encWakuMessagesRequest{ID: id[:], From: from, To: to, Limit: limit,
+		Cursor: append([]byte{}, cursor...), Bloom: bloom[:], Topics: ts})
 }
 
 // Completion is a code-125 request-complete packet.
