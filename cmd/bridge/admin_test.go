@@ -129,6 +129,9 @@ connectors:
 		`statusgate_events_in_total{network="api",route="status"} 1`,
 		`statusgate_events_out_total{network="status",route="status"} 1`,
 		"statusgate_peers 0",
+		`statusgate_protocol_peers{protocol="shh"} 0`,
+		`statusgate_protocol_peers{protocol="waku"} 0`,
+		`statusgate_envelopes_received_total{protocol="waku"} 0`,
 		"statusgate_status_send_seconds_count 1",
 		"go_goroutines ",
 	}

@@ -136,11 +136,20 @@ node:
   confirmations: true
   soft_time_errors: true
   max_message_size: 2048
+  protocols: [waku]
+  limits:
+    waku: {packets_per_second: 10, packet_burst: 20, bytes_per_second: 65536}
+  waku:
+    versions: [1]
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
 	nc := c.Node.nodeConfig(nil)
+	if len(nc.Protocols) != 1 || nc.Protocols[0] != "waku" || nc.Limits["waku"].PacketsPerSecond != 10 || nc.Limits["waku"].PacketBurst != 20 ||
+		nc.Limits["waku"].BytesPerSecond != 65536 || len(nc.Waku.Versions) != 1 || !nc.Whisper.TopicBloom {
+		t.Errorf("protocols, limits, waku, light: %+v", nc)
+	}
 	if !nc.ZeroPoW || nc.Whisper.MinPoW != 0 {
 		t.Errorf("min_pow 0: ZeroPoW %v, MinPoW %v", nc.ZeroPoW, nc.Whisper.MinPoW)
 	}
@@ -170,6 +179,12 @@ func TestLoadConfig_rejects(t *testing.T) {
 		{"negative min pow", "node: {min_pow: -0.5}\n", "node.min_pow"},
 		{"nan min pow", "node: {min_pow: .nan}\n", "node.min_pow"},
 		{"huge messages", "node: {max_message_size: 20000000}\n", "node.max_message_size"},
+		{"unknown protocol", "node: {protocols: [shh, les]}\n", "node.protocols[1]"},
+		{"no protocol", "node: {protocols: []}\n", "node.protocols"},
+		{"limits of no protocol", "node: {limits: {eth: {}}}\n", "node.limits.eth"},
+		{"negative waku limit", "node: {limits: {waku: {packets_per_second: -1}}}\n", "node.limits.waku"},
+		{"unknown limits key", "node: {limits: {waku: {pps: 1}}}\n", "pps"},
+		{"waku version 2", "node: {waku: {versions: [2]}}\n", "node.waku.versions[0]"},
 		{"bad store driver", "store: {driver: mysql}\n", "store.driver"},
 		{"postgres without dsn", "store: {driver: postgres}\n", "store.dsn"},
 		{"postgres with path", "store: {driver: postgres, dsn: 'host=x', path: /x.db}\n", "store.path"},

@@ -25,11 +25,13 @@ type peersReport struct {
 }
 
 type peerReport struct {
-	ID      string `json:"id"`
-	Name    string `json:"name"`
-	Addr    string `json:"addr"`
-	Trusted bool   `json:"trusted,omitempty"`
-	Light   bool   `json:"light,omitempty"`
+	ID       string   `json:"id"`
+	Name     string   `json:"name"`
+	Addr     string   `json:"addr"`
+	Protocol string   `json:"protocol"`
+	Also     []string `json:"also,omitempty"`
+	Trusted  bool     `json:"trusted,omitempty"`
+	Light    bool     `json:"light,omitempty"`
 }
 
 type discoveryReport struct {
@@ -61,7 +63,8 @@ func reportPeers(nd *node.Node) peersReport {
 }
 
 func peerInfoReport(p whisper.PeerInfo) peerReport {
-	return peerReport{ID: p.ID.String(), Name: p.Name, Addr: p.RemoteAddr, Trusted: p.Trusted, Light: p.LightNode}
+	return peerReport{ID: p.ID.String(), Name: p.Name, Addr: p.RemoteAddr, Protocol: p.Protocol, Also: p.Also, Trusted: p.Trusted,
+		Light: p.LightNode}
 }
 
 func reportDiscovery(nd *node.Node) discoveryReport {
@@ -120,6 +123,36 @@ func (c discoveryCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for reason, n := range st.Discv5.Drops {
 		ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(n), reason)
+	}
+}
+
+// protocolCollector exports the envelopes of each protocol (shh, waku) and those
+// relayed between them to Prometheus.
+type protocolCollector struct{ nd *node.Node }
+
+var (
+	descProtocolPeers = prometheus.NewDesc("statusgate_protocol_peers",
+		"Connected peers by the protocol they exchange envelopes on.", []string{"protocol"}, nil)
+	descProtocolReceived = prometheus.NewDesc("statusgate_envelopes_received_total",
+		"New envelopes accepted from peers, by protocol.", []string{"protocol"}, nil)
+	descProtocolSent = prometheus.NewDesc("statusgate_envelopes_sent_total",
+		"Envelopes sent to peers, by protocol and where they came from (local, or the protocol they arrived on): "+
+			"from another protocol than the one sent on, they were relayed between network generations.", []string{"protocol", "from"}, nil)
+)
+
+func (c protocolCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descProtocolPeers, descProtocolReceived, descProtocolSent} {
+		ch <- d
+	}
+}
+
+func (c protocolCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, p := range c.nd.Whisper().Stats().Protocols {
+		ch <- prometheus.MustNewConstMetric(descProtocolPeers, prometheus.GaugeValue, float64(p.Peers), p.Name)
+		ch <- prometheus.MustNewConstMetric(descProtocolReceived, prometheus.CounterValue, float64(p.Received), p.Name)
+		for from, n := range p.SentFrom {
+			ch <- prometheus.MustNewConstMetric(descProtocolSent, prometheus.CounterValue, float64(n), p.Name, from)
+		}
 	}
 }
 
@@ -199,7 +232,11 @@ func printPeers(w io.Writer, r peersReport) {
 		if p.Light {
 			flags = append(flags, "light")
 		}
-		fmt.Fprintf(w, "  %s %s %q %s\n", p.ID, p.Addr, p.Name, strings.Join(flags, ","))
+		proto := p.Protocol
+		if len(p.Also) > 0 {
+			proto += " (also " + strings.Join(p.Also, ", ") + ")"
+		}
+		fmt.Fprintf(w, "  %s %s %s %q %s\n", p.ID, p.Addr, proto, p.Name, strings.Join(flags, ","))
 	}
 	d := r.Discovery
 	if !d.On {

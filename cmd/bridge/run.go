@@ -148,7 +148,7 @@ func loadStartFiles(cfg *Config) (startFiles, error) {
 }
 
 // assemble builds, without I/O, every service of cfg in start order: the Status node
-// (core/node: devp2p plus Whisper shh/6) and its mailserver (core/mailserver, archiving
+// (core/node: devp2p with Whisper shh/6 and Waku) and its mailserver (core/mailserver, archiving
 // into st), and, when routes are configured, the gateway (core/gateway) with the puppet
 // registry, the Status SDK and the connectors, plus the admin HTTP server (/healthz,
 // /readyz, /metrics). bridge check-config runs it too, so that it reports whatever a
@@ -226,8 +226,8 @@ func assemble(cfg *Config, log *slog.Logger, st *store.Store, f startFiles) ([]s
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "statusgate", Name: "peers",
-			Help: "Connected Whisper peers."}, func() float64 { return float64(len(nd.Peers())) }),
-		discoveryCollector{nd})
+			Help: "Connected peers (Whisper and Waku)."}, func() float64 { return float64(len(nd.Peers())) }),
+		discoveryCollector{nd}, protocolCollector{nd})
 	gw, err := buildGateway(cfg, log, nd, identity.ChatKey(&key.PublicKey), history, st, f, reg)
 	if err != nil {
 		return nil, err

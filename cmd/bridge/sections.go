@@ -16,6 +16,7 @@ import (
 
 	"github.com/statusgate/statusgate/core/mailserver"
 	"github.com/statusgate/statusgate/core/node"
+	"github.com/statusgate/statusgate/core/waku"
 	"github.com/statusgate/statusgate/core/whisper"
 	"github.com/statusgate/statusgate/identity"
 )
@@ -24,7 +25,8 @@ import (
 // http, log): each maps onto its package's Config. The root, the gateway and connector
 // sections and the checks across sections are in config.go.
 
-// NodeConfig is the Status node (core/node): its devp2p host and Whisper service.
+// NodeConfig is the Status node (core/node): its devp2p host and its Whisper and Waku
+// protocols over one envelope service.
 type NodeConfig struct {
 	// ListenAddr is the TCP address for incoming peers (and UDP for discovery).
 	// Default ":30303".
@@ -48,8 +50,23 @@ type NodeConfig struct {
 	// KeyFile holds the node key (64 hex characters, mode 0600), created if missing.
 	// Default "<data_dir>/nodekey".
 	KeyFile string `yaml:"key_file"`
-	// Light sends the light-node flag in the Whisper handshake. Default false.
+	// Light makes the node a light node: the light flag in its handshakes, and it
+	// listens for its own topics only: its bloom filter (shh/6) and topic interest
+	// (Waku) are exactly the topics of its chats and 1:1 filters. Default false: a full
+	// node, which receives and relays every topic.
 	Light bool `yaml:"light"`
+	// Protocols are the protocols the node speaks: "shh" (Whisper v6, shh/6) and
+	// "waku" (waku/1, and waku/0 for peers offering only it). Default both: envelopes
+	// from either generation reach the other through the node.
+	Protocols []string `yaml:"protocols"`
+	// Limits are per-protocol per-peer limits (node.limits.shh, node.limits.waku:
+	// packets_per_second, packet_burst, bytes_per_second, byte_burst,
+	// send_packets_per_second, send_packet_burst); the inbound ones are advertised to
+	// Waku peers. Default (and zero fields) 100 packets/s (burst 200) and 4 MiB/s in,
+	// 50 packets/s (burst 20) out.
+	Limits map[string]node.Limits `yaml:"limits"`
+	// Waku configures the Waku protocol: versions (default [1, 0]).
+	Waku waku.Config `yaml:"waku"`
 	// Confirmations sends status-go's message confirmations. Default false.
 	Confirmations bool `yaml:"confirmations"`
 	// SoftTimeErrors keeps peers that send envelopes with bad timestamps (status-go's
@@ -144,10 +161,14 @@ func (n *NodeConfig) nodeConfig(log *slog.Logger) node.Config {
 		Discovery:    n.Discovery,
 		MaxPeers:     n.MaxPeers,
 		ZeroPoW:      *n.MinPoW == 0,
+		Protocols:    n.Protocols,
+		Limits:       n.Limits,
+		Waku:         n.Waku,
 		Whisper: whisper.Config{
 			MinPoW:         *n.MinPoW,
 			MaxMessageSize: n.MaxMessageSize,
 			LightNode:      n.Light,
+			TopicBloom:     n.Light,
 			Confirmations:  n.Confirmations,
 			SoftTimeErrors: n.SoftTimeErrors,
 		},

@@ -42,6 +42,10 @@ func allowed(pkg, dep string) bool {
 		return under(dep, "core/discv5")
 	case under(pkg, "core/peers"): // the peer pool works on discovery only
 		return under(dep, "core/peers") || dep == "core/discv5"
+	case under(pkg, "core/whisper"): // the envelope service knows its wires only through its Wire seam
+		return under(dep, "core/whisper") || dep == "identity"
+	case under(pkg, "core/waku"): // a wire of the envelope service: whisper's seam only
+		return under(dep, "core/waku") || under(dep, "core/whisper")
 	case under(pkg, "core/ratchet"): // below core/status, above core/whisper; payloads ride inside it
 		return under(dep, "core/ratchet") || under(dep, "core/whisper") || dep == "identity"
 	case under(pkg, "core/status"):
@@ -104,6 +108,11 @@ func TestAllowed_rules(t *testing.T) {
 		{"core/whisper", "core/gateway", false},
 		{"core/whisper", "bridges", false},
 		{"core/node", "core/whisper", true},
+		{"core/node", "core/waku", true},
+		{"core/waku", "core/whisper", true},
+		{"core/waku", "core/node", false},
+		{"core/waku", "identity", false},
+		{"core/whisper", "core/waku", false},
 		{"core/status", "core/chat", true},
 		{"core/status", "store", false},
 		{"bridges/irc", "bridges", true},
