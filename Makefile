@@ -59,7 +59,7 @@ statusgo-ref:
 # they run a fixed 4,000 messages once, and the 10,000-puppet memory figure once.
 bench: ref statusgo-ref
 	@mkdir -p $(BIN) && cat /proc/loadavg > $(BIN)/bench-load.txt
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./core/whisper/ | tee $(BIN)/bench-ours.txt
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./core/whisper/ ./core/waku/ | tee $(BIN)/bench-ours.txt
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./core/chat/ ./identity/ | tee -a $(BIN)/bench-ours.txt
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./store/ | tee -a $(BIN)/bench-ours.txt
 	rm -rf $(BIN)/samples

@@ -529,6 +529,12 @@ const notes = `
   dispatched to 100 public-chat subscriptions, which decrypt it and recover the signer.
   Ratio = ours / geth ns per envelope (envelopes per second = 10⁹ / ns/op); signer
   recovery on the decrypting workers dominates both sides.
+- **IngestWaku** (core/waku, no twin) is Ingest with the envelopes arriving on a waku/1
+  peer: the wire decides only the handshake, so it should cost what Ingest costs.
+- **Relay/{shh,waku}-{shh,waku}** (core/waku, no twin) is one envelope carried by one node
+  from a peer of the first protocol to a peer of the second, in packets of 64 (decode,
+  validate, pool, eager forwarding, the write), no subscription: shh-waku and waku-shh
+  are the generation bridge, shh-shh and waku-waku the same relay within one.
 - **DecodeTransit / DecodeProtobuf** (no twin) are one received Status chat payload:
   decode, message id (keccak256 of author ‖ payload) and a dedupe lookup. The protobuf
   generation carries its own signature, so it also recovers the author (libsecp256k1);
