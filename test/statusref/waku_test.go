@@ -591,7 +591,7 @@ func TestWaku_lowPoW(t *testing.T) {
 	if err := ref.JoinPublic(chat); err != nil {
 		t.Fatal(err)
 	}
-	u := newUsWith(t, node.Config{Whisper: whisper.Config{MinPoW: 0.01, Confirmations: true}})
+	u := newUsNode(t, node.Config{Whisper: whisper.Config{MinPoW: 0.01, Confirmations: true}})
 	topic := whisper.TopicFromName(chat)
 	low := sealed(t, topic, chat, 0)
 	for low.PoW() >= 0.01 {
@@ -711,7 +711,7 @@ func TestWaku_rateLimits(t *testing.T) {
 		if err := ref.JoinPublic(chat); err != nil {
 			t.Fatal(err)
 		}
-		u := newUsWith(t, node.Config{Limits: map[string]node.Limits{node.ProtocolWaku: {PacketsPerSecond: 1, PacketBurst: 1}}})
+		u := newUsNode(t, node.Config{Limits: map[string]node.Limits{node.ProtocolWaku: {PacketsPerSecond: 1, PacketBurst: 1}}})
 		link(t, u, ref)
 		refPeer(t, u, ref, func(p whisper.PeerInfo) bool { return p.Topics > 0 })
 		us := u.nd.ID().String()
