@@ -738,3 +738,35 @@ func TestWaku_rateLimits(t *testing.T) {
 		t.Logf("%d packets in %.2f s at our limit of 1/s: %d dropped and counted", n, elapsed, p.Dropped)
 	})
 }
+
+// TestWaku_v0: waku/0, status-go's first Waku (the handshake [0, options] with string
+// keys), read and spoken: our node offering only waku/0 makes status-go (which offers
+// both) speak it with us; its handshake reads as waku/1's does, and a public chat works
+// both ways.
+func TestWaku_v0(t *testing.T) {
+	ref := startWaku(t, WakuOptions{}, Options{})
+	u := newUsNode(t, node.Config{Protocols: []string{node.ProtocolWaku}, Waku: waku.Config{Versions: []uint{waku.V0}}})
+	link(t, u, ref)
+	if p := refPeer(t, u, ref, func(p whisper.PeerInfo) bool { return p.Topics > 0 }); p.Protocol != "waku/0" || p.PoW != 0.000002 {
+		t.Fatalf("status-go as we read it: %+v", p)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch, err := u.client.Join(ctx, "waku-zero")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Leave()
+	if err := ref.JoinPublic("waku-zero"); err != nil {
+		t.Fatal(err)
+	}
+	fromRef(t, ref, "waku-zero", ch.Messages(), "over waku/0")
+	clock := ch.NextClock(timeNow())
+	ids, err := ch.SendMessage(ctx, status.Outgoing{Text: "back over waku/0", Clock: clock}, u.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := ref.WaitMessage(t, wait); len(ids) != 1 || m.ID != [32]byte(ids[0]) || m.Text != "back over waku/0" {
+		t.Fatalf("status-go got %+v", m)
+	}
+}
