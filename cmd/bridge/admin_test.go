@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -13,18 +12,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/statusgate/statusgate/test/freeport"
 )
 
-// freeAddr returns a loopback address that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+// freeAddr returns a loopback address reserved for this test process.
+func freeAddr(t *testing.T) string { return freeport.Addr(t) }
 
 func httpGet(t *testing.T, url string) (int, string) {
 	t.Helper()

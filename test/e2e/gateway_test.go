@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/statusgate/statusgate/identity"
+	"github.com/statusgate/statusgate/test/freeport"
 )
 
 const (
@@ -559,16 +559,8 @@ func runBridge(t *testing.T, args ...string) (string, int) {
 	}
 }
 
-// freeAddr returns a loopback TCP address that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+// freeAddr returns a loopback TCP address reserved for this test process.
+func freeAddr(t *testing.T) string { return freeport.Addr(t) }
 
 func writeFile(t *testing.T, path, content string) {
 	t.Helper()

@@ -32,6 +32,8 @@ import (
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
+
+	"github.com/statusgate/statusgate/test/freeport"
 )
 
 // Version is the pinned Dendrite release (module github.com/element-hq/dendrite).
@@ -338,16 +340,8 @@ func (s *Server) RegisterUser(t testing.TB, localpart string) *mautrix.Client {
 // UserID returns @localpart:localhost.
 func UserID(localpart string) id.UserID { return id.NewUserID(localpart, ServerName) }
 
-// freePort asks the kernel for a free port of 127.0.0.1 and releases it.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("homeserver: find a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+// freePort returns a port of 127.0.0.1 reserved for this test process.
+func freePort(t testing.TB) int { return freeport.Port(t) }
 
 // FreeAddr returns a free "127.0.0.1:port", for the appservice listener.
 func FreeAddr(t testing.TB) string {

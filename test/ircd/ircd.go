@@ -18,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/statusgate/statusgate/test/freeport"
 )
 
 // Binary is where Debian's ngircd package installs the daemon.
@@ -129,16 +131,8 @@ func (s *Server) start() {
 	}
 }
 
-// freePort asks the kernel for a free port of 127.0.0.1 and releases it for ngircd.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("ircd: find a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+// freePort returns a port of 127.0.0.1 reserved for this test process, for ngircd.
+func freePort(t testing.TB) int { return freeport.Port(t) }
 
 // config is TEST-SERVERS.md §2's ngircd.conf.
 func config(port int, opts Options) string {

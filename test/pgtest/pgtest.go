@@ -28,7 +28,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -42,6 +41,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+
+	"github.com/statusgate/statusgate/test/freeport"
 )
 
 // DefaultBin is where Debian's postgresql-15 package puts the server binaries.
@@ -172,12 +173,10 @@ var errPortInUse = errors.New("port in use")
 // runServer starts the postmaster as our direct child (so the parent-death signal
 // reaches it) and waits for "ready to accept connections" on its log.
 func runServer(bin, dir, data string, cred *syscall.Credential) (*server, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Reserve()
 	if err != nil {
 		return nil, fmt.Errorf("find a free port: %w", err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
 	logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("server-%d.log", port)))
 	if err != nil {
 		return nil, fmt.Errorf("create server log: %w", err)
