@@ -7,10 +7,13 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"unicode"
+
+	statusalias "github.com/status-im/status-go/protocol/identity/alias"
 )
 
 // Word-list files and sizes. status-go's alias reduces the generator's output modulo the
@@ -32,8 +35,10 @@ const (
 	maxWordFileSize = 1 << 20
 )
 
-// AliasWords holds the two word lists of the three-word alias. It is immutable after
-// construction and safe for concurrent use. A nil *AliasWords is valid for Namer.
+// AliasWords holds two word lists of the three-word alias that replace Status's own: the
+// override identity.alias_words loads. It is immutable after construction and safe for
+// concurrent use. A nil *AliasWords stands for Status's lists, compiled in from status-go
+// (protocol/identity/alias), and is valid for Namer.
 type AliasWords struct {
 	adjectives []string
 	animals    []string
@@ -130,20 +135,24 @@ func readWordFile(path string) ([]string, error) {
 }
 
 // Alias returns the three-word alias of pub, "Adjective Adjective Animal", as status-go
-// (GenerateFromPublicKey) and Status 1.x compute it. On a nil *AliasWords (no word lists
-// configured) it returns ShortKey(pub) instead. It returns "" for a nil key.
+// (GenerateFromPublicKey) and Status 1.x compute it, from w's lists; on a nil *AliasWords
+// from Status's own, through status-go. It returns "" for a nil key.
 func (w *AliasWords) Alias(pub *ecdsa.PublicKey) string {
-	if w == nil || !usable(pub) {
-		return ShortKey(pub)
+	if !usable(pub) {
+		return ""
+	}
+	if w == nil {
+		return statusalias.GenerateFromPublicKey(pub)
 	}
 	return w.GenerateAliasFromSeed(AliasSeed(pub))
 }
 
 // GenerateAliasFromSeed returns the alias for an LFSR seed (status-go generateAddress);
-// seed 42 gives "Hard Tame Brownbutterfly". It returns "" on a nil *AliasWords.
+// with Status's lists (a nil *AliasWords) seed 42 gives "Hard Tame Brownbutterfly".
 func (w *AliasWords) GenerateAliasFromSeed(seed uint64) string {
 	if w == nil {
-		return ""
+		// status-go's generator reads only the low 64 bits of X, which here are seed.
+		return statusalias.GenerateFromPublicKey(&ecdsa.PublicKey{X: new(big.Int).SetUint64(seed)})
 	}
 	a1, a2, an := AliasIndices(seed)
 	return w.adjectives[a1] + " " + w.adjectives[a2] + " " + w.animals[an]
@@ -190,29 +199,30 @@ func (g *lfsr) next() uint64 {
 	return g.state
 }
 
-// Namer names Status users for display: the three-word alias when word lists are loaded,
-// otherwise ShortKey. The zero value and a Namer built from nil words use ShortKey. It is
-// immutable and safe for concurrent use.
+// Namer names Status users for display by their three-word alias: from Status's own word
+// lists unless it was built over an override. The zero value and a nil *Namer use
+// Status's lists. It is immutable and safe for concurrent use.
 type Namer struct {
 	words *AliasWords
 }
 
-// NewNamer returns a Namer over words, which may be nil (no alias_words configured).
+// NewNamer returns a Namer over words; nil (no identity.alias_words configured) means
+// Status's own lists.
 func NewNamer(words *AliasWords) *Namer {
 	return &Namer{words: words}
 }
 
-// Name returns the display name of pub: its alias, or ShortKey(pub) without word lists.
-// It returns "" for a nil key.
+// Name returns the display name of pub: its three-word alias. It returns "" for a nil
+// key.
 func (n *Namer) Name(pub *ecdsa.PublicKey) string {
 	if n == nil {
-		return ShortKey(pub)
+		return (*AliasWords)(nil).Alias(pub)
 	}
-	return n.words.Alias(pub) // nil words: ShortKey
-
+	return n.words.Alias(pub)
 }
 
-// HasAliases reports whether Name gives three-word aliases.
-func (n *Namer) HasAliases() bool {
+// Overridden reports whether n names from word lists other than Status's own (loaded from
+// identity.alias_words).
+func (n *Namer) Overridden() bool {
 	return n != nil && n.words != nil
 }

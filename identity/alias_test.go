@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -66,13 +67,48 @@ func TestLFSR_next(t *testing.T) {
 	}
 }
 
+// TestAlias_statusVectors checks the names given with Status's own word lists, compiled in
+// from status-go: no word-list files are needed.
 func TestAlias_statusVectors(t *testing.T) {
+	v := loadVectors(t)
+	var builtin *AliasWords
+	for _, k := range v.Keys {
+		pub := mustParse(t, k.ChatKey)
+		for name, got := range map[string]string{
+			"Alias":           builtin.Alias(pub),
+			"NewNamer(nil)":   NewNamer(nil).Name(pub),
+			"zero Namer":      (&Namer{}).Name(pub),
+			"nil *Namer":      (*Namer)(nil).Name(pub),
+			"seed of its key": builtin.GenerateAliasFromSeed(AliasSeed(pub)),
+		} {
+			if got != k.Alias {
+				t.Errorf("%s(%s) = %q, want %q", name, k.ShortKey, got, k.Alias)
+			}
+		}
+	}
+	for _, s := range v.Seeds {
+		if got := builtin.GenerateAliasFromSeed(s.Seed); got != s.Alias {
+			t.Errorf("GenerateAliasFromSeed(%d) = %q, want %q", s.Seed, got, s.Alias)
+		}
+	}
+	// The key whose private scalar is 1 (issue 13, checked against status-go v0.70.1).
+	one := mustParse(t, "0x0479be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"+
+		"483ada7726a3c4655da4fbfc0e1108a8fd17b448a68554199c47d08ffb10d4b8")
+	if got, want := NewNamer(nil).Name(one), "Moral Overdue Bushviper"; got != want {
+		t.Errorf("Name(G) = %q, want %q", got, want)
+	}
+	if NewNamer(nil).Overridden() || (*Namer)(nil).Overridden() || (&Namer{}).Overridden() {
+		t.Error("Overridden without word lists = true")
+	}
+}
+
+// TestAlias_statusListsAsOverride loads Status's lists through identity.alias_words's path
+// (LoadAliasWords) from the shared test data, when present, and checks they name as the
+// compiled-in lists do.
+func TestAlias_statusListsAsOverride(t *testing.T) {
 	v := loadVectors(t)
 	words := statusWords(t)
 	for _, k := range v.Keys {
-		if got := words.Alias(mustParse(t, k.ChatKey)); got != k.Alias {
-			t.Errorf("Alias(%s) = %q, want %q", k.ShortKey, got, k.Alias)
-		}
 		if got := NewNamer(words).Name(mustParse(t, k.ChatKey)); got != k.Alias {
 			t.Errorf("Namer.Name(%s) = %q, want %q", k.ShortKey, got, k.Alias)
 		}
@@ -80,6 +116,13 @@ func TestAlias_statusVectors(t *testing.T) {
 	for _, s := range v.Seeds {
 		if got := words.GenerateAliasFromSeed(s.Seed); got != s.Alias {
 			t.Errorf("GenerateAliasFromSeed(%d) = %q, want %q", s.Seed, got, s.Alias)
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 1000 {
+		seed := r.Uint64()
+		if got, want := words.GenerateAliasFromSeed(seed), (*AliasWords)(nil).GenerateAliasFromSeed(seed); got != want {
+			t.Fatalf("seed %#x: the shared lists give %q, status-go %q", seed, got, want)
 		}
 	}
 }
@@ -100,30 +143,20 @@ func TestAlias_usesIndices(t *testing.T) {
 	}
 }
 
-func TestNamer_fallsBackToShortKey(t *testing.T) {
+func TestNamer_override(t *testing.T) {
 	v := loadVectors(t).Keys[0]
 	pub := mustParse(t, v.ChatKey)
-	var nilWords *AliasWords
-	var nilNamer *Namer
-	cases := []struct {
-		name string
-		got  string
-	}{
-		{"NewNamer(nil)", NewNamer(nil).Name(pub)},
-		{"zero Namer", (&Namer{}).Name(pub)},
-		{"nil *Namer", nilNamer.Name(pub)},
-		{"nil *AliasWords Alias", nilWords.Alias(pub)},
+	adj, ani := syntheticWords(AdjectiveCount, AnimalCount)
+	words, err := NewAliasWords(adj, ani)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tc := range cases {
-		if tc.got != v.ShortKey {
-			t.Errorf("%s = %q, want %q", tc.name, tc.got, v.ShortKey)
-		}
+	a1, a2, an := v.AliasIndices[0], v.AliasIndices[1], v.AliasIndices[2]
+	if got, want := NewNamer(words).Name(pub), fmt.Sprintf("Adj%d Adj%d Animal%d", a1, a2, an); got != want {
+		t.Errorf("Name over the override = %q, want %q", got, want)
 	}
-	if NewNamer(nil).HasAliases() || nilNamer.HasAliases() {
-		t.Error("HasAliases without words = true")
-	}
-	if got := nilWords.GenerateAliasFromSeed(42); got != "" {
-		t.Errorf("nil words GenerateAliasFromSeed = %q, want \"\"", got)
+	if !NewNamer(words).Overridden() {
+		t.Error("Overridden with words = false")
 	}
 }
 
@@ -140,9 +173,6 @@ func TestNamer_nilKey(t *testing.T) {
 		if got := n.Name(&ecdsa.PublicKey{}); got != "" {
 			t.Errorf("Name(empty key) = %q, want \"\"", got)
 		}
-	}
-	if !NewNamer(words).HasAliases() {
-		t.Error("HasAliases with words = false")
 	}
 }
 

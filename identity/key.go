@@ -166,7 +166,7 @@ func DisplayKey(pub *ecdsa.PublicKey) string {
 	return string(multibaseBase58btc) + base58.Encode(raw)
 }
 
-// ShortKey formats pub as the short form shown when no alias words are configured:
+// ShortKey formats pub as the short form shown beside an alias where the key matters:
 // "0x" + the first 6 hex characters of the 130-character key + "…" + its last 5, for
 // example "0x04261c…88bc6". It returns "" for a nil key.
 func ShortKey(pub *ecdsa.PublicKey) string {

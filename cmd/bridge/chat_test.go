@@ -71,8 +71,8 @@ func TestChat_againstReference(t *testing.T) {
 	if st, err := os.Stat(keyFile); err != nil || st.Mode().Perm() != 0o600 {
 		t.Errorf("key file: %v %v, want mode 0600", st, err)
 	}
-	if !strings.Contains(stderr.String(), identity.ShortKey(&me.PublicKey)) {
-		t.Errorf("identity not announced as %s:\n%s", identity.ShortKey(&me.PublicKey), stderr)
+	if as := identity.NewNamer(nil).Name(&me.PublicKey) + " (" + identity.ChatKey(&me.PublicKey) + ")"; !strings.Contains(stderr.String(), as) {
+		t.Errorf("identity not announced as %s:\n%s", as, stderr)
 	}
 
 	// (a) geth → terminal.
@@ -99,7 +99,7 @@ func TestChat_againstReference(t *testing.T) {
 		t.Fatalf("message not shown within 20 s; stdout:\n%s\nstderr:\n%s", stdout, stderr)
 	}
 	line := findLine(stdout.String(), "hello from geth")
-	want := regexp.MustCompile(`^\d\d:\d\d:\d\d  ` + regexp.QuoteMeta(identity.ShortKey(&bob.PublicKey)) + `  hello from geth$`)
+	want := regexp.MustCompile(`^\d\d:\d\d:\d\d  ` + regexp.QuoteMeta(identity.NewNamer(nil).Name(&bob.PublicKey)) + `  hello from geth$`)
 	if !want.MatchString(line) {
 		t.Errorf("line %q does not match %s", line, want)
 	}
@@ -306,7 +306,7 @@ func TestChat_aliasWords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if name := n.Name(&k.PublicKey); !n.HasAliases() || !regexp.MustCompile(`^Adj\d+ Adj\d+ Animal\d+$`).MatchString(name) {
+	if name := n.Name(&k.PublicKey); !n.Overridden() || !regexp.MustCompile(`^Adj\d+ Adj\d+ Animal\d+$`).MatchString(name) {
 		t.Errorf("name %q, want a three-word alias", name)
 	}
 	if c, err := loadConfig(""); err != nil || c.Identity.AliasWords != "" {

@@ -80,7 +80,7 @@ func TestChat_toStatusGo(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("answer not shown within 30 s; stdout:\n%s\nstderr:\n%s", stdout, stderr)
 	}
-	alias := identity.ShortKey(ref.PublicKey()) // no alias word lists in this configuration
+	alias := identity.NewNamer(nil).Name(ref.PublicKey()) // Status's own word lists: no identity.alias_words here
 	want := regexp.MustCompile(`^\d\d:\d\d:\d\d  ` + regexp.QuoteMeta(alias) + `  hello from status-go$`)
 	if line := findLine(stdout.String(), "hello from status-go"); !want.MatchString(line) {
 		t.Errorf("line %q does not match %s", line, want)

@@ -187,7 +187,7 @@ func assemble(cfg *Config, log *slog.Logger, st *store.Store, f startFiles) ([]s
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	log.Info("statusgate starting", "version", statusgate.Version, "data_dir", cfg.DataDir,
-		"node_id", nd.ID().String(), "listen", cfg.Node.ListenAddr, "aliases", f.namer.HasAliases())
+		"node_id", nd.ID().String(), "listen", cfg.Node.ListenAddr, "alias_words", aliasSource(cfg.Identity.AliasWords))
 	if ms != nil {
 		log.Info("mailserver on", "min_pow", *cfg.Mailserver.MinPoW, "retention_days", cfg.Mailserver.RetentionDays,
 			"max_limit", cfg.Mailserver.MaxLimit)

@@ -337,38 +337,46 @@ func (m *MailserverConfig) serverConfig(nodeKey *ecdsa.PrivateKey, log *slog.Log
 
 // IdentityConfig is how Status users are named for display (package identity).
 type IdentityConfig struct {
-	// AliasWords is a directory holding Status's word lists, adjectives.txt and
-	// animals.txt, for three-word aliases ("Experienced Splendid Gibbon"). Default empty: no
-	// aliases, users are shown by short chat key (0x04261c…88bc6). Validate does no I/O;
-	// the directory is read at start-up by namer.
+	// AliasWords is a directory holding word lists, adjectives.txt and animals.txt
+	// (1389 and 1704 words), that replace Status's own in three-word aliases
+	// ("Experienced Splendid Gibbon"). Default empty: Status's lists, built in from
+	// status-go. Validate does no I/O; the directory is read at start-up by namer.
 	AliasWords string `yaml:"alias_words"`
 }
 
 // Validate checks the identity section without touching the file system.
 func (i *IdentityConfig) Validate() error {
 	if i.AliasWords != "" && strings.TrimSpace(i.AliasWords) == "" {
-		return errors.New("identity.alias_words: blank (leave it out for no aliases)")
+		return errors.New("identity.alias_words: blank (leave it out for Status's own word lists)")
 	}
 	return nil
 }
 
-// namer loads the alias word lists, when configured, and returns the namer for display.
+// namer loads the override word lists, when configured, and returns the namer for display.
 // Errors name the key the directory came from.
 func (i *IdentityConfig) namer() (*identity.Namer, error) {
 	return loadNamer("identity.alias_words", i.AliasWords)
 }
 
-// loadNamer reads the word lists in dir (none when dir is empty); key names the setting
-// that gave dir, for the error.
+// loadNamer reads the word lists in dir (Status's own when dir is empty); key names the
+// setting that gave dir, for the error.
 func loadNamer(key, dir string) (*identity.Namer, error) {
 	if dir == "" {
 		return identity.NewNamer(nil), nil
 	}
 	words, err := identity.LoadAliasWords(dir)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w (the lists are status-go's protocol/identity/alias/data.go, one word a line)", key, err)
+		return nil, fmt.Errorf("%s: %w (one word a line, as many as status-go's protocol/identity/alias/data.go has; leave the key out for Status's own lists)", key, err)
 	}
 	return identity.NewNamer(words), nil
+}
+
+// aliasSource says, for the start-up log, where aliases come from.
+func aliasSource(dir string) string {
+	if dir == "" {
+		return "status-go (built in)"
+	}
+	return dir
 }
 
 // HTTPConfig is the admin server: /healthz, /readyz, /metrics, and the route table

@@ -62,7 +62,7 @@ func TestWhois_found(t *testing.T) {
 			"network      matrix\n", "account      bot\n", "user         @alice:example.org\n",
 			"display name Alice\n", "chat key     " + rec.ChatKey + "\n",
 			"display key  " + identity.DisplayKey(&key.PublicKey) + "\n",
-			"alias        " + identity.ShortKey(&key.PublicKey) + "\n",
+			"alias        " + identity.NewNamer(nil).Name(&key.PublicKey) + "\n",
 			"first seen   2024-05-01T12:00:00Z\n", "last seen    2024-05-01T13:00:00Z\n",
 		} {
 			if !strings.Contains(out, want) {

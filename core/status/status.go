@@ -43,7 +43,7 @@ type Config struct {
 	// (one Transit and one protobuf envelope, so that 2019 and 2020 clients each see the
 	// message once).
 	SendFormat chat.SendFormat
-	// Namer names authors. Default: short chat keys (no alias word lists).
+	// Namer names authors. Default: three-word aliases from Status's own word lists.
 	Namer *identity.Namer
 	// Buffer is each chat's message buffer. Default 256. Overflow policy: block (the
 	// Whisper subscription, and behind it the node, wait for the reader).
@@ -212,7 +212,7 @@ type Message struct {
 	Chat      string           // the public chat name; for a 1:1 message the author's chat key (0x04…)
 	Author    *ecdsa.PublicKey // who signed it
 	AuthorKey string           // 0x04… chat key
-	Alias     string           // three-word alias, or short key without word lists
+	Alias     string           // three-word alias (Config.Namer)
 	Clock     uint64
 	Timestamp time.Time // the sender's claim (display only), or Sent when the claim is further than MaxTimestampDrift from it
 	Sent      time.Time // the envelope's creation time (Whisper), trusted for ordering ties

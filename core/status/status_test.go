@@ -78,7 +78,7 @@ func TestChat_sendAndReceiveOnceInBothFormats(t *testing.T) {
 	}
 	m := next(t, chatB)
 	if m.Text != "hello from alice" || !m.Author.Equal(&alice.PublicKey) || m.Chat != "status" ||
-		m.AuthorKey != identity.ChatKey(&alice.PublicKey) || m.Alias != identity.ShortKey(&alice.PublicKey) {
+		m.AuthorKey != identity.ChatKey(&alice.PublicKey) || m.Alias != identity.NewNamer(nil).Name(&alice.PublicKey) {
 		t.Fatalf("got %+v", m)
 	}
 	// Whichever generation the workers opened first is shown; its twin is suppressed.

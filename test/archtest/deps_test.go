@@ -178,6 +178,47 @@ func TestGatewayLinksNoDatabaseDriver(t *testing.T) {
 	}
 }
 
+// statusGoAlias is the one status-go package the module imports: Status's alias word lists.
+const statusGoAlias = "github.com/status-im/status-go/protocol/identity/alias"
+
+// TestStatusGoOnlyForAliases checks that status-go (a large module kept for its alias
+// word lists) is imported by identity alone, and only its protocol/identity/alias package,
+// tests included; the reference peers built from it live in modules of their own.
+func TestStatusGoOnlyForAliases(t *testing.T) {
+	cmd := exec.Command("go", "list", "-json", module+"/...")
+	cmd.Dir = ".."
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	found := false
+	for {
+		var p struct {
+			ImportPath                         string
+			Imports, TestImports, XTestImports []string
+		}
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range append(append(p.Imports, p.TestImports...), p.XTestImports...) {
+			if imp != "github.com/status-im/status-go" && !strings.HasPrefix(imp, "github.com/status-im/status-go/") {
+				continue
+			}
+			if rel(p.ImportPath) != "identity" || imp != statusGoAlias {
+				t.Errorf("%s imports %s: only identity imports status-go, and only %s", orRoot(rel(p.ImportPath)), imp, statusGoAlias)
+			} else {
+				found = true
+			}
+		}
+	}
+	if !found {
+		t.Errorf("identity does not import %s (the rule above would check nothing)", statusGoAlias)
+	}
+}
+
 func rel(p string) string { return strings.TrimPrefix(strings.TrimPrefix(p, module), "/") }
 
 func orRoot(p string) string {

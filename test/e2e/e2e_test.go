@@ -33,13 +33,12 @@ const (
 
 // TestE2E_statusToSSE: a signed Status message posted by the reference node into #status,
 // once as a 2019 client (Transit) and once as a 2020 client (protobuf), comes out of the
-// api connector's event stream with its text and the author's chat key and alias (short
-// key without word lists) as sender.
+// api connector's event stream with its text and the author's chat key and three-word
+// alias (Status's word lists, with no identity.alias_words) as sender.
 func TestE2E_statusToSSE(t *testing.T) {
 	t.Parallel()
 	sp := startStatusPeer(t)
-	aliasDir, words := aliasWords(t)
-	g := newGateway(t, gatewayOptions{peers: []string{sp.ref.Enode()}, aliasDir: aliasDir})
+	g := newGateway(t, gatewayOptions{peers: []string{sp.ref.Enode()}})
 	g.start(t)
 	g.waitReady(t)
 	g.waitPeer(t, sp)
@@ -49,13 +48,9 @@ func TestE2E_statusToSSE(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantName := identity.NewNamer(words).Name(&bob.PublicKey)
-	if words != nil {
-		if n := len(strings.Fields(wantName)); n != 3 {
-			t.Fatalf("alias %q has %d words, want 3", wantName, n)
-		}
-	} else if wantName != identity.ShortKey(&bob.PublicKey) {
-		t.Fatalf("name without word lists %q, want the short key", wantName)
+	wantName := identity.NewNamer(nil).Name(&bob.PublicKey) // Status's own word lists, built in
+	if n := len(strings.Fields(wantName)); n != 3 {
+		t.Fatalf("alias %q has %d words, want 3", wantName, n)
 	}
 	for _, f := range []chat.Format{chat.FormatTransit, chat.FormatProtobuf} {
 		text := "hello from a " + f.String() + " client"

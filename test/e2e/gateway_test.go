@@ -39,7 +39,6 @@ type gatewayOptions struct {
 	peers []string // node.static_peers
 	// trustedPeers is node.trusted_peers: mailservers the gateway catches up from.
 	trustedPeers []string
-	aliasDir     string // identity.alias_words; "" for none
 	// apiListen is connectors.api.listen; "" picks a free port.
 	apiListen string
 	// sendFormat is gateway.send_format; "" leaves the default.
@@ -140,9 +139,6 @@ func (g *gateway) config(nodeAddr string, opts gatewayOptions) string {
 		for _, p := range opts.trustedPeers {
 			fmt.Fprintf(&b, "    - %s\n", strconv.Quote(p))
 		}
-	}
-	if opts.aliasDir != "" {
-		fmt.Fprintf(&b, "identity:\n  alias_words: %s\n", strconv.Quote(opts.aliasDir))
 	}
 	if opts.storeMaxBytes > 0 {
 		fmt.Fprintf(&b, "store:\n  max_bytes: %d\n", opts.storeMaxBytes)

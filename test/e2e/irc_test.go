@@ -23,8 +23,7 @@ func TestE2E_statusIRC(t *testing.T) {
 	srv := ircd.Start(t, ircd.Options{})
 	hum := startIRCHuman(t, srv, "Carol")
 	sp := startStatusPeer(t)
-	aliasDir, words := aliasWords(t)
-	opts := gatewayOptions{peers: []string{sp.ref.Enode()}, aliasDir: aliasDir}
+	opts := gatewayOptions{peers: []string{sp.ref.Enode()}}
 	g := newGateway(t, opts)
 	writeFile(t, g.cfgPath, ircConfig(t, g, opts, srv))
 	g.start(t)
@@ -36,7 +35,7 @@ func TestE2E_statusIRC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := identity.NewNamer(words).Name(&bob.PublicKey)
+	name := identity.NewNamer(nil).Name(&bob.PublicKey)
 	sp.post(t, bob, encodeStatus(t, bob, "hello IRC", chat.FormatProtobuf))
 	want := ircLine{"PRIVMSG", "statusgate", "<" + name + "> hello IRC"}
 	if l := hum.next(t, msgTimeout, fmt.Sprintf("%q", want.text)); l != want {
@@ -92,8 +91,7 @@ func TestE2E_statusIRCGhosts(t *testing.T) {
 	srv := ircd.Start(t, ircd.Options{})
 	hum := startIRCHuman(t, srv, "Erin")
 	sp := startStatusPeer(t)
-	aliasDir, _ := aliasWords(t)
-	opts := gatewayOptions{peers: []string{sp.ref.Enode()}, aliasDir: aliasDir}
+	opts := gatewayOptions{peers: []string{sp.ref.Enode()}}
 	g := newGateway(t, opts)
 	writeFile(t, g.cfgPath, ircConfig(t, g, opts, srv)+"      ghosts:\n        enabled: true\n        max: 4\n")
 	g.start(t)

@@ -25,8 +25,7 @@ import (
 func TestE2E_statusMatrix(t *testing.T) {
 	t.Parallel()
 	sp := startStatusPeer(t)
-	aliasDir, words := aliasWords(t)
-	opts := gatewayOptions{peers: []string{sp.ref.Enode()}, aliasDir: aliasDir}
+	opts := gatewayOptions{peers: []string{sp.ref.Enode()}}
 	g := newGateway(t, opts)
 	hs := startMatrix(t, g, opts)
 	g.start(t)
@@ -39,7 +38,7 @@ func TestE2E_statusMatrix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := identity.NewNamer(words).Name(&bob.PublicKey)
+	name := identity.NewNamer(nil).Name(&bob.PublicKey)
 	hello := encodeStatus(t, bob, "hello *Matrix* <script>x</script>", chat.FormatProtobuf)
 	helloID, err := chat.MessageID(&bob.PublicKey, hello)
 	if err != nil {

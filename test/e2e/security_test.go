@@ -104,7 +104,7 @@ func TestE2E_longTextSplit(t *testing.T) {
 
 // TestE2E_ensNameNotShown (issue 15 finding 5): a Status message claiming the ENS name
 // "vitalik.eth", which nothing verifies, reaches the api event stream under its
-// author's alias (here the short key), never under the claimed name.
+// author's three-word alias, never under the claimed name.
 func TestE2E_ensNameNotShown(t *testing.T) {
 	t.Parallel()
 	sp := startStatusPeer(t)
@@ -122,7 +122,7 @@ func TestE2E_ensNameNotShown(t *testing.T) {
 		text := "I am Vitalik, " + f.String()
 		sp.post(t, mallory, encodeStatusENS(t, mallory, text, "vitalik.eth", f))
 		ev := waitEvent(t, events, msgTimeout, fmt.Sprintf("%q", text), func(ev wireEvent) bool { return ev.Text == text })
-		if want := identity.ShortKey(&mallory.PublicKey); ev.Sender.Name != want {
+		if want := identity.NewNamer(nil).Name(&mallory.PublicKey); ev.Sender.Name != want {
 			t.Errorf("%v: sender name %q, want the alias %q (an unverified ENS name must not be shown)", f, ev.Sender.Name, want)
 		}
 	}

@@ -44,8 +44,7 @@ func TestE2E_statusSlack(t *testing.T) {
 	fake := slackfake.New(t, slackChannel)
 	fake.AddUser("U0DAVE", "Dave")
 	sp := startStatusPeer(t)
-	aliasDir, words := aliasWords(t)
-	opts := gatewayOptions{peers: []string{sp.ref.Enode()}, aliasDir: aliasDir}
+	opts := gatewayOptions{peers: []string{sp.ref.Enode()}}
 	g := newGateway(t, opts)
 	writeFile(t, g.cfgPath, slackConfig(t, g, opts, fake))
 	g.start(t)
@@ -57,7 +56,7 @@ func TestE2E_statusSlack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := identity.NewNamer(words).Name(&bob.PublicKey)
+	name := identity.NewNamer(nil).Name(&bob.PublicKey)
 	hello := encodeStatus(t, bob, "hello *Slack*", chat.FormatProtobuf)
 	helloID, err := chat.MessageID(&bob.PublicKey, hello)
 	if err != nil {

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"crypto/ecdsa"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -13,7 +11,6 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/statusgate/statusgate/core/chat"
-	"github.com/statusgate/statusgate/identity"
 	"github.com/statusgate/statusgate/test/interop"
 )
 
@@ -194,33 +191,4 @@ func encodeStatus(t *testing.T, author *ecdsa.PrivateKey, text string, f chat.Fo
 func (m statusMsg) signedBy(pub *ecdsa.PublicKey) bool {
 	k := crypto.FromECDSAPub(pub)
 	return bytes.Equal(m.Signer, k) && bytes.Equal(m.Author, k)
-}
-
-// aliasWords returns a directory holding Status's word lists under the names
-// identity.alias_words expects (adjectives.txt, animals.txt), copied from the shared
-// test data ($STATUSGATE_SHARED_DATA, else ../shared/data from the repository root), and
-// the lists loaded; "" and nil when the shared data is absent.
-func aliasWords(t *testing.T) (string, *identity.AliasWords) {
-	t.Helper()
-	src := os.Getenv("STATUSGATE_SHARED_DATA")
-	if src == "" {
-		src = filepath.Join("..", "..", "..", "shared", "data")
-	}
-	dir := t.TempDir()
-	for from, to := range map[string]string{
-		"status-alias-adjectives.txt": identity.AdjectivesFile,
-		"status-alias-animals.txt":    identity.AnimalsFile,
-	} {
-		b, err := os.ReadFile(filepath.Join(src, from))
-		if err != nil {
-			t.Logf("no shared alias word lists (%v): authors are named by short key", err)
-			return "", nil
-		}
-		writeFile(t, filepath.Join(dir, to), string(b))
-	}
-	words, err := identity.LoadAliasWords(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir, words
 }

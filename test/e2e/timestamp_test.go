@@ -22,8 +22,7 @@ import (
 func TestE2E_statusTimestampBounded(t *testing.T) {
 	t.Parallel()
 	sp := startStatusPeer(t)
-	aliasDir, _ := aliasWords(t)
-	opts := gatewayOptions{peers: []string{sp.ref.Enode()}, aliasDir: aliasDir}
+	opts := gatewayOptions{peers: []string{sp.ref.Enode()}}
 	g := newGateway(t, opts)
 	hs := startMatrix(t, g, opts)
 	g.start(t)

@@ -3,8 +3,6 @@ package interop
 import (
 	"bytes"
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -16,33 +14,6 @@ import (
 	"github.com/statusgate/statusgate/core/status"
 	"github.com/statusgate/statusgate/identity"
 )
-
-// statusWords loads Status's alias word lists from the shared test data
-// ($STATUSGATE_SHARED_DATA, else ../../shared/data), or returns nil when they are absent:
-// then the SDK names authors by short key, and the tests check that instead.
-func statusWords(t *testing.T) *identity.AliasWords {
-	t.Helper()
-	src := os.Getenv("STATUSGATE_SHARED_DATA")
-	if src == "" {
-		src = filepath.Join("..", "..", "..", "shared", "data")
-	}
-	dir := t.TempDir()
-	for from, to := range map[string]string{"status-alias-adjectives.txt": "adjectives.txt", "status-alias-animals.txt": "animals.txt"} {
-		b, err := os.ReadFile(filepath.Join(src, from))
-		if err != nil {
-			t.Logf("no shared word lists (%v): authors are named by short key", err)
-			return nil
-		}
-		if err := os.WriteFile(filepath.Join(dir, to), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	w, err := identity.LoadAliasWords(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return w
-}
 
 // joinStatus joins #status through the SDK on n until the test ends.
 func joinStatus(t *testing.T, n *node.Node, cfg status.Config) *status.Chat {
@@ -66,8 +37,7 @@ func joinStatus(t *testing.T, n *node.Node, cfg status.Config) *status.Chat {
 // with the right author, alias and text.
 func TestStatus_gethToSDK(t *testing.T) {
 	ref, ours := linkedPair(t, node.Config{})
-	words := statusWords(t)
-	room := joinStatus(t, ours, status.Config{Namer: identity.NewNamer(words)})
+	room := joinStatus(t, ours, status.Config{Namer: identity.NewNamer(nil)})
 	bob := mustKey(t, "bob")
 	sym, err := chat.PublicChatKey("status")
 	if err != nil {
@@ -91,10 +61,7 @@ func TestStatus_gethToSDK(t *testing.T) {
 		case <-time.After(msgTimeout):
 			t.Fatalf("%v: no message in the SDK stream", f)
 		}
-		wantAlias := identity.ShortKey(&bob.PublicKey)
-		if words != nil {
-			wantAlias = words.Alias(&bob.PublicKey)
-		}
+		wantAlias := identity.NewNamer(nil).Name(&bob.PublicKey)
 		wantID, _ := chat.MessageID(&bob.PublicKey, payload)
 		if m.Text != text || !m.Author.Equal(&bob.PublicKey) || m.Alias != wantAlias || m.Format != f || m.ID != wantID ||
 			m.Clock != now+uint64(i) || m.Timestamp.UnixMilli() != int64(now) {
