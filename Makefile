@@ -56,7 +56,11 @@ statusgo-ref:
 # distributions over those messages. test/benchplot (a module of its own, for gonum/plot)
 # then draws docs/bench-*.svg from the same run's output and raw samples.
 # The gateway benchmarks offer 2,000 msg/s end to end (nodes, SQLite, api connector), so
-# they run a fixed 4,000 messages once, and the 10,000-puppet memory figure once.
+# they run a fixed 4,000 messages once, and the 10,000-puppet memory figure once. The
+# anchor (test/anchor: matterbridge v1.26.0 and our bridge binary, each relaying ngircd
+# and its own api) runs 2,000 messages per direction and rate, after test/matterbridge's
+# smoke test (build tag anchor: matterbridge's cold build, about 105 s, is cached by
+# version in ~/.cache/statusgate; it is not part of make test).
 bench: ref statusgo-ref
 	@mkdir -p $(BIN) && cat /proc/loadavg > $(BIN)/bench-load.txt
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./core/whisper/ ./core/waku/ | tee $(BIN)/bench-ours.txt
@@ -69,6 +73,8 @@ bench: ref statusgo-ref
 	$(GO) test -run '^$$' -bench 'Gateway_Puppets10K' -benchmem -benchtime 1x -count 1 ./core/gateway/onnode/ | tee -a $(BIN)/bench-ours.txt
 	$(GO) test -run '^$$' -bench 'IRC_' -benchmem -benchtime 2000x -count 1 ./bridges/irc/ | tee -a $(BIN)/bench-ours.txt
 	$(GO) test -run '^$$' -bench 'Matrix_' -benchmem -benchtime 500x -count 1 ./bridges/matrix/ | tee -a $(BIN)/bench-ours.txt
+	$(GO) test -tags anchor -count=1 -run . ./test/matterbridge/
+	$(GO) test -run '^$$' -bench 'Anchor' -benchtime 2000x -count 1 -timeout 30m ./test/anchor/ | tee -a $(BIN)/bench-ours.txt
 	$(GO) test -run '^$$' -bench 'Ratchet_' -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./core/ratchet/ | tee -a $(BIN)/bench-ours.txt
 	./$(REF_BIN) bench -benchtime $(BENCHTIME) -count $(BENCHCOUNT) | tee $(BIN)/bench-ref.txt
 	./$(SGO_BIN) bench -benchtime $(BENCHTIME) -count $(BENCHCOUNT) | tee -a $(BIN)/bench-ref.txt
@@ -88,6 +94,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	cd test/reference && GOWORK=off $(GO) vet ./...
+	$(GO) vet -tags anchor ./test/matterbridge/
 	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 	@cd test/reference && GOWORK=off $(GO) mod tidy -diff || { echo "test/reference/go.mod is not tidy: cd test/reference && GOWORK=off go mod tidy"; exit 1; }
 	cd test/statusgo && GOWORK=off $(GO) vet ./...

@@ -1,7 +1,8 @@
 // Command benchplot draws the SVG plots of docs/benchmarks.md from one `make bench` run:
 // the per-hop latency distribution of Whisper forwarding before and after eager
 // forwarding (the raw samples test/statusnet saved), the gateway's achieved throughput
-// against the offered load, and archive ingest, ours against geth v1.9.20's.
+// against the offered load, archive ingest, ours against geth v1.9.20's, and the anchor
+// (ours and matterbridge relaying IRC and an api).
 //
 // It is a module of its own (like test/reference), so the plotting library,
 // gonum.org/v1/plot, never enters the product's module graph.
@@ -60,6 +61,7 @@ func run(oursPath, refPath, samples, out string) error {
 		{"bench-propagation.svg", func() (*plot.Plot, error) { return propagation(samples) }},
 		{"bench-gateway.svg", func() (*plot.Plot, error) { return gateway(ours) }},
 		{"bench-archive.svg", func() (*plot.Plot, error) { return archive(ours, ref) }},
+		{"bench-anchor.svg", func() (*plot.Plot, error) { return anchor(ours) }},
 	} {
 		pl, err := p.draw()
 		if err != nil {
@@ -263,6 +265,56 @@ func archive(ours, ref map[string]metrics) (*plot.Plot, error) {
 	}
 	bc.Color = plotutil.Color(0)
 	p.Add(bc)
+	p.NominalX(labels...)
+	p.Add(plotter.NewGrid())
+	return p, nil
+}
+
+// anchor draws the anchor benchmark (test/anchor): messages a second each relay
+// achieved, ours beside matterbridge, per direction and offered rate.
+func anchor(ours map[string]metrics) (*plot.Plot, error) {
+	dirs := []struct{ key, label string }{{"irc-to-api", "IRC → api"}, {"api-to-irc", "api → IRC"}}
+	rates := []string{"100", "1000", "max"}
+	relays := []string{"statusgate", "matterbridge"}
+	var labels []string
+	for _, d := range dirs {
+		for _, r := range rates {
+			offered := r + "/s offered"
+			if r == "max" {
+				offered = "max offered"
+			}
+			labels = append(labels, d.label+"\n"+offered)
+		}
+	}
+	p := plot.New()
+	p.Title.Text = "Relaying an ngircd channel and the relay's own api: ours and matterbridge v1.26.0"
+	p.Y.Label.Text = "achieved, messages/s"
+	p.Legend.Top = true
+	w := vg.Points(24)
+	found := false
+	for i, relay := range relays {
+		vals := make(plotter.Values, 0, len(labels))
+		for _, d := range dirs {
+			for _, r := range rates {
+				m, ok := ours["Anchor/relay="+relay+"/"+d.key+"/rate="+r]
+				if ok {
+					found = true
+				}
+				vals = append(vals, m["msg/s"])
+			}
+		}
+		bc, err := plotter.NewBarChart(vals, w)
+		if err != nil {
+			return nil, err
+		}
+		bc.Color = plotutil.Color(i)
+		bc.Offset = vg.Length(float64(i)-0.5) * w
+		p.Add(bc)
+		p.Legend.Add(relay, bc)
+	}
+	if !found {
+		return nil, fmt.Errorf("no Anchor figures")
+	}
 	p.NominalX(labels...)
 	p.Add(plotter.NewGrid())
 	return p, nil
