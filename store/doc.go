@@ -9,4 +9,12 @@
 // outboxes and the message map — in ledger.go); it holds no business logic, and it must
 // not import core/gateway, core/status or any connector. Both backends run the same test
 // suite (store_test.go; PostgreSQL through test/pgtest).
+//
+// Durability: on SQLite every table but the archive is written at synchronous FULL (the
+// delivery ledger, outboxes, puppets, sessions: a commit is on disk when it returns).
+// The archive writes through a pool of its own at synchronous NORMAL and becomes durable
+// at Archive.Checkpoint, which the mailserver calls every
+// mailserver.DefaultCheckpointInterval (20 ms): on power loss the archive may trail by
+// that bounded few milliseconds; a process crash loses nothing committed. On PostgreSQL
+// every commit is durable.
 package store

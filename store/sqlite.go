@@ -18,13 +18,14 @@ import (
 // modernc.org/sqlite on the archive workload (docs/benchmarks.md, "SQLite driver"; the
 // comparison lives in the store/sqlitebench module). Its own driver value, not the
 // globally registered "sqlite3", so that every pooled connection gets cfg.MaxBytes as
-// its max_page_count.
-func openSQLite(cfg Config) *sql.DB {
+// its max_page_count. synchronous is the pool's synchronous level: "FULL" for every
+// table but the archive's, "NORMAL" for the archive's own pool (see Archive.Checkpoint).
+func openSQLite(cfg Config, synchronous string) *sql.DB {
 	drv := &sqlite3.SQLiteDriver{}
 	if cfg.MaxBytes > 0 {
 		drv.ConnectHook = func(c *sqlite3.SQLiteConn) error { return capPages(c, cfg.MaxBytes) }
 	}
-	return sql.OpenDB(sqliteConnector{dsn: sqliteDSN(cfg.Path), drv: drv})
+	return sql.OpenDB(sqliteConnector{dsn: sqliteDSN(cfg.Path, synchronous), drv: drv})
 }
 
 // sqliteConnector is a driver.Connector for one DSN.
@@ -61,14 +62,14 @@ func capPages(c *sqlite3.SQLiteConn, maxBytes int64) error {
 }
 
 // sqliteDSN opens path as a URI with, on every pooled connection: WAL journal (readers
-// never block the writer); synchronous FULL (the WAL is synced at every commit, so a
-// committed write survives power loss, as the delivery ledger requires; mattn's own
-// default is NORMAL); a 5 s busy timeout (concurrent writers wait instead of failing
+// never block the writer); the synchronous level given (FULL: the WAL is synced at every
+// commit, so a committed write survives power loss, as the delivery ledger requires;
+// mattn's own default is NORMAL); a 5 s busy timeout (concurrent writers wait instead of failing
 // with SQLITE_BUSY); foreign keys enforced; and BEGIN IMMEDIATE for transactions (a
 // writer takes the write lock up front, so it never fails on a read→write upgrade).
-func sqliteDSN(path string) string {
+func sqliteDSN(path, synchronous string) string {
 	return "file:" + escapeURIPath(path) +
-		"?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=5000&_foreign_keys=on&_txlock=immediate"
+		"?_journal_mode=WAL&_synchronous=" + synchronous + "&_busy_timeout=5000&_foreign_keys=on&_txlock=immediate"
 }
 
 // escapeURIPath escapes the characters that would end or alter a file: URI's path.

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"database/sql"
 	"errors"
 	"math"
 	"os"
@@ -72,5 +73,66 @@ func TestArchive_full(t *testing.T) {
 	}
 	if err := a.Put(ctx, []mailserver.Record{newRecord(t, 5000, topicA, 5000, 4000)}); err != nil {
 		t.Fatalf("put after pruning: %v", err)
+	}
+}
+
+// TestArchive_checkpoint: on SQLite the archive writes through its own pool at
+// synchronous NORMAL (the other tables' pool stays at FULL), so a Put is in the WAL
+// only; Checkpoint copies it into the database file (syncing the WAL first): a copy of
+// the database file without its WAL holds nothing of the Put before Checkpoint, and all
+// of it after.
+func TestArchive_checkpoint(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "store.db")
+	s := openStore(t, Config{Path: path})
+	for pool, want := range map[*sql.DB]int{s.db: 2, s.archive.db: 1} {
+		var level int
+		if err := pool.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&level); err != nil {
+			t.Fatal(err)
+		}
+		if level != want {
+			t.Errorf("synchronous = %d on the %s pool, want %d", level, map[bool]string{true: "archive's", false: "tables'"}[pool == s.archive.db], want)
+		}
+	}
+	if err := s.Archive().Checkpoint(ctx); err != nil { // the schema into the file
+		t.Fatal(err)
+	}
+	var recs []mailserver.Record
+	for c := uint32(1000); c < 1100; c++ {
+		recs = append(recs, newRecord(t, c, topicA, uint64(c), 100))
+	}
+	if err := s.Archive().Put(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	fileHolds := func() int {
+		t.Helper()
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cp := filepath.Join(t.TempDir(), "copy.db") // no -wal beside it: the file alone
+		if err := os.WriteFile(cp, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		db, err := sql.Open("sqlite3", "file:"+cp+"?mode=ro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var n int
+		if err := db.QueryRow("SELECT COUNT(*) FROM envelopes").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := fileHolds(); n != 0 {
+		t.Fatalf("the database file holds %d envelopes before the checkpoint, want 0 (the Put only in the WAL)", n)
+	}
+	if err := s.Archive().Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := fileHolds(); n != len(recs) {
+		t.Fatalf("the database file holds %d envelopes after the checkpoint, want %d", n, len(recs))
 	}
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -12,10 +13,13 @@ import (
 // Store is an open database with its schema migrated. It is safe for concurrent use;
 // the tables' accessors (Archive, …) share its connection pool.
 type Store struct {
-	db      *sql.DB
-	d       dialect
-	archive *Archive
-	applied int // migrations applied by this Open, for tests
+	db *sql.DB
+	// archiveDB is the archive's own pool on SQLite (synchronous NORMAL, see
+	// Archive.Checkpoint), nil where the archive shares db.
+	archiveDB *sql.DB
+	d         dialect
+	archive   *Archive
+	applied   int // migrations applied by this Open, for tests
 	// seenInserts counts MarkSeen inserts, to prune every seenPruneEvery; seenMax is
 	// SeenMax (tests lower it); seenEvicted counts the marks dropped to keep it.
 	seenInserts atomic.Uint64
@@ -40,17 +44,32 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		if err := secureSQLiteFiles(cfg.Path); err != nil {
 			return nil, fmt.Errorf("open %s store: %w", cfg.Driver, err)
 		}
-		db = openSQLite(cfg)
+		db = openSQLite(cfg, "FULL")
 	case DriverPostgres:
 		db, err = sql.Open("pgx", cfg.DSN)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s store: %w", cfg.Driver, err)
 	}
-	s, err := OpenDB(ctx, db, cfg.Driver)
+	var archiveDB *sql.DB
+	if cfg.Driver == DriverSQLite {
+		// The archive writes through a pool of its own at synchronous NORMAL: its
+		// commits reach the WAL without waiting for the disk, and Checkpoint (the
+		// mailserver calls it every few milliseconds) makes them durable. The other
+		// tables' pool stays at FULL: each of its commits syncs the WAL, archive frames
+		// included.
+		archiveDB = openSQLite(cfg, "NORMAL")
+	}
+	s, err := openDB(ctx, db, archiveDB, cfg.Driver)
 	if err != nil {
 		db.Close()
+		if archiveDB != nil {
+			archiveDB.Close()
+		}
 		return nil, err
+	}
+	if archiveDB != nil {
+		s.archive.walPath = cfg.Path + "-wal"
 	}
 	return s, nil
 }
@@ -60,17 +79,23 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 // busy timeout, foreign keys, immediate write transactions). Closing the Store closes db.
 // It exists for benchmarks that compare drivers; the product uses Open.
 func OpenDB(ctx context.Context, db *sql.DB, driver string) (*Store, error) {
+	return openDB(ctx, db, nil, driver)
+}
+
+// openDB migrates db and builds the store; archiveDB, when not nil, is the archive's own
+// pool on the same database.
+func openDB(ctx context.Context, db, archiveDB *sql.DB, driver string) (*Store, error) {
 	d, ok := dialects[driver]
 	if !ok {
 		return nil, fmt.Errorf("store.driver: %q is neither %q nor %q: %w", driver, DriverSQLite, DriverPostgres, ErrConfig)
 	}
-	s := &Store{db: db, d: d, seenMax: SeenMax}
+	s := &Store{db: db, archiveDB: archiveDB, d: d, seenMax: SeenMax}
 	n, err := s.migrate(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("migrate %s store: %w", driver, err)
 	}
 	s.applied = n
-	s.archive = newArchive(db, d)
+	s.archive = newArchive(cmp.Or(archiveDB, db), d)
 	return s, nil
 }
 
@@ -80,6 +105,12 @@ func (s *Store) Archive() *Archive { return s.archive }
 // Close closes the connection pool; in-flight calls finish first (database/sql).
 func (s *Store) Close() error {
 	s.archive.closeStmts()
+	if s.archiveDB != nil {
+		if err := s.archiveDB.Close(); err != nil {
+			s.db.Close()
+			return fmt.Errorf("close %s store: archive: %w", s.d.name, err)
+		}
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close %s store: %w", s.d.name, err)
 	}

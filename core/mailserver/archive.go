@@ -60,6 +60,16 @@ type Archive interface {
 	PruneBytes(ctx context.Context, maxBytes int64) (int64, error)
 }
 
+// Checkpointer is an Archive whose commits become durable lazily (store's SQLite
+// archive: the WAL at synchronous NORMAL): Checkpoint makes everything committed so far
+// durable. Server.Run calls it every ServerConfig.CheckpointInterval from a goroutine of
+// its own, beside the writer, and once more after the last flush; on power loss such an
+// archive loses at most what was committed since the last Checkpoint (a process crash
+// loses nothing committed).
+type Checkpointer interface {
+	Checkpoint(ctx context.Context) error
+}
+
 // RecordOf builds the archive record of an envelope.
 func RecordOf(env *whisper.Envelope) Record {
 	return Record{Created: env.Sent(), Hash: env.Hash(), Topic: env.Topic(), Envelope: env.Bytes()}

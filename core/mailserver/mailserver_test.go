@@ -632,3 +632,100 @@ func TestServer_archiveSizeCap(t *testing.T) {
 	}
 	t.Logf("%d bytes sent, %d kept under a %d-byte cap", sent, archive.bytes(), maxBytes)
 }
+
+// checkpointArchive is a memArchive that is a Checkpointer: it records, at each
+// Checkpoint, how many envelopes it held (what that checkpoint made durable), and fails
+// the first fails calls.
+type checkpointArchive struct {
+	*memArchive
+	cmu     sync.Mutex
+	fails   int
+	durable []int         // archive size at each successful Checkpoint
+	puts    int           // Puts so far
+	calls   chan struct{} // signalled at every Checkpoint call
+}
+
+func (a *checkpointArchive) Put(ctx context.Context, recs []mailserver.Record) error {
+	a.cmu.Lock()
+	a.puts++
+	a.cmu.Unlock()
+	return a.memArchive.Put(ctx, recs)
+}
+
+func (a *checkpointArchive) Checkpoint(context.Context) error {
+	defer func() {
+		select {
+		case a.calls <- struct{}{}:
+		default:
+		}
+	}()
+	a.cmu.Lock()
+	defer a.cmu.Unlock()
+	if a.fails > 0 {
+		a.fails--
+		return fmt.Errorf("disk unavailable")
+	}
+	a.durable = append(a.durable, a.len())
+	return nil
+}
+
+// waitDurable waits until a Checkpoint made at least n envelopes durable.
+func (a *checkpointArchive) waitDurable(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		a.cmu.Lock()
+		done := len(a.durable) > 0 && a.durable[len(a.durable)-1] >= n
+		a.cmu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case <-a.calls:
+		case <-deadline:
+			t.Fatalf("no checkpoint made %d envelopes durable within 10 s", n)
+		}
+	}
+}
+
+// TestServer_checkpointsCommits: with a Checkpointer archive, Run makes each commit
+// durable within CheckpointInterval, retries a failed checkpoint at the next tick
+// although nothing new was committed, checkpoints only after commits (never more often
+// than it commits, so an idle archive costs no syncs), and checkpoints once more before
+// it returns, after writing what was still queued.
+func TestServer_checkpointsCommits(t *testing.T) {
+	archive := &checkpointArchive{memArchive: newMemArchive(), fails: 1, calls: make(chan struct{}, 1)}
+	srv, err := mailserver.NewServer(archive, mailserver.ServerConfig{CheckpointInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	wrap := func(i int) *whisper.Envelope {
+		env, err := whisper.Wrap(&whisper.MessageParams{Topic: whisper.TopicFromName("x"), KeySym: mustSym(t), Payload: []byte{byte(i)}, TTL: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return env
+	}
+	srv.Archive(wrap(0))
+	archive.waitDurable(t, 1) // after the failed first checkpoint, retried
+	srv.Archive(wrap(1))
+	archive.waitDurable(t, 2)
+	for i := 2; i < 5; i++ {
+		srv.Archive(wrap(i))
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	archive.cmu.Lock()
+	defer archive.cmu.Unlock()
+	if last := archive.durable[len(archive.durable)-1]; last != 5 || archive.len() != 5 {
+		t.Fatalf("the last checkpoint made %d of %d envelopes durable, want all 5", last, archive.len())
+	}
+	if n := len(archive.durable) + 1; n > archive.puts+1 { // + the failed one, which a Put preceded
+		t.Fatalf("%d checkpoints for %d Puts: more than one per commit", n, archive.puts)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
@@ -80,6 +81,10 @@ type ServerConfig struct {
 	// ArchiveQueue bounds envelopes waiting to be written. Default 4096. Overflow policy:
 	// block (the peer that delivered the envelope waits), so nothing accepted is lost.
 	ArchiveQueue int
+	// CheckpointInterval is how often Run makes the archive's commits durable when the
+	// archive is a Checkpointer: on power loss the archive loses at most this much of
+	// what it committed (plus the queue). Default DefaultCheckpointInterval.
+	CheckpointInterval time.Duration
 	// SyncTimeout bounds the wait for a peer mailserver's final sync response of a round.
 	// Default 30 s (status-go's).
 	SyncTimeout time.Duration
@@ -145,6 +150,9 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	if c.ArchiveQueue == 0 {
 		c.ArchiveQueue = 4096
 	}
+	if c.CheckpointInterval <= 0 {
+		c.CheckpointInterval = DefaultCheckpointInterval
+	}
 	if c.SyncTimeout == 0 {
 		c.SyncTimeout = 30 * time.Second
 	}
@@ -179,6 +187,10 @@ type Server struct {
 	syncMu  sync.Mutex
 	syncing map[enode.ID]*syncRound // the sync in progress from each peer
 
+	// committed is set by the writer after each flush that stored something, and cleared
+	// by the checkpointer, which checkpoints only then (an idle archive costs no syncs).
+	committed atomic.Bool
+
 	gapKnown chan struct{} // closed once Run has set gapFrom
 	gapFrom  time.Time     // where the archive stopped: RunSync fetches from here
 
@@ -187,6 +199,10 @@ type Server struct {
 
 // DefaultMaxArchiveBytes is ServerConfig.MaxArchiveBytes's default.
 const DefaultMaxArchiveBytes = 1 << 30
+
+// DefaultCheckpointInterval is ServerConfig.CheckpointInterval's default: a few
+// milliseconds of archive at most lost on power loss.
+const DefaultCheckpointInterval = 20 * time.Millisecond
 
 type serverStats struct {
 	mu                                                                      sync.Mutex
@@ -228,7 +244,27 @@ func (s *Server) Archive(env *whisper.Envelope) {
 // it writes what is still queued and returns. Durability: an envelope is archived when
 // the flush holding it commits; until then it is only in the queue (at most
 // ArchiveQueue envelopes, one flush's time), which a crash loses, from the archive only.
+// A Checkpointer archive's commits are made durable every CheckpointInterval by a
+// goroutine Run owns, and once more before it returns: a power loss also loses what
+// was committed within the last interval, from the archive only.
 func (s *Server) Run(ctx context.Context) error {
+	if cp, ok := s.archive.(Checkpointer); ok {
+		cpCtx, stop := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Go(func() { s.checkpointLoop(cpCtx, cp) })
+		defer func() {
+			stop()
+			wg.Wait()
+			if !s.committed.Load() {
+				return
+			}
+			finalCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := cp.Checkpoint(finalCtx); err != nil {
+				s.log.Error("mailserver archive checkpoint failed", "err", err)
+			}
+		}()
+	}
 	s.findGap(ctx)
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
@@ -262,6 +298,7 @@ func (s *Server) Run(ctx context.Context) error {
 			s.stats.lost += uint64(len(batch))
 			s.stats.mu.Unlock()
 		} else {
+			s.committed.Store(true)
 			s.stats.mu.Lock()
 			s.stats.archived += uint64(len(batch))
 			s.stats.mu.Unlock()
@@ -291,6 +328,40 @@ func (s *Server) Run(ctx context.Context) error {
 				flush(drainCtx, true)
 			}
 			return nil
+		}
+	}
+}
+
+// checkpointLoop calls cp.Checkpoint every CheckpointInterval in which the writer
+// committed something, until ctx ends, beside the writer (so the copy into the database
+// file runs on another core). A failure is logged when it starts and when it ends, not
+// at every tick; the commits it did not make durable are retried at the next tick.
+func (s *Server) checkpointLoop(ctx context.Context, cp Checkpointer) {
+	t := time.NewTicker(s.cfg.CheckpointInterval)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !s.committed.Swap(false) {
+			continue
+		}
+		err := cp.Checkpoint(ctx)
+		if err != nil {
+			s.committed.Store(true) // not durable yet: again at the next tick
+		}
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return
+		case err != nil && !failing:
+			failing = true
+			s.log.Warn("mailserver archive checkpoint failing: recent archive writes are not yet durable", "err", err)
+		case err == nil && failing:
+			failing = false
+			s.log.Info("mailserver archive checkpoint recovered")
 		}
 	}
 }

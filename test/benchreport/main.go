@@ -669,14 +669,20 @@ const notes = `
   and the server's writer commits whatever is queued at each flush in one transaction
   (group commit), in multi-row INSERTs of 256 through a prepared statement, into the
   envelopes table clustered by (created, hash) (one B-tree per insert). The clock stops
-  when everything is committed. SQLite runs as the product opens it (WAL, synchronous
-  FULL); PostgreSQL is test/pgtest's throwaway cluster on loopback (fsync off). geth
-  writes one unsynced LevelDB Put per envelope. **Durability**: an envelope is in the
-  archive once its flush commits (on SQLite the WAL is synced); until then it waits in
-  the server's queue (at most 4,096 envelopes, one flush's time: a few milliseconds at
-  chat rates), and a power loss or kill -9 loses only those, from the archive alone
-  (subscribers already had them). The gateway's delivery ledger does not share this
-  path: its writes stay synchronous, one commit per request batch.
+  when everything is committed and the last checkpoint ran. SQLite runs as the product
+  opens it: the archive on a pool of its own in WAL mode at synchronous NORMAL, made
+  durable by the mailserver's checkpointer (PRAGMA wal_checkpoint(PASSIVE) every 20 ms
+  from a goroutine of its own, so the copy into the database file runs on the other
+  core, and once at stop); PostgreSQL is test/pgtest's throwaway cluster on loopback
+  (fsync off). geth writes one unsynced LevelDB Put per envelope. **Durability, the
+  promise behind this number**: an envelope is in the archive once its flush commits,
+  and survives a process crash or kill -9 from then on; it survives a **power loss**
+  once the next checkpoint ran, so on power loss the archive may trail by at most the
+  checkpoint interval (20 ms, mailserver.DefaultCheckpointInterval) plus what waited in
+  the server's queue (at most 4,096 envelopes, one flush's time), from the archive alone
+  (subscribers already had them; a peer mailserver's sync refills the gap). The
+  gateway's delivery ledger, outboxes, puppets and sessions do not share this path: they
+  stay fully synchronous (synchronous FULL, one synced commit per request batch).
 - **HistoryQuery10K/{sqlite,postgres}** is one history request over 10,000 stored
   envelopes of one topic, filtered by that topic's bloom: five Query calls at Limit 2000
   following the cursor (the Status client's first limit), in (created, hash) order.
@@ -691,9 +697,10 @@ const notes = `
   insert work: the B-tree insert of a 620-byte row into the clustered table and of its
   key into the topic index (envelopes_topic_created_hash, for topic-list history
   requests: a sixth to a fifth of the CPU time), WAL frames and their checksums, and the
-  checkpoint copying them into the database file, each page written twice. Neither the
-  WAL sync (one per flush; synchronous NORMAL measured no faster) nor checkpointing in
-  the writer's path (wal_autocheckpoint=0 measured no faster) is the limit. geth's
+  checkpoint copying them into the database file, each page written twice. The WAL sync
+  and the checkpoint's copy left the writer's path on 2026-12-06 (synchronous NORMAL on
+  the archive's pool, the checkpointer on the other core): about a tenth off on a quiet
+  machine (6.5 → 5.9 µs). A larger page cache (cache_size 32 MiB) measured no faster. geth's
   LevelDB appends to an unsynced log and a memtable and sorts later, in compactions that
   ArchiveIngest's loop does not wait for.
 `
@@ -722,7 +729,8 @@ The write path is where they differ (modernc's transpiled C runs slower than the
 compiled amalgamation); reads were dominated by database/sql scanning and envelope
 copies on both (the archive's history query has since bypassed database/sql). The product opens SQLite with synchronous FULL (a commit survives power loss,
 which the delivery ledger needs; it costs about a third of the ingest rate with either
-driver). mattn needs cgo, which the project already builds with (go-ethereum's
+driver), except the archive's own pool: synchronous NORMAL with a checkpoint every 20 ms
+(see ArchiveIngest above). mattn needs cgo, which the project already builds with (go-ethereum's
 libsecp256k1, and the race detector in ` + "`make test`" + `; .ci/run installs gcc), so
 the pure-Go driver's advantage, CGO_ENABLED=0 builds, buys us little. Build cost is a
 wash: from an empty build cache, building database/sql alone took 16 s, the mattn driver
