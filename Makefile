@@ -78,7 +78,8 @@ bench: ref statusgo-ref
 	$(GO) test -run '^$$' -bench 'Ratchet_' -benchmem -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./core/ratchet/ | tee -a $(BIN)/bench-ours.txt
 	./$(REF_BIN) bench -benchtime $(BENCHTIME) -count $(BENCHCOUNT) | tee $(BIN)/bench-ref.txt
 	./$(SGO_BIN) bench -benchtime $(BENCHTIME) -count $(BENCHCOUNT) | tee -a $(BIN)/bench-ref.txt
-	$(GO) run ./test/benchreport -ours $(BIN)/bench-ours.txt -ref $(BIN)/bench-ref.txt -load $(BIN)/bench-load.txt -out docs/benchmarks.md
+	cat /proc/loadavg > $(BIN)/bench-load-end.txt
+	$(GO) run ./test/benchreport -ours $(BIN)/bench-ours.txt -ref $(BIN)/bench-ref.txt -load $(BIN)/bench-load.txt -load-end $(BIN)/bench-load-end.txt -out docs/benchmarks.md
 	cd test/benchplot && GOWORK=off $(GO) run . -ours ../../$(BIN)/bench-ours.txt -ref ../../$(BIN)/bench-ref.txt -samples ../../$(BIN)/samples -out ../../docs
 
 # A short run of every fuzz target (go test -fuzz takes one target at a time).
