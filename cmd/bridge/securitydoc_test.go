@@ -129,6 +129,12 @@ func TestSecurityDoc_limitsMatchCode(t *testing.T) {
 		"old chains per session (`ratchet.DefaultOldChains`)":                  {"+ " + fmtInt(ratchet.DefaultOldChains)},
 		"peer identities per identity (`ratchet.DefaultMaxPeers`)":             {fmtInt(ratchet.DefaultMaxPeers)},
 		"bundle-back answers (`ratchet.DefaultBundleBackInterval`)":            {fmt.Sprintf("per %d h", ratchet.DefaultBundleBackInterval/time.Hour)},
+		"work one sender may cause (`ratchet.DefaultSenderWorkPerMinute`, `DefaultSenderWorkBurst`): X3DH sessions it starts, rows its bundles write": {
+			fmtInt(ratchet.DefaultSenderWorkPerMinute) + " a minute, burst " + fmtInt(ratchet.DefaultSenderWorkBurst) + " per sender"},
+		"the same work, all senders (`ratchet.DefaultWorkPerMinute`, `DefaultWorkBurst`)": {
+			fmtInt(ratchet.DefaultWorkPerMinute) + " a minute, burst " + fmtInt(ratchet.DefaultWorkBurst)},
+		"new negotiated secrets, each a topic key to derive (PBKDF2) (`ratchet.DefaultNewSecretsPerMinute`, `DefaultNewSecretsBurst`)": {
+			fmtInt(ratchet.DefaultNewSecretsPerMinute) + " a minute, burst " + fmtInt(ratchet.DefaultNewSecretsBurst)},
 		"1:1 message ids remembered across restarts (`store.SeenMax`, `store.SeenRetention`)": {fmtInt(store.SeenMax) + " rows",
 			fmt.Sprintf("%d days", store.SeenRetention/(24*time.Hour))},
 		"`store.max_bytes` (SQLite only)": {fmt.Sprintf("%d: none", same("store.max_bytes", func(c *Config) any { return c.Store.MaxBytes }))},
@@ -161,9 +167,10 @@ func TestSecurityDoc_limitsMatchCode(t *testing.T) {
 		"Slack Events API":                                        "bridges/slack/events_http.go limits: 10 s, 30 s, 30 s, 2 min, 64 << 10",
 		"api":                                                     "bridges/api/connector.go serverLimits: 10 s, 30 s, 45 s, 2 min, 16 << 10",
 		"key files (node key, gateway secret, API and admin tokens, Matrix registration)": "keyfile: 0600 in 0700, fsynced (keyfile tests)",
-		"the configuration file":          "keyfile.Replace 0600; security.go warns",
-		"SQLite database, `-wal`, `-shm`": "store/sqlite.go: 0600 (TestOpen_sqliteFilesPrivate)",
-		"sessions per peer installation":  "core/ratchet/ratchet.go sessionsKept = 8 (TestRatchetStore: keep)",
+		"the configuration file":             "keyfile.Replace 0600; security.go warns",
+		"SQLite database, `-wal`, `-shm`":    "store/sqlite.go: 0600 (TestOpen_sqliteFilesPrivate)",
+		"sessions per peer installation":     "core/ratchet/ratchet.go sessionsKept = 8 (TestRatchetStore: keep)",
+		"negotiated-topic keys kept derived": "core/ratchet/work.go symKeyCacheEntries = 1024; workSenders = 4096",
 	}
 	for _, r := range rows {
 		want, ok := checked[r.limit]

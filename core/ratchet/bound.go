@@ -78,6 +78,17 @@ func (r *Ratchet) usePeer(ctx context.Context, peer []byte, pin, admit bool) (bo
 	return true, nil
 }
 
+// peerFresh reports whether usePeer would skip the Store for peer (not pinning).
+// Caller holds r.mu.
+func (r *Ratchet) peerFresh(peer []byte) bool {
+	if bytes.Equal(peer, r.owner) {
+		return true
+	}
+	m, ok := r.peers[string(peer)]
+	age := r.cfg.Clock().Sub(m.at)
+	return ok && age >= 0 && age < peerTouch
+}
+
 // forget drops everything cached about an evicted peer and queues its negotiated
 // secret, so that the caller stops listening on its topic. Caller holds r.mu.
 func (r *Ratchet) forget(peer []byte) {

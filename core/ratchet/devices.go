@@ -137,6 +137,20 @@ func (r *Ratchet) handleBundle(ctx context.Context, signer *ecdsa.PublicKey, b *
 			b.GetIdentity()[:4], crypto.CompressPubkey(signer)[:4], ErrBundleSigner)
 	}
 	ours := bytes.Equal(b.GetIdentity(), r.owner)
+	// The rows a bundle makes us write are charged to the work budgets once (work.go):
+	// admitting or refreshing the peer, saving its installations. A bundle that repeats
+	// what we hold costs nothing. Our own identity's bundles are signed by our key.
+	charged := ours
+	charge := func() bool {
+		if charged {
+			return true
+		}
+		charged = true
+		return r.allowWork(b.GetIdentity(), WorkBundle)
+	}
+	if !r.peerFresh(b.GetIdentity()) && !charge() {
+		return nil, nil // verified, not stored: the sender's later bundles are
+	}
 	if kept, err := r.usePeer(ctx, b.GetIdentity(), false, true); err != nil || !kept {
 		return nil, err // not kept: verified, not stored (MaxPeers, every kept peer pinned)
 	}
@@ -175,6 +189,9 @@ func (r *Ratchet) handleBundle(ctx context.Context, signer *ecdsa.PublicKey, b *
 		}
 		if prev != nil && prev.ProtocolVersion > d.ProtocolVersion {
 			d.ProtocolVersion = prev.ProtocolVersion // status-go keeps the highest version seen
+		}
+		if !charge() {
+			return added, nil
 		}
 		if err := r.saveDevice(ctx, d); err != nil {
 			return nil, err

@@ -38,6 +38,9 @@ var (
 	ErrDecrypt = errors.New("decrypt failed")
 	// ErrNoKeyHeader: a direct message with neither X3DH, DR nor DH header.
 	ErrNoKeyHeader = errors.New("direct message without key header")
+	// ErrWorkRefused: the message would make us start an X3DH session beyond the
+	// sender's or the global work budget (work.go); the sender's next message starts it.
+	ErrWorkRefused = errors.New("work budget spent")
 
 	// ErrNoInstallations: a message to ourselves with no other enabled installation.
 	ErrNoInstallations = errors.New("no paired installation to send to")

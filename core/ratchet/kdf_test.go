@@ -80,7 +80,7 @@ func TestTopics_protocolVectors(t *testing.T) {
 	if !bytes.Equal(ab, want) || !bytes.Equal(ba, want) {
 		t.Fatalf("negotiated secret %x / %x, want %x", ab, ba, want)
 	}
-	s := newSecret(&bob.PublicKey, ab)
+	s := newSecret(&bob.PublicKey, ab, nil)
 	if s.Topic != whisper.BytesToTopic(unhex(t, "d3cfa8e0")) {
 		t.Fatalf("negotiated topic %v", s.Topic)
 	}

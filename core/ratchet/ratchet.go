@@ -87,6 +87,15 @@ type Config struct {
 	// older than that cannot be told from a forged ratchet key and counts as Decrypt.
 	OldChains int
 
+	// Budgets of the work remote input may make us do (work.go): X3DH responder
+	// sessions and bundle writes per sender (default 20 a minute, burst 20) and for all
+	// senders (default 600 a minute, burst 200), refused beyond; new negotiated
+	// secrets, whose topic key is PBKDF2, for all senders (default 60 a minute, burst
+	// 30), deferred beyond. Counted in Stats.Refused*.
+	SenderWorkPerMinute, SenderWorkBurst int
+	WorkPerMinute, WorkBurst             int
+	NewSecretsPerMinute, NewSecretsBurst int
+
 	// Clock is the time source (default time.Now).
 	Clock func() time.Time
 	// Rand is the entropy source for keys and nonces (default crypto/rand).
@@ -120,6 +129,18 @@ func (c Config) withDefaults() Config {
 	if c.OldChains == 0 {
 		c.OldChains = DefaultOldChains
 	}
+	for _, d := range []struct {
+		v   *int
+		def int
+	}{
+		{&c.SenderWorkPerMinute, DefaultSenderWorkPerMinute}, {&c.SenderWorkBurst, DefaultSenderWorkBurst},
+		{&c.WorkPerMinute, DefaultWorkPerMinute}, {&c.WorkBurst, DefaultWorkBurst},
+		{&c.NewSecretsPerMinute, DefaultNewSecretsPerMinute}, {&c.NewSecretsBurst, DefaultNewSecretsBurst},
+	} {
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
 	if c.Clock == nil {
 		c.Clock = time.Now
 	}
@@ -141,7 +162,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ratchet.installation_id %q: %w", c.InstallationID, ErrConfig)
 	case c.Store == nil:
 		return fmt.Errorf("ratchet.store: nil: %w", ErrConfig)
-	case c.MaxSkip < 0, c.MaxKeep < 0, c.MaxMessageKeysPerSession < 0, c.MaxPeers < 0, c.OldChains < 0:
+	case c.MaxSkip < 0, c.MaxKeep < 0, c.MaxMessageKeysPerSession < 0, c.MaxPeers < 0, c.OldChains < 0,
+		c.SenderWorkPerMinute < 0, c.SenderWorkBurst < 0, c.WorkPerMinute < 0, c.WorkBurst < 0,
+		c.NewSecretsPerMinute < 0, c.NewSecretsBurst < 0:
 		return fmt.Errorf("ratchet limits must not be negative: %w", ErrConfig)
 	case c.BundleRefresh < 0, c.BundleBackInterval < 0, c.ContactCodeInterval < 0:
 		return fmt.Errorf("ratchet intervals must not be negative: %w", ErrConfig)
@@ -177,6 +200,10 @@ type Ratchet struct {
 	// secrets of evicted peers until the next Receive or Encrypt reports them.
 	peers   map[string]peerMark
 	evicted []*Secret
+	// budgets bound the work remote input makes us do (work.go).
+	budgets budgets
+	// symKeys derives and keeps negotiated-topic keys (its own lock).
+	symKeys *symKeys
 }
 
 // New returns a Ratchet for cfg. It does no I/O: the Store is first used by the first
@@ -186,7 +213,7 @@ func New(cfg Config) (*Ratchet, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	return &Ratchet{
+	r := &Ratchet{
 		cfg:          cfg,
 		identity:     cfg.Identity,
 		owner:        crypto.CompressPubkey(&cfg.Identity.PublicKey),
@@ -196,7 +223,10 @@ func New(cfg Config) (*Ratchet, error) {
 		secrets:      map[string]*Secret{},
 		cache:        newCache(),
 		peers:        map[string]peerMark{},
-	}, nil
+		budgets:      newBudgets(cfg),
+	}
+	r.symKeys = &symKeys{cache: newLRU[*whisper.SymKey](symKeyCacheEntries), derived: func() { r.stats.topicKeys.Add(1) }}
+	return r, nil
 }
 
 // InstallationID returns this installation's id.

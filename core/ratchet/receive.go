@@ -230,6 +230,9 @@ func (r *Ratchet) receive(ctx context.Context, from *ecdsa.PublicKey, pm *protob
 		if err := r.markAgreed(ctx, peer, inst); err != nil {
 			return nil, err
 		}
+		if !r.cache.secretPeers[string(peer)] && !r.allowWork(peer, WorkSecret) {
+			return in, nil // deferred (work.go): recorded by a later message, or our answer
+		}
 		isNew, err := r.addSecretPeer(ctx, peer)
 		if err != nil {
 			return nil, err
@@ -483,6 +486,9 @@ func (r *Ratchet) acceptSession(ctx context.Context, from *ecdsa.PublicKey, peer
 	if !slices.ContainsFunc(devices, func(d Device) bool { return d.InstallationID == inst }) {
 		return fmt.Errorf("installation %.40q: %w", inst, ErrUnknownInstallation)
 	}
+	if !r.allowWork(peer, WorkX3DH) {
+		return fmt.Errorf("x3dh session from installation %.40q: %w", inst, ErrWorkRefused)
+	}
 	p, ok, err := r.cfg.Store.PrekeyByPublic(ctx, r.owner, x.GetId())
 	if err != nil {
 		return storeErr("read prekey", err)
@@ -558,6 +564,11 @@ func (r *Ratchet) bundleBack(ctx context.Context, to *ecdsa.PublicKey) (*Outgoin
 	now := r.cfg.Clock()
 	id := string(crypto.CompressPubkey(to))
 	if last, ok := r.bundleBackAt[id]; ok && now.Sub(last) < r.cfg.BundleBackInterval {
+		return nil, nil
+	}
+	if !r.cache.secretPeers[id] && !r.allowWork([]byte(id), WorkSecret) {
+		// Our answer would make the peer use the negotiated topic, whose key we would
+		// then have to derive: not answered while the secret budget is spent.
 		return nil, nil
 	}
 	if len(r.bundleBackAt) >= bundleBackEntries {

@@ -19,19 +19,27 @@ type Secret struct {
 	TopicName string
 	Topic     whisper.Topic
 
+	// keys derives and caches topic keys: the Ratchet's bounded LRU (work.go), or
+	// this Secret's own when nil.
+	keys *symKeys
+
 	symOnce sync.Once
 	sym     *whisper.SymKey
 	symErr  error
 }
 
-func newSecret(peer *ecdsa.PublicKey, key []byte) *Secret {
+func newSecret(peer *ecdsa.PublicKey, key []byte, keys *symKeys) *Secret {
 	name := NegotiatedTopicName(key)
-	return &Secret{Peer: peer, Key: key, TopicName: name, Topic: whisper.TopicFromName(name)}
+	return &Secret{Peer: peer, Key: key, TopicName: name, Topic: whisper.TopicFromName(name), keys: keys}
 }
 
-// SymKey returns the topic's Whisper key, PBKDF2 of TopicName, derived on first use (it
-// costs tens of milliseconds) and cached.
+// SymKey returns the topic's Whisper key, PBKDF2 of TopicName (milliseconds of CPU),
+// derived on first use and cached (in the Ratchet's LRU of derived keys, counted in
+// Stats.TopicKeysDerived).
 func (s *Secret) SymKey() (*whisper.SymKey, error) {
+	if s.keys != nil {
+		return s.keys.get(s.TopicName)
+	}
 	s.symOnce.Do(func() { s.sym, s.symErr = whisper.SymKeyFromPassword(s.TopicName) })
 	return s.sym, s.symErr
 }

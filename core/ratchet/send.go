@@ -362,7 +362,7 @@ func (r *Ratchet) secretWith(peer *ecdsa.PublicKey) (*Secret, error) {
 	if len(r.secrets) >= secretCacheEntries {
 		clear(r.secrets) // a cache: recomputing costs one scalar multiplication
 	}
-	s := newSecret(peer, k)
+	s := newSecret(peer, k, r.symKeys)
 	r.secrets[id] = s
 	return s, nil
 }
@@ -386,6 +386,7 @@ func (r *Ratchet) Secrets(ctx context.Context) ([]*Secret, error) {
 		if err != nil {
 			return nil, err
 		}
+		putBounded(r.cache.secretPeers, string(p), true)
 		out = append(out, s)
 	}
 	return out, nil

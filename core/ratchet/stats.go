@@ -28,7 +28,7 @@ type Stats struct {
 	// Received messages by kind.
 	ReceivedPublic uint64
 	ReceivedDH     uint64
-	ReceivedX3DH   uint64
+	ReceivedX3DH   uint64 // sessions started by a peer (we responded)
 	ReceivedDR     uint64
 	// BundlesOnly: messages with bundles and no payload (contact codes).
 	BundlesOnly uint64
@@ -41,7 +41,7 @@ type Stats struct {
 
 	// Sent copies by mode.
 	SentDH   uint64
-	SentX3DH uint64
+	SentX3DH uint64 // sessions we started
 	SentDR   uint64
 
 	// DevicesSaved counts installations stored or updated from bundles;
@@ -53,6 +53,15 @@ type Stats struct {
 	// whose state was not stored because every kept peer is pinned.
 	PeersEvicted uint64
 	PeersRefused uint64
+
+	// Work refused by the budgets (work.go): X3DH messages dropped (ErrWorkRefused),
+	// bundles verified and not stored, new negotiated secrets deferred (not recorded,
+	// their topic key not derived).
+	RefusedX3DH     uint64
+	RefusedBundles  uint64
+	DeferredSecrets uint64
+	// TopicKeysDerived counts negotiated-topic keys derived (PBKDF2), whoever asked.
+	TopicKeysDerived uint64
 }
 
 type counters struct {
@@ -63,6 +72,8 @@ type counters struct {
 	sentDH, sentX3DH, sentDR                                      atomic.Uint64
 	devicesSaved, devicesEvicted                                  atomic.Uint64
 	peersEvicted, peersRefused                                    atomic.Uint64
+	refused                                                       [numWork]atomic.Uint64
+	topicKeys                                                     atomic.Uint64
 }
 
 // dropReasons are the sentinels counted as drops, in Stats order.
@@ -78,6 +89,9 @@ func (c *counters) countDrop(err error) {
 	if errors.Is(err, ErrStore) {
 		c.storeErr.Add(1)
 		return
+	}
+	if errors.Is(err, ErrWorkRefused) {
+		return // counted by the budget (RefusedX3DH)
 	}
 	for i, reason := range dropReasons {
 		if errors.Is(err, reason) {
@@ -102,5 +116,7 @@ func (r *Ratchet) Stats() Stats {
 		SentDH: c.sentDH.Load(), SentX3DH: c.sentX3DH.Load(), SentDR: c.sentDR.Load(),
 		DevicesSaved: c.devicesSaved.Load(), DevicesEvicted: c.devicesEvicted.Load(),
 		PeersEvicted: c.peersEvicted.Load(), PeersRefused: c.peersRefused.Load(),
+		RefusedX3DH: c.refused[WorkX3DH].Load(), RefusedBundles: c.refused[WorkBundle].Load(), DeferredSecrets: c.refused[WorkSecret].Load(),
+		TopicKeysDerived: c.topicKeys.Load(),
 	}
 }

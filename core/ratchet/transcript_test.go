@@ -299,7 +299,7 @@ func TestVectors_statusGo(t *testing.T) {
 
 	// Negotiated secret and topic names.
 	secret, _ := dh(ikA, &ikB.PublicKey)
-	sec := newSecret(&ikB.PublicKey, secret)
+	sec := newSecret(&ikB.PublicKey, secret, nil)
 	if hex.EncodeToString(secret) != v.Negotiated.Secret || hex.EncodeToString(sec.Topic[:]) != v.Negotiated.Topic {
 		t.Fatalf("negotiated %x %v, want %s %s", secret, sec.Topic, v.Negotiated.Secret, v.Negotiated.Topic)
 	}

@@ -141,8 +141,16 @@ func (d *Direct) Close() {
 	<-d.done
 }
 
-// listen subscribes to the negotiated topic of s, once.
+// listen subscribes to the negotiated topic of s, once. Its key (PBKDF2) is derived
+// only when not listening yet; the Ratchet bounds how many new secrets remote input
+// reports (ratchet.Config.NewSecretsPerMinute).
 func (d *Direct) listen(s *ratchet.Secret) error {
+	d.mu.Lock()
+	listening := d.closed || d.subs[s.Topic] != nil
+	d.mu.Unlock()
+	if listening {
+		return nil
+	}
 	f, err := s.Filter()
 	if err != nil {
 		return err
