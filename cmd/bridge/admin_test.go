@@ -126,6 +126,8 @@ connectors:
 		`statusgate_protocol_peers{protocol="waku"} 0`,
 		`statusgate_envelopes_received_total{protocol="waku"} 0`,
 		"statusgate_status_send_seconds_count 1",
+		`statusgate_ratchet_work_refused_total{work="secret"} 0`,
+		"statusgate_ratchet_bundles_received_total 0",
 		"go_goroutines ",
 	}
 	deadline = time.Now().Add(20 * time.Second)

@@ -259,8 +259,9 @@ func buildGateway(cfg *Config, log *slog.Logger, nd *node.Node, nodeChatKey stri
 	f startFiles, reg prometheus.Registerer) (*gateway.Gateway, error) {
 	// Puppets' secure transports (their bundles, for the wrapped send format) live in
 	// the store, one per puppet, made on first use.
+	ratchets := status.NewRatchetPool(st, ratchet.Config{Logger: log.With("net", "ratchet")})
 	sc := status.Config{Namer: f.namer, Logger: log.With("net", "status"), SendFormat: cfg.Gateway.SendFormat,
-		Ratchets: status.StoreRatchets(st, ratchet.Config{Logger: log.With("net", "ratchet")})}
+		Ratchets: ratchets.Get}
 	if history != nil {
 		// Each chat catches up from the first mailserver to answer, trusted or found by
 		// discovery (core/status); the gateway deduplicates what it relayed already.
@@ -271,6 +272,9 @@ func buildGateway(cfg *Config, log *slog.Logger, nd *node.Node, nodeChatKey stri
 	client, err := status.New(nd, sc)
 	if err != nil {
 		return nil, fmt.Errorf("status: %w", err)
+	}
+	if err := reg.Register(ratchetCollector{pool: ratchets, client: client}); err != nil {
+		return nil, fmt.Errorf("ratchet metrics: %w", err)
 	}
 	var conns []bridges.Connector
 	for _, s := range cfg.connectorSections() {

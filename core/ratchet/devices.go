@@ -136,6 +136,7 @@ func (r *Ratchet) handleBundle(ctx context.Context, signer *ecdsa.PublicKey, b *
 		return nil, fmt.Errorf("bundle of %x in a message signed by %x: %w",
 			b.GetIdentity()[:4], crypto.CompressPubkey(signer)[:4], ErrBundleSigner)
 	}
+	r.stats.bundles.Add(1)
 	ours := bytes.Equal(b.GetIdentity(), r.owner)
 	// The rows a bundle makes us write are charged to the work budgets once (work.go):
 	// admitting or refreshing the peer, saving its installations. A bundle that repeats

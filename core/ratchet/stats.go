@@ -2,6 +2,7 @@ package ratchet
 
 import (
 	"errors"
+	"reflect"
 	"sync/atomic"
 )
 
@@ -30,6 +31,8 @@ type Stats struct {
 	ReceivedDH     uint64
 	ReceivedX3DH   uint64 // sessions started by a peer (we responded)
 	ReceivedDR     uint64
+	// BundlesReceived: bundles verified (in any message, or given to HandleBundle).
+	BundlesReceived uint64
 	// BundlesOnly: messages with bundles and no payload (contact codes).
 	BundlesOnly uint64
 	// NotForUs: direct messages without a copy for this installation.
@@ -73,7 +76,7 @@ type counters struct {
 	devicesSaved, devicesEvicted                                  atomic.Uint64
 	peersEvicted, peersRefused                                    atomic.Uint64
 	refused                                                       [numWork]atomic.Uint64
-	topicKeys                                                     atomic.Uint64
+	topicKeys, bundles                                            atomic.Uint64
 }
 
 // dropReasons are the sentinels counted as drops, in Stats order.
@@ -117,6 +120,15 @@ func (r *Ratchet) Stats() Stats {
 		DevicesSaved: c.devicesSaved.Load(), DevicesEvicted: c.devicesEvicted.Load(),
 		PeersEvicted: c.peersEvicted.Load(), PeersRefused: c.peersRefused.Load(),
 		RefusedX3DH: c.refused[WorkX3DH].Load(), RefusedBundles: c.refused[WorkBundle].Load(), DeferredSecrets: c.refused[WorkSecret].Load(),
-		TopicKeysDerived: c.topicKeys.Load(),
+		TopicKeysDerived: c.topicKeys.Load(), BundlesReceived: c.bundles.Load(),
 	}
+}
+
+// Plus returns the field-wise sum of s and o (the Stats of several identities' Ratchets).
+func (s Stats) Plus(o Stats) Stats {
+	a, b := reflect.ValueOf(&s).Elem(), reflect.ValueOf(o)
+	for i := range a.NumField() {
+		a.Field(i).SetUint(a.Field(i).Uint() + b.Field(i).Uint())
+	}
+	return s
 }

@@ -24,31 +24,62 @@ type Ratchets func(ctx context.Context, identity *ecdsa.PrivateKey) (*ratchet.Ra
 // with base's settings and the installation id stored for that identity (created once,
 // ratchet.LoadInstallationID), so a restart continues as the same installation.
 func StoreRatchets(st ratchet.Store, base ratchet.Config) Ratchets {
-	var mu sync.Mutex
-	byKey := map[string]*ratchet.Ratchet{}
-	return func(ctx context.Context, identity *ecdsa.PrivateKey) (*ratchet.Ratchet, error) {
-		if identity == nil {
-			return nil, fmt.Errorf("ratchet: %w", ratchet.ErrInvalidKey)
-		}
-		k := string(crypto.CompressPubkey(&identity.PublicKey))
-		mu.Lock()
-		defer mu.Unlock()
-		if r := byKey[k]; r != nil {
-			return r, nil
-		}
-		inst, err := ratchet.LoadInstallationID(ctx, st, &identity.PublicKey, base.Rand)
-		if err != nil {
-			return nil, err
-		}
-		cfg := base
-		cfg.Identity, cfg.InstallationID, cfg.Store = identity, inst, st
-		r, err := ratchet.New(cfg)
-		if err != nil {
-			return nil, err
-		}
-		byKey[k] = r
+	return NewRatchetPool(st, base).Get
+}
+
+// RatchetPool holds the Ratchets of our identities over one Store (see StoreRatchets),
+// and sums their counters for metrics.
+type RatchetPool struct {
+	st   ratchet.Store
+	base ratchet.Config
+
+	mu    sync.Mutex
+	byKey map[string]*ratchet.Ratchet
+}
+
+// NewRatchetPool returns an empty pool; it does no I/O.
+func NewRatchetPool(st ratchet.Store, base ratchet.Config) *RatchetPool {
+	return &RatchetPool{st: st, base: base, byKey: map[string]*ratchet.Ratchet{}}
+}
+
+// Get is Ratchets: the Ratchet of identity, created on first use.
+func (p *RatchetPool) Get(ctx context.Context, identity *ecdsa.PrivateKey) (*ratchet.Ratchet, error) {
+	if identity == nil {
+		return nil, fmt.Errorf("ratchet: %w", ratchet.ErrInvalidKey)
+	}
+	k := string(crypto.CompressPubkey(&identity.PublicKey))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if r := p.byKey[k]; r != nil {
 		return r, nil
 	}
+	inst, err := ratchet.LoadInstallationID(ctx, p.st, &identity.PublicKey, p.base.Rand)
+	if err != nil {
+		return nil, err
+	}
+	cfg := p.base
+	cfg.Identity, cfg.InstallationID, cfg.Store = identity, inst, p.st
+	r, err := ratchet.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p.byKey[k] = r
+	return r, nil
+}
+
+// Stats returns the sum of the pool's Ratchets' counters and how many Ratchets (our
+// identities with a secure transport in use) there are.
+func (p *RatchetPool) Stats() (sum ratchet.Stats, identities int) {
+	p.mu.Lock()
+	rs := make([]*ratchet.Ratchet, 0, len(p.byKey))
+	for _, r := range p.byKey {
+		rs = append(rs, r)
+	}
+	p.mu.Unlock()
+	for _, r := range rs {
+		sum = sum.Plus(r.Stats())
+	}
+	return sum, len(rs)
 }
 
 // errBadBundle wraps the bundle errors of a wrapped public message.
@@ -83,6 +114,7 @@ func (c *Client) unwrapPublic(ctx context.Context, rm *whisper.ReceivedMessage) 
 			if !id.Equal(rm.Src) {
 				return nil, "", fmt.Errorf("%w: %w", errBadBundle, ratchet.ErrBundleSigner)
 			}
+			c.count(func(s *Stats) { s.BundlesVerified++ })
 		}
 		return pm.PublicMessage, pm.GetInstallationId(), nil
 	}

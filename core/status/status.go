@@ -166,7 +166,10 @@ type Stats struct {
 	// TimestampReplaced counts delivered messages whose claimed time was further than
 	// MaxTimestampDrift from their envelope's, and so replaced by it.
 	TimestampReplaced uint64
-	Dropped           map[string]uint64 // reason → count; see the Drop* constants
+	// BundlesVerified counts the bundles of wrapped public messages verified without a
+	// Ratchet (the client has no Identity: the gateway); with one, its Stats count them.
+	BundlesVerified uint64
+	Dropped         map[string]uint64 // reason → count; see the Drop* constants
 }
 
 // Reasons a received message is dropped.
