@@ -276,11 +276,15 @@ func goalsSection(b *strings.Builder, ours, ref map[string]result) {
 		gs = append(gs, goal{figure: "Gateway Status→api", target: "p99 < 50 ms"})
 	}
 	if o, ok := ours[gatewayPrefix+"Puppets10K"]; ok {
+		// Judged on the peak (VmHWM): the most the gateway's process held, the burst included.
 		rss := o.extra["RSS-MB"]
-		gs = append(gs, goal{"RSS with 10,000 puppets (whole test process: two nodes, the user, the gateway)",
-			fmt.Sprintf("%.0f MiB (settled %s MiB; Go heap %.0f MiB)", rss, metric(o, "settled-RSS-MB", 0), o.extra["heap-MB"]),
-			fmt.Sprintf("%.0f MiB before the first message", o.extra["base-RSS-MB"]),
-			fmt.Sprintf("%.0f MiB", rss), "< 100 MiB", rss < 100, true})
+		peak := math.Max(rss, o.extra["peak-RSS-MB"])
+		gs = append(gs, goal{"RSS with 10,000 puppets (the gateway's process alone; the Status user runs in its own)",
+			fmt.Sprintf("peak %.0f MiB; %.0f MiB at the burst's end with %.0f envelopes pooled, %s MiB once they expired", peak, rss,
+				o.extra["pooled-envelopes"], metric(o, "drained-RSS-MB", 0)),
+			fmt.Sprintf("%.0f MiB before the first message; %s B a puppet, %s B a pooled envelope (heap)", o.extra["base-RSS-MB"],
+				metric(o, "puppet-B", 0), metric(o, "pool-B/env", 0)),
+			fmt.Sprintf("peak %.0f MiB", peak), "< 100 MiB", peak < 100, true})
 	} else {
 		gs = append(gs, goal{figure: "RSS with 10,000 puppets", target: "< 100 MiB"})
 	}
@@ -374,18 +378,6 @@ the evidence):
   envelopes and the protobuf signature, which it must verify: three recoveries a
   message), signing 13% (the Status user on node B sending), SQLite 10% (the ledger and
   delivery marks).
-- **RSS with 10,000 puppets** (goal < 100 MiB): the run's own breakdown (Gateway
-  section): 129 MiB = the Go heap 67 MiB + heap the GC freed that the runtime had not yet
-  returned 30 MiB + the test binary's mapped pages 25 MiB + the rest (stacks, SQLite,
-  runtime) 7 MiB; settled (freed heap returned) 99 MiB. Of the heap's growth from 15
-  MiB before the first message, the envelope pools hold 40,000 envelopes (the 20,000 of
-  the 10,000 messages, within their 15 s TTL, on each of the two nodes: 21.4 MiB of
-  envelope bytes, 32.9 MiB with the pool's overhead), and the puppets 1.9 KiB each
-  (19 MiB for 10,000: keys in the registry's LRU, the loop-prevention set). So the
-  envelope pool is the largest cost, and half of it is node B's, the Status user's, in
-  the same process; on a quieter machine the run is faster, so more of its envelopes are
-  still within their TTL when RSS is read (a loaded run measured 101 MiB with 12,000
-  pooled). Not fixed in this round.
 `
 
 // anchorPrefix names the anchor benchmark (test/anchor): matterbridge and our gateway,
@@ -647,21 +639,18 @@ func gatewaySection(b *strings.Builder, ours map[string]result, names []string) 
 			offered, o.extra["msg/s"], o.extra["p50-ms"], o.extra["p99-ms"], metric(o, "gw-p50-ms", 1), metric(o, "gw-p99-ms", 1),
 			metric(o, "seal-p99-ms", 2), hop, rc, metric(o, "cpu-us/msg", 0), ns(o.ns), o.allocs)
 	}
-	b.WriteString("\n| benchmark | RSS MB | Go heap MB | RSS MB before | Go heap MB before | freed, not returned MB | executable's RSS MB | settled RSS MB | pooled envelopes | their bytes MB | pools' heap MB (est.) | heap per puppet KB (est.) |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("\n| benchmark | RSS MB | peak RSS MB | Go heap MB | RSS MB before | Go heap MB before | freed, not returned MB | executable's RSS MB | settled RSS MB | pooled envelopes | their poolCost MB | their heap MB | heap B per pooled envelope | RSS MB once expired | heap B per puppet |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, n := range names {
 		o := ours[n]
 		if _, ok := o.extra["RSS-MB"]; !ok {
 			continue
 		}
-		// The pools' heap: their envelopes' bytes plus core/whisper's measured overhead per
-		// pooled envelope (BenchmarkPoolMemory); the rest of the growth is the puppets'.
-		pools := o.extra["pool-MB"] + o.extra["pooled-envelopes"]*ours["PoolMemory"].extra["overhead-B/env"]/(1<<20)
-		perPuppet := (o.extra["heap-MB"] - o.extra["base-heap-MB"] - pools) * 1024 / 10000
-		fmt.Fprintf(b, "| %s | %.0f | %.0f | %.0f | %.0f | %s | %s | %s | %.0f | %.1f | %.1f | %.2f |\n", strings.TrimPrefix(n, gatewayPrefix),
-			o.extra["RSS-MB"], o.extra["heap-MB"], o.extra["base-RSS-MB"], o.extra["base-heap-MB"],
+		fmt.Fprintf(b, "| %s | %.0f | %s | %.0f | %.0f | %.0f | %s | %s | %s | %.0f | %.1f | %s | %s | %s | %s |\n", strings.TrimPrefix(n, gatewayPrefix),
+			o.extra["RSS-MB"], metric(o, "peak-RSS-MB", 0), o.extra["heap-MB"], o.extra["base-RSS-MB"], o.extra["base-heap-MB"],
 			metric(o, "unreturned-MB", 0), metric(o, "file-RSS-MB", 0), metric(o, "settled-RSS-MB", 0),
-			o.extra["pooled-envelopes"], o.extra["pool-MB"], pools, perPuppet)
+			o.extra["pooled-envelopes"], o.extra["pool-MB"], metric(o, "pool-heap-MB", 1), metric(o, "pool-B/env", 0),
+			metric(o, "drained-RSS-MB", 0), metric(o, "puppet-B", 0))
 	}
 	b.WriteString(gatewayNotes)
 }
@@ -681,7 +670,8 @@ const gatewayIntro = "End to end through the whole gateway in one process (core/
 	"SQLite ledger (WAL, synchronous FULL, as the product opens it), the puppet registry on\n" +
 	"that store and the real api connector (HTTP + SSE on 127.0.0.1); on node B a Status user\n" +
 	"(core/status). Each run is 4,000 messages at the offered rate; Sustained is 120,000 at\n" +
-	"2,000 msg/s (60 s) each way.\n\n"
+	"2,000 msg/s (60 s) each way. Puppets10K, the memory figure, runs node B and the user in\n" +
+	"a child process instead, so that the measured process is the gateway's alone.\n\n"
 
 // gatewayNotes explain the Gateway section.
 const gatewayNotes = `
@@ -724,19 +714,27 @@ const gatewayNotes = `
   Profiled (APIToStatus, 2026-12-06): about half of it is node B's, the Status user's
   (opening both envelopes: three signer recoveries), a quarter the gateway's Post (three
   signatures a message: the protobuf payload's and each envelope's), a tenth SQLite.
-- **Puppets10K**: 10,000 distinct api users POST one message each (as fast as 64 clients
-  go) and all reach Status, so the gateway derived and recorded 10,000 puppets and holds
-  their keys in the registry's LRU (puppet.DefaultCacheSize = 10,000). RSS is VmRSS of the
-  whole test process after runtime.GC (both nodes with their envelope pools, which still
-  hold the 20,000 envelopes of those messages within their 15 s TTL, SQLite's page cache,
-  the Go heap and runtime); Go heap is MemStats.HeapInuse. "before" is the same process
-  after setup, before the first message. Of RSS beyond the heap, "freed, not returned"
-  is heap the GC freed that the runtime still holds (MemStats.HeapIdle − HeapReleased:
-  its background scavenger returns it gradually, the test binary's allocation churn is
-  why it is large), "executable's RSS" the test binary's mapped pages (RssFile: shared,
-  reclaimable, about the size of the bridge binary's), and "settled RSS" is RSS after
-  debug.FreeOSMemory returned the freed heap: what the process holds, not what it
-  churned through.
+- **Puppets10K**: the gateway's memory, measured in a process that holds the gateway
+  alone: node A, the SQLite ledger, the puppet registry and the api connector run in the
+  benchmark's process; the Status user and its node run in a child process (the test
+  binary re-executed), so neither the user's node nor its envelope pool is counted (until
+  2026-12-06 they were, which put both nodes' pools, 40,000 envelopes, in the figure).
+  The 64 HTTP clients posting are the only harness in the process; their connections are
+  closed before each reading. 10,000 distinct api users POST one message each (as fast as
+  the clients go) and all reach the user, so the gateway derived and recorded 10,000
+  puppets. Three readings, each after runtime.GC: **before** (after setup), **burst**
+  (when the last message reached the user: RSS, Go heap = MemStats.HeapInuse; node A's
+  pool still holds those of the messages' 20,000 envelopes that are within their 15 s
+  TTL, "pooled envelopes": how many depends on how long the burst took) and **once
+  expired** (after the pool dropped them all, RSS after debug.FreeOSMemory). **peak** is
+  VmHWM, the most the process held at any time, and is what the goal is judged on. From
+  the live heap (HeapAlloc) at the three readings: "heap B per pooled envelope" = (burst
+  − expired) / pooled envelopes, everything the gateway holds for an envelope until it
+  expires (its bytes, the pool's entry, the peers' known-sets); "heap B per puppet" =
+  (expired − before) / 10,000. Of RSS beyond the heap, "freed, not returned" is heap the
+  GC freed that the runtime still holds (HeapIdle − HeapReleased, returned gradually by
+  its scavenger), "executable's RSS" the binary's mapped pages (RssFile: shared,
+  reclaimable) and "settled RSS" is RSS after debug.FreeOSMemory.
 - **Where API→Status time goes**: not the CPU (a profile shows the two cores about half
   busy: libsecp256k1 signing and recovery and SQLite are most of what is busy; per
   message the process signs three times and recovers three signatures on node B; until

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -86,6 +87,23 @@ func newBenchEnv(b *testing.B, gwPoW float64) *benchEnv {
 	b.Helper()
 	nodes := statusnet.NewNodes(b, 2, node.Config{ZeroPoW: true})
 	statusnet.Connect(b, nodes[0], nodes[1])
+	e := newBenchGateway(b, gwPoW, nodes)
+	uc, err := status.New(nodes[1], status.Config{PoW: benchUserPoW})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if e.user, err = uc.Join(e.ctx, "status"); err != nil {
+		b.Fatal(err)
+	}
+	if e.userKey, err = crypto.GenerateKey(); err != nil {
+		b.Fatal(err)
+	}
+	return e
+}
+
+// newBenchGateway starts the gateway of the setup above on nodes[0], without the user.
+func newBenchGateway(b *testing.B, gwPoW float64, nodes []*node.Node) *benchEnv {
+	b.Helper()
 	secret, err := identity.GenerateSecret(rand.Reader)
 	if err != nil {
 		b.Fatal(err)
@@ -145,16 +163,6 @@ func newBenchEnv(b *testing.B, gwPoW float64) *benchEnv {
 		time.Sleep(10 * time.Millisecond)
 	}
 	<-gw.Ready()
-	uc, err := status.New(nodes[1], status.Config{PoW: benchUserPoW})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if e.user, err = uc.Join(ctx, "status"); err != nil {
-		b.Fatal(err)
-	}
-	if e.userKey, err = crypto.GenerateKey(); err != nil {
-		b.Fatal(err)
-	}
 	return e
 }
 
@@ -614,28 +622,49 @@ func (e *benchEnv) post(b *testing.B, l *benchLog, n, users, rate int, idPrefix 
 }
 
 // BenchmarkGateway_Puppets10K: the memory of a gateway that has spoken for 10,000
-// remote users. Each iteration POSTs one message from each of 10,000 distinct api users
-// (as fast as 64 clients can) and waits until all reached the Status user, so the
+// remote users, measured in a process that holds the gateway alone. The gateway and its
+// node run in the benchmark's process (newBenchGateway: node A, the SQLite ledger, the
+// puppet registry, the api connector); the Status user and its node run in a child
+// process (startUserProcess), so neither the user's node nor its envelope pool is in
+// the figures. Each iteration POSTs one message from each of 10,000 distinct api users
+// (as fast as 64 clients can) and waits until the user received all of them, so the
 // gateway derived and recorded 10,000 puppets, holding their keys in the registry's
-// LRU (puppet.DefaultCacheSize = 10,000) and their chat keys in its own loop-prevention
-// set. Then, after runtime.GC, it reports RSS-MB (VmRSS of the whole test process: both
-// nodes with their envelope pools, the user, the gateway, SQLite's page cache, the Go
-// heap and runtime) and heap-MB (runtime.MemStats.HeapInuse). base-RSS-MB and
-// base-heap-MB are the same figures after setup, before the first message: the
-// difference is what 10,000 puppets, and the 20,000 pooled envelopes of their
-// messages (15 s TTL), cost.
+// LRU (puppet.DefaultCacheSize = 10,000) and their chat keys in its loop-prevention set.
+//
+// Three points, each after runtime.GC, with the HTTP clients' idle connections closed:
+//
+//   - base: after setup, before the first message (base-RSS-MB, base-heap-MB);
+//   - burst: as soon as the last message reached the user, while node A's envelope
+//     pool still holds the messages' envelopes (two per message, within their 15 s
+//     TTL; pooled-envelopes says how many): RSS-MB (VmRSS, the goal's figure),
+//     heap-MB (MemStats.HeapInuse), unreturned-MB (heap the GC freed that the runtime
+//     has not returned yet), file-RSS-MB (the executable's mapped pages), then
+//     settled-RSS-MB (after debug.FreeOSMemory); peak-RSS-MB is VmHWM, the most the
+//     process held at any time;
+//   - drained: once the pool's expiry dropped those envelopes: drained-RSS-MB and
+//     drained-heap-MB (after debug.FreeOSMemory).
+//
+// From the live heap (MemStats.HeapAlloc) at the three points: pool-heap-MB and
+// pool-B/env are what the pooled envelopes cost (burst − drained: their bytes, the
+// pool's bookkeeping and whatever else the gateway keeps for them until they expire),
+// puppet-B what one puppet costs once they are gone (drained − base, over 10,000).
 func BenchmarkGateway_Puppets10K(b *testing.B) {
 	const users = 10_000
-	e := newBenchEnv(b, 1e-9)
-	runtime.GC()
-	baseRSS, baseHeap := benchMem(b)
+	nodes := statusnet.NewNodes(b, 1, node.Config{ZeroPoW: true})
 	var cur atomic.Pointer[benchLog]
 	cur.Store(newBenchLog(0))
-	e.readUser(b, func(m *status.Message) { cur.Load().received(benchSeq(m.Text), time.Now()) })
+	url := startUserProcess(b, func(n int) { cur.Load().received(n, time.Now()) })
+	connectUserProcess(b, nodes[0], url)
+	e := newBenchGateway(b, 1e-9, nodes)
+	w := nodes[0].Whisper()
+	logs := make([]*benchLog, b.N) // the harness's, allocated before base
+	for it := range logs {
+		logs[it] = newBenchLog(users)
+	}
+	base := measureMem(b)
 	b.ReportAllocs()
 	b.ResetTimer()
-	for it := range b.N {
-		l := newBenchLog(users)
+	for it, l := range logs {
 		cur.Store(l)
 		// The same 10,000 users every iteration, with fresh message ids.
 		if lost := e.post(b, l, users, users, 0, fmt.Sprintf("p%d-", it)); lost > 0 {
@@ -643,35 +672,75 @@ func BenchmarkGateway_Puppets10K(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	runtime.GC()
-	rss, heap := benchMem(b)
-	b.ReportMetric(rss, "RSS-MB")
-	b.ReportMetric(heap, "heap-MB")
-	// Where RSS beyond the heap is: the executable's mapped pages (file-backed, shared,
-	// reclaimable), and heap pages the GC freed that the runtime has not yet returned
-	// to the OS (its background scavenger returns them gradually, down to about 10%
-	// above the heap goal); settled-RSS-MB is RSS once they are returned
-	// (debug.FreeOSMemory), which a long-running gateway approaches between bursts.
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	b.ReportMetric(float64(ms.HeapIdle-ms.HeapReleased)/(1<<20), "unreturned-MB")
+	// The HTTP clients are the harness, not the gateway: their connections go.
+	e.client.CloseIdleConnections()
+	st := w.Stats()
+	burst := measureMem(b)
+	b.ReportMetric(burst.rss, "RSS-MB")
+	b.ReportMetric(burst.heap, "heap-MB")
+	b.ReportMetric(burst.unreturned, "unreturned-MB")
 	b.ReportMetric(procStatusMB(b, "RssFile:"), "file-RSS-MB")
-	debug.FreeOSMemory()
-	settled, _ := benchMem(b)
-	b.ReportMetric(settled, "settled-RSS-MB")
-	b.ReportMetric(baseRSS, "base-RSS-MB")
-	b.ReportMetric(baseHeap, "base-heap-MB")
-	pooled, poolBytes := 0, 0
-	for _, n := range e.nodes {
-		st := n.Whisper().Stats()
-		pooled, poolBytes = pooled+st.Envelopes, poolBytes+st.PoolBytes
+	b.ReportMetric(procStatusMB(b, "VmHWM:"), "peak-RSS-MB")
+	b.ReportMetric(float64(st.Envelopes), "pooled-envelopes")
+	b.ReportMetric(float64(st.PoolBytes)/(1<<20), "pool-MB")
+	prof := os.Getenv("STATUSGATE_BENCH_HEAPPROFILE") // a directory: heap profiles of the burst and drained points
+	if prof != "" {
+		writeHeapProfile(b, filepath.Join(prof, "puppets10k-burst.heap"))
 	}
-	// With core/whisper's BenchmarkPoolMemory (overhead per pooled envelope), these
-	// separate the pools' share of heap-MB from the puppets'.
-	b.ReportMetric(float64(pooled), "pooled-envelopes")
-	b.ReportMetric(float64(poolBytes)/(1<<20), "pool-MB")
+	debug.FreeOSMemory()
+	b.ReportMetric(procStatusMB(b, "VmRSS:"), "settled-RSS-MB")
+	b.ReportMetric(base.rss, "base-RSS-MB")
+	b.ReportMetric(base.heap, "base-heap-MB")
+	// The pool drops an envelope within an ExpirationCycle of its expiry: wait for it.
+	deadline := time.Now().Add(time.Duration(status.DefaultTTL)*time.Second + benchWait)
+	for w.Stats().Envelopes > 0 {
+		if time.Now().After(deadline) {
+			b.Fatalf("node A still pools %d envelopes %v after the burst", w.Stats().Envelopes, benchWait)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	drained := measureMem(b)
+	debug.FreeOSMemory()
+	b.ReportMetric(procStatusMB(b, "VmRSS:"), "drained-RSS-MB")
+	b.ReportMetric(drained.heap, "drained-heap-MB")
+	b.ReportMetric((burst.live-drained.live)/(1<<20), "pool-heap-MB")
+	if st.Envelopes > 0 {
+		b.ReportMetric((burst.live-drained.live)/float64(st.Envelopes), "pool-B/env")
+	}
+	b.ReportMetric((drained.live-base.live)/users, "puppet-B")
 	if n, err := e.st.CountPuppets(context.Background()); err != nil || n != users {
 		b.Errorf("%d puppets recorded (%v), want %d", n, err, users)
+	}
+	if prof != "" {
+		writeHeapProfile(b, filepath.Join(prof, "puppets10k-drained.heap"))
+	}
+}
+
+// benchMemPoint is the process's memory at one point, after runtime.GC: rss and heap
+// (HeapInuse) and unreturned (HeapIdle − HeapReleased) in MiB, live (HeapAlloc) in bytes.
+type benchMemPoint struct {
+	rss, heap, unreturned, live float64
+}
+
+func measureMem(b *testing.B) benchMemPoint {
+	b.Helper()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return benchMemPoint{rss: procStatusMB(b, "VmRSS:"), heap: float64(ms.HeapInuse) / (1 << 20),
+		unreturned: float64(ms.HeapIdle-ms.HeapReleased) / (1 << 20), live: float64(ms.HeapAlloc)}
+}
+
+// writeHeapProfile writes the heap profile (as of the last GC) to path.
+func writeHeapProfile(b *testing.B, path string) {
+	b.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
 	}
 }
 
@@ -684,14 +753,6 @@ func cpuTime() int64 {
 		return 0
 	}
 	return ru.Utime.Nano() + ru.Stime.Nano()
-}
-
-// benchMem returns the process's VmRSS and the Go heap in use, in MiB.
-func benchMem(b *testing.B) (rss, heap float64) {
-	b.Helper()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return procStatusMB(b, "VmRSS:"), float64(ms.HeapInuse) / (1 << 20)
 }
 
 // procStatusMB returns the field of /proc/self/status named by key (a kB figure), in MiB.
