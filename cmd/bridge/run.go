@@ -212,11 +212,10 @@ func assemble(cfg *Config, log *slog.Logger, st *store.Store, f startFiles) ([]s
 			}
 			ids = append(ids, n.ID())
 		}
-		// Fills the gap left by our downtime once each peer is connected, then returns.
+		// Fills the gap left by our downtime once each peer is connected, then the gap of
+		// each outage (no peer, or the host asleep) when peers are back.
 		services = append(services, service{"mailserver-sync", func(ctx context.Context) error {
-			err := ms.RunSync(ctx, nd.Whisper().Peer, ids)
-			<-ctx.Done() // a service that returns early stops the others
-			return err
+			return ms.RunSync(ctx, nd, ids)
 		}})
 	}
 	if len(cfg.Gateway.Routes) == 0 {

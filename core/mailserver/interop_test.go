@@ -385,6 +385,10 @@ type restartable struct {
 	server *mailserver.Server
 	node   *node.Node
 	stop   func()
+	// syncPeers, when set, are the peer mailservers RunSync syncs from while it runs
+	// (its rounds go to cfg.GapSynced); clock, when set, is the node's clock.
+	syncPeers []enode.ID
+	clock     func() time.Time
 }
 
 func newRestartable(t *testing.T, cfg mailserver.ServerConfig) *restartable {
@@ -411,16 +415,22 @@ func (r *restartable) start() {
 		t.Fatal(err)
 	}
 	r.node, err = node.New(node.Config{ListenAddr: "127.0.0.1:0", MaxPeers: 50,
-		Whisper: whisper.Config{Archiver: r.server, Requests: r.server, Syncs: r.server}}, r.key)
+		Whisper: whisper.Config{Archiver: r.server, Requests: r.server, Syncs: r.server, Clock: r.clock}}, r.key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	srvDone, nodeDone := make(chan error, 1), make(chan error, 1)
+	srvDone, nodeDone, syncDone := make(chan error, 1), make(chan error, 1), make(chan error, 1)
 	go func() { srvDone <- r.server.Run(ctx) }()
 	go func() { nodeDone <- r.node.Run(ctx) }()
+	if r.syncPeers != nil {
+		go func() { syncDone <- r.server.RunSync(ctx, r.node, r.syncPeers) }()
+	} else {
+		syncDone <- nil
+	}
 	r.stop = func() {
 		cancel()
+		<-syncDone
 		<-nodeDone
 		<-srvDone
 		r.st.Close()
@@ -507,8 +517,12 @@ func readAll(t *testing.T, c *ourClientNode, id enode.ID, topic whisper.Topic, k
 // starts again on the same SQLite file, notes that its archive stops 70 s ago, syncs
 // that gap from status-go (SyncMargin 10 s; 1,500 envelopes: two rounds, the second
 // from status-go's cursor) and serves all 1,550 to a client, each once.
+// Ours ← status-go after an outage (issue 16 follow-up): ours, running, loses its only
+// peer (disconnected; 2 min pass on its clock) while status-go archives 200; when
+// status-go is back, ours syncs them on its own (RunSync's outage round) and serves all
+// 1,750.
 // Status-go ← ours: status-go's mailserver restarts while ours archives 60 more; it
-// syncs them from ours with shhext's SyncMessages and serves all 1,610 to a client.
+// syncs them from ours with shhext's SyncMessages and serves all 1,810 to a client.
 func TestInterop_syncWithStatusGo(t *testing.T) {
 	topic := whisper.TopicFromName("sync interop")
 	key, _ := whisper.SymKeyFromPassword("sync interop")
@@ -519,10 +533,15 @@ func TestInterop_syncWithStatusGo(t *testing.T) {
 	if err := sg.MsArchive(rawOf(before)); err != nil {
 		t.Fatal(err)
 	}
-	ours := newRestartable(t, mailserver.ServerConfig{SyncMargin: 10 * time.Second, RequestBurst: 100})
+	clk := &skewClock{}
+	rounds := make(chan mailserver.GapSync, 4)
+	ours := newRestartable(t, mailserver.ServerConfig{SyncMargin: 10 * time.Second, RequestBurst: 100, Clock: clk.Now,
+		GapSyncInterval: time.Millisecond, GapSynced: func(g mailserver.GapSync) { rounds <- g }})
+	ours.clock = clk.Now
 	ours.start()
 	ours.put(before)
 	ours.stop()
+	ours.syncPeers = []enode.ID{sgID}
 
 	t.Run("ours from status-go", func(t *testing.T) {
 		// Down for the 60 s in which status-go archived these.
@@ -535,10 +554,8 @@ func TestInterop_syncWithStatusGo(t *testing.T) {
 		if err := ours.node.AddPeer(sg.Enode(), true); err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), interopWait)
-		defer cancel()
-		if err := ours.server.RunSync(ctx, ours.node.Whisper().Peer, []enode.ID{sgID}); err != nil || ctx.Err() != nil {
-			t.Fatalf("gap sync: %v %v", err, ctx.Err())
+		if r := nextRound(t, rounds); r.Outage.Seq != 0 || r.Archived < 1500 {
+			t.Fatalf("start round: %+v, want the 1,500 of the gap", r)
 		}
 		if st := ours.server.Stats(); st.Archived < 1500 {
 			t.Fatalf("archived %d after the sync, want the 1,500 of the gap", st.Archived)
@@ -547,6 +564,32 @@ func TestInterop_syncWithStatusGo(t *testing.T) {
 		statusnet.Connect(t, client.node, ours.node)
 		client.node.Whisper().MarkTrusted(ours.node.ID())
 		readAll(t, client, ours.node.ID(), topic, key, now.Add(-time.Hour), 1550)
+	})
+
+	t.Run("ours from status-go after an outage", func(t *testing.T) {
+		// Ours loses its only peer while running; status-go archives 200 meanwhile
+		// (2 min of our clock); once status-go is back, ours syncs them on its own.
+		if err := ours.node.RemovePeer(sg.Enode()); err != nil {
+			t.Fatal(err)
+		}
+		waitGone(t, ours.node, sgID)
+		missed := envelopesAt(t, topic, key, time.Now().Add(-time.Second), 5*time.Millisecond, 200, "outage")
+		if err := sg.MsArchive(rawOf(missed)); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(2 * time.Minute)
+		// Status-go dials us (we dialled it last: geth's dialer waits 35 s before that
+		// again).
+		if err := sg.AddPeer(ours.node.Enode()); err != nil {
+			t.Fatal(err)
+		}
+		if r := nextRound(t, rounds); r.Outage.Seq == 0 || r.Archived < 200 {
+			t.Fatalf("outage round: %+v, want the 200 missed", r)
+		}
+		client := startOurClient(t)
+		statusnet.Connect(t, client.node, ours.node)
+		client.node.Whisper().MarkTrusted(ours.node.ID())
+		readAll(t, client, ours.node.ID(), topic, key, now.Add(-time.Hour), 1750)
 	})
 
 	t.Run("status-go from ours", func(t *testing.T) {
@@ -563,14 +606,14 @@ func TestInterop_syncWithStatusGo(t *testing.T) {
 			t.Fatalf("status-go's sync from ours: cursor %x, rounds %d, refused %q, %v", cursor, rounds, refused, err)
 		}
 		if st := ours.server.Stats(); st.SyncRequests != 2 || rounds != 2 {
-			t.Errorf("ours served %d sync requests, status-go made %d rounds; want 2 (1,560 envelopes, 1,000 a round)", st.SyncRequests, rounds)
+			t.Errorf("ours served %d sync requests, status-go made %d rounds; want 2 (1,760 envelopes, 1,000 a round)", st.SyncRequests, rounds)
 		}
 		client := startOurClient(t)
 		if err := client.node.AddPeer(sg.Enode(), true); err != nil {
 			t.Fatal(err)
 		}
 		statusnet.WaitPeer(t, client.node, sgID)
-		readAll(t, client, sgID, topic, key, now.Add(-time.Hour), 1610)
+		readAll(t, client, sgID, topic, key, now.Add(-time.Hour), 1810)
 	})
 }
 

@@ -189,8 +189,7 @@ type SyncResult struct {
 // response has no cursor. Each round waits up to SyncTimeout for p's final response; a
 // disconnect ends it with ErrPeerGone. Envelopes we already hold are skipped by the
 // archive, so a range may overlap what we have.
-func (s *Server) SyncFrom(ctx context.Context, p *whisper.Peer, from, to time.Time) (SyncResult, error) {
-	var res SyncResult
+func (s *Server) SyncFrom(ctx context.Context, p *whisper.Peer, from, to time.Time) (res SyncResult, err error) {
 	lower, upper := uint32(max(from.Unix(), 0)), uint32(max(to.Unix(), 0))
 	if lower > upper {
 		return res, fmt.Errorf("%w: sync from %v to %v", ErrBadRequest, from, to)
@@ -258,51 +257,139 @@ func (s *Server) SyncFrom(ctx context.Context, p *whisper.Peer, from, to time.Ti
 	}
 }
 
-// RunSync fills the gap in our archive from peer mailservers: once Run has found where
-// the archive stops (its newest envelope, less SyncMargin, or SyncWindow ago for an
-// empty archive), it syncs from there to now from each of peers as soon as lookup finds
-// it connected, once per peer, retrying with back-off while ctx lives when a sync fails
-// (a disconnect waits for the peer to come back). It returns when every peer is done or
-// ctx ends.
-func (s *Server) RunSync(ctx context.Context, lookup func(enode.ID) *whisper.Peer, peers []enode.ID) error {
+// SyncPeers is what RunSync needs of the node: its peers, their comings and goings and
+// its outages. *node.Node and *whisper.Service implement it.
+type SyncPeers interface {
+	// Peer returns the connected peer with that ID, or nil.
+	Peer(id enode.ID) *whisper.Peer
+	// PeersChanged returns a channel closed at the next peer change or outage.
+	PeersChanged() <-chan struct{}
+	// OutageSince returns the outages recorded after seq as one (whisper.Service's).
+	OutageSince(seq uint64) (whisper.Outage, bool)
+}
+
+// GapSync is one gap round of RunSync, reported to ServerConfig.GapSynced.
+type GapSync struct {
+	// Outage is the outage whose gap the round filled; zero for the round at start
+	// (the gap left by our downtime).
+	Outage whisper.Outage
+	// From is where the round started: where the archive stopped, less SyncMargin, and
+	// at most SyncWindow back.
+	From time.Time
+	// Archived counts the envelopes fetched from every peer (those the archive already
+	// held are skipped there).
+	Archived int
+}
+
+// RunSync keeps our archive whole from peer mailservers (their IDs in ids) until ctx
+// ends. Once Run has found where the archive stops (its newest envelope, less
+// SyncMargin, or SyncWindow ago for an empty archive), it fills that gap: it syncs from
+// there to now from each peer as soon as it is connected, once per peer, retrying with
+// back-off while a sync fails (a disconnect waits for the peer to come back). Then,
+// whenever the node reports an outage (whisper.Outage: no peer, or a clock jump, for
+// longer than its threshold), it fills that gap the same way, from the outage's start
+// less SyncMargin. Rounds run one at a time, at most one per GapSyncInterval (outages
+// meanwhile are merged into the next round), and never reach further back than
+// SyncWindow.
+func (s *Server) RunSync(ctx context.Context, peers SyncPeers, ids []enode.ID) error {
+	var seq uint64 // outages up to seq are covered by the start gap
+	if o, ok := peers.OutageSince(0); ok {
+		seq = o.Seq
+	}
 	select {
 	case <-s.gapKnown:
 	case <-ctx.Done():
 		return nil
 	}
-	pending := append([]enode.ID(nil), peers...)
-	wait := map[enode.ID]time.Time{} // no attempt before this
+	s.fillGap(ctx, peers, ids, GapSync{From: s.gapFrom})
+	cool := time.NewTimer(s.cfg.GapSyncInterval)
+	defer cool.Stop()
+	cooled := false
+	for ctx.Err() == nil {
+		changed := peers.PeersChanged()
+		o, ok := peers.OutageSince(seq)
+		if !ok {
+			select {
+			case <-ctx.Done():
+			case <-changed:
+			}
+			continue
+		}
+		if !cooled {
+			s.log.Info("mailserver: outage; its gap is synced when the last round is GapSyncInterval old", "from", o.From, "to", o.To)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-cool.C:
+				cooled = true
+			}
+			continue // outages recorded meanwhile join this round
+		}
+		seq = o.Seq
+		from := o.From.Add(-s.cfg.SyncMargin)
+		if oldest := s.cfg.Clock().Add(-s.cfg.SyncWindow); from.Before(oldest) {
+			from = oldest
+		}
+		s.log.Info("mailserver: outage; syncing its gap from peer mailservers", "outage_from", o.From, "outage_to", o.To, "from", from)
+		s.fillGap(ctx, peers, ids, GapSync{Outage: o, From: from})
+		cool.Reset(s.cfg.GapSyncInterval)
+		cooled = false
+	}
+	return nil
+}
+
+// gapRetryTick is how often fillGap looks at peers in back-off again.
+const gapRetryTick = 500 * time.Millisecond
+
+// fillGap syncs round.From to now from each of ids as soon as it is connected, once
+// per peer, retrying with back-off (counted in ticks of gapRetryTick, not read from a
+// clock) while a sync fails. It returns when every peer is done or ctx ends, and
+// reports the round to GapSynced.
+func (s *Server) fillGap(ctx context.Context, peers SyncPeers, ids []enode.ID, round GapSync) {
+	pending := append([]enode.ID(nil), ids...)
+	var ticks int64
+	wait := map[enode.ID]int64{} // no attempt before this tick
 	backoff := map[enode.ID]time.Duration{}
-	tick := time.NewTicker(500 * time.Millisecond)
+	tick := time.NewTicker(gapRetryTick)
 	defer tick.Stop()
 	for len(pending) > 0 {
+		changed := peers.PeersChanged()
 		for i := 0; i < len(pending); i++ {
 			id := pending[i]
-			p := lookup(id)
-			if p == nil || time.Now().Before(wait[id]) {
+			p := peers.Peer(id)
+			if p == nil || ticks < wait[id] {
 				continue
 			}
-			res, err := s.SyncFrom(ctx, p, s.gapFrom, s.cfg.Clock().Add(60*time.Second))
+			res, err := s.SyncFrom(ctx, p, round.From, s.cfg.Clock().Add(60*time.Second))
+			round.Archived += res.Archived
 			if ctx.Err() != nil {
-				return nil
+				return
 			}
 			if err == nil {
-				s.log.Info("mailserver gap filled", "peer", id.TerminalString(), "from", s.gapFrom, "envelopes", res.Archived)
+				s.log.Info("mailserver gap filled", "peer", id.TerminalString(), "from", round.From, "envelopes", res.Archived)
 				pending = append(pending[:i], pending[i+1:]...)
 				i--
 				continue
 			}
 			b := min(max(2*backoff[id], 3*time.Second), 5*time.Minute)
-			backoff[id], wait[id] = b, time.Now().Add(b)
+			backoff[id], wait[id] = b, ticks+int64(b/gapRetryTick)
 			s.log.Warn("mailserver gap sync failed; will retry", "peer", id.TerminalString(), "in", b, "err", err)
+		}
+		if len(pending) == 0 {
+			break
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-tick.C:
+			ticks++
+		case <-changed:
 		}
 	}
-	return nil
+	s.flushed(ctx)
+	if s.cfg.GapSynced != nil {
+		s.cfg.GapSynced(round)
+	}
 }
 
 // findGap records where the archive stops, before Run writes anything: what RunSync asks

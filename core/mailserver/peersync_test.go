@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,7 +26,7 @@ type syncPeer struct {
 	run     func() // starts Run until the test ends
 }
 
-func newSyncPeer(t *testing.T, cfg mailserver.ServerConfig) *syncPeer {
+func newSyncPeer(t *testing.T, cfg mailserver.ServerConfig, opts ...func(*whisper.Config)) *syncPeer {
 	t.Helper()
 	sp := &syncPeer{archive: newMemArchive()}
 	var err error
@@ -38,8 +39,63 @@ func newSyncPeer(t *testing.T, cfg mailserver.ServerConfig) *syncPeer {
 		go func() { done <- sp.server.Run(ctx) }()
 		t.Cleanup(func() { cancel(); <-done })
 	}
-	sp.node = statusnet.NewNode(t, node.Config{Whisper: whisper.Config{Archiver: sp.server, Requests: sp.server, Syncs: sp.server}})
+	wc := whisper.Config{Archiver: sp.server, Requests: sp.server, Syncs: sp.server}
+	for _, o := range opts {
+		o(&wc)
+	}
+	sp.node = statusnet.NewNode(t, node.Config{Whisper: wc})
 	return sp
+}
+
+// runSync runs sp's RunSync from peers until the test ends; its gap rounds arrive on the
+// channel returned (sp's ServerConfig.GapSynced must send them to rounds).
+func (sp *syncPeer) runSync(t *testing.T, peers ...enode.ID) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sp.server.RunSync(ctx, sp.node, peers) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("RunSync: %v", err)
+		}
+	})
+}
+
+// nextRound waits for the next gap round on rounds.
+func nextRound(t *testing.T, rounds <-chan mailserver.GapSync) mailserver.GapSync {
+	t.Helper()
+	select {
+	case r := <-rounds:
+		return r
+	case <-time.After(time.Minute):
+		t.Fatal("no gap round within a minute")
+		return mailserver.GapSync{}
+	}
+}
+
+// skewClock is the time now plus an offset the test moves forward: the one clock of a
+// node and its mailserver, for an outage that lasts longer than it really does.
+type skewClock struct{ off atomic.Int64 }
+
+func (c *skewClock) Now() time.Time          { return time.Now().Add(time.Duration(c.off.Load())) }
+func (c *skewClock) Advance(d time.Duration) { c.off.Add(int64(d)) }
+
+// waitGone waits on n's peer events until id is no longer connected.
+func waitGone(t *testing.T, n *node.Node, id enode.ID) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		ch := n.PeersChanged()
+		if n.Peer(id) == nil {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("peer %s still connected", id.TerminalString())
+		}
+	}
 }
 
 // recordsAt builds n envelopes of topic created from base on, a second apart, encrypted
@@ -75,7 +131,8 @@ func TestSync_gapFromPeer(t *testing.T) {
 	if err := peer.archive.Put(context.Background(), append(append([]mailserver.Record{}, before...), gap...)); err != nil {
 		t.Fatal(err)
 	}
-	ours := newSyncPeer(t, mailserver.ServerConfig{})
+	rounds := make(chan mailserver.GapSync, 4)
+	ours := newSyncPeer(t, mailserver.ServerConfig{GapSynced: func(g mailserver.GapSync) { rounds <- g }})
 	if err := ours.archive.Put(context.Background(), before); err != nil {
 		t.Fatal(err)
 	}
@@ -83,14 +140,9 @@ func TestSync_gapFromPeer(t *testing.T) {
 	if err := ours.node.AddPeer(peer.node.Enode(), true); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		done <- ours.server.RunSync(ctx, ours.node.Whisper().Peer, []enode.ID{peer.node.ID()})
-	}()
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	ours.runSync(t, peer.node.ID())
+	if r := nextRound(t, rounds); r.Outage.Seq != 0 || r.Archived < 2500 {
+		t.Fatalf("start round: %+v, want the 2,500 of the gap (and the margin's)", r)
 	}
 	if err := ours.archive.waitLen(2600, 10*time.Second); err != nil {
 		t.Fatal(err)
@@ -117,6 +169,75 @@ func TestSync_gapFromPeer(t *testing.T) {
 	select {
 	case m := <-sub.C():
 		t.Fatalf("extra message %q", m.Payload)
+	default:
+	}
+}
+
+// TestSync_outageGap (issue 16 follow-up): a mailserver that loses all its peers while
+// running (the test disconnects them; its clock, the node's one, moves 2 min on
+// meanwhile) misses what its peer archives then; once a peer is back it syncs that
+// gap from its peer mailserver on its own, from the outage's start less SyncMargin,
+// and serves it. Before outages were watched, RunSync synced once, at start, and the
+// gap stayed.
+func TestSync_outageGap(t *testing.T) {
+	topic := whisper.TopicFromName("outage")
+	clk := &skewClock{}
+	rounds := make(chan mailserver.GapSync, 4)
+	peer := newSyncPeer(t, mailserver.ServerConfig{RequestBurst: 100})
+	peer.run()
+	ours := newSyncPeer(t, mailserver.ServerConfig{Clock: clk.Now, SyncMargin: 10 * time.Second,
+		GapSyncInterval: time.Millisecond, GapSynced: func(g mailserver.GapSync) { rounds <- g }},
+		func(c *whisper.Config) { c.Clock = clk.Now })
+	ours.run()
+	if err := ours.node.AddPeer(peer.node.Enode(), true); err != nil {
+		t.Fatal(err)
+	}
+	statusnet.WaitPeer(t, ours.node, peer.node.ID())
+	ours.runSync(t, peer.node.ID())
+	if r := nextRound(t, rounds); r.Outage.Seq != 0 || r.Archived != 0 {
+		t.Fatalf("start round: %+v, want an empty archive synced from an empty peer", r)
+	}
+
+	// The outage: every peer gone, for 2 min of the node's clock.
+	if err := ours.node.RemovePeer(peer.node.Enode()); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, ours.node, peer.node.ID())
+	missed := recordsAt(t, topic, time.Now(), 100, "missed") // posted during the outage
+	if err := peer.archive.Put(context.Background(), missed); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Minute)
+	// The peer dials us (we dialled it last: geth's dialer waits 35 s before that again).
+	if err := peer.node.AddPeer(ours.node.Enode(), false); err != nil {
+		t.Fatal(err)
+	}
+	r := nextRound(t, rounds)
+	if r.Outage.Seq == 0 || r.Archived != 100 {
+		t.Fatalf("outage round: %+v, want the 100 missed", r)
+	}
+	if lag := r.Outage.From.Sub(r.From); lag != 10*time.Second {
+		t.Errorf("outage round from %v, %v before the outage; want SyncMargin (10 s)", r.From, lag)
+	}
+	if err := ours.archive.waitLen(100, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{archive: ours.archive, server: ours.server, serverNode: ours.node, topic: topic, sym: syncKey(t)}
+	f.connectClient(t)
+	sub := f.subscribe(t)
+	reqDone := make(chan error, 1)
+	go func() {
+		_, err := f.client.Request(context.Background(), f.peer, mailserver.History{Topics: []whisper.Topic{topic},
+			From: time.Now().Add(-time.Hour), To: clk.Now()}, nil)
+		reqDone <- err
+	}()
+	collect(t, sub, map[string]bool{}, 100)
+	if err := <-reqDone; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-rounds:
+		t.Errorf("a round without an outage: %+v", r)
 	default:
 	}
 }

@@ -95,6 +95,13 @@ type ServerConfig struct {
 	// envelopes created earlier that reached the peer later. Default 5 min (the longest
 	// TTL our pool admits).
 	SyncMargin time.Duration
+	// GapSyncInterval is the least time between two of RunSync's outage rounds: a node
+	// whose link flaps syncs once per interval. Default 1 min.
+	GapSyncInterval time.Duration
+	// GapSynced, if set, is called after each of RunSync's gap rounds (the start's and
+	// each outage's) has synced from every peer and its envelopes are written, on
+	// RunSync's goroutine.
+	GapSynced func(GapSync)
 	// Logger receives request outcomes at Debug, errors at Warn. Default: discard.
 	Logger *slog.Logger
 	// Clock is the time for "upper = 0" and retention. Default time.Now.
@@ -162,6 +169,9 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	if c.SyncMargin == 0 {
 		c.SyncMargin = 5 * time.Minute
 	}
+	if c.GapSyncInterval == 0 {
+		c.GapSyncInterval = time.Minute
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -180,6 +190,7 @@ type Server struct {
 	keys    Keys
 	log     *slog.Logger
 	queue   chan Record
+	barrier chan chan struct{} // flushed's requests: closed once the queue before it is written
 	done    chan struct{}
 	limiter *requestLimiter
 	serving chan struct{} // a slot per request being served
@@ -221,7 +232,7 @@ func NewServer(archive Archive, cfg ServerConfig) (*Server, error) {
 		return nil, fmt.Errorf("mailserver key: %w", err)
 	}
 	return &Server{cfg: cfg, archive: archive, keys: Keys{Sym: sym, Asym: cfg.NodeKey}, log: cfg.Logger,
-		queue: make(chan Record, cfg.ArchiveQueue), done: make(chan struct{}),
+		queue: make(chan Record, cfg.ArchiveQueue), barrier: make(chan chan struct{}), done: make(chan struct{}),
 		limiter: newRequestLimiter(cfg.RequestsPerSecond, cfg.RequestBurst, cfg.GlobalRequestsPerSecond, cfg.GlobalRequestBurst, cfg.MaxTrackedPeers),
 		serving: make(chan struct{}, cfg.MaxConcurrentRequests), syncing: map[enode.ID]*syncRound{}, gapKnown: make(chan struct{})}, nil
 }
@@ -317,6 +328,11 @@ func (s *Server) Run(ctx context.Context) error {
 		case r := <-s.queue:
 			batch = s.take(append(batch, r))
 			flush(ctx, false)
+		case done := <-s.barrier:
+			for batch = s.take(batch); len(batch) > 0; batch = s.take(batch) {
+				flush(ctx, false)
+			}
+			close(done)
 		case <-prune.C:
 			s.prune(ctx)
 			written = 0
@@ -363,6 +379,24 @@ func (s *Server) checkpointLoop(ctx context.Context, cp Checkpointer) {
 			failing = false
 			s.log.Info("mailserver archive checkpoint recovered")
 		}
+	}
+}
+
+// flushed returns once every envelope queued before the call is written (or lost,
+// counted), or when ctx ends or Run stops.
+func (s *Server) flushed(ctx context.Context) {
+	done := make(chan struct{})
+	select {
+	case s.barrier <- done:
+	case <-s.done:
+		return
+	case <-ctx.Done():
+		return
+	}
+	select {
+	case <-done:
+	case <-s.done:
+	case <-ctx.Done():
 	}
 }
 

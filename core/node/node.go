@@ -383,8 +383,12 @@ func (n *Node) SetBloom(b whisper.Bloom) { n.shh.SetBloom(b) }
 func (n *Node) Peer(id enode.ID) *whisper.Peer { return n.shh.Peer(id) }
 
 // PeersChanged returns a channel closed at the next change of the peer set or of a
-// peer's settings.
+// peer's settings, or at the next outage.
 func (n *Node) PeersChanged() <-chan struct{} { return n.shh.PeersChanged() }
+
+// OutageSince returns the outages (no peer, or the clock jumped, for longer than
+// whisper.Config.OutageThreshold) recorded after seq as one; see whisper.Service.
+func (n *Node) OutageSince(seq uint64) (whisper.Outage, bool) { return n.shh.OutageSince(seq) }
 
 // WaitPeers blocks until at least k peers are connected or ctx ends.
 func (n *Node) WaitPeers(ctx context.Context, k int) error {

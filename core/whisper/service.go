@@ -96,8 +96,13 @@ type Config struct {
 
 	// Logger receives lifecycle logs at Info and per-peer detail at Debug. Default: discard.
 	Logger *slog.Logger
-	// Clock is the time used for validation, expiry and setting tolerances. Default time.Now.
+	// Clock is the time used for validation, expiry and setting tolerances, and to
+	// tell outages. Default time.Now.
 	Clock func() time.Time
+	// OutageThreshold is how long the node may be without any peer, or its clock jump
+	// forward, before that counts as an outage (OutageSince): a time in which envelopes
+	// were posted that only mailservers have now. Default DefaultOutageThreshold (10 s).
+	OutageThreshold time.Duration
 }
 
 // Archiver stores envelopes for later delivery; the mailserver implements it. Archive is
@@ -156,6 +161,9 @@ func (c Config) withDefaults() Config {
 	if c.Clock == nil {
 		c.Clock = time.Now
 	}
+	if c.OutageThreshold == 0 {
+		c.OutageThreshold = DefaultOutageThreshold
+	}
 	return c
 }
 
@@ -167,8 +175,8 @@ func (c Config) Validate() error {
 	if c.MaxMessageSize > MaxMessageSize {
 		return fmt.Errorf("max_message_size: %d exceeds the hard limit %d", c.MaxMessageSize, MaxMessageSize)
 	}
-	if c.MaxPoolBytes < 0 || c.QueueSize < 0 || c.Workers < 0 || c.HandshakeTimeout < 0 || c.CoalesceWindow < 0 {
-		return errors.New("max_pool_bytes, queue_size, workers, handshake_timeout and coalesce_window must not be negative")
+	if c.MaxPoolBytes < 0 || c.QueueSize < 0 || c.Workers < 0 || c.HandshakeTimeout < 0 || c.CoalesceWindow < 0 || c.OutageThreshold < 0 {
+		return errors.New("max_pool_bytes, queue_size, workers, handshake_timeout, coalesce_window and outage_threshold must not be negative")
 	}
 	return c.Limits.Validate()
 }
@@ -244,8 +252,9 @@ type Service struct {
 	others  map[enode.ID][]*Peer // the node's other wires on the same connection
 	trusted map[enode.ID]bool
 	// changed is closed (and replaced) when a peer connects, leaves or changes its
-	// settings: PeersChanged.
+	// settings, or an outage is recorded: PeersChanged.
 	changed chan struct{}
+	outages outages
 
 	wireMu sync.Mutex
 	wires  []*wireEntry
@@ -358,12 +367,14 @@ func (s *Service) expireLoop() {
 	defer s.wg.Done()
 	t := time.NewTicker(ExpirationCycle)
 	defer t.Stop()
+	var jump clockJump
 	for {
 		select {
-		case <-t.C:
+		case tick := <-t.C:
 			if n := s.pool.expire(s.now().Unix()); n > 0 {
 				s.stats.expired.Add(uint64(n))
 			}
+			s.checkClockJump(&jump, tick)
 		case <-s.done:
 			return
 		}
@@ -612,8 +623,8 @@ func (s *Service) notifyPeers() {
 }
 
 // PeersChanged returns a channel that is closed at the next change of the peer set or
-// of a peer's settings (a handshake completed, a peer left, a settings packet): wait on
-// it between two looks at Peers.
+// of a peer's settings (a handshake completed, a peer left, a settings packet), or at
+// the next outage (OutageSince): wait on it between two looks at Peers.
 func (s *Service) PeersChanged() <-chan struct{} {
 	s.peerMu.RLock()
 	defer s.peerMu.RUnlock()
@@ -681,6 +692,7 @@ func (s *Service) addPeer(p *Peer) error {
 	defer s.changedLocked()
 	cur := s.peers[p.id]
 	if cur == nil {
+		s.peerJoinedLocked()
 		s.peers[p.id] = p
 		return nil
 	}
@@ -743,6 +755,7 @@ func (s *Service) removePeer(p *Peer) {
 			}
 			s.peers[p.id] = best
 		}
+		s.peerLeftLocked()
 	}
 	if len(others) == 0 {
 		delete(s.others, p.id)
