@@ -33,8 +33,8 @@ type HistoryConfig struct {
 	Store SyncStore
 	// Window is how far back a chat never synced before is fetched. Default 24 h.
 	Window time.Duration
-	// Mailservers, when set, makes every joined chat catch up by itself, once, on a
-	// goroutine the chat owns (Leave waits for it): it returns the candidate
+	// Mailservers, when set, makes every joined chat catch up by itself, at join and
+	// after each outage (OutageSynced), on a goroutine the chat owns (Leave waits for it): it returns the candidate
 	// mailservers as enode URLs, best first: trusted ones (the node dials those itself)
 	// and found ones (found by discovery: the catch-up dials up to three of them as
 	// trusted peers, and drops those it did not use). The first candidate connected is
@@ -45,9 +45,14 @@ type HistoryConfig struct {
 	// MailserversChanged, if set, returns a channel closed when Mailservers may next
 	// return new candidates (discovery found one).
 	MailserversChanged func() <-chan struct{}
-	// Synced, if set, is called once per chat when its own catch-up has ended (with
-	// nil, or the last error), on the catch-up goroutine.
+	// Synced, if set, is called once per chat when its own catch-up at join has ended
+	// (with nil, or the last error), on the catch-up goroutine.
 	Synced func(chat string, err error)
+	// OutageSynced, if set, is called when a chat's own catch-up after an outage has
+	// ended (with nil, or the last error), on the catch-up goroutine. A chat catches up
+	// after each outage its Transport reports (Outages, as *node.Node does): what was
+	// posted while the node had no peer, or slept, is only in mailservers.
+	OutageSynced func(chat string, outage whisper.Outage, err error)
 }
 
 // MailserverPeers is what a chat's own catch-up needs of the Transport beyond
@@ -63,6 +68,20 @@ type MailserverPeers interface {
 	RemovePeer(url string) error
 }
 
+// Outages is what a chat's own catch-up needs of the Transport to catch up again after
+// an outage (whisper.Outage: no peer, or the clock jumped, for longer than the node's
+// threshold): the node's record of them. *node.Node implements it; without it a
+// chat's catch-up runs once, at join.
+type Outages interface {
+	OutageSince(seq uint64) (whisper.Outage, bool)
+}
+
+// outageMargin is how far before an outage's start the catch-up after it asks from:
+// a dead link is noticed (devp2p's ping, its 30 s read timeout) after the last
+// envelope that came through it, and a mailserver archives an envelope when it reaches
+// it, which may be later than its creation (the pool's longest TTL is 5 min).
+const outageMargin = 5 * time.Minute
+
 // maxDialled is how many found mailservers one catch-up dials at once.
 const maxDialled = 3
 
@@ -70,11 +89,53 @@ const maxDialled = 3
 // resumes from it when it is back.
 const catchUpResumes = 10
 
-// catchUp is the chat's own catch-up (HistoryConfig.Mailservers): the chat's history
-// since the last sync, from the first candidate mailserver that is connected and
-// answers. A catch-up cut by the mailserver disconnecting (a restart) resumes from the
-// last page's cursor (the chat's sync state) once it, or another, is connected again.
+// catchUp is the chat's own catch-up (HistoryConfig.Mailservers): at join, the chat's
+// history since the last sync; then, if the Transport reports outages (Outages), after
+// each one the history since its start (less outageMargin, at most Window back), so
+// that what was posted while the node was cut off or asleep arrives too. Rounds run
+// one at a time, each from the first candidate mailserver that is connected and
+// answers. Messages already delivered are not delivered again (the chat's dedupe).
 func (ch *Chat) catchUp(ctx context.Context, peers MailserverPeers) {
+	h := ch.c.cfg.History
+	out, watch := ch.c.tr.(Outages)
+	var seq uint64 // outages up to seq are covered by the catch-up at join
+	if watch {
+		if o, ok := out.OutageSince(0); ok {
+			seq = o.Seq
+		}
+	}
+	err := ch.catchUpRound(ctx, peers, time.Time{})
+	if h.Synced != nil {
+		h.Synced(ch.name, err)
+	}
+	for watch && ctx.Err() == nil {
+		changed := peers.PeersChanged()
+		o, ok := out.OutageSince(seq)
+		if !ok {
+			select {
+			case <-ctx.Done():
+			case <-changed:
+			}
+			continue
+		}
+		seq = o.Seq
+		ch.c.log.Info("history catch-up after an outage", "chat", ch.name, "outage_from", o.From, "outage_to", o.To)
+		err := ch.catchUpRound(ctx, peers, o.From.Add(-outageMargin))
+		if ctx.Err() != nil {
+			return
+		}
+		if h.OutageSynced != nil {
+			h.OutageSynced(ch.name, o, err)
+		}
+	}
+}
+
+// catchUpRound syncs the chat's history (from notBefore at the earliest, when not zero)
+// from the first candidate mailserver that is connected and answers; a round cut by
+// the mailserver disconnecting (a restart) resumes from the last page's cursor (the
+// chat's sync state) once it, or another, is connected again. It returns nil once one
+// answered, or the last error when ctx ends.
+func (ch *Chat) catchUpRound(ctx context.Context, peers MailserverPeers, notBefore time.Time) (lastErr error) {
 	h := ch.c.cfg.History
 	log := ch.c.log
 	tried := map[enode.ID]bool{}
@@ -83,12 +144,6 @@ func (ch *Chat) catchUp(ctx context.Context, peers MailserverPeers) {
 	defer func() {
 		for _, u := range dialled {
 			_ = peers.RemovePeer(u)
-		}
-	}()
-	var lastErr error
-	defer func() {
-		if h.Synced != nil {
-			h.Synced(ch.name, lastErr)
 		}
 	}()
 	for {
@@ -117,15 +172,15 @@ func (ch *Chat) catchUp(ctx context.Context, peers MailserverPeers) {
 				continue
 			}
 			tried[n.ID()] = true
-			lastErr = ch.SyncHistory(ctx, p, func(pr HistoryProgress) {
+			lastErr = ch.syncHistory(ctx, p, func(pr HistoryProgress) {
 				log.Info("history", "chat", pr.Chat, "envelopes", pr.Envelopes, "covered", pr.Covered, "done", pr.Done)
-			})
+			}, notBefore)
 			if lastErr == nil {
 				delete(dialled, n.ID()) // keep the mailserver that answered
-				return
+				return nil
 			}
 			if ctx.Err() != nil {
-				return
+				return lastErr
 			}
 			if errors.Is(lastErr, mailserver.ErrPeerGone) && resumes[n.ID()] < catchUpResumes {
 				resumes[n.ID()]++
@@ -139,8 +194,7 @@ func (ch *Chat) catchUp(ctx context.Context, peers MailserverPeers) {
 		}
 		select {
 		case <-ctx.Done():
-			lastErr = ctx.Err()
-			return
+			return ctx.Err()
 		case <-peersChanged:
 		case <-found:
 		}
@@ -152,6 +206,13 @@ func (ch *Chat) catchUp(ctx context.Context, peers MailserverPeers) {
 // The messages arrive on Messages like live ones, each once. progress, if not nil, is
 // called after every page.
 func (ch *Chat) SyncHistory(ctx context.Context, p *whisper.Peer, progress func(HistoryProgress)) error {
+	return ch.syncHistory(ctx, p, progress, time.Time{})
+}
+
+// syncHistory is SyncHistory from notBefore at the earliest (and at most Window back)
+// when notBefore is not zero: an outage's catch-up, which need not fetch again what
+// arrived live since the last sync.
+func (ch *Chat) syncHistory(ctx context.Context, p *whisper.Peer, progress func(HistoryProgress), notBefore time.Time) error {
 	h := ch.c.cfg.History
 	if h.Client == nil {
 		return fmt.Errorf("sync history of %q: no mailserver client configured", ch.name)
@@ -171,6 +232,9 @@ func (ch *Chat) SyncHistory(ctx context.Context, p *whisper.Peer, progress func(
 		if len(st.Cursor) > 0 && !st.To.IsZero() {
 			req.Cursor, req.To = st.Cursor, st.To
 		}
+	}
+	if !notBefore.IsZero() && req.Cursor == nil {
+		req.From = later(req.From, later(notBefore, now.Add(-h.Window)))
 	}
 	report := func(pr mailserver.Progress) {
 		next := mailserver.SyncState{Covered: pr.Covered, Cursor: pr.Cursor}
@@ -192,7 +256,14 @@ func (ch *Chat) SyncHistory(ctx context.Context, p *whisper.Peer, progress func(
 	if req.To.Before(now) {
 		// That finished a range interrupted in an earlier run; now fetch the rest, up to
 		// now. (The next call starts at req.To, so this recurses once.)
-		return ch.SyncHistory(ctx, p, progress)
+		return ch.syncHistory(ctx, p, progress, notBefore)
 	}
 	return nil
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

@@ -1,0 +1,178 @@
+package status_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/p2p/enode"
+
+	"github.com/statusgate/statusgate/core/mailserver"
+	"github.com/statusgate/statusgate/core/node"
+	"github.com/statusgate/statusgate/core/status"
+	"github.com/statusgate/statusgate/core/whisper"
+	"github.com/statusgate/statusgate/test/statusnet"
+)
+
+// skewClock is the time now plus an offset the test moves forward: the one clock of a
+// node and its SDK client, for an outage that lasts longer than it really does.
+type skewClock struct{ off atomic.Int64 }
+
+func (c *skewClock) Now() time.Time          { return time.Now().Add(time.Duration(c.off.Load())) }
+func (c *skewClock) Advance(d time.Duration) { c.off.Add(int64(d)) }
+
+// waitGone waits on n's peer events until id is no longer connected.
+func waitGone(t *testing.T, n *node.Node, id enode.ID) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		ch := n.PeersChanged()
+		if n.Peer(id) == nil {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("peer %s still connected", id.TerminalString())
+		}
+	}
+}
+
+// waitArchived waits until srv has written n envelopes. The archive has no change
+// signal: its counters are looked at again every 20 ms, up to a deadline.
+func waitArchived(t *testing.T, srv *mailserver.Server, n uint64) {
+	t.Helper()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(30 * time.Second)
+	for srv.Stats().Archived < n {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("archived %d of %d", srv.Stats().Archived, n)
+		}
+	}
+}
+
+// TestCatchUp_afterOutage (issue 16 follow-up): a chat's own catch-up (what the gateway
+// reads through) asks its mailserver again after an outage. The client's node loses
+// its only peer (disconnected; 2 min pass on its clock) while Bob posts 5 messages,
+// which only the mailserver archives; when the mailserver is back, the chat fetches the
+// history since the outage's start (less the margin) and delivers those 5, each once,
+// and not again the message it had live before the outage, which that range holds too.
+// Before the change the chat caught up once, at join, and the 5 never arrived.
+func TestCatchUp_afterOutage(t *testing.T) {
+	archive := openStore(t, "archive.db").Archive()
+	srv, err := mailserver.NewServer(archive, mailserver.ServerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- srv.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-srvDone })
+	ms := statusnet.NewNode(t, node.Config{ZeroPoW: true, Whisper: whisper.Config{Archiver: srv, Requests: srv}})
+	bobNode := statusnet.NewNode(t, node.Config{ZeroPoW: true})
+	statusnet.Connect(t, bobNode, ms)
+
+	clk := &skewClock{}
+	nodeKey, _ := crypto.GenerateKey()
+	mc, err := mailserver.NewClient(mailserver.ClientConfig{NodeKey: nodeKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours := statusnet.NewNode(t, node.Config{ZeroPoW: true, Whisper: whisper.Config{Completions: mc, Clock: clk.Now}})
+	if err := ours.AddPeer(ms.Enode(), true); err != nil {
+		t.Fatal(err)
+	}
+	statusnet.WaitPeer(t, ours, ms.ID())
+	synced := make(chan error, 1)
+	outageSynced := make(chan whisper.Outage, 4)
+	client, err := status.New(ours, status.Config{Clock: clk.Now, History: status.HistoryConfig{Client: mc, Window: time.Hour,
+		Mailservers: func() (trusted, found []string) { return []string{ms.Enode()}, nil },
+		Synced:      func(_ string, err error) { synced <- err },
+		OutageSynced: func(_ string, o whisper.Outage, err error) {
+			if err != nil {
+				t.Errorf("catch-up after the outage: %v", err)
+			}
+			outageSynced <- o
+		}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	room, err := client.Join(ctx, "status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(room.Leave)
+	select {
+	case err := <-synced:
+		if err != nil {
+			t.Fatalf("catch-up at join: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no catch-up at join within 30 s")
+	}
+
+	bobClient, err := status.New(bobNode, status.Config{PoW: 0.00001})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := bobClient.Join(ctx, "status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bob.Leave)
+	bobKey := key(t, "bob")
+	if _, err := bob.Send(ctx, "before the outage", bobKey); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	collectTexts(t, room, seen, 1)
+
+	// The outage.
+	if err := ours.RemovePeer(ms.Enode()); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, ours, ms.ID())
+	for i := range 5 {
+		if _, err := bob.Send(ctx, fmt.Sprintf("during the outage %d", i), bobKey); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitArchived(t, srv, 12) // each message twice (transit and protobuf twins)
+	clk.Advance(2 * time.Minute)
+	// The mailserver dials us (we dialled it last: geth's dialer waits 35 s before that
+	// again).
+	if err := ms.AddPeer(ours.Enode(), false); err != nil {
+		t.Fatal(err)
+	}
+	collectTexts(t, room, seen, 6)
+	select {
+	case o := <-outageSynced:
+		if o.To.Sub(o.From) < 2*time.Minute {
+			t.Errorf("outage %+v, want one of over 2 min", o)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no catch-up after the outage within 30 s")
+	}
+	// The clock back in step, a live message comes through, and nothing else: in
+	// particular not "before the outage" again, which the catch-up fetched too.
+	clk.Advance(-2 * time.Minute)
+	if _, err := bob.Send(ctx, "after the outage", bobKey); err != nil {
+		t.Fatal(err)
+	}
+	collectTexts(t, room, seen, 7)
+	select {
+	case m := <-room.Messages():
+		t.Fatalf("extra message %q", m.Text)
+	default:
+	}
+	if st := client.Stats(); st.Delivered != 7 {
+		t.Errorf("stats %+v: want 7 delivered", st)
+	}
+}
