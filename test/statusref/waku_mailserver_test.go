@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -214,4 +215,102 @@ func (f *fanout) HandleRequestComplete(p *whisper.Peer, payload []byte) {
 	for _, c := range f.clients {
 		c.HandleRequestComplete(p, payload)
 	}
+}
+
+// wakuMailserver is a mailserver of ours on a node speaking only Waku, over a SQLite
+// archive holding envs.
+func wakuMailserver(t *testing.T, cfg mailserver.ServerConfig, envs []*whisper.Envelope) (*node.Node, *mailserver.Server) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Config{Path: filepath.Join(t.TempDir(), "archive.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	srv, err := mailserver.NewServer(st.Archive(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := make([]mailserver.Record, len(envs))
+	for i, e := range envs {
+		recs[i] = mailserver.RecordOf(e)
+	}
+	if err := st.Archive().Put(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(sctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	n := statusnet.NewNode(t, node.Config{Protocols: []string{node.ProtocolWaku},
+		Whisper: whisper.Config{Archiver: srv, Requests: srv, Syncs: srv}})
+	return n, srv
+}
+
+// TestWaku_mailserverSync (issue 18 follow-up): mailserver ⇄ mailserver sync (codes
+// 123/124) over Waku.
+//
+// Ours ⇄ ours: our Waku wire shares the envelope service's handler table, so the sync
+// codes work on waku/1 as on shh/6: a mailserver of ours syncs 1,200 envelopes (two
+// rounds of at most 1,000) from another over a Waku-only connection.
+//
+// Ours → status-go: status-go v0.70.1's Waku has no sync codes. Its waku/1 codes are
+// 0, 1, 11, 12, 22, 125, 126 and 127 (waku/v1/const.go:10-18, waku/v0 the same); its
+// peer ignores any other code (waku/v1/peer.go:241-244, the default case of
+// handlePacket); its mailserver's Waku adapter builds no sync response and its Waku
+// service refuses to send one ("syncing mailservers is not support by Waku",
+// mailserver/mailserver.go:552-558 and 604-610), and WakuMailServer has no SyncMail.
+// So our sync request to its WakuMailServer goes unanswered: SyncFrom ends at
+// SyncTimeout with nothing archived, and the connection stays. The other way there is
+// nothing to prove: status-go cannot send a sync request over Waku.
+func TestWaku_mailserverSync(t *testing.T) {
+	const chat = "waku-sync"
+	topic := whisper.TopicFromName(chat)
+	envs := expiredEnvelopes(t, topic, chat, 1200)
+	source, sourceSrv := wakuMailserver(t, mailserver.ServerConfig{RequestBurst: 100}, envs)
+	ours, oursSrv := wakuMailserver(t, mailserver.ServerConfig{SyncTimeout: 3 * time.Second}, nil)
+	from, to := time.Now().Add(-2*time.Hour), time.Now()
+
+	t.Run("ours from ours", func(t *testing.T) {
+		if err := ours.AddPeer(source.Enode(), true); err != nil {
+			t.Fatal(err)
+		}
+		statusnet.WaitPeerInfo(t, ours, func(p whisper.PeerInfo) bool { return p.ID == source.ID() && p.Protocol == "waku/1" })
+		res, err := oursSrv.SyncFrom(context.Background(), ours.Whisper().Peer(source.ID()), from, to)
+		if err != nil || res.Rounds != 2 || res.Archived != 1200 || res.Dropped != 0 {
+			t.Fatalf("sync over waku/1: %+v, %v; want 1,200 envelopes in 2 rounds", res, err)
+		}
+		if st := sourceSrv.Stats(); st.SyncRequests != 2 {
+			t.Errorf("the source served %d sync requests, want 2", st.SyncRequests)
+		}
+	})
+
+	t.Run("ours from status-go", func(t *testing.T) {
+		ref := startWaku(t, WakuOptions{}, Options{Mailserver: true})
+		raw := make([][]byte, 10)
+		for i := range raw {
+			raw[i] = envs[i].Bytes()
+		}
+		if err := ref.MsArchive(raw); err != nil {
+			t.Fatal(err)
+		}
+		refID := enode.HexID(ref.ID())
+		if err := ours.AddPeer(ref.Enode(), true); err != nil {
+			t.Fatal(err)
+		}
+		statusnet.WaitPeerInfo(t, ours, func(p whisper.PeerInfo) bool { return p.ID == refID && p.Protocol == "waku/1" })
+		p := ours.Whisper().Peer(refID)
+		res, err := oursSrv.SyncFrom(context.Background(), p, from, to)
+		if err == nil || !strings.Contains(err.Error(), "no final response") || res.Archived != 0 {
+			t.Fatalf("sync from status-go's WakuMailServer: %+v, %v; want no answer within SyncTimeout", res, err)
+		}
+		select {
+		case <-p.Done():
+			t.Fatal("status-go dropped us for the sync request")
+		default:
+		}
+		if ours.Whisper().Peer(refID) != p {
+			t.Fatal("status-go reconnected")
+		}
+	})
 }
