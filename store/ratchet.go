@@ -79,6 +79,24 @@ VALUES (?, ?, ?, ?, ?)`), owner, p.Public, p.Private, int64(p.Version), p.Create
 	return nil
 }
 
+// PrunePrekeys implements ratchet.Store: a prekey is superseded when the next version
+// was created (versions are consecutive).
+func (s *Store) PrunePrekeys(ctx context.Context, owner []byte, supersededBefore time.Time) (n int, err error) {
+	defer fullErr(&err)
+	res, err := s.db.ExecContext(ctx, s.d.rebind(`DELETE FROM ratchet_prekeys
+WHERE owner = ? AND EXISTS (SELECT 1 FROM ratchet_prekeys n
+	WHERE n.owner = ratchet_prekeys.owner AND n.version = ratchet_prekeys.version + 1 AND n.created < ?)`),
+		owner, supersededBefore.UnixNano())
+	if err != nil {
+		return 0, fmt.Errorf("prune prekeys: %w", err)
+	}
+	c, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("prune prekeys: %w", err)
+	}
+	return int(c), nil
+}
+
 // PrekeyByPublic implements ratchet.Store.
 func (s *Store) PrekeyByPublic(ctx context.Context, owner, pub []byte) (ratchet.Prekey, bool, error) {
 	row := s.db.QueryRowContext(ctx, s.d.rebind(`SELECT public_key, private_key, version, created

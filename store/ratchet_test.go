@@ -65,6 +65,30 @@ func TestRatchetStore(t *testing.T) {
 			if _, ok, err := s.PrekeyByPublic(ctx, peer, key(11)); err != nil || ok {
 				t.Fatalf("another owner's prekey found: %v %v", ok, err)
 			}
+			// Pruning: version 1 was superseded at t0+2h (version 2's creation); the
+			// newest is never deleted; another owner's are not touched.
+			if err := s.AddPrekey(ctx, peer, ratchet.Prekey{Public: key(11), Private: key(1)[:32], Version: 1, Created: t0}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.AddPrekey(ctx, peer, ratchet.Prekey{Public: key(12), Private: key(1)[:32], Version: 2, Created: t0}); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := s.PrunePrekeys(ctx, owner, t0.Add(2*time.Hour)); err != nil || n != 0 {
+				t.Fatalf("prune at the supersession time: %d %v, want 0", n, err)
+			}
+			if n, err := s.PrunePrekeys(ctx, owner, t0.Add(100*time.Hour)); err != nil || n != 1 {
+				t.Fatalf("prune after: %d %v, want 1", n, err)
+			}
+			if ps, err := s.Prekeys(ctx, owner); err != nil || len(ps) != 1 || ps[0].Version != 2 {
+				t.Fatalf("prekeys after pruning %+v %v, want version 2 only", ps, err)
+			}
+			if ps, err := s.Prekeys(ctx, peer); err != nil || len(ps) != 2 {
+				t.Fatalf("another owner's prekeys after pruning: %d %v, want 2", len(ps), err)
+			}
+			if err := s.AddPrekey(ctx, owner, ratchet.Prekey{Public: key(11), Private: bytes.Repeat([]byte{1}, 32), Version: 1,
+				Created: t0.Add(time.Hour)}); err != nil { // back, for what follows
+				t.Fatal(err)
+			}
 
 			// Installations: newest first, an update keeps the enabled flag, capped at 3.
 			for i, id := range []string{"a", "b", "c"} {

@@ -131,6 +131,8 @@ func TestSecurityDoc_limitsMatchCode(t *testing.T) {
 		"bundle-back answers (`ratchet.DefaultBundleBackInterval`)":            {fmt.Sprintf("per %d h", ratchet.DefaultBundleBackInterval/time.Hour)},
 		"work one sender may cause (`ratchet.DefaultSenderWorkPerMinute`, `DefaultSenderWorkBurst`): X3DH sessions it starts, rows its bundles write": {
 			fmtInt(ratchet.DefaultSenderWorkPerMinute) + " a minute, burst " + fmtInt(ratchet.DefaultSenderWorkBurst) + " per sender"},
+		"our replaced signed prekeys (`ratchet.DefaultPrekeyRetention`; replaced every 24 h)": {
+			fmt.Sprintf("%d days after replaced", ratchet.DefaultPrekeyRetention/(24*time.Hour))},
 		"the same work, all senders (`ratchet.DefaultWorkPerMinute`, `DefaultWorkBurst`)": {
 			fmtInt(ratchet.DefaultWorkPerMinute) + " a minute, burst " + fmtInt(ratchet.DefaultWorkBurst)},
 		"new negotiated secrets, each a topic key to derive (PBKDF2) (`ratchet.DefaultNewSecretsPerMinute`, `DefaultNewSecretsBurst`)": {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"fmt"
+	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
 
@@ -27,6 +28,9 @@ func (r *Ratchet) currentPrekey(ctx context.Context) (*Prekey, error) {
 		}
 		if len(ps) > 0 {
 			r.prekey = &ps[0]
+			if err := r.prunePrekeys(ctx, now); err != nil {
+				return nil, err
+			}
 			if now.Sub(r.prekey.Created) < r.cfg.BundleRefresh {
 				return r.prekey, nil
 			}
@@ -46,7 +50,27 @@ func (r *Ratchet) currentPrekey(ctx context.Context) (*Prekey, error) {
 	}
 	r.log.Info("ratchet signed prekey created", "version", version)
 	r.prekey = &p
+	if err := r.prunePrekeys(ctx, now); err != nil {
+		return nil, err
+	}
 	return r.prekey, nil
+}
+
+// prunePrekeys deletes our signed prekeys replaced more than PrekeyRetention ago.
+// Caller holds r.mu.
+func (r *Ratchet) prunePrekeys(ctx context.Context, now time.Time) error {
+	if r.cfg.PrekeyRetention < 0 {
+		return nil
+	}
+	n, err := r.cfg.Store.PrunePrekeys(ctx, r.owner, now.Add(-r.cfg.PrekeyRetention))
+	if err != nil {
+		return storeErr("prune prekeys", err)
+	}
+	if n > 0 {
+		r.stats.prekeysPruned.Add(uint64(n))
+		r.log.Info("ratchet signed prekeys deleted: replaced longer ago than the retention", "count", n, "retention", r.cfg.PrekeyRetention)
+	}
+	return nil
 }
 
 // ourDevices returns our other enabled installations (at most MaxInstallations-1, most

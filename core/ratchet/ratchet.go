@@ -27,6 +27,10 @@ const (
 	DefaultBundleBackInterval       = 7200 * time.Second
 	DefaultContactCodeInterval      = 21600 * time.Second
 
+	// DefaultPrekeyRetention is how long a signed prekey of ours is kept once a newer
+	// one replaced it (see Config.PrekeyRetention).
+	DefaultPrekeyRetention = 30 * 24 * time.Hour
+
 	// DefaultMaxPeers bounds the peer identities whose state one Ratchet keeps (see
 	// Config.MaxPeers).
 	DefaultMaxPeers = 4096
@@ -64,6 +68,18 @@ type Config struct {
 	MaxMessageKeysPerSession int
 	// BundleRefresh is the age at which our signed prekey is replaced (default 24 h).
 	BundleRefresh time.Duration
+	// PrekeyRetention is how long a replaced signed prekey is kept, so that a peer
+	// still holding an older bundle of ours can start a session (default 30 days;
+	// negative: forever). status-go v0.70.1 replaces its prekey every 24 h too and
+	// never deletes the old private keys (MarkBundleExpired only stops offering them):
+	// a peer's bundle of any age works there. Here one replaced more than
+	// PrekeyRetention ago is deleted at the next replacement; a peer starting a session
+	// from it gets ErrUnknownPrekey and, once per BundleBackInterval, our current
+	// bundle in answer (Incoming.Reply), so its next message starts a session. A peer
+	// learns our new bundle from every message we send it, our wrapped public messages
+	// and our contact code every 6 h: only one that heard nothing from us for 30 days
+	// loses its first message.
+	PrekeyRetention time.Duration
 	// BundleBackInterval is the least time between two bundle-back answers to the same
 	// peer (default 2 h).
 	BundleBackInterval time.Duration
@@ -116,6 +132,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BundleRefresh == 0 {
 		c.BundleRefresh = DefaultBundleRefresh
+	}
+	if c.PrekeyRetention == 0 {
+		c.PrekeyRetention = DefaultPrekeyRetention
 	}
 	if c.BundleBackInterval == 0 {
 		c.BundleBackInterval = DefaultBundleBackInterval

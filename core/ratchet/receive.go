@@ -111,7 +111,8 @@ func DecodeProtocolMessage(b []byte) (*protobuf.ProtocolMessage, error) {
 // nothing; valid bundles are kept when the copy then fails to decrypt (they are signed by
 // the sender); a session and its keys are committed only when decryption succeeds. The
 // message key of a decrypted Double Ratchet message stays stored until Processed is
-// called with in.Receipt.
+// called with in.Receipt. On error the Incoming is nil, except for ErrUnknownPrekey,
+// where it may carry a Reply (our current bundle) to send.
 func (r *Ratchet) Receive(ctx context.Context, from *ecdsa.PublicKey, payload []byte) (*Incoming, error) {
 	pm, err := DecodeProtocolMessage(payload)
 	if err != nil {
@@ -131,7 +132,7 @@ func (r *Ratchet) ReceiveMessage(ctx context.Context, from *ecdsa.PublicKey, pm 
 	r.mu.Unlock()
 	if err != nil {
 		r.drop(from, err)
-		return nil, err
+		return in, err // nil, or only a Reply to send (ErrUnknownPrekey)
 	}
 	return in, nil
 }
@@ -215,6 +216,14 @@ func (r *Ratchet) receive(ctx context.Context, from *ecdsa.PublicKey, pm *protob
 		return nil, fmt.Errorf("sender installation: %w", err)
 	}
 	if err := r.decrypt(ctx, from, inst, msg, in); err != nil {
+		if errors.Is(err, ErrUnknownPrekey) {
+			// The sender started a session from a bundle of ours we no longer hold
+			// (replaced longer than PrekeyRetention ago): our current bundle in answer,
+			// rate-limited as bundle-backs are, lets its next message start one.
+			if reply, berr := r.bundleBack(ctx, from); berr == nil && reply != nil {
+				return &Incoming{Sender: from, InstallationID: inst, Reply: reply}, err
+			}
+		}
 		return nil, err
 	}
 	in.Kind = KindDirect

@@ -63,6 +63,8 @@ type Stats struct {
 	RefusedX3DH     uint64
 	RefusedBundles  uint64
 	DeferredSecrets uint64
+	// PrekeysPruned counts our signed prekeys deleted after PrekeyRetention.
+	PrekeysPruned uint64
 	// TopicKeysDerived counts negotiated-topic keys derived (PBKDF2), whoever asked.
 	TopicKeysDerived uint64
 }
@@ -76,7 +78,7 @@ type counters struct {
 	devicesSaved, devicesEvicted                                  atomic.Uint64
 	peersEvicted, peersRefused                                    atomic.Uint64
 	refused                                                       [numWork]atomic.Uint64
-	topicKeys, bundles                                            atomic.Uint64
+	topicKeys, bundles, prekeysPruned                             atomic.Uint64
 }
 
 // dropReasons are the sentinels counted as drops, in Stats order.
@@ -120,7 +122,7 @@ func (r *Ratchet) Stats() Stats {
 		DevicesSaved: c.devicesSaved.Load(), DevicesEvicted: c.devicesEvicted.Load(),
 		PeersEvicted: c.peersEvicted.Load(), PeersRefused: c.peersRefused.Load(),
 		RefusedX3DH: c.refused[WorkX3DH].Load(), RefusedBundles: c.refused[WorkBundle].Load(), DeferredSecrets: c.refused[WorkSecret].Load(),
-		TopicKeysDerived: c.topicKeys.Load(), BundlesReceived: c.bundles.Load(),
+		TopicKeysDerived: c.topicKeys.Load(), BundlesReceived: c.bundles.Load(), PrekeysPruned: c.prekeysPruned.Load(),
 	}
 }
 

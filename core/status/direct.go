@@ -276,6 +276,11 @@ func (d *Direct) accept(ctx context.Context, rm *whisper.ReceivedMessage) (*Mess
 	in, err := d.r.Receive(ctx, rm.Src, rm.Payload)
 	if err != nil {
 		c.drop(where, DropRatchet, err, rm.EnvelopeHash[:])
+		if in != nil && in.Reply != nil { // our current bundle, to a peer that used an expired one
+			if err := d.post(ctx, in.Reply); err != nil {
+				c.log.Warn("status bundle-back not sent", "err", err)
+			}
+		}
 		return nil, nil, ratchet.Receipt{}
 	}
 	d.unlisten(in.Evicted)
