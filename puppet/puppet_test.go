@@ -396,8 +396,8 @@ func TestKeySightingResolution(t *testing.T) {
 	}
 	for range 10 {
 		k, rec, err := r.Key(ctx, alice, "Alice")
-		if err != nil || k != k1 || rec != r1 {
-			t.Fatalf("repeat: %v %+v %v", k == k1, rec, err)
+		if err != nil || !k.Equal(k1) || rec != r1 {
+			t.Fatalf("repeat: %v %+v %v", k.Equal(k1), rec, err)
 		}
 		if _, _, err := r.Key(ctx, alice, ""); err != nil {
 			t.Fatal(err)
@@ -426,4 +426,44 @@ type countingStore struct {
 func (c *countingStore) UpsertPuppet(ctx context.Context, r records.Puppet) error {
 	c.upserts++
 	return c.Store.UpsertPuppet(ctx, r)
+}
+
+// The cache keeps the key as bytes: every Key call returns a key of its own, equal to the
+// derived one, and what a caller does to it does not reach the cache or other callers.
+func TestKeyReturnsOwnCopy(t *testing.T) {
+	ctx := context.Background()
+	sec := testSecret(t, 1)
+	r := New(sec, newMemStore(), fakeClock())
+	want, err := sec.PuppetKey(alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k1, r1, err := r.Key(ctx, alice, "Alice") // miss: derived, written
+	if err != nil {
+		t.Fatal(err)
+	}
+	k2, r2, err := r.Key(ctx, alice, "") // hit within the resolution: no write
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k1 == k2 {
+		t.Fatal("two calls returned the same *ecdsa.PrivateKey")
+	}
+	for _, k := range []*ecdsa.PrivateKey{k1, k2} {
+		if !k.Equal(want) || !k.PublicKey.Equal(&want.PublicKey) || k.Curve != want.Curve {
+			t.Fatal("cached key differs from identity.PuppetKey")
+		}
+	}
+	if r1 != r2 || r1.ChatKey != identity.ChatKey(&want.PublicKey) || r1.User != alice.User || r1.Account != alice.Account {
+		t.Fatalf("records %+v and %+v", r1, r2)
+	}
+	k1.D.SetInt64(1)
+	k1.X.SetInt64(2)
+	k3, _, err := r.Key(ctx, alice, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !k3.Equal(want) || !k2.Equal(want) {
+		t.Fatal("modifying a returned key changed the cache or another caller's key")
+	}
 }
