@@ -2,6 +2,7 @@ package whisper
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"sync"
@@ -160,12 +161,13 @@ type Peer struct {
 	light         bool
 	confirmations bool
 	rescan        bool // requirements changed: the next cycle looks at the whole pool again
-	// known holds the hashes of envelopes the peer has (it sent them, or we did) and
-	// their expiry, so that none is sent to it (again). At most maxKnown: eviction policy
-	// oldest first (knownRing, a FIFO of insertions), since forgetting costs at most a
-	// duplicate send; expired entries go at each expiry cycle.
-	known      map[common.Hash]uint32
-	knownRing  []common.Hash
+	// known holds the envelopes the peer has (it sent them, or we did), by knownKey of
+	// their hash, and their expiry, so that none is sent to it (again). At most maxKnown:
+	// eviction policy oldest first (knownRing, a FIFO of insertions), since forgetting
+	// costs at most a duplicate send; expired entries go at each expiry cycle, and both
+	// shrink once a burst has expired (expireKnown).
+	known      map[uint64]uint32
+	knownRing  []uint64
 	knownNext  int
 	rateLimits *RateLimits // packets per second the peer accepts (status-go's limits)
 	byteLimits *RateLimits // bytes per second the peer accepts (Waku option 6)
@@ -187,7 +189,7 @@ func newPeer(s *Service, pp *p2p.Peer, rw p2p.MsgReadWriter, w *wireEntry, remot
 	l := w.limits
 	p := &Peer{
 		s: s, p: pp, id: pp.ID(), rw: rw, wire: w.wire, wireIdx: w.idx, pref: w.cfg.Preference, limits: l,
-		known:         make(map[common.Hash]uint32),
+		known:         make(map[uint64]uint32),
 		notify:        make(chan struct{}, 1),
 		done:          make(chan struct{}),
 		heard:         ours,
@@ -591,7 +593,7 @@ func (p *Peer) broadcast() error {
 		if c.evicted.Load() {
 			continue
 		}
-		if _, seen := p.known[c.env.hash]; seen || !p.wants(c) {
+		if _, seen := p.known[knownKey(c.env.hash)]; seen || !p.wants(c) {
 			continue
 		}
 		bundle = append(bundle, c)
@@ -657,30 +659,64 @@ func (p *Peer) sendEnvelopes(code uint64, envs []*pooled, contentSize int, spend
 // maxKnown bounds a peer's known set. Without it a peer sending tiny envelopes at its
 // byte limit (4 MiB/s, about 140,000 a second) for the longest TTL (300 s) made its set
 // hold tens of millions of hashes, gigabytes, whatever the pool kept. 65,536 covers what
-// a pool under honest load holds (4,000 msg/s for 15 s) at about 6 MiB a peer.
+// a pool under honest load holds (4,000 msg/s for 15 s) at about 1.5 MiB a peer.
 const maxKnown = 1 << 16
 
+// knownKey is what a known set keys an envelope by: the first 8 bytes of its hash, a
+// quarter of the hash's 32 (a known set held 32-byte hashes twice, in the map and the
+// ring: about 6 MiB a peer when full, 1.5 now). Keccak-256's output is uniform, so
+// among maxKnown entries an envelope the peer lacks is taken for known (and not sent to
+// it; other peers still send it) with odds of 2⁻⁴⁸; causing that on purpose means
+// matching 64 bits of the hash of an envelope not yet seen, 2⁶⁴ work.
+func knownKey(h common.Hash) uint64 { return binary.LittleEndian.Uint64(h[:8]) }
+
 // addKnownLocked records h as known to the peer until exp. Caller holds p.mu.
-func (p *Peer) addKnownLocked(h common.Hash, exp uint32) {
-	if _, ok := p.known[h]; !ok {
+func (p *Peer) addKnownLocked(h common.Hash, exp uint32) { p.addKnownKeyLocked(knownKey(h), exp) }
+
+// addKnownKeyLocked records the envelope of knownKey k as known to the peer until exp.
+// Caller holds p.mu.
+func (p *Peer) addKnownKeyLocked(k uint64, exp uint32) {
+	if _, ok := p.known[k]; !ok {
 		if len(p.knownRing) < maxKnown {
-			p.knownRing = append(p.knownRing, h)
+			p.knownRing = append(p.knownRing, k)
 		} else {
 			delete(p.known, p.knownRing[p.knownNext]) // oldest first
-			p.knownRing[p.knownNext] = h
+			p.knownRing[p.knownNext] = k
 			p.knownNext = (p.knownNext + 1) % maxKnown
 		}
 	}
-	p.known[h] = exp
+	p.known[k] = exp
 }
 
+// knownCompactMin is the ring length below which expireKnown does not rebuild: a small
+// set costs little, and rebuilding it every cycle would cost more.
+const knownCompactMin = 1024
+
+// expireKnown drops the entries that expired before now. Go maps keep their size after
+// deletes and the ring keeps every insertion, so after a burst the set would hold its
+// peak for the peer's lifetime: once the live entries are at most a quarter of the ring,
+// both are rebuilt at the live size, oldest first as before.
 func (p *Peer) expireKnown(now int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for h, exp := range p.known {
+	for k, exp := range p.known {
 		if int64(exp) < now {
-			delete(p.known, h)
+			delete(p.known, k)
 		}
+	}
+	if n := len(p.knownRing); n >= knownCompactMin && len(p.known) <= n/4 {
+		known := make(map[uint64]uint32, len(p.known))
+		ring := make([]uint64, 0, len(p.known))
+		for i := range n {
+			k := p.knownRing[(p.knownNext+i)%n] // oldest first; knownNext is 0 until the ring is full
+			if exp, live := p.known[k]; live {
+				if _, dup := known[k]; !dup { // re-added after expiring: keep one place
+					known[k] = exp
+					ring = append(ring, k)
+				}
+			}
+		}
+		p.known, p.knownRing, p.knownNext = known, ring, 0
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/p2p"
 	"github.com/ethereum/go-ethereum/rlp"
 )
@@ -188,5 +190,69 @@ func TestPeer_budget(t *testing.T) {
 	}
 	if w := p.budgetWait(t0.Add(time.Hour)); w != 0 || p.budget.tokens != 2 {
 		t.Fatalf("an hour later: wait %v, %v tokens; want 0 and the burst", w, p.budget.tokens)
+	}
+}
+
+// A peer's known set is bounded (maxKnown, oldest first) and, once a burst expired,
+// shrinks back to what is live instead of holding its peak for the peer's lifetime.
+func TestKnownSetShrinksAfterExpiry(t *testing.T) {
+	p := &Peer{known: make(map[uint64]uint32)}
+	hash := func(i int) common.Hash {
+		return crypto.Keccak256Hash([]byte{byte(i), byte(i >> 8), byte(i >> 16)})
+	}
+	// A burst expiring at 100, then a few envelopes living until 200.
+	const burst, live = 5000, 40
+	for i := range burst {
+		p.addKnownLocked(hash(i), 100)
+	}
+	for i := range live {
+		p.addKnownLocked(hash(burst+i), 200)
+	}
+	p.addKnownLocked(hash(burst), 200) // again: no second place in the ring
+	if len(p.known) != burst+live || len(p.knownRing) != burst+live {
+		t.Fatalf("known %d, ring %d; want %d each", len(p.known), len(p.knownRing), burst+live)
+	}
+	p.expireKnown(150)
+	if len(p.known) != live || len(p.knownRing) != live || cap(p.knownRing) != live || p.knownNext != 0 {
+		t.Fatalf("after the burst expired: known %d, ring %d (cap %d, next %d); want %d",
+			len(p.known), len(p.knownRing), cap(p.knownRing), p.knownNext, live)
+	}
+	for i := range live { // kept, oldest first
+		if k := knownKey(hash(burst + i)); p.knownRing[i] != k || p.known[k] != 200 {
+			t.Fatalf("ring[%d] is not envelope %d (expiry %d)", i, burst+i, p.known[k])
+		}
+	}
+	// Small sets are left as they are (nothing to gain).
+	q := &Peer{known: make(map[uint64]uint32)}
+	for i := range knownCompactMin - 1 {
+		q.addKnownLocked(hash(i), 100)
+	}
+	q.expireKnown(150)
+	if len(q.known) != 0 || len(q.knownRing) != knownCompactMin-1 {
+		t.Fatalf("small set: known %d, ring %d", len(q.known), len(q.knownRing))
+	}
+	// The bound holds, evicting the oldest; after a wrap, compaction keeps the order.
+	r := &Peer{known: make(map[uint64]uint32)}
+	for i := range maxKnown + 10 {
+		exp := uint32(100)
+		if i >= maxKnown+10-live {
+			exp = 200
+		}
+		r.addKnownLocked(hash(i), exp)
+	}
+	if len(r.known) != maxKnown || len(r.knownRing) != maxKnown || r.knownNext != 10 {
+		t.Fatalf("full set: known %d, ring %d, next %d", len(r.known), len(r.knownRing), r.knownNext)
+	}
+	if _, ok := r.known[knownKey(hash(0))]; ok {
+		t.Fatal("the oldest entry was not evicted")
+	}
+	r.expireKnown(150)
+	if len(r.known) != live || len(r.knownRing) != live {
+		t.Fatalf("after expiry: known %d, ring %d", len(r.known), len(r.knownRing))
+	}
+	for i := range live {
+		if r.knownRing[i] != knownKey(hash(maxKnown+10-live+i)) {
+			t.Fatalf("ring[%d] out of order after the wrap", i)
+		}
 	}
 }

@@ -715,8 +715,8 @@ func (s *Service) addPeer(p *Peer) error {
 	known := maps.Clone(cur.known)
 	cur.mu.Unlock()
 	p.mu.Lock()
-	for h, exp := range known {
-		p.addKnownLocked(h, exp)
+	for k, exp := range known {
+		p.addKnownKeyLocked(k, exp)
 	}
 	p.mu.Unlock()
 	for _, o := range s.others[p.id] {
