@@ -17,6 +17,10 @@ import (
 	"github.com/statusgate/statusgate/test/statusnet"
 )
 
+// The gateway's Transport is a *node.Node: it must report outages, or chats catch up
+// only at join.
+var _ status.Outages = (*node.Node)(nil)
+
 // skewClock is the time now plus an offset the test moves forward: the one clock of a
 // node and its SDK client, for an outage that lasts longer than it really does.
 type skewClock struct{ off atomic.Int64 }

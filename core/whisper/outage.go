@@ -123,5 +123,10 @@ func (s *Service) checkClockJump(j *clockJump, tick time.Time) {
 		}
 		return
 	}
+	if n := len(s.outages.list); n > 0 && s.outages.list[n-1].To.After(from) {
+		// A peer came back since the clock was read, ending a time alone that covers
+		// the jump: recorded already.
+		return
+	}
 	s.recordOutageLocked(from, now.Round(0))
 }

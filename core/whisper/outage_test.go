@@ -118,3 +118,40 @@ func TestOutage_clockJump(t *testing.T) {
 		}
 	}
 }
+
+// TestOutage_jumpRecordedOnce: a clock jump while the node is alone joins that time
+// alone, and one seen by the next tick after a peer came back (the tick before it came
+// before the jump) is the same outage, recorded once; a jump while peers are connected
+// is an outage of its own.
+func TestOutage_jumpRecordedOnce(t *testing.T) {
+	clk := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	s, err := NewService(Config{Clock: clk.Now, OutageThreshold: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := NewService(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut, _ := connect(t, s, other)
+	cut()
+	waitPeers(t, s, 0)
+	alone := clk.Now()
+	mono := time.Now()
+	var j clockJump
+	s.checkClockJump(&j, mono) // the last tick before the host slept
+	clk.Add(2 * time.Minute)
+	connect(t, s, other)
+	s.checkClockJump(&j, mono.Add(time.Second)) // the first tick after
+	o, ok := s.OutageSince(0)
+	if !ok || o.Seq != 1 || !o.From.Equal(alone) {
+		t.Fatalf("outages %+v %v, want one, from %v", o, ok, alone)
+	}
+	clk.Add(5 * time.Minute) // slept while connected
+	back := clk.Now()
+	s.checkClockJump(&j, mono.Add(2*time.Second))
+	o, ok = s.OutageSince(1)
+	if !ok || o.Seq != 2 || !o.From.Equal(alone.Add(2*time.Minute)) || !o.To.Equal(back) {
+		t.Fatalf("jump while connected: %+v %v, want seq 2 from %v to %v", o, ok, alone.Add(2*time.Minute), back)
+	}
+}
