@@ -39,7 +39,7 @@ type ingestReq struct {
 // release ends the request: its entry is written (or given up) and leaves the
 // outbox's unmarked set.
 func (r *markReq) release() {
-	r.ob.unmarked.Delete(r.d.EntryID)
+	r.ob.unmarked.written(r.d.EntryID)
 	r.ob.marked.done()
 	r.wg.Done()
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime"
 	"slices"
 	"strconv"
@@ -58,9 +59,9 @@ type outbox struct {
 	// marked counts the same marks for other goroutines (a WaitGroup must not be
 	// waited on while another goroutine may Add from zero).
 	marked markCounter
-	// unmarked holds the entry IDs of those deliveries (int64 → struct{}), so that a
-	// re-read of the outbox does not deliver them again.
-	unmarked sync.Map
+	// unmarked holds the entry IDs of those deliveries, so that a re-read of the
+	// outbox does not deliver them again.
+	unmarked unmarkedSet
 
 	// failing are the entries whose attempts failed since the last success, in order of
 	// failure: failing[0] is the head. One entry joins per retry round; all leave at
@@ -135,6 +136,9 @@ func (o *outbox) run(ctx context.Context) {
 	var after int64
 	storeBack := backoff{min: 100 * time.Millisecond, max: 10 * time.Second}
 	for ctx.Err() == nil {
+		// Before the read: an entry whose mark was written by now is not read back as
+		// pending, and one written later is still in the set when the page is filtered.
+		o.unmarked.prune()
 		entries, err := o.g.ledger.PendingEntries(ctx, string(o.dest), after, outboxBatch)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -148,15 +152,23 @@ func (o *outbox) run(ctx context.Context) {
 		storeBack = backoff{min: storeBack.min, max: storeBack.max}
 		// Entries delivered whose marks are not written yet are still pending in the
 		// ledger: skip them.
-		entries = slices.DeleteFunc(entries, func(e records.OutboxEntry) bool {
-			_, unmarked := o.unmarked.Load(e.ID)
-			return unmarked
-		})
+		full := len(entries) == outboxBatch
+		var last int64
+		if len(entries) > 0 {
+			last = entries[len(entries)-1].ID
+		}
+		entries = slices.DeleteFunc(entries, func(e records.OutboxEntry) bool { return o.unmarked.has(e.ID) })
+		if len(entries) == 0 && full {
+			after = last // a page of deliveries still being marked: read on past them
+			continue
+		}
 		if len(entries) == 0 {
-			// Rescan from the start next time (nothing is pending before), once every
-			// delivery is recorded, so that none is read back as pending.
-			o.marks.Wait()
-			after = 0
+			// Idle. The outbox does not wait for its marks here (a Status mark waits out
+			// statusSettle, a connector's a disk sync): the unmarked set keeps their
+			// entries from being delivered again, and new entries have greater IDs, so
+			// the read goes on from the last one seen. Only entries passed over (aside,
+			// failing) lie behind it: with any, the next read starts at the first.
+			after = min(max(after, last), o.firstPassedOver()-1)
 			wake := o.g.clock.NewTimer(o.idleWait())
 			select {
 			case <-ctx.Done():
@@ -249,6 +261,19 @@ func (o *outbox) waiting(e records.OutboxEntry) bool {
 		return true
 	}
 	return false
+}
+
+// firstPassedOver returns the least ID of the entries aside or failing, or the
+// greatest int64 when there are none.
+func (o *outbox) firstPassedOver() int64 {
+	first := int64(math.MaxInt64)
+	for id := range o.aside {
+		first = min(first, id)
+	}
+	for _, f := range o.failing {
+		first = min(first, f.id)
+	}
+	return first
 }
 
 // restart waits out the failing head's back-off and returns the read position from
@@ -473,7 +498,7 @@ func (o *outbox) delivered(ctx context.Context, e records.OutboxEntry, ids []str
 	o.forget(e.ID)
 	o.marks.Add(1)
 	o.marked.add()
-	o.unmarked.Store(e.ID, struct{}{})
+	o.unmarked.add(e.ID)
 	r := &markReq{d: records.Delivery{EntryID: e.ID, IDs: ids, At: o.g.clock.Now()}, ob: o, wg: &o.marks, sent: e.Received}
 	if d := o.to.settle(); d > 0 {
 		r.notBefore = o.g.clock.Now().Add(d)
@@ -600,4 +625,48 @@ func (m *markCounter) await(ctx context.Context) {
 		m.mu.Lock()
 	}
 	m.mu.Unlock()
+}
+
+// unmarkedSet is the set of entries delivered whose marks are not written yet. The
+// outbox adds to it; markLoop reports each mark written (written), and the outbox
+// removes those only when it is about to read the ledger (prune): an entry whose mark
+// was written while a read was under way may have been read as pending, and must still
+// be in the set when that page is filtered.
+type unmarkedSet struct {
+	mu   sync.Mutex
+	ids  map[int64]struct{}
+	done []int64 // written since the last prune
+}
+
+func (u *unmarkedSet) add(id int64) {
+	u.mu.Lock()
+	if u.ids == nil {
+		u.ids = map[int64]struct{}{}
+	}
+	u.ids[id] = struct{}{}
+	u.mu.Unlock()
+}
+
+// written records that id's mark is in the ledger (or was given up at shutdown).
+func (u *unmarkedSet) written(id int64) {
+	u.mu.Lock()
+	u.done = append(u.done, id)
+	u.mu.Unlock()
+}
+
+// prune forgets the entries reported written so far.
+func (u *unmarkedSet) prune() {
+	u.mu.Lock()
+	for _, id := range u.done {
+		delete(u.ids, id)
+	}
+	u.done = u.done[:0]
+	u.mu.Unlock()
+}
+
+func (u *unmarkedSet) has(id int64) bool {
+	u.mu.Lock()
+	_, ok := u.ids[id]
+	u.mu.Unlock()
+	return ok
 }
