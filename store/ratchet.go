@@ -532,6 +532,38 @@ func (s *Store) SecretPeers(ctx context.Context, owner []byte) ([][]byte, error)
 	return out, nil
 }
 
+// SetSecretTopicKey implements ratchet.Store.
+func (s *Store) SetSecretTopicKey(ctx context.Context, owner, peer, key []byte) (err error) {
+	defer fullErr(&err)
+	if _, err := s.db.ExecContext(ctx, s.d.rebind(`UPDATE ratchet_secret_peers SET topic_key = ? WHERE owner = ? AND peer = ?`),
+		key, owner, peer); err != nil {
+		return fmt.Errorf("keep negotiated topic key: %w", err)
+	}
+	return nil
+}
+
+// SecretTopicKeys implements ratchet.Store.
+func (s *Store) SecretTopicKeys(ctx context.Context, owner []byte) (map[string][]byte, error) {
+	rows, err := s.db.QueryContext(ctx, s.d.rebind(`SELECT peer, topic_key FROM ratchet_secret_peers
+WHERE owner = ? AND topic_key IS NOT NULL`), owner)
+	if err != nil {
+		return nil, fmt.Errorf("read negotiated topic keys: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]byte{}
+	for rows.Next() {
+		var p, k []byte
+		if err := rows.Scan(&p, &k); err != nil {
+			return nil, fmt.Errorf("read negotiated topic keys: %w", err)
+		}
+		out[string(p)] = k
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read negotiated topic keys: %w", err)
+	}
+	return out, nil
+}
+
 // MarkAgreed implements ratchet.Store.
 func (s *Store) MarkAgreed(ctx context.Context, owner, peer []byte, installationID string) (_ bool, err error) {
 	defer fullErr(&err)

@@ -199,6 +199,17 @@ func TestRatchetStore(t *testing.T) {
 			if ps, err := s.SecretPeers(ctx, owner); err != nil || len(ps) != 2 {
 				t.Fatalf("secret peers %x %v", ps, err)
 			}
+			if ks, err := s.SecretTopicKeys(ctx, owner); err != nil || len(ks) != 0 {
+				t.Fatalf("topic keys before any was kept: %x %v", ks, err)
+			}
+			for _, p := range [][]byte{peer, key(4)} { // key(4): not a secret peer, not kept
+				if err := s.SetSecretTopicKey(ctx, owner, p, bytes.Repeat(p[:1], 32)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if ks, err := s.SecretTopicKeys(ctx, owner); err != nil || len(ks) != 1 || !bytes.Equal(ks[string(peer)], bytes.Repeat(peer[:1], 32)) {
+				t.Fatalf("topic keys %x %v, want the peer's only", ks, err)
+			}
 			if isNew, err := s.MarkAgreed(ctx, owner, peer, "a"); err != nil || !isNew {
 				t.Fatalf("mark agreed: %v %v", isNew, err)
 			}

@@ -44,6 +44,18 @@ func (s *Secret) SymKey() (*whisper.SymKey, error) {
 	return s.sym, s.symErr
 }
 
+// useKey makes a kept key (SetSecretTopicKey) the key of a Secret made with no
+// symKeys and not used yet, and reports whether it was usable. The Secret then derives
+// nothing.
+func (s *Secret) useKey(raw []byte) bool {
+	k, err := whisper.NewSymKey(raw)
+	if err != nil {
+		return false
+	}
+	s.symOnce.Do(func() { s.sym = k })
+	return s.sym == k
+}
+
 // Filter is the symmetric filter for the negotiated topic.
 func (s *Secret) Filter() (Filter, error) {
 	k, err := s.SymKey()

@@ -376,6 +376,10 @@ func (r *Ratchet) Secrets(ctx context.Context) ([]*Secret, error) {
 	if err != nil {
 		return nil, storeErr("read negotiated secrets", err)
 	}
+	kept, err := r.cfg.Store.SecretTopicKeys(ctx, r.owner)
+	if err != nil {
+		return nil, storeErr("read negotiated topic keys", err)
+	}
 	out := make([]*Secret, 0, len(peers))
 	for _, p := range peers {
 		pub, err := decompress(p)
@@ -387,6 +391,23 @@ func (r *Ratchet) Secrets(ctx context.Context) ([]*Secret, error) {
 			return nil, err
 		}
 		putBounded(r.cache.secretPeers, string(p), true)
+		// The topic keys were derived once (PBKDF2) and kept: a start with thousands of
+		// negotiated topics derives only the ones never kept (recorded by an earlier
+		// version, or since the last start).
+		if k, ok := kept[string(p)]; ok {
+			// A Secret of its own: the cached one may be in a caller's hands.
+			if own := newSecret(pub, s.Key, nil); own.useKey(k) {
+				out = append(out, own)
+				continue
+			}
+		}
+		k, err := s.SymKey()
+		if err != nil {
+			return nil, err
+		}
+		if err := r.cfg.Store.SetSecretTopicKey(ctx, r.owner, p, k.Bytes()); err != nil {
+			return nil, storeErr("keep negotiated topic key", err)
+		}
 		out = append(out, s)
 	}
 	return out, nil

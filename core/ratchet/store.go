@@ -64,6 +64,11 @@ type Store interface {
 	AddSecretPeer(ctx context.Context, owner, peer []byte) (bool, error)
 	// SecretPeers lists the peers of AddSecretPeer.
 	SecretPeers(ctx context.Context, owner []byte) ([][]byte, error)
+	// SetSecretTopicKey keeps the derived key of the negotiated topic with peer (a
+	// recorded secret peer; no-op otherwise); SecretTopicKeys returns the kept ones by
+	// peer, so that a start derives none of them again.
+	SetSecretTopicKey(ctx context.Context, owner, peer, key []byte) error
+	SecretTopicKeys(ctx context.Context, owner []byte) (map[string][]byte, error)
 	// MarkAgreed records that installation of peer sent us a direct message of protocol
 	// version ≥ 1; it reports whether that is new.
 	MarkAgreed(ctx context.Context, owner, peer []byte, installationID string) (bool, error)

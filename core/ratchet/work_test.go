@@ -134,3 +134,47 @@ func TestWork_secretsDeferred(t *testing.T) {
 		t.Fatalf("6 messages on one negotiated topic derived its key %d times, want 1", d)
 	}
 }
+
+// TestWork_topicKeysKeptAcrossRestarts: a start joins the negotiated topic of every
+// recorded secret (at most MaxPeers), and derived each key again (PBKDF2): 6 peers, 6
+// derivations at every start. The keys are kept in the store once derived: the first
+// start after they were recorded derives them once, every later start none, and the
+// kept keys are the derived ones.
+func TestWork_topicKeysKeptAcrossRestarts(t *testing.T) {
+	ctx := context.Background()
+	clock := newClock()
+	bob := newParty(t, "bob", keyOf(t, "bob"), clock, nil)
+	for i := range 6 {
+		s := newParty(t, fmt.Sprintf("s%d", i), keyOf(t, fmt.Sprintf("s%d", i)), clock, nil)
+		bob.receive(t, s, s.encrypt(t, bob, "hi"), "hi")
+	}
+	var first []*ratchet.Secret
+	for start := range 3 {
+		bob.restart(t)
+		secrets, err := bob.r.Secrets(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(secrets) != 6 {
+			t.Fatalf("start %d: %d secrets, want 6", start, len(secrets))
+		}
+		for i, s := range secrets {
+			k, err := s.SymKey()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if start == 0 {
+				first = secrets
+			} else if fk, _ := first[i].SymKey(); !k.Equal(fk) {
+				t.Fatalf("start %d: a kept key differs from the derived one", start)
+			}
+		}
+		want := uint64(0)
+		if start == 0 {
+			want = 6
+		}
+		if d := bob.r.Stats().TopicKeysDerived; d != want {
+			t.Fatalf("start %d: %d topic keys derived, want %d", start, d, want)
+		}
+	}
+}
