@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -19,17 +19,20 @@ import (
 // to share between goroutines. It keeps the RLP bytes it was decoded from or encoded to:
 // Hash is keccak256 of those bytes, re-encoding returns them unchanged, and Data aliases
 // them (callers must not modify the slice Data returns).
+//
+// It is what the pool holds per envelope beside its bytes, so it is kept small (96 bytes):
+// Data is an offset into raw rather than a second slice header, and the cached PoW is one
+// atomic word rather than a sync.Once and a float.
 type Envelope struct {
-	expiry uint32
-	ttl    uint32
-	topic  Topic
-	nonce  uint64
-	data   []byte // aliases raw
-	raw    []byte // full RLP as received or encoded
-	hash   common.Hash
-
-	powOnce sync.Once
-	pow     float64
+	expiry  uint32
+	ttl     uint32
+	topic   Topic
+	dataOff uint32 // Data is raw[dataOff : dataOff+dataLen]
+	dataLen uint32
+	nonce   uint64
+	raw     []byte // full RLP as received or encoded
+	hash    common.Hash
+	pow     atomic.Uint64 // math.Float64bits of PoW once computed; 0 before (PoW is never 0)
 }
 
 // NewEnvelope builds an envelope from its fields (nonce included, nothing sealed or
@@ -48,8 +51,8 @@ func newEnvelope(expiry, ttl uint32, topic Topic, data []byte, nonce uint64) *En
 	raw = append(raw, p...)
 	raw = append(raw, data...)
 	raw = appendUint(raw, nonce)
-	e := &Envelope{expiry: expiry, ttl: ttl, topic: topic, nonce: nonce, raw: raw}
-	e.data = raw[len(p) : len(p)+len(data)]
+	e := &Envelope{expiry: expiry, ttl: ttl, topic: topic, nonce: nonce, raw: raw,
+		dataOff: uint32(len(p)), dataLen: uint32(len(data))}
 	e.hash = crypto.Keccak256Hash(raw)
 	return e
 }
@@ -84,12 +87,15 @@ func DecodeEnvelope(raw []byte) (*Envelope, error) {
 		return nil, fmt.Errorf("decode envelope topic of %d bytes: %w", len(topic), ErrTopicLength)
 	}
 	copy(e.topic[:], topic)
-	if e.data, content, err = rlp.SplitString(content); err != nil {
+	data, content, err := rlp.SplitString(content)
+	if err != nil {
 		return nil, fmt.Errorf("decode envelope data: %w: %w", ErrMalformedEnvelope, err)
 	}
-	if uint64(len(e.data))+EnvelopeHeaderLength > uint64(MaxMessageSize) {
-		return nil, fmt.Errorf("decode envelope of %d data bytes: %w", len(e.data), ErrEnvelopeTooLarge)
+	if uint64(len(data))+EnvelopeHeaderLength > uint64(MaxMessageSize) {
+		return nil, fmt.Errorf("decode envelope of %d data bytes: %w", len(data), ErrEnvelopeTooLarge)
 	}
+	// The list ends raw (no trailing bytes), so what follows data is a suffix of raw.
+	e.dataOff, e.dataLen = uint32(len(raw)-len(content)-len(data)), uint32(len(data))
 	if e.nonce, content, err = rlp.SplitUint64(content); err != nil {
 		return nil, fmt.Errorf("decode envelope nonce: %w: %w", ErrMalformedEnvelope, err)
 	}
@@ -102,24 +108,13 @@ func DecodeEnvelope(raw []byte) (*Envelope, error) {
 }
 
 // detached returns e backed by a buffer of exactly its own bytes. An envelope decoded
-// from a packet aliases the packet's whole body (DecodeEnvelope keeps raw, and data
-// within it), which stays in memory as long as any envelope of it is: one pooled
-// envelope of a 1 MiB packet of tiny envelopes would hold the whole MiB. The copy has
-// the same fields and hash; its PoW is computed again when asked.
+// from a packet aliases the packet's whole body (DecodeEnvelope keeps raw), which stays
+// in memory as long as any envelope of it is: one pooled envelope of a 1 MiB packet of
+// tiny envelopes would hold the whole MiB. The copy has the same fields and hash; its
+// PoW is computed again when asked.
 func (e *Envelope) detached() *Envelope {
-	raw := bytes.Clone(e.raw)
-	off := cap(e.raw) - cap(e.data) // data aliases raw (DecodeEnvelope, NewEnvelope)
-	if len(e.data) > 0 && (off < 0 || off+len(e.data) > len(e.raw) || &e.raw[off] != &e.data[0]) {
-		if d, err := DecodeEnvelope(raw); err == nil { // not aliased: decode the copy
-			return d
-		}
-		return e
-	}
-	c := &Envelope{expiry: e.expiry, ttl: e.ttl, topic: e.topic, nonce: e.nonce, raw: raw, hash: e.hash}
-	if len(e.data) > 0 {
-		c.data = raw[off : off+len(e.data) : off+len(e.data)]
-	}
-	return c
+	return &Envelope{expiry: e.expiry, ttl: e.ttl, topic: e.topic, dataOff: e.dataOff, dataLen: e.dataLen,
+		nonce: e.nonce, raw: bytes.Clone(e.raw), hash: e.hash}
 }
 
 func splitUint32(b []byte, field string) (uint32, []byte, error) {
@@ -147,7 +142,8 @@ func (e *Envelope) DecodeRLP(s *rlp.Stream) error {
 	if err != nil {
 		return err
 	}
-	e.expiry, e.ttl, e.topic, e.nonce, e.data, e.raw, e.hash = d.expiry, d.ttl, d.topic, d.nonce, d.data, d.raw, d.hash
+	e.expiry, e.ttl, e.topic, e.nonce, e.raw, e.hash = d.expiry, d.ttl, d.topic, d.nonce, d.raw, d.hash
+	e.dataOff, e.dataLen = d.dataOff, d.dataLen
 	return nil
 }
 
@@ -173,7 +169,10 @@ func (e *Envelope) Sent() uint32 { return e.expiry - e.ttl }
 func (e *Envelope) Topic() Topic { return e.topic }
 
 // Data is the encrypted payload. Do not modify it.
-func (e *Envelope) Data() []byte { return e.data }
+func (e *Envelope) Data() []byte {
+	end := e.dataOff + e.dataLen
+	return e.raw[e.dataOff:end:end]
+}
 
 // Nonce is the proof-of-work nonce.
 func (e *Envelope) Nonce() uint64 { return e.nonce }
@@ -183,7 +182,7 @@ func (e *Envelope) Nonce() uint64 { return e.nonce }
 func (e *Envelope) Hash() common.Hash { return e.hash }
 
 // Size is 20 + len(Data), the size every limit and the seal target are computed on.
-func (e *Envelope) Size() int { return EnvelopeHeaderLength + len(e.data) }
+func (e *Envelope) Size() int { return EnvelopeHeaderLength + int(e.dataLen) }
 
 // Bloom is the bloom filter of the envelope's topic.
 func (e *Envelope) Bloom() Bloom { return TopicToBloom(e.topic) }

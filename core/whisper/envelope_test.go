@@ -172,12 +172,12 @@ func TestEnvelope_detached(t *testing.T) {
 	}
 	for i, e := range decoded {
 		d := e.detached()
-		if d.hash != envs[i].hash || !bytes.Equal(d.raw, e.raw) || !bytes.Equal(d.data, envs[i].data) ||
+		if d.hash != envs[i].hash || !bytes.Equal(d.raw, e.raw) || !bytes.Equal(d.Data(), envs[i].Data()) ||
 			d.expiry != e.expiry || d.ttl != e.ttl || d.topic != e.topic || d.nonce != e.nonce || d.PoW() != envs[i].PoW() {
 			t.Errorf("envelope %d: detached %v differs from %v", i, d, e)
 		}
 		for j := range body { // no byte of the packet is shared
-			if len(d.raw) > 0 && &body[j] == &d.raw[0] || len(d.data) > 0 && &body[j] == &d.data[0] {
+			if len(d.raw) > 0 && &body[j] == &d.raw[0] || len(d.Data()) > 0 && &body[j] == &d.Data()[0] {
 				t.Fatalf("envelope %d: detached still aliases the packet", i)
 			}
 		}

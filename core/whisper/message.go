@@ -124,7 +124,8 @@ func Wrap(p *MessageParams) (*Envelope, error) {
 	}
 
 	expiry := uint32(clock().Add(time.Duration(ttl) * time.Second).Unix())
-	unsealed := &Envelope{expiry: expiry, ttl: ttl, topic: p.Topic, data: data}
+	// Unsealed: raw holds only the data (Seal builds the envelope's RLP from its fields).
+	unsealed := &Envelope{expiry: expiry, ttl: ttl, topic: p.Topic, raw: data, dataLen: uint32(len(data))}
 	env, err := unsealed.Seal(SealOptions{PoW: p.PoW, WorkTime: p.WorkTime, Clock: clock})
 	if err != nil {
 		return nil, fmt.Errorf("wrap message: %w", err)
@@ -176,7 +177,7 @@ func frame(p *MessageParams, rnd io.Reader) ([]byte, error) {
 
 // OpenSymmetric decrypts the envelope with key and parses the message.
 func (e *Envelope) OpenSymmetric(key *SymKey) (*ReceivedMessage, error) {
-	pt, err := key.decrypt(e.data)
+	pt, err := key.decrypt(e.Data())
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", e, err)
 	}
@@ -190,7 +191,7 @@ func (e *Envelope) OpenSymmetric(key *SymKey) (*ReceivedMessage, error) {
 
 // OpenAsymmetric decrypts the envelope with our private key and parses the message.
 func (e *Envelope) OpenAsymmetric(key *ecdsa.PrivateKey) (*ReceivedMessage, error) {
-	pt, err := decryptAsymmetric(key, e.data)
+	pt, err := decryptAsymmetric(key, e.Data())
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", e, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/p2p/enode"
@@ -270,4 +271,16 @@ func TestPool_tinyEnvelopesBoundedInMemory(t *testing.T) {
 		t.Errorf("heap grew %.1f MiB holding a %d KiB pool, over %.1f MiB", float64(grown)/(1<<20), poolBytes>>10, float64(limit)/(1<<20))
 	}
 	runtime.KeepAlive(s)
+}
+
+// What the pool holds per envelope beside its bytes: the Envelope and its pool entry.
+// BenchmarkPoolMemory measures the whole overhead; this keeps the two structs from
+// growing back into larger size classes unnoticed.
+func TestPooledStructSizes(t *testing.T) {
+	if n := unsafe.Sizeof(Envelope{}); n > 96 {
+		t.Errorf("Envelope is %d bytes, want at most 96", n)
+	}
+	if n := unsafe.Sizeof(pooled{}); n > 48 {
+		t.Errorf("pooled is %d bytes, want at most 48", n)
+	}
 }

@@ -107,8 +107,12 @@ func leadingZeroBits(d *[32]byte) int {
 // 2^leadingZeros(keccak256(shortRLP ‖ nonceBE64)) / len(shortRLP) / TTL,
 // computed once and cached. A TTL of zero gives +Inf, as in geth; nodes reject TTL 0.
 func (e *Envelope) PoW() float64 {
-	e.powOnce.Do(func() { e.pow = e.powWithDiff(0) })
-	return e.pow
+	if v := e.pow.Load(); v != 0 {
+		return math.Float64frombits(v)
+	}
+	pow := e.powWithDiff(0) // two goroutines may both compute it: the same value
+	e.pow.Store(math.Float64bits(pow))
+	return pow
 }
 
 // PoWAt is the PoW a receiving node at time now credits the envelope with: for an envelope
@@ -125,7 +129,7 @@ func (e *Envelope) PoWAt(now time.Time) float64 {
 
 func (e *Envelope) powWithDiff(diff uint32) float64 {
 	h := crypto.NewKeccakState()
-	n := shortRLP(h, e.expiry, e.ttl, &e.topic, e.data)
+	n := shortRLP(h, e.expiry, e.ttl, &e.topic, e.Data())
 	var nb [8]byte
 	binary.BigEndian.PutUint64(nb[:], e.nonce)
 	h.Write(nb[:])
@@ -174,7 +178,7 @@ type SealOptions struct {
 // nonce, so its cost does not grow with len(Data).
 func (e *Envelope) Seal(o SealOptions) (*Envelope, error) {
 	if o.PoW == 0 {
-		return newEnvelope(e.expiry, e.ttl, e.topic, e.data, 0), nil
+		return newEnvelope(e.expiry, e.ttl, e.topic, e.Data(), 0), nil
 	}
 	clock := o.Clock
 	if clock == nil {
@@ -188,7 +192,7 @@ func (e *Envelope) Seal(o SealOptions) (*Envelope, error) {
 	}
 
 	h := crypto.NewKeccakState()
-	shortRLP(h, expiry, e.ttl, &e.topic, e.data)
+	shortRLP(h, expiry, e.ttl, &e.topic, e.Data())
 	restore, err := midstate(h)
 	if err != nil {
 		return nil, fmt.Errorf("seal envelope: %w", err)
@@ -211,7 +215,7 @@ func (e *Envelope) Seal(o SealOptions) (*Envelope, error) {
 			if lz := leadingZeroBits(&d); lz > best {
 				best, bestNonce = lz, nonce
 				if target > 0 && best >= target {
-					return newEnvelope(expiry, e.ttl, e.topic, e.data, bestNonce), nil
+					return newEnvelope(expiry, e.ttl, e.topic, e.Data(), bestNonce), nil
 				}
 			}
 			nonce++
@@ -220,7 +224,7 @@ func (e *Envelope) Seal(o SealOptions) (*Envelope, error) {
 	if target > 0 {
 		return nil, fmt.Errorf("seal envelope: %w: %d of %d bits in %s", ErrPoWTarget, best, target, o.WorkTime)
 	}
-	return newEnvelope(expiry, e.ttl, e.topic, e.data, bestNonce), nil
+	return newEnvelope(expiry, e.ttl, e.topic, e.Data(), bestNonce), nil
 }
 
 // midstate snapshots a keccak state and returns a function that rewinds it there.

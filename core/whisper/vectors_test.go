@@ -210,7 +210,7 @@ func TestEnvelope_vectors(t *testing.T) {
 	e := vectorEnvelope(t, v)
 
 	var short bytes.Buffer
-	n := shortRLP(&short, e.expiry, e.ttl, &e.topic, e.data)
+	n := shortRLP(&short, e.expiry, e.ttl, &e.topic, e.Data())
 	if n != ev.ShortLen || short.Len() != ev.ShortLen || !bytes.HasPrefix(short.Bytes(), unhex(t, ev.ShortPrefix)) {
 		t.Errorf("short RLP: %d bytes, starts %x", short.Len(), short.Bytes()[:20])
 	}
