@@ -381,23 +381,26 @@ func (ch *Chat) TwinOf(messageID string) (chat.ID, bool) {
 	return t, ok
 }
 
-// twinIndex maps the last n message ids to their twin keys (FIFO eviction).
+// twinIndex maps the last n message ids to their twin keys (FIFO eviction: the oldest
+// goes). Like dedupe it grows as messages arrive, up to n, instead of being sized for n
+// at Join: every joined chat had 10,000 slots of both (about 2.3 MiB) however quiet it was.
 type twinIndex struct {
+	n    int
 	ring []chat.ID
 	next int
 	m    map[chat.ID]chat.ID
 }
 
 func newTwinIndex(n int) *twinIndex {
-	return &twinIndex{ring: make([]chat.ID, 0, n), m: make(map[chat.ID]chat.ID, n)}
+	return &twinIndex{n: n, m: make(map[chat.ID]chat.ID)}
 }
 
 func (t *twinIndex) put(id, twin chat.ID) {
 	if _, ok := t.m[id]; ok {
 		return
 	}
-	if len(t.ring) < cap(t.ring) {
-		t.ring = append(t.ring, id)
+	if len(t.ring) < t.n {
+		t.ring = appendBounded(t.ring, id, t.n)
 	} else {
 		delete(t.m, t.ring[t.next])
 		t.ring[t.next] = id
@@ -406,15 +409,16 @@ func (t *twinIndex) put(id, twin chat.ID) {
 	t.m[id] = twin
 }
 
-// dedupe remembers the last n ids (FIFO eviction).
+// dedupe remembers the last n ids (FIFO eviction: the oldest goes), growing up to n.
 type dedupe struct {
+	n    int
 	ring []chat.ID
 	next int
 	set  map[chat.ID]struct{}
 }
 
 func newDedupe(n int) *dedupe {
-	return &dedupe{ring: make([]chat.ID, 0, n), set: make(map[chat.ID]struct{}, n)}
+	return &dedupe{n: n, set: make(map[chat.ID]struct{})}
 }
 
 // add records id and reports whether it was new.
@@ -422,8 +426,8 @@ func (d *dedupe) add(id chat.ID) bool {
 	if _, ok := d.set[id]; ok {
 		return false
 	}
-	if len(d.ring) < cap(d.ring) {
-		d.ring = append(d.ring, id)
+	if len(d.ring) < d.n {
+		d.ring = appendBounded(d.ring, id, d.n)
 	} else {
 		delete(d.set, d.ring[d.next])
 		d.ring[d.next] = id
@@ -431,4 +435,15 @@ func (d *dedupe) add(id chat.ID) bool {
 	}
 	d.set[id] = struct{}{}
 	return true
+}
+
+// appendBounded appends id to ring (len(ring) < n), doubling its capacity when full
+// but never beyond n.
+func appendBounded(ring []chat.ID, id chat.ID, n int) []chat.ID {
+	if len(ring) == cap(ring) {
+		grown := make([]chat.ID, len(ring), min(max(2*cap(ring), 64), n))
+		copy(grown, ring)
+		ring = grown
+	}
+	return append(ring, id)
 }
