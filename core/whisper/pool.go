@@ -2,6 +2,7 @@ package whisper
 
 import (
 	"container/heap"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -96,7 +97,10 @@ type pool struct {
 	stale    int // poolCost of evicted envelopes still referenced by order
 	maxBytes int
 	sources  map[enode.ID]*poolSource // peers with envelopes in the pool
-	local    *poolSource
+	// peak is the most envelopes byHash held since it was last built: Go maps keep
+	// their size after deletes, so compact rebuilds byHash once a burst has expired.
+	peak  int
+	local *poolSource
 	// arrived is closed by the next add (nil when nobody waits): the broadcast loops'
 	// wake-up for eager forwarding, one close however many peers wait.
 	arrived chan struct{}
@@ -147,6 +151,7 @@ func (p *pool) add(env *Envelope, pow float64, from enode.ID, local bool, origin
 	e.seq, e.src = p.nextSeq, src
 	p.nextSeq++
 	p.byHash[env.hash] = e
+	p.peak = max(p.peak, len(p.byHash))
 	p.order = append(p.order, e)
 	p.bytes += size
 	src.bytes += size
@@ -304,11 +309,25 @@ func (p *pool) compact(now int64) int {
 		kept = append(kept, e)
 	}
 	if len(kept) < len(p.order) {
+		if len(kept) < cap(kept)/4 { // mostly expired: not the old length's capacity
+			kept = slices.Clone(kept)
+		}
 		p.order = kept
 	}
 	p.stale = 0
+	if p.peak >= poolShrinkMin && len(p.byHash) <= p.peak/4 {
+		byHash := make(map[common.Hash]*pooled, len(p.byHash))
+		for h, e := range p.byHash {
+			byHash[h] = e
+		}
+		p.byHash, p.peak = byHash, len(byHash)
+	}
 	return expired
 }
+
+// poolShrinkMin is the peak below which compact does not rebuild byHash: a small map
+// costs little.
+const poolShrinkMin = 4096
 
 // stats returns the number of envelopes and their total poolCost.
 func (p *pool) stats() (n, bytes int) {

@@ -3,6 +3,7 @@ package whisper
 import (
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"strings"
 	"testing"
@@ -282,5 +283,60 @@ func TestPooledStructSizes(t *testing.T) {
 	}
 	if n := unsafe.Sizeof(pooled{}); n > 48 {
 		t.Errorf("pooled is %d bytes, want at most 48", n)
+	}
+}
+
+// Once a burst has expired, the pool's index and order shrink to what is left instead
+// of keeping the burst's size for the node's lifetime (Go maps do not shrink).
+func TestPool_shrinksAfterBurstExpired(t *testing.T) {
+	p := newPool(math.MaxInt)
+	const burst, left = 3 * poolShrinkMin, 100
+	var peer enode.ID
+	var kept []*Envelope
+	for i := range burst + left {
+		expiry := uint32(1000)
+		if i >= burst {
+			expiry = 2000
+		}
+		env, err := NewEnvelope(expiry, 10, TopicFromName("status"), []byte{byte(i)}, uint64(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res, _ := p.add(env, 1, peer, false, 1); res != poolAdded {
+			t.Fatalf("envelope %d: %v", i, res)
+		}
+		if i >= burst {
+			kept = append(kept, env)
+		}
+	}
+	if p.peak != burst+left {
+		t.Fatalf("peak %d, want %d", p.peak, burst+left)
+	}
+	if n := p.expire(1500); n != burst {
+		t.Fatalf("expired %d, want %d", n, burst)
+	}
+	if p.peak != left || len(p.byHash) != left || len(p.order) != left || cap(p.order) > 2*left {
+		t.Fatalf("after the burst: peak %d, index %d, order %d (cap %d); want %d", p.peak, len(p.byHash), len(p.order), cap(p.order), left)
+	}
+	for _, env := range kept {
+		if !p.contains(env.Hash()) {
+			t.Fatal("an envelope still within its TTL is gone from the index")
+		}
+	}
+	if got := p.since(0); len(got) != left || got[0].env != kept[0] {
+		t.Fatal("order lost the envelopes left")
+	}
+	if n, _ := p.stats(); n != left {
+		t.Fatalf("stats: %d envelopes, want %d", n, left)
+	}
+	// Below poolShrinkMin nothing is rebuilt.
+	q := newPool(math.MaxInt)
+	for i := range 10 {
+		env, _ := NewEnvelope(1000, 10, TopicFromName("status"), nil, uint64(i))
+		q.add(env, 1, peer, false, 1)
+	}
+	q.expire(1500)
+	if q.peak != 10 {
+		t.Fatalf("small pool rebuilt: peak %d", q.peak)
 	}
 }
