@@ -662,6 +662,10 @@ func BenchmarkGateway_Puppets10K(b *testing.B) {
 		logs[it] = newBenchLog(users)
 	}
 	base := measureMem(b)
+	prof := os.Getenv("STATUSGATE_BENCH_HEAPPROFILE") // a directory: heap profiles of the three points
+	if prof != "" {
+		writeHeapProfile(b, filepath.Join(prof, "puppets10k-base.heap"))
+	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for it, l := range logs {
@@ -683,7 +687,6 @@ func BenchmarkGateway_Puppets10K(b *testing.B) {
 	b.ReportMetric(procStatusMB(b, "VmHWM:"), "peak-RSS-MB")
 	b.ReportMetric(float64(st.Envelopes), "pooled-envelopes")
 	b.ReportMetric(float64(st.PoolBytes)/(1<<20), "pool-MB")
-	prof := os.Getenv("STATUSGATE_BENCH_HEAPPROFILE") // a directory: heap profiles of the burst and drained points
 	if prof != "" {
 		writeHeapProfile(b, filepath.Join(prof, "puppets10k-burst.heap"))
 	}
