@@ -197,6 +197,26 @@ type Host interface {
 	Logger() *slog.Logger
 }
 
+// QueueingHost is a Host that can also take an event without waiting for it to be
+// persisted (the gateway's Host is one). A connector whose network acknowledges
+// nothing (IRC: a line is never confirmed to its sender) uses it to keep many events
+// in flight, so that the gateway persists them together (one commit for all) instead
+// of one commit per event; a connector that acknowledges (an HTTP answer, a Matrix
+// transaction, a cursor) calls Deliver, or acknowledges only after persisted says nil.
+// Find it by type assertion on the Host passed to Run.
+type QueueingHost interface {
+	Host
+	// DeliverQueued checks ev as Deliver does and gives it its place in the gateway's
+	// order: events queued by one goroutine keep their order per channel, as with
+	// Deliver. It returns once ev is queued (it may block on backpressure, and returns
+	// early when ctx is done). persisted then receives exactly one value, what Deliver
+	// would have returned: nil once ev is persisted (or accepted and discarded), or the
+	// error (classified as Deliver's) that kept it from being persisted; a connector
+	// that keeps events in flight must wait for it before it stops, so that no goroutine
+	// of its session outlives Run.
+	DeliverQueued(ctx context.Context, ev Event) (persisted <-chan error)
+}
+
 // Capabilities describes what a connector's network (as configured) can show. The
 // gateway reads it before every delivery to shape what it sends (core/gateway's
 // connDest); optional operations are offered by the capability interfaces, not by flags

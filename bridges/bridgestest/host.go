@@ -94,6 +94,13 @@ func (h *Host) Deliver(ctx context.Context, ev bridges.Event) error {
 	return err
 }
 
+// DeliverQueued is bridges.QueueingHost's: Deliver, done before it returns.
+func (h *Host) DeliverQueued(ctx context.Context, ev bridges.Event) <-chan error {
+	done := make(chan error, 1)
+	done <- h.Deliver(ctx, ev)
+	return done
+}
+
 // ReportState records a state report.
 func (h *Host) ReportState(s bridges.State, err error) {
 	h.record(func() { h.states = append(h.states, StateReport{s, err}) })

@@ -364,6 +364,29 @@ func (h *host) ReportState(s bridges.State, err error) {
 
 // Deliver is bridges.Host.Deliver: validate, filter, persist, wake the outboxes.
 func (h *host) Deliver(ctx context.Context, ev bridges.Event) error {
+	return h.deliver(ctx, ev, nil)
+}
+
+// DeliverQueued is bridges.QueueingHost.DeliverQueued: Deliver up to the ingest queue;
+// ingestLoop answers persisted once the event is written (or why not).
+func (h *host) DeliverQueued(ctx context.Context, ev bridges.Event) <-chan error {
+	done := make(chan error, 1)
+	if err := h.deliver(ctx, ev, done); err != nil {
+		done <- err
+	}
+	return done
+}
+
+// deliver is Deliver, or, with queued not nil, DeliverQueued: it returns once ev is
+// queued for ingestLoop, which answers on queued when ev is persisted. An event accepted
+// and discarded is answered nil here; when deliver returns an error, the caller answers.
+func (h *host) deliver(ctx context.Context, ev bridges.Event, queued chan error) error {
+	accepted := func() error {
+		if queued != nil {
+			queued <- nil
+		}
+		return nil
+	}
 	if err := ev.Validate(); err != nil {
 		return bridges.Permanent(err)
 	}
@@ -374,7 +397,7 @@ func (h *host) Deliver(ctx context.Context, ev bridges.Event) error {
 	g := h.g
 	if ev.Sender.IsBridge {
 		g.m.dropped.WithLabelValues(dropLoop).Inc()
-		return nil
+		return accepted()
 	}
 	g.mu.Lock()
 	rt := g.byChan[ev.Origin.Channel]
@@ -382,11 +405,11 @@ func (h *host) Deliver(ctx context.Context, ev bridges.Event) error {
 	if rt == nil {
 		g.m.dropped.WithLabelValues(dropNoRoute).Inc()
 		h.log.Debug("event for a channel in no route", "channel", ev.Origin.Channel)
-		return nil
+		return accepted()
 	}
 	if rt.dir[ev.Origin.Channel] == DirOut {
 		g.m.dropped.WithLabelValues(dropDirection).Inc()
-		return nil
+		return accepted()
 	}
 	now := g.clock.Now()
 	if ev.Time.IsZero() {
@@ -395,7 +418,7 @@ func (h *host) Deliver(ctx context.Context, ev bridges.Event) error {
 	if ok, reason := g.limits.allow(h.net, string(ev.Sender.ID), now); !ok {
 		g.m.dropped.WithLabelValues(reason).Inc()
 		g.limits.dropped(h.net, string(ev.Sender.ID), reason, now, "channel", ev.Origin.Channel)
-		return nil
+		return accepted()
 	}
 	if ev.Kind == bridges.KindEdit || ev.Kind == bridges.KindDelete {
 		ok, err := g.mayChange(ctx, &ev)
@@ -406,8 +429,11 @@ func (h *host) Deliver(ctx context.Context, ev bridges.Event) error {
 			g.m.dropped.WithLabelValues(dropNotAuthor).Inc()
 			g.limits.dropped(h.net, string(ev.Sender.ID), dropNotAuthor, g.clock.Now(),
 				"kind", ev.Kind.String(), "target", ev.Target, "channel", ev.Origin.Channel)
-			return nil
+			return accepted()
 		}
+	}
+	if queued != nil {
+		return g.enqueue(ctx, rt, ev, g.destinations(rt, &ev), queued)
 	}
 	return g.ingest(ctx, rt, ev, true)
 }
@@ -484,6 +510,29 @@ func (g *Gateway) ingest(ctx context.Context, rt *route, ev bridges.Event, wait 
 
 // ingestTo is ingest to the destinations dests.
 func (g *Gateway) ingestTo(ctx context.Context, rt *route, ev bridges.Event, dests []bridges.ChannelID, wait bool, aliases ...string) error {
+	var done chan error
+	if wait {
+		done = make(chan error, 1)
+	}
+	if err := g.enqueue(ctx, rt, ev, dests, done, aliases...); err != nil || !wait {
+		return err
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("persist event %s: %w", ev.Origin.ID, err)
+		}
+		return nil
+	case <-ctx.Done():
+		// Queued: it may still be persisted; the connector re-delivers if unsure, and
+		// the duplicate is a no-op.
+		return fmt.Errorf("persist event %s: %w", ev.Origin.ID, ctx.Err())
+	}
+}
+
+// enqueue queues ev, with one outbox entry per destination in dests, for ingestLoop,
+// which answers on done (buffered 1; nil: no answer) once it is persisted.
+func (g *Gateway) enqueue(ctx context.Context, rt *route, ev bridges.Event, dests []bridges.ChannelID, done chan error, aliases ...string) error {
 	body, err := encodeBody(&ev)
 	if err != nil {
 		return bridges.Permanent(err)
@@ -502,26 +551,11 @@ func (g *Gateway) ingestTo(ctx context.Context, rt *route, ev bridges.Event, des
 	for _, a := range aliases {
 		r.aliases = append(r.aliases, records.Alias{Channel: string(ev.Origin.Channel), MsgID: string(ev.Origin.ID), Alias: a})
 	}
-	if wait {
-		r.done = make(chan error, 1)
-	}
+	r.done = done
 	select {
 	case g.ingestC <- r:
-	case <-ctx.Done():
-		return fmt.Errorf("persist event %s: %w", ev.Origin.ID, ctx.Err())
-	}
-	if !wait {
-		return nil
-	}
-	select {
-	case err := <-r.done:
-		if err != nil {
-			return fmt.Errorf("persist event %s: %w", ev.Origin.ID, err)
-		}
 		return nil
 	case <-ctx.Done():
-		// Queued: it may still be persisted; the connector re-delivers if unsure, and
-		// the duplicate is a no-op.
 		return fmt.Errorf("persist event %s: %w", ev.Origin.ID, ctx.Err())
 	}
 }

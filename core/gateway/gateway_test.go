@@ -528,3 +528,50 @@ func TestGateway_failureNoticeToOrigin(t *testing.T) {
 		t.Fatalf("a permanent failure was tried %d times", calls)
 	}
 }
+
+// TestGateway_deliverQueued: a connector that keeps events in flight
+// (bridges.QueueingHost) gets one answer per event, nil once persisted, and the
+// events keep the order they were queued in (their Status clocks are reserved at
+// queueing, in that order); a repeat and an event from a bridge are answered nil and
+// relayed never.
+func TestGateway_deliverQueued(t *testing.T) {
+	e := newEnv(t, envOpts{cfg: func(c *gateway.Config) { c.RateLimit.Disabled = true }})
+	q, ok := e.host.(bridges.QueueingHost)
+	if !ok {
+		t.Fatalf("the gateway's Host %T is no bridges.QueueingHost", e.host)
+	}
+	const n = 200
+	var answers []<-chan error
+	for i := range n {
+		answers = append(answers, q.DeliverQueued(context.Background(), remoteEvent(t, fmt.Sprint("q", i), "alice-id", "Alice", fmt.Sprint("m ", i))))
+	}
+	answers = append(answers, q.DeliverQueued(context.Background(), remoteEvent(t, "q0", "alice-id", "Alice", "m 0")))
+	loop := remoteEvent(t, "loop", "bot", "Bot", "from a bridge")
+	loop.Sender.IsBridge = true
+	answers = append(answers, q.DeliverQueued(context.Background(), loop))
+	for i, a := range answers {
+		select {
+		case err := <-a:
+			if err != nil {
+				t.Fatalf("answer %d: %v", i, err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("no answer %d within 20 s", i)
+		}
+	}
+	clocks := make([]uint64, n)
+	for range n {
+		m := nextStatus(t, e.user)
+		var i int
+		if _, err := fmt.Sscanf(m.Text, "[test] <Alice> m %d", &i); err != nil || i < 0 || i >= n || clocks[i] != 0 {
+			t.Fatalf("unexpected or repeated Status message %q", m.Text)
+		}
+		clocks[i] = m.Clock
+	}
+	for i := 1; i < n; i++ {
+		if clocks[i] <= clocks[i-1] {
+			t.Fatalf("message %d has clock %d, message %d clock %d: not in queue order", i, clocks[i], i-1, clocks[i-1])
+		}
+	}
+	quietStatus(t, e.user, 200*time.Millisecond)
+}
