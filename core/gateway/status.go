@@ -371,8 +371,39 @@ func (g *Gateway) nick(ev *bridges.Event, withFormat bool) string {
 	if !withFormat {
 		return nick
 	}
-	return strings.NewReplacer("{nick}", nick, "{network}", ev.Origin.Network,
-		"{channel}", string(ev.Origin.Channel)).Replace(g.cfg.NickFormat)
+	return expandNick(g.cfg.NickFormat, nick, ev.Origin.Network, string(ev.Origin.Channel))
+}
+
+// expandNick replaces {nick}, {network} and {channel} in format in one pass, left to
+// right, as strings.NewReplacer does (a value is never expanded again), without
+// building a replacer per message: that was 5.8 KB of garbage a message, 14% of the
+// gateway's allocation in Puppets10K.
+func expandNick(format, nick, network, channel string) string {
+	var b strings.Builder
+	b.Grow(len(format) + len(nick))
+	for {
+		i := strings.IndexByte(format, '{')
+		if i < 0 {
+			b.WriteString(format)
+			return b.String()
+		}
+		b.WriteString(format[:i])
+		format = format[i:]
+		switch {
+		case strings.HasPrefix(format, "{nick}"):
+			b.WriteString(nick)
+			format = format[len("{nick}"):]
+		case strings.HasPrefix(format, "{network}"):
+			b.WriteString(network)
+			format = format[len("{network}"):]
+		case strings.HasPrefix(format, "{channel}"):
+			b.WriteString(channel)
+			format = format[len("{channel}"):]
+		default:
+			b.WriteByte('{')
+			format = format[1:]
+		}
+	}
 }
 
 // markOurs records the chat key of a puppet this process speaks as.
