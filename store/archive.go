@@ -49,8 +49,9 @@ const (
 type Archive struct {
 	db        *sql.DB
 	d         dialect
-	walPath   string // SQLite's -wal file when the archive writes at synchronous NORMAL, else ""
-	insertAll string // INSERT of putChunk rows
+	walPath   string    // SQLite's -wal file when the archive writes at synchronous NORMAL, else ""
+	gate      writeGate // the Store's: Put takes turns with the ledger's writers (Store.writeGate)
+	insertAll string    // INSERT of putChunk rows
 	selectPg  string
 	prune     string
 	pruneCut  string // PruneBytes: the key where the cap is passed
@@ -172,6 +173,11 @@ func (a *Archive) Put(ctx context.Context, recs []mailserver.Record) error {
 		}
 		prepared = st
 	}
+	unlock, err := a.gate.lock(ctx)
+	if err != nil {
+		return fmt.Errorf("put %d envelopes: begin: %w", len(recs), err)
+	}
+	defer unlock()
 	tx, err := a.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("put %d envelopes: begin: %w", len(recs), err)

@@ -256,6 +256,11 @@ func bodyOf(ev records.Event) []byte {
 // rows of all new events follow in multi-row INSERTs of up to rowsChunk rows.
 func (s *Store) ingestSQLite(ctx context.Context, batch []records.Ingest) ([]records.Ingested, error) {
 	q := s.ledger()
+	unlock, err := s.lockWrite(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	defer unlock()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
@@ -426,6 +431,11 @@ func (s *Store) AddAliases(ctx context.Context, aliases []records.Alias) error {
 	if len(aliases) == 0 {
 		return nil
 	}
+	unlock, err := s.lockWrite(ctx)
+	if err != nil {
+		return fmt.Errorf("add %d aliases: begin: %w", len(aliases), err)
+	}
+	defer unlock()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("add %d aliases: begin: %w", len(aliases), err)
@@ -512,6 +522,11 @@ func (s *Store) markDelivered(ctx context.Context, batch []records.Delivery) err
 // per element, then the IDs of all elements in multi-row INSERTs.
 func (s *Store) markDeliveredSQLite(ctx context.Context, batch []records.Delivery) error {
 	q := s.ledger()
+	unlock, err := s.lockWrite(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer unlock()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -665,6 +680,11 @@ func (s *Store) MarkFailed(ctx context.Context, entryID int64, attempts int, las
 
 // updateEntry runs an UPDATE of one outbox entry; no row updated is records.ErrUnknownEntry.
 func (s *Store) updateEntry(ctx context.Context, query string, args ...any) error {
+	unlock, err := s.lockWrite(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	res, err := s.db.ExecContext(ctx, query, args...)
 	if err != nil {
 		return err

@@ -17,7 +17,12 @@ const puppetColumns = `network, account, remote_user, chat_key, display_name, fi
 // r.DisplayName is empty. It fails if another remote user's row holds r.ChatKey
 // (puppet.Store).
 func (s *Store) UpsertPuppet(ctx context.Context, r records.Puppet) error {
-	_, err := s.db.ExecContext(ctx, s.d.rebind(`INSERT INTO puppets (`+puppetColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)
+	unlock, err := s.lockWrite(ctx)
+	if err != nil {
+		return fmt.Errorf("upsert puppet %s/%s: %w", r.Network, r.Account, err)
+	}
+	defer unlock()
+	_, err = s.db.ExecContext(ctx, s.d.rebind(`INSERT INTO puppets (`+puppetColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (network, account, remote_user) DO UPDATE SET
 	chat_key = excluded.chat_key,
 	display_name = CASE WHEN excluded.display_name = '' THEN puppets.display_name ELSE excluded.display_name END,

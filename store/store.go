@@ -25,6 +25,39 @@ type Store struct {
 	seenInserts atomic.Uint64
 	seenMax     int
 	seenEvicted atomic.Uint64
+	// writeGate serialises the hot writers of this process on SQLite (the gateway's
+	// ingest and mark writers, its retries and failures, puppet sightings, and the
+	// archive's Put on its own pool): nil on PostgreSQL. SQLite has one write lock per database, and a writer that
+	// finds it taken does not queue: its busy handler sleeps 1, 2, 5, 10 … 100 ms and
+	// tries again, so two writers that meet cost each other tens of milliseconds (the
+	// block profile of BenchmarkGateway_APIToStatus: the ingest and the mark writers
+	// each blocked seconds in BEGIN IMMEDIATE). Queued here they take turns at once.
+	// A gated writer that still meets the lock (a writer not gated: pruning, rarer
+	// tables, another process) waits under the busy timeout as before.
+	writeGate writeGate
+}
+
+// writeGate is a lock of capacity 1 that a waiter can give up when its ctx ends; the
+// nil gate is no lock.
+type writeGate chan struct{}
+
+// lock takes the gate, or returns ctx's error; the caller calls the returned func once
+// its write (transaction or statement) has ended.
+func (g writeGate) lock(ctx context.Context) (unlock func(), err error) {
+	if g == nil {
+		return func() {}, nil
+	}
+	select {
+	case g <- struct{}{}:
+		return func() { <-g }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// lockWrite takes the store's write gate (writeGate.lock).
+func (s *Store) lockWrite(ctx context.Context) (unlock func(), err error) {
+	return s.writeGate.lock(ctx)
 }
 
 // Open connects to the database the config names, applies the embedded migrations it
@@ -90,12 +123,16 @@ func openDB(ctx context.Context, db, archiveDB *sql.DB, driver string) (*Store, 
 		return nil, fmt.Errorf("store.driver: %q is neither %q nor %q: %w", driver, DriverSQLite, DriverPostgres, ErrConfig)
 	}
 	s := &Store{db: db, archiveDB: archiveDB, d: d, seenMax: SeenMax}
+	if driver == DriverSQLite {
+		s.writeGate = make(writeGate, 1)
+	}
 	n, err := s.migrate(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("migrate %s store: %w", driver, err)
 	}
 	s.applied = n
 	s.archive = newArchive(cmp.Or(archiveDB, db), d)
+	s.archive.gate = s.writeGate
 	return s, nil
 }
 
