@@ -355,29 +355,52 @@ the evidence):
   topic-list history requests need. Not done; PostgreSQL is beside it for scale-out.
 - **Gateway api→Status at 2,000 msg/s for 60 s** (0.92 of offered; seal p99 is about 2
   ms, the hop p99 150 ms, and the gateway-added p99 is seconds): two limits, one
-  physical and one not found. (1) The cores: the benchmark process spent 880 µs of CPU
-  per message (getrusage, every thread), so 2,000 msg/s needs 1.76 of the 2 cores for
-  this one process, before the Go runtime's GC and the rest of the machine. The profile:
+  physical and one, serial waits, since found and removed. (1) The cores: the
+  benchmark process spent 880 µs of CPU per message (getrusage, every thread), so
+  2,000 msg/s needs 1.76 of the 2 cores for this one process, before the Go runtime's GC and the rest of the machine. The profile:
   libsecp256k1 51% of the process's CPU (recovery 32%: node B, the Status user, opening
   both envelopes and the protobuf signature, three recoveries a message; signing 15%:
   the gateway's three signatures a message), SQLite 13% (the ledger at synchronous FULL
   and the delivery marks), HTTP and JSON about 7%. The receiving user and its node, a
   third of the CPU, share the two cores only because the benchmark puts them there; the
-  gateway's own share is about 450 µs a message. (2) Not CPU: at 500 msg/s offered, with
-  the process using about 0.7 of a core (1,407 µs × 500), the gateway-added latency
-  (the api's Deliver to the outbox's Post) is already p50 341 ms, p99 680 ms, while the
-  Post itself (seal) is under 1 ms: messages wait in a serial stage between the ledger
-  and the Status outbox. A CPU profile cannot show a wait; which stage it is (the
-  ledger's commit batching, the outbox's per-chat order, the route's queue) needs a
-  block/trace profile and was not found in this round: this goal stays open for that,
-  not for the cores alone.
+  gateway's own share is about 450 µs a message. (2) Serial waits, found with block
+  profiles and goroutine dumps (2026-12-06, perf5) and removed: the Status outbox waited
+  for all its delivery marks at every catch-up, and a Status mark is held back 600 ms
+  (statusSettle) by design, so gateway-added latency was uniform over 0–600 ms (the
+  outbox sat in marks.Wait for 3.6 s of a 4 s run); and SQLite's writers (ingest,
+  marks, the archive) slept in SQLite's busy handler (1 … 100 ms steps) whenever they
+  met, the ingest and mark writers each blocked seconds in BEGIN IMMEDIATE; they now
+  queue on one write gate in Go. Paired short runs at load about 3, before → after:
+  gateway-added p50/p99 at 500 msg/s 334/653 → 1.2/17 ms, at 1,000 msg/s 428/676 →
+  1.5/20 ms; at 2,000 msg/s 790 → 1,845 msg/s, p99 3,069 → 103 ms. What is left of the
+  gateway-added time at low rates is the durable commit itself (a block profile at 500
+  msg/s: Deliver waits 4.2 ms on average for the group-committed ingest, synchronous
+  FULL, which the ledger's promise requires; fsync on this disk: p50 0.2 ms, p99 2.9 ms,
+  max 11 ms under strace with other jobs running), so p99 < 5 ms holds only where the
+  disk's sync p99 is well below it; at 2,000 msg/s sustained, the cores of (1).
 - **Gateway Status→api p99** (goal < 50 ms; the short run at 2,000 msg/s: p99 140 ms at
   1,979 msg/s; 500 and 1,000 msg/s: 28 and 50 ms): 984 µs of CPU a message in the
   sustained run, 1.97 of the 2 cores at 2,000 msg/s, so the 60 s run builds a backlog of
   seconds. The profile: libsecp256k1 recovery 46% (the gateway's node opening the two
   envelopes and the protobuf signature, which it must verify: three recoveries a
   message), signing 13% (the Status user on node B sending), SQLite 10% (the ledger and
-  delivery marks).
+  delivery marks). After the fixes under api→Status, the short run at 2,000 msg/s went
+  from 1,649 msg/s, p99 451 ms to 1,963 msg/s, p99 124 ms (paired, load about 3); 500
+  and 1,000 msg/s are unchanged (p99 28 and 35 ms): what is left there is the hop and
+  the cores.
+- **The anchor's p99 beside matterbridge** (reported, no goal): matterbridge acknowledges
+  and persists nothing, our gateway commits every event before it is acknowledged and
+  every delivery after. Two serial waits made that cost per line rather than per batch:
+  the IRC connector delivered one line at a time, each waiting for its own commit (one
+  disk sync a line: IRC→api stopped near 900 msg/s), and the busy-handler sleeps above.
+  IRC lines are now kept in flight (bridges.QueueingHost, up to 256 queued, persisted
+  together; IRC acknowledges nothing to a sender, so nothing else waits), and the
+  writers share the gate. Paired runs at load 2–3: IRC→api at 1,000 msg/s p99 226–582
+  → 15–33 ms, max 0.7–1.6k → 3.1–4.1k msg/s; api→IRC at 100 msg/s p99 338–365 → 15–74
+  ms. api→IRC still waits, per message, for a PONG proving ngircd read the lines
+  (bridges/irc's barrier: one round trip a message, shared by concurrent Sends, but the
+  outbox sends one message at a time to keep the order); pipelining the next message
+  behind that proof is the next step, not done.
 `
 
 // anchorPrefix names the anchor benchmark (test/anchor): matterbridge and our gateway,
