@@ -144,9 +144,13 @@ func TestDiscoveryNetwork_twentyNodes(t *testing.T) {
 	times := waitMin(all, start, 60*time.Second)
 	t.Logf("20 nodes started in %v; time to 2 Whisper peers from the first start: %s", setup.Round(time.Millisecond), dist(times))
 
-	// Every node finds the mailserver by whispermail.
+	// Every node finds the mailserver by whispermail. The deadline is the pool's design,
+	// not a guess: a search runs fast (every 3 s) for FastModeTimeout (30 s), then slow
+	// (every 30 s), so a node whose fast searches all came before the mailserver's
+	// registration landed (its tickets wait longer on a loaded machine) finds it at the
+	// next slow search: 30 s + 30 s, and a margin for the search itself.
 	msURL := ""
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(peers.DefaultFastModeTimeout + peers.DefaultSlowSync + 15*time.Second)
 	for _, d := range all {
 		if d == ms {
 			continue
