@@ -16,6 +16,7 @@ import (
 
 	"github.com/statusgate/statusgate/core/mailserver"
 	"github.com/statusgate/statusgate/core/node"
+	"github.com/statusgate/statusgate/core/status"
 	"github.com/statusgate/statusgate/core/waku"
 	"github.com/statusgate/statusgate/core/whisper"
 	"github.com/statusgate/statusgate/identity"
@@ -80,7 +81,24 @@ type NodeConfig struct {
 	// and ours), "payload" (the late-2019 payload, for older servers) or "struct"
 	// (status-go's MessagesRequest, as its Messenger sends). Default "topics".
 	MailserverRequestForm string `yaml:"mailserver_request_form"`
+	// OutageThreshold is how long the node may be without any peer, or its clock jump
+	// ahead (the host slept), before that is an outage, after which the gateway's chats
+	// ask their mailservers again and the mailserver syncs the gap from sync_peers
+	// (whisper.Config.OutageThreshold), as a Go duration ("10s"). Between
+	// minOutageThreshold and maxOutageThreshold. Default (and 0)
+	// whisper.DefaultOutageThreshold, 10s.
+	OutageThreshold time.Duration `yaml:"outage_threshold"`
 }
+
+// The bounds of node.outage_threshold. Below the expiry cycle (1 s), whose ticks the
+// clock-jump check compares the clock with, tick jitter and a peer's ordinary redial
+// would count as outages, each a round of history requests to every mailserver. Above
+// the 15 s TTL of Status chat messages, a time alone long enough for envelopes to expire
+// in every peer's pool (lost but for mailservers) would go unnoticed.
+const (
+	minOutageThreshold = whisper.ExpirationCycle
+	maxOutageThreshold = status.DefaultTTL * time.Second
+)
 
 func (n *NodeConfig) withDefaults(dataDir string) {
 	if n.ListenAddr == "" {
@@ -101,6 +119,9 @@ func (n *NodeConfig) withDefaults(dataDir string) {
 	}
 	if n.MailserverRequestForm == "" {
 		n.MailserverRequestForm = mailserver.FormTopics.String()
+	}
+	if n.OutageThreshold == 0 {
+		n.OutageThreshold = whisper.DefaultOutageThreshold
 	}
 }
 
@@ -125,6 +146,10 @@ func (n *NodeConfig) Validate() error {
 	}
 	if f, err := mailserver.ParseRequestForm(n.MailserverRequestForm); err != nil || f == mailserver.FormBinary {
 		errs = append(errs, fmt.Errorf("node.mailserver_request_form: %q: want topics, payload or struct", n.MailserverRequestForm))
+	}
+	if d := n.OutageThreshold; d < minOutageThreshold || d > maxOutageThreshold {
+		errs = append(errs, fmt.Errorf("node.outage_threshold: %v is not between %v (the expiry cycle: shorter, tick jitter and a redial count as outages) and %v (the TTL of Status chat messages: a longer time alone loses envelopes unnoticed)",
+			d, minOutageThreshold, maxOutageThreshold))
 	}
 	for _, list := range []struct {
 		key  string
@@ -165,12 +190,13 @@ func (n *NodeConfig) nodeConfig(log *slog.Logger) node.Config {
 		Limits:       n.Limits,
 		Waku:         n.Waku,
 		Whisper: whisper.Config{
-			MinPoW:         *n.MinPoW,
-			MaxMessageSize: n.MaxMessageSize,
-			LightNode:      n.Light,
-			TopicBloom:     n.Light,
-			Confirmations:  n.Confirmations,
-			SoftTimeErrors: n.SoftTimeErrors,
+			MinPoW:          *n.MinPoW,
+			MaxMessageSize:  n.MaxMessageSize,
+			LightNode:       n.Light,
+			TopicBloom:      n.Light,
+			Confirmations:   n.Confirmations,
+			SoftTimeErrors:  n.SoftTimeErrors,
+			OutageThreshold: n.OutageThreshold,
 		},
 		Logger: log,
 	}
@@ -220,7 +246,19 @@ type MailserverConfig struct {
 	// SyncWindowHours is how far back a sync goes when the archive is empty (or older).
 	// Default (and 0) 24.
 	SyncWindowHours int `yaml:"sync_window_hours"`
+	// GapSyncInterval is the least time between two of the syncs from SyncPeers that
+	// fill an outage's gap (node.outage_threshold): a node whose link flaps syncs once
+	// per interval (mailserver.ServerConfig.GapSyncInterval), as a Go duration ("1m").
+	// At least minGapSyncInterval, and short enough that a round still reaches back to
+	// the outage's start (validateGapSync). Default (and 0)
+	// mailserver.DefaultGapSyncInterval, 1m.
+	GapSyncInterval time.Duration `yaml:"gap_sync_interval"`
 }
+
+// minGapSyncInterval bounds mailserver.gap_sync_interval below: each round asks every
+// sync peer for the gap's envelopes (minutes of history, with the 5 min margin), so a
+// link flapping every few seconds must not make peers serve a round each time.
+const minGapSyncInterval = 10 * time.Second
 
 func (m *MailserverConfig) withDefaults() {
 	if m.Enabled == nil {
@@ -263,6 +301,9 @@ func (m *MailserverConfig) withDefaults() {
 	}
 	if m.SyncWindowHours == 0 {
 		m.SyncWindowHours = 24
+	}
+	if m.GapSyncInterval == 0 {
+		m.GapSyncInterval = mailserver.DefaultGapSyncInterval
 	}
 }
 
@@ -307,7 +348,29 @@ func (m *MailserverConfig) Validate() error {
 	if m.GlobalRequestBurst < 1 {
 		errs = append(errs, fmt.Errorf("mailserver.global_request_burst: %d is less than 1", m.GlobalRequestBurst))
 	}
+	if err := m.validateGapSync(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// validateGapSync bounds gap_sync_interval: at least minGapSyncInterval, and at most
+// the sync window less the sync margin. A round waits up to the interval after the
+// last, then reaches back to the outage's start less the margin, but never further
+// than the window: a longer interval would leave the start of an outage unsynced.
+func (m *MailserverConfig) validateGapSync() error {
+	d := m.GapSyncInterval
+	if d < minGapSyncInterval {
+		return fmt.Errorf("mailserver.gap_sync_interval: %v is less than %v (each round asks every sync peer for minutes of history; a flapping link must not cause one every few seconds)", d, minGapSyncInterval)
+	}
+	if m.SyncWindowHours < 1 {
+		return nil // reported as mailserver.sync_window_hours
+	}
+	if limit := time.Duration(m.SyncWindowHours)*time.Hour - mailserver.DefaultSyncMargin; d > limit {
+		return fmt.Errorf("mailserver.gap_sync_interval: %v exceeds %v, mailserver.sync_window_hours less the %v sync margin (a round waits up to the interval, and reaches back no further than the window: the outage's start would go unsynced)",
+			d, limit, mailserver.DefaultSyncMargin)
+	}
+	return nil
 }
 
 // serverConfig maps the section onto core/mailserver's ServerConfig; nodeKey also opens
@@ -330,6 +393,7 @@ func (m *MailserverConfig) serverConfig(nodeKey *ecdsa.PrivateKey, log *slog.Log
 		MaxResponseBytes:        m.MaxResponseBytes,
 		GlobalRequestsPerSecond: m.GlobalRequestsPerSecond,
 		SyncWindow:              time.Duration(m.SyncWindowHours) * time.Hour,
+		GapSyncInterval:         m.GapSyncInterval,
 		GlobalRequestBurst:      m.GlobalRequestBurst,
 		Logger:                  log,
 	}

@@ -28,6 +28,13 @@ const DefaultMaxResponseBytes = 8 << 20
 // nothing; the rate limits are the abuse control.
 const DefaultRequestPoW = 0.000002
 
+// DefaultGapSyncInterval is ServerConfig.GapSyncInterval's default.
+const DefaultGapSyncInterval = time.Minute
+
+// DefaultSyncMargin is ServerConfig.SyncMargin's default: the longest TTL our pool
+// admits.
+const DefaultSyncMargin = 5 * time.Minute
+
 // ServerConfig configures a Server. Zero values mean the documented defaults.
 type ServerConfig struct {
 	// Password derives the symmetric key requests are encrypted with. Default
@@ -96,7 +103,7 @@ type ServerConfig struct {
 	// TTL our pool admits).
 	SyncMargin time.Duration
 	// GapSyncInterval is the least time between two of RunSync's outage rounds: a node
-	// whose link flaps syncs once per interval. Default 1 min.
+	// whose link flaps syncs once per interval. Default DefaultGapSyncInterval (1 min).
 	GapSyncInterval time.Duration
 	// GapSynced, if set, is called after each of RunSync's gap rounds (the start's and
 	// each outage's) has synced from every peer and its envelopes are written, on
@@ -167,10 +174,10 @@ func (c ServerConfig) withDefaults() ServerConfig {
 		c.SyncWindow = 24 * time.Hour
 	}
 	if c.SyncMargin == 0 {
-		c.SyncMargin = 5 * time.Minute
+		c.SyncMargin = DefaultSyncMargin
 	}
 	if c.GapSyncInterval == 0 {
-		c.GapSyncInterval = time.Minute
+		c.GapSyncInterval = DefaultGapSyncInterval
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
