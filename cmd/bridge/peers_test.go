@@ -19,6 +19,12 @@ import (
 // TestRun_topicDiscovery: the gateway given only a bootnode finds a Whisper peer by topic
 // discovery, and /peers, `bridge peers`, /readyz and /metrics show it per topic; the
 // gateway's mailserver advertises "whispermail", which the other node finds.
+// discoveryBound is how long a topic search may take by the pool's design: fast mode
+// (every 3 s) for its whole timeout, then one slow search, and a margin for the search
+// itself; a node whose fast searches all ran before the other's registration landed
+// (tickets wait longer on a loaded machine) finds it at its next slow search.
+const discoveryBound = peers.DefaultFastModeTimeout + peers.DefaultSlowSync + 15*time.Second
+
 func TestRun_topicDiscovery(t *testing.T) {
 	key, err := crypto.GenerateKey()
 	if err != nil {
@@ -59,7 +65,7 @@ connectors:
 	defer r.stop(t)
 
 	var rep peersReport
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(discoveryBound)
 	for {
 		_, body := httpGet(t, "http://"+admin+"/peers")
 		if err := json.Unmarshal([]byte(body), &rep); err != nil {
@@ -95,7 +101,7 @@ connectors:
 		}
 	}
 	// The other node finds our mailserver by its topic.
-	deadline = time.Now().Add(30 * time.Second)
+	deadline = time.Now().Add(discoveryBound)
 	for len(other.Mailservers()) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("our mailserver not found: %+v", other.DiscoveryStatus())

@@ -23,7 +23,10 @@ func TestNode_topicDiscoveryReachesMinPeers(t *testing.T) {
 		nodes = append(nodes, start(t, Config{ZeroPoW: true, BootNodes: []string{boot.Enode()},
 			Discovery: DiscoveryConfig{Topics: whisperTopics}}))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// The pool searches fast (every 3 s) for FastModeTimeout, then every SlowSync: a node
+	// whose fast searches all ran before the others' registrations landed (tickets wait
+	// longer on a loaded machine) finds them at its next slow search.
+	ctx, cancel := context.WithTimeout(context.Background(), discoveryBound)
 	defer cancel()
 	for i, n := range nodes {
 		if err := n.WaitPeers(ctx, 2); err != nil {
@@ -37,6 +40,10 @@ func TestNode_topicDiscoveryReachesMinPeers(t *testing.T) {
 	}
 }
 
+// discoveryBound is how long a topic search may take by the pool's design: fast mode
+// for its whole timeout, then one slow search, and a margin for the search itself.
+const discoveryBound = peers.DefaultFastModeTimeout + peers.DefaultSlowSync + 15*time.Second
+
 // A mailserver advertising "whispermail" is a candidate of a node searching it.
 func TestNode_mailserverCandidates(t *testing.T) {
 	boot := start(t, Config{ZeroPoW: true, Discovery: DiscoveryConfig{Topics: whisperTopics}})
@@ -44,7 +51,7 @@ func TestNode_mailserverCandidates(t *testing.T) {
 		Discovery: DiscoveryConfig{Topics: whisperTopics, Register: []string{TopicWhisper, TopicMailserver}}})
 	client := start(t, Config{ZeroPoW: true, BootNodes: []string{boot.Enode()},
 		Discovery: DiscoveryConfig{Topics: map[string]peers.Limits{TopicWhisper: {Min: 2, Max: 2}, TopicMailserver: {Min: 1, Max: 3}}}})
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(discoveryBound)
 	for {
 		if c := client.Mailservers(); len(c) > 0 {
 			if !strings.HasPrefix(c[0], strings.Split(ms.Enode(), "?")[0]) {
