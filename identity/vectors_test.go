@@ -3,10 +3,16 @@ package identity
 import (
 	"encoding/json"
 	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -50,9 +56,10 @@ func loadVectors(t testing.TB) vectorFile {
 	return v
 }
 
-// sharedDataDir locates the shared test data holding Status's alias word lists:
-// $STATUSGATE_SHARED_DATA if set, else ../../shared/data. It skips the test, saying why,
-// only when neither exists.
+// sharedDataDir locates Status's alias word lists as files (status-alias-adjectives.txt,
+// status-alias-animals.txt): $STATUSGATE_SHARED_DATA if set, else ../../shared/data,
+// else a temporary directory holding the lists of the status-go module this package
+// links (statusGoWordFiles), so the test never depends on data outside the repository.
 func sharedDataDir(t testing.TB) string {
 	t.Helper()
 	if dir := os.Getenv("STATUSGATE_SHARED_DATA"); dir != "" {
@@ -63,13 +70,59 @@ func sharedDataDir(t testing.TB) string {
 		}
 	}
 	dir := filepath.Join("..", "..", "shared", "data")
-	if _, err := os.Stat(dir); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			t.Skipf("Status alias word lists not found: set STATUSGATE_SHARED_DATA to the directory "+
-				"holding status-alias-adjectives.txt and status-alias-animals.txt (tried %q, then %s)",
-				os.Getenv("STATUSGATE_SHARED_DATA"), dir)
-		}
+	if _, err := os.Stat(dir); err == nil {
+		return dir
+	} else if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatal(err)
+	}
+	return statusGoWordFiles(t)
+}
+
+// statusGoWordFiles writes the word lists of status-go's protocol/identity/alias (its
+// data.go, read from the module cache: the lists are unexported) one word a line into a
+// temporary directory under the shared data's file names, and returns it.
+func statusGoWordFiles(t testing.TB) string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/status-im/status-go").Output()
+	if err != nil {
+		t.Fatalf("locate the status-go module: %v", err)
+	}
+	src := filepath.Join(strings.TrimSpace(string(out)), "protocol", "identity", "alias", "data.go")
+	f, err := parser.ParseFile(token.NewFileSet(), src, nil, 0)
+	if err != nil {
+		t.Fatalf("parse %s: %v", src, err)
+	}
+	lists := map[string][]string{}
+	ast.Inspect(f, func(n ast.Node) bool {
+		vs, ok := n.(*ast.ValueSpec)
+		if !ok || len(vs.Names) != 1 || len(vs.Values) != 1 {
+			return true
+		}
+		lit, ok := vs.Values[0].(*ast.CompositeLit)
+		if !ok {
+			return true
+		}
+		for _, e := range lit.Elts {
+			b, ok := e.(*ast.BasicLit)
+			if !ok || b.Kind != token.STRING {
+				t.Fatalf("%s: %s holds a %T, want string literals", src, vs.Names[0].Name, e)
+			}
+			w, err := strconv.Unquote(b.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lists[vs.Names[0].Name] = append(lists[vs.Names[0].Name], w)
+		}
+		return false
+	})
+	dir := t.TempDir()
+	for name, file := range map[string]string{"adjectives": "status-alias-adjectives.txt", "animals": "status-alias-animals.txt"} {
+		if len(lists[name]) == 0 {
+			t.Fatalf("%s: no %s list", src, name)
+		}
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(strings.Join(lists[name], "\n")+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return dir
 }
