@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/statusgate/statusgate/test/freeport"
 )
 
 // bridgeBuild builds ./cmd/bridge once per test binary, into buildDir (removed by
@@ -94,12 +95,12 @@ func startOurs(b *testing.B, ircAddr, channel string) *ours {
 	b.Helper()
 	bin := bridgeBinary(b)
 	dir := b.TempDir()
-	o := &ours{dir: dir, apiAddr: freeAddr(b), httpAddr: freeAddr(b), done: make(chan struct{}),
+	o := &ours{dir: dir, apiAddr: freeport.Addr(b), httpAddr: freeport.Addr(b), done: make(chan struct{}),
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
 	cfgPath := filepath.Join(dir, "statusgate.yaml")
 	var c strings.Builder
 	fmt.Fprintf(&c, "data_dir: %s\nlog:\n  level: info\n", strconv.Quote(filepath.Join(dir, "data")))
-	fmt.Fprintf(&c, "node:\n  listen_addr: %s\n  static_peers: []\n", strconv.Quote(freeAddr(b)))
+	fmt.Fprintf(&c, "node:\n  listen_addr: %s\n  static_peers: []\n", strconv.Quote(freeport.Addr(b)))
 	c.WriteString("gateway:\n  rate_limit:\n    disabled: true\n")
 	fmt.Fprintf(&c, "  routes:\n    - chat: anchor\n      channels:\n        - channel: \"api:anchor\"\n        - channel: %s\n",
 		strconv.Quote("bench:"+channel))
@@ -253,14 +254,4 @@ func (o *ours) stream(b *testing.B, fn func(text string, at time.Time)) {
 		}
 	}()
 	b.Cleanup(func() { cancel(); resp.Body.Close(); <-done })
-}
-
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }

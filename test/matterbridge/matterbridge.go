@@ -26,12 +26,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -39,6 +37,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/statusgate/statusgate/test/freeport"
 )
 
 // Version is the pinned matterbridge release (module github.com/42wim/matterbridge).
@@ -233,7 +233,7 @@ func Start(t testing.TB, cfg Config) *Process {
 	cfg.withDefaults()
 	bin := Binary(t)
 	dir := t.TempDir()
-	p := &Process{t: t, cfg: cfg, apiAddr: freeAddr(t), logPath: filepath.Join(dir, "matterbridge.log"),
+	p := &Process{t: t, cfg: cfg, apiAddr: freeport.Addr(t), logPath: filepath.Join(dir, "matterbridge.log"),
 		done: make(chan struct{}), client: &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
 	conf := filepath.Join(dir, "matterbridge.toml")
 	if err := os.WriteFile(conf, []byte(cfg.toml(p.apiAddr)), 0o600); err != nil {
@@ -373,16 +373,6 @@ func (p *Process) Post(ctx context.Context, username, text string) error {
 
 // Token returns the api bridge's bearer token.
 func (p *Process) Token() string { return p.cfg.Token }
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("matterbridge: find a free port: %v", err)
-	}
-	defer l.Close()
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
-}
 
 // Stream reads the api bridge's websocket (/api/websocket: matterbridge broadcasts
 // every message the gateway relays to the api there as it sends it) and calls fn with
