@@ -26,13 +26,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/statusgate/statusgate/test/buildonce"
 	"github.com/statusgate/statusgate/test/freeport"
 )
 
@@ -71,30 +71,17 @@ func Binaries(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("homeserver: %v", err)
 	}
-	if haveBinaries(dir) {
-		return dir
-	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		t.Fatalf("homeserver: %v", err)
-	}
-	lock, err := os.OpenFile(dir+".lock", os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		t.Fatalf("homeserver: open lock: %v", err)
-	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatalf("homeserver: lock %s: %v", lock.Name(), err)
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck // released on close anyway
-	if haveBinaries(dir) {
-		return dir // another process built it while we waited
-	}
-	t.Logf("homeserver: building Dendrite %s into %s (about 150 s cold, once per machine)", Version, dir)
 	start := time.Now()
-	if err := build(dir); err != nil {
+	built, err := buildonce.Do(dir+".lock", func() bool { return haveBinaries(dir) }, func() error {
+		t.Logf("homeserver: building Dendrite %s into %s (about 150 s cold, once per machine)", Version, dir)
+		return build(dir)
+	})
+	if err != nil {
 		t.Fatalf("homeserver: build Dendrite %s: %v", Version, err)
 	}
-	t.Logf("homeserver: built Dendrite in %s", time.Since(start).Round(time.Second))
+	if built {
+		t.Logf("homeserver: built Dendrite in %s", time.Since(start).Round(time.Second))
+	}
 	return dir
 }
 

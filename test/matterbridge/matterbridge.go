@@ -32,12 +32,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/statusgate/statusgate/test/buildonce"
 	"github.com/statusgate/statusgate/test/freeport"
 )
 
@@ -86,36 +86,18 @@ func Binary(t testing.TB) string {
 		t.Fatalf("matterbridge: %v", err)
 	}
 	bin := filepath.Join(dir, "matterbridge")
-	if isExecutable(bin) {
-		return bin
-	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		t.Fatalf("matterbridge: %v", err)
-	}
-	lock, err := os.OpenFile(dir+".lock", os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		t.Fatalf("matterbridge: open lock: %v", err)
-	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatalf("matterbridge: lock %s: %v", lock.Name(), err)
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck // released on close anyway
-	if isExecutable(bin) {
-		return bin // another process built it while we waited
-	}
-	t.Logf("matterbridge: building %s into %s (about 105 s cold, once per machine)", Version, dir)
 	start := time.Now()
-	if err := build(dir); err != nil {
+	built, err := buildonce.Do(dir+".lock", func() bool { return buildonce.Executable(bin) }, func() error {
+		t.Logf("matterbridge: building %s into %s (about 105 s cold, once per machine)", Version, dir)
+		return build(dir)
+	})
+	if err != nil {
 		t.Fatalf("matterbridge: build %s: %v", Version, err)
 	}
-	t.Logf("matterbridge: built in %s", time.Since(start).Round(time.Second))
+	if built {
+		t.Logf("matterbridge: built in %s", time.Since(start).Round(time.Second))
+	}
 	return bin
-}
-
-func isExecutable(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
 
 // build downloads the pinned module and builds it into a temporary sibling of dir,

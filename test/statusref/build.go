@@ -11,9 +11,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/statusgate/statusgate/test/buildonce"
 )
 
 // BinEnv names the environment variable that, when set, gives the path of a prebuilt
@@ -64,49 +65,31 @@ func build() (path string, built bool, took time.Duration, err error) {
 	}
 	outDir := filepath.Join(cache, "statusgate")
 	final := filepath.Join(outDir, "statusgo-ref-"+sum[:16])
-	if isExecutable(final) {
+	start := time.Now()
+	built, err = buildonce.Do(filepath.Join(outDir, "statusgo-ref.lock"), func() bool { return buildonce.Executable(final) }, func() error {
+		tmp, err := os.CreateTemp(outDir, ".statusgo-ref-*.tmp")
+		if err != nil {
+			return err
+		}
+		tmpName := tmp.Name()
+		tmp.Close()
+		defer os.Remove(tmpName) // no-op after a successful rename
+		cmd := exec.Command(goTool(), "build", "-o", tmpName, ".")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GOWORK=off", "CGO_ENABLED=1",
+			"GOFLAGS="+strings.TrimSpace(os.Getenv("GOFLAGS")+" -mod=mod"))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build in %s: %v\n%s", dir, err, out)
+		}
+		return os.Rename(tmpName, final)
+	})
+	if err != nil {
+		return "", false, 0, err
+	}
+	if !built {
 		return final, false, 0, nil
 	}
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		return "", false, 0, err
-	}
-	lock, err := os.OpenFile(filepath.Join(outDir, "statusgo-ref.lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return "", false, 0, fmt.Errorf("open lock: %w", err)
-	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return "", false, 0, fmt.Errorf("lock %s: %w", lock.Name(), err)
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck // released on close anyway
-	if isExecutable(final) {
-		return final, false, 0, nil // another process built it while we waited
-	}
-	tmp, err := os.CreateTemp(outDir, ".statusgo-ref-*.tmp")
-	if err != nil {
-		return "", false, 0, err
-	}
-	tmpName := tmp.Name()
-	tmp.Close()
-	defer os.Remove(tmpName) // no-op after a successful rename
-
-	start := time.Now()
-	cmd := exec.Command(goTool(), "build", "-o", tmpName, ".")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOWORK=off", "CGO_ENABLED=1",
-		"GOFLAGS="+strings.TrimSpace(os.Getenv("GOFLAGS")+" -mod=mod"))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", false, 0, fmt.Errorf("go build in %s: %v\n%s", dir, err, out)
-	}
-	if err := os.Rename(tmpName, final); err != nil {
-		return "", false, 0, err
-	}
 	return final, true, time.Since(start), nil
-}
-
-func isExecutable(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
 
 // moduleDir finds test/statusgo next to this source file.
