@@ -3,7 +3,6 @@ package status
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	"github.com/statusgate/statusgate/core/node"
 	"github.com/statusgate/statusgate/core/ratchet"
 	"github.com/statusgate/statusgate/core/whisper"
-	"github.com/statusgate/statusgate/store"
 	"github.com/statusgate/statusgate/test/statusnet"
 )
 
@@ -27,16 +25,8 @@ func TestDirect_evictedPeersUnlistened(t *testing.T) {
 	nodes := statusnet.NewNodes(t, 2, node.Config{})
 	statusnet.Connect(t, nodes[0], nodes[1])
 	ctx := context.Background()
-	open := func() *store.Store {
-		st, err := store.Open(ctx, store.Config{Driver: store.DriverSQLite, Path: filepath.Join(t.TempDir(), "state.db")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}
 	bobKey, _ := crypto.ToECDSA(crypto.Keccak256([]byte("bob")))
-	st := open()
+	st := tempStore(t)
 	c, err := New(nodes[1], Config{Ratchets: StoreRatchets(st, ratchet.Config{MaxPeers: 1}), Identity: bobKey, Seen: st})
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +38,7 @@ func TestDirect_evictedPeersUnlistened(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cancel(); d.Close() })
-	strangersRatchets := StoreRatchets(open(), ratchet.Config{})
+	strangersRatchets := StoreRatchets(tempStore(t), ratchet.Config{})
 
 	// say has a new identity send bob a first 1:1 message (DH, with its bundle) and
 	// waits until it is delivered; it returns the negotiated topic and the peer's key.

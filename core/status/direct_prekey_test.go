@@ -3,7 +3,6 @@ package status
 import (
 	"bytes"
 	"context"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -14,7 +13,6 @@ import (
 	"github.com/statusgate/statusgate/core/node"
 	"github.com/statusgate/statusgate/core/ratchet"
 	"github.com/statusgate/statusgate/core/whisper"
-	"github.com/statusgate/statusgate/store"
 	"github.com/statusgate/statusgate/test/statusnet"
 )
 
@@ -26,21 +24,13 @@ func TestDirect_expiredPrekeyAnswered(t *testing.T) {
 	nodes := statusnet.NewNodes(t, 2, node.Config{})
 	statusnet.Connect(t, nodes[0], nodes[1])
 	ctx := context.Background()
-	open := func() *store.Store {
-		st, err := store.Open(ctx, store.Config{Driver: store.DriverSQLite, Path: filepath.Join(t.TempDir(), "state.db")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}
 	var mu sync.Mutex
 	bobNow := time.Now()
 	bobClock := func() time.Time { mu.Lock(); defer mu.Unlock(); return bobNow }
 	advance := func(d time.Duration) { mu.Lock(); bobNow = bobNow.Add(d); mu.Unlock() }
 
 	bobKey, _ := crypto.ToECDSA(crypto.Keccak256([]byte("bob")))
-	st := open()
+	st := tempStore(t)
 	c, err := New(nodes[1], Config{Ratchets: StoreRatchets(st, ratchet.Config{Clock: bobClock}), Identity: bobKey, Seen: st})
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +40,7 @@ func TestDirect_expiredPrekeyAnswered(t *testing.T) {
 		t.Fatal(err)
 	}
 	erinKey, _ := crypto.ToECDSA(crypto.Keccak256([]byte("erin")))
-	erin, err := StoreRatchets(open(), ratchet.Config{})(ctx, erinKey)
+	erin, err := StoreRatchets(tempStore(t), ratchet.Config{})(ctx, erinKey)
 	if err != nil {
 		t.Fatal(err)
 	}

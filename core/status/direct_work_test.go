@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,7 +13,6 @@ import (
 	"github.com/statusgate/statusgate/core/node"
 	"github.com/statusgate/statusgate/core/ratchet"
 	"github.com/statusgate/statusgate/core/whisper"
-	"github.com/statusgate/statusgate/store"
 	"github.com/statusgate/statusgate/test/statusnet"
 )
 
@@ -30,16 +28,8 @@ func TestDirect_remoteTopicKeysBounded(t *testing.T) {
 	nodes := statusnet.NewNodes(t, 2, node.Config{})
 	statusnet.Connect(t, nodes[0], nodes[1])
 	ctx := context.Background()
-	open := func() *store.Store {
-		st, err := store.Open(ctx, store.Config{Driver: store.DriverSQLite, Path: filepath.Join(t.TempDir(), "state.db")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}
 	bobKey, _ := crypto.ToECDSA(crypto.Keccak256([]byte("bob")))
-	st := open()
+	st := tempStore(t)
 	still := time.Now()
 	c, err := New(nodes[1], Config{Ratchets: StoreRatchets(st, ratchet.Config{NewSecretsBurst: burst, NewSecretsPerMinute: 1,
 		Clock: func() time.Time { return still }}), Identity: bobKey, Seen: st})
@@ -53,7 +43,7 @@ func TestDirect_remoteTopicKeysBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cancel(); d.Close() })
-	strangersRatchets := StoreRatchets(open(), ratchet.Config{})
+	strangersRatchets := StoreRatchets(tempStore(t), ratchet.Config{})
 	negotiated := func() int {
 		d.mu.Lock()
 		defer d.mu.Unlock()

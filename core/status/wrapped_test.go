@@ -3,7 +3,6 @@ package status_test
 import (
 	"context"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -16,7 +15,6 @@ import (
 	rpb "github.com/statusgate/statusgate/core/ratchet/protobuf"
 	"github.com/statusgate/statusgate/core/status"
 	"github.com/statusgate/statusgate/core/whisper"
-	"github.com/statusgate/statusgate/store"
 	"github.com/statusgate/statusgate/test/statusnet"
 )
 
@@ -31,21 +29,13 @@ func TestChat_wrappedPublic(t *testing.T) {
 	statusnet.Connect(t, nodes[0], nodes[1])
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	open := func() *store.Store {
-		st, err := store.Open(ctx, store.Config{Driver: store.DriverSQLite, Path: filepath.Join(t.TempDir(), "state.db")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}
 	alice, bob, mallory := key(t, "alice"), key(t, "bob"), key(t, "mallory")
-	aliceRatchets := status.StoreRatchets(open(), ratchet.Config{})
+	aliceRatchets := status.StoreRatchets(openStore(t, "state.db"), ratchet.Config{})
 	sender, err := status.New(nodes[0], status.Config{Ratchets: aliceRatchets, SendFormat: chat.SendWrapped})
 	if err != nil {
 		t.Fatal(err)
 	}
-	bobRatchets := status.StoreRatchets(open(), ratchet.Config{})
+	bobRatchets := status.StoreRatchets(openStore(t, "state.db"), ratchet.Config{})
 	drops := dropWatch{reasons: make(chan string, 64)}
 	reader, err := status.New(nodes[1], status.Config{Ratchets: bobRatchets, Identity: bob, Logger: slog.New(drops)})
 	if err != nil {
