@@ -159,11 +159,16 @@ func TestInput_malformedPacketsAreCountedDrops(t *testing.T) {
 	r := newRemote(t, "r", 40000)
 	good := r.ping(t, nil)
 	cases := map[string][]byte{
-		"empty":       nil,
-		"short":       good[:headSize],
-		"bad prefix":  append([]byte("temporary discovery v4"), good[len(versionPrefix):]...),
-		"bad sig":     append(append(append([]byte{}, good[:len(versionPrefix)]...), make([]byte, sigSize)...), good[headSize:]...),
-		"flipped":     flip(good, len(good)-3),
+		"empty":      nil,
+		"short":      good[:headSize],
+		"bad prefix": append([]byte("temporary discovery v4"), good[len(versionPrefix):]...),
+		"bad sig":    append(append(append([]byte{}, good[:len(versionPrefix)]...), make([]byte, sigSize)...), good[headSize:]...),
+		// Old discv5 packets carry no hash: a byte flipped in the body
+		// recovers some other key, a well-formed packet from someone else
+		// (TestInput_flippedBodyIsAnotherSender). What we can refuse is an
+		// expired one.
+		"expired": r.packet(t, pingPacket, &ping{Version: Version, From: makeEndpoint(r.addr, r.addr.Port()),
+			To: rpcEndpoint{IP: []byte{127, 0, 0, 1}, UDP: 30303, TCP: 30303}, Expiration: 1}),
 		"unknown typ": r.packet(t, 99, []uint{1}),
 		"bad rlp":     r.packet(t, findnodeHashPacket, []uint{1, 2, 3}),
 		"huge list":   r.packet(t, neighborsPacket, &neighbors{Nodes: make([]rpcNode, 30)}),
@@ -184,6 +189,28 @@ func TestInput_malformedPacketsAreCountedDrops(t *testing.T) {
 	}
 	if n := len(tn.conn.take(t)); n != 0 {
 		t.Errorf("answered %d bad packets", n)
+	}
+}
+
+// Before, the table above flipped a byte of the ping's expiration and passed
+// or failed with the wall clock: the flipped packet is valid whenever the new
+// expiration lies in the future. This pins what the protocol allows: it is
+// taken as a packet from whatever key its signature now recovers, never as r's.
+func TestInput_flippedBodyIsAnotherSender(t *testing.T) {
+	tn := newTestNet(t, Config{})
+	r := newRemote(t, "r", 40000)
+	good := r.ping(t, nil)
+	bad := flip(good, len(good)-1) // the empty topic list 0xc0 → 0x3f: not a list
+	tn.receive(r.addr, bad)
+	if n := len(tn.conn.take(t)); n != 0 {
+		t.Errorf("answered a ping whose topic list is a byte: %d packets", n)
+	}
+	p, err := decodePacket(flip(good, len(good)-6))
+	if err != nil {
+		return // the flipped body does not decode: nothing to compare
+	}
+	if want, _ := decodePacket(good); p.from == want.from {
+		t.Errorf("a flipped body still recovers r's key %x", p.from[:8])
 	}
 }
 
