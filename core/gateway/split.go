@@ -157,11 +157,17 @@ func chunkText(text string, lim textLimit, budget, maxParts int) []string {
 			return out
 		}
 		head, rest := cutAtBoundary(text, lim, budget-lim.measure(open))
-		if head == "" { // budget smaller than one rune: cannot happen with budget ≥ 16
+		if head == "" { // budget smaller than one rune: cannot happen with budget ≥ 16 and open ≤ budget/4
 			head, rest = text, ""
 		}
 		chunk := open + head
 		open = openFence(chunk)
+		if lim.measure(open) > budget/4 {
+			// Every later part repeats the opening line: a long info string (or a
+			// fence line longer than a part) would leave no room for the text, so
+			// the block reopens without it.
+			open = "```"
+		}
 		if open != "" && rest != "" {
 			chunk += "\n```"
 			open += "\n"

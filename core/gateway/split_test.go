@@ -40,11 +40,25 @@ func checkParts(t testing.TB, text string, lim textLimit, overhead, maxParts int
 		joined.WriteString(body)
 	}
 	cut := strings.HasSuffix(parts[len(parts)-1], truncMarker) || strings.HasSuffix(parts[len(parts)-1], truncMarker+"\n```")
-	if !cut && !strings.Contains(text, "```") {
-		strip := func(s string) string { return strings.Join(strings.Fields(s), "") }
+	if cut {
+		return
+	}
+	strip := func(s string) string { return strings.Join(strings.Fields(s), "") }
+	if !strings.Contains(text, "```") {
 		if strip(joined.String()) != strip(text) {
 			t.Fatalf("parts lose text:\n got %.200q\nwant %.200q", strip(joined.String()), strip(text))
 		}
+		return
+	}
+	// Code blocks cut between parts are closed and reopened: the parts add fence
+	// lines but still hold every non-space character of text, in order.
+	got, want := strip(joined.String()), strip(text)
+	for _, r := range want {
+		i := strings.IndexRune(got, r)
+		if i < 0 {
+			t.Fatalf("parts lose text of a code block:\n got %.200q\nwant %.200q", strip(joined.String()), want)
+		}
+		got = got[i+utf8.RuneLen(r):]
 	}
 }
 
