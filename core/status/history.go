@@ -31,8 +31,16 @@ type HistoryConfig struct {
 	Client *mailserver.Client
 	// Store keeps each chat's progress. Default: in memory.
 	Store SyncStore
-	// Window is how far back a chat never synced before is fetched. Default 24 h.
+	// Window is how far back a chat never synced before is fetched, and the furthest
+	// back any catch-up reaches. Default DefaultHistoryWindow (24 h).
 	Window time.Duration
+	// OutageMargin is how far before an outage's start the catch-up after it asks from
+	// (never further back than Window): the link died before the outage began (a dead
+	// link is dropped after devp2p's 30 s read timeout), and an envelope reaches a node
+	// up to its TTL after its timestamp, which the mailserver's range is on. Default
+	// DefaultOutageMargin (5 min, the longest TTL a pool admits, so envelopes of any
+	// TTL are covered).
+	OutageMargin time.Duration
 	// Mailservers, when set, makes every joined chat catch up by itself, at join and
 	// after each outage (OutageSynced), on a goroutine the chat owns (Leave waits for it): it returns the candidate
 	// mailservers as enode URLs, best first: trusted ones (the node dials those itself)
@@ -76,11 +84,14 @@ type Outages interface {
 	OutageSince(seq uint64) (whisper.Outage, bool)
 }
 
-// outageMargin is how far before an outage's start the catch-up after it asks from:
-// a dead link is noticed (devp2p's ping, its 30 s read timeout) after the last
-// envelope that came through it, and a mailserver archives an envelope when it reaches
-// it, which may be later than its creation (the pool's longest TTL is 5 min).
-const outageMargin = 5 * time.Minute
+// DefaultOutageMargin is HistoryConfig.OutageMargin's default: a dead link is noticed
+// (devp2p's ping, its 30 s read timeout) after the last envelope that came through it,
+// and a mailserver archives an envelope when it reaches it, which may be later than its
+// creation by up to its TTL (the pool's longest, whisper.DefaultMaxTTL, is 5 min).
+const DefaultOutageMargin = 5 * time.Minute
+
+// DefaultHistoryWindow is HistoryConfig.Window's default.
+const DefaultHistoryWindow = 24 * time.Hour
 
 // maxDialled is how many found mailservers one catch-up dials at once.
 const maxDialled = 3
@@ -91,7 +102,7 @@ const catchUpResumes = 10
 
 // catchUp is the chat's own catch-up (HistoryConfig.Mailservers): at join, the chat's
 // history since the last sync; then, if the Transport reports outages (Outages), after
-// each one the history since its start (less outageMargin, at most Window back), so
+// each one the history since its start (less OutageMargin, at most Window back), so
 // that what was posted while the node was cut off or asleep arrives too. Rounds run
 // one at a time, each from the first candidate mailserver that is connected and
 // answers. Messages already delivered are not delivered again (the chat's dedupe).
@@ -120,7 +131,7 @@ func (ch *Chat) catchUp(ctx context.Context, peers MailserverPeers) {
 		}
 		seq = o.Seq
 		ch.c.log.Info("history catch-up after an outage", "chat", ch.name, "outage_from", o.From, "outage_to", o.To)
-		err := ch.catchUpRound(ctx, peers, o.From.Add(-outageMargin))
+		err := ch.catchUpRound(ctx, peers, o.From.Add(-h.OutageMargin))
 		if ctx.Err() != nil {
 			return
 		}

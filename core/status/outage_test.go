@@ -3,6 +3,7 @@ package status_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -178,5 +179,128 @@ func TestCatchUp_afterOutage(t *testing.T) {
 	}
 	if st := client.Stats(); st.Delivered != 7 {
 		t.Errorf("stats %+v: want 7 delivered", st)
+	}
+}
+
+// requestLog is a mailserver's request handler that notes the lower bound of each
+// history request it decodes before the server serves it: what a client asked for, as
+// it reached the wire.
+type requestLog struct {
+	whisper.RequestHandler
+	keys mailserver.Keys
+
+	mu     sync.Mutex
+	lowers []uint32
+}
+
+func (l *requestLog) HandleRequest(p *whisper.Peer, body []byte) error {
+	if req, err := mailserver.DecodeRequest(body, l.keys, 0); err == nil {
+		l.mu.Lock()
+		l.lowers = append(l.lowers, req.Lower)
+		l.mu.Unlock()
+	}
+	return l.RequestHandler.HandleRequest(p, body)
+}
+
+func (l *requestLog) last() (uint32, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.lowers) == 0 {
+		return 0, 0
+	}
+	return l.lowers[len(l.lowers)-1], len(l.lowers)
+}
+
+// TestCatchUp_outageMargin: the catch-up after an outage asks its mailserver from the
+// outage's start less the configured HistoryConfig.OutageMargin (node.catch_up_margin),
+// not the 5 min default, less the client's Drift. The node's clock (the test's) moves
+// 30 min on after the catch-up at join, short of the node's outage threshold (1 h here),
+// so that the last sync's end is older than the outage's start less the margin and
+// does not bound the request; then the node is alone for 2 h of that clock.
+func TestCatchUp_outageMargin(t *testing.T) {
+	const margin, drift = 90 * time.Second, 7 * time.Second
+	srv, err := mailserver.NewServer(openStore(t, "archive.db").Archive(), mailserver.ServerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- srv.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-srvDone })
+	sym, err := whisper.SymKeyFromPassword(mailserver.DefaultPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	requests := &requestLog{RequestHandler: srv, keys: mailserver.Keys{Sym: sym}}
+	ms := statusnet.NewNode(t, node.Config{ZeroPoW: true, Whisper: whisper.Config{Archiver: srv, Requests: requests}})
+
+	clk := &skewClock{}
+	nodeKey, _ := crypto.GenerateKey()
+	mc, err := mailserver.NewClient(mailserver.ClientConfig{NodeKey: nodeKey, Drift: drift})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours := statusnet.NewNode(t, node.Config{ZeroPoW: true, Whisper: whisper.Config{Completions: mc, Clock: clk.Now,
+		OutageThreshold: time.Hour}})
+	if err := ours.AddPeer(ms.Enode(), true); err != nil {
+		t.Fatal(err)
+	}
+	statusnet.WaitPeer(t, ours, ms.ID())
+	synced := make(chan error, 1)
+	outageSynced := make(chan whisper.Outage, 4)
+	client, err := status.New(ours, status.Config{Clock: clk.Now, History: status.HistoryConfig{Client: mc, OutageMargin: margin,
+		Mailservers: func() (trusted, found []string) { return []string{ms.Enode()}, nil },
+		Synced:      func(_ string, err error) { synced <- err },
+		OutageSynced: func(_ string, o whisper.Outage, err error) {
+			if err != nil {
+				t.Errorf("catch-up after the outage: %v", err)
+			}
+			outageSynced <- o
+		}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	room, err := client.Join(ctx, "status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(room.Leave)
+	select {
+	case err := <-synced:
+		if err != nil {
+			t.Fatalf("catch-up at join: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no catch-up at join within 30 s")
+	}
+	joined := clk.Now()
+	_, atJoin := requests.last()
+
+	clk.Advance(30 * time.Minute)
+	if err := ours.RemovePeer(ms.Enode()); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, ours, ms.ID())
+	clk.Advance(2 * time.Hour)
+	if err := ms.AddPeer(ours.Enode(), false); err != nil {
+		t.Fatal(err)
+	}
+	var o whisper.Outage
+	select {
+	case o = <-outageSynced:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no catch-up after the outage within 30 s")
+	}
+	if o.From.Before(joined.Add(30*time.Minute)) || o.To.Sub(o.From) < 2*time.Hour {
+		t.Fatalf("outage %v to %v; want one from 30 min after the join (%v), of 2 h", o.From, o.To, joined)
+	}
+	lower, n := requests.last()
+	if n != atJoin+1 {
+		t.Fatalf("the mailserver got %d requests after the outage, want 1", n-atJoin)
+	}
+	if want := uint32(o.From.Add(-margin).Add(-drift).Unix()); lower != want {
+		t.Errorf("catch-up after the outage asked from %v, want %v: the outage's start %v less the %v margin and the %v drift",
+			time.Unix(int64(lower), 0).UTC(), time.Unix(int64(want), 0).UTC(), o.From.UTC(), margin, drift)
 	}
 }

@@ -102,7 +102,10 @@ func (c Config) withDefaults() Config {
 		c.ContactCodeTick = 120 * time.Second
 	}
 	if c.History.Window == 0 {
-		c.History.Window = 24 * time.Hour
+		c.History.Window = DefaultHistoryWindow
+	}
+	if c.History.OutageMargin == 0 {
+		c.History.OutageMargin = DefaultOutageMargin
 	}
 	return c
 }
@@ -118,6 +121,9 @@ func (c Config) Validate() error {
 	}
 	if c.Buffer < 0 || c.DedupeWindow < 0 || c.ContactCodeTick < 0 {
 		return errors.New("buffer, dedupe_window and contact_code_tick must not be negative")
+	}
+	if c.History.Window < 0 || c.History.OutageMargin < 0 {
+		return errors.New("history window and outage margin must not be negative")
 	}
 	if c.SendFormat.Wrapped() && c.Ratchets == nil {
 		return fmt.Errorf("send_format wrapped: %w", ErrNoRatchets)
