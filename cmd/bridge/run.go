@@ -264,9 +264,7 @@ func buildGateway(cfg *Config, log *slog.Logger, nd *node.Node, nodeChatKey stri
 	if history != nil {
 		// Each chat catches up from the first mailserver to answer, trusted or found by
 		// discovery (core/status); the gateway deduplicates what it relayed already.
-		sc.History = status.HistoryConfig{Client: history, Store: st,
-			Mailservers:        func() (trusted, found []string) { return cfg.Node.TrustedPeers, nd.Mailservers() },
-			MailserversChanged: nd.MailserversChanged}
+		sc.History = cfg.Node.catchUp(history, st, nd)
 	}
 	client, err := status.New(nd, sc)
 	if err != nil {

@@ -88,6 +88,11 @@ type NodeConfig struct {
 	// minOutageThreshold and maxOutageThreshold. Default (and 0)
 	// whisper.DefaultOutageThreshold, 10s.
 	OutageThreshold time.Duration `yaml:"outage_threshold"`
+	// CatchUpMargin is how far before an outage's start the gateway's chats ask their
+	// mailservers from, after the outage (status.HistoryConfig.OutageMargin), as a Go
+	// duration ("5m"). At least minHistoryMargin and less than the chats' history window
+	// (status.DefaultHistoryWindow). Default (and 0) status.DefaultOutageMargin, 5m.
+	CatchUpMargin time.Duration `yaml:"catch_up_margin"`
 }
 
 // The bounds of node.outage_threshold. Below the expiry cycle (1 s), whose ticks the
@@ -99,6 +104,23 @@ const (
 	minOutageThreshold = whisper.ExpirationCycle
 	maxOutageThreshold = status.DefaultTTL * time.Second
 )
+
+// devp2pReadTimeout is go-ethereum p2p's frameReadTimeout (unexported there): a peer
+// that sends nothing, not even the pong to the ping every 15 s, for this long is
+// dropped. A link that dies silently is noticed that late.
+const devp2pReadTimeout = 30 * time.Second
+
+// minHistoryMargin is the least node.catch_up_margin and mailserver.sync_margin: how far
+// before an outage's start (or the archive's newest envelope) history must be asked
+// again so that no Status message is missed. Mailservers answer by envelope timestamp.
+// The outage is recorded when the last peer is dropped, up to devp2pReadTimeout after
+// the link died; an envelope reaches a node up to its TTL after its timestamp (expired
+// ones are dropped), 15 s for Status chat messages (status.DefaultTTL); and a timestamp
+// may run up to whisper.DefaultSyncAllowance (10 s) ahead of our clock, so the newest
+// archived envelope may be stamped that much after the archive stopped. 55 s in all.
+// Shorter, a message posted in the last seconds before the link died is asked for by
+// no one. (The 5 min defaults also cover envelopes with TTLs up to the pool's longest.)
+const minHistoryMargin = devp2pReadTimeout + (status.DefaultTTL+whisper.DefaultSyncAllowance)*time.Second
 
 func (n *NodeConfig) withDefaults(dataDir string) {
 	if n.ListenAddr == "" {
@@ -123,6 +145,18 @@ func (n *NodeConfig) withDefaults(dataDir string) {
 	if n.OutageThreshold == 0 {
 		n.OutageThreshold = whisper.DefaultOutageThreshold
 	}
+	if n.CatchUpMargin == 0 {
+		n.CatchUpMargin = status.DefaultOutageMargin
+	}
+}
+
+// catchUp is the gateway's chats' own catch-up from mailservers (core/status): through
+// client, each chat's progress kept in st, from the trusted peers and the mailservers
+// nd's discovery finds, after each outage from catch_up_margin before its start.
+func (n *NodeConfig) catchUp(client *mailserver.Client, st status.SyncStore, nd *node.Node) status.HistoryConfig {
+	return status.HistoryConfig{Client: client, Store: st, OutageMargin: n.CatchUpMargin,
+		Mailservers:        func() (trusted, found []string) { return n.TrustedPeers, nd.Mailservers() },
+		MailserversChanged: nd.MailserversChanged}
 }
 
 // Validate checks the node section, reporting every bad setting (every bad enode URL
@@ -150,6 +184,13 @@ func (n *NodeConfig) Validate() error {
 	if d := n.OutageThreshold; d < minOutageThreshold || d > maxOutageThreshold {
 		errs = append(errs, fmt.Errorf("node.outage_threshold: %v is not between %v (the expiry cycle: shorter, tick jitter and a redial count as outages) and %v (the TTL of Status chat messages: a longer time alone loses envelopes unnoticed)",
 			d, minOutageThreshold, maxOutageThreshold))
+	}
+	if d := n.CatchUpMargin; d < minHistoryMargin {
+		errs = append(errs, fmt.Errorf("node.catch_up_margin: %v is less than %v (a dead link is dropped 30 s late, and a Status message arrives up to its 15 s TTL after its timestamp, which may run 10 s fast: a shorter margin misses what was posted just before the outage)",
+			d, minHistoryMargin))
+	} else if d >= status.DefaultHistoryWindow {
+		errs = append(errs, fmt.Errorf("node.catch_up_margin: %v is not less than %v, the chats' history window (a catch-up reaches back no further: every outage would fetch the whole window of every chat)",
+			d, status.DefaultHistoryWindow))
 	}
 	for _, list := range []struct {
 		key  string
@@ -240,8 +281,8 @@ type MailserverConfig struct {
 	// SyncPeers are enode URLs of peer mailservers (ours or status-go's): dialled as
 	// trusted peers; at start the mailserver fetches from each, with mailserver sync
 	// (codes 123/124), what it missed while it was down: from its newest archived
-	// envelope (less 5 min) to now, or SyncWindowHours back when its archive is empty.
-	// It answers their sync requests whether listed or not. Default none.
+	// envelope (less SyncMargin) to now, or SyncWindowHours back when its archive is
+	// empty. It answers their sync requests whether listed or not. Default none.
 	SyncPeers []string `yaml:"sync_peers"`
 	// SyncWindowHours is how far back a sync goes when the archive is empty (or older).
 	// Default (and 0) 24.
@@ -253,10 +294,16 @@ type MailserverConfig struct {
 	// the outage's start (validateGapSync). Default (and 0)
 	// mailserver.DefaultGapSyncInterval, 1m.
 	GapSyncInterval time.Duration `yaml:"gap_sync_interval"`
+	// SyncMargin is how far before the archive's newest envelope (at start) and before
+	// an outage's start (gap rounds) a sync from SyncPeers begins
+	// (mailserver.ServerConfig.SyncMargin), as a Go duration ("5m"). At least
+	// minHistoryMargin and less than the sync window (validateGapSync). Default (and 0)
+	// mailserver.DefaultSyncMargin, 5m.
+	SyncMargin time.Duration `yaml:"sync_margin"`
 }
 
 // minGapSyncInterval bounds mailserver.gap_sync_interval below: each round asks every
-// sync peer for the gap's envelopes (minutes of history, with the 5 min margin), so a
+// sync peer for the gap's envelopes (minutes of history, with the sync margin), so a
 // link flapping every few seconds must not make peers serve a round each time.
 const minGapSyncInterval = 10 * time.Second
 
@@ -304,6 +351,9 @@ func (m *MailserverConfig) withDefaults() {
 	}
 	if m.GapSyncInterval == 0 {
 		m.GapSyncInterval = mailserver.DefaultGapSyncInterval
+	}
+	if m.SyncMargin == 0 {
+		m.SyncMargin = mailserver.DefaultSyncMargin
 	}
 }
 
@@ -354,23 +404,37 @@ func (m *MailserverConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// validateGapSync bounds gap_sync_interval: at least minGapSyncInterval, and at most
-// the sync window less the sync margin. A round waits up to the interval after the
-// last, then reaches back to the outage's start less the margin, but never further
-// than the window: a longer interval would leave the start of an outage unsynced.
+// validateGapSync bounds sync_margin and gap_sync_interval. The margin is at least
+// minHistoryMargin and less than the sync window: a round reaches back no further than
+// the window, so a margin as long would make every round sync the whole window. The
+// interval is at least minGapSyncInterval and at most the window less the margin: a
+// round waits up to the interval after the last, then reaches back to the outage's
+// start less the margin, but never further than the window, so a longer interval
+// would leave the start of an outage unsynced.
 func (m *MailserverConfig) validateGapSync() error {
+	var errs []error
+	window := time.Duration(m.SyncWindowHours) * time.Hour
+	marginOK := false
+	switch d := m.SyncMargin; {
+	case d < minHistoryMargin:
+		errs = append(errs, fmt.Errorf("mailserver.sync_margin: %v is less than %v (a dead link is dropped 30 s late, and a Status message arrives up to its 15 s TTL after its timestamp, which may run 10 s fast: a shorter margin misses what was posted just before the gap)",
+			d, minHistoryMargin))
+	case m.SyncWindowHours < 1:
+		// reported as mailserver.sync_window_hours
+	case d >= window:
+		errs = append(errs, fmt.Errorf("mailserver.sync_margin: %v is not less than %v, mailserver.sync_window_hours (a sync reaches back no further: every round would sync the whole window)",
+			d, window))
+	default:
+		marginOK = true
+	}
 	d := m.GapSyncInterval
 	if d < minGapSyncInterval {
-		return fmt.Errorf("mailserver.gap_sync_interval: %v is less than %v (each round asks every sync peer for minutes of history; a flapping link must not cause one every few seconds)", d, minGapSyncInterval)
+		errs = append(errs, fmt.Errorf("mailserver.gap_sync_interval: %v is less than %v (each round asks every sync peer for minutes of history; a flapping link must not cause one every few seconds)", d, minGapSyncInterval))
+	} else if limit := window - m.SyncMargin; marginOK && d > limit {
+		errs = append(errs, fmt.Errorf("mailserver.gap_sync_interval: %v exceeds %v, mailserver.sync_window_hours less mailserver.sync_margin (%v) (a round waits up to the interval, and reaches back no further than the window: the outage's start would go unsynced)",
+			d, limit, m.SyncMargin))
 	}
-	if m.SyncWindowHours < 1 {
-		return nil // reported as mailserver.sync_window_hours
-	}
-	if limit := time.Duration(m.SyncWindowHours)*time.Hour - mailserver.DefaultSyncMargin; d > limit {
-		return fmt.Errorf("mailserver.gap_sync_interval: %v exceeds %v, mailserver.sync_window_hours less the %v sync margin (a round waits up to the interval, and reaches back no further than the window: the outage's start would go unsynced)",
-			d, limit, mailserver.DefaultSyncMargin)
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // serverConfig maps the section onto core/mailserver's ServerConfig; nodeKey also opens
@@ -394,6 +458,7 @@ func (m *MailserverConfig) serverConfig(nodeKey *ecdsa.PrivateKey, log *slog.Log
 		GlobalRequestsPerSecond: m.GlobalRequestsPerSecond,
 		SyncWindow:              time.Duration(m.SyncWindowHours) * time.Hour,
 		GapSyncInterval:         m.GapSyncInterval,
+		SyncMargin:              m.SyncMargin,
 		GlobalRequestBurst:      m.GlobalRequestBurst,
 		Logger:                  log,
 	}
