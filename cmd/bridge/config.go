@@ -21,12 +21,15 @@ import (
 
 // Config is the root configuration: one section per package that needs settings. Each
 // field documents its zero-value default; withDefaults fills them, Validate checks them.
-// The sections of the node and the process are in sections.go, the gateway's in
-// gatewaysection.go; a connector's section is its package's Config.
+// The sections of the node and the process are in sections.go, the Go runtime's in
+// memlimit.go, the gateway's in gatewaysection.go; a connector's section is its
+// package's Config.
 type Config struct {
 	// DataDir holds the gateway's state. Default "./data".
-	DataDir  string         `yaml:"data_dir"`
-	Log      LogConfig      `yaml:"log"`
+	DataDir string    `yaml:"data_dir"`
+	Log     LogConfig `yaml:"log"`
+	// Runtime holds the Go runtime's settings (memlimit.go). Default: none set.
+	Runtime  RuntimeConfig  `yaml:"runtime"`
 	Node     NodeConfig     `yaml:"node"`
 	Identity IdentityConfig `yaml:"identity"`
 	// Store is the database (package store). Default SQLite at "<data_dir>/statusgate.db".
@@ -237,6 +240,7 @@ func (c *Config) Validate() error {
 	enabled, connErr := c.validateConnectors()
 	errs = append(errs,
 		c.Log.Validate(),
+		c.Runtime.Validate(),
 		c.Node.Validate(),
 		c.Store.Validate(),
 		c.Mailserver.Validate(),

@@ -76,6 +76,7 @@ func (c *Config) connectorSections() []connectorSection {
 // are never logged.
 func runGateway(ctx context.Context, cfg *Config, logOut io.Writer) error {
 	log := cfg.Log.logger(logOut)
+	applyMemoryLimit(cfg.Runtime, log, os.Getenv)
 	for _, d := range cfg.deprecations() {
 		key, what, _ := strings.Cut(d, ": ")
 		log.Warn("deprecated configuration key", "key", key, "do", what)
