@@ -62,58 +62,73 @@ func waitArchived(t *testing.T, srv *mailserver.Server, n uint64) {
 	}
 }
 
-// TestCatchUp_afterOutage (issue 16 follow-up): a chat's own catch-up (what the gateway
-// reads through) asks its mailserver again after an outage. The client's node loses
-// its only peer (disconnected; 2 min pass on its clock) while Bob posts 5 messages,
-// which only the mailserver archives; when the mailserver is back, the chat fetches the
-// history since the outage's start (less the margin) and delivers those 5, each once,
-// and not again the message it had live before the outage, which that range holds too.
-// Before the change the chat caught up once, at join, and the 5 never arrived.
-func TestCatchUp_afterOutage(t *testing.T) {
-	archive := openStore(t, "archive.db").Archive()
-	srv, err := mailserver.NewServer(archive, mailserver.ServerConfig{})
-	if err != nil {
+// catchUpRig is a chat's own catch-up on real nodes: our mailserver on node ms, and
+// node ours, on the clock clk, whose client has joined "status" (room) and finished
+// its catch-up at join. Catch-ups after an outage report to outageSynced.
+type catchUpRig struct {
+	ctx          context.Context
+	srv          *mailserver.Server
+	ms, ours     *node.Node
+	clk          *skewClock
+	client       *status.Client
+	room         *status.Chat
+	outageSynced chan whisper.Outage
+}
+
+// newCatchUpRig starts the rig. requests, if not nil, wraps the mailserver's request
+// handler. wc, cc and hc are the test's own settings of our node's Whisper, the
+// mailserver client and the chats' history; the rig sets what ties them together
+// (Completions, Clock, NodeKey, Client, Mailservers, Synced, OutageSynced).
+func newCatchUpRig(t *testing.T, requests func(whisper.RequestHandler) whisper.RequestHandler, wc whisper.Config,
+	cc mailserver.ClientConfig, hc status.HistoryConfig) *catchUpRig {
+	t.Helper()
+	r := &catchUpRig{clk: &skewClock{}, outageSynced: make(chan whisper.Outage, 4)}
+	var err error
+	if r.srv, err = mailserver.NewServer(openStore(t, "archive.db").Archive(), mailserver.ServerConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	r.ctx = ctx
 	t.Cleanup(cancel)
 	srvDone := make(chan error, 1)
-	go func() { srvDone <- srv.Run(ctx) }()
+	go func() { srvDone <- r.srv.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-srvDone })
-	ms := statusnet.NewNode(t, node.Config{ZeroPoW: true, Whisper: whisper.Config{Archiver: srv, Requests: srv}})
-	bobNode := statusnet.NewNode(t, node.Config{ZeroPoW: true})
-	statusnet.Connect(t, bobNode, ms)
+	var handler whisper.RequestHandler = r.srv
+	if requests != nil {
+		handler = requests(handler)
+	}
+	r.ms = statusnet.NewNode(t, node.Config{ZeroPoW: true, Whisper: whisper.Config{Archiver: r.srv, Requests: handler}})
 
-	clk := &skewClock{}
-	nodeKey, _ := crypto.GenerateKey()
-	mc, err := mailserver.NewClient(mailserver.ClientConfig{NodeKey: nodeKey})
+	if cc.NodeKey, err = crypto.GenerateKey(); err != nil {
+		t.Fatal(err)
+	}
+	mc, err := mailserver.NewClient(cc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ours := statusnet.NewNode(t, node.Config{ZeroPoW: true, Whisper: whisper.Config{Completions: mc, Clock: clk.Now}})
-	if err := ours.AddPeer(ms.Enode(), true); err != nil {
+	wc.Completions, wc.Clock = mc, r.clk.Now
+	r.ours = statusnet.NewNode(t, node.Config{ZeroPoW: true, Whisper: wc})
+	if err := r.ours.AddPeer(r.ms.Enode(), true); err != nil {
 		t.Fatal(err)
 	}
-	statusnet.WaitPeer(t, ours, ms.ID())
+	statusnet.WaitPeer(t, r.ours, r.ms.ID())
 	synced := make(chan error, 1)
-	outageSynced := make(chan whisper.Outage, 4)
-	client, err := status.New(ours, status.Config{Clock: clk.Now, History: status.HistoryConfig{Client: mc, Window: time.Hour,
-		Mailservers: func() (trusted, found []string) { return []string{ms.Enode()}, nil },
-		Synced:      func(_ string, err error) { synced <- err },
-		OutageSynced: func(_ string, o whisper.Outage, err error) {
-			if err != nil {
-				t.Errorf("catch-up after the outage: %v", err)
-			}
-			outageSynced <- o
-		}}})
-	if err != nil {
+	hc.Client = mc
+	hc.Mailservers = func() (trusted, found []string) { return []string{r.ms.Enode()}, nil }
+	hc.Synced = func(_ string, err error) { synced <- err }
+	hc.OutageSynced = func(_ string, o whisper.Outage, err error) {
+		if err != nil {
+			t.Errorf("catch-up after the outage: %v", err)
+		}
+		r.outageSynced <- o
+	}
+	if r.client, err = status.New(r.ours, status.Config{Clock: r.clk.Now, History: hc}); err != nil {
 		t.Fatal(err)
 	}
-	room, err := client.Join(ctx, "status")
-	if err != nil {
+	if r.room, err = r.client.Join(ctx, "status"); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(room.Leave)
+	t.Cleanup(r.room.Leave)
 	select {
 	case err := <-synced:
 		if err != nil {
@@ -122,6 +137,21 @@ func TestCatchUp_afterOutage(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("no catch-up at join within 30 s")
 	}
+	return r
+}
+
+// TestCatchUp_afterOutage (issue 16 follow-up): a chat's own catch-up (what the gateway
+// reads through) asks its mailserver again after an outage. The client's node loses
+// its only peer (disconnected; 2 min pass on its clock) while Bob posts 5 messages,
+// which only the mailserver archives; when the mailserver is back, the chat fetches the
+// history since the outage's start (less the margin) and delivers those 5, each once,
+// and not again the message it had live before the outage, which that range holds too.
+// Before the change the chat caught up once, at join, and the 5 never arrived.
+func TestCatchUp_afterOutage(t *testing.T) {
+	r := newCatchUpRig(t, nil, whisper.Config{}, mailserver.ClientConfig{}, status.HistoryConfig{Window: time.Hour})
+	ctx, srv, ms, ours, clk, room, client := r.ctx, r.srv, r.ms, r.ours, r.clk, r.room, r.client
+	bobNode := statusnet.NewNode(t, node.Config{ZeroPoW: true})
+	statusnet.Connect(t, bobNode, ms)
 
 	bobClient, err := status.New(bobNode, status.Config{PoW: 0.00001})
 	if err != nil {
@@ -158,7 +188,7 @@ func TestCatchUp_afterOutage(t *testing.T) {
 	}
 	collectTexts(t, room, seen, 6)
 	select {
-	case o := <-outageSynced:
+	case o := <-r.outageSynced:
 		if o.To.Sub(o.From) < 2*time.Minute {
 			t.Errorf("outage %+v, want one of over 2 min", o)
 		}
@@ -219,61 +249,16 @@ func (l *requestLog) last() (uint32, int) {
 // does not bound the request; then the node is alone for 2 h of that clock.
 func TestCatchUp_outageMargin(t *testing.T) {
 	const margin, drift = 90 * time.Second, 7 * time.Second
-	srv, err := mailserver.NewServer(openStore(t, "archive.db").Archive(), mailserver.ServerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	srvDone := make(chan error, 1)
-	go func() { srvDone <- srv.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-srvDone })
 	sym, err := whisper.SymKeyFromPassword(mailserver.DefaultPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
-	requests := &requestLog{RequestHandler: srv, keys: mailserver.Keys{Sym: sym}}
-	ms := statusnet.NewNode(t, node.Config{ZeroPoW: true, Whisper: whisper.Config{Archiver: srv, Requests: requests}})
-
-	clk := &skewClock{}
-	nodeKey, _ := crypto.GenerateKey()
-	mc, err := mailserver.NewClient(mailserver.ClientConfig{NodeKey: nodeKey, Drift: drift})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ours := statusnet.NewNode(t, node.Config{ZeroPoW: true, Whisper: whisper.Config{Completions: mc, Clock: clk.Now,
-		OutageThreshold: time.Hour}})
-	if err := ours.AddPeer(ms.Enode(), true); err != nil {
-		t.Fatal(err)
-	}
-	statusnet.WaitPeer(t, ours, ms.ID())
-	synced := make(chan error, 1)
-	outageSynced := make(chan whisper.Outage, 4)
-	client, err := status.New(ours, status.Config{Clock: clk.Now, History: status.HistoryConfig{Client: mc, OutageMargin: margin,
-		Mailservers: func() (trusted, found []string) { return []string{ms.Enode()}, nil },
-		Synced:      func(_ string, err error) { synced <- err },
-		OutageSynced: func(_ string, o whisper.Outage, err error) {
-			if err != nil {
-				t.Errorf("catch-up after the outage: %v", err)
-			}
-			outageSynced <- o
-		}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	room, err := client.Join(ctx, "status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(room.Leave)
-	select {
-	case err := <-synced:
-		if err != nil {
-			t.Fatalf("catch-up at join: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("no catch-up at join within 30 s")
-	}
+	var requests *requestLog
+	r := newCatchUpRig(t, func(h whisper.RequestHandler) whisper.RequestHandler {
+		requests = &requestLog{RequestHandler: h, keys: mailserver.Keys{Sym: sym}}
+		return requests
+	}, whisper.Config{OutageThreshold: time.Hour}, mailserver.ClientConfig{Drift: drift}, status.HistoryConfig{OutageMargin: margin})
+	ms, ours, clk := r.ms, r.ours, r.clk
 	joined := clk.Now()
 	_, atJoin := requests.last()
 
@@ -288,7 +273,7 @@ func TestCatchUp_outageMargin(t *testing.T) {
 	}
 	var o whisper.Outage
 	select {
-	case o = <-outageSynced:
+	case o = <-r.outageSynced:
 	case <-time.After(30 * time.Second):
 		t.Fatal("no catch-up after the outage within 30 s")
 	}
