@@ -80,13 +80,15 @@ VALUES (?, ?, ?, ?, ?)`), owner, p.Public, p.Private, int64(p.Version), p.Create
 }
 
 // PrunePrekeys implements ratchet.Store: a prekey is superseded when the next version
-// was created (versions are consecutive).
-func (s *Store) PrunePrekeys(ctx context.Context, owner []byte, supersededBefore time.Time) (n int, err error) {
+// was created (versions are consecutive), and is among the newest keep replaced ones
+// when fewer than keep+1 versions are above it.
+func (s *Store) PrunePrekeys(ctx context.Context, owner []byte, keep int, supersededBefore time.Time) (n int, err error) {
 	defer fullErr(&err)
 	res, err := s.db.ExecContext(ctx, s.d.rebind(`DELETE FROM ratchet_prekeys
-WHERE owner = ? AND EXISTS (SELECT 1 FROM ratchet_prekeys n
+WHERE owner = ? AND version < (SELECT MAX(m.version) FROM ratchet_prekeys m WHERE m.owner = ?) - ?
+	AND EXISTS (SELECT 1 FROM ratchet_prekeys n
 	WHERE n.owner = ratchet_prekeys.owner AND n.version = ratchet_prekeys.version + 1 AND n.created < ?)`),
-		owner, supersededBefore.UnixNano())
+		owner, owner, keep, supersededBefore.UnixNano())
 	if err != nil {
 		return 0, fmt.Errorf("prune prekeys: %w", err)
 	}

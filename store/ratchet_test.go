@@ -73,10 +73,14 @@ func TestRatchetStore(t *testing.T) {
 			if err := s.AddPrekey(ctx, peer, ratchet.Prekey{Public: key(12), Private: key(1)[:32], Version: 2, Created: t0}); err != nil {
 				t.Fatal(err)
 			}
-			if n, err := s.PrunePrekeys(ctx, owner, t0.Add(2*time.Hour)); err != nil || n != 0 {
+			if n, err := s.PrunePrekeys(ctx, owner, 0, t0.Add(2*time.Hour)); err != nil || n != 0 {
 				t.Fatalf("prune at the supersession time: %d %v, want 0", n, err)
 			}
-			if n, err := s.PrunePrekeys(ctx, owner, t0.Add(100*time.Hour)); err != nil || n != 1 {
+			// Version 1 is the newest replaced one: kept by a count of 1 whatever its age.
+			if n, err := s.PrunePrekeys(ctx, owner, 1, t0.Add(100*time.Hour)); err != nil || n != 0 {
+				t.Fatalf("prune keeping the newest replaced one: %d %v, want 0", n, err)
+			}
+			if n, err := s.PrunePrekeys(ctx, owner, 0, t0.Add(100*time.Hour)); err != nil || n != 1 {
 				t.Fatalf("prune after: %d %v, want 1", n, err)
 			}
 			if ps, err := s.Prekeys(ctx, owner); err != nil || len(ps) != 1 || ps[0].Version != 2 {

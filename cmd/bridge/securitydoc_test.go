@@ -131,7 +131,8 @@ func TestSecurityDoc_limitsMatchCode(t *testing.T) {
 		"bundle-back answers (`ratchet.DefaultBundleBackInterval`)":            {fmt.Sprintf("per %d h", ratchet.DefaultBundleBackInterval/time.Hour)},
 		"work one sender may cause (`ratchet.DefaultSenderWorkPerMinute`, `DefaultSenderWorkBurst`): X3DH sessions it starts, rows its bundles write": {
 			fmtInt(ratchet.DefaultSenderWorkPerMinute) + " a minute, burst " + fmtInt(ratchet.DefaultSenderWorkBurst) + " per sender"},
-		"our replaced signed prekeys (`ratchet.DefaultPrekeyRetention`; replaced every 24 h)": {
+		"our replaced signed prekeys (`ratchet.DefaultPrekeysKept`, `DefaultPrekeyRetention`; replaced at most every 24 h)": {
+			"the newest " + fmtInt(ratchet.DefaultPrekeysKept) + " whatever their age",
 			fmt.Sprintf("%d days after replaced", ratchet.DefaultPrekeyRetention/(24*time.Hour))},
 		"the same work, all senders (`ratchet.DefaultWorkPerMinute`, `DefaultWorkBurst`)": {
 			fmtInt(ratchet.DefaultWorkPerMinute) + " a minute, burst " + fmtInt(ratchet.DefaultWorkBurst)},

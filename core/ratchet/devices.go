@@ -56,19 +56,21 @@ func (r *Ratchet) currentPrekey(ctx context.Context) (*Prekey, error) {
 	return r.prekey, nil
 }
 
-// prunePrekeys deletes our signed prekeys replaced more than PrekeyRetention ago.
+// prunePrekeys deletes our signed prekeys beyond the newest PrekeysKept replaced ones
+// that were replaced more than PrekeyRetention ago (Config.PrekeysKept says why).
 // Caller holds r.mu.
 func (r *Ratchet) prunePrekeys(ctx context.Context, now time.Time) error {
 	if r.cfg.PrekeyRetention < 0 {
 		return nil
 	}
-	n, err := r.cfg.Store.PrunePrekeys(ctx, r.owner, now.Add(-r.cfg.PrekeyRetention))
+	n, err := r.cfg.Store.PrunePrekeys(ctx, r.owner, r.cfg.PrekeysKept, now.Add(-r.cfg.PrekeyRetention))
 	if err != nil {
 		return storeErr("prune prekeys", err)
 	}
 	if n > 0 {
 		r.stats.prekeysPruned.Add(uint64(n))
-		r.log.Info("ratchet signed prekeys deleted: replaced longer ago than the retention", "count", n, "retention", r.cfg.PrekeyRetention)
+		r.log.Info("ratchet signed prekeys deleted: beyond the newest kept and replaced longer ago than the retention",
+			"count", n, "kept", r.cfg.PrekeysKept, "retention", r.cfg.PrekeyRetention)
 	}
 	return nil
 }

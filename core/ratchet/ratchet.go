@@ -27,8 +27,10 @@ const (
 	DefaultBundleBackInterval       = 7200 * time.Second
 	DefaultContactCodeInterval      = 21600 * time.Second
 
-	// DefaultPrekeyRetention is how long a signed prekey of ours is kept once a newer
-	// one replaced it (see Config.PrekeyRetention).
+	// DefaultPrekeysKept is how many of our replaced signed prekeys are kept whatever
+	// their age, and DefaultPrekeyRetention how long one beyond those is kept once a
+	// newer one replaced it (see Config.PrekeysKept).
+	DefaultPrekeysKept     = 1000
 	DefaultPrekeyRetention = 30 * 24 * time.Hour
 
 	// DefaultMaxPeers bounds the peer identities whose state one Ratchet keeps (see
@@ -68,17 +70,30 @@ type Config struct {
 	MaxMessageKeysPerSession int
 	// BundleRefresh is the age at which our signed prekey is replaced (default 24 h).
 	BundleRefresh time.Duration
-	// PrekeyRetention is how long a replaced signed prekey is kept, so that a peer
-	// still holding an older bundle of ours can start a session (default 30 days;
-	// negative: forever). status-go v0.70.1 replaces its prekey every 24 h too and
-	// never deletes the old private keys (MarkBundleExpired only stops offering them):
-	// a peer's bundle of any age works there. Here one replaced more than
-	// PrekeyRetention ago is deleted at the next replacement; a peer starting a session
-	// from it gets ErrUnknownPrekey and, once per BundleBackInterval, our current
-	// bundle in answer (Incoming.Reply), so its next message starts a session. A peer
-	// learns our new bundle from every message we send it, our wrapped public messages
-	// and our contact code every 6 h: only one that heard nothing from us for 30 days
-	// loses its first message.
+	// PrekeysKept and PrekeyRetention say which of our replaced signed prekeys are
+	// kept, so that a peer still holding an older bundle of ours can start a session
+	// from it: the newest PrekeysKept replaced ones whatever their age (default 1000),
+	// and beyond those the ones replaced less than PrekeyRetention ago (default 30
+	// days; negative: every one, forever). Others are deleted at the next replacement,
+	// counted in Stats.PrekeysPruned.
+	//
+	// Why by count: status-go v0.70.1 replaces its prekey every 24 h too and never
+	// deletes the old private keys (MarkBundleExpired only stops offering them), so a
+	// bundle of any age works there, and a peer that was silent for months (the app
+	// not opened, a phone in a drawer) sends its first message from the bundle it
+	// cached then. Deleting by age alone lost that message (it got our current bundle
+	// in answer, and only its next message was read). The prekey is replaced only
+	// when it is used and older than BundleRefresh (a bundle attached to a message or
+	// a contact code, every 6 h while running), so at most once a day: 1000 kept
+	// replacements cover a peer silent for 2.7 years of daily use, longer for an
+	// identity used less, in at most 1000 rows of about 200 bytes with the index (a
+	// 32-byte private key, its public key, our key, version and time): 0.2 MB per
+	// identity. Storage is bounded by the count, not by time. What we give up against status-go's "forever": a peer silent longer than
+	// that loses its first message (it gets our current bundle in answer, once per
+	// BundleBackInterval, and its next message starts a session); what we keep
+	// against it: a stolen database opens X3DH first messages made from at most 1000
+	// prekeys, not every one ever made.
+	PrekeysKept     int
 	PrekeyRetention time.Duration
 	// BundleBackInterval is the least time between two bundle-back answers to the same
 	// peer (default 2 h).
@@ -133,6 +148,9 @@ func (c Config) withDefaults() Config {
 	if c.BundleRefresh == 0 {
 		c.BundleRefresh = DefaultBundleRefresh
 	}
+	if c.PrekeysKept == 0 {
+		c.PrekeysKept = DefaultPrekeysKept
+	}
 	if c.PrekeyRetention == 0 {
 		c.PrekeyRetention = DefaultPrekeyRetention
 	}
@@ -181,7 +199,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ratchet.installation_id %q: %w", c.InstallationID, ErrConfig)
 	case c.Store == nil:
 		return fmt.Errorf("ratchet.store: nil: %w", ErrConfig)
-	case c.MaxSkip < 0, c.MaxKeep < 0, c.MaxMessageKeysPerSession < 0, c.MaxPeers < 0, c.OldChains < 0,
+	case c.MaxSkip < 0, c.MaxKeep < 0, c.PrekeysKept < 0, c.MaxMessageKeysPerSession < 0, c.MaxPeers < 0, c.OldChains < 0,
 		c.SenderWorkPerMinute < 0, c.SenderWorkBurst < 0, c.WorkPerMinute < 0, c.WorkBurst < 0,
 		c.NewSecretsPerMinute < 0, c.NewSecretsBurst < 0:
 		return fmt.Errorf("ratchet limits must not be negative: %w", ErrConfig)

@@ -218,7 +218,7 @@ func (r *Ratchet) receive(ctx context.Context, from *ecdsa.PublicKey, pm *protob
 	if err := r.decrypt(ctx, from, inst, msg, in); err != nil {
 		if errors.Is(err, ErrUnknownPrekey) {
 			// The sender started a session from a bundle of ours we no longer hold
-			// (replaced longer than PrekeyRetention ago): our current bundle in answer,
+			// (beyond the PrekeysKept newest replaced ones and PrekeyRetention): our current bundle in answer,
 			// rate-limited as bundle-backs are, lets its next message start one.
 			if reply, berr := r.bundleBack(ctx, from); berr == nil && reply != nil {
 				return &Incoming{Sender: from, InstallationID: inst, Reply: reply}, err

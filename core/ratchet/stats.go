@@ -63,7 +63,8 @@ type Stats struct {
 	RefusedX3DH     uint64
 	RefusedBundles  uint64
 	DeferredSecrets uint64
-	// PrekeysPruned counts our signed prekeys deleted after PrekeyRetention.
+	// PrekeysPruned counts our signed prekeys deleted (beyond PrekeysKept and
+	// PrekeyRetention).
 	PrekeysPruned uint64
 	// TopicKeysDerived counts negotiated-topic keys derived (PBKDF2), whoever asked.
 	TopicKeysDerived uint64

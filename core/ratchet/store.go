@@ -25,10 +25,10 @@ type Store interface {
 	// a peer may still start a session with a bundle it cached.
 	AddPrekey(ctx context.Context, owner []byte, p Prekey) error
 	// PrunePrekeys deletes the owner's signed prekeys that were superseded (the next
-	// version was created) before the given time, and returns how many. The newest is
-	// never deleted. Sessions started from a deleted prekey keep working: they hold
-	// their own state.
-	PrunePrekeys(ctx context.Context, owner []byte, supersededBefore time.Time) (int, error)
+	// version was created) before the given time and are not among the newest keep
+	// superseded ones, and returns how many. The newest is never deleted. Sessions
+	// started from a deleted prekey keep working: they hold their own state.
+	PrunePrekeys(ctx context.Context, owner []byte, keep int, supersededBefore time.Time) (int, error)
 	// PrekeyByPublic returns the own signed prekey whose public key is pub.
 	PrekeyByPublic(ctx context.Context, owner, pub []byte) (Prekey, bool, error)
 

@@ -17,7 +17,9 @@ import (
 )
 
 // TestDirect_expiredPrekeyAnswered: Erin holds a bundle of Bob's whose signed prekey
-// Bob deleted (replaced 40 days ago, beyond ratchet.DefaultPrekeyRetention). Her first
+// Bob deleted (replaced 40 days ago, beyond ratchet.DefaultPrekeyRetention and beyond
+// the newest replaced ones Bob keeps whatever their age: here 1, by default 1000, so
+// that this takes two replacements rather than a thousand). Her first
 // message cannot start a session and is dropped; Direct answers it with Bob's current
 // bundle, over Whisper, and Erin's next message, from that bundle, is delivered.
 func TestDirect_expiredPrekeyAnswered(t *testing.T) {
@@ -31,7 +33,7 @@ func TestDirect_expiredPrekeyAnswered(t *testing.T) {
 
 	bobKey, _ := crypto.ToECDSA(crypto.Keccak256([]byte("bob")))
 	st := tempStore(t)
-	c, err := New(nodes[1], Config{Ratchets: StoreRatchets(st, ratchet.Config{Clock: bobClock}), Identity: bobKey, Seen: st})
+	c, err := New(nodes[1], Config{Ratchets: StoreRatchets(st, ratchet.Config{Clock: bobClock, PrekeysKept: 1}), Identity: bobKey, Seen: st})
 	if err != nil {
 		t.Fatal(err)
 	}
