@@ -13,6 +13,7 @@ import (
 
 	"github.com/statusgate/statusgate/bridges"
 	"github.com/statusgate/statusgate/bridges/bridgestest"
+	"github.com/statusgate/statusgate/test/freeport"
 )
 
 func TestConfig_validate(t *testing.T) {
@@ -123,7 +124,10 @@ func TestRun_cancelStopsEverything(t *testing.T) {
 }
 
 func TestRun_portTakenThenFreed(t *testing.T) {
-	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	// The port is reserved for this test process and below the ephemeral range: once
+	// taken closes, no outgoing connection of this or another process can land on it
+	// before the connector's next try binds it.
+	taken, err := net.Listen("tcp", freeport.Addr(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +172,7 @@ func TestRun_portTakenThenFreed(t *testing.T) {
 }
 
 func TestRun_cancelWhileRetrying(t *testing.T) {
-	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	taken, err := net.Listen("tcp", freeport.Addr(t))
 	if err != nil {
 		t.Fatal(err)
 	}

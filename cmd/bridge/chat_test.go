@@ -21,6 +21,7 @@ import (
 	"github.com/statusgate/statusgate/core/chat"
 	"github.com/statusgate/statusgate/core/node"
 	"github.com/statusgate/statusgate/identity"
+	"github.com/statusgate/statusgate/test/freeport"
 	"github.com/statusgate/statusgate/test/interop"
 )
 
@@ -163,14 +164,9 @@ func TestChat_interruptExitsZero(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A peer that never answers: a closed loopback port.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	peer := enode.NewV4(&k.PublicKey, net.IPv4(127, 0, 0, 1), port, 0).URLv4()
+	// A peer that never answers: a loopback port reserved for this test process and
+	// never bound (a port closed after a :0 bind could be taken by anyone meanwhile).
+	peer := enode.NewV4(&k.PublicKey, net.IPv4(127, 0, 0, 1), freeport.Port(t), 0).URLv4()
 	dataDir := t.TempDir()
 	cfg := writeConfig(t, "data_dir: "+dataDir+"\nlog: {level: warn}\n")
 	stdinR, stdinW := io.Pipe()

@@ -490,7 +490,10 @@ func TestE2E_badInput(t *testing.T) {
 func TestE2E_connectorFailsOthersRun(t *testing.T) {
 	t.Parallel()
 	sp := startStatusPeer(t)
-	squat, err := net.Listen("tcp", "127.0.0.1:0")
+	// A reserved port below the ephemeral range: once squat closes, no outgoing
+	// connection (the test's own /readyz polls included) can take it before the bridge's
+	// next try binds it.
+	squat, err := net.Listen("tcp", freeAddr(t))
 	if err != nil {
 		t.Fatal(err)
 	}
