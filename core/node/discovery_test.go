@@ -98,7 +98,7 @@ func TestNode_v4AndTopicsShareTheSocket(t *testing.T) {
 	shared := start(t, Config{ZeroPoW: true, Discovery: DiscoveryConfig{V4: true, Topics: whisperTopics}})
 	v4 := start(t, Config{ZeroPoW: true, BootNodes: []string{shared.Enode()}, Discovery: DiscoveryConfig{V4: true}})
 	topics := start(t, Config{ZeroPoW: true, BootNodes: []string{shared.Enode()}, Discovery: DiscoveryConfig{Topics: whisperTopics}})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), discoveryBound) // the topic node finds shared by a topic search
 	defer cancel()
 	for _, n := range []*running{v4, topics} {
 		if err := n.WaitPeers(ctx, 1); err != nil {
@@ -119,7 +119,7 @@ func TestNode_discoveryShutdownLeavesNoGoroutines(t *testing.T) {
 	base := runtime.NumGoroutine()
 	a := start(t, Config{ZeroPoW: true, Discovery: DiscoveryConfig{V4: true, Topics: whisperTopics}})
 	b := start(t, Config{ZeroPoW: true, BootNodes: []string{a.Enode()}, Discovery: DiscoveryConfig{Topics: whisperTopics}})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), discoveryBound) // b finds a by a topic search
 	defer cancel()
 	if err := b.WaitPeers(ctx, 1); err != nil {
 		t.Fatal(err)
