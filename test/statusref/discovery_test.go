@@ -77,6 +77,10 @@ func TestDiscovery_statusGoPeerPool(t *testing.T) {
 	}
 	second := runNode(t, node.Config{ListenAddr: "127.0.0.1:0", BootNodes: []string{ours.Enode()},
 		Discovery: node.DiscoveryConfig{Topics: map[string]peers.Limits{node.TopicWhisper: {Min: 2, Max: 2}}}}, key2)
+	// Our pool's search has a deadline of its own, as long as its design takes (fast
+	// search for FastModeTimeout, then one slow search, and a margin), not what the
+	// status-go half left of the first.
+	deadline = time.Now().Add(peers.DefaultFastModeTimeout + peers.DefaultSlowSync + 15*time.Second)
 	for {
 		st := second.DiscoveryStatus()
 		if len(st.Topics) == 1 && slices.ContainsFunc(st.Topics[0].Peers, func(id enode.ID) bool { return id.String() == sg.ID() }) {
