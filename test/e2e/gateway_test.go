@@ -51,6 +51,9 @@ type gatewayOptions struct {
 	// apiUnlimited turns the api connector's rate limit off (connectors.api.rate_limit:
 	// 20 POSTs at once per user, then 1/s), for tests that post as fast as they can.
 	apiUnlimited bool
+	// retryMax is gateway.retry_max (the longest back-off between a connector's
+	// sessions, and between delivery attempts); 0 leaves the default (5 min).
+	retryMax time.Duration
 }
 
 // gateway is one gateway data dir and configuration, run as `bridge run` processes one
@@ -147,6 +150,9 @@ func (g *gateway) config(nodeAddr string, opts gatewayOptions) string {
 	b.WriteString("gateway:\n")
 	if opts.sendFormat != "" {
 		fmt.Fprintf(&b, "  send_format: %s\n", opts.sendFormat)
+	}
+	if opts.retryMax > 0 {
+		fmt.Fprintf(&b, "  retry_max: %s\n", opts.retryMax)
 	}
 	b.WriteString("  routes:\n    - chat: status\n      channels:\n        - channel: \"api:status\"\n")
 	fmt.Fprintf(&b, "http:\n  listen: %s\n", strconv.Quote(g.httpAddr))
