@@ -3,6 +3,7 @@ package whisper
 import (
 	"crypto/ecdsa"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,12 +36,24 @@ func keyOf(t testing.TB, seed string) *ecdsa.PrivateKey {
 	return k
 }
 
+// symKeys holds the keys symKeyOf derived, by password, for the life of the test
+// binary: a SymKey is immutable and safe to share.
+var symKeys sync.Map
+
+// symKeyOf is the key of password, derived once per test binary. PBKDF2 is slow under
+// -race (2-12 s each at load 15-20), and tests call this between reading the clock for
+// an envelope's sent time and sending it (testEnvelope(…, time.Now())): derived every
+// time, a 15 s envelope could expire before it was sent.
 func symKeyOf(t testing.TB, password string) *SymKey {
 	t.Helper()
+	if k, ok := symKeys.Load(password); ok {
+		return k.(*SymKey)
+	}
 	k, err := SymKeyFromPassword(password)
 	if err != nil {
 		t.Fatal(err)
 	}
+	symKeys.Store(password, k)
 	return k
 }
 
