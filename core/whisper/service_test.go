@@ -176,8 +176,11 @@ func TestService_expiredEnvelopesAreNotForwarded(t *testing.T) {
 }
 
 func TestService_badInputDisconnects(t *testing.T) {
-	now := time.Now()
-	good := testEnvelope(t, "status", "ok", 0.002, 15, now)
+	// good must still be in the pool when the last check reads it, however long the
+	// cases took (up to 10 s each on a loaded machine): the longest TTL accepted. The
+	// envelopes dated off now are made when sent, so that the test's own duration does
+	// not move them across the 10 s allowance or the 20 s of "very old".
+	good := testEnvelope(t, "status", "ok", 0.002, DefaultMaxTTL, time.Now())
 	status := func(items ...any) []byte {
 		b, err := rlp.EncodeToBytes(items)
 		if err != nil {
@@ -207,10 +210,10 @@ func TestService_badInputDisconnects(t *testing.T) {
 		{"infinite PoW requirement", statusCode, nil, func(r *rawPeer) { r.send(powRequirementCode, powBits(math.Inf(1))) }, ErrMalformedPacket},
 		{"low PoW envelope", statusCode, nil, func(r *rawPeer) { r.sendEnvelopes(good, lowPoW(t, good, 0.001)) }, ErrPoWTooLow},
 		{"envelope from the future", statusCode, nil, func(r *rawPeer) {
-			r.sendEnvelopes(testEnvelope(t, "status", "f", 0.002, 15, now.Add(time.Minute)))
+			r.sendEnvelopes(testEnvelope(t, "status", "f", 0.002, 15, time.Now().Add(time.Minute)))
 		}, ErrFromFuture},
 		{"very old envelope", statusCode, nil, func(r *rawPeer) {
-			r.sendEnvelopes(testEnvelope(t, "status", "o", 0.002, 15, now.Add(-time.Minute)))
+			r.sendEnvelopes(testEnvelope(t, "status", "o", 0.002, 15, time.Now().Add(-time.Minute)))
 		}, ErrVeryOld},
 	}
 	s := startService(t, Config{MinPoW: 0.001, MaxMessageSize: 4096})
