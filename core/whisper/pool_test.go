@@ -115,7 +115,10 @@ func (r *rawPeer) sendAcked(envs ...*Envelope) {
 	r.send(messagesCode, body)
 	want := crypto.Keccak256Hash(body)
 	var got [32]byte
-	if err := rlp.DecodeBytes(r.next(batchAcknowledgedCode).body, &got); err != nil || got != want {
+	// The ack comes once the whole packet is handled: for a packet of 32,768 envelopes
+	// (TestPool_tinyEnvelopesBoundedInMemory) that took more than 10 s under -race at
+	// load 15-20, so the deadline allows for the work, not for a round trip.
+	if err := rlp.DecodeBytes(r.nextWithin(batchAcknowledgedCode, time.Minute).body, &got); err != nil || got != want {
 		r.t.Fatalf("batch ack %x, %v; want %x", got, err, want)
 	}
 }

@@ -180,10 +180,16 @@ func (r *rawPeer) alive() bool {
 	}
 }
 
-// next returns the next packet with code, skipping others.
+// next returns the next packet with code, skipping others, within 10 s.
 func (r *rawPeer) next(code uint64) rawMsg {
 	r.t.Helper()
-	timeout := time.After(10 * time.Second)
+	return r.nextWithin(code, 10*time.Second)
+}
+
+// nextWithin is next with a deadline of d.
+func (r *rawPeer) nextWithin(code uint64, d time.Duration) rawMsg {
+	r.t.Helper()
+	timeout := time.After(d)
 	for {
 		select {
 		case m, ok := <-r.in:
@@ -194,7 +200,7 @@ func (r *rawPeer) next(code uint64) rawMsg {
 				return m
 			}
 		case <-timeout:
-			r.t.Fatalf("no packet %d within 10 s", code)
+			r.t.Fatalf("no packet %d within %v", code, d)
 		}
 	}
 }
