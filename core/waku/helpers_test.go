@@ -201,6 +201,21 @@ func envelope(t testing.TB, topic whisper.Topic, size int, ttl uint32, pow float
 	return env
 }
 
+// lowEnvelope is an unsealed envelope whose PoW is below pow: envelope(…, 0) keeps
+// nonce 0, whose PoW on random data reaches 1 about one time in 4,000 to 8,000 at the
+// sizes the tests use, and would then meet a requirement it is meant to miss.
+func lowEnvelope(t testing.TB, topic whisper.Topic, size int, ttl uint32, pow float64) *whisper.Envelope {
+	t.Helper()
+	env := envelope(t, topic, size, ttl, 0)
+	for n := uint64(1); env.PoW() >= pow; n++ {
+		var err error
+		if env, err = whisper.NewEnvelope(env.Expiry(), env.TTL(), env.Topic(), env.Data(), n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return env
+}
+
 func errorsIs(err error, targets ...error) bool {
 	for _, t := range targets {
 		if !errors.Is(err, t) {

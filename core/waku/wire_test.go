@@ -144,7 +144,7 @@ func TestStatusUpdate(t *testing.T) {
 	// The PoW requirement: an envelope below it is held back.
 	update(Options{PoW: ptr(1.0)})
 	peerInfo(t, s, r.id, func(p whisper.PeerInfo) bool { return p.PoW == 1 })
-	low, high := envelope(t, topicA, 100, 60, 0), envelope(t, topicA, 100, 60, 2)
+	low, high := lowEnvelope(t, topicA, 100, 60, 1), envelope(t, topicA, 100, 60, 2)
 	for _, e := range []*whisper.Envelope{low, high} {
 		if err := s.Send(e); err != nil {
 			t.Fatal(err)
@@ -240,7 +240,7 @@ func TestLight_topicInterest(t *testing.T) {
 func TestLenient(t *testing.T) {
 	s := startService(t, whisper.Config{MinPoW: 1, Confirmations: true})
 	r := dialWaku(t, s, V1, Options{})
-	low := envelope(t, topicA, 50, 60, 0)
+	low := lowEnvelope(t, topicA, 50, 60, 1)
 	r.sendEnvelopes(low)
 	body := r.next(12).body
 	if want := envelopeOtherErrorCode; !containsCode(t, body, uint(want)) {
