@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/statusgate/statusgate/core/whisper"
 )
 
 // waitPeerEvent waits for a peer event of the given kind on n.
@@ -123,8 +125,14 @@ func TestRefNode_sendRawRejectsLowPoW(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Unsealed, nonce 0 has a PoW of 1 or more by chance (13 leading zero bits, one time
+	// in 8,000): take the first nonce below the node's requirement.
+	env, err := whisper.DecodeEnvelope(sealed.Envelope)
+	if err != nil {
+		t.Fatal(err)
+	}
 	n := StartRefNode(t, RefNodeOptions{MinPoW: 1.0})
-	err = n.SendRaw(sealed.Envelope)
+	err = n.SendRaw(powBetween(t, env, 0, 1.0).Bytes())
 	if err == nil {
 		t.Fatal("SendRaw of a PoW-0 envelope to a MinPoW-1.0 node succeeded")
 	}

@@ -100,6 +100,35 @@ func mustSymKey(t *testing.T, name string) *whisper.SymKey {
 	return k
 }
 
+// lowEnvelope is a symmetric envelope of payload on topic (TTL 15 s) whose PoW lies in
+// [min, max): above what its sender requires of its own posts, below the requirement the
+// test has it miss. Sealing to a target (ours and geth's) stops at the first nonce that
+// reaches it, but that nonce overshoots at random: sealed to 0.002, an envelope reaches
+// 0.5 (8 more leading zero bits) one time in 256 and would meet that requirement. The
+// first nonce in range is taken instead.
+func lowEnvelope(t *testing.T, topic whisper.Topic, sym *whisper.SymKey, payload string, min, max float64) *whisper.Envelope {
+	t.Helper()
+	env, err := whisper.Wrap(&whisper.MessageParams{Topic: topic, KeySym: sym, Payload: []byte(payload), TTL: 15})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return powBetween(t, env, min, max)
+}
+
+// powBetween returns env with the first nonce from 0 whose PoW lies in [min, max).
+func powBetween(t *testing.T, env *whisper.Envelope, min, max float64) *whisper.Envelope {
+	t.Helper()
+	for n := uint64(0); ; n++ {
+		e, err := whisper.NewEnvelope(env.Expiry(), env.TTL(), env.Topic(), env.Data(), n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := e.PoW(); p >= min && p < max {
+			return e
+		}
+	}
+}
+
 func subscribeOurs(t *testing.T, n *node.Node, f whisper.Filter) *whisper.Subscription {
 	t.Helper()
 	sub, err := n.Subscribe(f)
@@ -217,7 +246,9 @@ func TestRLPx_powRequirementHonoured(t *testing.T) {
 		}
 		waitUntil(t, "our node to learn geth's PoW", func() bool { return peerInfo(t, ours, gethID).PoW == 0.5 })
 		before := peerInfo(t, ours, gethID).Sent
-		post(t, ours, &whisper.MessageParams{Topic: topic, KeySym: sym, Payload: []byte("low"), PoW: 0.002})
+		if err := ours.Whisper().Send(lowEnvelope(t, topic, sym, "low", 0.002, 0.5)); err != nil {
+			t.Fatal(err)
+		}
 		post(t, ours, &whisper.MessageParams{Topic: topic, KeySym: sym, Payload: []byte("high"), PoW: 0.6})
 		if m := ref.WaitMessage(t, msgTimeout); string(m.Payload) != "high" {
 			t.Fatalf("geth got %q", m.Payload)
@@ -249,13 +280,12 @@ func TestRLPx_powRequirementHonoured(t *testing.T) {
 		}
 		next(t, ourSub) // our own sync
 		before := peerInfo(t, ours, gethID).Received
-		for _, p := range []struct {
-			text string
-			pow  float64
-		}{{"low", 0.002}, {"high", 0.6}} {
-			if _, _, err := ref.Post(SealRequest{Payload: []byte(p.text), Topic: topic, TTL: 15, PoW: p.pow, WorkTime: 5, SymKey: sym.Bytes()}); err != nil {
-				t.Fatal(err)
-			}
+		// Into geth's pool as its own post (geth's Send): above geth's 0.001, below our 0.5.
+		if err := ref.SendRaw(lowEnvelope(t, topic, sym, "low", 0.001, 0.5).Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := ref.Post(SealRequest{Payload: []byte("high"), Topic: topic, TTL: 15, PoW: 0.6, WorkTime: 5, SymKey: sym.Bytes()}); err != nil {
+			t.Fatal(err)
 		}
 		if m := next(t, ourSub); string(m.Payload) != "high" {
 			t.Fatalf("we got %q", m.Payload)
@@ -437,8 +467,8 @@ func TestRLPx_weDisconnectOnLowPoW(t *testing.T) {
 	})
 	srv.AddPeer(enode.MustParse(ref.Enode()))
 	waitRefPeers(t, ref, 1)
-	if _, _, err := ref.Post(SealRequest{Payload: []byte("cheap"), Topic: whisper.TopicFromName("status"), TTL: 15, PoW: 0.002,
-		WorkTime: 5, SymKey: mustSymKey(t, "status").Bytes()}); err != nil {
+	// Into geth's pool as its own post (geth's Send): above geth's 0.001, below our 0.5.
+	if err := ref.SendRaw(lowEnvelope(t, whisper.TopicFromName("status"), mustSymKey(t, "status"), "cheap", 0.001, 0.5).Bytes()); err != nil {
 		t.Fatal(err)
 	}
 	select {
