@@ -64,8 +64,8 @@ connectors:
 	case <-logs.seen:
 	case c := <-code:
 		t.Fatalf("run exited with %d:\n%s", c, logs)
-	case <-time.After(20 * time.Second):
-		t.Fatalf("gateway not running within 20 s:\n%s", logs)
+	case <-time.After(startupTimeout):
+		t.Fatalf("gateway not running within %v:\n%s", startupTimeout, logs)
 	}
 
 	var ready readiness

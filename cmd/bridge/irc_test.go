@@ -64,7 +64,7 @@ connectors:
 		t.Fatal("IRC user did not join")
 	}
 
-	r := startRoute(t, p, dir, admin, apiAddr, 20*time.Second)
+	r := startRoute(t, p, dir, admin, apiAddr, startupTimeout)
 	events := r.events(t) // first, so that nothing is missed
 	r.post(t, `{"user":"alice","name":"Alice","text":"hello **IRC**"}`)
 	select {

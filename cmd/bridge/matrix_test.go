@@ -83,7 +83,7 @@ connectors:
 	writeFileMode(t, p, cfgText(hs.URL(), "\n      as_token: "+toks[1]+"\n      hs_token: "+toks[2]))
 	human := hs.RegisterUser(t, "alice")
 
-	r := startRoute(t, p, data, admin, apiAddr, 60*time.Second)
+	r := startRoute(t, p, data, admin, apiAddr, startupTimeout)
 	// The portal room is #status_status:localhost; the human joins it.
 	resolved, err := human.ResolveAlias(r.ctx, id.RoomAlias("#status_status:localhost"))
 	if err != nil {

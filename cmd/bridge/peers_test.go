@@ -61,7 +61,7 @@ connectors:
     enabled: true
     listen: `+apiAddr+`
 `)
-	r := startRoute(t, p, dir, admin, apiAddr, 60*time.Second)
+	r := startRoute(t, p, dir, admin, apiAddr, startupTimeout)
 	defer r.stop(t)
 
 	var rep peersReport
@@ -138,7 +138,7 @@ connectors:
     enabled: true
     listen: `+apiAddr+`
 `)
-	r := startRoute(t, p, dir, admin, apiAddr, 60*time.Second)
+	r := startRoute(t, p, dir, admin, apiAddr, startupTimeout)
 	defer r.stop(t)
 	want := fmt.Sprintf("envelopes=%d", n)
 	// Finding the mailserver is a topic search (discoveryBound); the catch-up of n

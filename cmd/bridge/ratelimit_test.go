@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestRun_apiRateLimited is issue 15 finding 8 for the api network through bridge run:
@@ -36,7 +35,7 @@ connectors:
     listen: `+apiAddr+`
     rate_limit: {user_burst: 12}
 `)
-	r := startRoute(t, p, dir, admin, apiAddr, 20*time.Second)
+	r := startRoute(t, p, dir, admin, apiAddr, startupTimeout)
 	post := func(i int) int {
 		req, _ := http.NewRequest(http.MethodPost, "http://"+apiAddr+"/v1/channels/status/messages",
 			strings.NewReader(fmt.Sprintf(`{"user":"alice","text":"burst %d","id":"m%d"}`, i, i)))

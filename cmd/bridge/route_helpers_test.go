@@ -25,6 +25,13 @@ type routeRun struct {
 	auth    string // "Bearer <api token>"
 }
 
+// startupTimeout bounds a `bridge run` from its start to /readyz answering 200. Its
+// work is CPU: the store's migrations, the node's keys, each route's chat key (PBKDF2,
+// 65,536 rounds: 2-12 s each under -race at load 20). 20 s was too short under -race at
+// load 18 (TestRun_slackEditsAndDeletesOnlyByAuthor: the store took 4 s to open, and
+// 20 s after the start the gateway was not yet running).
+const startupTimeout = 60 * time.Second
+
 // startRoute runs `bridge init -keys` and `bridge run` on the configuration at p
 // (data under dataDir, admin server on admin, api connector on apiAddr) and waits,
 // up to ready, for /readyz to answer 200.

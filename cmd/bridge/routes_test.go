@@ -91,7 +91,7 @@ http:
 connectors:
   api: {enabled: true, listen: `+apiAddr+`}
 `)
-	r := startRoute(t, p, dir, admin, apiAddr, 20*time.Second)
+	r := startRoute(t, p, dir, admin, apiAddr, startupTimeout)
 	tok, err := os.ReadFile(filepath.Join(dir, "admin.token"))
 	if err != nil {
 		t.Fatal(err)
@@ -226,7 +226,7 @@ connectors:
 
 	// A restart: the route is back and carries messages.
 	r.stop(t)
-	r = startRoute(t, p, dir, admin, apiAddr, 20*time.Second)
+	r = startRoute(t, p, dir, admin, apiAddr, startupTimeout)
 	statusnet.WaitPeer(t, nd, gwEnode.ID()) // the gateway dials its static peer again
 	if !strings.Contains(routes(), `"news"`) {
 		t.Fatalf("after a restart the table is\n%s", routes())

@@ -42,7 +42,7 @@ connectors:
       rate_per_channel: 100
       burst: 100
 `)
-	r := startRoute(t, p, dir, admin, apiAddr, 20*time.Second)
+	r := startRoute(t, p, dir, admin, apiAddr, startupTimeout)
 	events := r.events(t)
 	r.post(t, `{"user":"alice","name":"Alice","text":"hello **Slack** <b>"}`)
 	deadline := time.Now().Add(15 * time.Second)
@@ -99,7 +99,7 @@ connectors:
       api_url: `+fake.APIURL()+`
       channels: [C0STATUS]
 `)
-	r := startRoute(t, p, dir, admin, apiAddr, 20*time.Second)
+	r := startRoute(t, p, dir, admin, apiAddr, startupTimeout)
 	for range 20 {
 		resp, err := http.Post("http://"+events+"/slack/events", "application/json", strings.NewReader(`{"type":"event_callback"}`))
 		if err != nil {
@@ -154,7 +154,7 @@ connectors:
       api_url: `+fake.APIURL()+`
       channels: [C0STATUS]
 `)
-	r := startRoute(t, p, dir, admin, apiAddr, 20*time.Second)
+	r := startRoute(t, p, dir, admin, apiAddr, startupTimeout)
 	events := r.events(t)
 	ts, _ := fake.Post("C0STATUS", "U0CAROL", "I will pay you 5 EUR", "")
 	orig := r.nextEvent(t, events, 15*time.Second)
