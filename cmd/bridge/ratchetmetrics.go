@@ -33,6 +33,12 @@ var (
 	descRatchetRefused = prometheus.NewDesc("statusgate_ratchet_work_refused_total",
 		"Work remote input asked for beyond the budgets (docs/security.md): x3dh sessions refused, bundles not stored, "+
 			"new negotiated secrets deferred.", []string{"work"}, nil)
+	descRatchetDeferred = prometheus.NewDesc("statusgate_ratchet_deferred_total",
+		"X3DH messages the work budgets refused, by outcome: deferred (kept for a retry), retried (processed once the budgets "+
+			"allowed), dropped (by the queue's overflow policy, drop-oldest-of-the-largest-sender, or too large to keep).",
+		[]string{"outcome"}, nil)
+	descRatchetDeferredQueued = prometheus.NewDesc("statusgate_ratchet_deferred_queued",
+		"X3DH messages kept now until the work budgets allow them.", nil, nil)
 	descRatchetTopicKeys = prometheus.NewDesc("statusgate_ratchet_topic_keys_derived_total",
 		"Negotiated-topic keys derived (PBKDF2).", nil, nil)
 	descRatchetPeers = prometheus.NewDesc("statusgate_ratchet_peers_evicted_total",
@@ -42,7 +48,8 @@ var (
 
 func (c ratchetCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRatchetIdentities, descRatchetSessions, descRatchetEncrypted, descRatchetDecrypted,
-		descRatchetFailures, descRatchetBundles, descRatchetRefused, descRatchetTopicKeys, descRatchetPeers} {
+		descRatchetFailures, descRatchetBundles, descRatchetRefused, descRatchetDeferred, descRatchetDeferredQueued,
+		descRatchetTopicKeys, descRatchetPeers} {
 		ch <- d
 	}
 }
@@ -76,6 +83,10 @@ func (c ratchetCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descRatchetRefused, s.RefusedX3DH, ratchet.WorkX3DH.String())
 	counter(descRatchetRefused, s.RefusedBundles, ratchet.WorkBundle.String())
 	counter(descRatchetRefused, s.DeferredSecrets, ratchet.WorkSecret.String())
+	counter(descRatchetDeferred, s.Deferred, "deferred")
+	counter(descRatchetDeferred, s.DeferredRetried, "retried")
+	counter(descRatchetDeferred, s.DeferredDropped, "dropped")
+	gauge(descRatchetDeferredQueued, s.DeferredQueued)
 	counter(descRatchetTopicKeys, s.TopicKeysDerived)
 	counter(descRatchetPeers, s.PeersEvicted, "evicted")
 	counter(descRatchetPeers, s.PeersRefused, "refused")

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/prometheus/client_golang/prometheus"
@@ -124,4 +127,66 @@ func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// TestRatchetCollector_deferred: an X3DH message the work budgets refused is counted
+// as deferred and kept (the gauge), then as retried once the budget refilled.
+func TestRatchetCollector_deferred(t *testing.T) {
+	ctx := context.Background()
+	open := func(name string) *store.Store {
+		st, err := store.Open(ctx, store.Config{Path: filepath.Join(t.TempDir(), name+".db")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	now := time.Unix(1_700_000_000, 0)
+	ours := status.NewRatchetPool(open("ours"), ratchet.Config{WorkBurst: 2, WorkPerMinute: 2, Clock: func() time.Time { return now }})
+	aliceKey, _ := crypto.ToECDSA(crypto.Keccak256([]byte("alice")))
+	alice, err := ours.Get(ctx, aliceKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := alice.Bundle(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs := status.NewRatchetPool(open("theirs"), ratchet.Config{})
+	for i, wantErr := range []error{nil, ratchet.ErrDeferred} {
+		k, _ := crypto.ToECDSA(crypto.Keccak256([]byte(fmt.Sprint("stranger ", i))))
+		r, err := theirs.Get(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.HandleBundle(ctx, alice.PublicKey(), b); err != nil {
+			t.Fatal(err)
+		}
+		out, err := r.Encrypt(ctx, alice.PublicKey(), []byte("hi"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := alice.Receive(ctx, k.Public().(*ecdsa.PublicKey), out.Payload); !errors.Is(err, wantErr) {
+			t.Fatalf("stranger %d: %v, want %v", i, err, wantErr)
+		}
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(ratchetCollector{pool: ours})
+	check := func(want map[string]float64) {
+		t.Helper()
+		got := gather(t, reg)
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("%s = %v, want %v", k, got[k], v)
+			}
+		}
+	}
+	check(map[string]float64{`statusgate_ratchet_deferred_total{outcome="deferred"}`: 1, `statusgate_ratchet_deferred_total{outcome="retried"}`: 0,
+		"statusgate_ratchet_deferred_queued": 1})
+	now = now.Add(time.Minute)
+	if rs := alice.Retry(ctx); len(rs) != 1 || rs[0].Err != nil || string(rs[0].In.Payload) != "hi" {
+		t.Fatalf("retry: %+v", rs)
+	}
+	check(map[string]float64{`statusgate_ratchet_deferred_total{outcome="deferred"}`: 1, `statusgate_ratchet_deferred_total{outcome="retried"}`: 1,
+		`statusgate_ratchet_deferred_total{outcome="dropped"}`: 0, "statusgate_ratchet_deferred_queued": 0})
 }

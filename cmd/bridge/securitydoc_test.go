@@ -134,6 +134,10 @@ func TestSecurityDoc_limitsMatchCode(t *testing.T) {
 		"our replaced signed prekeys (`ratchet.DefaultPrekeysKept`, `DefaultPrekeyRetention`; replaced at most every 24 h)": {
 			"the newest " + fmtInt(ratchet.DefaultPrekeysKept) + " whatever their age",
 			fmt.Sprintf("%d days after replaced", ratchet.DefaultPrekeyRetention/(24*time.Hour))},
+		"X3DH messages kept while the work budgets are spent (`ratchet.DefaultDeferredMessages`, `DefaultDeferredBytes`, `DefaultDeferredPerSender`)": {
+			fmtInt(ratchet.DefaultDeferredMessages) + " messages, " + fmtSize(ratchet.DefaultDeferredBytes) + "; " +
+				fmtInt(ratchet.DefaultDeferredPerSender) + " messages and " +
+				fmtSize(ratchet.DefaultDeferredBytes*ratchet.DefaultDeferredPerSender/ratchet.DefaultDeferredMessages) + " per sender"},
 		"the same work, all senders (`ratchet.DefaultWorkPerMinute`, `DefaultWorkBurst`)": {
 			fmtInt(ratchet.DefaultWorkPerMinute) + " a minute, burst " + fmtInt(ratchet.DefaultWorkBurst)},
 		"new negotiated secrets, each a topic key to derive (PBKDF2) (`ratchet.DefaultNewSecretsPerMinute`, `DefaultNewSecretsBurst`)": {

@@ -145,7 +145,7 @@ func (r *Ratchet) Bundle(ctx context.Context) (*protobuf.Bundle, error) {
 func (r *Ratchet) HandleBundle(ctx context.Context, signer *ecdsa.PublicKey, b *protobuf.Bundle) ([]string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	added, err := r.handleBundle(ctx, signer, b)
+	added, _, err := r.handleBundle(ctx, signer, b)
 	if err != nil {
 		r.stats.countDrop(err)
 		r.log.Debug("ratchet bundle dropped", "err", err)
@@ -153,13 +153,15 @@ func (r *Ratchet) HandleBundle(ctx context.Context, signer *ecdsa.PublicKey, b *
 	return added, err
 }
 
-func (r *Ratchet) handleBundle(ctx context.Context, signer *ecdsa.PublicKey, b *protobuf.Bundle) ([]string, error) {
+// handleBundle is HandleBundle under r.mu; refused reports that the work budget
+// refused to store it (work.go).
+func (r *Ratchet) handleBundle(ctx context.Context, signer *ecdsa.PublicKey, b *protobuf.Bundle) (added []string, refused bool, err error) {
 	identity, err := VerifyBundle(b)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if !sameKey(identity, signer) {
-		return nil, fmt.Errorf("bundle of %x in a message signed by %x: %w",
+		return nil, false, fmt.Errorf("bundle of %x in a message signed by %x: %w",
 			b.GetIdentity()[:4], crypto.CompressPubkey(signer)[:4], ErrBundleSigner)
 	}
 	r.stats.bundles.Add(1)
@@ -176,16 +178,15 @@ func (r *Ratchet) handleBundle(ctx context.Context, signer *ecdsa.PublicKey, b *
 		return r.allowWork(b.GetIdentity(), WorkBundle)
 	}
 	if !r.peerFresh(b.GetIdentity()) && !charge() {
-		return nil, nil // verified, not stored: the sender's later bundles are
+		return nil, true, nil // verified, not stored: the sender's later bundles are
 	}
 	if kept, err := r.usePeer(ctx, b.GetIdentity(), false, true); err != nil || !kept {
-		return nil, err // not kept: verified, not stored (MaxPeers, every kept peer pinned)
+		return nil, false, err // not kept: verified, not stored (MaxPeers, every kept peer pinned)
 	}
 	known, err := r.devicesOf(ctx, b.GetIdentity())
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	var added []string
 	for id, spk := range b.GetSignedPreKeys() {
 		if ours && id == r.cfg.InstallationID {
 			continue
@@ -218,10 +219,10 @@ func (r *Ratchet) handleBundle(ctx context.Context, signer *ecdsa.PublicKey, b *
 			d.ProtocolVersion = prev.ProtocolVersion // status-go keeps the highest version seen
 		}
 		if !charge() {
-			return added, nil
+			return added, true, nil
 		}
 		if err := r.saveDevice(ctx, d); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		r.stats.devicesSaved.Add(1)
 		if prev == nil {
@@ -236,7 +237,7 @@ func (r *Ratchet) handleBundle(ctx context.Context, signer *ecdsa.PublicKey, b *
 	if ours {
 		r.ownLoaded, r.cache.bundle = false, nil
 	}
-	return added, nil
+	return added, false, nil
 }
 
 // Installations returns the known installations of identity (our own other installations

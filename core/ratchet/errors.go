@@ -39,8 +39,13 @@ var (
 	// ErrNoKeyHeader: a direct message with neither X3DH, DR nor DH header.
 	ErrNoKeyHeader = errors.New("direct message without key header")
 	// ErrWorkRefused: the message would make us start an X3DH session beyond the
-	// sender's or the global work budget (work.go); the sender's next message starts it.
+	// sender's or the global work budget (work.go); alone, the message was dropped (too
+	// large to keep); with ErrDeferred, it was kept.
 	ErrWorkRefused = errors.New("work budget spent")
+	// ErrDeferred: a message refused by the work budgets (the error wraps
+	// ErrWorkRefused too) was kept, and a later Retry processes it (defer.go). Not a
+	// drop: nothing is counted under a drop reason.
+	ErrDeferred = errors.New("deferred until the work budget allows")
 
 	// ErrNoInstallations: a message to ourselves with no other enabled installation.
 	ErrNoInstallations = errors.New("no paired installation to send to")

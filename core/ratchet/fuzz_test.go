@@ -11,11 +11,13 @@ import (
 	"github.com/statusgate/statusgate/core/ratchet/protobuf"
 )
 
-// sentinels are the errors Receive may return for bad input.
+// sentinels are the errors Receive may return for bad input, and ErrWorkRefused (with
+// or without ErrDeferred): a fuzzer minting X3DH sessions spends the work budget.
 var sentinels = []error{
 	ratchet.ErrNotProtocolMessage, ratchet.ErrMalformed, ratchet.ErrBundleSignature, ratchet.ErrBundleSigner,
 	ratchet.ErrTooManyInstallations, ratchet.ErrTooManyBundles, ratchet.ErrUnknownPrekey, ratchet.ErrSessionNotFound,
 	ratchet.ErrReplay, ratchet.ErrTooManySkipped, ratchet.ErrDecrypt, ratchet.ErrNoKeyHeader, ratchet.ErrUnknownInstallation,
+	ratchet.ErrWorkRefused,
 }
 
 func checkSentinel(t *testing.T, err error) {

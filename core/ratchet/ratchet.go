@@ -126,6 +126,12 @@ type Config struct {
 	SenderWorkPerMinute, SenderWorkBurst int
 	WorkPerMinute, WorkBurst             int
 	NewSecretsPerMinute, NewSecretsBurst int
+	// Bounds of the queue of X3DH messages the work budgets refused, kept for Retry
+	// (defer.go): DeferredMessages messages (default 1024) and DeferredBytes bytes
+	// (default 4 MiB) for all senders; one sender at most DeferredPerSender messages
+	// (default 16) and the same share of the bytes. Overflow policy:
+	// drop-oldest-of-the-largest-sender, counted in Stats.DeferredDropped.
+	DeferredMessages, DeferredBytes, DeferredPerSender int
 
 	// Clock is the time source (default time.Now).
 	Clock func() time.Time
@@ -173,11 +179,14 @@ func (c Config) withDefaults() Config {
 		{&c.SenderWorkPerMinute, DefaultSenderWorkPerMinute}, {&c.SenderWorkBurst, DefaultSenderWorkBurst},
 		{&c.WorkPerMinute, DefaultWorkPerMinute}, {&c.WorkBurst, DefaultWorkBurst},
 		{&c.NewSecretsPerMinute, DefaultNewSecretsPerMinute}, {&c.NewSecretsBurst, DefaultNewSecretsBurst},
+		{&c.DeferredMessages, DefaultDeferredMessages}, {&c.DeferredBytes, DefaultDeferredBytes},
+		{&c.DeferredPerSender, DefaultDeferredPerSender},
 	} {
 		if *d.v == 0 {
 			*d.v = d.def
 		}
 	}
+	c.DeferredPerSender = min(c.DeferredPerSender, c.DeferredMessages) // a share, at most the whole
 	if c.Clock == nil {
 		c.Clock = time.Now
 	}
@@ -201,7 +210,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ratchet.store: nil: %w", ErrConfig)
 	case c.MaxSkip < 0, c.MaxKeep < 0, c.PrekeysKept < 0, c.MaxMessageKeysPerSession < 0, c.MaxPeers < 0, c.OldChains < 0,
 		c.SenderWorkPerMinute < 0, c.SenderWorkBurst < 0, c.WorkPerMinute < 0, c.WorkBurst < 0,
-		c.NewSecretsPerMinute < 0, c.NewSecretsBurst < 0:
+		c.NewSecretsPerMinute < 0, c.NewSecretsBurst < 0, c.DeferredMessages < 0, c.DeferredBytes < 0, c.DeferredPerSender < 0:
 		return fmt.Errorf("ratchet limits must not be negative: %w", ErrConfig)
 	case c.BundleRefresh < 0, c.BundleBackInterval < 0, c.ContactCodeInterval < 0:
 		return fmt.Errorf("ratchet intervals must not be negative: %w", ErrConfig)
@@ -237,8 +246,11 @@ type Ratchet struct {
 	// secrets of evicted peers until the next Receive or Encrypt reports them.
 	peers   map[string]peerMark
 	evicted []*Secret
-	// budgets bound the work remote input makes us do (work.go).
-	budgets budgets
+	// budgets bound the work remote input makes us do (work.go); deferred keeps the
+	// X3DH messages they refused (defer.go); retrying is set while Retry processes one.
+	budgets  budgets
+	deferred deferQueue
+	retrying bool
 	// symKeys derives and keeps negotiated-topic keys (its own lock).
 	symKeys *symKeys
 }
@@ -261,6 +273,7 @@ func New(cfg Config) (*Ratchet, error) {
 		cache:        newCache(),
 		peers:        map[string]peerMark{},
 		budgets:      newBudgets(cfg),
+		deferred:     newDeferQueue(),
 	}
 	r.symKeys = &symKeys{cache: newLRU[*whisper.SymKey](symKeyCacheEntries), derived: func() { r.stats.topicKeys.Add(1) }}
 	return r, nil

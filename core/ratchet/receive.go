@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/statusgate/statusgate/core/ratchet/protobuf"
+	"github.com/statusgate/statusgate/core/whisper"
 )
 
 // Kind is what a received ProtocolMessage turned out to be.
@@ -112,29 +113,61 @@ func DecodeProtocolMessage(b []byte) (*protobuf.ProtocolMessage, error) {
 // the sender); a session and its keys are committed only when decryption succeeds. The
 // message key of a decrypted Double Ratchet message stays stored until Processed is
 // called with in.Receipt. On error the Incoming is nil, except for ErrUnknownPrekey,
-// where it may carry a Reply (our current bundle) to send.
+// where it may carry a Reply (our current bundle) to send. An X3DH message the work
+// budgets refuse is kept (ErrDeferred, defer.go) and processed by a later Retry.
 func (r *Ratchet) Receive(ctx context.Context, from *ecdsa.PublicKey, payload []byte) (*Incoming, error) {
-	pm, err := DecodeProtocolMessage(payload)
+	return r.ReceiveEnvelope(ctx, &whisper.ReceivedMessage{Src: from, Payload: payload})
+}
+
+// ReceiveEnvelope is Receive for a message as Whisper delivered it (rm.Src the signer,
+// rm.Payload the ProtocolMessage): a message deferred keeps what Retry hands back of rm
+// (Retried.Msg: the envelope's hash and times).
+func (r *Ratchet) ReceiveEnvelope(ctx context.Context, rm *whisper.ReceivedMessage) (*Incoming, error) {
+	pm, err := DecodeProtocolMessage(rm.Payload)
 	if err != nil {
-		r.drop(from, err)
+		r.drop(rm.Src, err)
 		return nil, err
 	}
-	return r.ReceiveMessage(ctx, from, pm)
+	return r.receiveMessage(ctx, rm, pm)
 }
 
 // ReceiveMessage is Receive for an already decoded ProtocolMessage.
 func (r *Ratchet) ReceiveMessage(ctx context.Context, from *ecdsa.PublicKey, pm *protobuf.ProtocolMessage) (*Incoming, error) {
+	return r.receiveMessage(ctx, &whisper.ReceivedMessage{Src: from}, pm)
+}
+
+func (r *Ratchet) receiveMessage(ctx context.Context, rm *whisper.ReceivedMessage, pm *protobuf.ProtocolMessage) (*Incoming, error) {
 	r.mu.Lock()
-	in, err := r.receive(ctx, from, pm)
+	var st recvState
+	in, err := r.receive(ctx, rm.Src, pm, &st)
 	if err == nil {
 		in.Evicted = r.takeEvicted()
+	} else if st.deferrable(err) {
+		err = r.deferMessage(rm, pm, &st, err)
 	}
 	r.mu.Unlock()
 	if err != nil {
-		r.drop(from, err)
+		if !errors.Is(err, ErrDeferred) {
+			r.drop(rm.Src, err)
+		}
 		return in, err // nil, or only a Reply to send (ErrUnknownPrekey)
 	}
 	return in, nil
+}
+
+// recvState is what receive learned that a deferral needs.
+type recvState struct {
+	// copyKey and copy: our copy of a direct message and its direct_message key.
+	copyKey string
+	copy    *protobuf.DirectMessageProtocol
+	// bundleRefused: the work budget refused to store a bundle of the message.
+	bundleRefused bool
+}
+
+// deferrable reports whether err is a refusal by the work budgets of a direct message
+// that passed every cheap check (defer.go).
+func (st *recvState) deferrable(err error) bool {
+	return st.copy != nil && errors.Is(err, ErrWorkRefused) && !errors.Is(err, ErrDeferred)
 }
 
 func (r *Ratchet) drop(from *ecdsa.PublicKey, err error) {
@@ -146,8 +179,8 @@ func (r *Ratchet) drop(from *ecdsa.PublicKey, err error) {
 	r.log.Debug("ratchet message dropped", "sender", sender, "err", err)
 }
 
-// receive is Receive under r.mu.
-func (r *Ratchet) receive(ctx context.Context, from *ecdsa.PublicKey, pm *protobuf.ProtocolMessage) (*Incoming, error) {
+// receive is Receive under r.mu; st records what a deferral needs.
+func (r *Ratchet) receive(ctx context.Context, from *ecdsa.PublicKey, pm *protobuf.ProtocolMessage, st *recvState) (*Incoming, error) {
 	if !validPublic(from) {
 		return nil, fmt.Errorf("sender key: %w", ErrMalformed)
 	}
@@ -173,20 +206,24 @@ func (r *Ratchet) receive(ctx context.Context, from *ecdsa.PublicKey, pm *protob
 	dm := pm.GetDirectMessage()
 	var msg *protobuf.DirectMessageProtocol
 	if len(dm) > 0 {
-		if msg = dm[r.cfg.InstallationID]; msg == nil {
-			msg = dm[noInstallationID]
+		key := r.cfg.InstallationID
+		if msg = dm[key]; msg == nil {
+			key = noInstallationID
+			msg = dm[key]
 		}
 		if msg != nil {
 			if err := checkDirect(msg); err != nil {
 				return nil, err
 			}
+			st.copyKey, st.copy = key, msg
 		}
 	}
 	for _, b := range pm.GetBundles() {
-		added, err := r.handleBundle(ctx, from, b)
+		added, refused, err := r.handleBundle(ctx, from, b)
 		if err != nil {
 			return nil, err
 		}
+		st.bundleRefused = st.bundleRefused || refused
 		in.NewInstallations = append(in.NewInstallations, added...)
 	}
 	switch {
@@ -216,6 +253,11 @@ func (r *Ratchet) receive(ctx context.Context, from *ecdsa.PublicKey, pm *protob
 		return nil, fmt.Errorf("sender installation: %w", err)
 	}
 	if err := r.decrypt(ctx, from, inst, msg, in); err != nil {
+		if st.bundleRefused && errors.Is(err, ErrUnknownInstallation) {
+			// The installation is unknown because the budget refused to store the
+			// bundle this very message carried: the work was refused, not the message.
+			return nil, fmt.Errorf("x3dh from installation %.40q, its bundle not stored: %w", inst, ErrWorkRefused)
+		}
 		if errors.Is(err, ErrUnknownPrekey) {
 			// The sender started a session from a bundle of ours we no longer hold
 			// (beyond the PrekeysKept newest replaced ones and PrekeyRetention): our current bundle in answer,
@@ -488,6 +530,18 @@ func olderChain(st State, dh []byte) bool {
 // succeeds. Caller holds r.mu.
 func (r *Ratchet) acceptSession(ctx context.Context, from *ecdsa.PublicKey, peer []byte, inst string, m *protobuf.DirectMessageProtocol, retire int64, in *Incoming) error {
 	x, h := m.GetX3DHHeader(), m.GetDRHeader()
+	// The cheap checks first (store reads, sizes): what fails them costs no budget and
+	// is never deferred.
+	p, ok, err := r.cfg.Store.PrekeyByPublic(ctx, r.owner, x.GetId())
+	if err != nil {
+		return storeErr("read prekey", err)
+	}
+	if !ok {
+		return fmt.Errorf("x3dh header names prekey %x: %w", x.GetId()[:4], ErrUnknownPrekey)
+	}
+	if uint64(h.GetN()) > uint64(r.cfg.MaxSkip) || uint64(h.GetPn()) > uint64(r.cfg.MaxSkip) {
+		return fmt.Errorf("first message %d after %d: %w", h.GetN(), h.GetPn(), ErrTooManySkipped)
+	}
 	devices, err := r.devicesOf(ctx, peer)
 	if err != nil {
 		return err
@@ -497,13 +551,6 @@ func (r *Ratchet) acceptSession(ctx context.Context, from *ecdsa.PublicKey, peer
 	}
 	if !r.allowWork(peer, WorkX3DH) {
 		return fmt.Errorf("x3dh session from installation %.40q: %w", inst, ErrWorkRefused)
-	}
-	p, ok, err := r.cfg.Store.PrekeyByPublic(ctx, r.owner, x.GetId())
-	if err != nil {
-		return storeErr("read prekey", err)
-	}
-	if !ok {
-		return fmt.Errorf("x3dh header names prekey %x: %w", x.GetId()[:4], ErrUnknownPrekey)
 	}
 	prekey, err := scalarKey(p.Private)
 	if err != nil {
@@ -518,9 +565,6 @@ func (r *Ratchet) acceptSession(ctx context.Context, from *ecdsa.PublicKey, peer
 		return err
 	}
 	msg := dr.Message{Header: dr.MessageHeader{DH: h.GetKey(), N: h.GetN(), PN: h.GetPn()}, Ciphertext: m.GetPayload()}
-	if uint64(msg.Header.N) > uint64(r.cfg.MaxSkip) || uint64(msg.Header.PN) > uint64(r.cfg.MaxSkip) {
-		return fmt.Errorf("first message %d after %d: %w", msg.Header.N, msg.Header.PN, ErrTooManySkipped)
-	}
 	st := newStep(ctx, r.cfg.Store, 0, nil)
 	sess, err := r.responderSession(st, sk, dhPair{prv: p.Private, pub: p.Public})
 	if err != nil {

@@ -63,6 +63,15 @@ type Stats struct {
 	RefusedX3DH     uint64
 	RefusedBundles  uint64
 	DeferredSecrets uint64
+	// Deferred counts X3DH messages kept because the work budgets refused them
+	// (defer.go), DeferredRetried those a Retry then processed (delivered, or dropped
+	// under their reason), DeferredDropped those dropped by the queue's overflow policy
+	// (drop-oldest-of-the-largest-sender) or too large to keep; DeferredQueued is how
+	// many are kept now (a gauge).
+	Deferred        uint64
+	DeferredRetried uint64
+	DeferredDropped uint64
+	DeferredQueued  uint64
 	// PrekeysPruned counts our signed prekeys deleted (beyond PrekeysKept and
 	// PrekeyRetention).
 	PrekeysPruned uint64
@@ -80,6 +89,7 @@ type counters struct {
 	peersEvicted, peersRefused                                    atomic.Uint64
 	refused                                                       [numWork]atomic.Uint64
 	topicKeys, bundles, prekeysPruned                             atomic.Uint64
+	deferred, deferredRetried, deferredDropped                    atomic.Uint64
 }
 
 // dropReasons are the sentinels counted as drops, in Stats order.
@@ -123,6 +133,8 @@ func (r *Ratchet) Stats() Stats {
 		DevicesSaved: c.devicesSaved.Load(), DevicesEvicted: c.devicesEvicted.Load(),
 		PeersEvicted: c.peersEvicted.Load(), PeersRefused: c.peersRefused.Load(),
 		RefusedX3DH: c.refused[WorkX3DH].Load(), RefusedBundles: c.refused[WorkBundle].Load(), DeferredSecrets: c.refused[WorkSecret].Load(),
+		Deferred: c.deferred.Load(), DeferredRetried: c.deferredRetried.Load(), DeferredDropped: c.deferredDropped.Load(),
+		DeferredQueued:   uint64(max(r.deferred.queued.Load(), 0)),
 		TopicKeysDerived: c.topicKeys.Load(), BundlesReceived: c.bundles.Load(), PrekeysPruned: c.prekeysPruned.Load(),
 	}
 }

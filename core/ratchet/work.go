@@ -26,11 +26,13 @@ import (
 //     retired) for every new ephemeral key a known installation sends, and the rows a
 //     bundle makes us write (a new identity admitted, maybe another evicted, its
 //     installations saved): the per-sender and global work budgets (SenderWorkPerMinute,
-//     SenderWorkBurst; WorkPerMinute, WorkBurst). Overflow policy: refused. An X3DH
-//     message over budget is dropped (ErrWorkRefused; honest peers repeat the X3DH
-//     header until we answer, so their next message starts the session, and the key of
-//     the refused one is derived then as a skipped key); a bundle over budget is
-//     verified and not stored, and the message goes on (its DH copy still decrypts).
+//     SenderWorkBurst; WorkPerMinute, WorkBurst). Overflow policy: deferred. An X3DH
+//     message over budget (or whose installation is unknown because the budget
+//     refused to store the bundle it carried) is kept in the bounded deferred queue
+//     (defer.go: ErrDeferred) and processed by Retry once the budgets allow; if the
+//     peer's next message starts the session first, the kept one decrypts then with
+//     its skipped key. A bundle over budget is verified and not stored, and the
+//     message goes on (its DH copy still decrypts).
 //   - the derived negotiated-topic keys are kept in a bounded LRU (symKeyCacheEntries),
 //     so that a peer we talk to is not derived again at every message we send it.
 //
@@ -162,11 +164,23 @@ func (r *Ratchet) allowWork(peer []byte, w Work) bool {
 			b.global.AllowN(now, 1)
 		}
 	}
-	if !ok {
+	if !ok && !r.retrying { // a retry refused again was counted when it came
 		r.stats.refused[w].Add(1)
 		r.log.Debug("ratchet work refused: budget spent", "work", w.String(), "peer", fmt.Sprintf("%x", peer[:min(len(peer), 6)]))
 	}
 	return ok
+}
+
+// workAvailable returns the tokens the global budget and peer's (compressed key) hold
+// now, without spending any. Caller holds r.mu.
+func (r *Ratchet) workAvailable(peer []byte) (global, sender float64) {
+	now := r.cfg.Clock()
+	b := &r.budgets
+	sender = float64(b.burst) // a sender without a bucket starts with a full one
+	if l, ok := b.senders.get(string(peer)); ok {
+		sender = l.TokensAt(now)
+	}
+	return b.global.TokensAt(now), sender
 }
 
 // symKeys derives negotiated-topic keys (PBKDF2) and keeps the last symKeyCacheEntries.

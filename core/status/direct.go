@@ -226,23 +226,46 @@ func (d *Direct) receiveLoop() {
 			close(cv.out)
 		}
 	}()
+	// The X3DH messages the Ratchet's work budgets deferred are processed here too,
+	// between received ones, when a tick finds the budgets refilled (ratchet.Retry).
+	retry := time.NewTicker(d.c.cfg.RetryTick)
+	defer retry.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case rm := <-d.in:
-			m, to, receipt := d.accept(ctx, rm)
-			if m != nil {
-				d.c.count(func(s *Stats) { s.Delivered++ })
-				select {
-				case to <- m:
-				case <-ctx.Done():
-					return // the message key stays stored and it is not marked seen: not processed
+			if !d.deliver(d.receive(ctx, rm)) {
+				return
+			}
+		case <-retry.C:
+			if d.r.Deferred() == 0 {
+				continue
+			}
+			for _, r := range d.r.Retry(ctx) {
+				if !d.deliver(d.accept(ctx, r.Msg, r.In, r.Err)) {
+					return
 				}
 			}
-			d.processed(ctx, m, receipt)
 		}
 	}
+}
+
+// deliver hands over what accept returned and finishes it; false when the Direct
+// ended first (the message key stays stored and it is not marked seen: not processed).
+// Run by the receive loop.
+func (d *Direct) deliver(m *Message, to chan<- *Message, receipt ratchet.Receipt) bool {
+	ctx := d.ctx
+	if m != nil {
+		d.c.count(func(s *Stats) { s.Delivered++ })
+		select {
+		case to <- m:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	d.processed(ctx, m, receipt)
+	return true
 }
 
 // processed finishes a message once it was handed over (or dropped): it marks it seen
@@ -263,17 +286,31 @@ func (d *Direct) processed(ctx context.Context, m *Message, receipt ratchet.Rece
 	}
 }
 
-// accept runs one received envelope through the secure transport and the 1:1 rules. It
+// receive runs one received envelope through the secure transport and accept.
+func (d *Direct) receive(ctx context.Context, rm *whisper.ReceivedMessage) (*Message, chan<- *Message, ratchet.Receipt) {
+	if rm.Src == nil {
+		return d.accept(ctx, rm, nil, nil)
+	}
+	in, err := d.r.ReceiveEnvelope(ctx, rm)
+	return d.accept(ctx, rm, in, err)
+}
+
+// accept applies the 1:1 rules to what the secure transport made of one received
+// envelope (in, err: ReceiveEnvelope's, or a deferred message's Retry outcome). It
 // returns the message to deliver and where, or nil (counted and logged), and the
 // receipt of the message key to delete once that is done.
-func (d *Direct) accept(ctx context.Context, rm *whisper.ReceivedMessage) (*Message, chan<- *Message, ratchet.Receipt) {
+func (d *Direct) accept(ctx context.Context, rm *whisper.ReceivedMessage, in *ratchet.Incoming, err error) (*Message, chan<- *Message, ratchet.Receipt) {
 	c := d.c
 	const where = "direct"
 	if rm.Src == nil {
 		c.drop(where, DropUnsigned, nil, rm.EnvelopeHash[:])
 		return nil, nil, ratchet.Receipt{}
 	}
-	in, err := d.r.Receive(ctx, rm.Src, rm.Payload)
+	if errors.Is(err, ratchet.ErrDeferred) {
+		// Kept by the Ratchet until its work budgets allow: a later Retry hands it back.
+		c.log.Debug("status direct message deferred", "hash", rm.EnvelopeHash, "err", err)
+		return nil, nil, ratchet.Receipt{}
+	}
 	if err != nil {
 		c.drop(where, DropRatchet, err, rm.EnvelopeHash[:])
 		if in != nil && in.Reply != nil { // our current bundle, to a peer that used an expired one

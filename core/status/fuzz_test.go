@@ -144,7 +144,7 @@ func FuzzDirectAccept(f *testing.F) {
 	f.Add([]byte{})
 	d := &Direct{c: c, as: bob, r: rb, ctx: ctx, convs: map[string]*Conversation{}, clocks: map[string]*chat.Clock{}, seen: newDedupe(64)}
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		m, _, receipt := d.accept(ctx, &whisper.ReceivedMessage{Payload: payload, Src: &alice.PublicKey, Sent: uint32(time.Now().Unix())})
+		m, _, receipt := d.receive(ctx, &whisper.ReceivedMessage{Payload: payload, Src: &alice.PublicKey, Sent: uint32(time.Now().Unix())})
 		d.processed(ctx, m, receipt)
 		if m == nil {
 			return

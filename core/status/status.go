@@ -67,6 +67,11 @@ type Config struct {
 	// (the Ratchet's ContactCodeInterval, 6 h, decides). Default 120 s, status-go's
 	// publisher tick.
 	ContactCodeTick time.Duration
+	// RetryTick is how often a Direct's receive loop asks its Ratchet to process the
+	// X3DH messages the work budgets deferred (ratchet.Ratchet.Retry; the budgets
+	// refill on the Ratchet's clock, and a tick with nothing kept costs a lock). Default
+	// 1 s.
+	RetryTick time.Duration
 	// Identity is the key whose Ratchet stores the bundles learned from public chats
 	// (the gateway's own key), so that a first 1:1 message to their authors uses X3DH.
 	// Default none: those bundles are verified, not stored.
@@ -101,6 +106,9 @@ func (c Config) withDefaults() Config {
 	if c.ContactCodeTick == 0 {
 		c.ContactCodeTick = 120 * time.Second
 	}
+	if c.RetryTick == 0 {
+		c.RetryTick = time.Second
+	}
 	if c.History.Window == 0 {
 		c.History.Window = DefaultHistoryWindow
 	}
@@ -119,8 +127,8 @@ func (c Config) Validate() error {
 	if c.PoW < 0 || c.PoW > MaxPoW {
 		return fmt.Errorf("pow: %v is outside [0, %v]", c.PoW, MaxPoW)
 	}
-	if c.Buffer < 0 || c.DedupeWindow < 0 || c.ContactCodeTick < 0 {
-		return errors.New("buffer, dedupe_window and contact_code_tick must not be negative")
+	if c.Buffer < 0 || c.DedupeWindow < 0 || c.ContactCodeTick < 0 || c.RetryTick < 0 {
+		return errors.New("buffer, dedupe_window, contact_code_tick and retry_tick must not be negative")
 	}
 	if c.History.Window < 0 || c.History.OutageMargin < 0 {
 		return errors.New("history window and outage margin must not be negative")
