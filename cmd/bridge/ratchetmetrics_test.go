@@ -22,14 +22,7 @@ import (
 // garbage payload and a replay, each counted where it belongs.
 func TestRatchetCollector(t *testing.T) {
 	ctx := context.Background()
-	open := func(name string) *store.Store {
-		st, err := store.Open(ctx, store.Config{Path: filepath.Join(t.TempDir(), name+".db")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}
+	open := func(name string) *store.Store { return ratchetStore(t, name) }
 	ours := status.NewRatchetPool(open("ours"), ratchet.Config{})
 	aliceKey, _ := crypto.ToECDSA(crypto.Keccak256([]byte("alice")))
 	bobKey, _ := crypto.ToECDSA(crypto.Keccak256([]byte("bob")))
@@ -97,6 +90,17 @@ func TestRatchetCollector(t *testing.T) {
 	}
 }
 
+// ratchetStore opens a fresh SQLite store named name in the test's directory.
+func ratchetStore(t *testing.T, name string) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), store.Config{Path: filepath.Join(t.TempDir(), name+".db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
 // gather returns every sample of reg by name and labels, as the text format writes them.
 func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	t.Helper()
@@ -133,14 +137,7 @@ func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 // as deferred and kept (the gauge), then as retried once the budget refilled.
 func TestRatchetCollector_deferred(t *testing.T) {
 	ctx := context.Background()
-	open := func(name string) *store.Store {
-		st, err := store.Open(ctx, store.Config{Path: filepath.Join(t.TempDir(), name+".db")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		return st
-	}
+	open := func(name string) *store.Store { return ratchetStore(t, name) }
 	now := time.Unix(1_700_000_000, 0)
 	ours := status.NewRatchetPool(open("ours"), ratchet.Config{WorkBurst: 2, WorkPerMinute: 2, Clock: func() time.Time { return now }})
 	aliceKey, _ := crypto.ToECDSA(crypto.Keccak256([]byte("alice")))

@@ -52,6 +52,16 @@ func (fr *floodRig) peer(t testing.TB, name string) *party {
 	return p
 }
 
+// spend has three strangers start sessions with bob: two units each, the global budget
+// spent.
+func (fr *floodRig) spend(t testing.TB) {
+	t.Helper()
+	for i := range 3 {
+		s := fr.peer(t, fmt.Sprintf("stranger %d", i))
+		fr.bob.receive(t, s, s.encrypt(t, fr.bob, "spend"), "spend")
+	}
+}
+
 // TestDeferred_honestPeerUnderFlood: 20 strangers each start a session with bob at
 // once, and mallory five (a fresh session each time), spending bob's global work
 // budget (each new stranger costs two units: its bundle's rows, its session). Before,
@@ -157,10 +167,7 @@ func TestDeferred_nextMessageFirst(t *testing.T) {
 	ctx := context.Background()
 	fr := newFloodRig(t)
 	bob := fr.bob
-	for i := range 3 {
-		s := fr.peer(t, fmt.Sprintf("stranger %d", i))
-		bob.receive(t, s, s.encrypt(t, bob, "spend"), "spend")
-	}
+	fr.spend(t)
 	alice := fr.peer(t, "alice")
 	first := alice.encrypt(t, bob, "first")
 	if _, err := bob.r.Receive(ctx, alice.pub(), first.Payload); !errors.Is(err, ratchet.ErrDeferred) {
@@ -196,10 +203,7 @@ func TestDeferred_garbageNotKept(t *testing.T) {
 	ctx := context.Background()
 	fr := newFloodRig(t)
 	bob := fr.bob
-	for i := range 3 {
-		s := fr.peer(t, fmt.Sprintf("stranger %d", i))
-		bob.receive(t, s, s.encrypt(t, bob, "spend"), "spend")
-	}
+	fr.spend(t)
 	eve := fr.peer(t, "eve")
 	valid := eve.encrypt(t, bob, "valid")
 	pm, err := ratchet.DecodeProtocolMessage(valid.Payload)
@@ -270,13 +274,7 @@ func FuzzReceive_deferred(f *testing.F) {
 	ctx := context.Background()
 	fr := newFloodRig(f)
 	bob := fr.bob
-	for i := range 3 {
-		s := fr.peer(f, fmt.Sprintf("stranger %d", i))
-		out := s.encrypt(f, bob, "spend")
-		if _, err := bob.r.Receive(ctx, s.pub(), out.Payload); err != nil {
-			f.Fatal(err)
-		}
-	}
+	fr.spend(f)
 	eve := fr.peer(f, "eve")
 	f.Add(eve.encrypt(f, bob, "x3dh").Payload)
 	f.Add(eve.encrypt(f, bob, "x3dh again").Payload)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/ethereum/go-ethereum/crypto"
 
-	"github.com/statusgate/statusgate/core/chat"
 	"github.com/statusgate/statusgate/core/node"
 	"github.com/statusgate/statusgate/core/ratchet"
 	"github.com/statusgate/statusgate/core/whisper"
@@ -31,13 +30,7 @@ func TestDirect_evictedPeersUnlistened(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dctx, cancel := context.WithCancel(ctx)
-	d, err := c.Direct(dctx, bobKey)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); d.Close() })
+	d := startDirect(t, c, bobKey)
 	strangersRatchets := StoreRatchets(tempStore(t), ratchet.Config{})
 
 	// say has a new identity send bob a first 1:1 message (DH, with its bundle) and
@@ -49,20 +42,7 @@ func TestDirect_evictedPeersUnlistened(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		now := uint64(time.Now().UnixMilli())
-		p, err := chat.Encode(&chat.Message{Clock: now, Timestamp: now, Text: "hi from " + name, ChatID: "0x04",
-			MessageType: chat.MessageTypeOneToOne, ContentType: chat.ContentTextPlain}, chat.FormatProtobuf, k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := r.Encrypt(ctx, &bobKey.PublicKey, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := nodes[0].Post(ctx, &whisper.MessageParams{Topic: out.Envelope.Topic, KeySym: out.Envelope.SymKey, Dst: out.Envelope.Dst,
-			Src: k, Payload: out.Payload, TTL: DefaultTTL, PoW: DefaultPoW, WorkTime: 5 * time.Second}); err != nil {
-			t.Fatal(err)
-		}
+		out := postDirect(t, nodes[0], k, r, &bobKey.PublicKey, "hi from "+name)
 		select {
 		case m := <-d.Messages():
 			if m.Text != "hi from "+name {

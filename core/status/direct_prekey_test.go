@@ -3,13 +3,11 @@ package status
 import (
 	"bytes"
 	"context"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
 
-	"github.com/statusgate/statusgate/core/chat"
 	"github.com/statusgate/statusgate/core/node"
 	"github.com/statusgate/statusgate/core/ratchet"
 	"github.com/statusgate/statusgate/core/whisper"
@@ -26,14 +24,11 @@ func TestDirect_expiredPrekeyAnswered(t *testing.T) {
 	nodes := statusnet.NewNodes(t, 2, node.Config{})
 	statusnet.Connect(t, nodes[0], nodes[1])
 	ctx := context.Background()
-	var mu sync.Mutex
-	bobNow := time.Now()
-	bobClock := func() time.Time { mu.Lock(); defer mu.Unlock(); return bobNow }
-	advance := func(d time.Duration) { mu.Lock(); bobNow = bobNow.Add(d); mu.Unlock() }
+	clock := newTestClock()
 
 	bobKey, _ := crypto.ToECDSA(crypto.Keccak256([]byte("bob")))
 	st := tempStore(t)
-	c, err := New(nodes[1], Config{Ratchets: StoreRatchets(st, ratchet.Config{Clock: bobClock, PrekeysKept: 1}), Identity: bobKey, Seen: st})
+	c, err := New(nodes[1], Config{Ratchets: StoreRatchets(st, ratchet.Config{Clock: clock.Now, PrekeysKept: 1}), Identity: bobKey, Seen: st})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +49,7 @@ func TestDirect_expiredPrekeyAnswered(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, d := range []time.Duration{48 * time.Hour, 40 * 24 * time.Hour} { // two refreshes: the first prekey pruned
-		advance(d)
+		clock.Advance(d)
 		if _, err := bobR.Bundle(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -63,13 +58,7 @@ func TestDirect_expiredPrekeyAnswered(t *testing.T) {
 		t.Fatalf("pruned %d prekeys, want 1", s.PrekeysPruned)
 	}
 
-	dctx, cancel := context.WithCancel(ctx)
-	d, err := c.Direct(dctx, bobKey)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); d.Close() })
+	d := startDirect(t, c, bobKey)
 	// Erin listens where Bob's answer comes: her partitioned topic.
 	erinTopic := whisper.TopicFromName(ratchet.PartitionedTopicName(&erinKey.PublicKey))
 	sub, err := nodes[0].Subscribe(whisper.Filter{Topics: []whisper.Topic{erinTopic}, AsymKey: erinKey, AllowP2P: true})
@@ -79,20 +68,7 @@ func TestDirect_expiredPrekeyAnswered(t *testing.T) {
 	defer sub.Unsubscribe()
 	say := func(text string) *ratchet.Outgoing {
 		t.Helper()
-		now := uint64(time.Now().UnixMilli())
-		p, err := chat.Encode(&chat.Message{Clock: now, Timestamp: now, Text: text, ChatID: "0x04",
-			MessageType: chat.MessageTypeOneToOne, ContentType: chat.ContentTextPlain}, chat.FormatProtobuf, erinKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := erin.Encrypt(ctx, &bobKey.PublicKey, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := nodes[0].Post(ctx, &whisper.MessageParams{Topic: out.Envelope.Topic, KeySym: out.Envelope.SymKey, Dst: out.Envelope.Dst,
-			Src: erinKey, Payload: out.Payload, TTL: DefaultTTL, PoW: DefaultPoW, WorkTime: 5 * time.Second}); err != nil {
-			t.Fatal(err)
-		}
+		out := postDirect(t, nodes[0], erinKey, erin, &bobKey.PublicKey, text)
 		return out
 	}
 	if out := say("from an expired bundle"); out.Copies[0].Mode != ratchet.ModeX3DH {

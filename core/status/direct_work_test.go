@@ -5,16 +5,13 @@ import (
 	"crypto/ecdsa"
 	"fmt"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
 
-	"github.com/statusgate/statusgate/core/chat"
 	"github.com/statusgate/statusgate/core/node"
 	"github.com/statusgate/statusgate/core/ratchet"
-	"github.com/statusgate/statusgate/core/whisper"
 	"github.com/statusgate/statusgate/test/statusnet"
 )
 
@@ -38,13 +35,7 @@ func TestDirect_remoteTopicKeysBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dctx, cancel := context.WithCancel(ctx)
-	d, err := c.Direct(dctx, bobKey)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); d.Close() })
+	d := startDirect(t, c, bobKey)
 	strangersRatchets := StoreRatchets(tempStore(t), ratchet.Config{})
 	negotiated := func() int {
 		d.mu.Lock()
@@ -60,21 +51,8 @@ func TestDirect_remoteTopicKeysBounded(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		now := uint64(time.Now().UnixMilli())
-		p, err := chat.Encode(&chat.Message{Clock: now, Timestamp: now, Text: "hi from " + name, ChatID: "0x04",
-			MessageType: chat.MessageTypeOneToOne, ContentType: chat.ContentTextPlain}, chat.FormatProtobuf, k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := r.Encrypt(ctx, &bobKey.PublicKey, p)
-		if err != nil {
-			t.Fatal(err)
-		}
+		out := postDirect(t, nodes[0], k, r, &bobKey.PublicKey, "hi from "+name)
 		last, lastKey = out.NewSecret, k
-		if _, err := nodes[0].Post(ctx, &whisper.MessageParams{Topic: out.Envelope.Topic, KeySym: out.Envelope.SymKey, Dst: out.Envelope.Dst,
-			Src: k, Payload: out.Payload, TTL: DefaultTTL, PoW: DefaultPoW, WorkTime: 5 * time.Second}); err != nil {
-			t.Fatal(err)
-		}
 		select {
 		case m := <-d.Messages():
 			if m.Text != "hi from "+name {
@@ -140,15 +118,12 @@ func TestDirect_deferredX3DHDelivered(t *testing.T) {
 	nodes := statusnet.NewNodes(t, 2, node.Config{})
 	statusnet.Connect(t, nodes[0], nodes[1])
 	ctx := context.Background()
-	var mu sync.Mutex
-	bobNow := time.Now()
-	bobClock := func() time.Time { mu.Lock(); defer mu.Unlock(); return bobNow }
-	advance := func(d time.Duration) { mu.Lock(); bobNow = bobNow.Add(d); mu.Unlock() }
+	clock := newTestClock()
 	deferred := deferrals{c: make(chan string, 64)}
 
 	bobKey, _ := crypto.ToECDSA(crypto.Keccak256([]byte("bob")))
 	st := tempStore(t)
-	c, err := New(nodes[1], Config{Ratchets: StoreRatchets(st, ratchet.Config{Clock: bobClock, Logger: slog.New(deferred),
+	c, err := New(nodes[1], Config{Ratchets: StoreRatchets(st, ratchet.Config{Clock: clock.Now, Logger: slog.New(deferred),
 		WorkBurst: 4, WorkPerMinute: 6, DeferredMessages: 8, DeferredPerSender: 2}), Identity: bobKey, Seen: st,
 		RetryTick: 20 * time.Millisecond})
 	if err != nil {
@@ -162,13 +137,7 @@ func TestDirect_deferredX3DHDelivered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dctx, cancel := context.WithCancel(ctx)
-	d, err := c.Direct(dctx, bobKey)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); d.Close() })
+	d := startDirect(t, c, bobKey)
 	theirs := StoreRatchets(tempStore(t), ratchet.Config{})
 	say := func(name string) string {
 		t.Helper()
@@ -180,22 +149,9 @@ func TestDirect_deferredX3DHDelivered(t *testing.T) {
 		if _, err := r.HandleBundle(ctx, &bobKey.PublicKey, bundle); err != nil {
 			t.Fatal(err)
 		}
-		now := uint64(time.Now().UnixMilli())
-		p, err := chat.Encode(&chat.Message{Clock: now, Timestamp: now, Text: "hi from " + name, ChatID: "0x04",
-			MessageType: chat.MessageTypeOneToOne, ContentType: chat.ContentTextPlain}, chat.FormatProtobuf, k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := r.Encrypt(ctx, &bobKey.PublicKey, p)
-		if err != nil {
-			t.Fatal(err)
-		}
+		out := postDirect(t, nodes[0], k, r, &bobKey.PublicKey, "hi from "+name)
 		if out.Copies[0].Mode != ratchet.ModeX3DH {
 			t.Fatalf("%s: %v, want X3DH", name, out.Copies[0].Mode)
-		}
-		if _, err := nodes[0].Post(ctx, &whisper.MessageParams{Topic: out.Envelope.Topic, KeySym: out.Envelope.SymKey, Dst: out.Envelope.Dst,
-			Src: k, Payload: out.Payload, TTL: DefaultTTL, PoW: DefaultPoW, WorkTime: 5 * time.Second}); err != nil {
-			t.Fatal(err)
 		}
 		return fmt.Sprintf("%x", crypto.CompressPubkey(&k.PublicKey)[:6])
 	}
@@ -246,7 +202,7 @@ func TestDirect_deferredX3DHDelivered(t *testing.T) {
 		if steps++; steps > 10 {
 			t.Fatalf("alice's message not delivered after %d minutes of bob's clock", steps-1)
 		}
-		advance(time.Minute) // 4 units (the burst): two kept messages
+		clock.Advance(time.Minute) // 4 units (the burst): two kept messages
 		next(fmt.Sprintf("minute %d", steps))
 	}
 	s := bobR.Stats()
