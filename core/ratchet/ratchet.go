@@ -120,9 +120,10 @@ type Config struct {
 
 	// Budgets of the work remote input may make us do (work.go): X3DH responder
 	// sessions and bundle writes per sender (default 20 a minute, burst 20) and for all
-	// senders (default 600 a minute, burst 200), refused beyond; new negotiated
-	// secrets, whose topic key is PBKDF2, for all senders (default 60 a minute, burst
-	// 30), deferred beyond. Counted in Stats.Refused*.
+	// senders (default 600 a minute, burst 200): beyond them an X3DH message is kept
+	// for Retry (the Deferred* bounds below) and a bundle is not stored; new
+	// negotiated secrets, whose topic key is PBKDF2, for all senders (default 60 a
+	// minute, burst 30), deferred beyond. Counted in Stats.Refused* and Deferred*.
 	SenderWorkPerMinute, SenderWorkBurst int
 	WorkPerMinute, WorkBurst             int
 	NewSecretsPerMinute, NewSecretsBurst int
