@@ -356,6 +356,32 @@ func sealed(t *testing.T, topic whisper.Topic, password string, pow float64) *wh
 	return env
 }
 
+// lowEnvelope is an envelope of payload for password's topic key whose PoW lies in
+// [0.002, below): what Status sends, yet short of a requirement of below. Sealed to
+// 0.002 instead, it would meet a requirement of 1 one time in 512: sealing stops at the
+// first nonce that reaches its target, and that nonce overshoots it by 9 bits or more
+// that often. The first nonce in range is taken.
+func lowEnvelope(t *testing.T, topic whisper.Topic, password, payload string, below float64) *whisper.Envelope {
+	t.Helper()
+	key, err := whisper.SymKeyFromPassword(password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := whisper.Wrap(&whisper.MessageParams{Topic: topic, KeySym: key, Payload: []byte(payload), TTL: 60})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := uint64(0); ; n++ {
+		e, err := whisper.NewEnvelope(env.Expiry(), env.TTL(), env.Topic(), env.Data(), n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := e.PoW(); p >= 0.002 && p < below {
+			return e
+		}
+	}
+}
+
 // received waits for status-go's event that it received hash from peer, failing if it
 // reports receiving any of never first.
 func received(t *testing.T, ref *Node, peer string, hash [32]byte, never ...[32]byte) {
@@ -393,7 +419,7 @@ func TestWaku_statusUpdatePoW(t *testing.T) {
 			t.Fatal(err)
 		}
 		refPeer(t, u, ref, func(p whisper.PeerInfo) bool { return p.PoW == 1 })
-		low, high := sealed(t, topic, "waku-pow", 0.002), sealed(t, topic, "waku-pow", 2)
+		low, high := lowEnvelope(t, topic, "waku-pow", "sealed", 1), sealed(t, topic, "waku-pow", 2)
 		for _, e := range []*whisper.Envelope{low, high} {
 			if err := u.nd.Whisper().Send(e); err != nil {
 				t.Fatal(err)
@@ -428,10 +454,25 @@ func TestWaku_statusUpdatePoW(t *testing.T) {
 			t.Fatal(err)
 		}
 		received(t, ref, us, marker.Hash())
-		lowHash, _, err := ref.Post(mine, "waku-ours", []byte("low"), 0.002, 60)
+		// The low envelope reaches status-go's pool from another node of ours (status-go's
+		// own post would be sealed to 0.002, and meet our 1 one time in 512): status-go
+		// relays it to us or not, as it would its own.
+		src := statusnet.NewNode(t, node.Config{})
+		if err := src.AddPeer(ref.Enode(), false); err != nil {
+			t.Fatal(err)
+		}
+		refID, err := enode.ParseV4(ref.Enode())
 		if err != nil {
 			t.Fatal(err)
 		}
+		statusnet.WaitPeer(t, src, refID.ID())
+		ref.WaitPeer(t, src.ID().String(), wait)
+		low := lowEnvelope(t, mine, "waku-ours", "low", 1)
+		if err := src.Whisper().Send(low); err != nil {
+			t.Fatal(err)
+		}
+		received(t, ref, src.ID().String(), low.Hash())
+		lowHash := low.Hash()
 		for i, payload := range []string{"high", "high again"} {
 			h, pow, err := ref.Post(mine, "waku-ours", []byte(payload), 2, 60)
 			if err != nil || pow < 1 {
