@@ -130,6 +130,20 @@ func (u *us) startDirect(t *testing.T) {
 	u.direct = direct
 }
 
+// skipContactCode records our contact code as published now, so that our 1:1 side,
+// started next (newUsLate, startDirect), does not advertise it for ContactCodeInterval
+// (6 h): status-go then holds no bundle of ours until we send it one.
+func (u *us) skipContactCode(t *testing.T) {
+	t.Helper()
+	r, err := status.StoreRatchets(u.st, ratchet.Config{})(u.ctx, u.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.ContactCodePublished(u.ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // restart stops our node, client and store and starts them again on the same files.
 func (u *us) restart(t *testing.T) {
 	t.Helper()
