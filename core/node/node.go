@@ -360,6 +360,13 @@ func (n *Node) Subscribe(f whisper.Filter) (*whisper.Subscription, error) { retu
 // Post builds an envelope from p (encrypting, signing and sealing it; sealing may take up
 // to p.WorkTime), then pools it for gossip. It returns the envelope sent.
 func (n *Node) Post(ctx context.Context, p *whisper.MessageParams) (*whisper.Envelope, error) {
+	if p.Src != nil && p.Signers == nil && n.shh.OpensLocal(p.Topic) {
+		// A subscription of ours will open this post: sign it through the cache its
+		// filter recovers through, so that it recovers nothing.
+		q := *p
+		q.Signers = n.shh.Signers()
+		p = &q
+	}
 	env, err := whisper.Wrap(p)
 	if err != nil {
 		return nil, fmt.Errorf("post: %w", err)
@@ -372,6 +379,10 @@ func (n *Node) Post(ctx context.Context, p *whisper.MessageParams) (*whisper.Env
 	}
 	return env, nil
 }
+
+// Signers is the signer cache of the node's subscriptions (whisper.Service.Signers):
+// core/status recovers its payloads' inner signatures through it too.
+func (n *Node) Signers() *whisper.Signers { return n.shh.Signers() }
 
 // SetMinPoW changes the advertised PoW requirement and notifies peers.
 func (n *Node) SetMinPoW(pow float64) error { return n.shh.SetMinPoW(pow) }

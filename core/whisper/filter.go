@@ -29,6 +29,12 @@ type Filter struct {
 	// again only to recognise and drop it. Envelopes from peers are opened as usual,
 	// whoever signed them.
 	OmitLocal bool
+	// LazySigner leaves the signer's recovery to the subscriber (ReceivedMessage.Signer),
+	// for one that may drop a message before it needs its signer (core/status drops a
+	// duplicate, and takes a protobuf message's author from its inner signature): Src
+	// stays nil and a message whose signature does not recover is delivered, for Signer
+	// to refuse. With Src set, the signer is recovered before delivery all the same.
+	LazySigner bool
 }
 
 // Match is one filter that opened an envelope, with the message it got.
@@ -45,6 +51,8 @@ type Filters struct {
 	nextID  uint64
 	byID    map[string]*installed
 	byTopic map[Topic][]*installed // copy-on-write
+	// signers recovers the signers of the envelopes Match opens (nil: no cache).
+	signers *Signers
 }
 
 type installed struct {
@@ -150,9 +158,24 @@ func (fs *Filters) Topics() []Topic {
 
 // Match returns every filter that accepts env, with the opened message. Only filters
 // registered for env's topic are considered; the PoW floor and the p2p flag are checked
-// before any decryption; and each distinct key decrypts at most once, its message shared
-// by every filter holding that key. p2p says the envelope came by direct delivery (code 127).
+// before any decryption; each distinct key decrypts at most once, its message shared
+// by every filter holding that key; and the signer is recovered at most once, and only
+// when a filter needs it before delivery (one without LazySigner, or with Src). p2p says
+// the envelope came by direct delivery (code 127).
 func (fs *Filters) Match(env *Envelope, p2p bool) []Match { return fs.match(env, p2p, false) }
+
+// opensLocal reports whether a filter on t opens this node's own envelopes (one without
+// OmitLocal): then a post's signature is worth remembering (MessageParams.Signers).
+func (fs *Filters) opensLocal(t Topic) bool {
+	fs.mu.RLock()
+	defer fs.mu.RUnlock()
+	for _, in := range fs.byTopic[t] {
+		if !in.f.OmitLocal {
+			return true
+		}
+	}
+	return false
+}
 
 // match is Match; local says env is our own Send (see Filter.OmitLocal).
 func (fs *Filters) match(env *Envelope, p2p, local bool) []Match {
@@ -175,9 +198,18 @@ func (fs *Filters) match(env *Envelope, p2p, local bool) []Match {
 		if f.PoW > 0 && env.PoW() < f.PoW {
 			continue
 		}
-		msg := openOnce(env, f, &opened)
+		msg := openOnce(env, f, fs.signers, &opened)
 		if msg == nil {
 			continue
+		}
+		if !f.LazySigner || f.Src != nil {
+			// Recovered here, before any delivery (match returns before dispatch
+			// hands out a message), so setting Src races with no reader.
+			src, err := msg.Signer()
+			if err != nil {
+				continue // as ParsePlaintext refuses it
+			}
+			msg.Src = src
 		}
 		if f.Src != nil && !samePublicKey(f.Src, msg.Src) {
 			continue
@@ -193,7 +225,9 @@ type openAttempt struct {
 	msg  *ReceivedMessage // nil when the key did not open the envelope
 }
 
-func openOnce(env *Envelope, f *Filter, opened *[]openAttempt) *ReceivedMessage {
+// openOnce opens env with f's key, or returns what that key opened before. The signer
+// is left for match (or the subscriber) to recover.
+func openOnce(env *Envelope, f *Filter, signers *Signers, opened *[]openAttempt) *ReceivedMessage {
 	for _, a := range *opened {
 		if (f.SymKey != nil && a.sym != nil && (a.sym == f.SymKey || a.sym.Equal(f.SymKey))) ||
 			(f.AsymKey != nil && a.asym != nil && (a.asym == f.AsymKey || a.asym.D.Cmp(f.AsymKey.D) == 0)) {
@@ -202,9 +236,9 @@ func openOnce(env *Envelope, f *Filter, opened *[]openAttempt) *ReceivedMessage 
 	}
 	a := openAttempt{sym: f.SymKey, asym: f.AsymKey}
 	if f.SymKey != nil {
-		a.msg, _ = env.OpenSymmetric(f.SymKey)
+		a.msg, _ = env.openSymmetric(f.SymKey, signers, true)
 	} else {
-		a.msg, _ = env.OpenAsymmetric(f.AsymKey)
+		a.msg, _ = env.openAsymmetric(f.AsymKey, signers, true)
 	}
 	*opened = append(*opened, a)
 	return a.msg

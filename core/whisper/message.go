@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -25,6 +26,10 @@ type MessageParams struct {
 	Dst    *ecdsa.PublicKey
 	// Src signs the message when set; receivers learn the signer's public key.
 	Src *ecdsa.PrivateKey
+	// Signers, when set, remembers Src's signature, so that opening the envelope
+	// through the same Signers (this node's subscriptions: Service.Signers) recovers
+	// nothing. node.Post sets it when a subscription of the node will open the post.
+	Signers *Signers
 
 	TTL      uint32        // seconds; 0 means DefaultTTL (50)
 	PoW      float64       // see SealOptions.PoW
@@ -42,8 +47,10 @@ type MessageParams struct {
 type ReceivedMessage struct {
 	Payload   []byte
 	Padding   []byte
-	Signature []byte           // 65 bytes, nil when unsigned
-	Src       *ecdsa.PublicKey // signer, nil when unsigned
+	Signature []byte // 65 bytes, nil when unsigned
+	// Src is the signer, nil when unsigned. A filter with LazySigner leaves it nil
+	// too: its subscriber calls Signer when it needs the signer.
+	Src *ecdsa.PublicKey
 
 	Topic        Topic
 	TTL          uint32
@@ -53,10 +60,49 @@ type ReceivedMessage struct {
 
 	SymKeyHash common.Hash      // keccak256 of the key, when opened symmetrically
 	Dst        *ecdsa.PublicKey // our public key, when opened asymmetrically
+
+	// lazy is the signer not recovered yet (opened for a LazySigner filter), nil
+	// otherwise. A pointer, so that a copy of the message (core/ratchet keeps trimmed
+	// copies) shares one answer and copies no lock.
+	lazy *lazySigner
 }
 
-// Signed reports whether the message carried a valid signature.
-func (m *ReceivedMessage) Signed() bool { return m.Src != nil }
+// lazySigner recovers a message's signer on first use: signed is what the signature
+// covers, signers the cache it recovers through; once guards src and err, which only
+// Signer writes (never Src, which subscribers read without a lock).
+type lazySigner struct {
+	signed  []byte
+	signers *Signers
+	once    sync.Once
+	src     *ecdsa.PublicKey
+	err     error
+}
+
+// Signed reports whether the message carried a signature: a valid one, recovered into
+// Src, or, opened for a filter with LazySigner, one that Signer has yet to recover.
+func (m *ReceivedMessage) Signed() bool { return m.Src != nil || m.Signature != nil }
+
+// Signer returns the key that signed the message: Src when it was recovered at opening,
+// else recovered now (once: every later call, from any goroutine, gets the same answer).
+// It is nil, nil for an unsigned message, and an error wrapping ErrBadSignature when the
+// signature does not recover: such a message must be dropped, as a filter without
+// LazySigner drops it before delivery. The key is shared: treat it as read-only.
+func (m *ReceivedMessage) Signer() (*ecdsa.PublicKey, error) {
+	if m.Src != nil || m.Signature == nil {
+		return m.Src, nil
+	}
+	l := m.lazy
+	if l == nil { // a signature without its signed bytes: not one we opened
+		return nil, fmt.Errorf("recover message signer: %w: signed bytes unknown", ErrBadSignature)
+	}
+	l.once.Do(func() {
+		l.src, l.err = l.signers.Recover(crypto.Keccak256(l.signed), m.Signature)
+		if l.err != nil {
+			l.err = fmt.Errorf("recover message signer: %w: %w", ErrBadSignature, l.err)
+		}
+	})
+	return l.src, l.err
+}
 
 // sizeFieldLen is the number of bytes of the little-endian payload length: the fewest that
 // hold len(payload), at least 1.
@@ -166,7 +212,7 @@ func frame(p *MessageParams, rnd io.Reader) ([]byte, error) {
 	}
 	if p.Src != nil {
 		pt[0] |= signatureFlag // the flag is part of what is signed
-		sig, err := crypto.Sign(crypto.Keccak256(pt), p.Src)
+		sig, err := p.Signers.Sign(crypto.Keccak256(pt), p.Src)
 		if err != nil {
 			return nil, fmt.Errorf("wrap message: sign: %w", err)
 		}
@@ -177,11 +223,17 @@ func frame(p *MessageParams, rnd io.Reader) ([]byte, error) {
 
 // OpenSymmetric decrypts the envelope with key and parses the message.
 func (e *Envelope) OpenSymmetric(key *SymKey) (*ReceivedMessage, error) {
+	return e.openSymmetric(key, nil, false)
+}
+
+// openSymmetric is OpenSymmetric with recoveries through signers; lazy leaves the
+// signer to ReceivedMessage.Signer.
+func (e *Envelope) openSymmetric(key *SymKey, signers *Signers, lazy bool) (*ReceivedMessage, error) {
 	pt, err := key.decrypt(e.Data())
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", e, err)
 	}
-	m, err := e.parse(pt)
+	m, err := e.parse(pt, signers, lazy)
 	if err != nil {
 		return nil, err
 	}
@@ -191,11 +243,15 @@ func (e *Envelope) OpenSymmetric(key *SymKey) (*ReceivedMessage, error) {
 
 // OpenAsymmetric decrypts the envelope with our private key and parses the message.
 func (e *Envelope) OpenAsymmetric(key *ecdsa.PrivateKey) (*ReceivedMessage, error) {
+	return e.openAsymmetric(key, nil, false)
+}
+
+func (e *Envelope) openAsymmetric(key *ecdsa.PrivateKey, signers *Signers, lazy bool) (*ReceivedMessage, error) {
 	pt, err := decryptAsymmetric(key, e.Data())
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", e, err)
 	}
-	m, err := e.parse(pt)
+	m, err := e.parse(pt, signers, lazy)
 	if err != nil {
 		return nil, err
 	}
@@ -203,8 +259,8 @@ func (e *Envelope) OpenAsymmetric(key *ecdsa.PrivateKey) (*ReceivedMessage, erro
 	return m, nil
 }
 
-func (e *Envelope) parse(pt []byte) (*ReceivedMessage, error) {
-	m, err := ParsePlaintext(pt)
+func (e *Envelope) parse(pt []byte, signers *Signers, lazy bool) (*ReceivedMessage, error) {
+	m, err := parsePlaintext(pt, signers, lazy)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", e, err)
 	}
@@ -216,7 +272,11 @@ func (e *Envelope) parse(pt []byte) (*ReceivedMessage, error) {
 // flag 0x04 is set, a trailing signature whose signer is recovered. It accepts exactly the
 // plaintexts geth v1.9.20 accepts without faulting, and rejects the rest with an error
 // wrapping ErrMalformedMessage or ErrBadSignature.
-func ParsePlaintext(pt []byte) (*ReceivedMessage, error) {
+func ParsePlaintext(pt []byte) (*ReceivedMessage, error) { return parsePlaintext(pt, nil, false) }
+
+// parsePlaintext is ParsePlaintext recovering through signers; lazy checks the framing
+// only and leaves the signer to ReceivedMessage.Signer.
+func parsePlaintext(pt []byte, signers *Signers, lazy bool) (*ReceivedMessage, error) {
 	end := len(pt)
 	if end < flagsLength {
 		return nil, fmt.Errorf("parse message: %w: empty", ErrMalformedMessage)
@@ -229,11 +289,15 @@ func ParsePlaintext(pt []byte) (*ReceivedMessage, error) {
 			return nil, fmt.Errorf("parse message: %w: %d bytes cannot hold a signature", ErrMalformedMessage, len(pt))
 		}
 		m.Signature = pt[end:]
-		pub, err := crypto.SigToPub(crypto.Keccak256(pt[:end]), m.Signature)
-		if err != nil {
-			return nil, fmt.Errorf("parse message: %w: %w", ErrBadSignature, err)
+		if lazy {
+			m.lazy = &lazySigner{signed: pt[:end], signers: signers}
+		} else {
+			pub, err := signers.Recover(crypto.Keccak256(pt[:end]), m.Signature)
+			if err != nil {
+				return nil, fmt.Errorf("parse message: %w: %w", ErrBadSignature, err)
+			}
+			m.Src = pub
 		}
-		m.Src = pub
 	}
 	beg := flagsLength
 	if sf := int(flags & sizeMask); sf != 0 {

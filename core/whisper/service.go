@@ -242,6 +242,7 @@ type Service struct {
 	log     *slog.Logger
 	now     func() time.Time
 	filters *Filters
+	signers *Signers // the filters' signer cache (Signers)
 	pool    *pool
 
 	settings atomic.Pointer[settings]
@@ -315,7 +316,9 @@ func NewService(cfg Config) (*Service, error) {
 		subs:    make(map[string]*Subscription),
 		queue:   make(chan delivery, cfg.QueueSize),
 		done:    make(chan struct{}),
+		signers: NewSigners(SignerCacheSize),
 	}
+	s.filters.signers = s.signers
 	st := &settings{minPoW: cfg.MinPoW, prevPoW: cfg.MinPoW, bloom: FullBloom()}
 	if cfg.TopicBloom {
 		st.bloom = Bloom{}
@@ -508,6 +511,15 @@ func (s *Service) Send(env *Envelope) error {
 	}
 	return nil
 }
+
+// Signers is the signer cache of this node's subscriptions: every signature their
+// filters recover goes through it, and a post signed through it (MessageParams.Signers)
+// is not recovered again when a subscription opens it. Its Stats count the recoveries.
+func (s *Service) Signers() *Signers { return s.signers }
+
+// OpensLocal reports whether a subscription on topic t opens this node's own envelopes
+// (its filter has no OmitLocal): a post on t is then worth signing through Signers.
+func (s *Service) OpensLocal(t Topic) bool { return s.filters.opensLocal(t) }
 
 // MinPoW is the PoW requirement currently advertised.
 func (s *Service) MinPoW() float64 { return s.settings.Load().minPoW }
