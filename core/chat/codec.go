@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/statusgate/statusgate/core/whisper"
 )
 
 // Decoded is the result of Decode.
@@ -43,7 +45,20 @@ type Decoded struct {
 //
 // Decode is a pure function, safe for concurrent use; it does not compute the message id
 // (MessageID needs the author, which may come from Whisper).
-func Decode(payload []byte) (*Decoded, error) {
+func Decode(payload []byte) (*Decoded, error) { return Codec{}.Decode(payload) }
+
+// Codec is Decode, Encode and EncodeFor with a signer cache: the wrapper's and the
+// ApplicationMetadataMessage's signatures are recovered through Signers, and those
+// Encode makes are remembered in it, so that a payload decoded again (our own post read
+// back, a mailserver's copy of one that came live) costs no recovery. The zero Codec
+// recovers every time, as the package functions do. Safe for concurrent use.
+type Codec struct {
+	// Signers is the cache (core/status uses its node's: whisper.Service.Signers).
+	Signers *whisper.Signers
+}
+
+// Decode is the package's Decode, recovering through c.Signers.
+func (c Codec) Decode(payload []byte) (*Decoded, error) {
 	if isTransit(payload) {
 		m, tag, err := decodeTransit(payload)
 		if err != nil {
@@ -57,7 +72,7 @@ func Decode(payload []byte) (*Decoded, error) {
 	}
 	switch {
 	case wrapper && !app:
-		inner, signer, err := decodeWrapper(payload)
+		inner, signer, err := decodeWrapper(payload, c.Signers)
 		if err != nil {
 			return nil, err
 		}
@@ -71,7 +86,7 @@ func Decode(payload []byte) (*Decoded, error) {
 		m.Wrapped, m.Signer = true, signer
 		return &Decoded{Message: m, Author: signer, Tag: tag}, nil
 	case app && !wrapper:
-		m, err := decodeProtobuf(payload)
+		m, err := decodeProtobuf(payload, c.Signers)
 		if err != nil {
 			return nil, err
 		}
@@ -119,6 +134,11 @@ func scanTopLevel(b []byte) (wrapper, app bool, err error) {
 // Signatures are deterministic (RFC 6979), so equal inputs give equal bytes. m.Format
 // and m.Signer are ignored. Errors wrap ErrInvalidMessage, ErrTooLong or ErrNoAuthorKey.
 func Encode(m *Message, f Format, author *ecdsa.PrivateKey) ([]byte, error) {
+	return Codec{}.Encode(m, f, author)
+}
+
+// Encode is the package's Encode, its signatures remembered in c.Signers.
+func (c Codec) Encode(m *Message, f Format, author *ecdsa.PrivateKey) ([]byte, error) {
 	if m == nil {
 		return nil, fmt.Errorf("encode message: nil: %w", ErrInvalidMessage)
 	}
@@ -134,12 +154,12 @@ func Encode(m *Message, f Format, author *ecdsa.PrivateKey) ([]byte, error) {
 		if err != nil || !m.Wrapped {
 			return b, err
 		}
-		return encodeWrapper(b, author)
+		return encodeWrapper(b, author, c.Signers)
 	case FormatProtobuf:
 		if author == nil {
 			return nil, fmt.Errorf("encode protobuf: %w", ErrNoAuthorKey)
 		}
-		return encodeProtobuf(m, author)
+		return encodeProtobuf(m, author, c.Signers)
 	}
 	return nil, fmt.Errorf("encode message in %v: %w", f, ErrInvalidMessage)
 }
@@ -147,13 +167,18 @@ func Encode(m *Message, f Format, author *ecdsa.PrivateKey) ([]byte, error) {
 // EncodeFor writes m in every format sf asks for, in sending order (SendBoth: Transit
 // then protobuf). Each payload is a separate Whisper message with its own message id.
 func EncodeFor(m *Message, sf SendFormat, author *ecdsa.PrivateKey) ([][]byte, error) {
+	return Codec{}.EncodeFor(m, sf, author)
+}
+
+// EncodeFor is the package's EncodeFor, its signatures remembered in c.Signers.
+func (c Codec) EncodeFor(m *Message, sf SendFormat, author *ecdsa.PrivateKey) ([][]byte, error) {
 	formats := sf.Formats()
 	if formats == nil {
 		return nil, fmt.Errorf("encode for %v: %w", sf, ErrInvalidSendFormat)
 	}
 	out := make([][]byte, 0, len(formats))
 	for _, f := range formats {
-		b, err := Encode(m, f, author)
+		b, err := c.Encode(m, f, author)
 		if err != nil {
 			return nil, err
 		}

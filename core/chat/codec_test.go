@@ -196,7 +196,7 @@ func TestDecode_badInput(t *testing.T) {
 		return `["~#c4",["` + text + `","` + ct + `","~:` + mt + `",` + clock + `,1,["^ ","~:chat-id","status","~:text","` + text + `"]]]`
 	}
 	pbText := func(m *Message) []byte {
-		b, err := encodeProtobuf(m, a)
+		b, err := encodeProtobuf(m, a, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -303,7 +303,7 @@ func withSigZeroR(b []byte) []byte {
 // signedChat builds an ApplicationMetadataMessage around arbitrary ChatMessage bytes.
 func signedChat(t *testing.T, chat []byte, a *ecdsa.PrivateKey) []byte {
 	t.Helper()
-	sig, err := signPayload(chat, a)
+	sig, err := signPayload(chat, a, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

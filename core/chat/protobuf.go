@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/statusgate/statusgate/core/chat/protobuf"
+	"github.com/statusgate/statusgate/core/whisper"
 )
 
 // Protobuf payloads (§7.2, §7.3) and their signatures.
@@ -26,27 +27,28 @@ const (
 )
 
 // signPayload signs keccak256(payload) with key: 65 bytes [R‖S‖V], V ∈ {0, 1},
-// deterministic (RFC 6979).
-func signPayload(payload []byte, key *ecdsa.PrivateKey) ([]byte, error) {
+// deterministic (RFC 6979), through signers (nil: remembered nowhere).
+func signPayload(payload []byte, key *ecdsa.PrivateKey, signers *whisper.Signers) ([]byte, error) {
 	if key == nil {
 		return nil, fmt.Errorf("sign payload: %w", ErrNoAuthorKey)
 	}
-	sig, err := crypto.Sign(crypto.Keccak256(payload), key)
+	sig, err := signers.Sign(crypto.Keccak256(payload), key)
 	if err != nil {
 		return nil, fmt.Errorf("sign payload: %w", err)
 	}
 	return sig, nil
 }
 
-// recoverSigner returns the key that signed keccak256(payload).
-func recoverSigner(sig, payload []byte) (*ecdsa.PublicKey, error) {
+// recoverSigner returns the key that signed keccak256(payload), through signers (nil:
+// recovered every time).
+func recoverSigner(sig, payload []byte, signers *whisper.Signers) (*ecdsa.PublicKey, error) {
 	if len(sig) != crypto.SignatureLength {
 		return nil, fmt.Errorf("recover signer: %d bytes, want %d: %w", len(sig), crypto.SignatureLength, ErrBadSignature)
 	}
 	if sig[crypto.RecoveryIDOffset] > 1 {
 		return nil, fmt.Errorf("recover signer: V = %d, want 0 or 1: %w", sig[crypto.RecoveryIDOffset], ErrBadSignature)
 	}
-	pub, err := crypto.SigToPub(crypto.Keccak256(payload), sig)
+	pub, err := signers.Recover(crypto.Keccak256(payload), sig)
 	if err != nil {
 		return nil, fmt.Errorf("recover signer: %w: %v", ErrBadSignature, err)
 	}
@@ -80,8 +82,8 @@ func unmarshalStrict(what string, b []byte, msg proto.Message, known func(protow
 }
 
 // encodeWrapper wraps a Transit payload in StatusProtocolMessage signed by key (§7.2).
-func encodeWrapper(payload []byte, key *ecdsa.PrivateKey) ([]byte, error) {
-	sig, err := signPayload(payload, key)
+func encodeWrapper(payload []byte, key *ecdsa.PrivateKey, signers *whisper.Signers) ([]byte, error) {
+	sig, err := signPayload(payload, key, signers)
 	if err != nil {
 		return nil, fmt.Errorf("encode wrapper: %w", err)
 	}
@@ -95,7 +97,7 @@ func encodeWrapper(payload []byte, key *ecdsa.PrivateKey) ([]byte, error) {
 // decodeWrapper opens a StatusProtocolMessage. The signer is nil when the signature is
 // empty (§7.2: then the Whisper signer is the author); a present but invalid signature is
 // an error.
-func decodeWrapper(b []byte) (payload []byte, signer *ecdsa.PublicKey, err error) {
+func decodeWrapper(b []byte, signers *whisper.Signers) (payload []byte, signer *ecdsa.PublicKey, err error) {
 	var w pb.StatusProtocolMessage
 	if err := unmarshalStrict("status protocol message", b, &w, func(n protowire.Number) bool {
 		return n == fieldWrapperSignature || n == fieldWrapperPayload
@@ -103,7 +105,7 @@ func decodeWrapper(b []byte) (payload []byte, signer *ecdsa.PublicKey, err error
 		return nil, nil, err
 	}
 	if len(w.Signature) > 0 {
-		if signer, err = recoverSigner(w.Signature, w.Payload); err != nil {
+		if signer, err = recoverSigner(w.Signature, w.Payload, signers); err != nil {
 			return nil, nil, fmt.Errorf("decode wrapper: %w", err)
 		}
 	}
@@ -112,7 +114,7 @@ func decodeWrapper(b []byte) (payload []byte, signer *ecdsa.PublicKey, err error
 
 // encodeProtobuf writes ApplicationMetadataMessage{sign(keccak256(ChatMessage)), ChatMessage,
 // CHAT_MESSAGE}. m must have passed validate.
-func encodeProtobuf(m *Message, key *ecdsa.PrivateKey) ([]byte, error) {
+func encodeProtobuf(m *Message, key *ecdsa.PrivateKey, signers *whisper.Signers) ([]byte, error) {
 	cm := &pb.ChatMessage{
 		Clock:       m.Clock,
 		Timestamp:   m.Timestamp,
@@ -130,7 +132,7 @@ func encodeProtobuf(m *Message, key *ecdsa.PrivateKey) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode chat message: %w", err)
 	}
-	sig, err := signPayload(payload, key)
+	sig, err := signPayload(payload, key, signers)
 	if err != nil {
 		return nil, fmt.Errorf("encode application metadata: %w", err)
 	}
@@ -147,7 +149,7 @@ func encodeProtobuf(m *Message, key *ecdsa.PrivateKey) ([]byte, error) {
 
 // decodeProtobuf opens an ApplicationMetadataMessage carrying a ChatMessage and returns
 // it with the signer (required here: status-go always signs).
-func decodeProtobuf(b []byte) (*Message, error) {
+func decodeProtobuf(b []byte, signers *whisper.Signers) (*Message, error) {
 	var amm pb.ApplicationMetadataMessage
 	if err := unmarshalStrict("application metadata", b, &amm, func(n protowire.Number) bool {
 		return n >= fieldAppSignature && n <= fieldAppType
@@ -157,7 +159,7 @@ func decodeProtobuf(b []byte) (*Message, error) {
 	if amm.Type != pb.ApplicationMetadataMessage_CHAT_MESSAGE {
 		return nil, &UnsupportedTypeError{Type: int32(amm.Type)}
 	}
-	signer, err := recoverSigner(amm.Signature, amm.Payload)
+	signer, err := recoverSigner(amm.Signature, amm.Payload, signers)
 	if err != nil {
 		return nil, fmt.Errorf("decode application metadata: %w", err)
 	}

@@ -33,14 +33,14 @@ func TestVectors_messageIDAndSignature(t *testing.T) {
 	if got := id.String(); got != "0xa1eb988db8bad3b9d380e19dcebc68bcfc46972b1ec8b597867c38b9f1a0f590" {
 		t.Errorf("message id = %s", got)
 	}
-	sig, err := signPayload([]byte("hello"), a)
+	sig, err := signPayload([]byte("hello"), a, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := hex.EncodeToString(sig); got != "c231efcc6c76cd1da30b7956453876bb9f56079703b25bf01216ab7a470f18ed64cffb32e39d1216257d8045def307706ddc1d8467960f4d35f0d95ef47a0a5900" {
 		t.Errorf("signature = %s", got)
 	}
-	pub, err := recoverSigner(sig, []byte("hello"))
+	pub, err := recoverSigner(sig, []byte("hello"), nil)
 	if err != nil || pubHex(pub) != pubHex(&a.PublicKey) {
 		t.Errorf("recover = %s, %v", pubHex(pub), err)
 	}

@@ -90,7 +90,11 @@ func (c *Client) Join(ctx context.Context, name string, opts ...JoinOptions) (*C
 		return nil, fmt.Errorf("join %q: send format wrapped: %w", name, ErrNoRatchets)
 	}
 	topic := chat.PublicChatTopic(name)
-	sub, err := c.tr.Subscribe(whisper.Filter{Topics: []whisper.Topic{topic}, SymKey: key, AllowP2P: true, OmitLocal: omitLocal})
+	// LazySigner: accept recovers the Whisper signer only for a message it keeps (a
+	// duplicate, most often the other payload of a message sent in both formats, is
+	// dropped without it), and takes a protobuf message's author from its own signature.
+	sub, err := c.tr.Subscribe(whisper.Filter{Topics: []whisper.Topic{topic}, SymKey: key, AllowP2P: true,
+		OmitLocal: omitLocal, LazySigner: true})
 	if err != nil {
 		return nil, fmt.Errorf("join %q: %w", name, err)
 	}
@@ -156,22 +160,33 @@ func (ch *Chat) receiveLoop(ctx context.Context) {
 
 // accept applies the public chat rules to one opened Whisper message and returns what to
 // deliver, or nil (counted and logged) for anything dropped.
+//
+// Both signatures of a protobuf message are checked before it is delivered, as
+// status-go does: the Whisper envelope's (it must recover) and the
+// ApplicationMetadataMessage's (its signer is the author, §7.5); a Transit message's
+// author is the Whisper signer. The Whisper signer is recovered lazily
+// (whisper.Filter.LazySigner): a protobuf message that turns out to be a duplicate is
+// dropped without it, since nothing of what a duplicate records (its id's twin) depends
+// on that signer.
 func (ch *Chat) accept(ctx context.Context, rm *whisper.ReceivedMessage) *Message {
 	c := ch.c
-	if rm.Src == nil {
+	if !rm.Signed() {
 		c.drop(ch.name, DropUnsigned, nil, rm.EnvelopeHash[:])
 		return nil
 	}
 	payload, installation, err := c.unwrapPublic(ctx, rm)
 	if err != nil {
 		reason := DropUnsupported
-		if errors.Is(err, errBadBundle) {
+		switch {
+		case errors.Is(err, errBadBundle):
 			reason = DropBadBundle
+		case errors.Is(err, whisper.ErrBadSignature):
+			reason = DropBadSignature
 		}
 		c.drop(ch.name, reason, err, rm.EnvelopeHash[:])
 		return nil
 	}
-	dec, err := chat.Decode(payload)
+	dec, err := c.codec.Decode(payload)
 	if err != nil {
 		reason := DropUndecodable
 		if errors.Is(err, chat.ErrUnsupportedRecord) || errors.Is(err, chat.ErrUnsupportedType) {
@@ -185,9 +200,14 @@ func (ch *Chat) accept(ctx context.Context, rm *whisper.ReceivedMessage) *Messag
 		c.drop(ch.name, DropWrongChat, fmt.Errorf("chat id %q, type %v", msg.ChatID, msg.MessageType), rm.EnvelopeHash[:])
 		return nil
 	}
-	author := rm.Src
-	if dec.Author != nil {
-		author = dec.Author // §7.5: the wrapper's or metadata's signer is the author
+	author := dec.Author // §7.5: the wrapper's or metadata's signer is the author
+	outerChecked := false
+	if author == nil {
+		if author, err = rm.Signer(); err != nil {
+			c.drop(ch.name, DropBadSignature, err, rm.EnvelopeHash[:])
+			return nil
+		}
+		outerChecked = true
 	}
 	id, err := chat.MessageID(author, payload) // over the inner bytes when wrapped, as status-go
 	if err != nil {
@@ -195,17 +215,31 @@ func (ch *Chat) accept(ctx context.Context, rm *whisper.ReceivedMessage) *Messag
 		return nil
 	}
 	now := c.cfg.Clock()
-	ch.mu.Lock()
 	// A message sent in both formats is two payloads with two ids; the twin key
 	// (author, clock, text) lets readers of both generations show it once.
 	twin := twinKey(author, msg)
-	ch.twins.put(id, twin) // duplicates too: a reply may name either payload's id
-	dup := !ch.seen.add(id) || !ch.seen.add(twin)
-	var capped bool
-	if !dup {
-		capped = ch.clock.Receive(msg.Clock, now)
+	var dup, capped bool
+	for {
+		ch.mu.Lock()
+		if !outerChecked && !ch.seen.has(id) && !ch.seen.has(twin) {
+			// To be kept: its envelope's signature must recover too. Not under the
+			// lock (a recovery is tens of µs); decided again after it.
+			ch.mu.Unlock()
+			if _, err := rm.Signer(); err != nil {
+				c.drop(ch.name, DropBadSignature, err, rm.EnvelopeHash[:])
+				return nil
+			}
+			outerChecked = true
+			continue
+		}
+		ch.twins.put(id, twin) // duplicates too: a reply may name either payload's id
+		dup = !ch.seen.add(id) || !ch.seen.add(twin)
+		if !dup {
+			capped = ch.clock.Receive(msg.Clock, now)
+		}
+		ch.mu.Unlock()
+		break
 	}
-	ch.mu.Unlock()
 	if dup {
 		c.drop(ch.name, DropDuplicate, nil, rm.EnvelopeHash[:])
 		return nil
@@ -332,7 +366,13 @@ func (ch *Chat) SendMessage(ctx context.Context, m Outgoing, as *ecdsa.PrivateKe
 	}
 	msg := &chat.Message{Clock: clock, Timestamp: uint64(now.UnixMilli()), Text: m.Text, ChatID: ch.name,
 		ResponseTo: m.ResponseTo, MessageType: chat.MessageTypePublicGroup, ContentType: chat.ContentTextPlain}
-	payloads, err := chat.EncodeFor(msg, ch.format, as)
+	// Our own subscription reads what we send back unless omitLocal: then the
+	// signatures are remembered (the codec's cache) and reading them back recovers none.
+	codec := c.codec
+	if ch.omitLocal {
+		codec = chat.Codec{}
+	}
+	payloads, err := codec.EncodeFor(msg, ch.format, as)
 	if err != nil {
 		return nil, fmt.Errorf("send to %q: %w: %w", ch.name, ErrUnsendable, err)
 	}
@@ -407,6 +447,12 @@ func (t *twinIndex) put(id, twin chat.ID) {
 		t.next = (t.next + 1) % len(t.ring)
 	}
 	t.m[id] = twin
+}
+
+// has reports whether id is remembered.
+func (d *dedupe) has(id chat.ID) bool {
+	_, ok := d.set[id]
+	return ok
 }
 
 // dedupe remembers the last n ids (FIFO eviction: the oldest goes), growing up to n.

@@ -334,7 +334,7 @@ func (d *Direct) accept(ctx context.Context, rm *whisper.ReceivedMessage, in *ra
 	if in.Kind != ratchet.KindDirect || len(in.Payload) == 0 {
 		return nil, nil, in.Receipt // bundles, a copy for another installation, a bundle-back
 	}
-	dec, err := chat.Decode(in.Payload)
+	dec, err := d.c.codec.Decode(in.Payload)
 	if err != nil {
 		reason := DropUndecodable
 		if errors.Is(err, chat.ErrUnsupportedRecord) || errors.Is(err, chat.ErrUnsupportedType) {

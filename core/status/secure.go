@@ -101,6 +101,11 @@ func (c *Client) unwrapPublic(ctx context.Context, rm *whisper.ReceivedMessage) 
 	if pm.PublicMessage == nil {
 		return nil, "", fmt.Errorf("protocol message without public_message on a public topic: %w", errUnsupportedPayload)
 	}
+	// The bundles are checked against the Whisper signer: recovered now.
+	src, err := rm.Signer()
+	if err != nil {
+		return nil, "", err
+	}
 	r, err := c.ownRatchet(ctx)
 	if err != nil {
 		c.log.Warn("status bundle not stored: no ratchet", "err", err)
@@ -111,14 +116,14 @@ func (c *Client) unwrapPublic(ctx context.Context, rm *whisper.ReceivedMessage) 
 			if err != nil {
 				return nil, "", fmt.Errorf("%w: %w", errBadBundle, err)
 			}
-			if !id.Equal(rm.Src) {
+			if !id.Equal(src) {
 				return nil, "", fmt.Errorf("%w: %w", errBadBundle, ratchet.ErrBundleSigner)
 			}
 			c.count(func(s *Stats) { s.BundlesVerified++ })
 		}
 		return pm.PublicMessage, pm.GetInstallationId(), nil
 	}
-	if _, err := r.ReceiveMessage(ctx, rm.Src, pm); err != nil {
+	if _, err := r.ReceiveMessage(ctx, src, pm); err != nil {
 		if !errors.Is(err, ratchet.ErrStore) {
 			return nil, "", fmt.Errorf("%w: %w", errBadBundle, err)
 		}

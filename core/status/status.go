@@ -22,6 +22,13 @@ type Transport interface {
 	Post(ctx context.Context, p *whisper.MessageParams) (*whisper.Envelope, error)
 }
 
+// signerCache is a Transport that recovers signers through a cache (*node.Node: its
+// Whisper service's). The client recovers its payloads' inner signatures through the
+// same one, so that the node's own posts, read back, cost no recovery at either layer.
+type signerCache interface {
+	Signers() *whisper.Signers
+}
+
 // Limits of the Status specification for public chat envelopes (PROTOCOL.md §3.1).
 const (
 	DefaultTTL = 15    // seconds
@@ -151,6 +158,10 @@ type Client struct {
 	tr  Transport
 	log *slog.Logger
 
+	// codec decodes and encodes payloads through the transport's signer cache, or a
+	// cache of the client's own.
+	codec chat.Codec
+
 	mu      sync.Mutex
 	stats   Stats
 	memSync *mailserver.MemorySyncStore
@@ -169,7 +180,15 @@ func New(tr Transport, cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("status config: %w", err)
 	}
 	cfg = cfg.withDefaults()
-	return &Client{cfg: cfg, tr: tr, log: cfg.Logger, stats: Stats{Dropped: map[string]uint64{}}, memSync: &mailserver.MemorySyncStore{}}, nil
+	var signers *whisper.Signers
+	if sc, ok := tr.(signerCache); ok {
+		signers = sc.Signers()
+	}
+	if signers == nil {
+		signers = whisper.NewSigners(whisper.SignerCacheSize)
+	}
+	return &Client{cfg: cfg, tr: tr, log: cfg.Logger, codec: chat.Codec{Signers: signers},
+		stats: Stats{Dropped: map[string]uint64{}}, memSync: &mailserver.MemorySyncStore{}}, nil
 }
 
 // Stats counts what the client delivered and dropped, by reason.
@@ -195,6 +214,9 @@ const (
 	DropUnsupported = "unsupported"  // a record we do not show (contact updates, groups…)
 	DropBadAuthor   = "author_error" // message id could not be computed
 	DropBadBundle   = "bad_bundle"   // a wrapped message whose bundle does not verify against its signer
+	// DropBadSignature: the envelope's signature does not recover (the Whisper layer
+	// leaves it to the chat, which recovers it only for a message it keeps).
+	DropBadSignature = "bad_signature"
 	// 1:1 only (Direct):
 	DropRatchet        = "ratchet"         // the secure transport refused it (ratchet.Stats says why)
 	DropAuthorMismatch = "author_mismatch" // payload signed by another key than the envelope
