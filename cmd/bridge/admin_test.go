@@ -125,6 +125,8 @@ connectors:
 		`statusgate_protocol_peers{protocol="shh"} 0`,
 		`statusgate_protocol_peers{protocol="waku"} 0`,
 		`statusgate_envelopes_received_total{protocol="waku"} 0`,
+		`statusgate_signer_recoveries_total{how="recovered"} `,
+		`statusgate_signer_recoveries_total{how="cached"} `,
 		"statusgate_status_send_seconds_count 1",
 		`statusgate_ratchet_work_refused_total{work="secret"} 0`,
 		"statusgate_ratchet_bundles_received_total 0",

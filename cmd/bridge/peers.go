@@ -138,10 +138,13 @@ var (
 	descProtocolSent = prometheus.NewDesc("statusgate_envelopes_sent_total",
 		"Envelopes sent to peers, by protocol and where they came from (local, or the protocol they arrived on): "+
 			"from another protocol than the one sent on, they were relayed between network generations.", []string{"protocol", "from"}, nil)
+	descSignerRecoveries = prometheus.NewDesc("statusgate_signer_recoveries_total",
+		"Signatures whose signer the node recovered (libsecp256k1), envelopes and Status payloads alike: "+
+			"done, or answered by its cache of those it recovered or made (whisper.Signers).", []string{"how"}, nil)
 )
 
 func (c protocolCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descProtocolPeers, descProtocolReceived, descProtocolSent} {
+	for _, d := range []*prometheus.Desc{descProtocolPeers, descProtocolReceived, descProtocolSent, descSignerRecoveries} {
 		ch <- d
 	}
 }
@@ -154,6 +157,9 @@ func (c protocolCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descProtocolSent, prometheus.CounterValue, float64(n), p.Name, from)
 		}
 	}
+	sg := c.nd.Signers().Stats()
+	ch <- prometheus.MustNewConstMetric(descSignerRecoveries, prometheus.CounterValue, float64(sg.Recovered), "recovered")
+	ch <- prometheus.MustNewConstMetric(descSignerRecoveries, prometheus.CounterValue, float64(sg.Reused), "cached")
 }
 
 func b2f(b bool) float64 {

@@ -363,7 +363,8 @@ the evidence):
   benchmark process spent 880 µs of CPU per message (getrusage, every thread), so
   2,000 msg/s needs 1.76 of the 2 cores for this one process, before the Go runtime's GC and the rest of the machine. The profile:
   libsecp256k1 51% of the process's CPU (recovery 32%: node B, the Status user, opening
-  both envelopes and the protobuf signature, three recoveries a message; signing 15%:
+  both envelopes and the protobuf signature, three recoveries a message, two since
+  the change under Status→api below; signing 15%:
   the gateway's three signatures a message), SQLite 13% (the ledger at synchronous FULL
   and the delivery marks), HTTP and JSON about 7%. The receiving user and its node, a
   third of the CPU, share the two cores only because the benchmark puts them there; the
@@ -388,7 +389,13 @@ the evidence):
   seconds. The profile: libsecp256k1 recovery 46% (the gateway's node opening the two
   envelopes and the protobuf signature, which it must verify: three recoveries a
   message), signing 13% (the Status user on node B sending), SQLite 10% (the ledger and
-  delivery marks). After the fixes under api→Status, the short run at 2,000 msg/s went
+  delivery marks). Of the six recoveries a message (three on the gateway's node, three
+  on node B, whose user read its own two envelopes back), two remain (2026-12-06,
+  perf7; the recoveries/msg column): a node remembers the signatures it recovered or
+  made (whisper.Signers, an LRU keyed by digest and signature), so the user's own posts
+  read back cost none, and a chat recovers an envelope's signer only for a message it
+  keeps, so the protobuf twin of a Transit message it already has costs its inner
+  signature alone; both signatures of a message delivered are still checked. After the fixes under api→Status, the short run at 2,000 msg/s went
   from 1,649 msg/s, p99 451 ms to 1,963 msg/s, p99 124 ms (paired, load about 3); 500
   and 1,000 msg/s are unchanged (p99 28 and 35 ms): what is left there is the hop and
   the cores.
@@ -641,8 +648,8 @@ const gatewayPrefix = "Gateway_"
 func gatewaySection(b *strings.Builder, ours map[string]result, names []string) {
 	b.WriteString("\n## Gateway\n\n")
 	b.WriteString(gatewayIntro)
-	b.WriteString("| benchmark | offered msg/s | achieved msg/s | p50 ms | p99 ms | gateway p50 ms | gateway p99 ms | seal p99 ms | hop p99 ms | SSE reconnects | CPU µs/msg | ns/op | allocs/op |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| benchmark | offered msg/s | achieved msg/s | p50 ms | p99 ms | gateway p50 ms | gateway p99 ms | seal p99 ms | hop p99 ms | SSE reconnects | CPU µs/msg | recoveries/msg gateway, user | ns/op | allocs/op |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, n := range names {
 		o := ours[n]
 		if _, ok := o.extra["p50-ms"]; !ok {
@@ -662,9 +669,13 @@ func gatewaySection(b *strings.Builder, ours map[string]result, names []string) 
 		if hop == "—" {
 			hop = metric(o, "in-p99-ms", 1)
 		}
-		fmt.Fprintf(b, "| %s | %.0f | %.0f | %.0f | %.0f | %s | %s | %s | %s | %s | %s | %s | %.0f |\n", strings.TrimPrefix(n, gatewayPrefix),
+		rec := "—"
+		if _, ok := o.extra["gw-recover/msg"]; ok {
+			rec = metric(o, "gw-recover/msg", 2) + ", " + metric(o, "user-recover/msg", 2)
+		}
+		fmt.Fprintf(b, "| %s | %.0f | %.0f | %.0f | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %.0f |\n", strings.TrimPrefix(n, gatewayPrefix),
 			offered, o.extra["msg/s"], o.extra["p50-ms"], o.extra["p99-ms"], metric(o, "gw-p50-ms", 1), metric(o, "gw-p99-ms", 1),
-			metric(o, "seal-p99-ms", 2), hop, rc, metric(o, "cpu-us/msg", 0), ns(o.ns), o.allocs)
+			metric(o, "seal-p99-ms", 2), hop, rc, metric(o, "cpu-us/msg", 0), rec, ns(o.ns), o.allocs)
 	}
 	b.WriteString("\n| benchmark | RSS MB | peak RSS MB | Go heap MB | RSS MB before | Go heap MB before | freed, not returned MB | executable's RSS MB | settled RSS MB | pooled envelopes | their poolCost MB | their heap MB | heap B per pooled envelope | RSS MB once expired | heap B per puppet |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
@@ -727,6 +738,16 @@ const gatewayNotes = `
   (the Whisper hop and the receiving node's decryption, recovery and decoding). The
   gateway joins its chats with OmitLocal: its node's own posts are not decrypted and
   recovered again to be recognised as its echo (three recoveries a message saved).
+- **recoveries/msg** counts libsecp256k1 signer recoveries per message on each node
+  (whisper.Signers' counter: envelopes and payload signatures alike): the gateway's
+  (node A) and the user's (node B). A message sent in both formats costs its receiver
+  two: the Transit envelope's signer (its author) and the protobuf payload's inner
+  signer (its author); the protobuf envelope's own signature is recovered only when that
+  payload is kept, not when it is dropped as the twin of the Transit one. A node's
+  subscriptions reading its own posts recover nothing (the signatures it made are
+  remembered), nor does an envelope that arrives again (a mailserver's copy). Until
+  2026-12-06 the figures were 3 and 3 (StatusToAPI: the gateway's three, the user's
+  three of its own posts) and 0 and 3 (APIToStatus).
 - **msg/s** is messages over the longer of the send span and the receive span (Whisper
   delivers in bursts, so the receive span alone can be shorter than the send span).
 - **Every latency holds one Whisper hop** between the two nodes; with eager forwarding
@@ -739,7 +760,7 @@ const gatewayNotes = `
   µs/msg** is the process's CPU time (getrusage, every thread) per message: on two
   cores, a rate R needs R × CPU µs/msg below 2,000,000, with room for the scheduler.
   Profiled (APIToStatus, 2026-12-06): about half of it is node B's, the Status user's
-  (opening both envelopes: three signer recoveries), a quarter the gateway's Post (three
+  (opening both envelopes: three signer recoveries then, two now), a quarter the gateway's Post (three
   signatures a message: the protobuf payload's and each envelope's), a tenth SQLite.
 - **Puppets10K**: the gateway's memory, measured in a process that holds the gateway
   alone: node A, the SQLite ledger, the puppet registry and the api connector run in the
@@ -777,7 +798,8 @@ const gatewayNotes = `
   a burst's size after it expired.
 - **Where API→Status time goes**: not the CPU (a profile shows the two cores about half
   busy: libsecp256k1 signing and recovery and SQLite are most of what is busy; per
-  message the process signs three times and recovers three signatures on node B; until
+  message the process signs three times and recovers two signatures on node B (three
+  until the twin's envelope signature was left unrecovered, 2026-12-06); until
   2026-12-06 node A also recovered three more, of the gateway's own echo). Two limits
   were found and removed on 2026-11-23: the puppet registry wrote each sighting (a
   synced SQLite transaction per message; now only a new puppet, a new name or a
@@ -881,7 +903,10 @@ const notes = `
   sends code-1 packets of 64 signed envelopes, and each is decoded, validated, pooled and
   dispatched to 100 public-chat subscriptions, which decrypt it and recover the signer.
   Ratio = ours / geth ns per envelope (envelopes per second = 10⁹ / ns/op); signer
-  recovery on the decrypting workers dominates both sides.
+  recovery on the decrypting workers dominates both sides. Our envelopes cycle through
+  8,200 signed messages (82 per chat), so that the node's signer cache, which answers a
+  signature it has seen, never answers: real traffic does not repeat signatures, and
+  geth's twin, cycling through 100, recovers every one.
 - **IngestWaku** (core/waku, no twin) is Ingest with the envelopes arriving on a waku/1
   peer: the wire decides only the handshake, so it should cost what Ingest costs.
 - **Relay/{shh,waku}-{shh,waku}** (core/waku, no twin) is one envelope carried by one node

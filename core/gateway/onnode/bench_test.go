@@ -166,6 +166,21 @@ func newBenchGateway(b *testing.B, gwPoW float64, nodes []*node.Node) *benchEnv 
 	return e
 }
 
+// recoveries returns the signer recoveries (libsecp256k1) done so far by each node's
+// subscriptions and their Status clients (whisper.Signers): node A's (the gateway's)
+// and node B's (the user's).
+func (e *benchEnv) recoveries() [2]uint64 {
+	return [2]uint64{e.nodes[0].Signers().Stats().Recovered, e.nodes[1].Signers().Stats().Recovered}
+}
+
+// reportRecoveries sets gw-recover/msg and user-recover/msg: the recoveries of node A
+// and node B since since, per message.
+func (e *benchEnv) reportRecoveries(b *testing.B, since [2]uint64) {
+	now := e.recoveries()
+	b.ReportMetric(float64(now[0]-since[0])/float64(b.N), "gw-recover/msg")
+	b.ReportMetric(float64(now[1]-since[1])/float64(b.N), "user-recover/msg")
+}
+
 // readUser calls f for each message of the user's chat, on one goroutine, until the
 // benchmark ends (its Cleanup leaves the chat and waits for the goroutine).
 func (e *benchEnv) readUser(b *testing.B, f func(*status.Message)) {
@@ -487,6 +502,7 @@ func benchStatusToAPI(b *testing.B, rate int) {
 		b.Fatal(err)
 	}
 	e.stages.reset(b.N)
+	rec0 := e.recoveries()
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu0 := cpuTime()
@@ -501,6 +517,7 @@ func benchStatusToAPI(b *testing.B, rate int) {
 	lost := l.wait()
 	b.StopTimer()
 	b.ReportMetric(float64(cpuTime()-cpu0)/1e3/float64(b.N), "cpu-us/msg")
+	e.reportRecoveries(b, rec0)
 	l.report(b)
 	// gw: the gateway's share (reader to the connector's Send: ingest, outbox); in:
 	// the user's Send returning to the gateway's reader (hop and node A's opening).
@@ -550,12 +567,14 @@ func benchAPIToStatus(b *testing.B, pow float64, users, rate int) {
 	l := newBenchLog(b.N)
 	e.readUser(b, func(m *status.Message) { l.received(benchSeq(m.Text), time.Now()) })
 	e.stages.reset(b.N)
+	rec0 := e.recoveries()
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu0 := cpuTime()
 	lost := e.post(b, l, b.N, users, rate, "b")
 	b.StopTimer()
 	b.ReportMetric(float64(cpuTime()-cpu0)/1e3/float64(b.N), "cpu-us/msg")
+	e.reportRecoveries(b, rec0)
 	l.report(b)
 	// gw: the gateway's share (Deliver to its Status outbox's Post: ingest, outbox);
 	// seal: Post (signing, encryption, PoW of both payloads); out: Post returning to the
