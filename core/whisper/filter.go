@@ -225,8 +225,10 @@ type openAttempt struct {
 	msg  *ReceivedMessage // nil when the key did not open the envelope
 }
 
-// openOnce opens env with f's key, or returns what that key opened before. The signer
-// is left for match (or the subscriber) to recover.
+// openOnce opens env with f's key, or returns what that key opened before. The first
+// filter to open it decides: one that needs the signer before delivery recovers it
+// (a message whose signature does not recover is then nil for every filter of that
+// key, as before LazySigner); a LazySigner one leaves it to match or the subscriber.
 func openOnce(env *Envelope, f *Filter, signers *Signers, opened *[]openAttempt) *ReceivedMessage {
 	for _, a := range *opened {
 		if (f.SymKey != nil && a.sym != nil && (a.sym == f.SymKey || a.sym.Equal(f.SymKey))) ||
@@ -235,10 +237,11 @@ func openOnce(env *Envelope, f *Filter, signers *Signers, opened *[]openAttempt)
 		}
 	}
 	a := openAttempt{sym: f.SymKey, asym: f.AsymKey}
+	lazy := f.LazySigner && f.Src == nil
 	if f.SymKey != nil {
-		a.msg, _ = env.openSymmetric(f.SymKey, signers, true)
+		a.msg, _ = env.openSymmetric(f.SymKey, signers, lazy)
 	} else {
-		a.msg, _ = env.openAsymmetric(f.AsymKey, signers, true)
+		a.msg, _ = env.openAsymmetric(f.AsymKey, signers, lazy)
 	}
 	*opened = append(*opened, a)
 	return a.msg

@@ -293,8 +293,8 @@ func TestFilters_lazySigner(t *testing.T) {
 	if _, err := ms[0].Message.Signer(); !errors.Is(err, ErrBadSignature) {
 		t.Fatalf("Signer of a forged signature: %v, want ErrBadSignature", err)
 	}
-	// An eager filter on the same key: the forged one reaches neither now (the eager
-	// filter refuses it before delivery; the lazy one still gets it, for Signer to refuse).
+	// An eager filter on the same key: it never gets the forged one (refused before
+	// delivery); the lazy one, which opened it first, still does, for Signer to refuse.
 	eagerID, err := fs.Install(Filter{Topics: []Topic{TopicFromName("status")}, SymKey: key})
 	if err != nil {
 		t.Fatal(err)
