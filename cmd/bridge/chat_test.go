@@ -62,8 +62,8 @@ func TestChat_againstReference(t *testing.T) {
 	case <-stderr.seen:
 	case c := <-code:
 		t.Fatalf("bridge chat exited with %d:\n%s", c, stderr)
-	case <-time.After(10 * time.Second):
-		t.Fatalf("no peer reported within 10 s:\n%s", stderr)
+	case <-time.After(startupTimeout): // reported once the chat is joined (its key: PBKDF2)
+		t.Fatalf("no peer reported within %v:\n%s", startupTimeout, stderr)
 	}
 	me, err := node.LoadOrCreateKey(keyFile)
 	if err != nil {
@@ -182,8 +182,8 @@ func TestChat_interruptExitsZero(t *testing.T) {
 	case <-stderr.seen:
 	case c := <-code:
 		t.Fatalf("exited with %d:\n%s", c, stderr)
-	case <-time.After(10 * time.Second):
-		t.Fatalf("session not started within 10 s:\n%s", stderr)
+	case <-time.After(startupTimeout): // the node, then the chat joined (its key: PBKDF2)
+		t.Fatalf("session not started within %v:\n%s", startupTimeout, stderr)
 	}
 	// The default identity key lives in the data dir.
 	if st, err := os.Stat(filepath.Join(dataDir, "chatkey")); err != nil || st.Mode().Perm() != 0o600 {

@@ -248,8 +248,8 @@ func TestRun_nodeStartsAndStops(t *testing.T) {
 	case <-logs.seen:
 	case c := <-code:
 		t.Fatalf("run exited with %d before the node started:\n%s", c, logs)
-	case <-time.After(10 * time.Second):
-		t.Fatalf("node not started within 10 s:\n%s", logs)
+	case <-time.After(startupTimeout):
+		t.Fatalf("node not started within %v:\n%s", startupTimeout, logs)
 	}
 	if st, err := os.Stat(dir); err != nil || st.Mode().Perm() != 0o700 {
 		t.Errorf("data dir: %v %v", st, err)

@@ -25,7 +25,8 @@ type routeRun struct {
 	auth    string // "Bearer <api token>"
 }
 
-// startupTimeout bounds a `bridge run` from its start to /readyz answering 200. Its
+// startupTimeout bounds a `bridge run` (or `bridge chat`) from its start to /readyz
+// answering 200 (or to the session's first line after its chat is joined). Its
 // work is CPU: the store's migrations, the node's keys, each route's chat key (PBKDF2,
 // 65,536 rounds: 2-12 s each under -race at load 20). 20 s was too short under -race at
 // load 18 (TestRun_slackEditsAndDeletesOnlyByAuthor: the store took 4 s to open, and
