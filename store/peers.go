@@ -29,7 +29,7 @@ func (s *Store) AddPeer(ctx context.Context, topic, node string) error {
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, s.d.rebind(`INSERT INTO peer_cache (topic, node_id, enode, added_at) VALUES (?, ?, ?, ?)
 ON CONFLICT (topic, node_id) DO UPDATE SET enode = excluded.enode, added_at = excluded.added_at`),
-		topic, n.ID().String(), n.URLv4(), time.Now().UnixNano()); err != nil {
+		topic, n.ID().String(), n.URLv4(), s.peerStamp(time.Now())); err != nil {
 		return fmt.Errorf("cache peer: %w", full(err))
 	}
 	if _, err := tx.ExecContext(ctx, s.d.rebind(`DELETE FROM peer_cache WHERE topic = ? AND node_id NOT IN
@@ -40,6 +40,19 @@ ON CONFLICT (topic, node_id) DO UPDATE SET enode = excluded.enode, added_at = ex
 		return fmt.Errorf("cache peer: %w", full(err))
 	}
 	return nil
+}
+
+// peerStamp returns now in nanoseconds, above every stamp this Store gave before:
+// the cache is ordered by it, and a wall clock stepped back (NTP) must not make a
+// peer cached later look older.
+func (s *Store) peerStamp(now time.Time) int64 {
+	for {
+		last := s.lastPeerStamp.Load()
+		v := max(now.UnixNano(), last+1)
+		if s.lastPeerStamp.CompareAndSwap(last, v) {
+			return v
+		}
+	}
 }
 
 // RemovePeer forgets a cached peer of topic (peers.Cache).

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/p2p/enode"
@@ -64,5 +65,20 @@ func TestPeerCache(t *testing.T) {
 				t.Fatalf("whispermail: %v", got)
 			}
 		})
+	}
+}
+
+// A wall clock stepped back between two sightings does not reorder the cache.
+func TestPeerStamp_monotonic(t *testing.T) {
+	var s Store
+	now := time.Unix(1_700_000_000, 0)
+	a := s.peerStamp(now)
+	b := s.peerStamp(now.Add(-time.Hour))
+	c := s.peerStamp(now)
+	if !(a < b && b < c) {
+		t.Fatalf("stamps %d %d %d not increasing", a, b, c)
+	}
+	if d := s.peerStamp(now.Add(time.Hour)); d != now.Add(time.Hour).UnixNano() {
+		t.Fatalf("a clock ahead is taken as it is: %d", d)
 	}
 }

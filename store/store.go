@@ -35,6 +35,8 @@ type Store struct {
 	// A gated writer that still meets the lock (a writer not gated: pruning, rarer
 	// tables, another process) waits under the busy timeout as before.
 	writeGate writeGate
+	// lastPeerStamp is the last peer_cache added_at given (peerStamp).
+	lastPeerStamp atomic.Int64
 }
 
 // writeGate is a lock of capacity 1 that a waiter can give up when its ctx ends; the
