@@ -1,5 +1,8 @@
 # statusgate — the Makefile is the contract (see DEVELOPING.md).
 GO        ?= go
+# pipefail: `go test -bench … | tee` must fail when a benchmark fails, not report tee's 0.
+SHELL       := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 # An execution count, not a duration: with a duration, Go 1.26's fuzz coordinator can fail
 # a clean run with "context deadline exceeded" at the deadline (golang/go#75804, fixed in
 # Go 1.27). Durations still work: FUZZTIME=1m make fuzz.
