@@ -115,7 +115,7 @@ http: {listen: ":9000"}
 
 func TestLoadConfig_gatewayRejects(t *testing.T) {
 	const api = "connectors: {api: {enabled: true}}\n"
-	cases := []struct{ name, body, want string }{
+	cases := []rejectCase{
 		{"no connector", "gateway: {routes: [{chat: s, channels: [{channel: 'api:x'}, {channel: 'irc:libera/#s'}]}]}\n" + api,
 			`gateway.routes[0].channels[1].channel: no enabled connector for network "irc"`},
 		{"api disabled", "gateway: {routes: [{chat: s, channels: [{channel: 'api:x'}]}]}\n",
@@ -150,17 +150,7 @@ func TestLoadConfig_gatewayRejects(t *testing.T) {
 		{"blank token file", "connectors: {api: {token_file: ' '}}\n", "connectors.api.token_file: "},
 		{"unknown connector", "connectors: {irc: {}}\n", "irc"},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := loadConfig(writeConfig(t, tc.body))
-			if err == nil {
-				t.Fatal("accepted")
-			}
-			if !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("error does not contain %q: %v", tc.want, err)
-			}
-		})
-	}
+	checkRejects(t, cases)
 }
 
 // TestConfigValidate_reportsEvery checks that Validate reports every problem, each as
@@ -228,5 +218,25 @@ func TestLoadToken_refuses(t *testing.T) {
 		} else if body != "" && strings.Contains(err.Error(), strings.TrimSpace(body)) {
 			t.Errorf("%s: error quotes the file: %v", name, err)
 		}
+	}
+}
+
+// rejectCase is a config body that loadConfig must refuse with an error containing want
+// (the dotted key, or the reason).
+type rejectCase struct{ name, body, want string }
+
+// checkRejects loads each case's body and checks that it is refused as the case says.
+func checkRejects(t *testing.T, cases []rejectCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := loadConfig(writeConfig(t, tc.body))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error does not contain %q: %v", tc.want, err)
+			}
+		})
 	}
 }
