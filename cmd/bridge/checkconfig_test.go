@@ -54,6 +54,15 @@ func TestCheckConfig_clean(t *testing.T) {
 
 // checkLines runs check-config on body (after the header of cleanDataDir) and checks
 // that its output holds exactly the wanted lines, FILE prefixed.
+// checkConfigOK runs check-config on body and checks that it reports the file ok.
+func checkConfigOK(t *testing.T, body string) {
+	t.Helper()
+	p := writeConfig(t, body)
+	if code, out, errs := runCheckConfigCmd(t, "-config", p); code != exitOK || out != p+": ok\n" {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}
+
 func checkLines(t *testing.T, body string, want ...string) []string {
 	t.Helper()
 	p := writeConfig(t, body)

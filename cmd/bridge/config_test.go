@@ -240,3 +240,13 @@ func checkRejects(t *testing.T, cases []rejectCase) {
 		})
 	}
 }
+
+// checkAccepts loads each body and checks that it is accepted.
+func checkAccepts(t *testing.T, bodies ...string) {
+	t.Helper()
+	for _, body := range bodies {
+		if _, err := loadConfig(writeConfig(t, body)); err != nil {
+			t.Errorf("%q: %v", body, err)
+		}
+	}
+}

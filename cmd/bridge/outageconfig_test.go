@@ -52,15 +52,11 @@ mailserver:
 	}
 
 	// The bounds themselves are accepted.
-	for _, body := range []string{
+	checkAccepts(t,
 		"node: {outage_threshold: 1s}\nmailserver: {gap_sync_interval: 10s}\n",
 		"node: {outage_threshold: 15s}\nmailserver: {gap_sync_interval: 23h55m}\n",
 		"mailserver: {sync_window_hours: 1, gap_sync_interval: 55m}\n",
-	} {
-		if _, err := loadConfig(writeConfig(t, body)); err != nil {
-			t.Errorf("%q: %v", body, err)
-		}
-	}
+	)
 }
 
 func TestLoadConfig_outageRejects(t *testing.T) {
@@ -139,15 +135,11 @@ mailserver:
 	// The bounds themselves are accepted: 55 s at least; the catch-up margin below the
 	// 24 h history window; the sync margin below the sync window, leaving
 	// gap_sync_interval.
-	for _, body := range []string{
+	checkAccepts(t,
 		"node: {catch_up_margin: 55s}\nmailserver: {sync_margin: 55s}\n",
 		"node: {catch_up_margin: 23h59m59s}\nmailserver: {sync_margin: 23h59m, gap_sync_interval: 1m}\n",
 		"mailserver: {sync_window_hours: 1, sync_margin: 59m50s, gap_sync_interval: 10s}\n",
-	} {
-		if _, err := loadConfig(writeConfig(t, body)); err != nil {
-			t.Errorf("%q: %v", body, err)
-		}
-	}
+	)
 }
 
 func TestLoadConfig_marginRejects(t *testing.T) {
@@ -175,10 +167,7 @@ func TestLoadConfig_marginRejects(t *testing.T) {
 // interval is reported once, at gap_sync_interval, and a bad margin alone at its own key.
 func TestCheckConfig_marginKeys(t *testing.T) {
 	_, header := cleanDataDir(t)
-	p := writeConfig(t, header+"node:\n  catch_up_margin: 5m\nmailserver:\n  sync_margin: 5m\n")
-	if code, out, errs := runCheckConfigCmd(t, "-config", p); code != exitOK || out != p+": ok\n" {
-		t.Errorf("defaults written out: exit %d, stdout %q, stderr %q", code, out, errs)
-	}
+	checkConfigOK(t, header+"node:\n  catch_up_margin: 5m\nmailserver:\n  sync_margin: 5m\n")
 	checkLines(t, header+"node:\n  catch_up_margin: 10s\nmailserver:\n  sync_margin: 48h\n",
 		"4: node.catch_up_margin: 10s is less than 55s",
 		"6: mailserver.sync_margin: 48h0m0s is not less than 24h0m0s")
